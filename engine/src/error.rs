@@ -1,0 +1,65 @@
+//! The engine's error type at its library boundary. Every variant has an error *name*
+//! ([`EngineError::code`]) that clients see: `-PROTECT ...` on RESP, `<PROTECT>` in the
+//! terminal, `"code": "PROTECT"` in the management API.
+
+use crate::globals::GlobalsError;
+use std::path::PathBuf;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Globals(#[from] GlobalsError),
+    #[error("database {database} is read-only{reason}")]
+    Protect { database: String, reason: String },
+    #[error("namespace {0} does not exist")]
+    NoNamespace(String),
+    #[error("database {0} does not exist")]
+    NoDatabase(String),
+    #[error("database {0} already exists")]
+    DatabaseExists(String),
+    #[error("namespace {0} already exists")]
+    NamespaceExists(String),
+    #[error("database {name} is not mounted")]
+    NotMounted { name: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no transaction is open")]
+    NoTransaction,
+    #[error("database file {path} is corrupt: {detail}")]
+    CorruptDatabase { path: PathBuf, detail: String },
+    #[error("database file {path} has format version {found}; this engine reads up to {supported}")]
+    FutureFormat { path: PathBuf, found: u32, supported: u32 },
+    #[error("journal file {path} is corrupt at offset {offset}: {detail}")]
+    CorruptJournal { path: PathBuf, offset: u64, detail: String },
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("database writes are frozen for an external backup (engine thaw resumes them)")]
+    Frozen,
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+}
+
+impl EngineError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::Globals(e) => e.code(),
+            EngineError::Protect { .. } => "PROTECT",
+            EngineError::NoNamespace(_) => "NAMESPACE",
+            EngineError::NoDatabase(_) | EngineError::NotMounted { .. } => "DIRECTORY",
+            EngineError::DatabaseExists(_) | EngineError::NamespaceExists(_) | EngineError::Invalid(_) => "ILLEGAL",
+            EngineError::NoTransaction => "NOTRANSACTION",
+            EngineError::CorruptDatabase { .. } | EngineError::FutureFormat { .. } => "DATABASE",
+            EngineError::CorruptJournal { .. } => "JOURNAL",
+            EngineError::Io { .. } => "DISKHARD",
+            EngineError::Frozen => "FROZEN",
+            EngineError::ShuttingDown => "SHUTDOWN",
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> EngineError {
+        EngineError::Io { context: context.into(), source }
+    }
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

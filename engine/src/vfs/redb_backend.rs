@@ -1,0 +1,1 @@
+//! redb storage backend over a VfsFile.

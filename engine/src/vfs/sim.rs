@@ -1,0 +1,1 @@
+//! Simulated disk with power cuts.
