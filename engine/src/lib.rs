@@ -5,4 +5,6 @@
 pub mod error;
 pub mod globals;
 pub mod instance;
+pub mod namespace;
+pub mod storage;
 pub mod vfs;

@@ -77,7 +77,7 @@ impl Number {
         let mut mantissa: i128 = 0;
         let mut exponent: i32 = 0;
         let mut any_digit = false;
-        let mut push = |d: u8, fraction: bool, mantissa: &mut i128, exponent: &mut i32| {
+        let push = |d: u8, fraction: bool, mantissa: &mut i128, exponent: &mut i32| {
             if *mantissa < MAX_MANTISSA / 10 {
                 *mantissa = *mantissa * 10 + (d - b'0') as i128;
                 if fraction {
