@@ -1,11 +1,36 @@
 //! The instance: databases, namespaces and the journal behind one write path.
-//! (Scaffolding: the bodies are being written; the signatures are the contract.)
+//!
+//! Invariants:
+//! - Every change is appended to the journal and applied to the cache under one write lock,
+//!   so journal order is apply order (recovery and, later, mirror members replay exactly).
+//! - Database files are written only by a checkpoint, after the journal is durable up to the
+//!   checkpoint's position (write-ahead rule).
+//! - A transaction's writes carry old values, so an unfinished transaction can always be
+//!   rolled back, online or at recovery.
 
+pub mod admin;
+mod checkpoint;
+pub mod config;
+pub mod datadir;
+mod ops;
+mod recovery;
 pub mod session;
+mod txn;
 
-use crate::error::Result;
-use crate::globals::{GlobalRef, Number, Subscript};
+use crate::error::{EngineError, Result};
+use crate::journal::{Journal, JournalOptions, WriterHandle};
+use crate::namespace::{GlobalMapping, Routing};
+use crate::storage::Database;
+use crate::vfs::Vfs;
+use config::Config;
+use datadir::DataDir;
+use parking_lot::{Condvar, Mutex, RwLock};
 pub use session::{Direction, Durability, Session, WriteAck};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A summary for INFO, qlist and the management API.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -24,68 +49,275 @@ pub struct InstanceStatus {
     pub namespaces: usize,
 }
 
-pub struct Instance {}
+/// How to open an instance.
+pub struct InstanceOptions {
+    pub data_dir: PathBuf,
+    /// Where journal and database files live (the real disk, or a simulated one in tests).
+    pub vfs: Arc<dyn Vfs>,
+    /// Start the journal writer thread and the write daemon. Tests that drive flushes and
+    /// checkpoints by hand leave this off.
+    pub background: bool,
+}
 
-#[allow(unused_variables)]
+/// A namespace compiled for lookups.
+pub(crate) struct NamespaceView {
+    pub(crate) default_db: String,
+    pub(crate) routing: Routing,
+}
+
+pub struct Instance {
+    dir: DataDir,
+    vfs: Arc<dyn Vfs>,
+    config: Mutex<Config>,
+    journal: Arc<Journal>,
+    /// Serialises journal append + apply (see the module invariants).
+    write_lock: Mutex<()>,
+    databases: RwLock<BTreeMap<String, Arc<Database>>>,
+    /// Why a configured database is not mounted (corrupt file, missing file...).
+    mount_errors: Mutex<BTreeMap<String, String>>,
+    namespaces: RwLock<BTreeMap<String, Arc<NamespaceView>>>,
+    /// Open (journaled) transactions: id → position of their TSTART.
+    open_txns: Mutex<BTreeMap<u64, u64>>,
+    next_txn: AtomicU64,
+    checkpoint_lock: Mutex<()>,
+    frozen_until: Mutex<Option<Instant>>,
+    ports: Mutex<(u16, u16)>,
+    started_at: String,
+    daemon: Mutex<Option<Daemon>>,
+}
+
+struct Daemon {
+    writer: WriterHandle,
+    wake: Arc<(Mutex<DaemonSignal>, Condvar)>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct DaemonSignal {
+    stop: bool,
+    wake: bool,
+}
+
+/// Buffered journal bytes past which plain writes wait for their fsync (back-pressure).
+const JOURNAL_BACKPRESSURE_BYTES: usize = 64 << 20;
+/// Dirty cache bytes past which the write daemon runs at once.
+const DIRTY_WAKE_BYTES: usize = 64 << 20;
+
 impl Instance {
+    /// Opens the instance in `data_dir`, initialising it on first start (configuration,
+    /// database USER, namespace USER, journal), then recovers from the journal.
+    pub fn open(options: InstanceOptions) -> Result<Arc<Instance>> {
+        let dir = DataDir::new(&options.data_dir);
+        let config = load_or_init_config(&dir)?;
+        let journal_options = JournalOptions {
+            dir: dir.journal_dir(),
+            file_size_limit: config.journal.file_size_mb.max(1) << 20,
+            sync_interval: Duration::from_millis(config.journal.sync_interval_ms.max(1)),
+            ..JournalOptions::default()
+        };
+        let journal = Arc::new(Journal::open(options.vfs.clone(), journal_options)?);
+        let ports = (config.network.superserver_port, config.network.web_port);
+        let instance = Arc::new(Instance {
+            dir,
+            vfs: options.vfs,
+            config: Mutex::new(config),
+            journal,
+            write_lock: Mutex::new(()),
+            databases: RwLock::new(BTreeMap::new()),
+            mount_errors: Mutex::new(BTreeMap::new()),
+            namespaces: RwLock::new(BTreeMap::new()),
+            open_txns: Mutex::new(BTreeMap::new()),
+            next_txn: AtomicU64::new(1),
+            checkpoint_lock: Mutex::new(()),
+            frozen_until: Mutex::new(None),
+            ports: Mutex::new(ports),
+            started_at: datadir::now_text(),
+            daemon: Mutex::new(None),
+        });
+        instance.mount_configured()?;
+        instance.recover()?;
+        instance.next_txn.store(instance.journal.last_position() + 1, Ordering::SeqCst);
+        instance.rebuild_namespaces()?;
+        if options.background {
+            instance.start_daemons();
+        }
+        Ok(instance)
+    }
+
+    pub fn data_dir(&self) -> &DataDir {
+        &self.dir
+    }
+
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.journal
+    }
+
+    pub fn config(&self) -> Config {
+        self.config.lock().clone()
+    }
+
+    /// Records the ports the servers actually bound (0 in the config picks free ones).
+    pub fn set_ports(&self, superserver: u16, web: u16) {
+        *self.ports.lock() = (superserver, web);
+    }
+
+    pub fn ports(&self) -> (u16, u16) {
+        *self.ports.lock()
+    }
+
+    pub fn started_at(&self) -> &str {
+        &self.started_at
+    }
+
     pub fn session(&self) -> Session {
-        todo!()
+        Session { namespace: "USER".into(), client_name: None, durability: None, txn: None }
     }
+
     pub fn use_namespace(&self, s: &mut Session, name: &str) -> Result<()> {
-        todo!()
+        let name = name.to_ascii_uppercase();
+        if !self.namespaces.read().contains_key(&name) {
+            return Err(EngineError::NoNamespace(name));
+        }
+        s.namespace = name;
+        Ok(())
     }
-    pub fn get(&self, s: &Session, r: &GlobalRef) -> Result<Option<Vec<u8>>> {
-        todo!()
+
+    pub(crate) fn namespace(&self, name: &str) -> Result<Arc<NamespaceView>> {
+        self.namespaces.read().get(name).cloned().ok_or_else(|| EngineError::NoNamespace(name.to_string()))
     }
-    pub fn set(&self, s: &mut Session, r: &GlobalRef, value: &[u8]) -> Result<WriteAck> {
-        todo!()
+
+    pub(crate) fn database(&self, name: &str) -> Result<Arc<Database>> {
+        self.databases.read().get(name).cloned().ok_or_else(|| EngineError::NotMounted { name: name.to_string() })
     }
-    pub fn kill(&self, s: &mut Session, r: &GlobalRef) -> Result<WriteAck> {
-        todo!()
+
+    pub fn effective_durability(&self, s: &Session) -> Durability {
+        s.durability.unwrap_or(self.config.lock().journal.durability)
     }
-    pub fn zkill(&self, s: &mut Session, r: &GlobalRef) -> Result<WriteAck> {
-        todo!()
-    }
-    /// `$DATA`: 0 none, 1 value only, 10 children only, 11 both.
-    pub fn data(&self, s: &Session, r: &GlobalRef) -> Result<u8> {
-        todo!()
-    }
-    /// `$ORDER`: the next (or previous) sibling subscript of the last subscript of `r`;
-    /// `r`'s last subscript may be the empty string to start from the first (or last).
-    /// Takes the parent and an optional start because `""` is not a valid subscript.
-    pub fn order(&self, s: &Session, parent: &GlobalRef, after: Option<&Subscript>, dir: Direction) -> Result<Option<Subscript>> {
-        todo!()
-    }
-    /// `$QUERY`: the next (or previous) node holding a value, in depth-first order.
-    pub fn query(&self, s: &Session, r: &GlobalRef, dir: Direction) -> Result<Option<GlobalRef>> {
-        todo!()
-    }
-    /// `$INCREMENT`: atomic add; returns the new value.
-    pub fn increment(&self, s: &mut Session, r: &GlobalRef, by: Number) -> Result<(Number, WriteAck)> {
-        todo!()
-    }
-    /// Returns the new `$TLEVEL`.
-    pub fn tstart(&self, s: &mut Session) -> Result<u32> {
-        todo!()
-    }
-    pub fn tcommit(&self, s: &mut Session) -> Result<WriteAck> {
-        todo!()
-    }
-    pub fn trollback(&self, s: &mut Session) -> Result<WriteAck> {
-        todo!()
-    }
+
     /// Everything written so far, to be awaited with [`Instance::wait_durable`].
     pub fn sync(&self) -> WriteAck {
-        todo!()
+        WriteAck { position: self.journal.last_position(), wait: true }
     }
+
     pub async fn wait_durable(&self, position: u64) -> Result<()> {
-        todo!()
+        self.journal.wait_durable(position).await
     }
-    /// Rolls back a transaction left open by a closed connection.
-    pub fn end_session(&self, s: &mut Session) {
-        todo!()
+
+    pub(crate) fn ack(&self, s: &Session, position: u64, in_txn: bool) -> WriteAck {
+        let wait = !in_txn
+            && (self.effective_durability(s) == Durability::Always
+                || self.journal.buffered_bytes() > JOURNAL_BACKPRESSURE_BYTES);
+        if self.dirty_bytes() > DIRTY_WAKE_BYTES {
+            self.wake_daemon();
+        }
+        WriteAck { position, wait }
     }
+
+    fn dirty_bytes(&self) -> usize {
+        self.databases.read().values().map(|d| d.dirty_bytes()).sum()
+    }
+
     pub fn status(&self) -> InstanceStatus {
-        todo!()
+        let config = self.config.lock();
+        let (superserver_port, web_port) = self.ports();
+        InstanceStatus {
+            name: config.instance.name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            data_dir: self.dir.root().display().to_string(),
+            started_at: self.started_at.clone(),
+            superserver_port,
+            web_port,
+            journal_position: self.journal.last_position(),
+            durable_position: self.journal.durable_position(),
+            durability: config.journal.durability,
+            frozen: self.frozen_until.lock().is_some(),
+            databases: self.databases.read().len(),
+            namespaces: self.namespaces.read().len(),
+        }
+    }
+
+    fn start_daemons(self: &Arc<Self>) {
+        let writer = self.journal.start_writer();
+        let wake = Arc::new((Mutex::new(DaemonSignal::default()), Condvar::new()));
+        let weak = Arc::downgrade(self);
+        let signal = wake.clone();
+        let interval = Duration::from_millis(self.config.lock().storage.flush_interval_ms.max(10));
+        let thread = std::thread::Builder::new()
+            .name("write-daemon".into())
+            .spawn(move || loop {
+                {
+                    let (lock, cvar) = &*signal;
+                    let mut s = lock.lock();
+                    if !s.stop && !s.wake {
+                        cvar.wait_for(&mut s, interval);
+                    }
+                    if s.stop {
+                        return;
+                    }
+                    s.wake = false;
+                }
+                let Some(instance) = weak.upgrade() else { return };
+                instance.thaw_if_expired();
+                if let Err(e) = instance.checkpoint() {
+                    tracing::error!("write daemon: {e}");
+                }
+            })
+            .expect("spawn write daemon");
+        *self.daemon.lock() = Some(Daemon { writer, wake, thread });
+    }
+
+    fn wake_daemon(&self) {
+        if let Some(d) = self.daemon.lock().as_ref() {
+            d.wake.0.lock().wake = true;
+            d.wake.1.notify_one();
+        }
+    }
+
+    /// Clean shutdown: stop the daemons, write every database file, sync the journal.
+    pub fn shutdown(&self) -> Result<()> {
+        if let Some(d) = self.daemon.lock().take() {
+            d.wake.0.lock().stop = true;
+            d.wake.1.notify_one();
+            let _ = d.thread.join();
+            *self.frozen_until.lock() = None;
+            self.checkpoint()?;
+            d.writer.stop();
+        } else {
+            *self.frozen_until.lock() = None;
+            self.checkpoint()?;
+        }
+        self.journal.flush()?;
+        Ok(())
+    }
+
+    fn rebuild_namespaces(&self) -> Result<()> {
+        let config = self.config.lock().clone();
+        let mut views = BTreeMap::new();
+        for (name, ns) in &config.namespaces {
+            let mut mappings: Vec<(GlobalMapping, String)> = Vec::new();
+            for m in &ns.mappings {
+                let parsed = crate::namespace::mapping::parse(&m.global)
+                    .map_err(|e| EngineError::Invalid(format!("namespace {name}: mapping {}: {e}", m.global)))?;
+                mappings.push((parsed, m.database.clone()));
+            }
+            views.insert(name.clone(), Arc::new(NamespaceView { default_db: ns.globals.clone(), routing: Routing::new(&ns.globals, &mappings) }));
+        }
+        *self.namespaces.write() = views;
+        Ok(())
+    }
+}
+
+fn load_or_init_config(dir: &DataDir) -> Result<Config> {
+    let path = dir.config_file();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Config::parse(&text, &path.display().to_string()).map_err(EngineError::Invalid),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir.root()).map_err(|e| EngineError::io(format!("creating {}", dir.root().display()), e))?;
+            let config = Config::initial(crate::storage::meta::new_guid());
+            datadir::write_atomically(&path, config.to_yaml().as_bytes())?;
+            tracing::info!("initialised data directory {}", dir.root().display());
+            Ok(config)
+        }
+        Err(e) => Err(EngineError::io(format!("reading {}", path.display()), e)),
     }
 }

@@ -29,8 +29,19 @@ pub struct WriteAck {
 /// An open transaction of one session.
 #[derive(Debug)]
 pub(crate) struct OpenTxn {
+    /// 0 until the first write journals TSTART (read-only transactions journal nothing).
     pub(crate) id: u64,
     pub(crate) level: u32,
+    /// How to undo each write, in order.
+    pub(crate) undo: Vec<Undo>,
+}
+
+/// Restores one node: `old` is its value before the write (`None`: it had none).
+#[derive(Debug, Clone)]
+pub(crate) struct Undo {
+    pub(crate) db: std::sync::Arc<crate::storage::Database>,
+    pub(crate) key: Vec<u8>,
+    pub(crate) old: Option<Vec<u8>>,
 }
 
 #[derive(Debug)]

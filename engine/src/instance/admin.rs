@@ -1,0 +1,315 @@
+//! Databases, namespaces and mappings: what the management API, the merge file and the
+//! CLI change. Every change is validated first, then saved to the configuration file, then
+//! applied, so a refused change leaves everything as it was.
+
+use super::config::{normalize_name, Config, DatabaseConfig, MappingConfig, NamespaceConfig};
+use super::datadir::write_atomically;
+use super::Instance;
+use crate::error::{EngineError, Result};
+use crate::storage::dbfile::IntegrityReport;
+use crate::storage::{database::file_name, Database, DbFile, DbMeta};
+use crate::vfs::redb_backend::VfsBackend;
+use crate::vfs::OpenMode;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DatabaseInfo {
+    pub name: String,
+    pub directory: String,
+    pub file: String,
+    pub mounted: bool,
+    pub read_only: bool,
+    /// Why a configured database could not be mounted.
+    pub error: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub meta: Option<DbMeta>,
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct NamespaceInfo {
+    pub name: String,
+    pub globals: String,
+    pub mappings: Vec<MappingConfig>,
+}
+
+impl Instance {
+    /// Mounts every database the configuration marks mounted; a database that fails is
+    /// logged and listed with its error, and the others stay up.
+    pub(crate) fn mount_configured(&self) -> Result<()> {
+        let config = self.config.lock().clone();
+        for (name, db) in &config.databases {
+            if !db.mounted {
+                continue;
+            }
+            match self.open_database(name, db, true) {
+                Ok(d) => {
+                    self.databases.write().insert(name.clone(), Arc::new(d));
+                }
+                Err(e) => {
+                    tracing::error!("database {name} not mounted: {e}");
+                    self.mount_errors.lock().insert(name.clone(), e.to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens (or, when `create_missing`, creates) a database file.
+    fn open_database(&self, name: &str, db: &DatabaseConfig, create_missing: bool) -> Result<Database> {
+        let dir = self.dir.database_dir(&db.directory);
+        let path = file_name(&dir);
+        let ctx = |what: &str| format!("{what} database file {}", path.display());
+        let our_journal = self.config.lock().instance.guid.clone();
+        if !self.vfs.exists(&path) {
+            if !create_missing {
+                return Err(EngineError::Invalid(format!("database file {} does not exist", path.display())));
+            }
+            self.vfs.create_dir_all(&dir).map_err(|e| EngineError::io(ctx("creating the directory of"), e))?;
+            let file = self.vfs.open(&path, OpenMode::CreateNew).map_err(|e| EngineError::io(ctx("creating"), e))?;
+            let meta = DbMeta::new(name, crate::storage::meta::new_guid(), &our_journal, self.journal.last_position());
+            let dbfile = DbFile::create(&path, VfsBackend::new(file), &meta)?;
+            self.vfs.sync_dir(&dir).map_err(|e| EngineError::io(ctx("syncing the directory of"), e))?;
+            tracing::info!("created database {name} at {}", path.display());
+            return Ok(Database::new(dbfile, meta, db.read_only));
+        }
+        let file = self.vfs.open(&path, OpenMode::ReadWrite).map_err(|e| EngineError::io(ctx("opening"), e))?;
+        let (dbfile, meta) = DbFile::open(&path, VfsBackend::new(file))?;
+        let database = Database::new(dbfile, meta.clone(), db.read_only);
+        if meta.journal_instance != our_journal {
+            // A file copied from another instance: its position refers to that instance's
+            // journal, not ours. Take it as it is, current to our journal's end.
+            let position = self.journal.last_position();
+            database.update_meta(|m| {
+                m.journal_instance = our_journal.clone();
+                m.journal_position = position;
+                m.recovery_from = position + 1;
+            })?;
+            tracing::info!("database {name}: adopted file {} from another instance", path.display());
+        }
+        Ok(database)
+    }
+
+    /// Validates a configuration change, saves it, and returns the new configuration.
+    fn change_config(&self, change: impl FnOnce(&mut Config) -> Result<()>) -> Result<Config> {
+        let mut config = self.config.lock();
+        let mut next = config.clone();
+        change(&mut next)?;
+        validate(&next)?;
+        write_atomically(&self.dir.config_file(), next.to_yaml().as_bytes())?;
+        *config = next.clone();
+        Ok(next)
+    }
+
+    pub fn databases(&self) -> Vec<DatabaseInfo> {
+        let config = self.config.lock().clone();
+        let mounted = self.databases.read();
+        let errors = self.mount_errors.lock();
+        config
+            .databases
+            .iter()
+            .map(|(name, c)| {
+                let dir = self.dir.database_dir(&c.directory);
+                let file = file_name(&dir);
+                let db = mounted.get(name);
+                DatabaseInfo {
+                    name: name.clone(),
+                    directory: dir.display().to_string(),
+                    file: file.display().to_string(),
+                    mounted: db.is_some(),
+                    read_only: db.map_or(c.read_only, |d| d.is_read_only()),
+                    error: errors.get(name).cloned(),
+                    size_bytes: std::fs::metadata(&file).ok().map(|m| m.len()),
+                    meta: db.map(|d| d.meta()),
+                }
+            })
+            .collect()
+    }
+
+    /// Creates a database (a new, empty file unless one is already in the directory, e.g.
+    /// copied from another instance) and mounts it. Idempotent for an identical request.
+    pub fn create_database(&self, name: &str, directory: Option<&str>, read_only: bool) -> Result<DatabaseInfo> {
+        let name = normalize_name("database", name).map_err(EngineError::Invalid)?;
+        let directory = directory.map(str::to_string).unwrap_or_else(|| format!("databases/{name}"));
+        let wanted = DatabaseConfig { directory, read_only, mounted: true };
+        if let Some(existing) = self.config.lock().databases.get(&name) {
+            if existing != &wanted {
+                return Err(EngineError::DatabaseExists(name));
+            }
+            if self.databases.read().contains_key(&name) {
+                return Ok(self.database_info(&name));
+            }
+        }
+        let db = self.open_database(&name, &wanted, true)?;
+        self.change_config(|c| {
+            c.databases.insert(name.clone(), wanted.clone());
+            Ok(())
+        })?;
+        self.databases.write().insert(name.clone(), Arc::new(db));
+        self.mount_errors.lock().remove(&name);
+        Ok(self.database_info(&name))
+    }
+
+    fn database_info(&self, name: &str) -> DatabaseInfo {
+        self.databases().into_iter().find(|d| d.name == name).expect("listed")
+    }
+
+    pub fn mount_database(&self, name: &str, read_only: bool) -> Result<DatabaseInfo> {
+        let name = name.to_ascii_uppercase();
+        let mut cfg = self.config.lock().databases.get(&name).cloned().ok_or_else(|| EngineError::NoDatabase(name.clone()))?;
+        if let Some(db) = self.databases.read().get(&name) {
+            db.set_read_only(read_only);
+        } else {
+            cfg.read_only = read_only;
+            let db = self.open_database(&name, &cfg, false)?;
+            self.databases.write().insert(name.clone(), Arc::new(db));
+        }
+        self.mount_errors.lock().remove(&name);
+        self.change_config(|c| {
+            let d = c.databases.get_mut(&name).expect("checked");
+            d.mounted = true;
+            d.read_only = read_only;
+            Ok(())
+        })?;
+        Ok(self.database_info(&name))
+    }
+
+    /// Writes the database's changes to its file and closes it; the file can then be copied.
+    pub fn dismount_database(&self, name: &str) -> Result<()> {
+        let name = name.to_ascii_uppercase();
+        if !self.config.lock().databases.contains_key(&name) {
+            return Err(EngineError::NoDatabase(name));
+        }
+        self.checkpoint()?;
+        {
+            let _w = self.write_lock.lock();
+            if let Some(db) = self.databases.read().get(&name) {
+                if db.dirty_bytes() > 0 {
+                    return Err(EngineError::Invalid(format!("database {name} changed during dismount; retry")));
+                }
+            }
+            self.databases.write().remove(&name);
+        }
+        self.change_config(|c| {
+            c.databases.get_mut(&name).expect("checked").mounted = false;
+            Ok(())
+        })?;
+        tracing::info!("dismounted database {name}");
+        Ok(())
+    }
+
+    /// Deletes a database that no namespace uses: dismounts it and removes its file.
+    pub fn delete_database(&self, name: &str) -> Result<()> {
+        let name = name.to_ascii_uppercase();
+        let cfg = self.config.lock().databases.get(&name).cloned().ok_or_else(|| EngineError::NoDatabase(name.clone()))?;
+        let users: Vec<String> = self
+            .config
+            .lock()
+            .namespaces
+            .iter()
+            .filter(|(_, ns)| ns.globals == name || ns.mappings.iter().any(|m| m.database == name))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !users.is_empty() {
+            return Err(EngineError::Invalid(format!("database {name} is used by namespace {}; change those first", users.join(", "))));
+        }
+        if self.databases.read().contains_key(&name) {
+            self.dismount_database(&name)?;
+        }
+        self.change_config(|c| {
+            c.databases.remove(&name);
+            Ok(())
+        })?;
+        let dir = self.dir.database_dir(&cfg.directory);
+        let file = file_name(&dir);
+        if self.vfs.exists(&file) {
+            self.vfs.remove_file(&file).map_err(|e| EngineError::io(format!("removing {}", file.display()), e))?;
+        }
+        let _ = std::fs::remove_dir(&dir);
+        tracing::info!("deleted database {name}");
+        Ok(())
+    }
+
+    pub fn integrity(&self, name: &str) -> Result<IntegrityReport> {
+        self.checkpoint()?;
+        self.database(&name.to_ascii_uppercase())?.integrity()
+    }
+
+    pub fn namespaces(&self) -> Vec<NamespaceInfo> {
+        self.config
+            .lock()
+            .namespaces
+            .iter()
+            .map(|(name, ns)| NamespaceInfo { name: name.clone(), globals: ns.globals.clone(), mappings: ns.mappings.clone() })
+            .collect()
+    }
+
+    /// Creates a namespace on a default database. Idempotent for an identical request.
+    pub fn create_namespace(&self, name: &str, globals: &str) -> Result<NamespaceInfo> {
+        let name = normalize_name("namespace", name).map_err(EngineError::Invalid)?;
+        let globals = globals.to_ascii_uppercase();
+        self.change_config(|c| {
+            match c.namespaces.get_mut(&name) {
+                Some(ns) if ns.globals == globals => {}
+                Some(_) => return Err(EngineError::NamespaceExists(name.clone())),
+                None => {
+                    c.namespaces.insert(name.clone(), NamespaceConfig { globals: globals.clone(), mappings: vec![] });
+                }
+            }
+            Ok(())
+        })?;
+        self.rebuild_namespaces()?;
+        Ok(self.namespaces().into_iter().find(|n| n.name == name).expect("created"))
+    }
+
+    pub fn delete_namespace(&self, name: &str) -> Result<()> {
+        let name = name.to_ascii_uppercase();
+        self.change_config(|c| c.namespaces.remove(&name).map(|_| ()).ok_or(EngineError::NoNamespace(name.clone())))?;
+        self.rebuild_namespaces()
+    }
+
+    /// Maps globals (`Company`, `Company*`, `Log(2024):(2025)`) of a namespace to a
+    /// database. Idempotent; an existing mapping of the same globals is redirected.
+    pub fn add_mapping(&self, namespace: &str, global: &str, database: &str) -> Result<()> {
+        let namespace = namespace.to_ascii_uppercase();
+        let mapping = MappingConfig { global: global.trim().trim_start_matches('^').to_string(), database: database.to_ascii_uppercase() };
+        self.change_config(|c| {
+            let ns = c.namespaces.get_mut(&namespace).ok_or(EngineError::NoNamespace(namespace.clone()))?;
+            ns.mappings.retain(|m| m.global != mapping.global);
+            ns.mappings.push(mapping.clone());
+            Ok(())
+        })?;
+        self.rebuild_namespaces()
+    }
+
+    pub fn remove_mapping(&self, namespace: &str, global: &str) -> Result<()> {
+        let namespace = namespace.to_ascii_uppercase();
+        let global = global.trim().trim_start_matches('^').to_string();
+        self.change_config(|c| {
+            let ns = c.namespaces.get_mut(&namespace).ok_or(EngineError::NoNamespace(namespace.clone()))?;
+            let before = ns.mappings.len();
+            ns.mappings.retain(|m| m.global != global);
+            if ns.mappings.len() == before {
+                return Err(EngineError::Invalid(format!("namespace {namespace} has no mapping for {global}")));
+            }
+            Ok(())
+        })?;
+        self.rebuild_namespaces()
+    }
+}
+
+/// Cross-checks a configuration: namespaces and mappings name known databases, and every
+/// mapping parses.
+pub fn validate(c: &Config) -> Result<()> {
+    for (name, ns) in &c.namespaces {
+        if !c.databases.contains_key(&ns.globals) {
+            return Err(EngineError::Invalid(format!("namespace {name}: default database {} does not exist", ns.globals)));
+        }
+        for m in &ns.mappings {
+            crate::namespace::mapping::parse(&m.global).map_err(|e| EngineError::Invalid(format!("namespace {name}: mapping {}: {e}", m.global)))?;
+            if !c.databases.contains_key(&m.database) {
+                return Err(EngineError::Invalid(format!("namespace {name}: mapping {} names database {}, which does not exist", m.global, m.database)));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! The instance configuration file (`engine.yaml`): settings, databases, namespaces.
+//!
+//! Invariant: the file on disk always parses; it is replaced atomically after every change
+//! made through the engine (API, merge file), so a crash never leaves half a config.
+
+use super::session::Durability;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub instance: InstanceSection,
+    #[serde(default)]
+    pub network: NetworkSettings,
+    #[serde(default)]
+    pub journal: JournalSettings,
+    #[serde(default)]
+    pub storage: StorageSettings,
+    #[serde(default)]
+    pub databases: BTreeMap<String, DatabaseConfig>,
+    #[serde(default)]
+    pub namespaces: BTreeMap<String, NamespaceConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceSection {
+    pub name: String,
+    /// Identity of this instance's journal; database files record which journal their
+    /// position refers to.
+    pub guid: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSettings {
+    pub superserver_port: u16,
+    pub web_port: u16,
+    /// Address both servers listen on.
+    pub interface: String,
+    pub max_connections: u32,
+}
+
+impl Default for NetworkSettings {
+    fn default() -> Self {
+        NetworkSettings { superserver_port: 1972, web_port: 52773, interface: "0.0.0.0".into(), max_connections: 1024 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalSettings {
+    /// Plain writes are synced at least this often.
+    pub sync_interval_ms: u64,
+    /// A journal file is switched when it grows past this size.
+    pub file_size_mb: u64,
+    /// Instance-wide default for plain writes; connections may override it.
+    pub durability: Durability,
+    /// Files older than this are purged once recovery no longer needs them.
+    pub purge_after_minutes: u64,
+}
+
+impl Default for JournalSettings {
+    fn default() -> Self {
+        JournalSettings { sync_interval_ms: 1000, file_size_mb: 1024, durability: Durability::Buffered, purge_after_minutes: 2 * 24 * 60 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    /// The write daemon writes database files at least this often.
+    pub flush_interval_ms: u64,
+    /// A freeze thaws by itself after this long.
+    pub freeze_timeout_s: u64,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        StorageSettings { flush_interval_ms: 2000, freeze_timeout_s: 600 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Relative paths are under the data directory.
+    pub directory: String,
+    #[serde(default)]
+    pub read_only: bool,
+    #[serde(default = "yes")]
+    pub mounted: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceConfig {
+    /// Default database for globals.
+    pub globals: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mappings: Vec<MappingConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MappingConfig {
+    /// `Company`, `Company*`, `Log(2024):(2025)`.
+    pub global: String,
+    pub database: String,
+}
+
+impl Config {
+    /// A first-start configuration: database USER and namespace USER on it.
+    pub fn initial(guid: String) -> Config {
+        Config {
+            instance: InstanceSection { name: "MIRRORLAB".into(), guid },
+            network: NetworkSettings::default(),
+            journal: JournalSettings::default(),
+            storage: StorageSettings::default(),
+            databases: BTreeMap::from([("USER".into(), DatabaseConfig { directory: "databases/USER".into(), read_only: false, mounted: true })]),
+            namespaces: BTreeMap::from([("USER".into(), NamespaceConfig { globals: "USER".into(), mappings: vec![] })]),
+        }
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
+        serde_yaml::from_str(text).map_err(|e| located(origin, &e))
+    }
+
+    pub fn to_yaml(&self) -> String {
+        let body = serde_yaml::to_string(self).expect("config serialises");
+        format!("# Mirrorlab engine configuration. The engine rewrites this file on changes made\n# through the management API or a merge file; edit it only while the engine is down.\n{body}")
+    }
+}
+
+/// `file:line:column: message` from a YAML error.
+pub fn located(origin: &str, e: &serde_yaml::Error) -> String {
+    match e.location() {
+        Some(l) => format!("{origin}:{}:{}: {}", l.line(), l.column(), strip_location(&e.to_string())),
+        None => format!("{origin}: {e}"),
+    }
+}
+
+/// serde_yaml appends " at line N column M" to its messages; we print the location first.
+fn strip_location(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Database and namespace names: letters, digits, `_`, `-`, at most 64, upper-cased as in
+/// the reference product.
+pub fn normalize_name(kind: &str, name: &str) -> Result<String, String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && name.as_bytes()[0].is_ascii_alphabetic();
+    if ok {
+        Ok(name.to_ascii_uppercase())
+    } else {
+        Err(format!("{kind} name {name:?} is not valid: use 1-64 letters, digits, _ or -, starting with a letter"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_unknown_keys_with_a_line() {
+        let c = Config::initial("abc".into());
+        assert_eq!(Config::parse(&c.to_yaml(), "engine.yaml").unwrap(), c);
+        let bad = "instance:\n  name: X\n  guid: g\njournal:\n  sync_intervl_ms: 5\n";
+        let e = Config::parse(bad, "engine.yaml").unwrap_err();
+        assert!(e.starts_with("engine.yaml:5:"), "{e}");
+        assert!(e.contains("sync_intervl_ms"), "{e}");
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(normalize_name("database", "company").unwrap(), "COMPANY");
+        assert!(normalize_name("database", "1x").is_err());
+        assert!(normalize_name("database", "a b").is_err());
+    }
+}

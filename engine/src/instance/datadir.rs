@@ -1,0 +1,191 @@
+//! The durable data directory: its layout, the instance lock and the state file.
+//!
+//! ```text
+//! <data-dir>/engine.yaml        instance configuration (written atomically)
+//! <data-dir>/engine.lock        instance lock (flock) holding the owner's PID
+//! <data-dir>/engine.state.json  PID, ports and start time of the running engine
+//! <data-dir>/messages.log       the instance's log
+//! <data-dir>/databases/<NAME>/mirrorlab.dat
+//! <data-dir>/journal/YYYYMMDD.NNN
+//! ```
+//!
+//! Invariant: at most one engine process holds the lock of a data directory; the lock is
+//! released by the kernel when the process dies, so a crash never leaves it stale.
+
+use crate::error::{EngineError, Result};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> DataDir {
+        DataDir { root: root.into() }
+    }
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join("engine.yaml")
+    }
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join("engine.lock")
+    }
+    pub fn state_file(&self) -> PathBuf {
+        self.root.join("engine.state.json")
+    }
+    pub fn messages_log(&self) -> PathBuf {
+        self.root.join("messages.log")
+    }
+    pub fn journal_dir(&self) -> PathBuf {
+        self.root.join("journal")
+    }
+    pub fn databases_dir(&self) -> PathBuf {
+        self.root.join("databases")
+    }
+    /// Directory of a database given as configured: relative paths are under `databases/`.
+    pub fn database_dir(&self, configured: &str) -> PathBuf {
+        let p = Path::new(configured);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.root.join(p)
+        }
+    }
+
+    /// Takes the instance lock, or explains who holds it.
+    pub fn lock(&self) -> Result<InstanceLock> {
+        std::fs::create_dir_all(&self.root).map_err(|e| EngineError::io(format!("creating data directory {}", self.root.display()), e))?;
+        let path = self.lock_file();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| EngineError::io(format!("opening {}", path.display()), e))?;
+        // SAFETY: flock on a file descriptor we own; no memory is shared with the kernel.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let holder = read_pid(&mut file).map(|p| format!("engine process {p}")).unwrap_or_else(|| "another engine process".into());
+            return Err(EngineError::Invalid(format!(
+                "data directory {} is in use by {holder}; stop it first (engine stop --data-dir {})",
+                self.root.display(),
+                self.root.display()
+            )));
+        }
+        file.set_len(0).and_then(|_| file.rewind()).and_then(|_| writeln!(file, "{}", std::process::id())).map_err(|e| EngineError::io(format!("writing {}", path.display()), e))?;
+        Ok(InstanceLock { _file: file })
+    }
+
+    /// The PID of the engine holding the lock, if one does.
+    pub fn lock_holder(&self) -> Option<u32> {
+        let mut file = File::open(self.lock_file()).ok()?;
+        // SAFETY: as above; a shared probe lock taken and released at once.
+        let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
+        if free {
+            // SAFETY: releasing the probe lock we just took.
+            unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+            return None;
+        }
+        read_pid(&mut file)
+    }
+
+    pub fn write_state(&self, state: &RunState) -> Result<()> {
+        let json = serde_json::to_vec_pretty(state).expect("state serialises");
+        write_atomically(&self.state_file(), &json)
+    }
+
+    pub fn read_state(&self) -> Option<RunState> {
+        let bytes = std::fs::read(self.state_file()).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+fn read_pid(file: &mut File) -> Option<u32> {
+    let mut s = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut s).ok()?;
+    s.trim().parse().ok()
+}
+
+/// Held for the life of the engine; dropping it (or dying) releases the directory.
+#[derive(Debug)]
+pub struct InstanceLock {
+    _file: File,
+}
+
+/// What a running engine publishes about itself (read by qlist, stop, the installer).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct RunState {
+    pub pid: u32,
+    pub superserver_port: u16,
+    pub web_port: u16,
+    pub started_at: String,
+    pub version: String,
+    /// Set by a clean shutdown: `down, last used ...` in qlist.
+    pub stopped_at: Option<String>,
+}
+
+/// Writes a file so that readers see the old or the new content, never a mix: temporary
+/// file, fsync, rename, fsync of the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("tmp");
+    let ctx = |what: &str| format!("{what} {}", path.display());
+    let mut f = File::create(&tmp).map_err(|e| EngineError::io(ctx("writing"), e))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| EngineError::io(ctx("writing"), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| EngineError::io(ctx("renaming into"), e))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| EngineError::io(ctx("syncing the directory of"), e))?;
+    Ok(())
+}
+
+/// Current UTC time as `YYYY-MM-DD HH:MM:SS`, the form qlist prints.
+pub fn now_text() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = DataDir::new(dir.path());
+        let held = d.lock().unwrap();
+        let err = d.lock().unwrap_err().to_string();
+        assert!(err.contains(&format!("engine process {}", std::process::id())), "{err}");
+        assert_eq!(d.lock_holder(), Some(std::process::id()));
+        drop(held);
+        assert_eq!(d.lock_holder(), None);
+        d.lock().unwrap();
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_779), (2026, 11, 22));
+    }
+}
