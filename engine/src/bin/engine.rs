@@ -1,1 +1,149 @@
-fn main() {}
+//! The `engine` binary: argument parsing and exit codes only; the work is in the library.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use engine::cli;
+use engine::instance::datadir::DataDir;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "engine", version, about = "Mirrorlab engine: a journaled globals database server that speaks RESP")]
+struct Args {
+    /// Durable data directory (configuration, databases, journal, messages.log).
+    #[arg(long, global = true, env = "MIRRORLAB_DATA_DIR", default_value = ".mirrorlab/engine")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the engine in the foreground until SIGTERM or SIGINT.
+    Start {
+        /// Client protocol (RESP) port; 0 picks a free port. Default: configured, 1972.
+        #[arg(long)]
+        superserver_port: Option<u16>,
+        /// Management API and portal port; 0 picks a free port. Default: configured, 52773.
+        #[arg(long)]
+        web_port: Option<u16>,
+        /// Merge file of settings and actions applied at start and whenever it changes.
+        #[arg(long, env = "MIRRORLAB_MERGE_FILE")]
+        merge: Option<PathBuf>,
+        #[arg(long, default_value = "info", env = "MIRRORLAB_LOG_LEVEL")]
+        log_level: String,
+    },
+    /// Stop the engine running on the data directory and wait until it has.
+    Stop {
+        /// Seconds to wait.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Print the instance line (caret-separated); exit 0 only when running.
+    Qlist,
+    /// Open a terminal (USER> prompt) on an engine.
+    Session {
+        /// Namespace to start in.
+        #[arg(short = 'U', long = "namespace", default_value = "USER")]
+        namespace: String,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Superserver port. Default: the port of the engine on --data-dir, else 1972.
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Suspend database-file writes for an external backup (the journal keeps going).
+    Freeze {
+        /// Thaw automatically after this many seconds. Default: configured, 600.
+        #[arg(long)]
+        timeout: Option<u64>,
+    },
+    /// Resume database-file writes after a freeze.
+    Thaw,
+    /// Verify a database file.
+    Integrity {
+        /// Database name.
+        database: String,
+    },
+    /// Inspect journal files.
+    Journal {
+        #[command(subcommand)]
+        command: JournalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JournalCommand {
+    /// List journal files with their positions.
+    List,
+    /// Print the records of a journal file.
+    Dump {
+        /// A journal file (path, or a name in the data directory's journal/).
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("engine: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<ExitCode> {
+    let dir = DataDir::new(&args.data_dir);
+    match args.command {
+        Command::Start { superserver_port, web_port, merge, log_level } => {
+            engine::start::run(engine::start::StartOptions { data_dir: args.data_dir, superserver_port, web_port, merge_file: merge, log_level })?;
+        }
+        Command::Stop { timeout } => match cli::stop::stop(&dir, Duration::from_secs(timeout)).map_err(anyhow::Error::msg)? {
+            cli::stop::Stopped::WasNotRunning => println!("engine on {} is not running", dir.root().display()),
+            cli::stop::Stopped::Stopped { pid } => println!("engine process {pid} stopped"),
+        },
+        Command::Qlist => {
+            let q = cli::qlist::qlist(&dir);
+            println!("{}", q.line);
+            if !q.running {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Session { namespace, host, port } => {
+            let port = port.or_else(|| dir.read_state().filter(|_| dir.lock_holder().is_some()).map(|s| s.superserver_port)).unwrap_or(1972);
+            return cli::session::run(&host, port, &namespace);
+        }
+        Command::Freeze { timeout } => {
+            let body = serde_json::json!({ "timeout_s": timeout }).to_string();
+            let r = api(&dir, "POST", "/api/freeze", Some(&body))?;
+            println!("database writes frozen{}", r.map(|_| String::new()).unwrap_or_default());
+        }
+        Command::Thaw => {
+            api(&dir, "POST", "/api/thaw", None)?;
+            println!("database writes thawed");
+        }
+        Command::Integrity { database } => {
+            let report = cli::integrity::check(&dir, &database)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Journal { command } => match command {
+            JournalCommand::List => cli::journal::list(&dir, &mut std::io::stdout())?,
+            JournalCommand::Dump { file } => cli::journal::dump(&dir, &file, &mut std::io::stdout())?,
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Calls the management API of the engine running on `dir`.
+fn api(dir: &DataDir, method: &str, path: &str, body: Option<&str>) -> Result<Option<String>> {
+    let state = dir.read_state().filter(|_| dir.lock_holder().is_some());
+    let Some(state) = state else { bail!("no engine is running on {}", dir.root().display()) };
+    let r = cli::http::call(state.web_port, method, path, body, Duration::from_secs(30)).with_context(|| format!("calling the engine's management API on port {}", state.web_port))?;
+    if r.status >= 300 {
+        bail!("{}", cli::http::error_message(&r.body));
+    }
+    Ok(None)
+}

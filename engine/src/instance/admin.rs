@@ -89,6 +89,11 @@ impl Instance {
         Ok(database)
     }
 
+    /// Changes settings (the merge file's `config:` section): validated, then saved.
+    pub fn update_config(&self, change: impl FnOnce(&mut Config) -> Result<()>) -> Result<Config> {
+        self.change_config(change)
+    }
+
     /// Validates a configuration change, saves it, and returns the new configuration.
     fn change_config(&self, change: impl FnOnce(&mut Config) -> Result<()>) -> Result<Config> {
         let mut config = self.config.lock();

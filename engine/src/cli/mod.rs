@@ -1,0 +1,8 @@
+//! Library side of the `engine` subcommands, so tests drive them without a process.
+
+pub mod http;
+pub mod integrity;
+pub mod journal;
+pub mod qlist;
+pub mod session;
+pub mod stop;

@@ -1,0 +1,1 @@
+//! `engine session`: the terminal connected to an engine over RESP.

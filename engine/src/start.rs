@@ -1,0 +1,147 @@
+//! `engine start`: runs an instance in the foreground until SIGTERM or SIGINT.
+//!
+//! Order: take the instance lock → open (recover) → apply the merge file → bind the
+//! superserver and web ports → publish the state file → serve. Shutdown reverses it and
+//! finishes well inside Docker's 10 s grace period: servers stop accepting, in-flight
+//! batches finish, database files are written, the journal is synced.
+
+use crate::instance::datadir::{now_text, DataDir, RunState};
+use crate::instance::{Instance, InstanceOptions};
+use crate::vfs::real::RealVfs;
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    pub data_dir: PathBuf,
+    /// Overrides the configured port; 0 picks a free one.
+    pub superserver_port: Option<u16>,
+    pub web_port: Option<u16>,
+    pub merge_file: Option<PathBuf>,
+    pub log_level: String,
+}
+
+/// How long servers get to drain at shutdown before connections are dropped.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the merge file is checked for changes.
+const MERGE_POLL: Duration = Duration::from_secs(1);
+
+pub fn run(options: StartOptions) -> Result<()> {
+    let dir = DataDir::new(&options.data_dir);
+    let lock = dir.lock()?;
+    crate::logging::init(Some(&dir.messages_log()), &options.log_level);
+    tracing::info!("starting engine {} on data directory {}", env!("CARGO_PKG_VERSION"), dir.root().display());
+    let merge = options.merge_file.as_deref().map(crate::merge::load).transpose()?;
+    let instance = Instance::open(InstanceOptions { data_dir: options.data_dir.clone(), vfs: Arc::new(RealVfs::new()), background: true })?;
+    if let Some(m) = &merge {
+        for change in crate::merge::apply(&instance, m)?.changes {
+            tracing::info!("merge file: {change}");
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("engine-io").build().context("starting the I/O runtime")?;
+    let served = runtime.block_on(serve(instance.clone(), &dir, &options));
+    drop(runtime);
+    let stopped = instance.shutdown();
+    if let Some(mut state) = dir.read_state() {
+        state.stopped_at = Some(now_text());
+        let _ = dir.write_state(&state);
+    }
+    tracing::info!("engine stopped");
+    drop(lock);
+    served.and(stopped.map_err(Into::into))
+}
+
+async fn serve(instance: Arc<Instance>, dir: &DataDir, options: &StartOptions) -> Result<()> {
+    let config = instance.config();
+    let interface = config.network.interface.clone();
+    let ss_port = options.superserver_port.unwrap_or(config.network.superserver_port);
+    let web_port = options.web_port.unwrap_or(config.network.web_port);
+    let resp_listener = TcpListener::bind((interface.as_str(), ss_port))
+        .await
+        .with_context(|| format!("cannot listen on superserver port {ss_port} ({interface}); use --superserver-port to pick another (0 = any free port)"))?;
+    let web_listener = TcpListener::bind((interface.as_str(), web_port))
+        .await
+        .with_context(|| format!("cannot listen on web port {web_port} ({interface}); use --web-port to pick another (0 = any free port)"))?;
+    let ss_port = resp_listener.local_addr()?.port();
+    let web_port = web_listener.local_addr()?.port();
+    instance.set_ports(ss_port, web_port);
+    dir.write_state(&RunState {
+        pid: std::process::id(),
+        superserver_port: ss_port,
+        web_port,
+        started_at: instance.started_at().to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        stopped_at: None,
+    })?;
+    tracing::info!("superserver port {ss_port}, web port {web_port}: http://localhost:{web_port}/");
+    println!("engine running: superserver port {ss_port}, web port {web_port}, data directory {}", dir.root().display());
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let limits = crate::resp::ServerLimits { max_connections: config.network.max_connections as usize, ..Default::default() };
+    let resp = tokio::spawn(crate::resp::serve(resp_listener, instance.clone(), limits, stopped(stop_rx.clone())));
+    let web = tokio::spawn(crate::web::serve(web_listener, instance.clone(), stopped(stop_rx.clone())));
+    if let Some(path) = options.merge_file.clone() {
+        tokio::spawn(watch_merge_file(instance.clone(), path, stopped(stop_rx.clone())));
+    }
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        let _ = resp.await;
+        let _ = web.await;
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("connections did not drain within {} s; closing them", DRAIN_TIMEOUT.as_secs());
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// Re-applies the merge file whenever its content changes. A bad edit is logged and
+/// changes nothing; the engine keeps running.
+async fn watch_merge_file(instance: Arc<Instance>, path: PathBuf, stop: impl std::future::Future<Output = ()>) {
+    let mut last = std::fs::read(&path).ok();
+    let mut tick = tokio::time::interval(MERGE_POLL);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {}
+        }
+        let now = std::fs::read(&path).ok();
+        if now.is_none() || now == last {
+            continue;
+        }
+        last = now;
+        let instance = instance.clone();
+        let p = path.clone();
+        let result = tokio::task::spawn_blocking(move || crate::merge::load(&p).and_then(|m| crate::merge::apply(&instance, &m))).await;
+        match result {
+            Ok(Ok(report)) => {
+                for change in report.changes {
+                    tracing::info!("merge file changed: {change}");
+                }
+            }
+            Ok(Err(e)) => tracing::error!("merge file {} not applied: {e}", path.display()),
+            Err(e) => tracing::error!("merge file {} not applied: {e}", path.display()),
+        }
+    }
+}
