@@ -172,6 +172,10 @@ impl ChunkReader {
         self.len
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Bytes from `offset`: at least `need` of them unless the file ends first.
     pub fn window(&mut self, offset: u64, need: usize) -> Result<&[u8]> {
         let buf_end = self.buf_start + self.buf.len() as u64;

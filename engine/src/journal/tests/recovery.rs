@@ -29,15 +29,15 @@ fn record_end(sim: &SimVfs, path: &Path, offset: u64) -> u64 {
     offset + 8 + u64::from(len)
 }
 
-/// One segment holding records 1..=10, flushed.
-fn ten_records(
-    seed: u64,
-) -> (
+type TenRecords = (
     SimVfs,
     Arc<dyn Vfs>,
     PathBuf,
     Vec<(u64, crate::journal::Record)>,
-) {
+);
+
+/// One segment holding records 1..=10, flushed.
+fn ten_records(seed: u64) -> TenRecords {
     let (sim, vfs) = sim(seed);
     let journal = Journal::open(vfs.clone(), options(1 << 20)).unwrap();
     append_n(&journal, 10);
