@@ -5,6 +5,7 @@ mod crash;
 mod group_commit;
 mod recovery;
 mod rotation;
+mod throughput;
 
 use super::{Journal, JournalOptions, OldValue, Position, RecordBody};
 use crate::vfs::sim::SimVfs;
