@@ -346,34 +346,38 @@ impl Journal {
 
     /// Removes whole segments all of whose records are below `keep_from`, oldest first,
     /// never the current one; fsyncs the directory; returns the removed paths.
+    ///
+    /// The directory is fsynced after each removal, so a power cut can only bring back the
+    /// oldest remaining file, never leave a hole in the positions.
     pub fn purge(&self, keep_from: Position) -> Result<Vec<PathBuf>> {
         let _io = self.io.lock();
         let snapshot = self.segments();
+        let dir = &self.options.dir;
         let mut removed = Vec::new();
-        let mut error = None;
+        let mut result = Ok(());
         for pair in snapshot.windows(2) {
             // Every record of pair[0] is below the next segment's first position.
             if pair[1].first_position > keep_from {
                 break;
             }
-            if let Err(e) = self.vfs.remove_file(&pair[0].path) {
-                error = Some(io_error(&pair[0].path, "removing", e));
+            let path = &pair[0].path;
+            if let Err(e) = self.vfs.remove_file(path) {
+                result = Err(io_error(path, "removing", e));
                 break;
             }
-            tracing::info!(path = %pair[0].path.display(), "journal: purged segment");
-            removed.push(pair[0].path.clone());
+            self.segments.lock().remove(0);
+            removed.push(path.clone());
+            tracing::info!(path = %path.display(), "journal: purged segment");
+            if let Err(e) = self.vfs.sync_dir(dir) {
+                result = Err(io_error(
+                    dir,
+                    "syncing the journal directory after a purge",
+                    e,
+                ));
+                break;
+            }
         }
-        self.segments.lock().drain(..removed.len());
-        if !removed.is_empty() {
-            let dir = &self.options.dir;
-            self.vfs
-                .sync_dir(dir)
-                .map_err(|e| io_error(dir, "syncing the journal directory after a purge", e))?;
-        }
-        match error {
-            Some(e) => Err(e),
-            None => Ok(removed),
-        }
+        result.map(|()| removed)
     }
 }
 
