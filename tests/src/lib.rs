@@ -1,1 +1,132 @@
-//! Helpers for end-to-end tests.
+//! Helpers for end-to-end tests: each test gets its own data directory and ports, drives
+//! the real binaries, and waits for conditions (never fixed sleeps).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub use engine;
+
+/// Path of a workspace binary, built on first use if a plain `cargo test -p` did not.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target profile directory").to_path_buf();
+    let path = dir.join(name);
+    BUILT.get_or_init(|| {
+        if !path.exists() {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--bins", "-p", "mirrorlab-engine"])
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "building the binaries failed");
+        }
+    });
+    path
+}
+
+/// A command for the `engine` binary.
+pub fn engine_cmd() -> Command {
+    Command::new(bin("engine"))
+}
+
+/// Polls `condition` every few milliseconds until it holds; panics with `what` after
+/// `timeout`. Waiting for a condition, not sleeping for a guess.
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// An engine process on its own data directory with ports chosen by the OS.
+pub struct Engine {
+    pub data_dir: PathBuf,
+    pub child: Child,
+    pub superserver_port: u16,
+    pub web_port: u16,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Engine {
+    /// Starts an engine on a new temporary data directory.
+    pub fn start() -> Engine {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut e = Engine::start_in(temp.path(), &[]);
+        e._temp = Some(temp);
+        e
+    }
+
+    /// Starts an engine on `data_dir` with extra arguments, and waits until it serves.
+    pub fn start_in(data_dir: &Path, extra: &[&str]) -> Engine {
+        let child = Engine::spawn(data_dir, extra);
+        Engine::attach(data_dir, child)
+    }
+
+    pub fn spawn(data_dir: &Path, extra: &[&str]) -> Child {
+        let _ = std::fs::remove_file(data_dir.join("engine.state.json"));
+        engine_cmd()
+            .arg("start")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--superserver-port", "0", "--web-port", "0", "--log-level", "warn"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn engine")
+    }
+
+    /// Waits until the spawned engine has published its ports and answers PING.
+    pub fn attach(data_dir: &Path, mut child: Child) -> Engine {
+        let dir = engine::instance::datadir::DataDir::new(data_dir);
+        let pid = child.id();
+        let mut state = None;
+        wait_until("the engine to publish its ports", Duration::from_secs(30), || {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                use std::io::Read;
+                child.stderr.take().map(|mut s| s.read_to_string(&mut err));
+                panic!("engine exited with {status} before serving:\n{err}");
+            }
+            state = dir.read_state().filter(|s| s.pid == pid && s.stopped_at.is_none());
+            state.is_some()
+        });
+        let state = state.expect("state");
+        Engine {
+            data_dir: data_dir.to_path_buf(),
+            child,
+            superserver_port: state.superserver_port,
+            web_port: state.web_port,
+            _temp: None,
+        }
+    }
+
+    pub fn client(&self) -> engine::client::Client {
+        engine::client::Client::connect("127.0.0.1", self.superserver_port, Duration::from_secs(5)).expect("connect")
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Graceful stop through `engine stop`; returns its exit status.
+    pub fn stop(&mut self) -> std::process::Output {
+        let out = engine_cmd().arg("stop").arg("--data-dir").arg(&self.data_dir).output().expect("run engine stop");
+        let _ = self.child.wait();
+        out
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

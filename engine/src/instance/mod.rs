@@ -15,6 +15,8 @@ pub mod datadir;
 mod ops;
 mod recovery;
 pub mod session;
+#[cfg(test)]
+mod tests;
 mod txn;
 
 use crate::error::{EngineError, Result};
@@ -61,7 +63,6 @@ pub struct InstanceOptions {
 
 /// A namespace compiled for lookups.
 pub(crate) struct NamespaceView {
-    pub(crate) default_db: String,
     pub(crate) routing: Routing,
 }
 
@@ -281,7 +282,7 @@ impl Instance {
             let _ = d.thread.join();
             *self.frozen_until.lock() = None;
             self.checkpoint()?;
-            d.writer.stop();
+            d.writer.stop()?;
         } else {
             *self.frozen_until.lock() = None;
             self.checkpoint()?;
@@ -300,7 +301,7 @@ impl Instance {
                     .map_err(|e| EngineError::Invalid(format!("namespace {name}: mapping {}: {e}", m.global)))?;
                 mappings.push((parsed, m.database.clone()));
             }
-            views.insert(name.clone(), Arc::new(NamespaceView { default_db: ns.globals.clone(), routing: Routing::new(&ns.globals, &mappings) }));
+            views.insert(name.clone(), Arc::new(NamespaceView { routing: Routing::new(&ns.globals, &mappings) }));
         }
         *self.namespaces.write() = views;
         Ok(())

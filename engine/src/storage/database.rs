@@ -38,6 +38,12 @@ impl Checkpoint {
     }
 }
 
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
 impl Database {
     pub fn new(file: DbFile, meta: DbMeta, read_only: bool) -> Database {
         Database {

@@ -1,0 +1,47 @@
+use super::{open, r};
+use crate::vfs::sim::SimVfs;
+use std::sync::Arc;
+
+#[test]
+fn unflushed_checkpoint_is_rebuilt_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs = Arc::new(SimVfs::new(7));
+    let i = open(dir.path(), vfs.clone());
+    let mut s = i.session();
+    for n in 0..100 {
+        let _ = i.set(&mut s, &r(&format!("^k({n})")), format!("v{n}").as_bytes()).unwrap();
+    }
+    i.journal().flush().unwrap();
+    drop(i);
+    // Nothing was checkpointed: the database file is empty, the journal has it all.
+    let again = open(dir.path(), Arc::new(vfs.crash()));
+    let s = again.session();
+    for n in 0..100 {
+        assert_eq!(again.get(&s, &r(&format!("^k({n})"))).unwrap(), Some(format!("v{n}").into_bytes()));
+    }
+}
+
+#[test]
+fn an_open_transaction_is_rolled_back_at_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs = Arc::new(SimVfs::new(8));
+    let i = open(dir.path(), vfs.clone());
+    let mut s = i.session();
+    let _ = i.set(&mut s, &r("^acct(1)"), b"100").unwrap();
+    let _ = i.tstart(&mut s).unwrap();
+    let _ = i.set(&mut s, &r("^acct(1)"), b"50").unwrap();
+    let _ = i.set(&mut s, &r("^acct(2)"), b"50").unwrap();
+    // The half-done transaction even reaches the database file.
+    i.checkpoint().unwrap();
+    i.journal().flush().unwrap();
+    drop(i);
+    let after_crash = Arc::new(vfs.crash());
+    let again = open(dir.path(), after_crash.clone());
+    let s = again.session();
+    assert_eq!(again.get(&s, &r("^acct(1)")).unwrap(), Some(b"100".to_vec()));
+    assert_eq!(again.get(&s, &r("^acct(2)")).unwrap(), None);
+    // And a second recovery finds nothing left to do.
+    drop(again);
+    let third = open(dir.path(), Arc::new(after_crash.crash()));
+    assert_eq!(third.get(&third.session(), &r("^acct(1)")).unwrap(), Some(b"100".to_vec()));
+}
