@@ -5,4 +5,5 @@
 pub mod error;
 pub mod globals;
 pub mod instance;
+pub mod terminal;
 pub mod vfs;
