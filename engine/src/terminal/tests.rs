@@ -99,7 +99,7 @@ fn locals_globals_and_order_loops() {
     );
     assert_eq!(
         w(&mut t, "$i(^c),$i(^c),$i(^c,10),$i(n),$increment(n,.5)"),
-        "12121.5"
+        "121211.5"
     );
     line(&mut t, "k ^g(2) zk ^g(3) k x(1)");
     assert_eq!(
