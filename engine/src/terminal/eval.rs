@@ -297,9 +297,10 @@ impl<B: Backend> Terminal<B> {
         };
         let mut node = parent.child(first)?;
         while self.node_data(&node, global)? >= 10 {
-            let last = self
-                .node_order(&node, global, None, true)?
-                .expect("$DATA said the node has children");
+            // Another session may have killed the children since $DATA: stop here.
+            let Some(last) = self.node_order(&node, global, None, true)? else {
+                break;
+            };
             node = node.child(last)?;
         }
         Ok(Some(node))

@@ -188,6 +188,7 @@ impl Parser {
 
     fn line(&mut self) -> Result<Vec<Command>, TermError> {
         let mut cmds = Vec::new();
+        let mut fors = 0;
         loop {
             let t = self.peek().clone();
             if t.tok == Tok::End {
@@ -222,6 +223,15 @@ impl Parser {
             };
             if !has_args && args == Args::None && next.tok != Tok::End && next.spaces == 0 {
                 return Err(self.unexpected(&format!("{name} takes no argument")));
+            }
+            if name == "FOR" {
+                fors += 1;
+                if fors > MAX_NESTING {
+                    return Err(TermError::syntax(
+                        t.pos,
+                        format!("more than {MAX_NESTING} FOR commands on one line"),
+                    ));
+                }
             }
             let kind = self.command(name, has_args)?;
             cmds.push(Command { kind, post });
@@ -624,6 +634,11 @@ mod tests {
             let e = parse_line(bad).unwrap_err();
             assert_eq!(e.code, "SYNTAX", "{bad}");
         }
+        let fors = "f i=1:1:1 ".repeat(MAX_NESTING + 1);
+        assert!(parse_line(&fors)
+            .unwrap_err()
+            .detail
+            .contains("FOR commands"));
         let deep = format!("w {}1{}", "(".repeat(200), ")".repeat(200));
         assert!(parse_line(&deep).unwrap_err().detail.contains("nested"));
     }
