@@ -302,3 +302,23 @@ fn interactive_session_starts_output_on_a_new_line() {
         "USER>2\nUSER>USER><UNDEFINED> *nope\nUSER>\n"
     );
 }
+
+mod no_line_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    // No `f` in the alphabet: `f  w 1` is an endless loop by design.
+    const ALPHABET: &str = "swkzqhie^$()=,:+-*/\\#_'<>[]!&?\" .1209xyEPOJDGITRCAL%";
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn any_line_runs_or_reports_an_error(chars in prop::collection::vec(prop::sample::select(ALPHABET.chars().collect::<Vec<_>>()), 0..40)) {
+            let line: String = chars.into_iter().collect();
+            let mut t = term();
+            let mut out = Vec::new();
+            t.execute_line("s x=1,y(1)=2,^g(1)=3", &mut out);
+            t.execute_line(&line, &mut out);
+        }
+    }
+}
