@@ -16,10 +16,7 @@ pub struct BackendError {
 
 impl BackendError {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> BackendError {
-        BackendError {
-            code: code.into(),
-            message: message.into(),
-        }
+        BackendError { code: code.into(), message: message.into() }
     }
 }
 

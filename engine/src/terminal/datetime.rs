@@ -27,9 +27,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn unix_millis(&self) -> i64 {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         d.as_millis() as i64
     }
 
@@ -59,10 +57,7 @@ impl FixedClock {
     pub fn at(year: i64, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> FixedClock {
         let days = days_from_civil(year, month, day);
         let secs = days * 86_400 + (hour * 3600 + minute * 60 + second) as i64;
-        FixedClock {
-            unix_millis: secs * 1000,
-            utc_offset_seconds: 0,
-        }
+        FixedClock { unix_millis: secs * 1000, utc_offset_seconds: 0 }
     }
 }
 
@@ -77,43 +72,24 @@ impl Clock for FixedClock {
 
 pub fn horolog(clock: &dyn Clock) -> String {
     let secs = clock.unix_millis().div_euclid(1000) + clock.utc_offset_seconds() as i64;
-    format!(
-        "{},{}",
-        secs.div_euclid(86_400) + UNIX_EPOCH_DAY,
-        secs.rem_euclid(86_400)
-    )
+    format!("{},{}", secs.div_euclid(86_400) + UNIX_EPOCH_DAY, secs.rem_euclid(86_400))
 }
 
 pub fn ztimestamp(clock: &dyn Clock) -> String {
     let ms = clock.unix_millis();
     let day = ms.div_euclid(86_400_000) + UNIX_EPOCH_DAY;
     let in_day = ms.rem_euclid(86_400_000);
-    let secs = Number::from(in_day)
-        .div(Number::from(1000))
-        .expect("nonzero divisor");
-    format!(
-        "{day},{}",
-        if in_day == 0 {
-            "0".to_string()
-        } else {
-            secs.to_canonical()
-        }
-    )
+    let secs = Number::from(in_day).div(Number::from(1000)).expect("nonzero divisor");
+    format!("{day},{}", if in_day == 0 { "0".to_string() } else { secs.to_canonical() })
 }
 
 /// Splits `days[,seconds]`; seconds are truncated to whole seconds.
 fn split_horolog(h: &[u8]) -> Result<(i64, i64), TermError> {
     let mut parts = h.splitn(2, |&b| b == b',');
     let day = int(parts.next().unwrap_or_default());
-    let secs = parts
-        .next()
-        .map(|s| num(s).trunc().to_i64().unwrap_or(-1))
-        .unwrap_or(0);
+    let secs = parts.next().map(|s| num(s).trunc().to_i64().unwrap_or(-1)).unwrap_or(0);
     if !(0..=MAX_DAY).contains(&day) || !(0..86_400).contains(&secs) {
-        return Err(TermError::new(
-            "VALUE OUT OF RANGE",
-            String::from_utf8_lossy(h).into_owned(),
-        ));
+        return Err(TermError::new("VALUE OUT OF RANGE", String::from_utf8_lossy(h).into_owned()));
     }
     Ok((day, secs))
 }
@@ -125,11 +101,7 @@ fn format_date(day: i64, format: i64) -> Result<String, TermError> {
         3 => format!("{y:04}-{m:02}-{d:02}"),
         4 => format!("{d:02}/{m:02}/{y:04}"),
         8 => format!("{y:04}{m:02}{d:02}"),
-        _ => {
-            return Err(TermError::function(format!(
-                "date format {format} is not supported (1, 3, 4, 8)"
-            )))
-        }
+        _ => return Err(TermError::function(format!("date format {format} is not supported (1, 3, 4, 8)"))),
     })
 }
 
@@ -138,12 +110,7 @@ fn format_date(day: i64, format: i64) -> Result<String, TermError> {
 pub fn zdatetime(h: &[u8], format: Option<&[u8]>) -> Result<String, TermError> {
     let (day, secs) = split_horolog(h)?;
     let date = format_date(day, format.map(int).unwrap_or(1))?;
-    Ok(format!(
-        "{date} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    ))
+    Ok(format!("{date} {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60))
 }
 
 /// `$ZDATE(h[,format])`: the date part only.
@@ -184,25 +151,13 @@ mod tests {
     fn horolog_and_formats() {
         let c = FixedClock::at(2021, 1, 14, 14, 13, 19);
         assert_eq!(horolog(&c), "65758,51199");
-        assert_eq!(
-            zdatetime(b"65758,51199", None).unwrap(),
-            "01/14/2021 14:13:19"
-        );
-        assert_eq!(
-            zdatetime(b"65758,51199", Some(b"3")).unwrap(),
-            "2021-01-14 14:13:19"
-        );
+        assert_eq!(zdatetime(b"65758,51199", None).unwrap(), "01/14/2021 14:13:19");
+        assert_eq!(zdatetime(b"65758,51199", Some(b"3")).unwrap(), "2021-01-14 14:13:19");
         assert_eq!(zdate(b"1", None).unwrap(), "01/01/1841");
         assert_eq!(zdate(b"0", Some(b"8")).unwrap(), "18401231");
         assert_eq!(zdatetime(b"2980013", None).unwrap(), "12/31/9999 00:00:00");
-        assert_eq!(
-            zdatetime(b"-1", None).unwrap_err().code,
-            "VALUE OUT OF RANGE"
-        );
-        let c = FixedClock {
-            unix_millis: 1_500,
-            utc_offset_seconds: 3600,
-        };
+        assert_eq!(zdatetime(b"-1", None).unwrap_err().code, "VALUE OUT OF RANGE");
+        let c = FixedClock { unix_millis: 1_500, utc_offset_seconds: 3600 };
         assert_eq!(horolog(&c), "47117,3601");
         assert_eq!(ztimestamp(&c), "47117,1.5");
     }

@@ -16,11 +16,7 @@ pub struct TermError {
 
 impl TermError {
     pub fn new(code: impl Into<String>, detail: impl Into<String>) -> TermError {
-        TermError {
-            code: code.into(),
-            detail: detail.into(),
-            fatal: false,
-        }
+        TermError { code: code.into(), detail: detail.into(), fatal: false }
     }
 
     /// A syntax error at byte offset `pos` of the line (printed as a 1-based column).
@@ -33,11 +29,7 @@ impl TermError {
     }
 
     pub fn device(e: std::io::Error) -> TermError {
-        TermError {
-            code: "DEVICE".into(),
-            detail: e.to_string(),
-            fatal: true,
-        }
+        TermError { code: "DEVICE".into(), detail: e.to_string(), fatal: true }
     }
 }
 

@@ -15,10 +15,7 @@ use std::cmp::Ordering;
 
 fn check_len(v: Vec<u8>) -> Result<Vec<u8>, TermError> {
     if v.len() > MAX_VALUE_BYTES {
-        return Err(TermError::new(
-            "MAXSTRING",
-            format!("{} bytes is more than {MAX_VALUE_BYTES}", v.len()),
-        ));
+        return Err(TermError::new("MAXSTRING", format!("{} bytes is more than {MAX_VALUE_BYTES}", v.len())));
     }
     Ok(v)
 }
@@ -59,8 +56,7 @@ impl<B: Backend> Terminal<B> {
             Expr::Var(v) => {
                 let res = self.resolve(v)?;
                 let r = res.to_ref()?;
-                self.node_get(&r, res.global)?
-                    .ok_or_else(|| res.undefined())
+                self.node_get(&r, res.global)?.ok_or_else(|| res.undefined())
             }
             Expr::Unary(op, inner) => {
                 let v = self.eval(inner)?;
@@ -88,11 +84,7 @@ impl<B: Backend> Terminal<B> {
                 Err(TermError::new("SELECT", "no condition was true"))
             }
             Expr::Special(s) => Ok(self.special(*s)),
-            Expr::Method {
-                class,
-                method,
-                args,
-            } => self.method(class, method, args),
+            Expr::Method { class, method, args } => self.method(class, method, args),
         }
     }
 
@@ -102,19 +94,13 @@ impl<B: Backend> Terminal<B> {
         for s in &v.subs {
             subs.push(self.eval(s)?);
         }
-        Ok(Resolved {
-            global: v.global,
-            name: v.name.clone(),
-            subs,
-        })
+        Ok(Resolved { global: v.global, name: v.name.clone(), subs })
     }
 
     fn ref_arg(&mut self, e: &Expr, func: &str) -> Result<Resolved, TermError> {
         match e {
             Expr::Var(v) => self.resolve(v),
-            _ => Err(TermError::function(format!(
-                "{func} needs a variable or global reference"
-            ))),
+            _ => Err(TermError::function(format!("{func} needs a variable or global reference"))),
         }
     }
 
@@ -126,23 +112,15 @@ impl<B: Backend> Terminal<B> {
         match self.opt(args, 1)?.map(|d| int(&d)) {
             None | Some(1) => Ok(false),
             Some(-1) => Ok(true),
-            Some(d) => Err(TermError::function(format!(
-                "{func} direction must be 1 or -1, not {d}"
-            ))),
+            Some(d) => Err(TermError::function(format!("{func} direction must be 1 or -1, not {d}"))),
         }
     }
 
     /// Splits `x(...,last)` into the parent reference and the last subscript (`None` for `""`).
-    fn parent_and_last(
-        &mut self,
-        res: &Resolved,
-        func: &str,
-    ) -> Result<(GlobalRef, Option<Subscript>), TermError> {
+    fn parent_and_last(&mut self, res: &Resolved, func: &str) -> Result<(GlobalRef, Option<Subscript>), TermError> {
         let mut parent = res.clone();
         let Some(last) = parent.subs.pop() else {
-            return Err(TermError::function(format!(
-                "{func} needs a subscripted reference"
-            )));
+            return Err(TermError::function(format!("{func} needs a subscripted reference")));
         };
         let parent_ref = parent.to_ref()?;
         let last = if last.is_empty() {
@@ -170,10 +148,7 @@ impl<B: Backend> Terminal<B> {
             }
             Func::Increment => {
                 let res = self.ref_arg(&args[0], "$INCREMENT")?;
-                let by = self
-                    .opt(args, 1)?
-                    .map(|b| num(&b))
-                    .unwrap_or(Number::from(1));
+                let by = self.opt(args, 1)?.map(|b| num(&b)).unwrap_or(Number::from(1));
                 let r = res.to_ref()?;
                 from_num(self.node_increment(&r, res.global, by)?)
             }
@@ -199,9 +174,7 @@ impl<B: Backend> Terminal<B> {
                     let r = res.to_ref()?;
                     self.node_query(&r, res.global, backward)?
                 };
-                found
-                    .map(|r| ref_text(&r, res.global).into_bytes())
-                    .unwrap_or_default()
+                found.map(|r| ref_text(&r, res.global).into_bytes()).unwrap_or_default()
             }
             Func::Length => {
                 let s = self.eval(&args[0])?;
@@ -287,11 +260,7 @@ impl<B: Backend> Terminal<B> {
     }
 
     /// The last node holding a value under `parent` (reverse `$QUERY` from `x("")`).
-    fn last_node(
-        &mut self,
-        parent: GlobalRef,
-        global: bool,
-    ) -> Result<Option<GlobalRef>, TermError> {
+    fn last_node(&mut self, parent: GlobalRef, global: bool) -> Result<Option<GlobalRef>, TermError> {
         let Some(first) = self.node_order(&parent, global, None, true)? else {
             return Ok(None);
         };
@@ -332,9 +301,6 @@ impl<B: Backend> Terminal<B> {
         } else {
             return Err(TermError::new("CLASS DOES NOT EXIST", format!("*{class}")));
         }
-        Err(TermError::new(
-            "METHOD DOES NOT EXIST",
-            format!("*{method},{class}"),
-        ))
+        Err(TermError::new("METHOD DOES NOT EXIST", format!("*{method},{class}")))
     }
 }

@@ -22,11 +22,7 @@ pub(crate) enum Ctl {
 }
 
 impl<B: Backend> Terminal<B> {
-    pub(crate) fn exec(
-        &mut self,
-        cmds: &[Command],
-        out: &mut dyn std::io::Write,
-    ) -> Result<Ctl, TermError> {
+    pub(crate) fn exec(&mut self, cmds: &[Command], out: &mut dyn std::io::Write) -> Result<Ctl, TermError> {
         for (i, cmd) in cmds.iter().enumerate() {
             if let Some(post) = &cmd.post {
                 if !truth(&self.eval(post)?) {
@@ -137,20 +133,11 @@ impl<B: Backend> Terminal<B> {
                 }
             };
             let step = num(&self.eval(step)?);
-            let end = p
-                .end
-                .as_ref()
-                .map(|e| self.eval(e))
-                .transpose()?
-                .map(|e| num(&e));
+            let end = p.end.as_ref().map(|e| self.eval(e)).transpose()?.map(|e| num(&e));
             let mut v = num(&start);
             loop {
                 if let Some(end) = end {
-                    let past = if step < Number::ZERO {
-                        v < end
-                    } else {
-                        v > end
-                    };
+                    let past = if step < Number::ZERO { v < end } else { v > end };
                     if past {
                         break;
                     }
@@ -173,11 +160,7 @@ impl<B: Backend> Terminal<B> {
         self.node_set(&r, res.global, value)
     }
 
-    fn set_arg(
-        &mut self,
-        targets: &[SetTarget],
-        value: &crate::terminal::ast::Expr,
-    ) -> Result<(), TermError> {
+    fn set_arg(&mut self, targets: &[SetTarget], value: &crate::terminal::ast::Expr) -> Result<(), TermError> {
         // Left-hand subscripts first, then the value, as ObjectScript evaluates SET.
         enum Ready {
             Var(super::store::Resolved),
@@ -188,42 +171,17 @@ impl<B: Backend> Terminal<B> {
         for t in targets {
             ready.push(match t {
                 SetTarget::Var(v) => Ready::Var(self.resolve(v)?),
-                SetTarget::Piece {
-                    var,
-                    delim,
-                    from,
-                    to,
-                } => {
+                SetTarget::Piece { var, delim, from, to } => {
                     let res = self.resolve(var)?;
                     let d = self.eval(delim)?;
-                    let from = from
-                        .as_ref()
-                        .map(|e| self.eval(e))
-                        .transpose()?
-                        .map(|v| int(&v))
-                        .unwrap_or(1);
-                    let to = to
-                        .as_ref()
-                        .map(|e| self.eval(e))
-                        .transpose()?
-                        .map(|v| int(&v))
-                        .unwrap_or(from);
+                    let from = from.as_ref().map(|e| self.eval(e)).transpose()?.map(|v| int(&v)).unwrap_or(1);
+                    let to = to.as_ref().map(|e| self.eval(e)).transpose()?.map(|v| int(&v)).unwrap_or(from);
                     Ready::Piece(res, d, from, to)
                 }
                 SetTarget::Extract { var, from, to } => {
                     let res = self.resolve(var)?;
-                    let from = from
-                        .as_ref()
-                        .map(|e| self.eval(e))
-                        .transpose()?
-                        .map(|v| int(&v))
-                        .unwrap_or(1);
-                    let to = to
-                        .as_ref()
-                        .map(|e| self.eval(e))
-                        .transpose()?
-                        .map(|v| int(&v))
-                        .unwrap_or(from);
+                    let from = from.as_ref().map(|e| self.eval(e)).transpose()?.map(|v| int(&v)).unwrap_or(1);
+                    let to = to.as_ref().map(|e| self.eval(e)).transpose()?.map(|v| int(&v)).unwrap_or(from);
                     Ready::Extract(res, from, to)
                 }
             });
@@ -244,10 +202,7 @@ impl<B: Backend> Terminal<B> {
                     let r = res.to_ref()?;
                     let old = self.node_get(&r, res.global)?.unwrap_or_default();
                     if from > MAX_VALUE_BYTES as i64 {
-                        return Err(TermError::new(
-                            "MAXSTRING",
-                            format!("$EXTRACT position {from}"),
-                        ));
+                        return Err(TermError::new("MAXSTRING", format!("$EXTRACT position {from}")));
                     }
                     self.node_set(&r, res.global, &f::set_extract(&old, from, to, &value))?;
                 }
@@ -260,11 +215,7 @@ impl<B: Backend> Terminal<B> {
         match arg {
             WriteArg::NewLine => self.put(out, b"\n"),
             WriteArg::Clear => {
-                let clear: &[u8] = if self.interactive {
-                    b"\x1b[H\x1b[2J"
-                } else {
-                    b"\x0c"
-                };
+                let clear: &[u8] = if self.interactive { b"\x1b[H\x1b[2J" } else { b"\x0c" };
                 self.put(out, clear)?;
                 self.column = 0;
                 self.row = 0;

@@ -53,11 +53,8 @@ pub fn set_piece(old: &[u8], delim: &[u8], from: i64, to: i64, value: &[u8]) -> 
     }
     let from = from.max(1) as usize;
     let to = to as usize;
-    let mut p: Vec<Vec<u8>> = if old.is_empty() {
-        vec![Vec::new()]
-    } else {
-        pieces(old, delim).into_iter().map(<[u8]>::to_vec).collect()
-    };
+    let mut p: Vec<Vec<u8>> =
+        if old.is_empty() { vec![Vec::new()] } else { pieces(old, delim).into_iter().map(<[u8]>::to_vec).collect() };
     while p.len() < from {
         p.push(Vec::new());
     }
@@ -101,11 +98,7 @@ pub fn find(s: &[u8], sub: &[u8], start: i64) -> i64 {
     if sub.is_empty() {
         return start as i64 + 1;
     }
-    s[start..]
-        .windows(sub.len())
-        .position(|w| w == sub)
-        .map(|p| (start + p + sub.len() + 1) as i64)
-        .unwrap_or(0)
+    s[start..].windows(sub.len()).position(|w| w == sub).map(|p| (start + p + sub.len() + 1) as i64).unwrap_or(0)
 }
 
 /// `$CHAR(code,...)`: bytes 0-255, larger codes as UTF-8, negative codes nothing.
@@ -134,10 +127,7 @@ pub fn ascii(s: &[u8], pos: i64) -> i64 {
 
 fn check_width(width: i64) -> Result<usize, TermError> {
     if width > MAX_WIDTH {
-        return Err(TermError::new(
-            "MAXSTRING",
-            format!("width {width} is more than {MAX_WIDTH}"),
-        ));
+        return Err(TermError::new("MAXSTRING", format!("width {width} is more than {MAX_WIDTH}")));
     }
     Ok(width.max(0) as usize)
 }
@@ -148,11 +138,7 @@ pub fn justify(v: &[u8], width: i64, decimals: Option<i64>) -> Result<Vec<u8>, T
     let width = check_width(width)?;
     let text = match decimals {
         None => v.to_vec(),
-        Some(d) if d < 0 => {
-            return Err(TermError::function(
-                "$JUSTIFY decimals must not be negative",
-            ))
-        }
+        Some(d) if d < 0 => return Err(TermError::function("$JUSTIFY decimals must not be negative")),
         Some(d) => fixed(num(v), check_width(d)?).into_bytes(),
     };
     let mut out = vec![b' '; width.saturating_sub(text.len())];
@@ -164,12 +150,7 @@ fn fixed(n: Number, decimals: usize) -> String {
     let scale = Number::parse_prefix(format!("1E{decimals}").as_bytes());
     let half = Number::parse_prefix(b".5");
     let scaled = n.mul(scale);
-    let rounded = if scaled < Number::ZERO {
-        scaled.sub(half)
-    } else {
-        scaled.add(half)
-    }
-    .trunc();
+    let rounded = if scaled < Number::ZERO { scaled.sub(half) } else { scaled.add(half) }.trunc();
     let negative = rounded < Number::ZERO;
     let mut digits = rounded.to_canonical().trim_start_matches('-').to_string();
     if digits.len() < decimals + 1 {
@@ -208,11 +189,7 @@ pub fn zconvert(s: &[u8], mode: &[u8]) -> Result<Vec<u8>, TermError> {
             let mut start = true;
             s.iter()
                 .map(|&b| {
-                    let c = if start {
-                        b.to_ascii_uppercase()
-                    } else {
-                        b.to_ascii_lowercase()
-                    };
+                    let c = if start { b.to_ascii_uppercase() } else { b.to_ascii_lowercase() };
                     start = b == b' ';
                     c
                 })

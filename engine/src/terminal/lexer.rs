@@ -32,8 +32,8 @@ pub struct Token {
 }
 
 const OPS: &[&str] = &[
-    "**", "]]", "<=", ">=", "(", ")", ",", ":", "=", "+", "-", "*", "/", "\\", "#", "_", "<", ">",
-    "[", "]", "&", "!", "'", "?", ".", "@",
+    "**", "]]", "<=", ">=", "(", ")", ",", ":", "=", "+", "-", "*", "/", "\\", "#", "_", "<", ">", "[", "]", "&", "!",
+    "'", "?", ".", "@",
 ];
 
 fn is_name_start(c: u8) -> bool {
@@ -51,17 +51,8 @@ pub fn tokenize(line: &str) -> Result<Vec<Token>, TermError> {
             i += 1;
         }
         let pos = i;
-        if i >= b.len()
-            || b[i] == b';'
-            || b[i..].starts_with(b"//")
-            || b[i] == b'\r'
-            || b[i] == b'\n'
-        {
-            out.push(Token {
-                tok: Tok::End,
-                pos,
-                spaces,
-            });
+        if i >= b.len() || b[i] == b';' || b[i..].starts_with(b"//") || b[i] == b'\r' || b[i] == b'\n' {
+            out.push(Token { tok: Tok::End, pos, spaces });
             return Ok(out);
         }
         let c = b[i];
@@ -86,8 +77,7 @@ pub fn tokenize(line: &str) -> Result<Vec<Token>, TermError> {
                 }
             }
             Tok::Str(s)
-        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
-        {
+        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) {
             let start = i;
             while i < b.len() && b[i].is_ascii_digit() {
                 i += 1;
@@ -135,10 +125,7 @@ pub fn tokenize(line: &str) -> Result<Vec<Token>, TermError> {
                 i += 1;
             }
             Tok::Dollar(line[start..i].to_string())
-        } else if b[i..].starts_with(b"##")
-            && b.get(i + 2..i + 7)
-                .is_some_and(|w| w.eq_ignore_ascii_case(b"class"))
-        {
+        } else if b[i..].starts_with(b"##") && b.get(i + 2..i + 7).is_some_and(|w| w.eq_ignore_ascii_case(b"class")) {
             i += 7;
             Tok::Class
         } else if let Some(op) = OPS.iter().find(|op| b[i..].starts_with(op.as_bytes())) {
@@ -146,10 +133,7 @@ pub fn tokenize(line: &str) -> Result<Vec<Token>, TermError> {
             Tok::Op(op)
         } else {
             let ch = line[i..].chars().next().unwrap_or('?');
-            return Err(TermError::syntax(
-                pos,
-                format!("unexpected character {ch:?}"),
-            ));
+            return Err(TermError::syntax(pos, format!("unexpected character {ch:?}")));
         };
         out.push(Token { tok, pos, spaces });
     }
@@ -195,10 +179,7 @@ mod tests {
                 Tok::End
             ]
         );
-        assert_eq!(
-            toks("##CLASS(%SYSTEM.INetInfo)")[..3],
-            [Tok::Class, Tok::Op("("), Tok::Name("%SYSTEM".into())]
-        );
+        assert_eq!(toks("##CLASS(%SYSTEM.INetInfo)")[..3], [Tok::Class, Tok::Op("("), Tok::Name("%SYSTEM".into())]);
         let t = tokenize("w  x").unwrap();
         assert_eq!(t[1].spaces, 2);
         assert_eq!(toks("s ^a.b=1")[1], Tok::Global("a.b".into()));

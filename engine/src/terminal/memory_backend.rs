@@ -55,10 +55,7 @@ impl MemoryBackend {
 
     fn writable(&self, r: &GlobalRef) -> Result<(), BackendError> {
         if self.read_only.contains(&r.name) {
-            return Err(BackendError::new(
-                "PROTECT",
-                format!("{},{READ_ONLY_DATABASE}", format(r)),
-            ));
+            return Err(BackendError::new("PROTECT", format!("{},{READ_ONLY_DATABASE}", format(r))));
         }
         Ok(())
     }
@@ -116,10 +113,7 @@ impl Backend for MemoryBackend {
 
     fn tcommit(&mut self) -> Result<(), BackendError> {
         if self.level == 0 {
-            return Err(BackendError::new(
-                "COMMAND",
-                "TCOMMIT with no transaction open",
-            ));
+            return Err(BackendError::new("COMMAND", "TCOMMIT with no transaction open"));
         }
         self.level -= 1;
         if self.level == 0 {

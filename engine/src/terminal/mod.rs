@@ -144,10 +144,7 @@ impl<B: Backend> Terminal<B> {
     /// the session continues; only HALT (or a failed output device) ends it.
     pub fn execute_line(&mut self, line: &str, out: &mut dyn Write) -> Flow {
         let result = if line.len() > MAX_LINE_BYTES {
-            Err(TermError::new(
-                "SYNTAX",
-                format!("line is longer than {MAX_LINE_BYTES} bytes"),
-            ))
+            Err(TermError::new("SYNTAX", format!("line is longer than {MAX_LINE_BYTES} bytes")))
         } else {
             parser::parse_line(line).and_then(|cmds| self.exec(&cmds, out))
         };
@@ -156,9 +153,7 @@ impl<B: Backend> Terminal<B> {
             Ok(Ctl::Done | Ctl::Quit) => Flow::Continue,
             Err(e) if e.fatal => Flow::Halt,
             Err(e) => {
-                let printed = self
-                    .fresh_line(out)
-                    .and_then(|_| self.put(out, format!("{e}\n").as_bytes()));
+                let printed = self.fresh_line(out).and_then(|_| self.put(out, format!("{e}\n").as_bytes()));
                 if printed.is_err() {
                     Flow::Halt
                 } else {
@@ -181,19 +176,11 @@ impl<B: Backend> Terminal<B> {
         loop {
             self.refresh_namespace();
             let prompt = self.prompt();
-            if self
-                .fresh_line(out)
-                .and_then(|_| self.put(out, prompt.as_bytes()))
-                .is_err()
-                || out.flush().is_err()
-            {
+            if self.fresh_line(out).and_then(|_| self.put(out, prompt.as_bytes())).is_err() || out.flush().is_err() {
                 return;
             }
             buf.clear();
-            let read = input
-                .by_ref()
-                .take(MAX_LINE_BYTES as u64 + 1)
-                .read_until(b'\n', &mut buf);
+            let read = input.by_ref().take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut buf);
             match read {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}

@@ -10,11 +10,7 @@ use crate::globals::Number;
 /// Parses a whole line.
 pub fn parse_line(line: &str) -> Result<Vec<Command>, TermError> {
     let tokens = tokenize(line)?;
-    let mut p = Parser {
-        tokens,
-        i: 0,
-        depth: 0,
-    };
+    let mut p = Parser { tokens, i: 0, depth: 0 };
     p.line()
 }
 
@@ -227,10 +223,7 @@ impl Parser {
             if name == "FOR" {
                 fors += 1;
                 if fors > MAX_NESTING {
-                    return Err(TermError::syntax(
-                        t.pos,
-                        format!("more than {MAX_NESTING} FOR commands on one line"),
-                    ));
+                    return Err(TermError::syntax(t.pos, format!("more than {MAX_NESTING} FOR commands on one line")));
                 }
             }
             let kind = self.command(name, has_args)?;
@@ -238,10 +231,7 @@ impl Parser {
         }
     }
 
-    fn list<T>(
-        &mut self,
-        mut item: impl FnMut(&mut Self) -> Result<T, TermError>,
-    ) -> Result<Vec<T>, TermError> {
+    fn list<T>(&mut self, mut item: impl FnMut(&mut Self) -> Result<T, TermError>) -> Result<Vec<T>, TermError> {
         let mut v = vec![item(self)?];
         while self.is_op(",") {
             self.next();
@@ -254,9 +244,7 @@ impl Parser {
         Ok(match (name, has_args) {
             ("SET", _) => Cmd::Set(self.list(Self::set_arg)?),
             ("WRITE", false) => Cmd::Write(None),
-            ("WRITE", true) => Cmd::Write(Some(
-                self.list(Self::write_arg)?.into_iter().flatten().collect(),
-            )),
+            ("WRITE", true) => Cmd::Write(Some(self.list(Self::write_arg)?.into_iter().flatten().collect())),
             ("ZWRITE", false) => Cmd::ZWrite(None),
             ("ZWRITE", true) => Cmd::ZWrite(Some(self.list(Self::var_ref)?)),
             ("KILL", false) => Cmd::Kill(None),
@@ -291,10 +279,7 @@ impl Parser {
             vec![self.set_target()?]
         };
         self.expect_op("=")?;
-        Ok(SetArg {
-            targets,
-            value: self.expr()?,
-        })
+        Ok(SetArg { targets, value: self.expr()? })
     }
 
     fn set_target(&mut self) -> Result<SetTarget, TermError> {
@@ -321,12 +306,7 @@ impl Parser {
                 if args.next().is_some() {
                     return Err(self.unexpected("too many arguments to $PIECE"));
                 }
-                SetTarget::Piece {
-                    var,
-                    delim,
-                    from,
-                    to,
-                }
+                SetTarget::Piece { var, delim, from, to }
             } else {
                 let (from, to) = (args.next(), args.next());
                 if args.next().is_some() {
@@ -401,10 +381,7 @@ impl Parser {
     fn enter(&mut self) -> Result<(), TermError> {
         self.depth += 1;
         if self.depth > MAX_NESTING {
-            return Err(TermError::syntax(
-                self.peek().pos,
-                format!("expression nested deeper than {MAX_NESTING}"),
-            ));
+            return Err(TermError::syntax(self.peek().pos, format!("expression nested deeper than {MAX_NESTING}")));
         }
         Ok(())
     }
@@ -430,11 +407,7 @@ impl Parser {
             rest.push((BinOp { kind, negated }, rhs));
         }
         self.depth -= 1;
-        Ok(if rest.is_empty() {
-            first
-        } else {
-            Expr::Chain(Box::new(first), rest)
-        })
+        Ok(if rest.is_empty() { first } else { Expr::Chain(Box::new(first), rest) })
     }
 
     fn operand(&mut self) -> Result<Expr, TermError> {
@@ -462,11 +435,7 @@ impl Parser {
             }
             Tok::Num(n) => {
                 self.next();
-                Expr::Num(
-                    Number::parse_prefix(n.as_bytes())
-                        .to_canonical()
-                        .into_bytes(),
-                )
+                Expr::Num(Number::parse_prefix(n.as_bytes()).to_canonical().into_bytes())
             }
             Tok::Name(_) | Tok::Global(_) => Expr::Var(self.var_ref()?),
             Tok::Dollar(name) => {
@@ -517,11 +486,7 @@ impl Parser {
             }
             self.expect_op(")")?;
         }
-        Ok(Expr::Method {
-            class,
-            method,
-            args,
-        })
+        Ok(Expr::Method { class, method, args })
     }
 
     fn dollar(&mut self, name: &str, pos: usize) -> Result<Expr, TermError> {
@@ -537,10 +502,7 @@ impl Parser {
         if !self.is_tight_op("(") {
             return match special_name(name) {
                 Some(s) => Ok(Expr::Special(s)),
-                None => Err(TermError::syntax(
-                    pos,
-                    format!("unknown special variable ${name}"),
-                )),
+                None => Err(TermError::syntax(pos, format!("unknown special variable ${name}"))),
             };
         }
         self.next();
@@ -559,10 +521,7 @@ impl Parser {
         let args = self.list(Self::expr)?;
         self.expect_op(")")?;
         if args.len() < min || args.len() > max {
-            return Err(TermError::syntax(
-                pos,
-                format!("${name} takes {min} to {max} arguments, not {}", args.len()),
-            ));
+            return Err(TermError::syntax(pos, format!("${name} takes {min} to {max} arguments, not {}", args.len())));
         }
         Ok(Expr::Func(func, args))
     }
@@ -579,24 +538,10 @@ mod tests {
     #[test]
     fn operators_form_a_flat_chain() {
         let cmds = parse_line("w 1+2*3").unwrap();
-        let Cmd::Write(Some(args)) = &cmds[0].kind else {
-            panic!()
-        };
-        let add = BinOp {
-            kind: BinKind::Add,
-            negated: false,
-        };
-        let mul = BinOp {
-            kind: BinKind::Mul,
-            negated: false,
-        };
-        assert_eq!(
-            args[0],
-            WriteArg::Expr(Expr::Chain(
-                Box::new(num("1")),
-                vec![(add, num("2")), (mul, num("3"))]
-            ))
-        );
+        let Cmd::Write(Some(args)) = &cmds[0].kind else { panic!() };
+        let add = BinOp { kind: BinKind::Add, negated: false };
+        let mul = BinOp { kind: BinKind::Mul, negated: false };
+        assert_eq!(args[0], WriteArg::Expr(Expr::Chain(Box::new(num("1")), vec![(add, num("2")), (mul, num("3"))])));
     }
 
     #[test]
@@ -605,40 +550,29 @@ mod tests {
         assert_eq!(cmds.len(), 4);
         assert!(cmds[0].post.is_some());
         assert!(matches!(cmds[1].kind, Cmd::Kill(None)));
-        let Cmd::Write(Some(w)) = &cmds[2].kind else {
-            panic!()
-        };
+        let Cmd::Write(Some(w)) = &cmds[2].kind else { panic!() };
         assert_eq!(w.len(), 4);
         assert!(matches!(cmds[3].kind, Cmd::Quit));
         let cmds = parse_line("f i=1:1:10,20 s ^x(i)=i").unwrap();
-        let Cmd::For(Some((_, params))) = &cmds[0].kind else {
-            panic!()
-        };
+        let Cmd::For(Some((_, params))) = &cmds[0].kind else { panic!() };
         assert_eq!(params.len(), 2);
         assert!(params[0].end.is_some() && params[1].step.is_none());
         assert!(parse_line("set (a,b)=1,$p(c,\",\",2)=3").is_ok());
         assert!(parse_line("s x = 1 + 2").is_ok());
-        assert!(parse_line(
-            "w ##class(%SYSTEM.INetInfo).LocalHostName(),$SYSTEM.INetInfo.LocalHostName()"
-        )
-        .is_ok());
+        assert!(parse_line("w ##class(%SYSTEM.INetInfo).LocalHostName(),$SYSTEM.INetInfo.LocalHostName()").is_ok());
         assert!(parse_line("w $s(1:2,1:3),'(1'=2)").is_ok());
     }
 
     #[test]
     fn syntax_errors() {
-        for bad in [
-            "s", "s x", "s x=", "w 1+", "w (1", "foo", "w $zz(1)", "w $l()", "w 1 2", "s x=1w x",
-            "h 5", "w $s(1)",
-        ] {
+        for bad in
+            ["s", "s x", "s x=", "w 1+", "w (1", "foo", "w $zz(1)", "w $l()", "w 1 2", "s x=1w x", "h 5", "w $s(1)"]
+        {
             let e = parse_line(bad).unwrap_err();
             assert_eq!(e.code, "SYNTAX", "{bad}");
         }
         let fors = "f i=1:1:1 ".repeat(MAX_NESTING + 1);
-        assert!(parse_line(&fors)
-            .unwrap_err()
-            .detail
-            .contains("FOR commands"));
+        assert!(parse_line(&fors).unwrap_err().detail.contains("FOR commands"));
         let deep = format!("w {}1{}", "(".repeat(200), ")".repeat(200));
         assert!(parse_line(&deep).unwrap_err().detail.contains("nested"));
     }

@@ -67,19 +67,12 @@ pub fn ref_text(r: &GlobalRef, global: bool) -> String {
 impl<B: Backend> Terminal<B> {
     fn check_local_room(&self) -> Result<(), TermError> {
         if self.locals.len() >= MAX_LOCAL_NODES {
-            return Err(TermError::new(
-                "STORE",
-                format!("more than {MAX_LOCAL_NODES} local variable nodes"),
-            ));
+            return Err(TermError::new("STORE", format!("more than {MAX_LOCAL_NODES} local variable nodes")));
         }
         Ok(())
     }
 
-    pub(crate) fn node_get(
-        &mut self,
-        r: &GlobalRef,
-        global: bool,
-    ) -> Result<Option<Vec<u8>>, TermError> {
+    pub(crate) fn node_get(&mut self, r: &GlobalRef, global: bool) -> Result<Option<Vec<u8>>, TermError> {
         if global {
             Ok(self.backend.get(r)?)
         } else {
@@ -87,12 +80,7 @@ impl<B: Backend> Terminal<B> {
         }
     }
 
-    pub(crate) fn node_set(
-        &mut self,
-        r: &GlobalRef,
-        global: bool,
-        v: &[u8],
-    ) -> Result<(), TermError> {
+    pub(crate) fn node_set(&mut self, r: &GlobalRef, global: bool, v: &[u8]) -> Result<(), TermError> {
         if global {
             Ok(self.backend.set(r, v)?)
         } else {
@@ -152,12 +140,7 @@ impl<B: Backend> Terminal<B> {
         }
     }
 
-    pub(crate) fn node_increment(
-        &mut self,
-        r: &GlobalRef,
-        global: bool,
-        by: Number,
-    ) -> Result<Number, TermError> {
+    pub(crate) fn node_increment(&mut self, r: &GlobalRef, global: bool, by: Number) -> Result<Number, TermError> {
         if global {
             Ok(self.backend.increment(r, by)?)
         } else {

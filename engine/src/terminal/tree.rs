@@ -53,11 +53,7 @@ impl Tree {
         let prefix = key::encode(r)?;
         let value = if self.map.contains_key(&prefix) { 1 } else { 0 };
         let end = subtree_end(&prefix);
-        let children = self
-            .map
-            .range::<[u8], _>((Excluded(&prefix[..]), Excluded(&end[..])))
-            .next()
-            .is_some();
+        let children = self.map.range::<[u8], _>((Excluded(&prefix[..]), Excluded(&end[..]))).next().is_some();
         Ok(value + if children { 10 } else { 0 })
     }
 
@@ -70,26 +66,16 @@ impl Tree {
         let prefix = key::encode(parent)?;
         let end = subtree_end(&prefix);
         let found = match (after, backward) {
-            (None, false) => self
-                .map
-                .range::<[u8], _>((Excluded(&prefix[..]), Excluded(&end[..])))
-                .next(),
-            (None, true) => self
-                .map
-                .range::<[u8], _>((Excluded(&prefix[..]), Excluded(&end[..])))
-                .next_back(),
+            (None, false) => self.map.range::<[u8], _>((Excluded(&prefix[..]), Excluded(&end[..]))).next(),
+            (None, true) => self.map.range::<[u8], _>((Excluded(&prefix[..]), Excluded(&end[..]))).next_back(),
             (Some(s), false) => {
                 let child = key::encode(&parent.child(s.clone())?)?;
                 let skip = subtree_end(&child);
-                self.map
-                    .range::<[u8], _>((Included(&skip[..]), Excluded(&end[..])))
-                    .next()
+                self.map.range::<[u8], _>((Included(&skip[..]), Excluded(&end[..]))).next()
             }
             (Some(s), true) => {
                 let child = key::encode(&parent.child(s.clone())?)?;
-                self.map
-                    .range::<[u8], _>((Excluded(&prefix[..]), Excluded(&child[..])))
-                    .next_back()
+                self.map.range::<[u8], _>((Excluded(&prefix[..]), Excluded(&child[..]))).next_back()
             }
         };
         match found {
@@ -103,24 +89,16 @@ impl Tree {
         let end = subtree_end(&root);
         let at = key::encode(r)?;
         let found = if backward {
-            self.map
-                .range::<[u8], _>((Excluded(&root[..]), Excluded(&at[..])))
-                .next_back()
+            self.map.range::<[u8], _>((Excluded(&root[..]), Excluded(&at[..]))).next_back()
         } else {
-            self.map
-                .range::<[u8], _>((Excluded(&at[..]), Excluded(&end[..])))
-                .next()
+            self.map.range::<[u8], _>((Excluded(&at[..]), Excluded(&end[..]))).next()
         };
         found.map(|(k, _)| key::decode(k)).transpose()
     }
 
     pub fn increment(&mut self, r: &GlobalRef, by: Number) -> Result<Number, GlobalsError> {
         let k = key::encode(r)?;
-        let old = self
-            .map
-            .get(&k)
-            .map(|v| Number::parse_prefix(v))
-            .unwrap_or(Number::ZERO);
+        let old = self.map.get(&k).map(|v| Number::parse_prefix(v)).unwrap_or(Number::ZERO);
         let new = old.add(by);
         self.map.insert(k, new.to_canonical().into_bytes());
         Ok(new)
@@ -128,12 +106,7 @@ impl Tree {
 
     /// Every node holding a value, in collation order.
     pub fn entries(&self) -> impl Iterator<Item = (GlobalRef, &[u8])> + '_ {
-        self.map.iter().map(|(k, v)| {
-            (
-                key::decode(k).expect("tree keys are encoded by key::encode"),
-                &v[..],
-            )
-        })
+        self.map.iter().map(|(k, v)| (key::decode(k).expect("tree keys are encoded by key::encode"), &v[..]))
     }
 }
 
@@ -156,43 +129,20 @@ mod tests {
 
     #[test]
     fn order_query_data_kill() {
-        let mut t = tree(&[
-            "^x",
-            "^x(1)",
-            "^x(1,\"a\")",
-            "^x(2)",
-            "^x(\"b\",1)",
-            "^y(1)",
-        ]);
-        let sub =
-            |s: Option<Subscript>| s.map(|s| String::from_utf8(s.as_bytes().to_vec()).unwrap());
-        assert_eq!(
-            sub(t.order(&r("^x"), None, false).unwrap()).as_deref(),
-            Some("1")
-        );
-        assert_eq!(
-            sub(t.order(&r("^x"), None, true).unwrap()).as_deref(),
-            Some("b")
-        );
+        let mut t = tree(&["^x", "^x(1)", "^x(1,\"a\")", "^x(2)", "^x(\"b\",1)", "^y(1)"]);
+        let sub = |s: Option<Subscript>| s.map(|s| String::from_utf8(s.as_bytes().to_vec()).unwrap());
+        assert_eq!(sub(t.order(&r("^x"), None, false).unwrap()).as_deref(), Some("1"));
+        assert_eq!(sub(t.order(&r("^x"), None, true).unwrap()).as_deref(), Some("b"));
         let one = Subscript::from_bytes(b"1".to_vec(), 1).unwrap();
-        assert_eq!(
-            sub(t.order(&r("^x"), Some(&one), false).unwrap()).as_deref(),
-            Some("2")
-        );
+        assert_eq!(sub(t.order(&r("^x"), Some(&one), false).unwrap()).as_deref(), Some("2"));
         assert_eq!(t.order(&r("^x"), Some(&one), true).unwrap(), None);
         assert_eq!(t.data(&r("^x")).unwrap(), 11);
         assert_eq!(t.data(&r("^x(\"b\")")).unwrap(), 10);
         assert_eq!(t.data(&r("^x(2)")).unwrap(), 1);
         assert_eq!(t.data(&r("^x(3)")).unwrap(), 0);
         assert_eq!(format(&t.query(&r("^x"), false).unwrap().unwrap()), "^x(1)");
-        assert_eq!(
-            format(&t.query(&r("^x(1)"), false).unwrap().unwrap()),
-            "^x(1,\"a\")"
-        );
-        assert_eq!(
-            format(&t.query(&r("^x(2)"), true).unwrap().unwrap()),
-            "^x(1,\"a\")"
-        );
+        assert_eq!(format(&t.query(&r("^x(1)"), false).unwrap().unwrap()), "^x(1,\"a\")");
+        assert_eq!(format(&t.query(&r("^x(2)"), true).unwrap().unwrap()), "^x(1,\"a\")");
         assert_eq!(t.query(&r("^x(1)"), true).unwrap(), None);
         assert_eq!(t.query(&r("^x(\"b\",1)"), false).unwrap(), None);
         t.kill(&r("^x(1)")).unwrap();

@@ -35,8 +35,7 @@ pub fn from_int(i: i64) -> Vec<u8> {
 /// saturated to the `i64` range.
 pub fn int(v: &[u8]) -> i64 {
     let n = num(v).trunc();
-    n.to_i64()
-        .unwrap_or(if n < Number::ZERO { i64::MIN } else { i64::MAX })
+    n.to_i64().unwrap_or(if n < Number::ZERO { i64::MIN } else { i64::MAX })
 }
 
 /// `a ** b`: exact for integer exponents up to [`MAX_INTEGER_POWER`], floating point
@@ -57,23 +56,15 @@ pub fn pow(a: Number, b: Number) -> Result<Number, TermError> {
             k >>= 1;
         }
         return if e < 0 {
-            Number::from(1)
-                .div(result)
-                .ok_or_else(|| TermError::new("DIVIDE", ""))
+            Number::from(1).div(result).ok_or_else(|| TermError::new("DIVIDE", ""))
         } else {
             Ok(result)
         };
     }
-    let (x, y): (f64, f64) = (
-        a.to_canonical().parse().unwrap_or(0.0),
-        b.to_canonical().parse().unwrap_or(0.0),
-    );
+    let (x, y): (f64, f64) = (a.to_canonical().parse().unwrap_or(0.0), b.to_canonical().parse().unwrap_or(0.0));
     let r = x.powf(y);
     if !r.is_finite() {
-        return Err(TermError::new(
-            "ILLEGAL VALUE",
-            format!("{} ** {}", a.to_canonical(), b.to_canonical()),
-        ));
+        return Err(TermError::new("ILLEGAL VALUE", format!("{} ** {}", a.to_canonical(), b.to_canonical())));
     }
     Ok(Number::parse_prefix(format!("{r:e}").as_bytes()))
 }
@@ -99,11 +90,7 @@ mod tests {
 
     #[test]
     fn numbers_and_collation() {
-        let p = |a: &str, b: &str| {
-            pow(num(a.as_bytes()), num(b.as_bytes()))
-                .unwrap()
-                .to_canonical()
-        };
+        let p = |a: &str, b: &str| pow(num(a.as_bytes()), num(b.as_bytes())).unwrap().to_canonical();
         assert_eq!(p("2", "10"), "1024");
         assert_eq!(p("2", "-2"), ".25");
         assert_eq!(p("4", ".5"), "2");

@@ -45,11 +45,7 @@ impl<B: Backend> Terminal<B> {
 
     /// Argumentless WRITE and ZWRITE: every local variable node.
     pub(crate) fn list_locals(&mut self, out: &mut dyn std::io::Write) -> Result<(), TermError> {
-        let nodes: Vec<(GlobalRef, Vec<u8>)> = self
-            .locals
-            .entries()
-            .map(|(r, v)| (r, v.to_vec()))
-            .collect();
+        let nodes: Vec<(GlobalRef, Vec<u8>)> = self.locals.entries().map(|(r, v)| (r, v.to_vec())).collect();
         for (r, v) in nodes {
             self.zwrite_line(&r, false, &v, out)?;
         }
