@@ -12,6 +12,7 @@ pub mod merge;
 pub mod namespace;
 // pub mod start; (enabled when resp and web land)
 pub mod storage;
+pub mod terminal;
 // `VfsFile::len` is fallible I/O, so an `is_empty` beside it would only add a second syscall.
 #[allow(clippy::len_without_is_empty)]
 pub mod vfs;
