@@ -2,7 +2,9 @@
 //!
 //! See ARCHITECTURE.md at the repository root for the code map and each module's invariant.
 
+pub mod client;
 pub mod error;
 pub mod globals;
 pub mod instance;
+pub mod resp;
 pub mod vfs;
