@@ -18,8 +18,13 @@ pub trait Backend: Send + Sync + 'static {
     fn kill(&self, s: &mut Session, r: &GlobalRef) -> Result<WriteAck>;
     fn zkill(&self, s: &mut Session, r: &GlobalRef) -> Result<WriteAck>;
     fn data(&self, s: &Session, r: &GlobalRef) -> Result<u8>;
-    fn order(&self, s: &Session, parent: &GlobalRef, after: Option<&Subscript>, dir: Direction)
-        -> Result<Option<Subscript>>;
+    fn order(
+        &self,
+        s: &Session,
+        parent: &GlobalRef,
+        after: Option<&Subscript>,
+        dir: Direction,
+    ) -> Result<Option<Subscript>>;
     fn query(&self, s: &Session, r: &GlobalRef, dir: Direction) -> Result<Option<GlobalRef>>;
     fn increment(&self, s: &mut Session, r: &GlobalRef, by: Number) -> Result<(Number, WriteAck)>;
     fn tstart(&self, s: &mut Session) -> Result<u32>;

@@ -273,7 +273,10 @@ fn split_inline(line: &[u8], limits: &CodecLimits, frame: &mut Frame) -> Result<
                         Some(b'\\') if i + 1 < line.len() => {
                             let hex = |b: u8| (b as char).to_digit(16);
                             match line[i + 1] {
-                                b'x' if i + 3 < line.len() && hex(line[i + 2]).is_some() && hex(line[i + 3]).is_some() => {
+                                b'x' if i + 3 < line.len()
+                                    && hex(line[i + 2]).is_some()
+                                    && hex(line[i + 3]).is_some() =>
+                                {
                                     let v = hex(line[i + 2]).unwrap_or(0) * 16 + hex(line[i + 3]).unwrap_or(0);
                                     word.push(v as u8);
                                     i += 4;
@@ -348,7 +351,10 @@ mod tests {
         CodecLimits::default()
     }
 
-    fn parse_all(buf: &[u8]) -> Result<(Vec<Vec<Vec<u8>>>, usize), ProtocolError> {
+    /// Each frame's arguments.
+    type Frames = Vec<Vec<Vec<u8>>>;
+
+    fn parse_all(buf: &[u8]) -> Result<(Frames, usize), ProtocolError> {
         let mut frame = Frame::default();
         let mut pos = 0;
         let mut out = Vec::new();
@@ -413,7 +419,10 @@ mod tests {
         assert_eq!(one(b"PING\r\n").unwrap(), Some(v(&["PING"])));
         assert_eq!(one(b"  set  foo   bar \n").unwrap(), Some(v(&["set", "foo", "bar"])));
         assert_eq!(one(b"\r\n").unwrap(), Some(vec![]));
-        assert_eq!(one(b"SET ^a(1,\"x y\") \"hello \\\"world\\\"\\x41\"\r\n").unwrap(), Some(v(&["SET", "^a(1,\"x y\")", "hello \"world\"A"])));
+        assert_eq!(
+            one(b"SET ^a(1,\"x y\") \"hello \\\"world\\\"\\x41\"\r\n").unwrap(),
+            Some(v(&["SET", "^a(1,\"x y\")", "hello \"world\"A"]))
+        );
         assert_eq!(one(b"ECHO 'it\\'s'\r\n").unwrap(), Some(v(&["ECHO", "it's"])));
         assert_eq!(one(b"GET foo").unwrap(), None);
         assert_eq!(one(b"ECHO \"abc\r\n"), Err(ProtocolError::UnbalancedQuotes));

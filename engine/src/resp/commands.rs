@@ -136,34 +136,77 @@ pub enum CommandQuery<'a> {
 /// A checked request, borrowing values from its frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command<'a> {
-    Set { key: GlobalRef, value: &'a [u8] },
-    Get { key: GlobalRef, default: Option<&'a [u8]> },
-    Kill { keys: Vec<GlobalRef> },
-    ZKill { key: GlobalRef },
-    Data { key: GlobalRef },
+    Set {
+        key: GlobalRef,
+        value: &'a [u8],
+    },
+    Get {
+        key: GlobalRef,
+        default: Option<&'a [u8]>,
+    },
+    Kill {
+        keys: Vec<GlobalRef>,
+    },
+    ZKill {
+        key: GlobalRef,
+    },
+    Data {
+        key: GlobalRef,
+    },
     /// `after` is `None` for `^a("")`: start from the first (or last) subscript.
-    Order { parent: GlobalRef, after: Option<Subscript>, dir: Direction },
-    Query { key: GlobalRef, dir: Direction },
-    Increment { key: GlobalRef, by: Number },
-    Namespace { name: Option<&'a str> },
+    Order {
+        parent: GlobalRef,
+        after: Option<Subscript>,
+        dir: Direction,
+    },
+    Query {
+        key: GlobalRef,
+        dir: Direction,
+    },
+    Increment {
+        key: GlobalRef,
+        by: Number,
+    },
+    Namespace {
+        name: Option<&'a str>,
+    },
     TStart,
     TCommit,
     TRollback,
     Sync,
-    Durability { mode: Option<DurabilityArg> },
-    Ping { message: Option<&'a [u8]> },
-    Echo { message: &'a [u8] },
-    Hello { proto: Option<Protocol>, auth: Option<(&'a [u8], &'a [u8])>, setname: Option<&'a str> },
-    Auth { user: Option<&'a [u8]>, password: &'a [u8] },
-    ClientSetName { name: &'a str },
+    Durability {
+        mode: Option<DurabilityArg>,
+    },
+    Ping {
+        message: Option<&'a [u8]>,
+    },
+    Echo {
+        message: &'a [u8],
+    },
+    Hello {
+        proto: Option<Protocol>,
+        auth: Option<(&'a [u8], &'a [u8])>,
+        setname: Option<&'a str>,
+    },
+    Auth {
+        user: Option<&'a [u8]>,
+        password: &'a [u8],
+    },
+    ClientSetName {
+        name: &'a str,
+    },
     ClientGetName,
     ClientId,
     ClientInfo,
     ClientSetInfo,
     Select,
-    Info { sections: Vec<String> },
+    Info {
+        sections: Vec<String>,
+    },
     Command(CommandQuery<'a>),
-    ConfigGet { patterns: Vec<&'a [u8]> },
+    ConfigGet {
+        patterns: Vec<&'a [u8]>,
+    },
     ConfigResetStat,
     Quit,
 }
@@ -236,11 +279,7 @@ fn arity_error(name: &str) -> CommandError {
 }
 
 fn unknown_subcommand(sub: &[u8], command: &str) -> CommandError {
-    CommandError::err(format!(
-        "unknown subcommand '{}'. Try {} HELP.",
-        printable(sub),
-        command.to_ascii_uppercase()
-    ))
+    CommandError::err(format!("unknown subcommand '{}'. Try {} HELP.", printable(sub), command.to_ascii_uppercase()))
 }
 
 /// Client-supplied text for an error message: lossy, short, no control characters.
@@ -310,9 +349,9 @@ pub fn parse(frame: &Frame) -> Result<Command<'_>, CommandError> {
                 ))
             }
         },
-        "info" => Command::Info {
-            sections: (1..n).map(|i| String::from_utf8_lossy(arg(i)).to_ascii_lowercase()).collect(),
-        },
+        "info" => {
+            Command::Info { sections: (1..n).map(|i| String::from_utf8_lossy(arg(i)).to_ascii_lowercase()).collect() }
+        }
         "command" => Command::Command(match opt(1) {
             None => CommandQuery::All,
             Some(s) if s.eq_ignore_ascii_case(b"count") && n == 2 => CommandQuery::Count,
@@ -349,13 +388,15 @@ fn parse_hello(frame: &Frame) -> Result<Command<'_>, CommandError> {
     let n = frame.len();
     let mut proto = None;
     if n >= 2 {
-        proto = Some(match integer(frame.arg(1)).map_err(|_| {
-            CommandError::err("Protocol version is not an integer or out of range")
-        })? {
-            2 => Protocol::Resp2,
-            3 => Protocol::Resp3,
-            _ => return Err(CommandError("NOPROTO unsupported protocol version".into())),
-        });
+        proto = Some(
+            match integer(frame.arg(1))
+                .map_err(|_| CommandError::err("Protocol version is not an integer or out of range"))?
+            {
+                2 => Protocol::Resp2,
+                3 => Protocol::Resp3,
+                _ => return Err(CommandError("NOPROTO unsupported protocol version".into())),
+            },
+        );
     }
     let mut auth = None;
     let mut setname = None;
@@ -553,7 +594,10 @@ mod tests {
     #[test]
     fn introspection_commands() {
         assert_eq!(p(&["INFO"]).unwrap(), Command::Info { sections: vec![] });
-        assert_eq!(p(&["INFO", "Server", "clients"]).unwrap(), Command::Info { sections: vec!["server".into(), "clients".into()] });
+        assert_eq!(
+            p(&["INFO", "Server", "clients"]).unwrap(),
+            Command::Info { sections: vec!["server".into(), "clients".into()] }
+        );
         assert_eq!(p(&["COMMAND"]).unwrap(), Command::Command(CommandQuery::All));
         assert_eq!(p(&["COMMAND", "COUNT"]).unwrap(), Command::Command(CommandQuery::Count));
         assert_eq!(p(&["command", "docs"]).unwrap(), Command::Command(CommandQuery::Docs(vec![])));

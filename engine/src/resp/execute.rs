@@ -62,7 +62,13 @@ const NO_PASSWORD: &str = "ERR AUTH <password> called without any password confi
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
 /// Executes one command, appending its reply to `out`.
-pub(crate) fn execute<B: Backend>(b: &B, shared: &Shared, conn: &mut Conn, cmd: Command<'_>, out: &mut Vec<u8>) -> Flow {
+pub(crate) fn execute<B: Backend>(
+    b: &B,
+    shared: &Shared,
+    conn: &mut Conn,
+    cmd: Command<'_>,
+    out: &mut Vec<u8>,
+) -> Flow {
     let mut w = ReplyWriter { out, proto: conn.proto };
     let s = &mut conn.session;
     match cmd {

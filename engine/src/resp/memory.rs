@@ -13,8 +13,11 @@ use std::collections::BTreeMap;
 use std::ops::Bound::{Excluded, Included, Unbounded};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+/// Encoded key → the reference and its value.
+type Nodes = BTreeMap<Vec<u8>, (GlobalRef, Vec<u8>)>;
+
 pub(crate) struct MemoryBackend {
-    nodes: Mutex<BTreeMap<Vec<u8>, (GlobalRef, Vec<u8>)>>,
+    nodes: Mutex<Nodes>,
     position: AtomicU64,
     pub durability: Durability,
     /// Every `wait_durable` call's position, in order.

@@ -74,12 +74,7 @@ pub(crate) struct Shared {
 /// connection finish the batch it is executing, and returns once all are closed.
 ///
 /// `backend` is the instance (`Arc<Instance>`), or a test double.
-pub async fn serve<B: Backend>(
-    listener: TcpListener,
-    backend: Arc<B>,
-    limits: ServerLimits,
-    shutdown: impl Future,
-) {
+pub async fn serve<B: Backend>(listener: TcpListener, backend: Arc<B>, limits: ServerLimits, shutdown: impl Future) {
     let shared = Arc::new(Shared {
         limits,
         started: Instant::now(),

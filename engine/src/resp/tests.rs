@@ -414,3 +414,18 @@ fn instance_durable_writes_and_sync() {
     assert!(String::from_utf8(info).unwrap().contains("journal_position:"));
     server.shutdown();
 }
+
+/// A server on `MIRRORLAB_BENCH_PORT` over the in-memory backend for `MIRRORLAB_BENCH_SECS`
+/// seconds, to compare the protocol path with redis-server using redis-benchmark:
+/// `MIRRORLAB_BENCH_PORT=7000 cargo test --release -p mirrorlab-engine --lib bench_target -- --ignored`.
+#[test]
+#[ignore = "manual: a redis-benchmark target"]
+fn bench_target() {
+    let port: u16 = std::env::var("MIRRORLAB_BENCH_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(7000);
+    let secs: u64 = std::env::var("MIRRORLAB_BENCH_SECS").ok().and_then(|p| p.parse().ok()).unwrap_or(30);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        serve(listener, memory(), ServerLimits::default(), tokio::time::sleep(Duration::from_secs(secs))).await;
+    });
+}
