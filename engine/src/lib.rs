@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md at the repository root for the code map and each module's invariant.
 
 pub mod cli;
+pub mod client;
 pub mod error;
 pub mod globals;
 pub mod instance;
@@ -10,7 +11,8 @@ pub mod journal;
 pub mod logging;
 pub mod merge;
 pub mod namespace;
-// pub mod start; (enabled when resp and web land)
+pub mod resp;
+// pub mod start; (enabled when web lands)
 pub mod storage;
 pub mod terminal;
 // `VfsFile::len` is fallible I/O, so an `is_empty` beside it would only add a second syscall.

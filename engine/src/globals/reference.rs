@@ -302,3 +302,103 @@ mod tests {
         }
     }
 }
+
+/// Parses `$ORDER`'s argument as a RESP client sends it: a key whose last subscript may be
+/// the empty string, `^a("")` or `^a(1,"")` (bare keys: `a:` or `a:1:`), meaning "start
+/// from the first (or last) subscript". Returns the parent and the last subscript, `None`
+/// when it is `""`. Only the last subscript may be empty, and there must be one.
+pub fn parse_order_arg(key: &[u8]) -> Result<(GlobalRef, Option<Subscript>), GlobalsError> {
+    let no_subscript = |input: &[u8]| GlobalsError::Syntax {
+        input: String::from_utf8_lossy(input).into_owned(),
+        column: input.len() + 1,
+        reason: "ORDER needs a subscript to start from (^a(\"\") starts from the first)".into(),
+    };
+    let mut raw: Vec<Vec<u8>> = Vec::new();
+    let name: String;
+    if key.first() == Some(&b'^') {
+        let input = std::str::from_utf8(key).map_err(|_| GlobalsError::Syntax {
+            input: String::from_utf8_lossy(key).into_owned(),
+            column: 1,
+            reason: "reference is not valid UTF-8 (use $c(...) for other bytes)".into(),
+        })?;
+        let mut p = Parser { input, bytes: input.as_bytes(), pos: 1 };
+        let start = p.pos;
+        while p.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'%' || c == b'.') {
+            p.pos += 1;
+        }
+        name = input[start..p.pos].to_string();
+        if name.is_empty() {
+            return Err(p.error("expected a global name after ^"));
+        }
+        validate_name(&name)?;
+        if p.eat(b'(') {
+            loop {
+                raw.push(p.concatenation()?);
+                p.skip_spaces();
+                if p.eat(b')') {
+                    break;
+                }
+                if !p.eat(b',') {
+                    return Err(p.error("expected , or ) after a subscript"));
+                }
+            }
+        }
+        p.skip_spaces();
+        if p.pos != p.bytes.len() {
+            return Err(p.error("unexpected text after the reference"));
+        }
+    } else {
+        let mut parts = key.split(|&b| b == b':');
+        let first = parts.next().unwrap_or_default();
+        name = std::str::from_utf8(first)
+            .map_err(|_| GlobalsError::BadName { name: String::from_utf8_lossy(first).into_owned() })?
+            .to_string();
+        raw.extend(parts.map(<[u8]>::to_vec));
+    }
+    let Some(last) = raw.pop() else { return Err(no_subscript(key)) };
+    let count = raw.len();
+    let subscripts =
+        raw.into_iter().enumerate().map(|(i, s)| Subscript::from_bytes(s, i + 1)).collect::<Result<Vec<_>, _>>()?;
+    let parent = GlobalRef::new(name, subscripts)?;
+    if last.is_empty() {
+        return Ok((parent, None));
+    }
+    let last = Subscript::from_bytes(last, count + 1)?;
+    // Checks the subscript count of the whole reference.
+    parent.child(last.clone())?;
+    Ok((parent, Some(last)))
+}
+
+#[cfg(test)]
+mod order_arg_tests {
+    use super::*;
+
+    fn order(s: &str) -> Result<(String, Option<Subscript>), GlobalsError> {
+        parse_order_arg(s.as_bytes()).map(|(p, s)| (format(&p), s))
+    }
+
+    #[test]
+    fn an_empty_last_subscript_starts_from_the_end() {
+        assert_eq!(order("^a(\"\")").unwrap(), ("^a".into(), None));
+        assert_eq!(order("^a(1, \"\" )").unwrap(), ("^a(1)".into(), None));
+        assert_eq!(order("^a(1,\"x\")").unwrap(), ("^a(1)".into(), Some(Subscript::String(b"x".to_vec()))));
+        assert_eq!(order("^a(\"01\")").unwrap(), ("^a".into(), Some(Subscript::String(b"01".to_vec()))));
+        assert_eq!(order("^a(1E1)").unwrap(), ("^a".into(), Some(Subscript::Number("10".into()))));
+        assert_eq!(order("a:").unwrap(), ("^a".into(), None));
+        assert_eq!(order("user:1:").unwrap(), ("^user(1)".into(), None));
+        assert_eq!(order("user:1:x").unwrap(), ("^user(1)".into(), Some(Subscript::String(b"x".to_vec()))));
+    }
+
+    #[test]
+    fn only_the_last_subscript_may_be_empty() {
+        assert!(matches!(order("^a(\"\",1)"), Err(GlobalsError::EmptySubscript { index: 1 })));
+        assert!(matches!(order("a::1"), Err(GlobalsError::EmptySubscript { index: 1 })));
+        assert_eq!(order("^a").unwrap_err().code(), "SYNTAX");
+        assert_eq!(order("a").unwrap_err().code(), "SYNTAX");
+        assert_eq!(order("^a(1").unwrap_err().code(), "SYNTAX");
+        assert_eq!(order("^a(1)x").unwrap_err().code(), "SYNTAX");
+        assert_eq!(order("^(1)").unwrap_err().code(), "SYNTAX");
+        let deep = format!("^a({})", vec!["1"; 64].join(","));
+        assert_eq!(order(&deep).unwrap_err().code(), "SUBSCRIPT");
+    }
+}

@@ -1,0 +1,97 @@
+//! What the RESP server needs from the database: exactly the [`Instance`] calls it makes.
+//!
+//! The server is generic over this trait so it can be tested against a small in-memory
+//! backend (see `memory.rs`, tests only) and run against the real instance unchanged:
+//! `serve(listener, instance, ...)` with an `Arc<Instance>` picks the implementation below.
+
+use crate::error::Result;
+use crate::globals::{GlobalRef, Number, Subscript};
+use crate::instance::{Direction, Instance, InstanceStatus, Session, WriteAck};
+use std::future::Future;
+
+/// The database operations behind the commands. Signatures mirror [`Instance`]'s.
+pub trait Backend: Send + Sync + 'static {
+    fn session(&self) -> Session;
+    fn use_namespace(&self, s: &mut Session, name: &str) -> Result<()>;
+    fn get(&self, s: &Session, r: &GlobalRef) -> Result<Option<Vec<u8>>>;
+    fn set(&self, s: &mut Session, r: &GlobalRef, value: &[u8]) -> Result<WriteAck>;
+    fn kill(&self, s: &mut Session, r: &GlobalRef) -> Result<WriteAck>;
+    fn zkill(&self, s: &mut Session, r: &GlobalRef) -> Result<WriteAck>;
+    fn data(&self, s: &Session, r: &GlobalRef) -> Result<u8>;
+    fn order(
+        &self,
+        s: &Session,
+        parent: &GlobalRef,
+        after: Option<&Subscript>,
+        dir: Direction,
+    ) -> Result<Option<Subscript>>;
+    fn query(&self, s: &Session, r: &GlobalRef, dir: Direction) -> Result<Option<GlobalRef>>;
+    fn increment(&self, s: &mut Session, r: &GlobalRef, by: Number) -> Result<(Number, WriteAck)>;
+    fn tstart(&self, s: &mut Session) -> Result<u32>;
+    fn tcommit(&self, s: &mut Session) -> Result<WriteAck>;
+    fn trollback(&self, s: &mut Session) -> Result<WriteAck>;
+    fn sync(&self) -> WriteAck;
+    fn wait_durable(&self, position: u64) -> impl Future<Output = Result<()>> + Send;
+    fn end_session(&self, s: &mut Session);
+    fn status(&self) -> InstanceStatus;
+}
+
+impl Backend for Instance {
+    fn session(&self) -> Session {
+        Instance::session(self)
+    }
+    fn use_namespace(&self, s: &mut Session, name: &str) -> Result<()> {
+        Instance::use_namespace(self, s, name)
+    }
+    fn get(&self, s: &Session, r: &GlobalRef) -> Result<Option<Vec<u8>>> {
+        Instance::get(self, s, r)
+    }
+    fn set(&self, s: &mut Session, r: &GlobalRef, value: &[u8]) -> Result<WriteAck> {
+        Instance::set(self, s, r, value)
+    }
+    fn kill(&self, s: &mut Session, r: &GlobalRef) -> Result<WriteAck> {
+        Instance::kill(self, s, r)
+    }
+    fn zkill(&self, s: &mut Session, r: &GlobalRef) -> Result<WriteAck> {
+        Instance::zkill(self, s, r)
+    }
+    fn data(&self, s: &Session, r: &GlobalRef) -> Result<u8> {
+        Instance::data(self, s, r)
+    }
+    fn order(
+        &self,
+        s: &Session,
+        parent: &GlobalRef,
+        after: Option<&Subscript>,
+        dir: Direction,
+    ) -> Result<Option<Subscript>> {
+        Instance::order(self, s, parent, after, dir)
+    }
+    fn query(&self, s: &Session, r: &GlobalRef, dir: Direction) -> Result<Option<GlobalRef>> {
+        Instance::query(self, s, r, dir)
+    }
+    fn increment(&self, s: &mut Session, r: &GlobalRef, by: Number) -> Result<(Number, WriteAck)> {
+        Instance::increment(self, s, r, by)
+    }
+    fn tstart(&self, s: &mut Session) -> Result<u32> {
+        Instance::tstart(self, s)
+    }
+    fn tcommit(&self, s: &mut Session) -> Result<WriteAck> {
+        Instance::tcommit(self, s)
+    }
+    fn trollback(&self, s: &mut Session) -> Result<WriteAck> {
+        Instance::trollback(self, s)
+    }
+    fn sync(&self) -> WriteAck {
+        Instance::sync(self)
+    }
+    fn wait_durable(&self, position: u64) -> impl Future<Output = Result<()>> + Send {
+        Instance::wait_durable(self, position)
+    }
+    fn end_session(&self, s: &mut Session) {
+        Instance::end_session(self, s)
+    }
+    fn status(&self) -> InstanceStatus {
+        Instance::status(self)
+    }
+}

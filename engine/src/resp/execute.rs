@@ -1,0 +1,302 @@
+//! Running a parsed [`Command`] against a [`Backend`] and writing its reply.
+//!
+//! Invariant: a reply that acknowledges a write is only ever *buffered* here; the write's
+//! journal position goes into [`Conn::durable_wait`] and the connection sends the buffer
+//! only after `wait_durable` of the highest such position (see `server.rs`).
+
+use super::backend::Backend;
+use super::commands::{engine_error_line, Command, CommandQuery, DurabilityArg, COMMANDS};
+use super::info;
+use super::reply::{Protocol, ReplyWriter};
+use super::server::Shared;
+use crate::error::EngineError;
+use crate::globals::reference;
+use crate::instance::{Durability, Session, WriteAck};
+use std::time::Instant;
+
+/// One connection's state.
+pub(crate) struct Conn {
+    pub session: Session,
+    pub proto: Protocol,
+    pub id: u64,
+    pub peer: String,
+    pub local: String,
+    pub connected_at: Instant,
+    /// The highest journal position the buffered replies promise is durable.
+    pub durable_wait: Option<u64>,
+}
+
+impl Conn {
+    fn note(&mut self, ack: WriteAck) {
+        if ack.wait {
+            self.require_durable(ack.position);
+        }
+    }
+
+    fn require_durable(&mut self, position: u64) {
+        self.durable_wait = Some(self.durable_wait.map_or(position, |p| p.max(position)));
+    }
+}
+
+/// What the connection does after a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    /// Send what is buffered, then close (QUIT).
+    Close,
+}
+
+fn error(w: &mut ReplyWriter, e: &EngineError) {
+    w.error(&engine_error_line(e));
+}
+
+fn durability_name(d: Durability) -> &'static [u8] {
+    match d {
+        Durability::Always => b"always",
+        Durability::Buffered => b"buffered",
+    }
+}
+
+const NO_PASSWORD: &str = "ERR AUTH <password> called without any password configured for the default user. \
+                           Are you sure your configuration is correct?";
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// Executes one command, appending its reply to `out`.
+pub(crate) fn execute<B: Backend>(
+    b: &B,
+    shared: &Shared,
+    conn: &mut Conn,
+    cmd: Command<'_>,
+    out: &mut Vec<u8>,
+) -> Flow {
+    let mut w = ReplyWriter { out, proto: conn.proto };
+    let s = &mut conn.session;
+    match cmd {
+        Command::Set { key, value } => match b.set(s, &key, value) {
+            Ok(ack) => {
+                conn.note(ack);
+                w.ok();
+            }
+            Err(e) => error(&mut w, &e),
+        },
+        Command::Get { key, default } => match b.get(s, &key) {
+            Ok(Some(v)) => w.bulk(&v),
+            Ok(None) => match default {
+                Some(d) => w.bulk(d),
+                None => w.null(),
+            },
+            Err(e) => error(&mut w, &e),
+        },
+        Command::Kill { keys } => {
+            // Counts the references that had data; killing one that has none writes nothing.
+            let mut count = 0;
+            for key in &keys {
+                let result = b.data(&conn.session, key).and_then(|d| {
+                    if d == 0 {
+                        return Ok(None);
+                    }
+                    b.kill(&mut conn.session, key).map(Some)
+                });
+                match result {
+                    Ok(Some(ack)) => {
+                        count += 1;
+                        conn.note(ack);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        error(&mut w, &e);
+                        return Flow::Continue;
+                    }
+                }
+            }
+            w.integer(count);
+        }
+        Command::ZKill { key } => {
+            let result = b.data(s, &key).and_then(|d| if d & 1 == 0 { Ok(None) } else { b.zkill(s, &key).map(Some) });
+            match result {
+                Ok(Some(ack)) => {
+                    conn.note(ack);
+                    w.integer(1);
+                }
+                Ok(None) => w.integer(0),
+                Err(e) => error(&mut w, &e),
+            }
+        }
+        Command::Data { key } => match b.data(s, &key) {
+            Ok(d) => w.integer(i64::from(d)),
+            Err(e) => error(&mut w, &e),
+        },
+        Command::Order { parent, after, dir } => match b.order(s, &parent, after.as_ref(), dir) {
+            Ok(Some(sub)) => w.bulk(sub.as_bytes()),
+            Ok(None) => w.null(),
+            Err(e) => error(&mut w, &e),
+        },
+        Command::Query { key, dir } => match b.query(s, &key, dir) {
+            Ok(Some(r)) => w.bulk(reference::format(&r).as_bytes()),
+            Ok(None) => w.null(),
+            Err(e) => error(&mut w, &e),
+        },
+        Command::Increment { key, by } => match b.increment(s, &key, by) {
+            Ok((n, ack)) => {
+                conn.note(ack);
+                match n.to_i64() {
+                    Some(i) => w.integer(i),
+                    None => w.bulk(n.to_canonical().as_bytes()),
+                }
+            }
+            Err(e) => error(&mut w, &e),
+        },
+        Command::Namespace { name: Some(name) } => match b.use_namespace(s, name) {
+            Ok(()) => w.ok(),
+            Err(e) => error(&mut w, &e),
+        },
+        Command::Namespace { name: None } => w.bulk(s.namespace.as_bytes()),
+        Command::TStart => match b.tstart(s) {
+            Ok(level) => w.integer(i64::from(level)),
+            Err(e) => error(&mut w, &e),
+        },
+        Command::TCommit | Command::TRollback => {
+            let result = if matches!(cmd, Command::TCommit) { b.tcommit(s) } else { b.trollback(s) };
+            match result {
+                Ok(ack) => {
+                    conn.note(ack);
+                    w.ok();
+                }
+                Err(e) => error(&mut w, &e),
+            }
+        }
+        Command::Sync => {
+            let ack = b.sync();
+            conn.require_durable(ack.position);
+            w.ok();
+        }
+        Command::Durability { mode: Some(mode) } => {
+            s.durability = match mode {
+                DurabilityArg::Set(d) => Some(d),
+                DurabilityArg::Default => None,
+            };
+            w.ok();
+        }
+        Command::Durability { mode: None } => {
+            let effective = s.durability.unwrap_or_else(|| b.status().durability);
+            w.bulk(durability_name(effective));
+        }
+        Command::Ping { message: None } => w.simple("PONG"),
+        Command::Ping { message: Some(m) } | Command::Echo { message: m } => w.bulk(m),
+        Command::Hello { proto, auth, setname } => {
+            if let Some((user, _)) = auth {
+                if user != b"default" {
+                    w.error(WRONGPASS);
+                    return Flow::Continue;
+                }
+            }
+            if let Some(p) = proto {
+                conn.proto = p;
+                w.proto = p;
+            }
+            if let Some(name) = setname {
+                conn.session.client_name = Some(name.to_string());
+            }
+            w.map(7);
+            w.bulk(b"server");
+            w.bulk(b"mirrorlab");
+            w.bulk(b"version");
+            w.bulk(env!("CARGO_PKG_VERSION").as_bytes());
+            w.bulk(b"proto");
+            w.integer(conn.proto.version());
+            w.bulk(b"id");
+            w.integer(conn.id as i64);
+            w.bulk(b"mode");
+            w.bulk(b"standalone");
+            w.bulk(b"role");
+            w.bulk(b"master");
+            w.bulk(b"modules");
+            w.array(0);
+        }
+        // No users are configured: like Redis without `requirepass`, the default user needs
+        // no password and AUTH with a password alone is a configuration mistake.
+        Command::Auth { user: None, .. } => w.error(NO_PASSWORD),
+        Command::Auth { user: Some(user), .. } => {
+            if user == b"default" {
+                w.ok()
+            } else {
+                w.error(WRONGPASS)
+            }
+        }
+        Command::ClientSetName { name } => {
+            s.client_name = (!name.is_empty()).then(|| name.to_string());
+            w.ok();
+        }
+        Command::ClientGetName => match &s.client_name {
+            Some(n) => w.bulk(n.as_bytes()),
+            None => w.null(),
+        },
+        Command::ClientId => w.integer(conn.id as i64),
+        Command::ClientInfo => w.verbatim(&info::client_line(conn)),
+        Command::ClientSetInfo | Command::Select | Command::ConfigResetStat => w.ok(),
+        Command::Info { sections } => w.verbatim(&info::info_text(&b.status(), shared, &sections)),
+        Command::Command(q) => command_reply(&mut w, q),
+        Command::ConfigGet { patterns } => {
+            let pairs = info::config_values(&b.status(), shared, &patterns);
+            w.map(pairs.len());
+            for (k, v) in pairs {
+                w.bulk(k.as_bytes());
+                w.bulk(v.as_bytes());
+            }
+        }
+        Command::Quit => {
+            w.ok();
+            return Flow::Close;
+        }
+    }
+    Flow::Continue
+}
+
+fn command_entry(w: &mut ReplyWriter, c: &super::commands::CommandSpec) {
+    w.array(10);
+    w.bulk(c.name.as_bytes());
+    w.integer(c.arity());
+    w.set(c.flags.len());
+    for f in c.flags {
+        w.simple(f);
+    }
+    w.integer(c.first_key);
+    w.integer(c.last_key);
+    w.integer(c.step);
+    w.set(0); // ACL categories
+    w.set(0); // tips
+    w.array(0); // key specifications
+    w.array(0); // subcommands
+}
+
+fn command_reply(w: &mut ReplyWriter, q: CommandQuery<'_>) {
+    match q {
+        CommandQuery::All => {
+            w.array(COMMANDS.len());
+            for c in COMMANDS {
+                command_entry(w, c);
+            }
+        }
+        CommandQuery::Count => w.integer(COMMANDS.len() as i64),
+        CommandQuery::List => {
+            w.array(COMMANDS.len());
+            for c in COMMANDS {
+                w.bulk(c.name.as_bytes());
+            }
+        }
+        CommandQuery::Info(names) => {
+            if names.is_empty() {
+                return command_reply(w, CommandQuery::All);
+            }
+            w.array(names.len());
+            for n in names {
+                match super::commands::lookup(n) {
+                    Some(c) => command_entry(w, c),
+                    None => w.null_array(),
+                }
+            }
+        }
+        // Documentation is optional for clients (redis-cli falls back to its built-in help).
+        CommandQuery::Docs(_) => w.map(0),
+    }
+}

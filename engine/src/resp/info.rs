@@ -1,0 +1,167 @@
+//! Text for INFO, CLIENT INFO and CONFIG GET in the formats Redis tools parse.
+//!
+//! `redis_version` reports the Redis protocol level we are compatible with (tools and client
+//! libraries check it for features); `mirrorlab_version` is the engine's own version.
+
+use super::execute::Conn;
+use super::server::Shared;
+use crate::instance::{Durability, InstanceStatus};
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+/// The Redis version whose protocol and command conventions we follow.
+pub const REDIS_COMPATIBLE_VERSION: &str = "7.2.0";
+
+const SECTIONS: &[&str] = &["server", "clients", "persistence", "stats", "replication", "keyspace", "mirrorlab"];
+
+/// INFO's text: the requested sections, or all of them for none, `default`, `all` or
+/// `everything`. Unknown section names are ignored, as Redis does.
+pub(crate) fn info_text(status: &InstanceStatus, shared: &Shared, requested: &[String]) -> String {
+    let all = requested.is_empty() || requested.iter().any(|s| matches!(s.as_str(), "default" | "all" | "everything"));
+    let mut out = String::with_capacity(1024);
+    for section in SECTIONS {
+        if !all && !requested.iter().any(|r| r == section) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        // Writing to a String cannot fail.
+        let _ = write_section(&mut out, section, status, shared);
+    }
+    out
+}
+
+fn appendfsync(d: Durability) -> &'static str {
+    match d {
+        Durability::Always => "always",
+        Durability::Buffered => "everysec",
+    }
+}
+
+fn write_section(out: &mut String, section: &str, st: &InstanceStatus, shared: &Shared) -> std::fmt::Result {
+    let uptime = shared.started.elapsed().as_secs();
+    match section {
+        "server" => {
+            out.push_str("# Server\r\n");
+            write!(out, "redis_version:{REDIS_COMPATIBLE_VERSION}\r\n")?;
+            write!(out, "server_name:mirrorlab\r\nmirrorlab_version:{}\r\n", st.version)?;
+            write!(out, "redis_mode:standalone\r\narch_bits:{}\r\n", usize::BITS)?;
+            write!(out, "process_id:{}\r\n", std::process::id())?;
+            write!(out, "tcp_port:{}\r\n", st.superserver_port)?;
+            write!(out, "uptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\n", uptime / 86_400)?;
+            write!(out, "instance_name:{}\r\nstarted_at:{}\r\n", st.name, st.started_at)?;
+        }
+        "clients" => {
+            out.push_str("# Clients\r\n");
+            write!(out, "connected_clients:{}\r\n", shared.connected.load(Ordering::Relaxed))?;
+            write!(out, "maxclients:{}\r\n", shared.limits.max_connections)?;
+        }
+        "persistence" => {
+            out.push_str("# Persistence\r\nloading:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:1\r\n");
+            out.push_str("aof_rewrite_in_progress:0\r\n");
+            write!(out, "appendfsync:{}\r\n", appendfsync(st.durability))?;
+            write!(out, "journal_position:{}\r\ndurable_position:{}\r\n", st.journal_position, st.durable_position)?;
+            write!(out, "frozen:{}\r\n", u8::from(st.frozen))?;
+        }
+        "stats" => {
+            out.push_str("# Stats\r\n");
+            write!(out, "total_connections_received:{}\r\n", shared.total_connections.load(Ordering::Relaxed))?;
+            write!(out, "total_commands_processed:{}\r\n", shared.commands.load(Ordering::Relaxed))?;
+            write!(out, "rejected_connections:{}\r\n", shared.rejected.load(Ordering::Relaxed))?;
+        }
+        "replication" => out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"),
+        // Key counts per namespace are not tracked; the section exists so tools find it.
+        "keyspace" => out.push_str("# Keyspace\r\n"),
+        "mirrorlab" => {
+            out.push_str("# Mirrorlab\r\n");
+            write!(out, "data_dir:{}\r\n", st.data_dir)?;
+            write!(out, "databases:{}\r\nnamespaces:{}\r\n", st.databases, st.namespaces)?;
+            write!(out, "durability:{}\r\nweb_port:{}\r\n", appendfsync(st.durability), st.web_port)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// CLIENT INFO's line for this connection, in Redis's `key=value` format.
+pub(crate) fn client_line(c: &Conn) -> String {
+    let durability = match c.session.durability {
+        None => "default",
+        Some(Durability::Always) => "always",
+        Some(Durability::Buffered) => "buffered",
+    };
+    format!(
+        "id={} addr={} laddr={} name={} age={} db=0 namespace={} tlevel={} resp={} durability={}\n",
+        c.id,
+        c.peer,
+        c.local,
+        c.session.client_name.as_deref().unwrap_or(""),
+        c.connected_at.elapsed().as_secs(),
+        c.session.namespace,
+        c.session.tlevel(),
+        c.proto.version(),
+        durability,
+    )
+}
+
+/// CONFIG GET: the settings tools ask about (redis-benchmark asks `save` and `appendonly`),
+/// with values that describe the engine in Redis terms. Patterns use Redis's `*`/`?` globs.
+pub(crate) fn config_values(st: &InstanceStatus, shared: &Shared, patterns: &[&[u8]]) -> Vec<(&'static str, String)> {
+    let all: [(&'static str, String); 8] = [
+        ("save", String::new()),
+        ("appendonly", "yes".into()),
+        ("appendfsync", appendfsync(st.durability).into()),
+        ("databases", "1".into()),
+        ("maxclients", shared.limits.max_connections.to_string()),
+        ("port", st.superserver_port.to_string()),
+        ("timeout", "0".into()),
+        ("maxmemory", "0".into()),
+    ];
+    all.into_iter()
+        .filter(|(name, _)| patterns.iter().any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes())))
+        .collect()
+}
+
+/// `*` and `?` wildcards, as CONFIG GET patterns use them. Linear backtracking (the last
+/// `*` only), so a hostile pattern cannot make it exponential.
+pub(crate) fn glob_match(p: &[u8], t: &[u8]) -> bool {
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(b"save", b"save"));
+        assert!(glob_match(b"*", b"save"));
+        assert!(glob_match(b"app*", b"appendonly"));
+        assert!(glob_match(b"s?ve", b"save"));
+        assert!(!glob_match(b"s?ve", b"sve"));
+        assert!(!glob_match(b"save", b"saves"));
+        assert!(glob_match(b"*o*l*", b"appendonly"));
+        assert!(!glob_match(&[b'*'; 64].iter().chain(b"x").copied().collect::<Vec<_>>(), b"appendonly"));
+    }
+}

@@ -1,0 +1,29 @@
+//! RESP on the superserver port: every Redis client and tool talks to the engine.
+//!
+//! A request goes through four small steps, each in its own file:
+//! [`codec`] (bytes to a [`Frame`]), [`commands`] (frame to a typed [`Command`], all argument
+//! checks), `execute` (command to instance calls and a reply, written by [`reply`]) and
+//! [`server`] (connections, pipelined batches, durability waits, shutdown).
+//!
+//! Keys are global references (`^Company(1,"name")`) or Redis-style keys mapped onto them
+//! (`user:1000` is `^user(1000)`), see [`crate::globals::reference::parse_key`].
+
+pub mod backend;
+pub mod codec;
+pub mod commands;
+mod execute;
+mod info;
+pub mod reply;
+pub mod server;
+
+#[cfg(test)]
+mod memory;
+#[cfg(test)]
+mod tests;
+
+pub use backend::Backend;
+pub use codec::{CodecLimits, Frame, ProtocolError};
+pub use commands::{Command, CommandError};
+pub use info::REDIS_COMPATIBLE_VERSION;
+pub use reply::{Protocol, ReplyWriter};
+pub use server::{serve, ServerLimits};

@@ -1,0 +1,269 @@
+//! The superserver: accepts connections and runs one task per connection.
+//!
+//! Each connection reads what the socket has, executes every complete request in order into
+//! one output buffer (a batch), waits once for the durability of the batch's writes, then
+//! sends the replies. One fsync so covers a whole pipeline, and the journal's group commit
+//! covers concurrent connections.
+//!
+//! Invariant: a reply acknowledging a durable write never reaches the socket before
+//! `wait_durable` of that write's position returned `Ok`. If it fails, the connection
+//! answers with the error and closes instead of sending the batch.
+
+use super::backend::Backend;
+use super::codec::{self, CodecLimits, Frame};
+use super::commands;
+use super::execute::{execute, Conn, Flow};
+use super::reply::{Protocol, ReplyWriter};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+/// Most concurrent connections by default (the configuration usually sets it).
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Most requests executed before their replies are sent.
+pub const MAX_BATCH_COMMANDS: usize = 1024;
+/// Most reply bytes buffered before they are sent (one reply may exceed it).
+pub const MAX_BATCH_OUTPUT: usize = 1 << 20;
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 16 * 1024;
+/// Buffers larger than this after a big request are given back.
+const KEEP_CAPACITY: usize = 64 * 1024;
+/// Pause after a failed accept (out of file descriptors...), doubling up to the maximum.
+const ACCEPT_BACKOFF_START: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Limits of one server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Connections over this get `-ERR max number of clients reached` and are closed.
+    pub max_connections: usize,
+    pub max_batch_commands: usize,
+    pub max_batch_output: usize,
+    pub codec: CodecLimits,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_connections: MAX_CONNECTIONS,
+            max_batch_commands: MAX_BATCH_COMMANDS,
+            max_batch_output: MAX_BATCH_OUTPUT,
+            codec: CodecLimits::default(),
+        }
+    }
+}
+
+/// State shared by the connections of one server (for INFO).
+pub(crate) struct Shared {
+    pub limits: ServerLimits,
+    pub started: Instant,
+    pub connected: AtomicUsize,
+    pub total_connections: AtomicU64,
+    pub rejected: AtomicU64,
+    pub commands: AtomicU64,
+    next_id: AtomicU64,
+}
+
+/// Serves RESP on `listener` until `shutdown` completes; then stops accepting, lets every
+/// connection finish the batch it is executing, and returns once all are closed.
+///
+/// `backend` is the instance (`Arc<Instance>`), or a test double.
+pub async fn serve<B: Backend>(listener: TcpListener, backend: Arc<B>, limits: ServerLimits, shutdown: impl Future) {
+    let shared = Arc::new(Shared {
+        limits,
+        started: Instant::now(),
+        connected: AtomicUsize::new(0),
+        total_connections: AtomicU64::new(0),
+        rejected: AtomicU64::new(0),
+        commands: AtomicU64::new(0),
+        next_id: AtomicU64::new(1),
+    });
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut backoff = ACCEPT_BACKOFF_START;
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut shutdown => break,
+        };
+        while tasks.try_join_next().is_some() {}
+        let (stream, peer) = match accepted {
+            Ok(a) => {
+                backoff = ACCEPT_BACKOFF_START;
+                a
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed; retrying in {} ms", backoff.as_millis());
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                continue;
+            }
+        };
+        shared.total_connections.fetch_add(1, Ordering::Relaxed);
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            shared.rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%peer, max = limits.max_connections, "connection refused: too many clients");
+            // The socket is fresh and its send buffer empty: this cannot block.
+            let _ = stream.try_write(b"-ERR max number of clients reached\r\n");
+            continue;
+        };
+        let backend = backend.clone();
+        let shared = shared.clone();
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
+            shared.connected.fetch_add(1, Ordering::Relaxed);
+            handle(stream, peer, &*backend, &shared, stop).await;
+            shared.connected.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!(connections = tasks.len(), "superserver stopping: draining connections");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Why a connection ended.
+enum End {
+    /// The peer closed, QUIT, or shutdown.
+    Done,
+    /// A socket error; nothing more can be sent.
+    Io(std::io::Error),
+}
+
+async fn handle<B: Backend>(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    backend: &B,
+    shared: &Shared,
+    stop: watch::Receiver<bool>,
+) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+    }
+    let mut conn = Conn {
+        session: backend.session(),
+        proto: Protocol::Resp2,
+        id: shared.next_id.fetch_add(1, Ordering::Relaxed),
+        peer: peer.to_string(),
+        local: stream.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        connected_at: Instant::now(),
+        durable_wait: None,
+    };
+    tracing::debug!(%peer, id = conn.id, "connection opened");
+    match run(&mut stream, backend, shared, &mut conn, stop).await {
+        End::Done => {}
+        End::Io(e) => tracing::debug!(%peer, id = conn.id, error = %e, "connection failed"),
+    }
+    backend.end_session(&mut conn.session);
+    tracing::debug!(%peer, id = conn.id, "connection closed");
+}
+
+async fn run<B: Backend>(
+    stream: &mut TcpStream,
+    backend: &B,
+    shared: &Shared,
+    conn: &mut Conn,
+    mut stop: watch::Receiver<bool>,
+) -> End {
+    let limits = &shared.limits;
+    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut frame = Frame::default();
+    loop {
+        input.reserve(READ_CHUNK);
+        let read = tokio::select! {
+            read = stream.read_buf(&mut input) => read,
+            _ = stop.changed() => return End::Done,
+        };
+        match read {
+            Ok(0) => return End::Done,
+            Ok(_) => {}
+            Err(e) => return End::Io(e),
+        }
+        let mut used = 0;
+        let mut batch: u64 = 0;
+        let mut flow = Flow::Continue;
+        let mut protocol_error = None;
+        loop {
+            match codec::parse(&input[used..], &limits.codec, &mut frame) {
+                Ok(Some(n)) => {
+                    used += n;
+                    if frame.is_empty() {
+                        continue;
+                    }
+                    batch += 1;
+                    flow = match commands::parse(&frame) {
+                        Ok(cmd) => execute(backend, shared, conn, cmd, &mut out),
+                        Err(e) => {
+                            ReplyWriter { out: &mut out, proto: conn.proto }.error(&e.0);
+                            Flow::Continue
+                        }
+                    };
+                    if flow == Flow::Close {
+                        break;
+                    }
+                    if batch >= limits.max_batch_commands as u64 || out.len() >= limits.max_batch_output {
+                        shared.commands.fetch_add(batch, Ordering::Relaxed);
+                        batch = 0;
+                        if let Err(end) = flush(stream, backend, conn, &mut out).await {
+                            return end;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    protocol_error = Some(e);
+                    break;
+                }
+            }
+        }
+        shared.commands.fetch_add(batch, Ordering::Relaxed);
+        input.drain(..used);
+        if let Some(e) = protocol_error {
+            tracing::debug!(id = conn.id, error = %e, "protocol error; closing the connection");
+            ReplyWriter { out: &mut out, proto: conn.proto }.error(&format!("ERR Protocol error: {e}"));
+            flow = Flow::Close;
+        }
+        if let Err(end) = flush(stream, backend, conn, &mut out).await {
+            return end;
+        }
+        if flow == Flow::Close {
+            return End::Done;
+        }
+        if input.capacity() > KEEP_CAPACITY && input.len() < KEEP_CAPACITY / 2 {
+            input.shrink_to(KEEP_CAPACITY);
+        }
+        frame.shrink(KEEP_CAPACITY);
+    }
+}
+
+/// Waits for the durability the buffered replies promise, then sends them.
+async fn flush<B: Backend>(stream: &mut TcpStream, backend: &B, conn: &mut Conn, out: &mut Vec<u8>) -> Result<(), End> {
+    if let Some(position) = conn.durable_wait.take() {
+        if let Err(e) = backend.wait_durable(position).await {
+            // The buffered replies may acknowledge writes that are not durable: drop them all.
+            tracing::error!(id = conn.id, error = %e, "durability wait failed; closing the connection");
+            out.clear();
+            ReplyWriter { out, proto: conn.proto }.error(&commands::engine_error_line(&e));
+            let _ = stream.write_all(out).await;
+            return Err(End::Done);
+        }
+    }
+    if !out.is_empty() {
+        stream.write_all(out).await.map_err(End::Io)?;
+        out.clear();
+        if out.capacity() > 4 * MAX_BATCH_OUTPUT {
+            out.shrink_to(KEEP_CAPACITY);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,428 @@
+//! Server tests over real sockets: an in-process server on port 0 and the blocking client.
+//!
+//! The suites are generic over [`Backend`]: they run against the in-memory backend
+//! (`memory.rs`) and, in the `instance_*` tests, against the real [`Instance`].
+
+use super::backend::Backend;
+use super::memory::MemoryBackend;
+use super::server::{serve, ServerLimits};
+use crate::client::{Client, ClientError, Reply};
+use crate::instance::{Direction, Durability, Instance};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+struct TestServer {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<()>>,
+    rt: tokio::runtime::Runtime,
+}
+
+fn start<B: Backend>(backend: Arc<B>, limits: ServerLimits) -> TestServer {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let done = rt.spawn(serve(listener, backend, limits, async {
+        let _ = rx.await;
+    }));
+    TestServer { addr, stop: Some(tx), done: Some(done), rt }
+}
+
+impl TestServer {
+    fn client(&self) -> Client {
+        let mut c = Client::connect(self.addr, TIMEOUT).unwrap();
+        c.set_timeout(Some(TIMEOUT)).unwrap();
+        c
+    }
+
+    fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        s
+    }
+
+    /// Stops the server and waits until every connection is closed.
+    fn shutdown(&mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let done = self.done.take().unwrap();
+        self.rt.block_on(async { tokio::time::timeout(TIMEOUT, done).await }).expect("server drains").unwrap();
+    }
+}
+
+/// Reads until the peer closes; returns everything it sent.
+fn read_to_close(s: &mut TcpStream) -> String {
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).expect("the server closes the connection");
+    String::from_utf8_lossy(&all).into_owned()
+}
+
+/// Reads until the input ends with `suffix`.
+fn read_until_suffix(s: &mut TcpStream, suffix: &str) -> String {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !all.ends_with(suffix.as_bytes()) {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early after {:?}", String::from_utf8_lossy(&all));
+        all.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&all).into_owned()
+}
+
+fn code(r: Result<impl std::fmt::Debug, ClientError>) -> String {
+    match r {
+        Err(ClientError::Server(e)) => e.code,
+        other => panic!("expected a server error, got {other:?}"),
+    }
+}
+
+fn memory() -> Arc<MemoryBackend> {
+    Arc::new(MemoryBackend::new(Durability::Buffered))
+}
+
+// ---- suites shared by the in-memory backend and the instance ----
+
+fn suite_globals(server: &TestServer) {
+    let mut c = server.client();
+    c.kill(&["^t"]).unwrap();
+    c.set("^t(1,\"name\")", "Acme").unwrap();
+    c.set("t:2", "two").unwrap();
+    c.set("^t(10)", "ten").unwrap();
+    c.set("^t", "root").unwrap();
+    assert_eq!(c.get("^t(1,\"name\")").unwrap(), Some(b"Acme".to_vec()));
+    assert_eq!(c.get("t:1:name").unwrap(), Some(b"Acme".to_vec()));
+    assert_eq!(c.get("^t(2)").unwrap(), Some(b"two".to_vec()));
+    assert_eq!(c.get("^t(3)").unwrap(), None);
+    assert_eq!(c.command(&[b"GET", b"^t(3)", b"dflt"]).unwrap(), Reply::Bulk(b"dflt".to_vec()));
+    assert_eq!(c.data("^t").unwrap(), 11);
+    assert_eq!(c.data("^t(1)").unwrap(), 10);
+    assert_eq!(c.data("^t(2)").unwrap(), 1);
+    assert_eq!(c.data("^t(3)").unwrap(), 0);
+    // Numbers collate numerically, before strings.
+    assert_eq!(c.order("^t(\"\")", Direction::Forward).unwrap(), Some(b"1".to_vec()));
+    assert_eq!(c.order("^t(2)", Direction::Forward).unwrap(), Some(b"10".to_vec()));
+    assert_eq!(c.order("^t(10)", Direction::Forward).unwrap(), None);
+    assert_eq!(c.order("^t(\"\")", Direction::Backward).unwrap(), Some(b"10".to_vec()));
+    assert_eq!(c.order("^t(1,\"\")", Direction::Forward).unwrap(), Some(b"name".to_vec()));
+    assert_eq!(c.query("^t", Direction::Forward).unwrap(), Some("^t(1,\"name\")".into()));
+    assert_eq!(c.query("^t(1,\"name\")", Direction::Forward).unwrap(), Some("^t(2)".into()));
+    assert_eq!(c.query("^t(10)", Direction::Forward).unwrap(), None);
+    assert_eq!(c.query("^t(2)", Direction::Backward).unwrap(), Some("^t(1,\"name\")".into()));
+    assert_eq!(c.incr("^t(\"n\")", "1").unwrap(), "1");
+    assert_eq!(c.command(&[b"INCR", b"^t(\"n\")"]).unwrap(), Reply::Integer(2));
+    assert_eq!(c.command(&[b"INCRBY", b"^t(\"n\")", b"0.5"]).unwrap(), Reply::Bulk(b"2.5".to_vec()));
+    assert_eq!(c.get("^t(\"n\")").unwrap(), Some(b"2.5".to_vec()));
+    assert!(c.zkill("^t").unwrap());
+    assert!(!c.zkill("^t").unwrap());
+    assert_eq!(c.data("^t").unwrap(), 10);
+    assert_eq!(c.kill(&["^t(1)", "^t(99)", "^t(2)"]).unwrap(), 2);
+    assert_eq!(c.command(&[b"DEL", b"^t"]).unwrap(), Reply::Integer(1));
+    assert_eq!(c.data("^t").unwrap(), 0);
+    // Engine errors carry their name; the connection stays usable.
+    assert_eq!(code(c.get("^t(1,)")), "SYNTAX");
+    assert_eq!(code(c.set("^t(\"\")", "x")), "SUBSCRIPT");
+    assert_eq!(code(c.namespace("NOPE")), "NAMESPACE");
+    assert_eq!(code(c.command(&[b"FLY"])), "ERR");
+    c.ping().unwrap();
+}
+
+fn suite_session(server: &TestServer) {
+    let mut c = server.client();
+    assert_eq!(c.current_namespace().unwrap(), "USER");
+    c.namespace("user").unwrap();
+    assert_eq!(c.current_namespace().unwrap(), "USER", "namespace names are case-insensitive");
+    c.sync().unwrap();
+    assert_eq!(c.command(&[b"DURABILITY", b"always"]).unwrap(), Reply::Simple("OK".into()));
+    assert_eq!(c.command(&[b"DURABILITY"]).unwrap(), Reply::Bulk(b"always".to_vec()));
+    c.set("^s", "1").unwrap();
+    assert_eq!(c.command(&[b"DURABILITY", b"default"]).unwrap(), Reply::Simple("OK".into()));
+    assert_eq!(c.command(&[b"CLIENT", b"SETNAME", b"tester"]).unwrap(), Reply::Simple("OK".into()));
+    assert_eq!(c.command(&[b"CLIENT", b"GETNAME"]).unwrap(), Reply::Bulk(b"tester".to_vec()));
+    let Reply::Integer(id) = c.command(&[b"CLIENT", b"ID"]).unwrap() else { panic!("CLIENT ID") };
+    let Reply::Bulk(info) = c.command(&[b"CLIENT", b"INFO"]).unwrap() else { panic!("CLIENT INFO") };
+    let info = String::from_utf8(info).unwrap();
+    assert!(info.starts_with(&format!("id={id} ")) && info.contains(" name=tester "), "{info}");
+    assert_eq!(c.command(&[b"ECHO", b"hi"]).unwrap(), Reply::Bulk(b"hi".to_vec()));
+    assert_eq!(c.command(&[b"PING", b"hi"]).unwrap(), Reply::Bulk(b"hi".to_vec()));
+    assert_eq!(c.command(&[b"SELECT", b"0"]).unwrap(), Reply::Simple("OK".into()));
+    assert!(c.command(&[b"SELECT", b"1"]).unwrap_err().to_string().contains("NAMESPACE"));
+    let e = c.command(&[b"AUTH", b"secret"]).unwrap_err().to_string();
+    assert!(e.starts_with("ERR AUTH <password> called without any password configured"), "{e}");
+    assert_eq!(c.command(&[b"AUTH", b"default", b"x"]).unwrap(), Reply::Simple("OK".into()));
+    assert_eq!(code(c.command(&[b"AUTH", b"bob", b"x"])), "WRONGPASS");
+    c.kill(&["^s"]).unwrap();
+}
+
+fn suite_tools(server: &TestServer) {
+    let mut c = server.client();
+    // What redis-benchmark and redis-cli ask on start.
+    let save = c.command(&[b"CONFIG", b"GET", b"save"]).unwrap();
+    assert_eq!(save, Reply::Array(vec![Reply::Bulk(b"save".to_vec()), Reply::Bulk(vec![])]));
+    let aof = c.command(&[b"CONFIG", b"GET", b"appendonly"]).unwrap();
+    assert_eq!(aof, Reply::Array(vec![Reply::Bulk(b"appendonly".to_vec()), Reply::Bulk(b"yes".to_vec())]));
+    assert_eq!(c.command(&[b"CONFIG", b"GET", b"no-such"]).unwrap(), Reply::Array(vec![]));
+    assert_eq!(c.command(&[b"COMMAND", b"DOCS"]).unwrap(), Reply::Array(vec![]));
+    let Reply::Integer(count) = c.command(&[b"COMMAND", b"COUNT"]).unwrap() else { panic!("COMMAND COUNT") };
+    let Reply::Array(all) = c.command(&[b"COMMAND"]).unwrap() else { panic!("COMMAND") };
+    assert_eq!(all.len() as i64, count);
+    let Reply::Array(info) = c.command(&[b"COMMAND", b"INFO", b"get", b"nope"]).unwrap() else { panic!() };
+    assert_eq!(info[1], Reply::Nil);
+    let Reply::Array(get) = &info[0] else { panic!("COMMAND INFO get") };
+    assert_eq!(&get[..2], &[Reply::Bulk(b"get".to_vec()), Reply::Integer(-2)]);
+    let Reply::Bulk(text) = c.command(&[b"INFO"]).unwrap() else { panic!("INFO") };
+    let text = String::from_utf8(text).unwrap();
+    for needle in ["# Server\r\n", "redis_version:", "connected_clients:", "# Persistence\r\n", "role:master"] {
+        assert!(text.contains(needle), "{needle} in {text}");
+    }
+    let Reply::Bulk(text) = c.command(&[b"INFO", b"clients"]).unwrap() else { panic!("INFO clients") };
+    assert!(String::from_utf8(text).unwrap().starts_with("# Clients\r\nconnected_clients:"));
+}
+
+/// Pipelined requests execute in order and answer in order, across batch boundaries.
+fn suite_pipeline(server: &TestServer) {
+    let mut c = server.client();
+    let keys: Vec<String> = (0..3000).map(|i| format!("^p({i})")).collect();
+    let sets: Vec<[&[u8]; 3]> = keys.iter().map(|k| [b"SET".as_slice(), k.as_bytes(), k.as_bytes()]).collect();
+    let set_refs: Vec<&[&[u8]]> = sets.iter().map(|s| s.as_slice()).collect();
+    let replies = c.pipeline(&set_refs).unwrap();
+    assert!(replies.iter().all(|r| *r == Reply::Simple("OK".into())));
+    let gets: Vec<[&[u8]; 2]> = keys.iter().map(|k| [b"GET".as_slice(), k.as_bytes()]).collect();
+    let get_refs: Vec<&[&[u8]]> = gets.iter().map(|g| g.as_slice()).collect();
+    let replies = c.pipeline(&get_refs).unwrap();
+    for (k, r) in keys.iter().zip(replies) {
+        assert_eq!(r, Reply::Bulk(k.as_bytes().to_vec()));
+    }
+    assert_eq!(c.kill(&["^p"]).unwrap(), 1);
+}
+
+fn suite_values(server: &TestServer) {
+    let mut c = server.client();
+    let max = vec![b'v'; crate::globals::limits::MAX_VALUE_BYTES];
+    c.set("^big", &max).unwrap();
+    assert_eq!(c.get("^big").unwrap(), Some(max.clone()));
+    let too_big = vec![b'v'; crate::globals::limits::MAX_VALUE_BYTES + 1];
+    assert_eq!(code(c.set("^big", &too_big)), "MAXSTRING");
+    let binary: Vec<u8> = (0..=255).collect();
+    c.set("^big", &binary).unwrap();
+    assert_eq!(c.get("^big").unwrap(), Some(binary));
+    c.kill(&["^big"]).unwrap();
+}
+
+fn run_suites(server: &TestServer) {
+    suite_globals(server);
+    suite_session(server);
+    suite_tools(server);
+    suite_pipeline(server);
+    suite_values(server);
+}
+
+// ---- against the in-memory backend ----
+
+#[test]
+fn memory_backend_suites() {
+    let mut server = start(memory(), ServerLimits::default());
+    run_suites(&server);
+    server.shutdown();
+}
+
+#[test]
+fn garbage_closes_only_its_own_connection() {
+    let mut server = start(memory(), ServerLimits::default());
+    let mut good = server.client();
+    good.set("^g", "1").unwrap();
+    let mut bad = server.raw();
+    // A valid request, then garbage in the same read: the first is answered, then the error.
+    bad.write_all(b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n+oops\r\n").unwrap();
+    assert_eq!(read_to_close(&mut bad), "+PONG\r\n-ERR Protocol error: expected '$', got '+'\r\n");
+    let mut bad = server.raw();
+    bad.write_all(format!("*1\r\n${}\r\n", 1u64 << 40).as_bytes()).unwrap();
+    assert!(read_to_close(&mut bad).starts_with("-ERR Protocol error: bulk length"));
+    assert_eq!(good.get("^g").unwrap(), Some(b"1".to_vec()));
+    server.shutdown();
+}
+
+#[test]
+fn inline_commands_work_like_telnet() {
+    let mut server = start(memory(), ServerLimits::default());
+    let mut s = server.raw();
+    s.write_all(b"SET ^a(\"x y\") \"hello world\"\r\nGET ^a(\"x y\")\r\n\r\nget a:nothing\r\nQUIT\r\n").unwrap();
+    assert_eq!(read_to_close(&mut s), "+OK\r\n$11\r\nhello world\r\n$-1\r\n+OK\r\n");
+    server.shutdown();
+}
+
+#[test]
+fn hello_3_switches_to_resp3() {
+    let mut server = start(memory(), ServerLimits::default());
+    let mut s = server.raw();
+    s.write_all(b"HELLO 3 SETNAME me\r\nGET ^nothing\r\nCONFIG GET appendonly\r\n").unwrap();
+    let got = read_until_suffix(&mut s, "%1\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n");
+    assert!(got.starts_with("%7\r\n$6\r\nserver\r\n$9\r\nmirrorlab\r\n$7\r\nversion\r\n"), "{got}");
+    assert!(got.contains("$5\r\nproto\r\n:3\r\n") && got.contains("$7\r\nmodules\r\n*0\r\n_\r\n%1"), "{got}");
+    server.shutdown();
+}
+
+#[test]
+fn a_pipeline_of_durable_writes_waits_once() {
+    let backend = Arc::new(MemoryBackend::new(Durability::Always));
+    let mut server = start(backend.clone(), ServerLimits::default());
+    let mut c = server.client();
+    let cmds: Vec<[&[u8]; 3]> = (0..100).map(|_| [b"SET".as_slice(), b"^d", b"x"]).collect();
+    let refs: Vec<&[&[u8]]> = cmds.iter().map(|c| c.as_slice()).collect();
+    let replies = c.pipeline(&refs).unwrap();
+    assert!(replies.iter().all(|r| *r == Reply::Simple("OK".into())));
+    let waits = backend.waits.lock().clone();
+    // One write syscall from the client is one read here: one wait covers all 100.
+    assert!(!waits.is_empty() && waits.len() <= 2, "{waits:?}");
+    assert_eq!(*waits.last().unwrap(), 100);
+    // Buffered writes do not wait; SYNC always does.
+    c.command(&[b"DURABILITY", b"buffered"]).unwrap();
+    c.set("^d", "y").unwrap();
+    assert_eq!(backend.waits.lock().len(), waits.len());
+    c.sync().unwrap();
+    assert_eq!(*backend.waits.lock().last().unwrap(), 101);
+    server.shutdown();
+}
+
+#[test]
+fn a_failed_durability_wait_never_acknowledges() {
+    let backend = Arc::new(MemoryBackend::new(Durability::Always));
+    let mut server = start(backend.clone(), ServerLimits::default());
+    let mut s = server.raw();
+    backend.fail_durable.store(true, Ordering::SeqCst);
+    s.write_all(b"PING\r\nSET ^f 1\r\nPING\r\n").unwrap();
+    let got = read_to_close(&mut s);
+    assert!(got.starts_with("-DISKHARD journal sync: simulated disk failure"), "{got}");
+    assert!(!got.contains("+OK"), "{got}");
+    server.shutdown();
+}
+
+#[test]
+fn connections_over_the_limit_are_refused() {
+    let limits = ServerLimits { max_connections: 1, ..ServerLimits::default() };
+    let mut server = start(memory(), limits);
+    let mut first = server.client();
+    first.ping().unwrap();
+    let mut second = server.raw();
+    assert_eq!(read_to_close(&mut second), "-ERR max number of clients reached\r\n");
+    first.command(&[b"QUIT"]).unwrap();
+    drop(first);
+    // The slot frees once the first connection's task ends.
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut c = server.client();
+        match c.ping() {
+            Ok(()) => break,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("no slot freed: {e}"),
+        }
+    }
+    server.shutdown();
+}
+
+#[test]
+fn shutdown_closes_connections_and_ends_their_sessions() {
+    let backend = memory();
+    let mut server = start(backend.clone(), ServerLimits::default());
+    let mut a = server.client();
+    let mut b = server.client();
+    a.ping().unwrap();
+    b.ping().unwrap();
+    server.shutdown();
+    assert_eq!(backend.ended_sessions.load(Ordering::SeqCst), 2);
+    assert!(a.ping().is_err());
+    assert!(TcpStream::connect(server.addr).is_err(), "the listener is closed");
+}
+
+#[test]
+fn quit_answers_then_closes() {
+    let mut server = start(memory(), ServerLimits::default());
+    let mut s = server.raw();
+    s.write_all(b"*1\r\n$4\r\nQUIT\r\n*1\r\n$4\r\nPING\r\n").unwrap();
+    assert_eq!(read_to_close(&mut s), "+OK\r\n");
+    server.shutdown();
+}
+
+// ---- against the real instance (needs Instance::open) ----
+
+/// Opens a fresh instance in `dir` with its background writer, as `engine start` does.
+fn open_instance(dir: &std::path::Path) -> Arc<Instance> {
+    crate::instance::Instance::open(crate::instance::InstanceOptions {
+        data_dir: dir.into(),
+        vfs: Arc::new(crate::vfs::real::RealVfs::new()),
+        background: true,
+    })
+    .unwrap()
+}
+
+#[test]
+fn instance_suites() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(open_instance(dir.path()), ServerLimits::default());
+    run_suites(&server);
+    server.shutdown();
+}
+
+#[test]
+fn instance_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(open_instance(dir.path()), ServerLimits::default());
+    let mut a = server.client();
+    let mut b = server.client();
+    assert_eq!(a.tstart().unwrap(), 1);
+    assert_eq!(a.tstart().unwrap(), 2);
+    a.set("^tx(1)", "x").unwrap();
+    a.tcommit().unwrap();
+    a.tcommit().unwrap();
+    assert_eq!(b.get("^tx(1)").unwrap(), Some(b"x".to_vec()));
+    assert_eq!(code(a.tcommit()), "NOTRANSACTION");
+    a.tstart().unwrap();
+    a.set("^tx(2)", "y").unwrap();
+    a.trollback().unwrap();
+    assert_eq!(b.get("^tx(2)").unwrap(), None);
+    // A connection closed inside a transaction rolls it back.
+    a.tstart().unwrap();
+    a.set("^tx(3)", "z").unwrap();
+    a.command(&[b"QUIT"]).unwrap();
+    drop(a);
+    let deadline = Instant::now() + TIMEOUT;
+    while b.get("^tx(3)").unwrap().is_some() {
+        assert!(Instant::now() < deadline, "the open transaction was not rolled back");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server.shutdown();
+}
+
+#[test]
+fn instance_durable_writes_and_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(open_instance(dir.path()), ServerLimits::default());
+    let mut c = server.client();
+    c.command(&[b"DURABILITY", b"always"]).unwrap();
+    let cmds: Vec<[&[u8]; 3]> = (0..500).map(|_| [b"SET".as_slice(), b"^dur", b"v"]).collect();
+    let refs: Vec<&[&[u8]]> = cmds.iter().map(|c| c.as_slice()).collect();
+    assert!(c.pipeline(&refs).unwrap().iter().all(|r| *r == Reply::Simple("OK".into())));
+    c.sync().unwrap();
+    let Reply::Bulk(info) = c.command(&[b"INFO", b"persistence"]).unwrap() else { panic!("INFO") };
+    assert!(String::from_utf8(info).unwrap().contains("journal_position:"));
+    server.shutdown();
+}
+
+/// A server on `MIRRORLAB_BENCH_PORT` over the in-memory backend for `MIRRORLAB_BENCH_SECS`
+/// seconds, to compare the protocol path with redis-server using redis-benchmark:
+/// `MIRRORLAB_BENCH_PORT=7000 cargo test --release -p mirrorlab-engine --lib bench_target -- --ignored`.
+#[test]
+#[ignore = "manual: a redis-benchmark target"]
+fn bench_target() {
+    let port: u16 = std::env::var("MIRRORLAB_BENCH_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(7000);
+    let secs: u64 = std::env::var("MIRRORLAB_BENCH_SECS").ok().and_then(|p| p.parse().ok()).unwrap_or(30);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        serve(listener, memory(), ServerLimits::default(), tokio::time::sleep(Duration::from_secs(secs))).await;
+    });
+}
