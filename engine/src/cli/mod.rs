@@ -4,5 +4,5 @@ pub mod http;
 pub mod integrity;
 pub mod journal;
 pub mod qlist;
-// pub mod session;
+pub mod session;
 pub mod stop;
