@@ -14,6 +14,7 @@ pub mod config;
 pub mod datadir;
 mod ops;
 mod recovery;
+pub use recovery::RecoveryReport;
 pub mod session;
 #[cfg(test)]
 mod tests;
@@ -85,6 +86,7 @@ pub struct Instance {
     ports: Mutex<(u16, u16)>,
     started_at: String,
     daemon: Mutex<Option<Daemon>>,
+    recovery: Mutex<recovery::RecoveryReport>,
 }
 
 struct Daemon {
@@ -134,15 +136,21 @@ impl Instance {
             ports: Mutex::new(ports),
             started_at: datadir::now_text(),
             daemon: Mutex::new(None),
+            recovery: Mutex::new(recovery::RecoveryReport::default()),
         });
         instance.mount_configured()?;
-        instance.recover()?;
+        *instance.recovery.lock() = instance.recover()?;
         instance.next_txn.store(instance.journal.last_position() + 1, Ordering::SeqCst);
         instance.rebuild_namespaces()?;
         if options.background {
             instance.start_daemons();
         }
         Ok(instance)
+    }
+
+    /// What recovery did when this instance opened.
+    pub fn recovery_report(&self) -> RecoveryReport {
+        self.recovery.lock().clone()
     }
 
     pub fn data_dir(&self) -> &DataDir {

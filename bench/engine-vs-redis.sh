@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Engine vs redis-server, side by side in one run on this machine, with redis-benchmark as
+# the load generator for both. Prints the figures recorded in docs/benchmarks.md.
+#
+#   bench/engine-vs-redis.sh            # full run (about 3 minutes)
+#   REQUESTS=200000 bench/engine-vs-redis.sh   # quicker
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REQUESTS=${REQUESTS:-2000000}
+DURABLE_REQUESTS=${DURABLE_REQUESTS:-100000}
+KEYSPACE=${KEYSPACE:-100000}
+
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+  echo "installing redis-server and redis-tools (Debian packages) for the comparison"
+  apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
+cargo build --release -q -p mirrorlab-engine --bin engine --example recovery_bench
+ENGINE=target/x86_64-unknown-linux-gnu/release/engine
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 500); do redis-cli -p "$1" PING >/dev/null 2>&1 && return 0; sleep 0.02; done; echo "port $1 never answered" >&2; exit 1; }
+
+start_redis() { # $1 = appendfsync policy
+  local port; port=$(free_port); mkdir -p "$work/redis-$1"
+  redis-server --port "$port" --dir "$work/redis-$1" --appendonly yes --appendfsync "$1" --save '' --daemonize no >/dev/null &
+  pids+=($!); wait_port "$port"; echo "$port"
+}
+start_engine() { # $1 = durability (buffered|always)
+  local port web; port=$(free_port); web=$(free_port); mkdir -p "$work/engine-$1"
+  printf 'config:\n  journal:\n    durability: %s\n' "$1" > "$work/engine-$1.merge.yaml"
+  "$ENGINE" start --data-dir "$work/engine-$1" --superserver-port "$port" --web-port "$web" --merge "$work/engine-$1.merge.yaml" --log-level warn >/dev/null 2>&1 &
+  pids+=($!); wait_port "$port"; echo "$port"
+}
+rps() { # redis-benchmark -q output: "SET: 123456.79 requests per second, p50=..."
+  redis-benchmark "$@" -q | tr '\r' '\n' | grep 'requests per second' | tail -1 | sed -E 's/^[A-Z]+: ([0-9.]+) requests per second.*/\1/'
+}
+row() { printf '| %-48s | %12s | %12s | %6s |\n' "$1" "$2" "$3" "$(python3 -c "print(f'{$2/$3:.2f}')")"; }
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); redis $(redis-server --version | sed -E 's/.*v=([0-9.]+).*/\1/')"
+printf '| %-48s | %12s | %12s | %6s |\n' "workload (requests/s)" "engine" "redis" "ratio"
+printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..50})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..14})" "--------"
+
+r=$(start_redis everysec); e=$(start_engine buffered)
+common=(-c 16 -P 32 -d 64 -r "$KEYSPACE" -n "$REQUESTS")
+row "SET, 16 clients, pipeline 32, 64 B, random keys" "$(rps -p "$e" -t set "${common[@]}")" "$(rps -p "$r" -t set "${common[@]}")"
+row "GET, 16 clients, pipeline 32, random keys" "$(rps -p "$e" -t get "${common[@]}")" "$(rps -p "$r" -t get "${common[@]}")"
+
+ra=$(start_redis always); ea=$(start_engine always)
+durable=(-c 16 -d 64 -r "$KEYSPACE" -n "$DURABLE_REQUESTS")
+row "SET, 16 clients, no pipeline, every write synced" "$(rps -p "$ea" -t set "${durable[@]}")" "$(rps -p "$ra" -t set "${durable[@]}")"
+
+echo
+target/x86_64-unknown-linux-gnu/release/examples/recovery_bench 2000000
