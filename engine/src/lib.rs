@@ -8,3 +8,4 @@ pub mod instance;
 pub mod namespace;
 pub mod storage;
 pub mod vfs;
+pub mod web;
