@@ -1,0 +1,94 @@
+//! The management API and portal on the web port (52773): JSON over HTTP for operators,
+//! the `engine` CLI and demos, plus one self-contained HTML page.
+//!
+//! Invariants:
+//! - Handlers never block the async runtime: every instance call that may touch disk runs
+//!   in [`blocking`]; only in-memory reads (`status`, `config`) run inline.
+//! - Every failure is an [`error::ApiError`]: an engine error name, a message, a status.
+//! - Request bodies and requests in flight are bounded ([`MAX_BODY_BYTES`],
+//!   [`MAX_IN_FLIGHT`]).
+
+mod databases;
+mod error;
+mod globals;
+mod health;
+mod instance;
+mod journal;
+mod namespaces;
+mod portal;
+#[cfg(test)]
+mod tests;
+
+use crate::instance::Instance;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use error::{ApiError, ApiResult};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+pub use error::status_for;
+
+/// Largest request body accepted (a global value is at most 3,641,144 bytes, plus JSON
+/// quoting and the reference).
+pub const MAX_BODY_BYTES: usize = 4 << 20;
+/// Requests handled at once; more are refused with 503 rather than queued without bound.
+pub const MAX_IN_FLIGHT: usize = 256;
+
+type AppState = Arc<Instance>;
+
+/// The management API and portal for `instance`.
+pub fn router(instance: Arc<Instance>) -> Router {
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    Router::new()
+        .merge(health::routes())
+        .merge(portal::routes())
+        .merge(instance::routes())
+        .merge(databases::routes())
+        .merge(namespaces::routes())
+        .merge(globals::routes())
+        .merge(journal::routes())
+        .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(in_flight, limit_in_flight))
+        .with_state(instance)
+}
+
+/// Serves the management API on `listener` until `shutdown` completes, then lets requests
+/// in progress finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    instance: Arc<Instance>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!("management API and portal on http://{addr}/");
+    }
+    axum::serve(listener, router(instance)).with_graceful_shutdown(shutdown).await
+}
+
+async fn limit_in_flight(State(permits): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
+    match permits.try_acquire() {
+        Ok(_permit) => next.run(request).await,
+        Err(_) => ApiError {
+            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            code: "BUSY",
+            message: format!("more than {MAX_IN_FLIGHT} requests in progress; retry shortly"),
+        }
+        .into_response(),
+    }
+}
+
+/// Runs an instance call that may touch disk on the blocking pool.
+async fn blocking<T, F>(f: F) -> ApiResult<T>
+where
+    F: FnOnce() -> crate::error::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => Err(ApiError::internal(format!("request handler failed: {e}"))),
+    }
+}

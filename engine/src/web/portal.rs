@@ -1,0 +1,33 @@
+//! `GET /`: the portal, one self-contained page (no external assets) that reads the API.
+//! The instance name is filled in on the server so the page says where it is at once.
+
+use super::AppState;
+use axum::extract::State;
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+
+const PAGE: &str = include_str!("portal.html");
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/", get(portal))
+}
+
+async fn portal(State(instance): State<AppState>) -> Html<String> {
+    Html(PAGE.replace("{{NAME}}", &escape_html(&instance.config().instance.name)))
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

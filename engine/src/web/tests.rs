@@ -1,0 +1,362 @@
+//! The management API end to end: a real instance on a temporary directory, the router on
+//! a free port, and plain HTTP/1.0 requests over TCP.
+
+use super::{serve, MAX_BODY_BYTES};
+use crate::instance::{Instance, InstanceOptions};
+use crate::vfs::real::RealVfs;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+struct Server {
+    addr: SocketAddr,
+    instance: Arc<Instance>,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+struct Reply {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    fn error_code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {}", self.body)).to_string()
+    }
+}
+
+impl Server {
+    async fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let instance = Instance::open(InstanceOptions {
+            data_dir: dir.path().to_path_buf(),
+            vfs: Arc::new(RealVfs::new()),
+            background: true,
+        })
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, instance.clone(), async {
+            let _ = stopped.await;
+        }));
+        Server { addr, instance, stop, task, _dir: dir }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+        let instance = self.instance;
+        tokio::task::spawn_blocking(move || instance.shutdown()).await.unwrap().unwrap();
+    }
+
+    async fn send(&self, method: &str, target: &str, body: Option<&str>) -> Reply {
+        let (mut reader, mut writer) = TcpStream::connect(self.addr).await.unwrap().into_split();
+        let body = body.unwrap_or("");
+        let request = format!(
+            "{method} {target} HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        // The server may answer (413) and close before reading a large body: write on the
+        // side, keep the write half open until the answer is read, and keep what was read
+        // before a reset.
+        let write = tokio::spawn(async move {
+            let _ = writer.write_all(request.as_bytes()).await;
+            writer
+        });
+        let mut raw = Vec::new();
+        let read = reader.read_to_end(&mut raw).await;
+        drop(write.await.unwrap());
+        assert!(!raw.is_empty(), "{method} {target}: no answer ({read:?})");
+        let text = String::from_utf8(raw).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no header end in {text:?}"));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line in {head:?}"));
+        let content_type = head
+            .lines()
+            .find_map(|l| {
+                l.split_once(':')
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_default();
+        Reply { status, content_type, body: body.to_string() }
+    }
+
+    async fn get(&self, target: &str) -> Reply {
+        self.send("GET", target, None).await
+    }
+
+    async fn post(&self, target: &str, body: Value) -> Reply {
+        self.send("POST", target, Some(&body.to_string())).await
+    }
+
+    async fn put(&self, target: &str, body: Value) -> Reply {
+        self.send("PUT", target, Some(&body.to_string())).await
+    }
+
+    async fn delete(&self, target: &str) -> Reply {
+        self.send("DELETE", target, None).await
+    }
+
+    async fn set(&self, namespace: &str, reference: &str, value: &str) {
+        let r = self.put(&format!("/api/globals/{namespace}"), json!({ "ref": reference, "value": value })).await;
+        assert_eq!(r.status, 200, "SET {reference}: {}", r.body);
+    }
+}
+
+/// Percent-encodes a query value.
+fn q(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn health_instance_and_portal() {
+    let s = Server::start().await;
+    let r = s.get("/health").await;
+    assert_eq!((r.status, r.json()), (200, json!({ "status": "ok" })));
+
+    let r = s.get("/api/instance").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["name"], "MIRRORLAB");
+    assert_eq!(v["frozen"], false);
+    assert_eq!(v["settings"]["journal"]["durability"], "buffered");
+    assert!(v["settings"]["journal"]["sync_interval_ms"].is_u64(), "{v}");
+
+    let r = s.get("/").await;
+    assert_eq!(r.status, 200);
+    assert!(r.content_type.starts_with("text/html"), "{}", r.content_type);
+    assert!(r.body.contains("<title>MIRRORLAB · Mirrorlab</title>"), "{}", r.body);
+    assert!(!r.body.contains("{{NAME}}"));
+    assert!(!r.body.contains("http://") && !r.body.contains("https://"), "the portal loads no external assets");
+
+    let r = s.get("/api/nothing-here").await;
+    assert_eq!((r.status, r.error_code()), (404, "NOTFOUND".into()));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn databases_namespaces_mappings_and_globals_through_a_mapping() {
+    let s = Server::start().await;
+    let r = s.post("/api/databases", json!({ "name": "company" })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["name"], "COMPANY");
+    assert_eq!(r.json()["mounted"], true);
+    let r = s.post("/api/databases", json!({ "name": "COMPANY" })).await;
+    assert_eq!(r.status, 200, "an identical request is idempotent: {}", r.body);
+    let r = s.post("/api/databases", json!({ "name": "COMPANY", "read_only": true })).await;
+    assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()), "{}", r.body);
+    let names: Vec<Value> =
+        s.get("/api/databases").await.json().as_array().unwrap().iter().map(|d| d["name"].clone()).collect();
+    assert_eq!(names, vec![json!("COMPANY"), json!("USER")]);
+    assert_eq!(s.get("/api/databases/company").await.json()["name"], "COMPANY");
+
+    let r = s.post("/api/namespaces", json!({ "name": "app", "globals": "USER" })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(s.post("/api/namespaces", json!({ "name": "APP", "globals": "USER" })).await.status, 200);
+    for _ in 0..2 {
+        let r = s.put("/api/namespaces/APP/mappings", json!({ "global": "Company", "database": "COMPANY" })).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json(), json!([{ "global": "Company", "database": "COMPANY" }]));
+    }
+    assert_eq!(
+        s.get("/api/namespaces/app/mappings").await.json(),
+        json!([{ "global": "Company", "database": "COMPANY" }])
+    );
+    assert_eq!(s.get("/api/namespaces/APP").await.json()["globals"], "USER");
+
+    s.set("APP", "^Company(1,\"name\")", "Acme").await;
+    let r = s.get(&format!("/api/globals/APP?ref={}", q("^Company(1,\"name\")"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), json!({ "ref": "^Company(1,\"name\")", "value": "Acme", "literal": "\"Acme\"", "data": 1 }));
+    assert_eq!(s.get(&format!("/api/globals/APP?ref={}", q("^Company(1)"))).await.json()["data"], 10);
+    // The node lives in COMPANY, not in the namespace's default database USER.
+    assert_eq!(s.post("/api/namespaces", json!({ "name": "DIRECT", "globals": "COMPANY" })).await.status, 201);
+    assert_eq!(s.get(&format!("/api/globals/DIRECT?ref={}", q("^Company(1,\"name\")"))).await.json()["value"], "Acme");
+    let r = s.get(&format!("/api/globals/USER?ref={}", q("^Company(1,\"name\")"))).await.json();
+    assert_eq!((r["value"].clone(), r["data"].clone()), (Value::Null, json!(0)));
+
+    // A database in use cannot be deleted; the namespace and mapping go first.
+    assert_eq!(s.delete("/api/databases/COMPANY").await.error_code(), "ILLEGAL");
+    let r = s.delete(&format!("/api/namespaces/APP/mappings?global={}", q("Company"))).await;
+    assert_eq!((r.status, r.json()), (200, json!([])));
+    assert_eq!(s.delete("/api/namespaces/DIRECT").await.status, 200);
+    assert_eq!(s.get("/api/namespaces/DIRECT").await.error_code(), "NAMESPACE");
+    let r = s.delete("/api/databases/COMPANY").await;
+    assert_eq!((r.status, r.json()), (200, json!({ "deleted": "COMPANY" })));
+    assert_eq!(s.get("/api/databases/COMPANY").await.status, 404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn listing_is_in_collation_order_and_bounded() {
+    let s = Server::start().await;
+    for (r, v) in [
+        ("^Company(\"a\")", "x"),
+        ("^Company(10)", "ten"),
+        ("^Company(2)", "two"),
+        ("^Company(1,\"name\")", "Acme"),
+        ("^Company", "top"),
+        ("^Other(1)", "no"),
+    ] {
+        s.set("USER", r, v).await;
+    }
+    let r = s.get(&format!("/api/globals/USER/list?ref={}", q("^Company"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(
+        v["lines"],
+        json!([
+            "^Company=\"top\"",
+            "^Company(1,\"name\")=\"Acme\"",
+            "^Company(2)=\"two\"",
+            "^Company(10)=\"ten\"",
+            "^Company(\"a\")=\"x\""
+        ])
+    );
+    assert_eq!(v["nodes"][1], json!({ "ref": "^Company(1,\"name\")", "value": "Acme", "literal": "\"Acme\"" }));
+    assert_eq!(v["truncated"], false);
+
+    let v = s.get(&format!("/api/globals/USER/list?ref={}&max=2", q("^Company"))).await.json();
+    assert_eq!(v["lines"], json!(["^Company=\"top\"", "^Company(1,\"name\")=\"Acme\""]));
+    assert_eq!(v["truncated"], true);
+
+    let v = s.get(&format!("/api/globals/USER/list?ref={}", q("^Company(1)"))).await.json();
+    assert_eq!(v["lines"], json!(["^Company(1,\"name\")=\"Acme\""]), "a subtree stops at its end");
+
+    for max in ["0", "10001"] {
+        let r = s.get(&format!("/api/globals/USER/list?ref={}&max={max}", q("^Company"))).await;
+        assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()), "{}", r.body);
+    }
+
+    let r = s.delete(&format!("/api/globals/USER?ref={}", q("^Company(1)"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = s.get(&format!("/api/globals/USER/list?ref={}", q("^Company"))).await.json();
+    assert_eq!(v["lines"].as_array().unwrap().len(), 4, "{v}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn errors_have_a_code_and_a_status() {
+    let s = Server::start().await;
+    let r = s.get(&format!("/api/globals/NOPE?ref={}", q("^a"))).await;
+    assert_eq!((r.status, r.error_code()), (404, "NAMESPACE".into()));
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("NOPE"), "{}", r.body);
+
+    let r = s.get(&format!("/api/globals/USER?ref={}", q("^a(1,)"))).await;
+    assert_eq!((r.status, r.error_code()), (400, "SYNTAX".into()));
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("column 6"), "{}", r.body);
+
+    let r = s.put("/api/globals/USER", json!({ "ref": "^a(\"\")", "value": "v" })).await;
+    assert_eq!((r.status, r.error_code()), (400, "SUBSCRIPT".into()));
+
+    let r = s.get("/api/globals/USER").await;
+    assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()));
+    assert!(r.body.contains("ref"), "names the missing parameter: {}", r.body);
+
+    let r = s.post("/api/databases", json!({ "name": "X", "readonly": true })).await;
+    assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()));
+    assert!(r.body.contains("unknown field `readonly`"), "{}", r.body);
+
+    let r = s.send("POST", "/api/databases", Some("{not json")).await;
+    assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()));
+
+    let r = s.get("/api/databases/NOPE").await;
+    assert_eq!((r.status, r.error_code()), (404, "DIRECTORY".into()));
+    let r = s.post("/api/databases/NOPE/mount", json!({})).await;
+    assert_eq!((r.status, r.error_code()), (404, "DIRECTORY".into()));
+
+    let big = "x".repeat(MAX_BODY_BYTES + 1);
+    let r = s.put("/api/globals/USER", json!({ "ref": "^big", "value": big })).await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn dismount_and_mount_read_only() {
+    let s = Server::start().await;
+    s.set("USER", "^kept", "1").await;
+    let r = s.post("/api/databases/USER/dismount", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["mounted"], false);
+    let r = s.get(&format!("/api/globals/USER?ref={}", q("^kept"))).await;
+    assert_eq!((r.status, r.error_code()), (404, "DIRECTORY".into()));
+
+    // An empty body mounts read-write; read_only: true protects the database.
+    let r = s.send("POST", "/api/databases/user/mount", None).await;
+    assert_eq!((r.status, r.json()["read_only"].clone()), (200, json!(false)), "{}", r.body);
+    let r = s.post("/api/databases/USER/mount", json!({ "read_only": true })).await;
+    assert_eq!((r.status, r.json()["read_only"].clone()), (200, json!(true)));
+    let r = s.put("/api/globals/USER", json!({ "ref": "^kept", "value": "2" })).await;
+    assert_eq!((r.status, r.error_code()), (403, "PROTECT".into()));
+    assert_eq!(s.get(&format!("/api/globals/USER?ref={}", q("^kept"))).await.json()["value"], "1");
+
+    assert_eq!(s.post("/api/databases/USER/mount", json!({ "read_only": false })).await.status, 200);
+    s.set("USER", "^kept", "2").await;
+    let r = s.get("/api/databases/USER/integrity").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["nodes"], 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn freeze_and_thaw() {
+    let s = Server::start().await;
+    let r = s.post("/api/freeze", json!({ "timeout_s": 60 })).await;
+    assert_eq!((r.status, r.json()), (200, json!({ "frozen": true, "timeout_s": 60 })), "{}", r.body);
+    assert_eq!(s.get("/api/instance").await.json()["frozen"], true);
+    let r = s.post("/api/freeze", json!({})).await;
+    assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()), "a second freeze is refused");
+    // The journal keeps accepting writes while database files are frozen.
+    s.set("USER", "^during", "freeze").await;
+
+    let r = s.send("POST", "/api/thaw", None).await;
+    assert_eq!((r.status, r.json()), (200, json!({ "frozen": false })));
+    let r = s.send("POST", "/api/thaw", None).await;
+    assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn journal_lists_files_and_positions() {
+    let s = Server::start().await;
+    s.set("USER", "^j(1)", "a").await;
+    s.set("USER", "^j(2)", "b").await;
+    // File sizes and record counts describe what is on disk: wait for the sync.
+    let ack = s.instance.sync();
+    s.instance.wait_durable(ack.position).await.unwrap();
+    let r = s.get("/api/journal").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["last_position"], ack.position, "{v}");
+    assert_eq!(v["durable_position"], ack.position, "{v}");
+    let files = v["files"].as_array().unwrap();
+    let last = files.last().unwrap_or_else(|| panic!("no journal file in {v}"));
+    assert_eq!(last["last_position"], ack.position, "{v}");
+    assert!(last["records"].as_u64().unwrap() >= 2, "{v}");
+    assert!(last["bytes"].as_u64().unwrap() > 0, "{v}");
+    assert!(last["path"].as_str().unwrap().contains("journal"), "{v}");
+    s.stop().await;
+}
