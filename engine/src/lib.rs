@@ -12,7 +12,7 @@ pub mod logging;
 pub mod merge;
 pub mod namespace;
 pub mod resp;
-// pub mod start; (enabled when web lands)
+pub mod start;
 pub mod storage;
 pub mod terminal;
 // `VfsFile::len` is fallible I/O, so an `is_empty` beside it would only add a second syscall.
