@@ -136,8 +136,11 @@ impl Instance {
         let name = normalize_name("database", name).map_err(EngineError::Invalid)?;
         let directory = directory.map(str::to_string).unwrap_or_else(|| format!("databases/{name}"));
         let wanted = DatabaseConfig { directory, read_only, mounted: true };
-        if let Some(existing) = self.config.lock().databases.get(&name) {
-            if existing != &wanted {
+        // Copied out: a guard in the `if let` would be held through the block, and
+        // `database_info` takes the config lock again.
+        let existing = self.config.lock().databases.get(&name).cloned();
+        if let Some(existing) = existing {
+            if existing != wanted {
                 return Err(EngineError::DatabaseExists(name));
             }
             if self.databases.read().contains_key(&name) {
@@ -161,7 +164,10 @@ impl Instance {
     pub fn mount_database(&self, name: &str, read_only: bool) -> Result<DatabaseInfo> {
         let name = name.to_ascii_uppercase();
         let mut cfg = self.config.lock().databases.get(&name).cloned().ok_or_else(|| EngineError::NoDatabase(name.clone()))?;
-        if let Some(db) = self.databases.read().get(&name) {
+        // Copied out: a read guard in the `if let` would be held through `else`, where the
+        // write lock is taken.
+        let mounted = self.databases.read().get(&name).cloned();
+        if let Some(db) = mounted {
             db.set_read_only(read_only);
         } else {
             cfg.read_only = read_only;
