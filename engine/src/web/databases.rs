@@ -1,7 +1,7 @@
 //! `/api/databases`: list, create, show, delete, mount, dismount, integrity check.
 
 use super::error::{ApiJson, ApiResult};
-use super::{blocking, AppState};
+use super::{blocking, AppState, Deleted};
 use crate::error::EngineError;
 use crate::instance::admin::DatabaseInfo;
 use crate::instance::config::normalize_name;
@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -54,11 +54,6 @@ async fn show(State(instance): State<AppState>, Path(name): Path<String>) -> Api
     Ok(Json(blocking(move || find(&instance, &name)).await?))
 }
 
-#[derive(Serialize)]
-struct Deleted {
-    deleted: String,
-}
-
 async fn delete(State(instance): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Deleted>> {
     let name = name.to_ascii_uppercase();
     let deleted = name.clone();
@@ -66,7 +61,7 @@ async fn delete(State(instance): State<AppState>, Path(name): Path<String>) -> A
     Ok(Json(Deleted { deleted }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MountRequest {
     #[serde(default)]

@@ -35,7 +35,7 @@ async fn status(State(instance): State<AppState>) -> Json<InstanceView> {
     })
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FreezeRequest {
     /// Thaw by itself after this long; the instance's `storage.freeze_timeout_s` when absent.

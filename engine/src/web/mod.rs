@@ -81,6 +81,12 @@ async fn limit_in_flight(State(permits): State<Arc<Semaphore>>, request: Request
     }
 }
 
+/// The answer to a DELETE of a database or namespace.
+#[derive(serde::Serialize)]
+struct Deleted {
+    deleted: String,
+}
+
 /// Runs an instance call that may touch disk on the blocking pool.
 async fn blocking<T, F>(f: F) -> ApiResult<T>
 where

@@ -1,7 +1,7 @@
 //! `/api/namespaces`: list, create, show, delete, and global mappings.
 
 use super::error::{ApiJson, ApiQuery, ApiResult};
-use super::{blocking, AppState};
+use super::{blocking, AppState, Deleted};
 use crate::error::EngineError;
 use crate::instance::admin::NamespaceInfo;
 use crate::instance::config::{normalize_name, MappingConfig};
@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -47,11 +47,6 @@ async fn create(
 
 async fn show(State(instance): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<NamespaceInfo>> {
     Ok(Json(blocking(move || find(&instance, &name)).await?))
-}
-
-#[derive(Serialize)]
-struct Deleted {
-    deleted: String,
 }
 
 async fn delete(State(instance): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Deleted>> {
