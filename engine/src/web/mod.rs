@@ -29,8 +29,6 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
-pub use error::status_for;
-
 /// Largest request body accepted (a global value is at most 3,641,144 bytes, plus JSON
 /// quoting and the reference).
 pub const MAX_BODY_BYTES: usize = 4 << 20;
