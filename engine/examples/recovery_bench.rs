@@ -13,8 +13,12 @@ fn main() {
     let n: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(2_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let open = || {
-        Instance::open(InstanceOptions { data_dir: dir.path().to_path_buf(), vfs: Arc::new(RealVfs::new()), background: false })
-            .expect("open")
+        Instance::open(InstanceOptions {
+            data_dir: dir.path().to_path_buf(),
+            vfs: Arc::new(RealVfs::new()),
+            background: false,
+        })
+        .expect("open")
     };
     let instance = open();
     let mut s = instance.session();

@@ -38,5 +38,10 @@ impl<'a> MakeWriter<'a> for Tee {
 pub fn init(messages_log: Option<&Path>, level: &str) {
     let file = messages_log.and_then(|p| OpenOptions::new().create(true).append(true).open(p).ok()).map(Arc::new);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_target(false).with_writer(Tee { file }).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_target(false)
+        .with_writer(Tee { file })
+        .try_init();
 }

@@ -112,7 +112,8 @@ pub fn parse(text: &str, origin: &str) -> Result<MergeFile> {
 }
 
 pub fn load(path: &Path) -> Result<MergeFile> {
-    let text = std::fs::read_to_string(path).map_err(|e| EngineError::io(format!("reading merge file {}", path.display()), e))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| EngineError::io(format!("reading merge file {}", path.display()), e))?;
     parse(&text, &path.display().to_string())
 }
 
@@ -193,12 +194,16 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_line() {
-        let e = parse("actions:\n  create_database:\n    - name: A\n      size: 5\n", "m.yaml").unwrap_err().to_string();
+        let e =
+            parse("actions:\n  create_database:\n    - name: A\n      size: 5\n", "m.yaml").unwrap_err().to_string();
         assert!(e.starts_with("m.yaml:4:"), "{e}");
         assert!(e.contains("size"), "{e}");
         let e = parse("config:\n  journal:\n    durability: sometimes\n", "m.yaml").unwrap_err().to_string();
         assert!(e.starts_with("m.yaml:3:"), "{e}");
-        let e = parse("actions:\n  create_mapping:\n    - {namespace: N, global: \"Log(2):(1)\", database: D}\n", "m.yaml").unwrap_err().to_string();
+        let e =
+            parse("actions:\n  create_mapping:\n    - {namespace: N, global: \"Log(2):(1)\", database: D}\n", "m.yaml")
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("Log(2):(1)"), "{e}");
     }
 }

@@ -36,13 +36,21 @@ pub fn run(options: StartOptions) -> Result<()> {
     crate::logging::init(Some(&dir.messages_log()), &options.log_level);
     tracing::info!("starting engine {} on data directory {}", env!("CARGO_PKG_VERSION"), dir.root().display());
     let merge = options.merge_file.as_deref().map(crate::merge::load).transpose()?;
-    let instance = Instance::open(InstanceOptions { data_dir: options.data_dir.clone(), vfs: Arc::new(RealVfs::new()), background: true })?;
+    let instance = Instance::open(InstanceOptions {
+        data_dir: options.data_dir.clone(),
+        vfs: Arc::new(RealVfs::new()),
+        background: true,
+    })?;
     if let Some(m) = &merge {
         for change in crate::merge::apply(&instance, m)?.changes {
             tracing::info!("merge file: {change}");
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("engine-io").build().context("starting the I/O runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("engine-io")
+        .build()
+        .context("starting the I/O runtime")?;
     let served = runtime.block_on(serve(instance.clone(), &dir, &options));
     drop(runtime);
     let stopped = instance.shutdown();
@@ -63,9 +71,11 @@ async fn serve(instance: Arc<Instance>, dir: &DataDir, options: &StartOptions) -
     let resp_listener = TcpListener::bind((interface.as_str(), ss_port))
         .await
         .with_context(|| format!("cannot listen on superserver port {ss_port} ({interface}); use --superserver-port to pick another (0 = any free port)"))?;
-    let web_listener = TcpListener::bind((interface.as_str(), web_port))
-        .await
-        .with_context(|| format!("cannot listen on web port {web_port} ({interface}); use --web-port to pick another (0 = any free port)"))?;
+    let web_listener = TcpListener::bind((interface.as_str(), web_port)).await.with_context(|| {
+        format!(
+            "cannot listen on web port {web_port} ({interface}); use --web-port to pick another (0 = any free port)"
+        )
+    })?;
     let ss_port = resp_listener.local_addr()?.port();
     let web_port = web_listener.local_addr()?.port();
     instance.set_ports(ss_port, web_port);
@@ -78,13 +88,17 @@ async fn serve(instance: Arc<Instance>, dir: &DataDir, options: &StartOptions) -
         stopped_at: None,
     })?;
     tracing::info!("superserver port {ss_port}, web port {web_port}: http://localhost:{web_port}/");
-    println!("engine running: superserver port {ss_port}, web port {web_port}, data directory {}", dir.root().display());
+    println!(
+        "engine running: superserver port {ss_port}, web port {web_port}, data directory {}",
+        dir.root().display()
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let limits = crate::resp::ServerLimits { max_connections: config.network.max_connections as usize, ..Default::default() };
+    let limits =
+        crate::resp::ServerLimits { max_connections: config.network.max_connections as usize, ..Default::default() };
     let resp = tokio::spawn(crate::resp::serve(resp_listener, instance.clone(), limits, stopped(stop_rx.clone())));
     let web = tokio::spawn(crate::web::serve(web_listener, instance.clone(), stopped(stop_rx.clone())));
     if let Some(path) = options.merge_file.clone() {
@@ -133,7 +147,10 @@ async fn watch_merge_file(instance: Arc<Instance>, path: PathBuf, stop: impl std
         last = now;
         let instance = instance.clone();
         let p = path.clone();
-        let result = tokio::task::spawn_blocking(move || crate::merge::load(&p).and_then(|m| crate::merge::apply(&instance, &m))).await;
+        let result = tokio::task::spawn_blocking(move || {
+            crate::merge::load(&p).and_then(|m| crate::merge::apply(&instance, &m))
+        })
+        .await;
         match result {
             Ok(Ok(report)) => {
                 for change in report.changes {

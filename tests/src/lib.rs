@@ -105,7 +105,8 @@ impl Engine {
     }
 
     pub fn client(&self) -> engine::client::Client {
-        engine::client::Client::connect(format!("127.0.0.1:{}", self.superserver_port), Duration::from_secs(5)).expect("connect")
+        engine::client::Client::connect(format!("127.0.0.1:{}", self.superserver_port), Duration::from_secs(5))
+            .expect("connect")
     }
 
     /// SIGKILL: no shutdown code runs.

@@ -125,7 +125,10 @@ fn kill_9_under_committing_load_loses_no_acknowledged_commit() {
         .map(|w| {
             let (acked, stop) = (acked.clone(), stop.clone());
             std::thread::spawn(move || {
-                let Ok(mut c) = engine::client::Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)) else { return };
+                let Ok(mut c) = engine::client::Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5))
+                else {
+                    return;
+                };
                 for n in 0.. {
                     if stop.load(Ordering::Relaxed) {
                         return;
@@ -160,10 +163,20 @@ fn kill_9_under_committing_load_loses_no_acknowledged_commit() {
     // Whatever else survived is whole: walk every transaction present.
     for w in 0..4 {
         let mut n = String::new();
-        while let Some(next) = c.order(&format!("^w({w},{})", if n.is_empty() { "\"\"".into() } else { n.clone() }), engine::instance::Direction::Forward).unwrap() {
+        while let Some(next) = c
+            .order(
+                &format!("^w({w},{})", if n.is_empty() { "\"\"".into() } else { n.clone() }),
+                engine::instance::Direction::Forward,
+            )
+            .unwrap()
+        {
             n = String::from_utf8(next).unwrap();
             assert_eq!(c.data(&format!("^w({w},{n})")).unwrap(), 10);
-            assert!(c.get(&format!("^w({w},{n},1)")).unwrap().is_some() && c.get(&format!("^w({w},{n},2)")).unwrap().is_some(), "({w},{n}) partial");
+            assert!(
+                c.get(&format!("^w({w},{n},1)")).unwrap().is_some()
+                    && c.get(&format!("^w({w},{n},2)")).unwrap().is_some(),
+                "({w},{n}) partial"
+            );
         }
     }
 }

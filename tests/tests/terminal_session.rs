@@ -33,7 +33,14 @@ fn piped_script_with_increment_zwrite_and_protect() {
 
     // Make USER read-only through the management API, then a write is a <PROTECT> error and
     // the session goes on.
-    let r = engine::cli::http::call(e.web_port, "POST", "/api/databases/USER/mount", Some("{\"read_only\":true}"), std::time::Duration::from_secs(10)).unwrap();
+    let r = engine::cli::http::call(
+        e.web_port,
+        "POST",
+        "/api/databases/USER/mount",
+        Some("{\"read_only\":true}"),
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     let out = session(&e, "set ^ro(1)=\"y\"\nw \"still here \",^ro(1),!\n");
     assert!(out.contains("<PROTECT>"), "{out}");

@@ -99,12 +99,20 @@ fn run(args: Args) -> Result<ExitCode> {
     let dir = DataDir::new(&args.data_dir);
     match args.command {
         Command::Start { superserver_port, web_port, merge, log_level } => {
-            engine::start::run(engine::start::StartOptions { data_dir: args.data_dir, superserver_port, web_port, merge_file: merge, log_level })?;
+            engine::start::run(engine::start::StartOptions {
+                data_dir: args.data_dir,
+                superserver_port,
+                web_port,
+                merge_file: merge,
+                log_level,
+            })?;
         }
-        Command::Stop { timeout } => match cli::stop::stop(&dir, Duration::from_secs(timeout)).map_err(anyhow::Error::msg)? {
-            cli::stop::Stopped::WasNotRunning => println!("engine on {} is not running", dir.root().display()),
-            cli::stop::Stopped::Stopped { pid } => println!("engine process {pid} stopped"),
-        },
+        Command::Stop { timeout } => {
+            match cli::stop::stop(&dir, Duration::from_secs(timeout)).map_err(anyhow::Error::msg)? {
+                cli::stop::Stopped::WasNotRunning => println!("engine on {} is not running", dir.root().display()),
+                cli::stop::Stopped::Stopped { pid } => println!("engine process {pid} stopped"),
+            }
+        }
         Command::Qlist => {
             let q = cli::qlist::qlist(&dir);
             println!("{}", q.line);
@@ -113,7 +121,9 @@ fn run(args: Args) -> Result<ExitCode> {
             }
         }
         Command::Session { namespace, host, port } => {
-            let port = port.or_else(|| dir.read_state().filter(|_| dir.lock_holder().is_some()).map(|s| s.superserver_port)).unwrap_or(1972);
+            let port = port
+                .or_else(|| dir.read_state().filter(|_| dir.lock_holder().is_some()).map(|s| s.superserver_port))
+                .unwrap_or(1972);
             return cli::session::run(&host, port, &namespace);
         }
         Command::Freeze { timeout } => {
@@ -141,7 +151,8 @@ fn run(args: Args) -> Result<ExitCode> {
 fn api(dir: &DataDir, method: &str, path: &str, body: Option<&str>) -> Result<Option<String>> {
     let state = dir.read_state().filter(|_| dir.lock_holder().is_some());
     let Some(state) = state else { bail!("no engine is running on {}", dir.root().display()) };
-    let r = cli::http::call(state.web_port, method, path, body, Duration::from_secs(30)).with_context(|| format!("calling the engine's management API on port {}", state.web_port))?;
+    let r = cli::http::call(state.web_port, method, path, body, Duration::from_secs(30))
+        .with_context(|| format!("calling the engine's management API on port {}", state.web_port))?;
     if r.status >= 300 {
         bail!("{}", cli::http::error_message(&r.body));
     }

@@ -14,17 +14,27 @@ use std::time::Duration;
 pub fn check(dir: &DataDir, database: &str) -> Result<serde_json::Value> {
     let name = database.to_ascii_uppercase();
     if let Some(state) = dir.read_state().filter(|_| dir.lock_holder().is_some()) {
-        let r = super::http::call(state.web_port, "GET", &format!("/api/databases/{name}/integrity"), None, Duration::from_secs(600))?;
+        let r = super::http::call(
+            state.web_port,
+            "GET",
+            &format!("/api/databases/{name}/integrity"),
+            None,
+            Duration::from_secs(600),
+        )?;
         if r.status >= 300 {
             bail!("{}", super::http::error_message(&r.body));
         }
         return Ok(serde_json::from_str(&r.body)?);
     }
-    let text = std::fs::read_to_string(dir.config_file()).with_context(|| format!("reading {}", dir.config_file().display()))?;
+    let text = std::fs::read_to_string(dir.config_file())
+        .with_context(|| format!("reading {}", dir.config_file().display()))?;
     let config = Config::parse(&text, &dir.config_file().display().to_string()).map_err(anyhow::Error::msg)?;
-    let Some(db) = config.databases.get(&name) else { bail!("database {name} is not configured in {}", dir.config_file().display()) };
+    let Some(db) = config.databases.get(&name) else {
+        bail!("database {name} is not configured in {}", dir.config_file().display())
+    };
     let path = file_name(&dir.database_dir(&db.directory));
-    let file = RealVfs::new().open(&path, OpenMode::ReadWrite).with_context(|| format!("opening {}", path.display()))?;
+    let file =
+        RealVfs::new().open(&path, OpenMode::ReadWrite).with_context(|| format!("opening {}", path.display()))?;
     let (mut dbfile, _) = DbFile::open(&path, VfsBackend::new(file))?;
     Ok(serde_json::to_value(dbfile.integrity()?)?)
 }

@@ -16,7 +16,11 @@ pub fn list(dir: &DataDir, out: &mut dyn Write) -> Result<()> {
     for s in segments {
         let name = s.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let last = s.last_position.map_or("-".to_string(), |p| p.to_string());
-        writeln!(out, "{name:<14} {:>8} {:>14} {last:>14} {:>10} {:>12}", s.sequence, s.first_position, s.records, s.bytes)?;
+        writeln!(
+            out,
+            "{name:<14} {:>8} {:>14} {last:>14} {:>10} {:>12}",
+            s.sequence, s.first_position, s.records, s.bytes
+        )?;
     }
     Ok(())
 }
@@ -38,9 +42,15 @@ pub fn describe(offset: u64, r: &Record) -> String {
         OldValue::Present(v) => format!(" (old: {})", format_value(v)),
     };
     let body = match &r.body {
-        RecordBody::Set { db, key, value, old: o } => format!("SET {db} {}={}{}", reference(key), format_value(value), old(o)),
+        RecordBody::Set { db, key, value, old: o } => {
+            format!("SET {db} {}={}{}", reference(key), format_value(value), old(o))
+        }
         RecordBody::Kill { db, key, old } => {
-            format!("KILL {db} {}{}", reference(key), old.as_ref().map(|o| format!(" (old: {} nodes)", o.len())).unwrap_or_default())
+            format!(
+                "KILL {db} {}{}",
+                reference(key),
+                old.as_ref().map(|o| format!(" (old: {} nodes)", o.len())).unwrap_or_default()
+            )
         }
         RecordBody::ZKill { db, key, old: o } => format!("ZKILL {db} {}{}", reference(key), old(o)),
         RecordBody::TStart => "TSTART".into(),

@@ -18,7 +18,8 @@ pub struct QList {
 pub fn qlist(dir: &DataDir) -> QList {
     let config = std::fs::read_to_string(dir.config_file()).ok().and_then(|t| Config::parse(&t, "").ok());
     let name = config.as_ref().map_or("MIRRORLAB".to_string(), |c| c.instance.name.clone());
-    let install_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.display().to_string())).unwrap_or_default();
+    let install_dir =
+        std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.display().to_string())).unwrap_or_default();
     let state = dir.read_state();
     let holder = dir.lock_holder();
     let (running, state_text, ports, health) = match (&holder, &state) {
@@ -28,7 +29,10 @@ pub fn qlist(dir: &DataDir) -> QList {
         }
         (Some(_), None) => (true, "running, starting".to_string(), (0, 0), "warn"),
         (None, s) => {
-            let last = s.as_ref().map(|s| s.stopped_at.clone().unwrap_or_else(|| s.started_at.clone())).unwrap_or_else(|| "never".into());
+            let last = s
+                .as_ref()
+                .map(|s| s.stopped_at.clone().unwrap_or_else(|| s.started_at.clone()))
+                .unwrap_or_else(|| "never".into());
             let ports = config.as_ref().map_or((1972, 52773), |c| (c.network.superserver_port, c.network.web_port));
             (false, format!("down, last used {last}"), ports, "")
         }

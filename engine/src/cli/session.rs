@@ -55,18 +55,29 @@ impl Backend for ClientBackend {
     fn data(&mut self, r: &GlobalRef) -> Result<u8, BackendError> {
         self.client.data(&format(r)).map_err(err)
     }
-    fn order(&mut self, parent: &GlobalRef, after: Option<&Subscript>, backward: bool) -> Result<Option<Subscript>, BackendError> {
+    fn order(
+        &mut self,
+        parent: &GlobalRef,
+        after: Option<&Subscript>,
+        backward: bool,
+    ) -> Result<Option<Subscript>, BackendError> {
         // ORDER takes the reference of the current sibling; `""` asks for the first or last.
         let text = match after {
             Some(s) => format(&parent.child(s.clone())?),
             None => {
                 let base = format(parent);
-                let open = if parent.subscripts.is_empty() { format!("{base}(") } else { format!("{},", &base[..base.len() - 1]) };
+                let open = if parent.subscripts.is_empty() {
+                    format!("{base}(")
+                } else {
+                    format!("{},", &base[..base.len() - 1])
+                };
                 format!("{open}{})", quote(b""))
             }
         };
         let found = self.client.order(&text, direction(backward)).map_err(err)?;
-        found.map(|bytes| Subscript::from_bytes(bytes, parent.subscripts.len() + 1).map_err(BackendError::from)).transpose()
+        found
+            .map(|bytes| Subscript::from_bytes(bytes, parent.subscripts.len() + 1).map_err(BackendError::from))
+            .transpose()
     }
     fn query(&mut self, r: &GlobalRef, backward: bool) -> Result<Option<GlobalRef>, BackendError> {
         let found = self.client.query(&format(r), direction(backward)).map_err(err)?;
@@ -97,8 +108,9 @@ impl Backend for ClientBackend {
 
 /// Runs the terminal on stdin/stdout: interactive on a terminal, a script when piped.
 pub fn run(host: &str, port: u16, namespace: &str) -> Result<ExitCode> {
-    let mut client = Client::connect(format!("{host}:{port}"), Duration::from_secs(5))
-        .with_context(|| format!("no engine answers on {host}:{port} (start one with `engine start`, or pass --port)"))?;
+    let mut client = Client::connect(format!("{host}:{port}"), Duration::from_secs(5)).with_context(|| {
+        format!("no engine answers on {host}:{port} (start one with `engine start`, or pass --port)")
+    })?;
     client.namespace(namespace).with_context(|| format!("cannot open namespace {namespace}"))?;
     let mut terminal = Terminal::new(ClientBackend::new(client)?);
     let stdin = std::io::stdin();

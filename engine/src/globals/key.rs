@@ -265,11 +265,9 @@ mod tests {
     fn subscript() -> impl Strategy<Value = Subscript> {
         prop_oneof![
             (-1000i64..1000).prop_map(|n| Subscript::Number(Number::from(n).to_canonical())),
-            ("-?[0-9]{1,12}(\\.[0-9]{1,8})?").prop_map(|s| {
-                Subscript::Number(Number::parse_prefix(s.as_bytes()).to_canonical())
-            }),
-            prop::collection::vec(any::<u8>(), 1..6)
-                .prop_map(|b| Subscript::from_bytes(b, 1).unwrap()),
+            ("-?[0-9]{1,12}(\\.[0-9]{1,8})?")
+                .prop_map(|s| { Subscript::Number(Number::parse_prefix(s.as_bytes()).to_canonical()) }),
+            prop::collection::vec(any::<u8>(), 1..6).prop_map(|b| Subscript::from_bytes(b, 1).unwrap()),
             ("[a-c0-9.]{1,4}").prop_map(|s| Subscript::from_bytes(s.into_bytes(), 1).unwrap()),
         ]
     }
@@ -321,9 +319,26 @@ mod tests {
     #[test]
     fn known_order() {
         let refs: Vec<GlobalRef> = [
-            "^a", "^a(-10)", "^a(-2.5)", "^a(-.5)", "^a(0)", "^a(.001)", "^a(.5)", "^a(1)",
-            "^a(1,\"x\")", "^a(1.5)", "^a(2)", "^a(10)", "^a(100)", "^a(\"\"\"q\")",
-            "^a(\"01\")", "^a(\"A\")", "^a(\"a\")", "^a(\"ab\")", "^aa", "^b",
+            "^a",
+            "^a(-10)",
+            "^a(-2.5)",
+            "^a(-.5)",
+            "^a(0)",
+            "^a(.001)",
+            "^a(.5)",
+            "^a(1)",
+            "^a(1,\"x\")",
+            "^a(1.5)",
+            "^a(2)",
+            "^a(10)",
+            "^a(100)",
+            "^a(\"\"\"q\")",
+            "^a(\"01\")",
+            "^a(\"A\")",
+            "^a(\"a\")",
+            "^a(\"ab\")",
+            "^aa",
+            "^b",
         ]
         .iter()
         .map(|s| crate::globals::reference::parse(s).unwrap())

@@ -36,10 +36,8 @@ pub fn parse_key(key: &[u8]) -> Result<GlobalRef, GlobalsError> {
     let name = parts.next().unwrap_or_default();
     let name = std::str::from_utf8(name)
         .map_err(|_| GlobalsError::BadName { name: String::from_utf8_lossy(name).into_owned() })?;
-    let subscripts = parts
-        .enumerate()
-        .map(|(i, s)| Subscript::from_bytes(s.to_vec(), i + 1))
-        .collect::<Result<Vec<_>, _>>()?;
+    let subscripts =
+        parts.enumerate().map(|(i, s)| Subscript::from_bytes(s.to_vec(), i + 1)).collect::<Result<Vec<_>, _>>()?;
     GlobalRef::new(name, subscripts)
 }
 
@@ -181,9 +179,13 @@ impl Parser<'_> {
             Some(c) if c.is_ascii_digit() || c == b'-' || c == b'+' || c == b'.' => {
                 let start = self.pos;
                 while let Some(c) = self.peek() {
-                    let sign_after_e =
-                        (c == b'-' || c == b'+') && matches!(self.bytes.get(self.pos.wrapping_sub(1)), Some(b'E' | b'e'));
-                    if c.is_ascii_digit() || c == b'.' || c == b'E' || c == b'e' || sign_after_e
+                    let sign_after_e = (c == b'-' || c == b'+')
+                        && matches!(self.bytes.get(self.pos.wrapping_sub(1)), Some(b'E' | b'e'));
+                    if c.is_ascii_digit()
+                        || c == b'.'
+                        || c == b'E'
+                        || c == b'e'
+                        || sign_after_e
                         || (self.pos == start && (c == b'-' || c == b'+'))
                     {
                         self.pos += 1;

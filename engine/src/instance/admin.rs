@@ -163,7 +163,8 @@ impl Instance {
 
     pub fn mount_database(&self, name: &str, read_only: bool) -> Result<DatabaseInfo> {
         let name = name.to_ascii_uppercase();
-        let mut cfg = self.config.lock().databases.get(&name).cloned().ok_or_else(|| EngineError::NoDatabase(name.clone()))?;
+        let mut cfg =
+            self.config.lock().databases.get(&name).cloned().ok_or_else(|| EngineError::NoDatabase(name.clone()))?;
         // Copied out: a read guard in the `if let` would be held through `else`, where the
         // write lock is taken.
         let mounted = self.databases.read().get(&name).cloned();
@@ -211,7 +212,8 @@ impl Instance {
     /// Deletes a database that no namespace uses: dismounts it and removes its file.
     pub fn delete_database(&self, name: &str) -> Result<()> {
         let name = name.to_ascii_uppercase();
-        let cfg = self.config.lock().databases.get(&name).cloned().ok_or_else(|| EngineError::NoDatabase(name.clone()))?;
+        let cfg =
+            self.config.lock().databases.get(&name).cloned().ok_or_else(|| EngineError::NoDatabase(name.clone()))?;
         let users: Vec<String> = self
             .config
             .lock()
@@ -221,7 +223,10 @@ impl Instance {
             .map(|(n, _)| n.clone())
             .collect();
         if !users.is_empty() {
-            return Err(EngineError::Invalid(format!("database {name} is used by namespace {}; change those first", users.join(", "))));
+            return Err(EngineError::Invalid(format!(
+                "database {name} is used by namespace {}; change those first",
+                users.join(", ")
+            )));
         }
         if self.databases.read().contains_key(&name) {
             self.dismount_database(&name)?;
@@ -250,7 +255,11 @@ impl Instance {
             .lock()
             .namespaces
             .iter()
-            .map(|(name, ns)| NamespaceInfo { name: name.clone(), globals: ns.globals.clone(), mappings: ns.mappings.clone() })
+            .map(|(name, ns)| NamespaceInfo {
+                name: name.clone(),
+                globals: ns.globals.clone(),
+                mappings: ns.mappings.clone(),
+            })
             .collect()
     }
 
@@ -282,7 +291,10 @@ impl Instance {
     /// database. Idempotent; an existing mapping of the same globals is redirected.
     pub fn add_mapping(&self, namespace: &str, global: &str, database: &str) -> Result<()> {
         let namespace = namespace.to_ascii_uppercase();
-        let mapping = MappingConfig { global: global.trim().trim_start_matches('^').to_string(), database: database.to_ascii_uppercase() };
+        let mapping = MappingConfig {
+            global: global.trim().trim_start_matches('^').to_string(),
+            database: database.to_ascii_uppercase(),
+        };
         self.change_config(|c| {
             let ns = c.namespaces.get_mut(&namespace).ok_or(EngineError::NoNamespace(namespace.clone()))?;
             ns.mappings.retain(|m| m.global != mapping.global);
@@ -313,12 +325,19 @@ impl Instance {
 pub fn validate(c: &Config) -> Result<()> {
     for (name, ns) in &c.namespaces {
         if !c.databases.contains_key(&ns.globals) {
-            return Err(EngineError::Invalid(format!("namespace {name}: default database {} does not exist", ns.globals)));
+            return Err(EngineError::Invalid(format!(
+                "namespace {name}: default database {} does not exist",
+                ns.globals
+            )));
         }
         for m in &ns.mappings {
-            crate::namespace::mapping::parse(&m.global).map_err(|e| EngineError::Invalid(format!("namespace {name}: mapping {}: {e}", m.global)))?;
+            crate::namespace::mapping::parse(&m.global)
+                .map_err(|e| EngineError::Invalid(format!("namespace {name}: mapping {}: {e}", m.global)))?;
             if !c.databases.contains_key(&m.database) {
-                return Err(EngineError::Invalid(format!("namespace {name}: mapping {} names database {}, which does not exist", m.global, m.database)));
+                return Err(EngineError::Invalid(format!(
+                    "namespace {name}: mapping {} names database {}, which does not exist",
+                    m.global, m.database
+                )));
             }
         }
     }

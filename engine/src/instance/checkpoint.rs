@@ -46,7 +46,12 @@ impl Instance {
             .min()
             .unwrap_or(self.journal.last_position() + 1);
         let retention = Duration::from_secs(self.config.lock().journal.purge_after_minutes * 60);
-        let cutoff = SystemTime::now().checked_sub(retention).unwrap_or(UNIX_EPOCH).duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let cutoff = SystemTime::now()
+            .checked_sub(retention)
+            .unwrap_or(UNIX_EPOCH)
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
         // A file ends when the next one starts: it is old once its successor was created
         // before the cutoff.
         let segments = self.journal.segments();

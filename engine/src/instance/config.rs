@@ -63,7 +63,12 @@ pub struct JournalSettings {
 
 impl Default for JournalSettings {
     fn default() -> Self {
-        JournalSettings { sync_interval_ms: 1000, file_size_mb: 1024, durability: Durability::Buffered, purge_after_minutes: 2 * 24 * 60 }
+        JournalSettings {
+            sync_interval_ms: 1000,
+            file_size_mb: 1024,
+            durability: Durability::Buffered,
+            purge_after_minutes: 2 * 24 * 60,
+        }
     }
 }
 
@@ -122,7 +127,10 @@ impl Config {
             network: NetworkSettings::default(),
             journal: JournalSettings::default(),
             storage: StorageSettings::default(),
-            databases: BTreeMap::from([("USER".into(), DatabaseConfig { directory: "databases/USER".into(), read_only: false, mounted: true })]),
+            databases: BTreeMap::from([(
+                "USER".into(),
+                DatabaseConfig { directory: "databases/USER".into(), read_only: false, mounted: true },
+            )]),
             namespaces: BTreeMap::from([("USER".into(), NamespaceConfig { globals: "USER".into(), mappings: vec![] })]),
         }
     }

@@ -60,7 +60,8 @@ impl DataDir {
 
     /// Takes the instance lock, or explains who holds it.
     pub fn lock(&self) -> Result<InstanceLock> {
-        std::fs::create_dir_all(&self.root).map_err(|e| EngineError::io(format!("creating data directory {}", self.root.display()), e))?;
+        std::fs::create_dir_all(&self.root)
+            .map_err(|e| EngineError::io(format!("creating data directory {}", self.root.display()), e))?;
         let path = self.lock_file();
         let mut file = OpenOptions::new()
             .read(true)
@@ -72,14 +73,19 @@ impl DataDir {
         // SAFETY: flock on a file descriptor we own; no memory is shared with the kernel.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc != 0 {
-            let holder = read_pid(&mut file).map(|p| format!("engine process {p}")).unwrap_or_else(|| "another engine process".into());
+            let holder = read_pid(&mut file)
+                .map(|p| format!("engine process {p}"))
+                .unwrap_or_else(|| "another engine process".into());
             return Err(EngineError::Invalid(format!(
                 "data directory {} is in use by {holder}; stop it first (engine stop --data-dir {})",
                 self.root.display(),
                 self.root.display()
             )));
         }
-        file.set_len(0).and_then(|_| file.rewind()).and_then(|_| writeln!(file, "{}", std::process::id())).map_err(|e| EngineError::io(format!("writing {}", path.display()), e))?;
+        file.set_len(0)
+            .and_then(|_| file.rewind())
+            .and_then(|_| writeln!(file, "{}", std::process::id()))
+            .map_err(|e| EngineError::io(format!("writing {}", path.display()), e))?;
         Ok(InstanceLock { _file: file })
     }
 

@@ -321,7 +321,8 @@ fn load_or_init_config(dir: &DataDir) -> Result<Config> {
     match std::fs::read_to_string(&path) {
         Ok(text) => Config::parse(&text, &path.display().to_string()).map_err(EngineError::Invalid),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir.root()).map_err(|e| EngineError::io(format!("creating {}", dir.root().display()), e))?;
+            std::fs::create_dir_all(dir.root())
+                .map_err(|e| EngineError::io(format!("creating {}", dir.root().display()), e))?;
             let config = Config::initial(crate::storage::meta::new_guid());
             datadir::write_atomically(&path, config.to_yaml().as_bytes())?;
             tracing::info!("initialised data directory {}", dir.root().display());

@@ -51,7 +51,9 @@ impl Instance {
         } else {
             OldValue::NotRecorded
         };
-        let position = self.journal.append(txn, &RecordBody::Set { db: db.name().to_string(), key: key.clone(), value: value.clone(), old });
+        let position = self
+            .journal
+            .append(txn, &RecordBody::Set { db: db.name().to_string(), key: key.clone(), value: value.clone(), old });
         db.set(key, value);
         Ok((position, txn != 0))
     }
@@ -111,7 +113,8 @@ impl Instance {
         } else {
             OldValue::NotRecorded
         };
-        let position = self.journal.append(txn, &RecordBody::ZKill { db: db.name().to_string(), key: key.clone(), old });
+        let position =
+            self.journal.append(txn, &RecordBody::ZKill { db: db.name().to_string(), key: key.clone(), old });
         db.remove(key);
         Ok(self.ack(s, position, txn != 0))
     }
@@ -129,7 +132,13 @@ impl Instance {
 
     /// `$ORDER`: the next (or previous) subscript under `parent` after `after` (`None`:
     /// from the first or last).
-    pub fn order(&self, s: &Session, parent: &GlobalRef, after: Option<&Subscript>, dir: Direction) -> Result<Option<Subscript>> {
+    pub fn order(
+        &self,
+        s: &Session,
+        parent: &GlobalRef,
+        after: Option<&Subscript>,
+        dir: Direction,
+    ) -> Result<Option<Subscript>> {
         let pk = key::encode(parent)?;
         let ns = self.namespace(&s.namespace)?;
         let mut first_child = pk.clone();

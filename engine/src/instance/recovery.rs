@@ -33,8 +33,12 @@ pub struct RecoveryReport {
 impl Instance {
     pub(crate) fn recover(&self) -> Result<RecoveryReport> {
         let started = Instant::now();
-        let dbs: HashMap<String, (Arc<Database>, u64)> =
-            self.databases.read().values().map(|d| (d.name().to_string(), (d.clone(), d.meta().journal_position))).collect();
+        let dbs: HashMap<String, (Arc<Database>, u64)> = self
+            .databases
+            .read()
+            .values()
+            .map(|d| (d.name().to_string(), (d.clone(), d.meta().journal_position)))
+            .collect();
         let mut report = RecoveryReport::default();
         let Some(start) = dbs.values().map(|(d, _)| d.meta().recovery_from).min() else { return Ok(report) };
         if start > self.journal.last_position() {
@@ -56,7 +60,9 @@ impl Instance {
                     continue;
                 }
                 RecordBody::Sync => continue,
-                RecordBody::Set { db, key, .. } | RecordBody::Kill { db, key, .. } | RecordBody::ZKill { db, key, .. } => (db, key),
+                RecordBody::Set { db, key, .. }
+                | RecordBody::Kill { db, key, .. }
+                | RecordBody::ZKill { db, key, .. } => (db, key),
             };
             let Some((db, durable_to)) = dbs.get(name) else {
                 *unknown.entry(name.clone()).or_default() += 1;
@@ -83,7 +89,11 @@ impl Instance {
                 }
                 RecordBody::Kill { old, .. } => {
                     if let (Some(undo), Some(old)) = (undo, old) {
-                        undo.extend(old.iter().map(|(k, v)| Undo { db: db.clone(), key: k.clone(), old: Some(v.clone()) }));
+                        undo.extend(old.iter().map(|(k, v)| Undo {
+                            db: db.clone(),
+                            key: k.clone(),
+                            old: Some(v.clone()),
+                        }));
                     }
                     if redo {
                         let hi = subtree_end(key);
@@ -104,7 +114,10 @@ impl Instance {
         {
             let _w = self.write_lock.lock();
             for (txn, undo) in open {
-                tracing::warn!("rolling back transaction {txn}, left open when the engine stopped ({} writes)", undo.len());
+                tracing::warn!(
+                    "rolling back transaction {txn}, left open when the engine stopped ({} writes)",
+                    undo.len()
+                );
                 self.rollback_locked(txn, undo)?;
                 report.transactions_rolled_back += 1;
             }

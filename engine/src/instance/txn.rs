@@ -79,7 +79,10 @@ impl Instance {
             let db = u.db.name().to_string();
             match u.old {
                 Some(v) => {
-                    self.journal.append(txn, &RecordBody::Set { db, key: u.key.clone(), value: v.clone(), old: old_value(current) });
+                    self.journal.append(
+                        txn,
+                        &RecordBody::Set { db, key: u.key.clone(), value: v.clone(), old: old_value(current) },
+                    );
                     u.db.set(u.key, v);
                 }
                 None => {

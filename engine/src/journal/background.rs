@@ -23,10 +23,7 @@ impl Journal {
             .name("journal-writer".into())
             .spawn(move || writer_loop(&journal))
             .expect("spawning the journal writer thread");
-        WriterHandle {
-            journal: self.clone(),
-            thread: Some(thread),
-        }
+        WriterHandle { journal: self.clone(), thread: Some(thread) }
     }
 }
 

@@ -23,10 +23,7 @@ pub struct JournalReader {
 
 impl std::fmt::Debug for JournalReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JournalReader")
-            .field("next", &self.next)
-            .field("upto", &self.upto)
-            .finish()
+        f.debug_struct("JournalReader").field("next", &self.next).field("upto", &self.upto).finish()
     }
 }
 
@@ -45,40 +42,20 @@ impl JournalReader {
             )));
         }
         // The last segment that starts at or before `from`.
-        let index = segments
-            .iter()
-            .rposition(|s| s.first_position <= from)
-            .unwrap_or(0);
-        Ok(JournalReader {
-            vfs,
-            segments,
-            index,
-            reader: None,
-            offset: HEADER_BYTES,
-            next: from,
-            upto,
-            done: false,
-        })
+        let index = segments.iter().rposition(|s| s.first_position <= from).unwrap_or(0);
+        Ok(JournalReader { vfs, segments, index, reader: None, offset: HEADER_BYTES, next: from, upto, done: false })
     }
 
     fn open_segment(&mut self) -> Result<()> {
         let info = &self.segments[self.index];
-        let file = self
-            .vfs
-            .open(&info.path, OpenMode::ReadOnly)
-            .map_err(|e| io_error(&info.path, "opening", e))?;
+        let file = self.vfs.open(&info.path, OpenMode::ReadOnly).map_err(|e| io_error(&info.path, "opening", e))?;
         let mut reader = ChunkReader::new(file, &info.path)?;
-        let header = reader
-            .read_header()
-            .map_err(|(offset, detail)| corrupt(&info.path, offset, detail))?;
+        let header = reader.read_header().map_err(|(offset, detail)| corrupt(&info.path, offset, detail))?;
         if header.first_position != info.first_position {
             return Err(corrupt(
                 &info.path,
                 24,
-                format!(
-                    "first position {} changed from {}",
-                    header.first_position, info.first_position
-                ),
+                format!("first position {} changed from {}", header.first_position, info.first_position),
             ));
         }
         self.reader = Some(reader);
@@ -103,10 +80,7 @@ impl JournalReader {
                         return Err(corrupt(
                             path,
                             self.offset,
-                            format!(
-                                "record position {} where {} was expected",
-                                view.position, self.next
-                            ),
+                            format!("record position {} where {} was expected", view.position, self.next),
                         ));
                     }
                     self.offset += size;
@@ -116,17 +90,17 @@ impl JournalReader {
                 Step::End(at) | Step::Bad(at, _) if self.index + 1 < self.segments.len() => {
                     let following = self.segments[self.index + 1].first_position;
                     if following != self.next {
-                        return Err(corrupt(path, at, format!("segment ends before position {}; the next one starts at {following}", self.next)));
+                        return Err(corrupt(
+                            path,
+                            at,
+                            format!("segment ends before position {}; the next one starts at {following}", self.next),
+                        ));
                     }
                     self.index += 1;
                     self.reader = None;
                 }
                 Step::End(at) => {
-                    return Err(corrupt(
-                        path,
-                        at,
-                        format!("durable record {} is missing", self.next),
-                    ));
+                    return Err(corrupt(path, at, format!("durable record {} is missing", self.next)));
                 }
                 Step::Bad(at, detail) => return Err(corrupt(path, at, detail)),
             }

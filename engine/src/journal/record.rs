@@ -90,29 +90,20 @@ impl RecordBody {
     pub fn encoded_len(&self) -> usize {
         FIXED_BODY_BYTES
             + match self {
-                RecordBody::Set {
-                    db,
-                    key,
-                    value,
-                    old,
-                } => 2 + db.len() + 4 + key.len() + 4 + value.len() + old_len(old),
+                RecordBody::Set { db, key, value, old } => {
+                    2 + db.len() + 4 + key.len() + 4 + value.len() + old_len(old)
+                }
                 RecordBody::Kill { db, key, old } => {
                     2 + db.len()
                         + 4
                         + key.len()
                         + 1
-                        + old.as_ref().map_or(0, |pairs| {
-                            4 + pairs
-                                .iter()
-                                .map(|(k, v)| 8 + k.len() + v.len())
-                                .sum::<usize>()
-                        })
+                        + old
+                            .as_ref()
+                            .map_or(0, |pairs| 4 + pairs.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>())
                 }
                 RecordBody::ZKill { db, key, old } => 2 + db.len() + 4 + key.len() + old_len(old),
-                RecordBody::TStart
-                | RecordBody::TCommit
-                | RecordBody::TRollback
-                | RecordBody::Sync => 0,
+                RecordBody::TStart | RecordBody::TCommit | RecordBody::TRollback | RecordBody::Sync => 0,
             }
     }
 }
@@ -149,14 +140,7 @@ fn put_old(out: &mut Vec<u8>, old: &OldValue) {
 /// Panics if the body exceeds [`MAX_RECORD_BYTES`] (a bug in the caller, which must split
 /// such changes) or a database name exceeds 65535 bytes.
 pub fn encode_into(record: &Record, out: &mut Vec<u8>) -> usize {
-    encode_parts(
-        record.position,
-        record.epoch,
-        record.txn,
-        record.time_ms,
-        &record.body,
-        out,
-    )
+    encode_parts(record.position, record.epoch, record.txn, record.time_ms, &record.body, out)
 }
 
 /// [`encode_into`] from the parts of a record, so appending needs no copy of the body.
@@ -183,12 +167,7 @@ pub fn encode_parts(
     out.extend_from_slice(&txn.to_le_bytes());
     out.extend_from_slice(&time_ms.to_le_bytes());
     match body {
-        RecordBody::Set {
-            db,
-            key,
-            value,
-            old,
-        } => {
+        RecordBody::Set { db, key, value, old } => {
             out.push(KIND_SET);
             put_db(out, db);
             put_bytes32(out, key);
@@ -222,11 +201,7 @@ pub fn encode_parts(
         RecordBody::TRollback => out.push(KIND_TROLLBACK),
         RecordBody::Sync => out.push(KIND_SYNC),
     }
-    assert_eq!(
-        out.len() - body_start,
-        body_len,
-        "journal record encoded_len disagrees with encoding"
-    );
+    assert_eq!(out.len() - body_start, body_len, "journal record encoded_len disagrees with encoding");
     let crc = crc32c::crc32c(&out[body_start..]);
     out[body_start - 4..body_start].copy_from_slice(&crc.to_le_bytes());
     out.len() - start
@@ -266,18 +241,14 @@ pub fn check_frame(buf: &[u8]) -> Frame<'_> {
         return Frame::End;
     }
     if !(FIXED_BODY_BYTES..=MAX_RECORD_BYTES).contains(&len) {
-        return Frame::Bad(format!(
-            "record length {len} outside {FIXED_BODY_BYTES}..={MAX_RECORD_BYTES}"
-        ));
+        return Frame::Bad(format!("record length {len} outside {FIXED_BODY_BYTES}..={MAX_RECORD_BYTES}"));
     }
     let Some(body) = buf.get(FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + len) else {
         return Frame::Short;
     };
     let actual = crc32c::crc32c(body);
     if actual != crc {
-        return Frame::Bad(format!(
-            "record CRC32C mismatch: stored {crc:#010x}, computed {actual:#010x}"
-        ));
+        return Frame::Bad(format!("record CRC32C mismatch: stored {crc:#010x}, computed {actual:#010x}"));
     }
     Frame::Record(body)
 }
@@ -343,17 +314,9 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|&e| e <= self.buf.len())
-            .ok_or_else(|| {
-                format!(
-                    "{what} of {n} bytes at body offset {} runs past the record end ({})",
-                    self.at,
-                    self.buf.len()
-                )
-            })?;
+        let end = self.at.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
+            format!("{what} of {n} bytes at body offset {} runs past the record end ({})", self.at, self.buf.len())
+        })?;
         let out = &self.buf[self.at..end];
         self.at = end;
         Ok(out)
@@ -362,19 +325,13 @@ impl<'a> Cursor<'a> {
         Ok(self.take(1, what)?[0])
     }
     fn u16(&mut self, what: &str) -> Result<u16, String> {
-        Ok(u16::from_le_bytes(
-            self.take(2, what)?.try_into().expect("2 bytes"),
-        ))
+        Ok(u16::from_le_bytes(self.take(2, what)?.try_into().expect("2 bytes")))
     }
     fn u32(&mut self, what: &str) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(
-            self.take(4, what)?.try_into().expect("4 bytes"),
-        ))
+        Ok(u32::from_le_bytes(self.take(4, what)?.try_into().expect("4 bytes")))
     }
     fn u64(&mut self, what: &str) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(
-            self.take(8, what)?.try_into().expect("8 bytes"),
-        ))
+        Ok(u64::from_le_bytes(self.take(8, what)?.try_into().expect("8 bytes")))
     }
     fn bytes32(&mut self, what: &str) -> Result<&'a [u8], String> {
         let n = self.u32(what)? as usize;
@@ -382,8 +339,7 @@ impl<'a> Cursor<'a> {
     }
     fn db(&mut self) -> Result<&'a str, String> {
         let n = self.u16("database name length")? as usize;
-        std::str::from_utf8(self.take(n, "database name")?)
-            .map_err(|_| "database name is not UTF-8".to_string())
+        std::str::from_utf8(self.take(n, "database name")?).map_err(|_| "database name is not UTF-8".to_string())
     }
     fn old(&mut self) -> Result<OldView<'a>, String> {
         match self.u8("old value tag")? {
@@ -410,12 +366,7 @@ pub fn decode_view(body: &[u8]) -> Result<RecordView<'_>, String> {
             let db = c.db()?;
             let key = c.bytes32("key")?;
             let value = c.bytes32("value")?;
-            BodyView::Set {
-                db,
-                key,
-                value,
-                old: c.old()?,
-            }
+            BodyView::Set { db, key, value, old: c.old()? }
         }
         KIND_KILL => {
             let db = c.db()?;
@@ -438,11 +389,7 @@ pub fn decode_view(body: &[u8]) -> Result<RecordView<'_>, String> {
         KIND_ZKILL => {
             let db = c.db()?;
             let key = c.bytes32("key")?;
-            BodyView::ZKill {
-                db,
-                key,
-                old: c.old()?,
-            }
+            BodyView::ZKill { db, key, old: c.old()? }
         }
         KIND_TSTART => BodyView::TStart,
         KIND_TCOMMIT => BodyView::TCommit,
@@ -451,34 +398,17 @@ pub fn decode_view(body: &[u8]) -> Result<RecordView<'_>, String> {
         k => return Err(format!("unknown record kind {k}")),
     };
     if c.at != body.len() {
-        return Err(format!(
-            "{} trailing bytes after the record",
-            body.len() - c.at
-        ));
+        return Err(format!("{} trailing bytes after the record", body.len() - c.at));
     }
-    Ok(RecordView {
-        position,
-        epoch,
-        txn,
-        time_ms,
-        body: kind_body,
-    })
+    Ok(RecordView { position, epoch, txn, time_ms, body: kind_body })
 }
 
 impl RecordView<'_> {
     pub fn to_record(&self) -> Record {
         let body = match self.body {
-            BodyView::Set {
-                db,
-                key,
-                value,
-                old,
-            } => RecordBody::Set {
-                db: db.to_string(),
-                key: key.to_vec(),
-                value: value.to_vec(),
-                old: old.to_owned(),
-            },
+            BodyView::Set { db, key, value, old } => {
+                RecordBody::Set { db: db.to_string(), key: key.to_vec(), value: value.to_vec(), old: old.to_owned() }
+            }
             BodyView::Kill { db, key, old } => RecordBody::Kill {
                 db: db.to_string(),
                 key: key.to_vec(),
@@ -493,33 +423,22 @@ impl RecordView<'_> {
                         .collect()
                 }),
             },
-            BodyView::ZKill { db, key, old } => RecordBody::ZKill {
-                db: db.to_string(),
-                key: key.to_vec(),
-                old: old.to_owned(),
-            },
+            BodyView::ZKill { db, key, old } => {
+                RecordBody::ZKill { db: db.to_string(), key: key.to_vec(), old: old.to_owned() }
+            }
             BodyView::TStart => RecordBody::TStart,
             BodyView::TCommit => RecordBody::TCommit,
             BodyView::TRollback => RecordBody::TRollback,
             BodyView::Sync => RecordBody::Sync,
         };
-        Record {
-            position: self.position,
-            epoch: self.epoch,
-            txn: self.txn,
-            time_ms: self.time_ms,
-            body,
-        }
+        Record { position: self.position, epoch: self.epoch, txn: self.txn, time_ms: self.time_ms, body }
     }
 }
 
 /// Decodes one framed record from the start of `buf` (convenience for tests and tools).
 pub fn decode(buf: &[u8]) -> Result<(Record, usize), String> {
     match check_frame(buf) {
-        Frame::Record(body) => Ok((
-            decode_view(body)?.to_record(),
-            FRAME_HEADER_BYTES + body.len(),
-        )),
+        Frame::Record(body) => Ok((decode_view(body)?.to_record(), FRAME_HEADER_BYTES + body.len())),
         Frame::End => Err("end of journal".into()),
         Frame::Short => Err("short record".into()),
         Frame::Bad(detail) => Err(detail),
@@ -536,34 +455,16 @@ mod tests {
     }
 
     fn old_value() -> impl Strategy<Value = OldValue> {
-        prop_oneof![
-            Just(OldValue::NotRecorded),
-            Just(OldValue::Absent),
-            bytes(40).prop_map(OldValue::Present)
-        ]
+        prop_oneof![Just(OldValue::NotRecorded), Just(OldValue::Absent), bytes(40).prop_map(OldValue::Present)]
     }
 
     fn body() -> impl Strategy<Value = RecordBody> {
         prop_oneof![
-            ("[a-zA-Z0-9]{0,12}", bytes(40), bytes(80), old_value()).prop_map(
-                |(db, key, value, old)| RecordBody::Set {
-                    db,
-                    key,
-                    value,
-                    old
-                }
-            ),
-            (
-                "[a-z]{0,12}",
-                bytes(40),
-                proptest::option::of(proptest::collection::vec((bytes(20), bytes(20)), 0..5))
-            )
+            ("[a-zA-Z0-9]{0,12}", bytes(40), bytes(80), old_value())
+                .prop_map(|(db, key, value, old)| RecordBody::Set { db, key, value, old }),
+            ("[a-z]{0,12}", bytes(40), proptest::option::of(proptest::collection::vec((bytes(20), bytes(20)), 0..5)))
                 .prop_map(|(db, key, old)| RecordBody::Kill { db, key, old }),
-            ("[a-z]{0,12}", bytes(40), old_value()).prop_map(|(db, key, old)| RecordBody::ZKill {
-                db,
-                key,
-                old
-            }),
+            ("[a-z]{0,12}", bytes(40), old_value()).prop_map(|(db, key, old)| RecordBody::ZKill { db, key, old }),
             Just(RecordBody::TStart),
             Just(RecordBody::TCommit),
             Just(RecordBody::TRollback),
@@ -572,20 +473,8 @@ mod tests {
     }
 
     fn record() -> impl Strategy<Value = Record> {
-        (
-            1..u64::MAX,
-            any::<u64>(),
-            any::<u64>(),
-            any::<u64>(),
-            body(),
-        )
-            .prop_map(|(position, epoch, txn, time_ms, body)| Record {
-                position,
-                epoch,
-                txn,
-                time_ms,
-                body,
-            })
+        (1..u64::MAX, any::<u64>(), any::<u64>(), any::<u64>(), body())
+            .prop_map(|(position, epoch, txn, time_ms, body)| Record { position, epoch, txn, time_ms, body })
     }
 
     proptest! {

@@ -1,9 +1,7 @@
 //! Opening a journal: find the segments, order them by header sequence, validate every
 //! record, cut a torn tail off the last segment, check positions are contiguous.
 
-use super::segment::{
-    corrupt, io_error, is_segment_file_name, scan_segment, ChunkReader, Scan, HEADER_BYTES,
-};
+use super::segment::{corrupt, io_error, is_segment_file_name, scan_segment, ChunkReader, Scan, HEADER_BYTES};
 use super::writer::{create_segment, preallocation_chunk, AppendState, IoState, Journal, Signal};
 use super::{JournalOptions, SegmentInfo};
 use crate::error::Result;
@@ -55,20 +53,12 @@ fn interrupted_creation(reader: &mut ChunkReader) -> Result<bool> {
 /// files for writing and remove leftovers of an interrupted segment creation; otherwise
 /// only warn about them.
 pub(super) fn find_segments(vfs: &dyn Vfs, dir: &Path, writable: bool) -> Result<Vec<Found>> {
-    let entries = vfs
-        .list(dir)
-        .map_err(|e| io_error(dir, "listing the journal directory", e))?;
+    let entries = vfs.list(dir).map_err(|e| io_error(dir, "listing the journal directory", e))?;
     let mut headers = Vec::new();
     let mut removed_any = false;
     for path in entries.into_iter().filter(|p| is_segment_file_name(p)) {
-        let mode = if writable {
-            OpenMode::ReadWrite
-        } else {
-            OpenMode::ReadOnly
-        };
-        let file = vfs
-            .open(&path, mode)
-            .map_err(|e| io_error(&path, "opening", e))?;
+        let mode = if writable { OpenMode::ReadWrite } else { OpenMode::ReadOnly };
+        let file = vfs.open(&path, mode).map_err(|e| io_error(&path, "opening", e))?;
         let mut reader = ChunkReader::new(file.clone(), &path)?;
         match reader.read_header() {
             Ok(header) => headers.push((header.sequence, path, file)),
@@ -78,16 +68,14 @@ pub(super) fn find_segments(vfs: &dyn Vfs, dir: &Path, writable: bool) -> Result
                 }
                 tracing::warn!(path = %path.display(), "journal: segment creation was interrupted ({detail}); it holds no record");
                 if writable {
-                    vfs.remove_file(&path)
-                        .map_err(|e| io_error(&path, "removing", e))?;
+                    vfs.remove_file(&path).map_err(|e| io_error(&path, "removing", e))?;
                     removed_any = true;
                 }
             }
         }
     }
     if removed_any {
-        vfs.sync_dir(dir)
-            .map_err(|e| io_error(dir, "syncing the journal directory", e))?;
+        vfs.sync_dir(dir).map_err(|e| io_error(dir, "syncing the journal directory", e))?;
     }
     headers.sort_by_key(|(sequence, _, _)| *sequence);
     for pair in headers.windows(2) {
@@ -95,11 +83,7 @@ pub(super) fn find_segments(vfs: &dyn Vfs, dir: &Path, writable: bool) -> Result
             return Err(corrupt(
                 &pair[1].1,
                 16,
-                format!(
-                    "sequence {} also used by {}",
-                    pair[1].0,
-                    pair[0].1.display()
-                ),
+                format!("sequence {} also used by {}", pair[1].0, pair[0].1.display()),
             ));
         }
     }
@@ -112,16 +96,9 @@ pub(super) fn find_segments(vfs: &dyn Vfs, dir: &Path, writable: bool) -> Result
             last_epoch = view.epoch;
             Ok(())
         })?;
-        let last_epoch = if scan.records > 0 {
-            last_epoch
-        } else {
-            scan.header.epoch
-        };
+        let last_epoch = if scan.records > 0 { last_epoch } else { scan.header.epoch };
         if let Some(prev) = found.last() {
-            let prev_end = prev
-                .scan
-                .last_position
-                .unwrap_or(prev.scan.header.first_position - 1);
+            let prev_end = prev.scan.last_position.unwrap_or(prev.scan.header.first_position - 1);
             if scan.header.first_position != prev_end + 1 {
                 return Err(corrupt(
                     &path,
@@ -134,37 +111,24 @@ pub(super) fn find_segments(vfs: &dyn Vfs, dir: &Path, writable: bool) -> Result
                 ));
             }
         }
-        found.push(Found {
-            path,
-            file,
-            scan,
-            last_epoch,
-        });
+        found.push(Found { path, file, scan, last_epoch });
     }
     Ok(found)
 }
 
 pub(super) fn open(vfs: Arc<dyn Vfs>, options: JournalOptions) -> Result<Journal> {
     let dir = options.dir.clone();
-    vfs.create_dir_all(&dir)
-        .map_err(|e| io_error(&dir, "creating the journal directory", e))?;
+    vfs.create_dir_all(&dir).map_err(|e| io_error(&dir, "creating the journal directory", e))?;
     let mut found = find_segments(vfs.as_ref(), &dir, true)?;
     let io = match found.last_mut() {
         Some(last) => {
             if let Some((offset, detail)) = &last.scan.torn {
                 tracing::warn!(path = %last.path.display(), offset, "journal: torn tail cut off ({detail})");
-                last.file
-                    .set_len(last.scan.end)
-                    .map_err(|e| io_error(&last.path, "cutting the torn tail", e))?;
-                last.file
-                    .sync_data()
-                    .map_err(|e| io_error(&last.path, "syncing the cut", e))?;
+                last.file.set_len(last.scan.end).map_err(|e| io_error(&last.path, "cutting the torn tail", e))?;
+                last.file.sync_data().map_err(|e| io_error(&last.path, "syncing the cut", e))?;
                 last.scan.file_len = last.scan.end;
             }
-            let durable = last
-                .scan
-                .last_position
-                .unwrap_or(last.scan.header.first_position - 1);
+            let durable = last.scan.last_position.unwrap_or(last.scan.header.first_position - 1);
             IoState {
                 file: last.file.clone(),
                 path: last.path.clone(),
@@ -178,18 +142,12 @@ pub(super) fn open(vfs: Arc<dyn Vfs>, options: JournalOptions) -> Result<Journal
         }
         None => {
             let preallocate = preallocation_chunk(&options);
-            let (file, path, created_ms) =
-                create_segment(vfs.as_ref(), &dir, 1, 1, 0, preallocate)?;
+            let (file, path, created_ms) = create_segment(vfs.as_ref(), &dir, 1, 1, 0, preallocate)?;
             tracing::info!(path = %path.display(), "journal: created the first segment");
             let mut reader = ChunkReader::new(file.clone(), &path)?;
             let scan = scan_segment(&mut reader, &path, true, &mut |_, _| Ok(()))?;
             debug_assert_eq!(scan.header.created_ms, created_ms);
-            found.push(Found {
-                path: path.clone(),
-                file: file.clone(),
-                scan,
-                last_epoch: 0,
-            });
+            found.push(Found { path: path.clone(), file: file.clone(), scan, last_epoch: 0 });
             IoState {
                 file,
                 path,
@@ -210,10 +168,7 @@ pub(super) fn open(vfs: Arc<dyn Vfs>, options: JournalOptions) -> Result<Journal
         vfs,
         options,
         epoch: AtomicU64::new(epoch),
-        append: Mutex::new(AppendState {
-            buffer: Vec::new(),
-            last_position: durable,
-        }),
+        append: Mutex::new(AppendState { buffer: Vec::new(), last_position: durable }),
         io: Mutex::new(io),
         segments: Mutex::new(segments),
         durable: durable_tx,

@@ -2,8 +2,7 @@
 //! by the offline tools (see docs/design/journal.md).
 
 use super::record::{
-    check_frame, decode_view, Frame, Position, RecordView, FIXED_BODY_BYTES, FRAME_HEADER_BYTES,
-    MAX_RECORD_BYTES,
+    check_frame, decode_view, Frame, Position, RecordView, FIXED_BODY_BYTES, FRAME_HEADER_BYTES, MAX_RECORD_BYTES,
 };
 use crate::error::{EngineError, Result};
 use crate::vfs::VfsFile;
@@ -46,13 +45,7 @@ impl SegmentHeader {
     /// Decodes a header; the error is (offset, detail).
     pub fn decode(h: &[u8]) -> std::result::Result<SegmentHeader, (u64, String)> {
         if h.len() < HEADER_BYTES as usize {
-            return Err((
-                0,
-                format!(
-                    "file is {} bytes, shorter than the {HEADER_BYTES}-byte segment header",
-                    h.len()
-                ),
-            ));
+            return Err((0, format!("file is {} bytes, shorter than the {HEADER_BYTES}-byte segment header", h.len())));
         }
         let u32_at = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().expect("4 bytes"));
         let u64_at = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().expect("8 bytes"));
@@ -78,13 +71,7 @@ impl SegmentHeader {
             ));
         }
         if version == 0 || u32_at(12) as u64 != HEADER_BYTES {
-            return Err((
-                8,
-                format!(
-                    "unsupported format version {version} or header size {}",
-                    u32_at(12)
-                ),
-            ));
+            return Err((8, format!("unsupported format version {version} or header size {}", u32_at(12))));
         }
         let header = SegmentHeader {
             version,
@@ -134,11 +121,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 pub fn corrupt(path: &Path, offset: u64, detail: impl Into<String>) -> EngineError {
-    EngineError::CorruptJournal {
-        path: path.to_path_buf(),
-        offset,
-        detail: detail.into(),
-    }
+    EngineError::CorruptJournal { path: path.to_path_buf(), offset, detail: detail.into() }
 }
 
 pub fn io_error(path: &Path, what: &str, e: std::io::Error) -> EngineError {
@@ -156,16 +139,8 @@ pub struct ChunkReader {
 
 impl ChunkReader {
     pub fn new(file: std::sync::Arc<dyn VfsFile>, path: &Path) -> Result<ChunkReader> {
-        let len = file
-            .len()
-            .map_err(|e| io_error(path, "reading its length", e))?;
-        Ok(ChunkReader {
-            file,
-            path: path.to_path_buf(),
-            len,
-            buf: Vec::new(),
-            buf_start: 0,
-        })
+        let len = file.len().map_err(|e| io_error(path, "reading its length", e))?;
+        Ok(ChunkReader { file, path: path.to_path_buf(), len, buf: Vec::new(), buf_start: 0 })
     }
 
     pub fn len(&self) -> u64 {
@@ -183,9 +158,7 @@ impl ChunkReader {
         if offset < self.buf_start || want_end > buf_end {
             let n = (self.len.saturating_sub(offset)).min(need.max(READ_CHUNK) as u64) as usize;
             self.buf.resize(n, 0);
-            self.file
-                .read_exact_at(offset, &mut self.buf)
-                .map_err(|e| io_error(&self.path, "reading", e))?;
+            self.file.read_exact_at(offset, &mut self.buf).map_err(|e| io_error(&self.path, "reading", e))?;
             self.buf_start = offset;
         }
         let start = (offset - self.buf_start) as usize;
@@ -196,10 +169,7 @@ impl ChunkReader {
         let path = self.path.clone();
         match self.window(0, HEADER_BYTES as usize) {
             Ok(w) => SegmentHeader::decode(&w[..w.len().min(HEADER_BYTES as usize)]),
-            Err(e) => Err((
-                0,
-                format!("cannot read the header of {}: {e}", path.display()),
-            )),
+            Err(e) => Err((0, format!("cannot read the header of {}: {e}", path.display()))),
         }
     }
 }
@@ -219,11 +189,7 @@ pub fn read_step(reader: &mut ChunkReader, offset: u64) -> Result<Step<'_>> {
         return Ok(Step::End(offset));
     }
     let w = reader.window(offset, FRAME_HEADER_BYTES)?;
-    let len = if w.len() >= 4 {
-        u32::from_le_bytes(w[0..4].try_into().expect("4 bytes")) as usize
-    } else {
-        0
-    };
+    let len = if w.len() >= 4 { u32::from_le_bytes(w[0..4].try_into().expect("4 bytes")) as usize } else { 0 };
     let need = if (FIXED_BODY_BYTES..=MAX_RECORD_BYTES).contains(&len) {
         FRAME_HEADER_BYTES + len
     } else {
@@ -233,20 +199,11 @@ pub fn read_step(reader: &mut ChunkReader, offset: u64) -> Result<Step<'_>> {
     let w = &w[..w.len().min(need)];
     Ok(match check_frame(w) {
         Frame::End => Step::End(offset),
-        Frame::Short => Step::Bad(
-            offset,
-            format!(
-                "record cut short by the end of the file ({} bytes left)",
-                w.len()
-            ),
-        ),
+        Frame::Short => Step::Bad(offset, format!("record cut short by the end of the file ({} bytes left)", w.len())),
         Frame::Bad(detail) => Step::Bad(offset, detail),
         Frame::Record(body) => match decode_view(body) {
             Ok(view) => Step::Record(view, (FRAME_HEADER_BYTES + body.len()) as u64),
-            Err(detail) => Step::Bad(
-                offset,
-                format!("record with a valid CRC does not decode: {detail}"),
-            ),
+            Err(detail) => Step::Bad(offset, format!("record with a valid CRC does not decode: {detail}")),
         },
     })
 }
@@ -293,11 +250,7 @@ pub fn scan_after(reader: &mut ChunkReader, from: u64, expected: Position) -> Re
             }
         }
     }
-    Ok(if garbage {
-        After::Garbage
-    } else {
-        After::Zeros
-    })
+    Ok(if garbage { After::Garbage } else { After::Zeros })
 }
 
 /// The result of validating one segment.
@@ -321,9 +274,7 @@ pub fn scan_segment(
     last: bool,
     visit: &mut dyn FnMut(u64, &RecordView<'_>) -> Result<()>,
 ) -> Result<Scan> {
-    let header = reader
-        .read_header()
-        .map_err(|(offset, detail)| corrupt(path, offset, detail))?;
+    let header = reader.read_header().map_err(|(offset, detail)| corrupt(path, offset, detail))?;
     let file_len = reader.len();
     let mut offset = HEADER_BYTES;
     let mut expected = header.first_position;
@@ -336,10 +287,7 @@ pub fn scan_segment(
                     return Err(corrupt(
                         path,
                         offset,
-                        format!(
-                            "record position {} where {expected} was expected",
-                            view.position
-                        ),
+                        format!("record position {} where {expected} was expected", view.position),
                     ));
                 }
                 visit(offset, &view)?;
@@ -354,21 +302,11 @@ pub fn scan_segment(
         let after = scan_after(reader, bad_at, expected - 1)?;
         if let After::Valid(valid_at) = after {
             let what = detail.unwrap_or_else(|| "zero length field (end of journal)".into());
-            return Err(corrupt(
-                path,
-                bad_at,
-                format!("{what}, yet a valid record follows at offset {valid_at}"),
-            ));
+            return Err(corrupt(path, bad_at, format!("{what}, yet a valid record follows at offset {valid_at}")));
         }
         torn = match (detail, last) {
             (Some(detail), true) => Some((bad_at, detail)),
-            (Some(detail), false) => {
-                return Err(corrupt(
-                    path,
-                    bad_at,
-                    format!("{detail} (not the last segment)"),
-                ))
-            }
+            (Some(detail), false) => return Err(corrupt(path, bad_at, format!("{detail} (not the last segment)"))),
             (None, true) if after == After::Garbage => {
                 Some((bad_at, "non-zero bytes after the last record".to_string()))
             }
@@ -376,14 +314,7 @@ pub fn scan_segment(
         };
         break;
     }
-    Ok(Scan {
-        header,
-        records,
-        last_position: (records > 0).then_some(expected - 1),
-        end: offset,
-        file_len,
-        torn,
-    })
+    Ok(Scan { header, records, last_position: (records > 0).then_some(expected - 1), end: offset, file_len, torn })
 }
 
 #[cfg(test)]
@@ -400,17 +331,10 @@ mod tests {
             created_ms: 1_700_000_000_000,
         };
         assert_eq!(SegmentHeader::decode(&h.encode()).unwrap(), h);
-        let future = SegmentHeader {
-            version: FORMAT_VERSION + 1,
-            ..h
-        }
-        .encode();
+        let future = SegmentHeader { version: FORMAT_VERSION + 1, ..h }.encode();
         let (offset, detail) = SegmentHeader::decode(&future).unwrap_err();
         assert_eq!(offset, 8);
-        assert!(
-            detail.contains("newer than the newest this engine reads"),
-            "{detail}"
-        );
+        assert!(detail.contains("newer than the newest this engine reads"), "{detail}");
         let mut bad = h.encode();
         bad[20] ^= 1;
         assert!(SegmentHeader::decode(&bad).unwrap_err().1.contains("CRC"));

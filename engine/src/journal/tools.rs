@@ -13,16 +13,7 @@ use std::path::Path;
 /// last segment is reported with a warning and left in place.
 pub fn list_segments(vfs: &dyn Vfs, dir: &Path) -> Result<Vec<SegmentInfo>> {
     let found = find_segments(vfs, dir, false)?;
-    if let Some(Found {
-        path,
-        scan:
-            super::segment::Scan {
-                torn: Some((offset, detail)),
-                ..
-            },
-        ..
-    }) = found.last()
-    {
+    if let Some(Found { path, scan: super::segment::Scan { torn: Some((offset, detail)), .. }, .. }) = found.last() {
         tracing::warn!(path = %path.display(), offset, "journal: torn tail ({detail}); the engine cuts it at its next start");
     }
     Ok(found.iter().map(Found::info).collect())
@@ -31,9 +22,7 @@ pub fn list_segments(vfs: &dyn Vfs, dir: &Path) -> Result<Vec<SegmentInfo>> {
 /// Every record of one segment file with its offset. Stops with a `CorruptJournal` error
 /// at the first bad record (including a torn tail).
 pub fn dump_segment(vfs: &dyn Vfs, path: &Path) -> Result<Vec<(u64, Record)>> {
-    let file = vfs
-        .open(path, OpenMode::ReadOnly)
-        .map_err(|e| io_error(path, "opening", e))?;
+    let file = vfs.open(path, OpenMode::ReadOnly).map_err(|e| io_error(path, "opening", e))?;
     let mut reader = ChunkReader::new(file, path)?;
     let mut out = Vec::new();
     scan_segment(&mut reader, path, false, &mut |offset, view| {

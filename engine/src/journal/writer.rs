@@ -85,24 +85,12 @@ pub(super) fn create_segment(
 ) -> Result<(Arc<dyn VfsFile>, PathBuf, u64)> {
     let created_ms = now_ms();
     let path = dir.join(segment_file_name(created_ms, sequence));
-    let header = SegmentHeader {
-        version: FORMAT_VERSION,
-        sequence,
-        first_position,
-        epoch,
-        created_ms,
-    };
-    let file = vfs
-        .open(&path, OpenMode::CreateNew)
-        .map_err(|e| io_error(&path, "creating", e))?;
-    file.write_all_at(0, &header.encode())
-        .map_err(|e| io_error(&path, "writing the header", e))?;
-    file.set_len(HEADER_BYTES.max(preallocate))
-        .map_err(|e| io_error(&path, "preallocating", e))?;
-    file.sync_data()
-        .map_err(|e| io_error(&path, "syncing the new segment", e))?;
-    vfs.sync_dir(dir)
-        .map_err(|e| io_error(dir, "syncing the journal directory", e))?;
+    let header = SegmentHeader { version: FORMAT_VERSION, sequence, first_position, epoch, created_ms };
+    let file = vfs.open(&path, OpenMode::CreateNew).map_err(|e| io_error(&path, "creating", e))?;
+    file.write_all_at(0, &header.encode()).map_err(|e| io_error(&path, "writing the header", e))?;
+    file.set_len(HEADER_BYTES.max(preallocate)).map_err(|e| io_error(&path, "preallocating", e))?;
+    file.sync_data().map_err(|e| io_error(&path, "syncing the new segment", e))?;
+    vfs.sync_dir(dir).map_err(|e| io_error(dir, "syncing the journal directory", e))?;
     Ok((file, path, created_ms))
 }
 
@@ -199,10 +187,7 @@ impl Journal {
             return self.check_failed();
         }
         let durable = self.flush_locked(&mut io)?;
-        assert!(
-            durable >= position,
-            "flush_to({position}) beyond the last appended position {durable}"
-        );
+        assert!(durable >= position, "flush_to({position}) beyond the last appended position {durable}");
         Ok(())
     }
 
@@ -232,13 +217,7 @@ impl Journal {
         }
     }
 
-    fn write_and_sync(
-        &self,
-        io: &mut IoState,
-        buf: &[u8],
-        count: u64,
-        last: Position,
-    ) -> Result<()> {
+    fn write_and_sync(&self, io: &mut IoState, buf: &[u8], count: u64, last: Position) -> Result<()> {
         if io.end >= self.options.file_size_limit && io.records > 0 {
             self.rotate(io)?;
         }
@@ -246,24 +225,16 @@ impl Journal {
         if end > io.allocated {
             let chunk = preallocation_chunk(&self.options);
             let allocated = end.div_ceil(chunk) * chunk;
-            io.file
-                .set_len(allocated)
-                .map_err(|e| io_error(&io.path, "preallocating", e))?;
+            io.file.set_len(allocated).map_err(|e| io_error(&io.path, "preallocating", e))?;
             io.allocated = allocated;
         }
-        io.file
-            .write_all_at(io.end, buf)
-            .map_err(|e| io_error(&io.path, "writing records", e))?;
-        io.file
-            .sync_data()
-            .map_err(|e| io_error(&io.path, "fdatasync", e))?;
+        io.file.write_all_at(io.end, buf).map_err(|e| io_error(&io.path, "writing records", e))?;
+        io.file.sync_data().map_err(|e| io_error(&io.path, "fdatasync", e))?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
         io.end = end;
         io.records += count;
         let mut segments = self.segments.lock();
-        let current = segments
-            .last_mut()
-            .expect("the journal always has a current segment");
+        let current = segments.last_mut().expect("the journal always has a current segment");
         current.bytes = end;
         current.records = io.records;
         current.last_position = Some(last);
@@ -272,24 +243,14 @@ impl Journal {
 
     /// Seals the current segment (cuts its preallocated tail) and starts the next one.
     fn rotate(&self, io: &mut IoState) -> Result<()> {
-        io.file
-            .set_len(io.end)
-            .map_err(|e| io_error(&io.path, "trimming the closed segment", e))?;
-        io.file
-            .sync_data()
-            .map_err(|e| io_error(&io.path, "syncing the closed segment", e))?;
+        io.file.set_len(io.end).map_err(|e| io_error(&io.path, "trimming the closed segment", e))?;
+        io.file.sync_data().map_err(|e| io_error(&io.path, "syncing the closed segment", e))?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
         let sequence = io.sequence + 1;
         let first_position = io.durable + 1;
         let preallocate = preallocation_chunk(&self.options);
-        let (file, path, created_ms) = create_segment(
-            self.vfs.as_ref(),
-            &self.options.dir,
-            sequence,
-            first_position,
-            self.epoch(),
-            preallocate,
-        )?;
+        let (file, path, created_ms) =
+            create_segment(self.vfs.as_ref(), &self.options.dir, sequence, first_position, self.epoch(), preallocate)?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
         tracing::info!(path = %path.display(), first_position, "journal: new segment");
         *io = IoState {
@@ -369,11 +330,7 @@ impl Journal {
             removed.push(path.clone());
             tracing::info!(path = %path.display(), "journal: purged segment");
             if let Err(e) = self.vfs.sync_dir(dir) {
-                result = Err(io_error(
-                    dir,
-                    "syncing the journal directory after a purge",
-                    e,
-                ));
+                result = Err(io_error(dir, "syncing the journal directory after a purge", e));
                 break;
             }
         }
@@ -391,17 +348,10 @@ fn validate_buffer(buf: &[u8], first: Position, last: Position) -> u64 {
             panic!("journal buffer holds a bad frame at byte {at} before writing");
         };
         let position = u64::from_le_bytes(body[0..8].try_into().expect("8 bytes"));
-        assert_eq!(
-            position, expected,
-            "journal buffer positions out of order before writing"
-        );
+        assert_eq!(position, expected, "journal buffer positions out of order before writing");
         expected += 1;
         at += FRAME_HEADER_BYTES + body.len();
     }
-    assert_eq!(
-        expected - 1,
-        last,
-        "journal buffer does not end at the last appended position"
-    );
+    assert_eq!(expected - 1, last, "journal buffer does not end at the last appended position");
     expected - first
 }

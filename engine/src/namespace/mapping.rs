@@ -45,7 +45,13 @@ pub fn parse(spec: &str) -> Result<GlobalMapping, GlobalsError> {
         let lo = prefix.as_bytes().to_vec();
         let mut hi = lo.clone();
         *hi.last_mut().expect("non-empty") += 1;
-        return Ok(GlobalMapping { spec: spec.to_string(), kind: MappingKind::Prefix, lo, hi, precedence: (0, prefix.len()) });
+        return Ok(GlobalMapping {
+            spec: spec.to_string(),
+            kind: MappingKind::Prefix,
+            lo,
+            hi,
+            precedence: (0, prefix.len()),
+        });
     }
     let Some(open) = text.find('(') else {
         validate_name(text)?;
@@ -69,7 +75,9 @@ pub fn parse(spec: &str) -> Result<GlobalMapping, GlobalsError> {
         }
     };
     let lo = bound(&from, true)?;
-    let depth = reference::parse(&format!("^{name}{}", from.replace("BEGIN", "0").replace("begin", "0"))).map(|r| r.subscripts.len()).unwrap_or(1);
+    let depth = reference::parse(&format!("^{name}{}", from.replace("BEGIN", "0").replace("begin", "0")))
+        .map(|r| r.subscripts.len())
+        .unwrap_or(1);
     let hi = match &to {
         Some(to) => bound(to, false)?,
         None => subtree_end(&lo),

@@ -26,12 +26,20 @@ impl Routing {
     }
 
     fn owner(&self, key: &[u8]) -> &String {
-        self.starts.range::<[u8], _>((std::ops::Bound::Unbounded, std::ops::Bound::Included(key))).next_back().expect("the empty key starts the first range").1
+        self.starts
+            .range::<[u8], _>((std::ops::Bound::Unbounded, std::ops::Bound::Included(key)))
+            .next_back()
+            .expect("the empty key starts the first range")
+            .1
     }
 
     fn paint(&mut self, lo: &[u8], hi: &[u8], db: &str) {
         let after = self.owner(hi).clone();
-        let inside: Vec<Vec<u8>> = self.starts.range::<[u8], _>((std::ops::Bound::Included(lo), std::ops::Bound::Excluded(hi))).map(|(k, _)| k.clone()).collect();
+        let inside: Vec<Vec<u8>> = self
+            .starts
+            .range::<[u8], _>((std::ops::Bound::Included(lo), std::ops::Bound::Excluded(hi)))
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in inside {
             self.starts.remove(&k);
         }

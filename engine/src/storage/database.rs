@@ -101,12 +101,19 @@ impl Database {
     }
 
     /// Live entries in the range, in order (descending when `reverse`), at most `limit`.
-    pub fn scan(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>, reverse: bool, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    pub fn scan(
+        &self,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let cache = self.cache.read();
         let reader = self.file.lock().reader()?;
         let mut from_file = reader.range(lo, hi, reverse)?.peekable();
         let cached = cache.range(lo, hi);
-        let mut from_cache: Box<dyn Iterator<Item = _>> = if reverse { Box::new(cached.rev()) } else { Box::new(cached) };
+        let mut from_cache: Box<dyn Iterator<Item = _>> =
+            if reverse { Box::new(cached.rev()) } else { Box::new(cached) };
         let mut next_cached = from_cache.next();
         let mut out = Vec::new();
         // `before(a, b)`: a comes first in scan order.

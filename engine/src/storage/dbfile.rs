@@ -64,7 +64,9 @@ impl DbFile {
 
     fn read_meta(&self) -> Result<DbMeta> {
         let txn = self.db.begin_read().map_err(|e| corrupt(&self.path, e))?;
-        let table = txn.open_table(META).map_err(|e| corrupt(&self.path, format!("no metadata table ({e}); not a database file")))?;
+        let table = txn
+            .open_table(META)
+            .map_err(|e| corrupt(&self.path, format!("no metadata table ({e}); not a database file")))?;
         let get = |k: &str| table.get(k).ok().flatten().map(|v| v.value().to_vec());
         DbMeta::from_rows(get).map_err(|detail| corrupt(&self.path, detail))
     }
@@ -131,10 +133,7 @@ impl DbFile {
     }
 
     fn io(&self, e: impl std::fmt::Display) -> EngineError {
-        EngineError::io(
-            format!("database file {}", self.path.display()),
-            std::io::Error::other(e.to_string()),
-        )
+        EngineError::io(format!("database file {}", self.path.display()), std::io::Error::other(e.to_string()))
     }
 }
 
@@ -155,10 +154,18 @@ impl FileReader {
     }
 
     /// Entries with keys in `(lo, hi)` bounds, ascending or descending.
-    pub fn range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>, reverse: bool) -> Result<Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_>> {
+    pub fn range(
+        &self,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        reverse: bool,
+    ) -> Result<Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_>> {
         let range = self.table.range::<&[u8]>((lo, hi)).map_err(|e| self.io(e))?;
         let path = self.path.clone();
-        let map = move |item: std::result::Result<(redb::AccessGuard<'static, &'static [u8]>, redb::AccessGuard<'static, &'static [u8]>), redb::StorageError>| {
+        let map = move |item: std::result::Result<
+            (redb::AccessGuard<'static, &'static [u8]>, redb::AccessGuard<'static, &'static [u8]>),
+            redb::StorageError,
+        >| {
             item.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())).map_err(|e| {
                 EngineError::io(format!("database file {}", path.display()), std::io::Error::other(e.to_string()))
             })

@@ -46,12 +46,8 @@ impl VfsFile for RealFile {
             use std::os::unix::io::AsRawFd;
             let current = self.len()?;
             if len > current {
-                let (Ok(start), Ok(extra)) = (i64::try_from(current), i64::try_from(len - current))
-                else {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "file length out of range",
-                    ));
+                let (Ok(start), Ok(extra)) = (i64::try_from(current), i64::try_from(len - current)) else {
+                    return Err(io::Error::new(io::ErrorKind::InvalidInput, "file length out of range"));
                 };
                 // SAFETY: fallocate only reads its integer arguments; the descriptor is open
                 // for as long as `self.file` lives.
@@ -112,9 +108,7 @@ impl Vfs for RealVfs {
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| with_path(e, dir))
+        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| with_path(e, dir))
     }
 }
 

@@ -58,44 +58,30 @@ mod tests {
             vfs.create_dir_all(dir).unwrap();
             let file = vfs.open(&path, OpenMode::CreateNew).unwrap();
             vfs.sync_dir(dir).unwrap();
-            let db = redb::Builder::new()
-                .create_with_backend(VfsBackend::new(file))
-                .unwrap();
+            let db = redb::Builder::new().create_with_backend(VfsBackend::new(file)).unwrap();
             let txn = db.begin_write().unwrap();
             {
                 let mut table = txn.open_table(TABLE).unwrap();
-                table
-                    .insert(b"committed".as_slice(), b"yes".as_slice())
-                    .unwrap();
+                table.insert(b"committed".as_slice(), b"yes".as_slice()).unwrap();
             }
             txn.commit().unwrap();
             // An uncommitted change the crash may or may not keep partially: must not matter.
             let txn = db.begin_write().unwrap();
             {
                 let mut table = txn.open_table(TABLE).unwrap();
-                table
-                    .insert(b"uncommitted".as_slice(), b"?".as_slice())
-                    .unwrap();
+                table.insert(b"uncommitted".as_slice(), b"?".as_slice()).unwrap();
             }
             drop(txn);
 
             let after = vfs.crash();
             drop(db);
             let file = after.open(&path, OpenMode::ReadWrite).unwrap();
-            let db = redb::Builder::new()
-                .create_with_backend(VfsBackend::new(file))
-                .unwrap();
+            let db = redb::Builder::new().create_with_backend(VfsBackend::new(file)).unwrap();
             let read = db.begin_read().unwrap();
             let table = read.open_table(TABLE).unwrap();
-            let value = table
-                .get(b"committed".as_slice())
-                .unwrap()
-                .expect("committed key present");
+            let value = table.get(b"committed".as_slice()).unwrap().expect("committed key present");
             assert_eq!(value.value(), b"yes", "seed {seed}");
-            assert!(
-                table.get(b"uncommitted".as_slice()).unwrap().is_none(),
-                "seed {seed}"
-            );
+            assert!(table.get(b"uncommitted".as_slice()).unwrap().is_none(), "seed {seed}");
         }
     }
 }

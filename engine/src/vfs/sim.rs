@@ -121,9 +121,7 @@ impl State {
     }
 
     fn file(&mut self, inode: u64) -> &mut FileData {
-        self.files
-            .get_mut(&inode)
-            .expect("simulated inode exists while a handle is open")
+        self.files.get_mut(&inode).expect("simulated inode exists while a handle is open")
     }
 }
 
@@ -195,14 +193,7 @@ impl SimVfs {
                 let content = crashed_content(data, &mut rng);
                 let n = next_inode;
                 next_inode += 1;
-                files.insert(
-                    n,
-                    FileData {
-                        current: content.clone(),
-                        durable: content,
-                        pending: Vec::new(),
-                    },
-                );
+                files.insert(n, FileData { current: content.clone(), durable: content, pending: Vec::new() });
                 n
             });
             names.insert(path.clone(), new_inode);
@@ -263,10 +254,7 @@ fn crashed_content(data: &FileData, rng: &mut SimRng) -> Vec<u8> {
 }
 
 fn not_found(path: &Path) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("{}: no such file", path.display()),
-    )
+    io::Error::new(io::ErrorKind::NotFound, format!("{}: no such file", path.display()))
 }
 
 impl Vfs for SimVfs {
@@ -276,10 +264,7 @@ impl Vfs for SimVfs {
             OpenMode::CreateNew => {
                 s.check_alive()?;
                 if s.names.contains_key(path) || s.dirs.contains(path) {
-                    return Err(io::Error::new(
-                        io::ErrorKind::AlreadyExists,
-                        format!("{}: exists", path.display()),
-                    ));
+                    return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{}: exists", path.display())));
                 }
                 if !s.dirs.contains(&parent_of(path)) {
                     return Err(not_found(&parent_of(path)));
@@ -296,11 +281,7 @@ impl Vfs for SimVfs {
                 *s.names.get(path).ok_or_else(|| not_found(path))?
             }
         };
-        Ok(Arc::new(SimFile {
-            state: self.state.clone(),
-            inode,
-            read_only: mode == OpenMode::ReadOnly,
-        }))
+        Ok(Arc::new(SimFile { state: self.state.clone(), inode, read_only: mode == OpenMode::ReadOnly }))
     }
 
     fn exists(&self, path: &Path) -> bool {
@@ -369,12 +350,8 @@ impl Vfs for SimVfs {
         }
         s.mutation()?;
         s.durable_names.retain(|p, _| p.parent() != Some(dir));
-        let entries: Vec<(PathBuf, u64)> = s
-            .names
-            .iter()
-            .filter(|(p, _)| p.parent() == Some(dir))
-            .map(|(p, i)| (p.clone(), *i))
-            .collect();
+        let entries: Vec<(PathBuf, u64)> =
+            s.names.iter().filter(|(p, _)| p.parent() == Some(dir)).map(|(p, i)| (p.clone(), *i)).collect();
         s.durable_names.extend(entries);
         Ok(())
     }
@@ -391,10 +368,7 @@ struct SimFile {
 impl SimFile {
     fn check_writable(&self) -> io::Result<()> {
         if self.read_only {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                "file opened read-only",
-            ));
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, "file opened read-only"));
         }
         Ok(())
     }
@@ -415,12 +389,7 @@ impl VfsFile for SimFile {
         let end = start
             .checked_add(buf.len())
             .filter(|&e| e <= content.len())
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "read past the end of a simulated file",
-                )
-            })?;
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of a simulated file"))?;
         buf.copy_from_slice(&content[start..end]);
         Ok(())
     }
@@ -431,10 +400,7 @@ impl VfsFile for SimFile {
         s.mutation()?;
         let f = s.file(self.inode);
         apply_write(&mut f.current, offset, data);
-        f.pending.push(Pending::Write {
-            offset,
-            data: data.to_vec(),
-        });
+        f.pending.push(Pending::Write { offset, data: data.to_vec() });
         Ok(())
     }
 

@@ -81,7 +81,9 @@ fn run(i: &Instance, rng: &mut SimRng, acked: &mut Acked) -> crate::error::Resul
                 acked.started.insert(n);
                 acked.rolled_back.insert(n);
                 let _ = i.tstart(&mut s)?;
-                if let Some(&victim) = acked.committed.iter().nth(rng.below(acked.committed.len().max(1) as u64) as usize) {
+                if let Some(&victim) =
+                    acked.committed.iter().nth(rng.below(acked.committed.len().max(1) as u64) as usize)
+                {
                     let _ = i.kill(&mut s, &r(&format!("^t({victim})")))?;
                 }
                 let _ = i.set(&mut s, &r(&format!("^t({n},0)")), b"never")?;
@@ -123,7 +125,10 @@ fn check(i: &Instance, acked: &Acked, context: &str) {
             assert!(get(&format!("^t({n},0)")).is_none(), "{context}: rolled-back transaction {n} is visible");
             continue;
         }
-        assert!(present.iter().all(|p| *p) || present.iter().all(|p| !*p), "{context}: transaction {n} is partial: {present:?}");
+        assert!(
+            present.iter().all(|p| *p) || present.iter().all(|p| !*p),
+            "{context}: transaction {n} is partial: {present:?}"
+        );
         if acked.committed.contains(n) {
             assert!(present[0], "{context}: acknowledged transaction {n} was lost");
         }

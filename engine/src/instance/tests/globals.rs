@@ -94,7 +94,10 @@ fn mappings_route_reads_writes_and_traversal() {
         cur = Some(next);
     }
     assert_eq!(seen, vec![num("2023"), num("2024"), num("2025")]);
-    assert_eq!(i.database("ARCHIVE").unwrap().get(&crate::globals::key::encode(&r("^Log(2024)")).unwrap()).unwrap(), Some(b"2024".to_vec()));
+    assert_eq!(
+        i.database("ARCHIVE").unwrap().get(&crate::globals::key::encode(&r("^Log(2024)")).unwrap()).unwrap(),
+        Some(b"2024".to_vec())
+    );
     let _ = i.kill(&mut s, &r("^Log")).unwrap();
     assert_eq!(i.data(&s, &r("^Log")).unwrap(), 0);
     assert!(i.use_namespace(&mut u, "NOPE").is_err());

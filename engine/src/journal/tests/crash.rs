@@ -32,18 +32,15 @@ fn workload(vfs: Arc<dyn Vfs>, seed: u64) -> (Position, Position, Result<()>) {
 }
 
 fn check_after_crash(vfs: Arc<dyn Vfs>, durable: Position, kept: Position, context: &str) {
-    let journal = Journal::open(vfs.clone(), options(FILE_LIMIT))
-        .unwrap_or_else(|e| panic!("{context}: reopen failed: {e}"));
+    let journal =
+        Journal::open(vfs.clone(), options(FILE_LIMIT)).unwrap_or_else(|e| panic!("{context}: reopen failed: {e}"));
     assert!(
         journal.durable_position() >= durable,
         "{context}: lost durable records: {} < {durable}",
         journal.durable_position()
     );
     let first = journal.segments()[0].first_position;
-    assert!(
-        first <= kept.max(1),
-        "{context}: purge removed records >= keep_from {kept} (first kept {first})"
-    );
+    assert!(first <= kept.max(1), "{context}: purge removed records >= keep_from {kept} (first kept {first})");
     let from = if durable > 0 { first } else { 1 };
     check_records(&journal, from);
     // The journal goes on from where it stopped, and survives another reopen.
@@ -62,18 +59,12 @@ fn durable_records_survive_a_power_cut_at_every_operation() {
         let (_, _, result) = workload(Arc::new(dry.clone()), seed);
         result.unwrap();
         let total = dry.operations();
-        assert!(
-            total > 40,
-            "the workload should exercise rotation and purge ({total} operations)"
-        );
+        assert!(total > 40, "the workload should exercise rotation and purge ({total} operations)");
         for cut in 0..=total {
             let (sim, vfs) = sim(seed);
             sim.fail_after(cut);
             let (durable, kept, result) = workload(vfs, seed);
-            assert!(
-                result.is_err() || cut == total,
-                "seed {seed} cut {cut}: no error"
-            );
+            assert!(result.is_err() || cut == total, "seed {seed} cut {cut}: no error");
             let context = format!("seed {seed}, power cut after {cut} of {total} operations");
             let crashed = sim.crash();
             check_after_crash(Arc::new(crashed), durable, kept, &context);

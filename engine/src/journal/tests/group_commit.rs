@@ -22,11 +22,7 @@ fn one_flush_covers_every_record_appended_before_it() {
         h.join().unwrap();
     }
     assert_eq!(journal.durable_position(), threads as u64);
-    assert_eq!(
-        journal.sync_count(),
-        1,
-        "the first flush wrote everything; the others had nothing to do"
-    );
+    assert_eq!(journal.sync_count(), 1, "the first flush wrote everything; the others had nothing to do");
 }
 
 #[test]
@@ -53,18 +49,11 @@ fn concurrent_writers_share_fsyncs() {
     let writes = threads * rounds;
     assert_eq!(journal.durable_position(), writes);
     let syncs = journal.sync_count();
-    assert!(
-        syncs < writes,
-        "{syncs} fsyncs for {writes} commits: no group commit"
-    );
+    assert!(syncs < writes, "{syncs} fsyncs for {writes} commits: no group commit");
     drop(journal);
     let journal = Journal::open(vfs, options(1 << 20)).unwrap();
     assert_eq!(
-        journal
-            .read_from(1)
-            .unwrap()
-            .map(|r| r.unwrap().position)
-            .collect::<Vec<_>>(),
+        journal.read_from(1).unwrap().map(|r| r.unwrap().position).collect::<Vec<_>>(),
         (1..=writes).collect::<Vec<_>>()
     );
 }
@@ -76,19 +65,13 @@ fn the_writer_thread_flushes_for_async_waiters() {
     opts.sync_interval = Duration::from_secs(3600);
     let journal = Arc::new(Journal::open(vfs, opts).unwrap());
     let writer = journal.start_writer();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let mut waits = Vec::new();
         for _ in 0..10 {
             let position = append_n(&journal, 3);
             let journal = journal.clone();
-            waits.push(tokio::spawn(
-                async move { journal.wait_durable(position).await },
-            ));
+            waits.push(tokio::spawn(async move { journal.wait_durable(position).await }));
         }
         for w in waits {
             w.await.unwrap().unwrap();
@@ -112,10 +95,7 @@ fn the_writer_thread_flushes_a_full_buffer_without_being_asked() {
     while journal.buffered_bytes() < 512 {
         append_n(&journal, 1);
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     // No request_flush: only the size threshold can trigger this flush.
     rt.block_on(durable.wait_for(|&d| d > 0)).unwrap();
 }
@@ -129,9 +109,6 @@ fn the_writer_thread_flushes_every_sync_interval() {
     let _writer = journal.start_writer();
     let mut durable = journal.durable.subscribe();
     let position = append_n(&journal, 4);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(durable.wait_for(|&d| d >= position)).unwrap();
 }

@@ -27,16 +27,8 @@ pub(super) fn options(file_size_limit: u64) -> JournalOptions {
 pub(super) fn body_for(position: Position) -> RecordBody {
     let key = format!("^g\0{position}").into_bytes();
     match position % 5 {
-        0 => RecordBody::Kill {
-            db: "db".into(),
-            key,
-            old: Some(vec![(b"a".to_vec(), vec![position as u8; 3])]),
-        },
-        1 => RecordBody::ZKill {
-            db: "db".into(),
-            key,
-            old: OldValue::Absent,
-        },
+        0 => RecordBody::Kill { db: "db".into(), key, old: Some(vec![(b"a".to_vec(), vec![position as u8; 3])]) },
+        1 => RecordBody::ZKill { db: "db".into(), key, old: OldValue::Absent },
         2 => RecordBody::TStart,
         _ => RecordBody::Set {
             db: "db".into(),

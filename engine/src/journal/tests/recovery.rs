@@ -7,18 +7,11 @@ use std::path::Path;
 
 fn expect_corrupt(result: crate::error::Result<Journal>, path: &Path, offset: u64) -> String {
     match result {
-        Err(EngineError::CorruptJournal {
-            path: p,
-            offset: o,
-            detail,
-        }) => {
+        Err(EngineError::CorruptJournal { path: p, offset: o, detail }) => {
             assert_eq!((p.as_path(), o), (path, offset), "{detail}");
             detail
         }
-        other => panic!(
-            "expected CorruptJournal at {}:{offset}, got {other:?}",
-            path.display()
-        ),
+        other => panic!("expected CorruptJournal at {}:{offset}, got {other:?}", path.display()),
     }
 }
 
@@ -29,12 +22,7 @@ fn record_end(sim: &SimVfs, path: &Path, offset: u64) -> u64 {
     offset + 8 + u64::from(len)
 }
 
-type TenRecords = (
-    SimVfs,
-    Arc<dyn Vfs>,
-    PathBuf,
-    Vec<(u64, crate::journal::Record)>,
-);
+type TenRecords = (SimVfs, Arc<dyn Vfs>, PathBuf, Vec<(u64, crate::journal::Record)>);
 
 /// One segment holding records 1..=10, flushed.
 fn ten_records(seed: u64) -> TenRecords {
@@ -57,11 +45,7 @@ fn torn_tail_in_the_last_segment_is_cut() {
     sim.corrupt(&path, end - 4, &[0; 4]).unwrap();
     let journal = Journal::open(vfs.clone(), options(1 << 20)).unwrap();
     assert_eq!(journal.durable_position(), 9);
-    assert_eq!(
-        sim.read_all(&path).unwrap().len() as u64,
-        last_offset,
-        "tail cut at the bad record"
-    );
+    assert_eq!(sim.read_all(&path).unwrap().len() as u64, last_offset, "tail cut at the bad record");
     check_records(&journal, 1);
     append_n(&journal, 3);
     journal.flush().unwrap();
@@ -86,10 +70,7 @@ fn corruption_followed_by_valid_records_in_the_last_segment_is_an_error() {
     let (offset, _) = records[3];
     sim.corrupt(&path, offset + 20, &[0xFF]).unwrap();
     let detail = expect_corrupt(Journal::open(vfs.clone(), options(1 << 20)), &path, offset);
-    assert!(
-        detail.contains("CRC") && detail.contains("valid record follows"),
-        "{detail}"
-    );
+    assert!(detail.contains("CRC") && detail.contains("valid record follows"), "{detail}");
     // The offline tools report it too, and change nothing.
     let before = sim.read_all(&path).unwrap();
     assert!(
@@ -150,10 +131,7 @@ fn a_future_format_version_is_refused() {
     header.version = FORMAT_VERSION + 1;
     sim.corrupt(&path, 0, &header.encode()).unwrap();
     let detail = expect_corrupt(Journal::open(vfs, options(1 << 20)), &path, 8);
-    assert!(
-        detail.contains("newer than the newest this engine reads"),
-        "{detail}"
-    );
+    assert!(detail.contains("newer than the newest this engine reads"), "{detail}");
 }
 
 #[test]
@@ -172,10 +150,7 @@ fn an_interrupted_segment_creation_is_removed() {
 fn other_files_in_the_directory_are_ignored() {
     let (_sim, vfs, path, _) = ten_records(18);
     let other = path.with_file_name("notes.txt");
-    vfs.open(&other, OpenMode::CreateNew)
-        .unwrap()
-        .write_all_at(0, b"hello")
-        .unwrap();
+    vfs.open(&other, OpenMode::CreateNew).unwrap().write_all_at(0, b"hello").unwrap();
     let journal = Journal::open(vfs, options(1 << 20)).unwrap();
     assert_eq!(journal.segments().len(), 1);
 }
@@ -190,14 +165,9 @@ fn after_an_io_error_the_journal_is_failed() {
     assert!(e.contains("must stop"), "{e}");
     append_n(&journal, 1);
     let e = journal.flush().unwrap_err().to_string();
-    assert!(
-        e.contains("failed earlier") && e.contains("must stop"),
-        "{e}"
-    );
+    assert!(e.contains("failed earlier") && e.contains("must stop"), "{e}");
     assert!(journal.flush_to(4).is_err());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     assert!(rt.block_on(journal.wait_durable(4)).is_err());
     assert_eq!(journal.durable_position(), 0);
 }

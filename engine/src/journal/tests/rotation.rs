@@ -5,10 +5,7 @@ use crate::journal::{dump_segment, list_segments};
 fn append_flush_reopen_reads_everything() {
     let (_sim, vfs) = sim(1);
     let journal = Journal::open(vfs.clone(), options(1 << 20)).unwrap();
-    assert_eq!(
-        (journal.last_position(), journal.durable_position()),
-        (0, 0)
-    );
+    assert_eq!((journal.last_position(), journal.durable_position()), (0, 0));
     append_n(&journal, 100);
     assert_eq!(journal.last_position(), 100);
     assert_eq!(journal.durable_position(), 0);
@@ -17,10 +14,7 @@ fn append_flush_reopen_reads_everything() {
     assert_eq!(journal.buffered_bytes(), 0);
     drop(journal);
     let journal = Journal::open(vfs, options(1 << 20)).unwrap();
-    assert_eq!(
-        (journal.last_position(), journal.durable_position()),
-        (100, 100)
-    );
+    assert_eq!((journal.last_position(), journal.durable_position()), (100, 100));
     assert_eq!(check_records(&journal, 1).len(), 100);
     assert_eq!(journal.append(7, &body_for(101)), 101);
 }
@@ -44,10 +38,7 @@ fn rotation_by_size_keeps_positions_contiguous() {
     for pair in segments.windows(2) {
         assert_eq!(pair[1].sequence, pair[0].sequence + 1);
         assert_eq!(pair[1].first_position, pair[0].last_position.unwrap() + 1);
-        assert!(
-            pair[0].bytes >= 1024,
-            "rotated before the size limit: {pair:?}"
-        );
+        assert!(pair[0].bytes >= 1024, "rotated before the size limit: {pair:?}");
     }
     assert_eq!(segments.last().unwrap().last_position, Some(200));
     let total: u64 = segments.iter().map(|s| s.records).sum();
@@ -55,10 +46,7 @@ fn rotation_by_size_keeps_positions_contiguous() {
     drop(journal);
     let journal = Journal::open(vfs.clone(), options(1024)).unwrap();
     assert_eq!(journal.segments(), segments);
-    assert_eq!(
-        list_segments(vfs.as_ref(), &options(0).dir).unwrap(),
-        segments
-    );
+    assert_eq!(list_segments(vfs.as_ref(), &options(0).dir).unwrap(), segments);
     let dumped = dump_segment(vfs.as_ref(), &segments[1].path).unwrap();
     assert_eq!(dumped.len() as u64, segments[1].records);
     assert_eq!(dumped[0].0, crate::journal::segment::HEADER_BYTES);
@@ -99,10 +87,7 @@ fn purge_removes_only_whole_old_segments() {
     let before = journal.segments();
     let keep_from = before[2].first_position + 1;
     let removed = journal.purge(keep_from).unwrap();
-    assert_eq!(
-        removed,
-        vec![before[0].path.clone(), before[1].path.clone()]
-    );
+    assert_eq!(removed, vec![before[0].path.clone(), before[1].path.clone()]);
     for path in &removed {
         assert!(!vfs.exists(path));
     }
@@ -110,10 +95,7 @@ fn purge_removes_only_whole_old_segments() {
     assert_eq!(after, before[2..].to_vec());
     assert!(after[0].first_position <= keep_from);
     check_records(&journal, keep_from);
-    assert!(
-        journal.read_from(1).is_err(),
-        "purged positions cannot be read"
-    );
+    assert!(journal.read_from(1).is_err(), "purged positions cannot be read");
     // Even a keep_from beyond everything keeps the current segment.
     journal.purge(u64::MAX).unwrap();
     let last = journal.segments();

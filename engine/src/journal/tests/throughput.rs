@@ -28,10 +28,6 @@ fn decode_throughput() {
     let read = start.elapsed();
     assert_eq!(count, n / 2);
     let rate = |d: std::time::Duration| n as f64 / d.as_secs_f64();
-    println!(
-        "validate at open: {:.0} records/s; read_from: {:.0} records/s",
-        rate(validate),
-        rate(read)
-    );
+    println!("validate at open: {:.0} records/s; read_from: {:.0} records/s", rate(validate), rate(read));
     assert!(rate(validate) >= 1e6 && rate(read) >= 1e6);
 }
