@@ -8,7 +8,7 @@
 use super::meta::{DbMeta, FORMAT_VERSION};
 use crate::error::{EngineError, Result};
 use crate::globals::key;
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, StorageBackend, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, StorageBackend, TableDefinition};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
@@ -141,6 +141,11 @@ fn corrupt(path: &Path, e: impl std::fmt::Display) -> EngineError {
     EngineError::CorruptDatabase { path: path.to_path_buf(), detail: e.to_string() }
 }
 
+/// Owned entries of a range scan, in scan order.
+pub type Entries<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a>;
+type Guard = redb::AccessGuard<'static, &'static [u8]>;
+type RawEntry = std::result::Result<(Guard, Guard), redb::StorageError>;
+
 /// A read-only snapshot of a file's globals.
 pub struct FileReader {
     table: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
@@ -154,31 +159,17 @@ impl FileReader {
     }
 
     /// Entries with keys in `(lo, hi)` bounds, ascending or descending.
-    pub fn range(
-        &self,
-        lo: Bound<&[u8]>,
-        hi: Bound<&[u8]>,
-        reverse: bool,
-    ) -> Result<Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_>> {
+    pub fn range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>, reverse: bool) -> Result<Entries<'_>> {
         let range = self.table.range::<&[u8]>((lo, hi)).map_err(|e| self.io(e))?;
-        let path = self.path.clone();
-        let map = move |item: std::result::Result<
-            (redb::AccessGuard<'static, &'static [u8]>, redb::AccessGuard<'static, &'static [u8]>),
-            redb::StorageError,
-        >| {
-            item.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())).map_err(|e| {
-                EngineError::io(format!("database file {}", path.display()), std::io::Error::other(e.to_string()))
-            })
+        let map = move |item: RawEntry| -> Result<(Vec<u8>, Vec<u8>)> {
+            let (k, v) = item.map_err(|e| self.io(e))?;
+            Ok((k.value().to_vec(), v.value().to_vec()))
         };
         if reverse {
             Ok(Box::new(range.rev().map(map)))
         } else {
             Ok(Box::new(range.map(map)))
         }
-    }
-
-    pub fn len(&self) -> Result<u64> {
-        self.table.len().map_err(|e| self.io(e))
     }
 
     fn io(&self, e: impl std::fmt::Display) -> EngineError {
