@@ -3,6 +3,8 @@
 
 mod crash;
 mod globals;
+mod model;
+mod mount;
 mod recovery;
 
 use super::{Instance, InstanceOptions};
