@@ -17,8 +17,8 @@ fi
 cargo build --release -q -p mirrorlab-engine --bin engine --example recovery_bench
 ENGINE=target/x86_64-unknown-linux-gnu/release/engine
 work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+# Servers are started inside $( ), a subshell: their PIDs go to a file the trap reads.
+cleanup() { [ -f "$work/pids" ] && xargs -r kill <"$work/pids" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -27,13 +27,13 @@ wait_port() { for _ in $(seq 1 500); do redis-cli -p "$1" PING >/dev/null 2>&1 &
 start_redis() { # $1 = appendfsync policy
   local port; port=$(free_port); mkdir -p "$work/redis-$1"
   redis-server --port "$port" --dir "$work/redis-$1" --appendonly yes --appendfsync "$1" --save '' --daemonize no >/dev/null &
-  pids+=($!); wait_port "$port"; echo "$port"
+  echo $! >>"$work/pids"; wait_port "$port"; echo "$port"
 }
 start_engine() { # $1 = durability (buffered|always)
   local port web; port=$(free_port); web=$(free_port); mkdir -p "$work/engine-$1"
   printf 'config:\n  journal:\n    durability: %s\n' "$1" > "$work/engine-$1.merge.yaml"
   "$ENGINE" start --data-dir "$work/engine-$1" --superserver-port "$port" --web-port "$web" --merge "$work/engine-$1.merge.yaml" --log-level warn >/dev/null 2>&1 &
-  pids+=($!); wait_port "$port"; echo "$port"
+  echo $! >>"$work/pids"; wait_port "$port"; echo "$port"
 }
 rps() { # redis-benchmark -q output: "SET: 123456.79 requests per second, p50=..."
   redis-benchmark "$@" -q | tr '\r' '\n' | grep 'requests per second' | tail -1 | sed -E 's/^[A-Z]+: ([0-9.]+) requests per second.*/\1/'

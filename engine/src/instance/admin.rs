@@ -101,6 +101,7 @@ impl Instance {
         change(&mut next)?;
         validate(&next)?;
         write_atomically(&self.dir.config_file(), next.to_yaml().as_bytes())?;
+        self.durability.store(super::durability_code(next.journal.durability), std::sync::atomic::Ordering::Relaxed);
         *config = next.clone();
         Ok(next)
     }

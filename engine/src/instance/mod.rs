@@ -31,7 +31,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 pub use session::{Direction, Durability, Session, WriteAck};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -87,6 +87,9 @@ pub struct Instance {
     started_at: String,
     daemon: Mutex<Option<Daemon>>,
     recovery: Mutex<recovery::RecoveryReport>,
+    /// The instance-wide durability setting, mirrored from the configuration for the
+    /// write path (which must not take the configuration lock).
+    durability: AtomicU8,
 }
 
 struct Daemon {
@@ -105,6 +108,23 @@ struct DaemonSignal {
 const JOURNAL_BACKPRESSURE_BYTES: usize = 64 << 20;
 /// Dirty cache bytes past which the write daemon runs at once.
 const DIRTY_WAKE_BYTES: usize = 64 << 20;
+/// Writes between two checks of the memory bounds above.
+const BOUNDS_CHECK_EVERY: u64 = 1024;
+
+fn durability_code(d: Durability) -> u8 {
+    match d {
+        Durability::Buffered => 0,
+        Durability::Always => 1,
+    }
+}
+
+fn durability_from(code: u8) -> Durability {
+    if code == 1 {
+        Durability::Always
+    } else {
+        Durability::Buffered
+    }
+}
 
 impl Instance {
     /// Opens the instance in `data_dir`, initialising it on first start (configuration,
@@ -120,6 +140,7 @@ impl Instance {
         };
         let journal = Arc::new(Journal::open(options.vfs.clone(), journal_options)?);
         let ports = (config.network.superserver_port, config.network.web_port);
+        let durability = config.journal.durability;
         let instance = Arc::new(Instance {
             dir,
             vfs: options.vfs,
@@ -137,6 +158,7 @@ impl Instance {
             started_at: datadir::now_text(),
             daemon: Mutex::new(None),
             recovery: Mutex::new(recovery::RecoveryReport::default()),
+            durability: AtomicU8::new(durability_code(durability)),
         });
         instance.mount_configured()?;
         *instance.recovery.lock() = instance.recover()?;
@@ -200,7 +222,7 @@ impl Instance {
     }
 
     pub fn effective_durability(&self, s: &Session) -> Durability {
-        s.durability.unwrap_or(self.config.lock().journal.durability)
+        s.durability.unwrap_or_else(|| durability_from(self.durability.load(Ordering::Relaxed)))
     }
 
     /// Everything written so far, to be awaited with [`Instance::wait_durable`].
@@ -213,13 +235,20 @@ impl Instance {
     }
 
     pub(crate) fn ack(&self, s: &Session, position: u64, in_txn: bool) -> WriteAck {
-        let wait = !in_txn
-            && (self.effective_durability(s) == Durability::Always
-                || self.journal.buffered_bytes() > JOURNAL_BACKPRESSURE_BYTES);
+        // Memory bounds are checked every so often, not on every write: they are sums
+        // over locks, and a few thousand writes more or less do not matter to them.
+        let over_budget = position % BOUNDS_CHECK_EVERY == 0 && self.check_memory_bounds();
+        let wait = !in_txn && (self.effective_durability(s) == Durability::Always || over_budget);
+        WriteAck { position, wait }
+    }
+
+    /// Wakes the write daemon when dirty data piles up; true when the journal buffer is so
+    /// large that writers should wait for the disk (back-pressure).
+    fn check_memory_bounds(&self) -> bool {
         if self.dirty_bytes() > DIRTY_WAKE_BYTES {
             self.wake_daemon();
         }
-        WriteAck { position, wait }
+        self.journal.buffered_bytes() > JOURNAL_BACKPRESSURE_BYTES
     }
 
     fn dirty_bytes(&self) -> usize {

@@ -51,9 +51,10 @@ impl Instance {
         } else {
             OldValue::NotRecorded
         };
-        let position = self
-            .journal
-            .append(txn, &RecordBody::Set { db: db.name().to_string(), key: key.clone(), value: value.clone(), old });
+        let body = RecordBody::Set { db: db.name().to_string(), key, value, old };
+        let position = self.journal.append(txn, &body);
+        // The record is encoded: its key and value move on into the cache, uncopied.
+        let RecordBody::Set { key, value, .. } = body else { unreachable!("built as Set above") };
         db.set(key, value);
         Ok((position, txn != 0))
     }
@@ -82,15 +83,22 @@ impl Instance {
             }
             let txn = self.txn_for_write(s);
             in_txn = txn != 0;
-            let old = if in_txn {
+            if in_txn {
                 for (k, v) in &nodes {
                     push_undo(s, db, k, Some(v.clone()));
                 }
-                Some(nodes.clone())
+                // Old values travel in the KILL records; a large subtree takes several
+                // records for the same subtree (redo is idempotent, undo reads them all).
+                for part in chunks_within(&nodes, KILL_RECORD_OLD_BYTES) {
+                    let body =
+                        RecordBody::Kill { db: db.name().to_string(), key: key.clone(), old: Some(part.to_vec()) };
+                    position = self.journal.append(txn, &body);
+                }
             } else {
-                None
-            };
-            position = self.journal.append(txn, &RecordBody::Kill { db: db.name().to_string(), key: key.clone(), old });
+                position = self
+                    .journal
+                    .append(txn, &RecordBody::Kill { db: db.name().to_string(), key: key.clone(), old: None });
+            }
             for (k, _) in nodes {
                 db.remove(k);
             }
@@ -212,6 +220,27 @@ impl Instance {
         }
         Ok(None)
     }
+}
+
+/// Old values carried by one transactional KILL record, well inside the journal's
+/// record limit.
+const KILL_RECORD_OLD_BYTES: usize = 4 << 20;
+
+/// Splits `nodes` into consecutive runs whose keys and values add up to at most `budget`
+/// bytes each (a single larger node gets a run of its own).
+fn chunks_within(nodes: &[(Vec<u8>, Vec<u8>)], budget: usize) -> Vec<&[(Vec<u8>, Vec<u8>)]> {
+    let mut out = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, (k, v)) in nodes.iter().enumerate() {
+        let n = k.len() + v.len() + 8;
+        if i > start && size + n > budget {
+            out.push(&nodes[start..i]);
+            (start, size) = (i, 0);
+        }
+        size += n;
+    }
+    out.push(&nodes[start..]);
+    out
 }
 
 fn check_writable(db: &Database) -> Result<()> {

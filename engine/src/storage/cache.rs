@@ -56,12 +56,18 @@ impl Cache {
         self.next_version += 1;
         let w = weight(&key, &value);
         let entry = Entry { value, dirty: true, version: self.next_version };
-        if let Some(old) = self.map.insert(key.clone(), entry) {
-            let ow = weight(&key, &old.value);
-            self.total_bytes -= ow;
-            if old.dirty {
-                self.dirty_entries -= 1;
-                self.dirty_bytes -= ow;
+        match self.map.entry(key) {
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                let ow = weight(o.key(), &o.get().value);
+                let old = o.insert(entry);
+                self.total_bytes -= ow;
+                if old.dirty {
+                    self.dirty_entries -= 1;
+                    self.dirty_bytes -= ow;
+                }
+            }
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(entry);
             }
         }
         self.total_bytes += w;

@@ -45,3 +45,32 @@ fn an_open_transaction_is_rolled_back_at_recovery() {
     let third = open(dir.path(), Arc::new(after_crash.crash()));
     assert_eq!(third.get(&third.session(), &r("^acct(1)")).unwrap(), Some(b"100".to_vec()));
 }
+
+/// Old values beyond one journal record's limit are split over several KILL records;
+/// rollback, online and at recovery, restores every node.
+#[test]
+fn a_transactional_kill_of_a_large_subtree_rolls_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs = Arc::new(SimVfs::new(9));
+    let i = open(dir.path(), vfs.clone());
+    let mut s = i.session();
+    let big = vec![b'z'; 2 << 20];
+    for n in 0..6 {
+        let _ = i.set(&mut s, &r(&format!("^big({n})")), &big).unwrap();
+    }
+    let _ = i.tstart(&mut s).unwrap();
+    let _ = i.kill(&mut s, &r("^big")).unwrap();
+    assert_eq!(i.data(&s, &r("^big")).unwrap(), 0);
+    let _ = i.trollback(&mut s).unwrap();
+    assert_eq!(i.get(&s, &r("^big(5)")).unwrap().map(|v| v.len()), Some(big.len()));
+
+    let _ = i.tstart(&mut s).unwrap();
+    let _ = i.kill(&mut s, &r("^big")).unwrap();
+    i.journal().flush().unwrap();
+    drop(i);
+    let again = open(dir.path(), Arc::new(vfs.crash()));
+    let s = again.session();
+    for n in 0..6 {
+        assert_eq!(again.get(&s, &r(&format!("^big({n})"))).unwrap().map(|v| v.len()), Some(big.len()), "^big({n})");
+    }
+}
