@@ -18,7 +18,7 @@ cargo build --release -q -p mirrorlab-engine --bin engine --example recovery_ben
 ENGINE=target/x86_64-unknown-linux-gnu/release/engine
 work=$(mktemp -d)
 # Servers are started inside $( ), a subshell: their PIDs go to a file the trap reads.
-cleanup() { [ -f "$work/pids" ] && xargs -r kill <"$work/pids" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { if [ -f "$work/pids" ]; then xargs -r kill <"$work/pids"; fi; rm -rf "$work"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
