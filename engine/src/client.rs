@@ -55,7 +55,7 @@ pub enum Reply {
 
 #[derive(Debug, Error)]
 pub enum ClientError {
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}")]
     Connect { addr: String, source: io::Error },
     #[error("connection error: {0}")]
     Io(#[from] io::Error),

@@ -95,7 +95,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<ExitCode> {
+fn run(mut args: Args) -> Result<ExitCode> {
+    // Absolute, so that qlist, logs and the state file name the directory unambiguously.
+    args.data_dir = std::path::absolute(&args.data_dir).context("resolving --data-dir")?;
     let dir = DataDir::new(&args.data_dir);
     match args.command {
         Command::Start { superserver_port, web_port, merge, log_level } => {

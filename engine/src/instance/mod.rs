@@ -90,6 +90,8 @@ pub struct Instance {
     /// The instance-wide durability setting, mirrored from the configuration for the
     /// write path (which must not take the configuration lock).
     durability: AtomicU8,
+    /// Writes acknowledged so far (paces the memory-bound checks).
+    writes: AtomicU64,
 }
 
 struct Daemon {
@@ -159,6 +161,7 @@ impl Instance {
             daemon: Mutex::new(None),
             recovery: Mutex::new(recovery::RecoveryReport::default()),
             durability: AtomicU8::new(durability_code(durability)),
+            writes: AtomicU64::new(0),
         });
         instance.mount_configured()?;
         *instance.recovery.lock() = instance.recover()?;
@@ -237,7 +240,10 @@ impl Instance {
     pub(crate) fn ack(&self, s: &Session, position: u64, in_txn: bool) -> WriteAck {
         // Memory bounds are checked every so often, not on every write: they are sums
         // over locks, and a few thousand writes more or less do not matter to them.
-        let over_budget = position % BOUNDS_CHECK_EVERY == 0 && self.check_memory_bounds();
+        // A count of writes, not the position: positions also go to TSTART/TCOMMIT records,
+        // and a periodic workload could always miss a multiple.
+        let writes = self.writes.fetch_add(1, Ordering::Relaxed) + 1;
+        let over_budget = writes.is_multiple_of(BOUNDS_CHECK_EVERY) && self.check_memory_bounds();
         let wait = !in_txn && (self.effective_durability(s) == Durability::Always || over_budget);
         WriteAck { position, wait }
     }
