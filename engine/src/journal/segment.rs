@@ -90,7 +90,7 @@ impl SegmentHeader {
 /// The file name of a segment: `YYYYMMDD.NNN`, the UTC creation date and the sequence.
 pub fn segment_file_name(created_ms: u64, sequence: u64) -> String {
     let days = (created_ms / 86_400_000) as i64;
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = crate::calendar::civil_from_days(days);
     format!("{y:04}{m:02}{d:02}.{sequence:03}")
 }
 
@@ -104,20 +104,6 @@ pub fn is_segment_file_name(path: &Path) -> bool {
         return false;
     };
     date.len() == 8 && seq.len() >= 3 && date.bytes().chain(seq.bytes()).all(|b| b.is_ascii_digit())
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 pub fn corrupt(path: &Path, offset: u64, detail: impl Into<String>) -> EngineError {

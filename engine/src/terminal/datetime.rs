@@ -7,6 +7,7 @@
 
 use super::error::TermError;
 use super::value::{int, num};
+use crate::calendar::{civil_from_days, days_from_civil};
 use crate::globals::Number;
 
 /// `$HOROLOG` day number of 1970-01-01.
@@ -117,30 +118,6 @@ pub fn zdatetime(h: &[u8], format: Option<&[u8]>) -> Result<String, TermError> {
 pub fn zdate(h: &[u8], format: Option<&[u8]>) -> Result<String, TermError> {
     let (day, _) = split_horolog(h)?;
     format_date(day, format.map(int).unwrap_or(1))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    (y, m, d)
 }
 
 #[cfg(test)]
