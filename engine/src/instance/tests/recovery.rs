@@ -74,3 +74,40 @@ fn a_transactional_kill_of_a_large_subtree_rolls_back_whole() {
         assert_eq!(again.get(&s, &r(&format!("^big({n})"))).unwrap().map(|v| v.len()), Some(big.len()), "^big({n})");
     }
 }
+
+/// Purge never removes a journal file that recovery needs or that holds an open
+/// transaction's TSTART; once the transaction ends and a checkpoint passes, it goes.
+#[test]
+fn purge_keeps_files_with_open_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs = Arc::new(SimVfs::new(10));
+    let i = open(dir.path(), vfs.clone());
+    i.update_config(|c| {
+        c.journal.file_size_mb = 1;
+        c.journal.purge_after_minutes = 0;
+        Ok(())
+    })
+    .unwrap();
+    drop(i);
+    let i = open(dir.path(), vfs.clone());
+    let mut tx = i.session();
+    let _ = i.tstart(&mut tx).unwrap();
+    let _ = i.set(&mut tx, &r("^open"), b"pending").unwrap();
+    let first = i.journal().segments()[0].path.clone();
+    let mut s = i.session();
+    let value = vec![b'v'; 32 * 1024];
+    for n in 0..200 {
+        let _ = i.set(&mut s, &r(&format!("^fill({n})")), &value).unwrap();
+        i.journal().flush().unwrap(); // rotation happens at flush
+    }
+    i.checkpoint().unwrap();
+    let segments = i.journal().segments();
+    assert!(segments.len() > 3, "the workload spans several files");
+    assert_eq!(segments[0].path, first, "the file with the open TSTART is kept");
+    let _ = i.tcommit(&mut tx).unwrap();
+    i.checkpoint().unwrap();
+    let after = i.journal().segments();
+    assert!(after.len() < segments.len(), "files no longer needed are purged");
+    assert_ne!(after[0].path, first);
+    assert_eq!(i.get(&s, &r("^open")).unwrap(), Some(b"pending".to_vec()));
+}
