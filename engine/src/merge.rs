@@ -5,6 +5,7 @@
 //! config:                    # merged into engine.yaml
 //!   journal: { durability: always, sync_interval_ms: 500 }
 //! actions:                   # always run in this order, whatever the order in the file
+//!   config_mirror:    { name: DEMO, this_member: MIRRORA, members: [...] }
 //!   create_database:  [ { name: COMPANY } ]
 //!   create_namespace: [ { name: PHONEBOOK, globals: COMPANY } ]
 //!   create_mapping:   [ { namespace: PHONEBOOK, global: "Company*", database: COMPANY } ]
@@ -64,6 +65,8 @@ pub struct NetworkPatch {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Actions {
+    /// Mirror membership; applied first, as in the reference product's action order.
+    pub config_mirror: Option<crate::mirror::config::MirrorConfig>,
     #[serde(default)]
     pub create_database: Vec<CreateDatabase>,
     #[serde(default)]
@@ -104,6 +107,11 @@ pub struct MergeReport {
 
 pub fn parse(text: &str, origin: &str) -> Result<MergeFile> {
     let file: MergeFile = serde_yaml::from_str(text).map_err(|e| EngineError::Invalid(located(origin, &e)))?;
+    if let Some(m) = &file.actions.config_mirror {
+        m.clone()
+            .validate()
+            .map_err(|problems| EngineError::Invalid(format!("{origin}: config_mirror: {}", problems.join("; "))))?;
+    }
     for m in &file.actions.create_mapping {
         crate::namespace::mapping::parse(&m.global)
             .map_err(|e| EngineError::Invalid(format!("{origin}: create_mapping {:?}: {e}", m.global)))?;
@@ -157,6 +165,11 @@ pub fn apply(instance: &Instance, file: &MergeFile) -> Result<MergeReport> {
         })?;
         report.changes.push("settings updated (ports, intervals and file sizes take effect at the next start)".into());
     }
+    if let Some(m) = &file.actions.config_mirror {
+        if instance.configure_mirror(m.clone())? {
+            report.changes.push(format!("configured mirror {}", m.name.to_ascii_uppercase()));
+        }
+    }
     for d in &file.actions.create_database {
         let name = d.name.to_ascii_uppercase();
         if !instance.config().databases.contains_key(&name) {
@@ -205,5 +218,15 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(e.contains("Log(2):(1)"), "{e}");
+        let e = parse(
+            "actions:\n  config_mirror:\n    name: TOO_LONG_FOR_A_MIRROR\n    this_member: a\n    members: []\n",
+            "m.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("config_mirror") && e.contains("mirror name") && e.contains("at least one failover member"),
+            "{e}"
+        );
     }
 }

@@ -321,6 +321,32 @@ impl Instance {
     }
 }
 
+impl Instance {
+    /// Configures this instance's mirror membership (idempotent). The mirror's identity
+    /// (its name and this member's name) cannot be changed in place: that is a different
+    /// mirror, and joining it is an operator action of its own.
+    pub fn configure_mirror(&self, wanted: crate::mirror::config::MirrorConfig) -> Result<bool> {
+        let wanted = wanted.validate().map_err(|problems| EngineError::Invalid(problems.join("; ")))?;
+        let current = self.config.lock().mirror.clone();
+        match &current {
+            Some(c) if *c == wanted => return Ok(false),
+            Some(c) if c.name != wanted.name || c.this_member != wanted.this_member => {
+                return Err(EngineError::Invalid(format!(
+                    "this instance is member {} of mirror {}; it cannot become member {} of mirror {} in place",
+                    c.this_member, c.name, wanted.this_member, wanted.name
+                )));
+            }
+            _ => {}
+        }
+        self.change_config(|c| {
+            c.mirror = Some(wanted.clone());
+            Ok(())
+        })?;
+        tracing::info!("mirror {} configured: this member is {}", wanted.name, wanted.this_member);
+        Ok(true)
+    }
+}
+
 /// Cross-checks a configuration: namespaces and mappings name known databases, and every
 /// mapping parses.
 pub fn validate(c: &Config) -> Result<()> {

@@ -21,6 +21,9 @@ pub struct Config {
     pub databases: BTreeMap<String, DatabaseConfig>,
     #[serde(default)]
     pub namespaces: BTreeMap<String, NamespaceConfig>,
+    /// This instance's mirror membership, once configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<crate::mirror::config::MirrorConfig>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -132,6 +135,7 @@ impl Config {
                 DatabaseConfig { directory: "databases/USER".into(), read_only: false, mounted: true },
             )]),
             namespaces: BTreeMap::from([("USER".into(), NamespaceConfig { globals: "USER".into(), mappings: vec![] })]),
+            mirror: None,
         }
     }
 

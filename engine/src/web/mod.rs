@@ -14,6 +14,7 @@ mod globals;
 mod health;
 mod instance;
 mod journal;
+mod mirror;
 mod namespaces;
 mod portal;
 #[cfg(test)]
@@ -48,6 +49,7 @@ pub fn router(instance: Arc<Instance>) -> Router {
         .merge(namespaces::routes())
         .merge(globals::routes())
         .merge(journal::routes())
+        .merge(mirror::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(in_flight, limit_in_flight))

@@ -360,3 +360,34 @@ async fn journal_lists_files_and_positions() {
     assert!(last["path"].as_str().unwrap().contains("journal"), "{v}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn mirror_configuration_is_validated_saved_and_idempotent() {
+    let s = Server::start().await;
+    assert_eq!(s.get("/api/mirror/config").await.json(), json!({ "mirror": null }));
+    let member = |name: &str, kind: &str| json!({ "name": name, "type": kind, "superserver": format!("{name}:1972"), "mirror_address": format!("{name}:2188"), "agent": format!("{name}:2188") });
+    let wanted = json!({
+        "name": "demo", "this_member": "mirrora", "arbiter": "arbiter:2188",
+        "members": [member("mirrora", "failover"), member("mirrorb", "failover"), member("dr", "dr")]
+    });
+    let r = s.put("/api/mirror/config", wanted.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["changed"], true);
+    assert_eq!(r.json()["mirror"]["name"], "DEMO");
+    assert_eq!(r.json()["mirror"]["qos_ms"], crate::mirror::config::DEFAULT_QOS_MS);
+    assert_eq!(s.put("/api/mirror/config", wanted.clone()).await.json()["changed"], false);
+
+    // Every problem at once, nothing changed.
+    let bad = json!({ "name": "a_b", "this_member": "x", "members": [member("x y", "failover")] });
+    let r = s.put("/api/mirror/config", bad).await;
+    assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()), "{}", r.body);
+    assert!(r.body.contains("mirror name") && r.body.contains("\\\"X Y\\\""), "{}", r.body);
+    // Another identity is refused in place.
+    let mut other = wanted.clone();
+    other["name"] = json!("OTHER");
+    let r = s.put("/api/mirror/config", other).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("cannot become member"), "{}", r.body);
+    assert_eq!(s.get("/api/mirror/config").await.json()["mirror"]["name"], "DEMO");
+    s.stop().await;
+}

@@ -1,0 +1,4 @@
+//! Mirroring: configuration (and, as it lands, the failover core, journal shipping and
+//! member statuses).
+
+pub mod config;
