@@ -5,7 +5,7 @@
 //! never waits for I/O because the buffer is swapped out before the I/O starts.
 
 use super::reader::JournalReader;
-use super::record::{check_frame, encode_parts, Frame, Position, RecordBody, FRAME_HEADER_BYTES};
+use super::record::{check_frame, encode_parts, Frame, Position, Record, RecordBody, FRAME_HEADER_BYTES};
 use super::segment::{io_error, segment_file_name, SegmentHeader, FORMAT_VERSION, HEADER_BYTES};
 use super::{now_ms, JournalOptions, SegmentInfo};
 use crate::error::{EngineError, Result};
@@ -125,6 +125,39 @@ impl Journal {
             self.request_flush();
         }
         position
+    }
+
+    /// Appends a record received from the mirror's primary, keeping its position, epoch,
+    /// transaction id and time, so that every member's mirror journal holds one sequence
+    /// (see docs/design/mirroring.md). Refused, with nothing appended: a position that does
+    /// not follow the last one (a gap or a repeat), or an epoch older than this journal's.
+    /// A newer epoch becomes this journal's epoch.
+    pub fn append_received(&self, record: &Record) -> Result<Position> {
+        let buffered = {
+            let mut a = self.append.lock();
+            let expected = a.last_position + 1;
+            if record.position != expected {
+                return Err(EngineError::Invalid(format!(
+                    "received journal record at position {} where this journal expects {expected}",
+                    record.position
+                )));
+            }
+            let epoch = self.epoch();
+            if record.epoch < epoch {
+                return Err(EngineError::Invalid(format!(
+                    "received journal record of epoch {} is older than this journal's epoch {epoch}",
+                    record.epoch
+                )));
+            }
+            self.epoch.store(record.epoch, Ordering::SeqCst);
+            encode_parts(record.position, record.epoch, record.txn, record.time_ms, &record.body, &mut a.buffer);
+            a.last_position = record.position;
+            a.buffer.len()
+        };
+        if buffered >= self.options.buffer_flush_bytes {
+            self.request_flush();
+        }
+        Ok(record.position)
     }
 
     pub fn last_position(&self) -> Position {

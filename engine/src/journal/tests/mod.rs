@@ -3,6 +3,7 @@
 
 mod crash;
 mod group_commit;
+mod received;
 mod recovery;
 mod rotation;
 mod throughput;
