@@ -22,7 +22,7 @@ pub use background::WriterHandle;
 pub use reader::JournalReader;
 pub use record::{OldValue, Position, Record, RecordBody, MAX_RECORD_BYTES};
 pub use tools::{dump_segment, list_segments};
-pub use writer::Journal;
+pub use writer::{FeedChunk, Journal, FEED_CAPACITY};
 
 use std::path::PathBuf;
 use std::time::Duration;

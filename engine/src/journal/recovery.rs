@@ -177,5 +177,6 @@ pub(super) fn open(vfs: Arc<dyn Vfs>, options: JournalOptions) -> Result<Journal
         signal: Mutex::new(Signal::default()),
         wake: Condvar::new(),
         syncs: AtomicU64::new(0),
+        feed: tokio::sync::broadcast::channel(super::writer::FEED_CAPACITY).0,
     })
 }

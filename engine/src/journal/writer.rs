@@ -56,7 +56,20 @@ pub struct Journal {
     pub(super) signal: Mutex<Signal>,
     pub(super) wake: Condvar,
     pub(super) syncs: AtomicU64,
+    /// Just-written records for mirror members (see [`Journal::subscribe_feed`]).
+    pub(super) feed: tokio::sync::broadcast::Sender<Arc<FeedChunk>>,
 }
+
+/// Consecutive encoded record frames, positions `first..=last`, as they were written.
+#[derive(Debug)]
+pub struct FeedChunk {
+    pub first: Position,
+    pub last: Position,
+    pub frames: Vec<u8>,
+}
+
+/// Chunks a slow subscriber may fall behind before it is told it lagged (and rereads files).
+pub const FEED_CAPACITY: usize = 1024;
 
 impl std::fmt::Debug for Journal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -160,6 +173,18 @@ impl Journal {
         Ok(record.position)
     }
 
+    /// Every chunk of records written from now on, as written (before its fsync). A
+    /// receiver that falls [`FEED_CAPACITY`] chunks behind gets `Lagged` and should reread
+    /// the journal files.
+    pub fn subscribe_feed(&self) -> tokio::sync::broadcast::Receiver<Arc<FeedChunk>> {
+        self.feed.subscribe()
+    }
+
+    /// A receiver of the durable position.
+    pub fn watch_durable(&self) -> watch::Receiver<Position> {
+        self.durable.subscribe()
+    }
+
     pub fn last_position(&self) -> Position {
         self.append.lock().last_position
     }
@@ -238,6 +263,12 @@ impl Journal {
             return Ok(io.durable);
         }
         let count = validate_buffer(&buf, io.durable + 1, last);
+        // Mirror members get the records before our own fsync, so their fsync overlaps
+        // ours; a commit still waits for both (docs/design/mirroring.md).
+        if self.feed.receiver_count() > 0 {
+            let chunk = FeedChunk { first: io.durable + 1, last, frames: buf.clone() };
+            let _ = self.feed.send(Arc::new(chunk));
+        }
         let result = self.write_and_sync(io, &buf, count, last);
         io.spare = buf;
         match result {

@@ -2,3 +2,4 @@
 //! member statuses).
 
 pub mod config;
+pub mod shipping;

@@ -1,0 +1,203 @@
+//! The mirror data channel's messages: `u32` little-endian length, `u8` kind, payload.
+//! Integers are fixed-width little-endian; strings are `u16` length + UTF-8. Every message
+//! is bounded by [`MAX_MESSAGE_BYTES`], checked before anything is allocated.
+
+use super::ShippingError;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Largest message: a batch of records is cut well below it.
+pub const MAX_MESSAGE_BYTES: u32 = 32 << 20;
+/// Records per message are cut at about this many bytes.
+pub const BATCH_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// Member → primary, first message: who it is and where its mirror journal ends
+    /// (`last_epoch`: the epoch of its record at `last_position`, 0 when empty).
+    Join { mirror: String, member: String, last_position: u64, last_epoch: u64 },
+    /// Primary → member: accepted; the primary's epoch and durable position.
+    Welcome { epoch: u64, durable: u64 },
+    /// Primary → member: refused, and why (the member must act, e.g. rebuild from a copy).
+    Reject { reason: String },
+    /// Primary → member: consecutive journal frames for positions `first..=last`.
+    Records { first: u64, last: u64, frames: Vec<u8> },
+    /// Member → primary: everything up to `durable` is in the member's journal, synced.
+    Ack { durable: u64 },
+    /// Primary → member, when idle: the primary's durable position.
+    Heartbeat { durable: u64 },
+}
+
+const JOIN: u8 = 1;
+const WELCOME: u8 = 2;
+const REJECT: u8 = 3;
+const RECORDS: u8 = 4;
+const ACK: u8 = 5;
+const HEARTBEAT: u8 = 6;
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+    out.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+pub fn encode(m: &Message) -> Vec<u8> {
+    let mut out = vec![0; 4];
+    match m {
+        Message::Join { mirror, member, last_position, last_epoch } => {
+            out.push(JOIN);
+            put_str(&mut out, mirror);
+            put_str(&mut out, member);
+            out.extend_from_slice(&last_position.to_le_bytes());
+            out.extend_from_slice(&last_epoch.to_le_bytes());
+        }
+        Message::Welcome { epoch, durable } => {
+            out.push(WELCOME);
+            out.extend_from_slice(&epoch.to_le_bytes());
+            out.extend_from_slice(&durable.to_le_bytes());
+        }
+        Message::Reject { reason } => {
+            out.push(REJECT);
+            put_str(&mut out, reason);
+        }
+        Message::Records { first, last, frames } => {
+            out.push(RECORDS);
+            out.extend_from_slice(&first.to_le_bytes());
+            out.extend_from_slice(&last.to_le_bytes());
+            out.extend_from_slice(frames);
+        }
+        Message::Ack { durable } => {
+            out.push(ACK);
+            out.extend_from_slice(&durable.to_le_bytes());
+        }
+        Message::Heartbeat { durable } => {
+            out.push(HEARTBEAT);
+            out.extend_from_slice(&durable.to_le_bytes());
+        }
+    }
+    let len = (out.len() - 4) as u32;
+    assert!(len <= MAX_MESSAGE_BYTES, "mirror message of {len} bytes: batches must be cut smaller");
+    out[..4].copy_from_slice(&len.to_le_bytes());
+    out
+}
+
+struct Cursor<'a>(&'a [u8]);
+
+impl Cursor<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], ShippingError> {
+        if self.0.len() < n {
+            return Err(ShippingError::Protocol("message shorter than its fields".into()));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn u64(&mut self) -> Result<u64, ShippingError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+    fn string(&mut self) -> Result<String, ShippingError> {
+        let len = u16::from_le_bytes(self.take(2)?.try_into().expect("2 bytes")) as usize;
+        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| ShippingError::Protocol("a name is not UTF-8".into()))
+    }
+    fn done(&self) -> Result<(), ShippingError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ShippingError::Protocol(format!("{} unexpected bytes at the end of a message", self.0.len())))
+        }
+    }
+}
+
+pub fn decode(kind: u8, payload: &[u8]) -> Result<Message, ShippingError> {
+    let mut c = Cursor(payload);
+    let m = match kind {
+        JOIN => {
+            Message::Join { mirror: c.string()?, member: c.string()?, last_position: c.u64()?, last_epoch: c.u64()? }
+        }
+        WELCOME => Message::Welcome { epoch: c.u64()?, durable: c.u64()? },
+        REJECT => Message::Reject { reason: c.string()? },
+        RECORDS => {
+            let first = c.u64()?;
+            let last = c.u64()?;
+            let frames = std::mem::take(&mut c.0).to_vec();
+            if last < first {
+                return Err(ShippingError::Protocol(format!("records {first}..={last} is an empty range")));
+            }
+            Message::Records { first, last, frames }
+        }
+        ACK => Message::Ack { durable: c.u64()? },
+        HEARTBEAT => Message::Heartbeat { durable: c.u64()? },
+        other => return Err(ShippingError::Protocol(format!("unknown message kind {other}"))),
+    };
+    c.done()?;
+    Ok(m)
+}
+
+/// Reads one message; `None` at a clean end of stream between messages.
+pub async fn read<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Message>, ShippingError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_le_bytes(len);
+    if len == 0 || len > MAX_MESSAGE_BYTES {
+        return Err(ShippingError::Protocol(format!("message length {len} outside 1..={MAX_MESSAGE_BYTES}")));
+    }
+    let mut body = vec![0; len as usize];
+    r.read_exact(&mut body).await?;
+    decode(body[0], &body[1..]).map(Some)
+}
+
+pub async fn write<W: AsyncWrite + Unpin>(w: &mut W, m: &Message) -> Result<(), ShippingError> {
+    w.write_all(&encode(m)).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn message() -> impl Strategy<Value = Message> {
+        prop_oneof![
+            ("[A-Z]{1,15}", "[A-Z0-9-]{1,32}", any::<u64>(), any::<u64>()).prop_map(
+                |(mirror, member, last_position, last_epoch)| {
+                    Message::Join { mirror, member, last_position, last_epoch }
+                }
+            ),
+            (any::<u64>(), any::<u64>()).prop_map(|(epoch, durable)| Message::Welcome { epoch, durable }),
+            ".{0,80}".prop_map(|reason| Message::Reject { reason }),
+            (0u64..1000, 0u64..1000, prop::collection::vec(any::<u8>(), 0..64))
+                .prop_map(|(first, n, frames)| Message::Records { first, last: first + n, frames }),
+            any::<u64>().prop_map(|durable| Message::Ack { durable }),
+            any::<u64>().prop_map(|durable| Message::Heartbeat { durable }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn messages_round_trip(m in message()) {
+            let bytes = encode(&m);
+            prop_assert_eq!(u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize, bytes.len() - 4);
+            prop_assert_eq!(decode(bytes[4], &bytes[5..]).unwrap(), m);
+        }
+
+        #[test]
+        fn garbage_never_panics(kind in any::<u8>(), payload in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode(kind, &payload);
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_and_truncated_messages_are_errors() {
+        let mut huge: &[u8] = &(MAX_MESSAGE_BYTES + 1).to_le_bytes();
+        assert!(matches!(read(&mut huge).await, Err(ShippingError::Protocol(_))));
+        let whole = encode(&Message::Ack { durable: 7 });
+        let mut cut: &[u8] = &whole[..whole.len() - 1];
+        assert!(read(&mut cut).await.is_err());
+        let mut empty: &[u8] = &[];
+        assert_eq!(read(&mut empty).await.unwrap(), None);
+    }
+}
