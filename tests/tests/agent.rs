@@ -266,3 +266,26 @@ fn fault_injection_drops_a_member_until_healed() {
     assert_eq!(cmd(&mut control, &["FAULT", "DROP", "127.0.0.1"]).unwrap(), Reply::Simple("OK".into()));
     assert!(closed(&mut agent.client()));
 }
+
+#[test]
+fn sigterm_stops_the_agent_cleanly() {
+    let mut agent = Agent::arbiter(&[]);
+    let _member = hello(&agent, "MIR", "A");
+    signal(agent.child.id(), "-TERM");
+    let mut exit = None;
+    wait_until("the agent to exit after SIGTERM", WAIT, || {
+        exit = agent.child.try_wait().unwrap();
+        exit.is_some()
+    });
+    assert!(exit.unwrap().success(), "{exit:?}");
+}
+
+#[test]
+fn a_port_in_use_is_an_error_a_person_can_act_on() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = mirrorlab_tests::agent_cmd().args(["--interface", "127.0.0.1", "--port", &port]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{err}");
+}

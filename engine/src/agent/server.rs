@@ -182,10 +182,10 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, id: ConnId, shared: &Sh
                     if !matches!(flow, Flow::Continue) {
                         break;
                     }
-                    if out.len() >= FLUSH_BYTES && stream.write_all(&out).await.is_err() {
-                        break 'conn;
-                    }
                     if out.len() >= FLUSH_BYTES {
+                        if stream.write_all(&out).await.is_err() {
+                            break 'conn;
+                        }
                         out.clear();
                     }
                 }
