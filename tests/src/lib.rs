@@ -3,18 +3,20 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub use engine;
 
-/// Path of a workspace binary, built on first use if a plain `cargo test -p` did not.
+/// Path of a workspace binary (`engine`, `agent`), built on first use if a plain
+/// `cargo test -p` did not.
 pub fn bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
+    static BUILDING: Mutex<()> = Mutex::new(());
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(Path::parent).expect("target profile directory").to_path_buf();
     let path = dir.join(name);
-    BUILT.get_or_init(|| {
+    {
+        let _one_build_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
         if !path.exists() {
             let status = Command::new(env!("CARGO"))
                 .args(["build", "--bins", "-p", "mirrorlab-engine"])
@@ -22,7 +24,7 @@ pub fn bin(name: &str) -> PathBuf {
                 .expect("run cargo build");
             assert!(status.success(), "building the binaries failed");
         }
-    });
+    }
     path
 }
 
@@ -124,6 +126,73 @@ impl Engine {
 }
 
 impl Drop for Engine {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A command for the `agent` binary.
+pub fn agent_cmd() -> Command {
+    Command::new(bin("agent"))
+}
+
+/// An agent process on 127.0.0.1 with a port chosen by the OS: beside an engine (with
+/// `--data-dir`) or a pure arbiter.
+pub struct Agent {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Agent {
+    /// A pure arbiter with extra arguments.
+    pub fn arbiter(extra: &[&str]) -> Agent {
+        Agent::spawn(None, extra)
+    }
+
+    /// The agent of the engine on `data_dir`, with extra arguments.
+    pub fn beside(data_dir: &Path, extra: &[&str]) -> Agent {
+        Agent::spawn(Some(data_dir), extra)
+    }
+
+    /// Starts the agent and waits for its `agent listening on ADDR` line.
+    pub fn spawn(data_dir: Option<&Path>, extra: &[&str]) -> Agent {
+        use std::io::{BufRead, Read};
+        let mut cmd = agent_cmd();
+        cmd.args(["--port", "0", "--interface", "127.0.0.1", "--log-level", "warn"]);
+        if let Some(dir) = data_dir {
+            cmd.arg("--data-dir").arg(dir);
+        }
+        let mut child = cmd.args(extra).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn agent");
+        // Drain stderr so a chatty agent never blocks on a full pipe; keep it for errors.
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let log = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped stdout");
+        std::io::BufReader::new(stdout).read_line(&mut line).expect("read the agent's first line");
+        let Some(addr) = line.trim().strip_prefix("agent listening on ") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = log.join().unwrap_or_default();
+            panic!("the agent did not start (first line {line:?}):\n{err}");
+        };
+        let port = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in the ready line");
+        Agent { child, port }
+    }
+
+    pub fn client(&self) -> engine::client::Client {
+        engine::client::Client::connect(format!("127.0.0.1:{}", self.port), Duration::from_secs(5))
+            .expect("connect to the agent")
+    }
+}
+
+impl Drop for Agent {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
             let _ = self.child.kill();

@@ -1,0 +1,389 @@
+//! The agent's RESP server: a listener, one task per connection, a shutdown signal.
+//!
+//! Disk and process work (STATUS, FENCE, JOURNAL RANGE) runs on the blocking pool, at most
+//! [`MAX_BLOCKING_JOBS`] at once, so a hung engine or a slow disk never stalls the
+//! arbiter's heartbeats. Every connection's registrations end when it closes.
+
+use super::arbiter::{Arbiter, ConnId};
+use super::fault::FaultSet;
+use super::fence::{fence, FenceOutcome};
+use super::journal_ranges::{self, RangeError, MAX_RANGE_BYTES};
+use super::protocol::{self, Request, LIMITS};
+use super::status::{status, PingProbe};
+use super::AgentConfig;
+use crate::instance::datadir::DataDir;
+use crate::resp::codec::{self, Frame};
+use crate::resp::reply::{Protocol, ReplyWriter};
+use crate::vfs::real::RealVfs;
+use parking_lot::Mutex;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+/// Disk or process jobs running at once; more wait their turn.
+pub const MAX_BLOCKING_JOBS: usize = 16;
+/// Reply bytes buffered before they are sent.
+const FLUSH_BYTES: usize = 1 << 20;
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 4 * 1024;
+
+/// The clock the arbiter is given (tokio's, so tests can pause it).
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+struct Shared {
+    config: AgentConfig,
+    dir: Option<DataDir>,
+    arbiter: Mutex<Arbiter>,
+    faults: Mutex<FaultSet>,
+    /// Bumped at every FAULT DROP so open connections re-check whether they are dropped.
+    fault_generation: watch::Sender<u64>,
+    blocking: Semaphore,
+    /// One fence at a time.
+    fencing: tokio::sync::Mutex<()>,
+    next_id: AtomicU64,
+}
+
+/// Serves the agent protocol on `listener` until `shutdown` completes, then closes every
+/// connection and returns.
+pub async fn serve(listener: TcpListener, config: AgentConfig, shutdown: impl Future) {
+    let (fault_generation, _) = watch::channel(0);
+    let shared = Arc::new(Shared {
+        dir: config.data_dir.clone().map(DataDir::new),
+        arbiter: Mutex::new(Arbiter::new(config.member_timeout)),
+        faults: Mutex::new(FaultSet::default()),
+        fault_generation,
+        blocking: Semaphore::new(MAX_BLOCKING_JOBS),
+        fencing: tokio::sync::Mutex::new(()),
+        next_id: AtomicU64::new(1),
+        config,
+    });
+    let permits = Arc::new(Semaphore::new(shared.config.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut shutdown => break,
+        };
+        while tasks.try_join_next().is_some() {}
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed; retrying in 100 ms");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if shared.faults.lock().drops(Some(peer), []) {
+            tracing::debug!(%peer, "connection refused: peer dropped by fault injection");
+            continue;
+        }
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, max = shared.config.max_connections, "connection refused: too many clients");
+            // The socket is fresh and its send buffer empty: this cannot block.
+            let _ = stream.try_write(b"-ERR max number of clients reached\r\n");
+            continue;
+        };
+        let shared = shared.clone();
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+            handle(stream, peer, id, &shared, stop).await;
+            shared.arbiter.lock().disconnect(id);
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!(connections = tasks.len(), "agent stopping: closing connections");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+}
+
+/// One connection's state.
+struct Conn {
+    id: ConnId,
+    peer: SocketAddr,
+    /// CLIENT SETNAME.
+    name: Option<String>,
+    /// (mirror, member) pairs this connection said HELLO as.
+    members: Vec<(String, String)>,
+}
+
+impl Conn {
+    /// Whether the fault set drops this connection, or would once it takes `also` as a name.
+    fn dropped(&self, faults: &FaultSet, also: Option<&str>) -> bool {
+        let names = self.name.iter().map(String::as_str);
+        let members = self.members.iter().map(|(_, m)| m.as_str());
+        faults.drops(Some(self.peer), names.chain(members).chain(also))
+    }
+}
+
+enum Flow {
+    Continue,
+    /// Send what is buffered, then close (QUIT, protocol error).
+    Close,
+    /// Close without another byte (a peer dropped by fault injection).
+    Drop,
+}
+
+async fn handle(mut stream: TcpStream, peer: SocketAddr, id: ConnId, shared: &Shared, mut stop: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    let mut conn = Conn { id, peer, name: None, members: Vec::new() };
+    let mut faults_changed = shared.fault_generation.subscribe();
+    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut out: Vec<u8> = Vec::new();
+    let mut frame = Frame::default();
+    tracing::debug!(%peer, id, "connection opened");
+    'conn: loop {
+        input.reserve(READ_CHUNK);
+        let read = tokio::select! {
+            read = stream.read_buf(&mut input) => read,
+            _ = stop.changed() => break,
+            _ = faults_changed.changed() => {
+                if conn.dropped(&shared.faults.lock(), None) {
+                    tracing::info!(%peer, id, "closing a connection of a peer dropped by fault injection");
+                    break;
+                }
+                continue;
+            }
+        };
+        match read {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(%peer, id, error = %e, "connection failed");
+                break;
+            }
+        }
+        let mut used = 0;
+        let mut flow = Flow::Continue;
+        loop {
+            match codec::parse(&input[used..], &LIMITS, &mut frame) {
+                Ok(Some(n)) => {
+                    used += n;
+                    if frame.is_empty() {
+                        continue;
+                    }
+                    flow = match protocol::parse(&frame) {
+                        Ok(request) => execute(shared, &mut conn, request, &mut out).await,
+                        Err(line) => {
+                            ReplyWriter { out: &mut out, proto: Protocol::Resp2 }.error(&line);
+                            Flow::Continue
+                        }
+                    };
+                    if !matches!(flow, Flow::Continue) {
+                        break;
+                    }
+                    if out.len() >= FLUSH_BYTES {
+                        if stream.write_all(&out).await.is_err() {
+                            break 'conn;
+                        }
+                        out.clear();
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(%peer, id, error = %e, "protocol error; closing the connection");
+                    ReplyWriter { out: &mut out, proto: Protocol::Resp2 }.error(&format!("ERR Protocol error: {e}"));
+                    flow = Flow::Close;
+                    break;
+                }
+            }
+        }
+        input.drain(..used);
+        if matches!(flow, Flow::Drop) {
+            tracing::info!(%peer, id, "closing a connection of a peer dropped by fault injection");
+            break;
+        }
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                break;
+            }
+            out.clear();
+            out.shrink_to(64 * 1024);
+        }
+        if matches!(flow, Flow::Close) {
+            break;
+        }
+    }
+    tracing::debug!(%peer, id, "connection closed");
+}
+
+/// Runs `job` on the blocking pool, at most [`MAX_BLOCKING_JOBS`] at once.
+async fn blocking<T: Send + 'static>(shared: &Shared, job: impl FnOnce() -> T + Send + 'static) -> T {
+    let _permit = shared.blocking.acquire().await.expect("the semaphore is never closed");
+    tokio::task::spawn_blocking(job).await.expect("agent job panicked")
+}
+
+const NO_DATA_DIR: &str = "NODATADIR this agent runs as a pure arbiter (started without --data-dir): it has no engine";
+const FAULTS_DISABLED: &str = "ERR fault injection is disabled (start the agent with --allow-fault-injection)";
+
+async fn execute(shared: &Shared, conn: &mut Conn, request: Request, out: &mut Vec<u8>) -> Flow {
+    if conn.dropped(&shared.faults.lock(), None) {
+        return Flow::Drop;
+    }
+    let mut w = ReplyWriter { out, proto: Protocol::Resp2 };
+    match request {
+        Request::Ping(None) => w.simple("PONG"),
+        Request::Ping(Some(msg)) => w.bulk(&msg),
+        Request::Hello(_) => {
+            let mode = if shared.dir.is_some() { "agent" } else { "arbiter" };
+            w.map(5);
+            for (k, v) in [("server", "mirrorlab-agent"), ("version", env!("CARGO_PKG_VERSION")), ("mode", mode)] {
+                w.bulk(k.as_bytes());
+                w.bulk(v.as_bytes());
+            }
+            w.bulk(b"proto");
+            w.integer(2);
+            w.bulk(b"id");
+            w.integer(i64::try_from(conn.id).unwrap_or(i64::MAX));
+        }
+        Request::Quit => {
+            w.ok();
+            return Flow::Close;
+        }
+        Request::ClientSetName(name) => {
+            if name.is_empty() || name.len() > 128 || !name.bytes().all(|b| b.is_ascii_graphic()) {
+                w.error("ERR client names are 1 to 128 printable ASCII characters without spaces");
+            } else if conn.dropped(&shared.faults.lock(), Some(&name)) {
+                return Flow::Drop;
+            } else {
+                conn.name = Some(name);
+                w.ok();
+            }
+        }
+        Request::ClientGetName => match &conn.name {
+            Some(n) => w.bulk(n.as_bytes()),
+            None => w.null(),
+        },
+        Request::AgentVersion => w.bulk(env!("CARGO_PKG_VERSION").as_bytes()),
+        Request::AgentStatus => {
+            let Some(dir) = shared.dir.clone() else {
+                w.error(NO_DATA_DIR);
+                return Flow::Continue;
+            };
+            let probe = PingProbe { timeout: shared.config.probe_timeout };
+            let s = blocking(shared, move || status(&dir, &probe)).await;
+            let fields = s.fields();
+            let mut w = ReplyWriter { out, proto: Protocol::Resp2 };
+            w.map(fields.len());
+            for (k, v) in fields {
+                w.bulk(k.as_bytes());
+                w.bulk(v.as_bytes());
+            }
+        }
+        Request::AgentFence { reason } => {
+            let Some(dir) = shared.dir.clone() else {
+                w.error(NO_DATA_DIR);
+                return Flow::Continue;
+            };
+            let _one = shared.fencing.lock().await;
+            let timeout = shared.config.fence_timeout;
+            let peer = conn.peer;
+            let reason = format!("{reason} (asked by {peer})");
+            let outcome = blocking(shared, move || fence(&dir, &reason, timeout)).await;
+            let mut w = ReplyWriter { out, proto: Protocol::Resp2 };
+            match outcome {
+                Ok(FenceOutcome::Fenced(pid)) => w.simple(&format!("FENCED {pid}")),
+                Ok(FenceOutcome::AlreadyDown) => w.simple("DOWN"),
+                Err(e) => w.error(&e.to_string()),
+            }
+        }
+        Request::JournalRange { from, max_records } => {
+            let Some(dir) = shared.dir.clone() else {
+                w.error(NO_DATA_DIR);
+                return Flow::Continue;
+            };
+            let result = blocking(shared, move || {
+                journal_ranges::range(&RealVfs::new(), &dir.journal_dir(), from, max_records, MAX_RANGE_BYTES)
+            })
+            .await;
+            let mut w = ReplyWriter { out, proto: Protocol::Resp2 };
+            match result {
+                Ok(range) => {
+                    w.array(range.frames.len());
+                    for f in &range.frames {
+                        w.bulk(f);
+                    }
+                }
+                Err(e @ RangeError::Purged { .. }) => w.error(&e.to_string()),
+                Err(RangeError::Journal(e)) => w.error(&format!("JOURNAL {e}")),
+            }
+        }
+        Request::ArbiterHello { mirror, member } => {
+            if conn.dropped(&shared.faults.lock(), Some(&member)) {
+                return Flow::Drop;
+            }
+            match shared.arbiter.lock().hello(&mirror, &member, conn.id, now()) {
+                Ok(()) => {
+                    tracing::info!(peer = %conn.peer, mirror, member, "arbiter: member connected");
+                    if !conn.members.contains(&(mirror.clone(), member.clone())) {
+                        conn.members.push((mirror, member));
+                    }
+                    w.ok();
+                }
+                Err(e) => w.error(&e.to_string()),
+            }
+        }
+        Request::ArbiterPing { mirror, member } => match shared.arbiter.lock().ping(&mirror, &member, conn.id, now()) {
+            Ok(()) => w.simple("PONG"),
+            Err(e) => w.error(&e.to_string()),
+        },
+        Request::ArbiterSees { mirror, member } => {
+            let sees = shared.arbiter.lock().sees_other(&mirror, &member, now());
+            w.integer(i64::from(sees));
+        }
+        Request::ArbiterStatus => {
+            let status = shared.arbiter.lock().status(now());
+            w.map(status.len());
+            for (mirror, members) in status {
+                w.bulk(mirror.as_bytes());
+                w.map(members.len());
+                for m in members {
+                    w.bulk(m.member.as_bytes());
+                    w.map(2);
+                    w.bulk(b"last_seen_ms");
+                    w.integer(i64::try_from(m.last_seen_ms).unwrap_or(i64::MAX));
+                    w.bulk(b"connected");
+                    w.integer(i64::from(m.connected));
+                }
+            }
+        }
+        Request::FaultDrop(_) | Request::FaultHeal | Request::FaultList if !shared.config.allow_fault_injection => {
+            w.error(FAULTS_DISABLED);
+        }
+        Request::FaultDrop(peers) => {
+            let result = shared.faults.lock().drop_peers(&peers);
+            match result {
+                Ok(()) => {
+                    tracing::warn!(?peers, by = %conn.peer, "fault injection: dropping peers");
+                    shared.fault_generation.send_modify(|g| *g += 1);
+                    w.ok();
+                    // The asking connection may have dropped itself; it gets its OK first.
+                }
+                Err(e) => w.error(&e),
+            }
+        }
+        Request::FaultHeal => {
+            shared.faults.lock().heal();
+            tracing::warn!(by = %conn.peer, "fault injection: healed, no peer is dropped");
+            w.ok();
+        }
+        Request::FaultList => {
+            let peers = shared.faults.lock().list();
+            w.array(peers.len());
+            for p in peers {
+                w.bulk(p.as_bytes());
+            }
+        }
+    }
+    Flow::Continue
+}

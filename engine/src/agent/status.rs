@@ -1,0 +1,305 @@
+//! `AGENT STATUS`: what the agent can tell about its engine without the engine's help.
+//!
+//! Everything comes from the data directory (instance lock, state file, journal files,
+//! mirror state file) except the health probe, a PING on the superserver port bounded by
+//! a timeout. So a hung engine yields a status within about one probe timeout, and a down
+//! one at once.
+
+use super::journal_ranges::{self, Positions};
+use crate::instance::datadir::{DataDir, RunState};
+use crate::vfs::real::RealVfs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The file the engine writes when mirroring is configured (format in docs/agent.md).
+pub const MIRROR_STATE_FILE: &str = "mirror.state.json";
+/// The mirror state file is read only up to this size.
+const MAX_MIRROR_STATE_BYTES: u64 = 64 * 1024;
+
+/// The engine as the agent sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineState {
+    /// It holds the instance lock and answers PING within the probe timeout.
+    Running,
+    /// It holds the instance lock but does not answer (stopped, overloaded, deadlocked, or
+    /// still starting and not yet serving).
+    Hung,
+    /// Nothing holds the instance lock.
+    Down,
+}
+
+impl EngineState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineState::Running => "running",
+            EngineState::Hung => "hung",
+            EngineState::Down => "down",
+        }
+    }
+}
+
+/// A member's role as the engine records it in the mirror state file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MirrorRole {
+    Primary,
+    Backup,
+    Async,
+    #[default]
+    None,
+}
+
+impl MirrorRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MirrorRole::Primary => "primary",
+            MirrorRole::Backup => "backup",
+            MirrorRole::Async => "async",
+            MirrorRole::None => "none",
+        }
+    }
+}
+
+/// `<data-dir>/mirror.state.json`, written by the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorState {
+    pub mirror: String,
+    pub member: String,
+    pub role: MirrorRole,
+    pub epoch: u64,
+}
+
+/// Answers whether the engine serves on a superserver port.
+pub trait Probe {
+    fn answers(&self, port: u16) -> bool;
+}
+
+/// PING over RESP on 127.0.0.1, connect and answer each within `timeout`.
+#[derive(Debug, Clone, Copy)]
+pub struct PingProbe {
+    pub timeout: Duration,
+}
+
+impl Probe for PingProbe {
+    fn answers(&self, port: u16) -> bool {
+        let deadline = Instant::now() + self.timeout;
+        let ping = || -> std::io::Result<bool> {
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let mut s = TcpStream::connect_timeout(&addr, self.timeout)?;
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            s.set_read_timeout(Some(left))?;
+            s.set_write_timeout(Some(left))?;
+            s.write_all(b"*1\r\n$4\r\nPING\r\n")?;
+            let mut buf = [0u8; 7];
+            s.read_exact(&mut buf)?;
+            Ok(&buf == b"+PONG\r\n")
+        };
+        ping().unwrap_or(false)
+    }
+}
+
+/// The engine's process facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineFacts {
+    pub state: EngineState,
+    /// The lock holder's PID (0 when down).
+    pub pid: u32,
+    /// Ports from the state file of the running process (0 when unknown).
+    pub superserver_port: u16,
+    pub web_port: u16,
+}
+
+/// Derives the engine state from the lock holder, the state file and the probe. The
+/// state file counts only when it was written by the lock holder (a stale one from an
+/// earlier run names other ports).
+pub fn engine_facts(lock_holder: Option<u32>, state: Option<&RunState>, probe: &dyn Probe) -> EngineFacts {
+    let Some(pid) = lock_holder else {
+        return EngineFacts { state: EngineState::Down, pid: 0, superserver_port: 0, web_port: 0 };
+    };
+    match state.filter(|s| s.pid == pid && s.stopped_at.is_none()) {
+        Some(s) => {
+            let state = if probe.answers(s.superserver_port) { EngineState::Running } else { EngineState::Hung };
+            EngineFacts { state, pid, superserver_port: s.superserver_port, web_port: s.web_port }
+        }
+        None => EngineFacts { state: EngineState::Hung, pid, superserver_port: 0, web_port: 0 },
+    }
+}
+
+/// Reads the mirror state file: `Ok(None)` when absent, an error text when unreadable.
+pub fn read_mirror_state(dir: &DataDir) -> Result<Option<MirrorState>, String> {
+    let path = dir.root().join(MIRROR_STATE_FILE);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_MIRROR_STATE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() as u64 > MAX_MIRROR_STATE_BYTES {
+        return Err(format!("{} is larger than {MAX_MIRROR_STATE_BYTES} bytes", path.display()));
+    }
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("{} is not a mirror state: {e}", path.display()))
+}
+
+/// Everything `AGENT STATUS` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub engine: EngineFacts,
+    pub data_dir: PathBuf,
+    pub journal: Positions,
+    /// Why the journal could not be read (positions are then 0).
+    pub journal_error: Option<String>,
+    pub mirror: MirrorState,
+    /// Why the mirror state file could not be read (role is then "none").
+    pub mirror_error: Option<String>,
+}
+
+impl Status {
+    /// The key/value pairs of the STATUS reply, in order.
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        let mut f = vec![
+            ("state", self.engine.state.as_str().to_string()),
+            ("pid", self.engine.pid.to_string()),
+            ("superserver_port", self.engine.superserver_port.to_string()),
+            ("web_port", self.engine.web_port.to_string()),
+            ("data_dir", self.data_dir.display().to_string()),
+            ("oldest_position", self.journal.oldest.to_string()),
+            ("last_position", self.journal.last.to_string()),
+            ("durable_position", self.journal.last.to_string()),
+            ("torn_tail", u8::from(self.journal.torn_tail).to_string()),
+            ("mirror", self.mirror.mirror.clone()),
+            ("mirror_member", self.mirror.member.clone()),
+            ("mirror_role", self.mirror.role.as_str().to_string()),
+            ("epoch", self.mirror.epoch.to_string()),
+        ];
+        if let Some(e) = &self.journal_error {
+            f.push(("journal_error", e.clone()));
+        }
+        if let Some(e) = &self.mirror_error {
+            f.push(("mirror_error", e.clone()));
+        }
+        f
+    }
+}
+
+/// The status of the engine on `dir`. Blocking (file reads and the probe).
+pub fn status(dir: &DataDir, probe: &dyn Probe) -> Status {
+    let engine = engine_facts(dir.lock_holder(), dir.read_state().as_ref(), probe);
+    let (journal, journal_error) = match journal_ranges::positions(&RealVfs::new(), &dir.journal_dir()) {
+        Ok(p) => (p, None),
+        Err(e) => (Positions::default(), Some(e.to_string())),
+    };
+    let (mirror, mirror_error) = match read_mirror_state(dir) {
+        Ok(m) => (m.unwrap_or_default(), None),
+        Err(e) => (MirrorState::default(), Some(e)),
+    };
+    let data_dir = std::path::absolute(dir.root()).unwrap_or_else(|_| dir.root().to_path_buf());
+    Status { engine, data_dir, journal, journal_error, mirror, mirror_error }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    struct FakeProbe {
+        answers: bool,
+        asked: Cell<Option<u16>>,
+    }
+
+    impl Probe for FakeProbe {
+        fn answers(&self, port: u16) -> bool {
+            self.asked.set(Some(port));
+            self.answers
+        }
+    }
+
+    fn fake(answers: bool) -> FakeProbe {
+        FakeProbe { answers, asked: Cell::new(None) }
+    }
+
+    fn run_state(pid: u32) -> RunState {
+        RunState {
+            pid,
+            superserver_port: 1972,
+            web_port: 52773,
+            started_at: "2026-01-01 00:00:00".into(),
+            version: "0".into(),
+            stopped_at: None,
+        }
+    }
+
+    #[test]
+    fn down_when_the_lock_is_free_without_probing() {
+        let p = fake(true);
+        let f = engine_facts(None, Some(&run_state(7)), &p);
+        assert_eq!(f, EngineFacts { state: EngineState::Down, pid: 0, superserver_port: 0, web_port: 0 });
+        assert_eq!(p.asked.get(), None);
+    }
+
+    #[test]
+    fn running_or_hung_by_the_probe_on_the_published_port() {
+        let p = fake(true);
+        let f = engine_facts(Some(7), Some(&run_state(7)), &p);
+        assert_eq!(f, EngineFacts { state: EngineState::Running, pid: 7, superserver_port: 1972, web_port: 52773 });
+        assert_eq!(p.asked.get(), Some(1972));
+        let f = engine_facts(Some(7), Some(&run_state(7)), &fake(false));
+        assert_eq!(f.state, EngineState::Hung);
+        assert_eq!(f.pid, 7);
+    }
+
+    #[test]
+    fn hung_when_the_holder_published_no_ports() {
+        // A state file of an earlier process, or of a clean stop, does not count.
+        let p = fake(true);
+        assert_eq!(engine_facts(Some(8), Some(&run_state(7)), &p).state, EngineState::Hung);
+        let stopped = RunState { stopped_at: Some("x".into()), ..run_state(8) };
+        assert_eq!(engine_facts(Some(8), Some(&stopped), &p).state, EngineState::Hung);
+        assert_eq!(engine_facts(Some(8), None, &p).state, EngineState::Hung);
+        assert_eq!(p.asked.get(), None);
+    }
+
+    #[test]
+    fn status_of_an_empty_directory_and_the_mirror_state_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path());
+        let s = status(&dir, &fake(true));
+        assert_eq!(s.engine.state, EngineState::Down);
+        assert_eq!(s.journal, Positions::default());
+        assert_eq!(s.mirror.role, MirrorRole::None);
+        assert_eq!(s.mirror.epoch, 0);
+        assert!(s.fields().iter().any(|(k, v)| *k == "mirror_role" && v == "none"));
+
+        std::fs::write(
+            tmp.path().join(MIRROR_STATE_FILE),
+            br#"{ "mirror": "MIR", "member": "A", "role": "backup", "epoch": 12 }"#,
+        )
+        .unwrap();
+        let s = status(&dir, &fake(true));
+        assert_eq!(
+            s.mirror,
+            MirrorState { mirror: "MIR".into(), member: "A".into(), role: MirrorRole::Backup, epoch: 12 }
+        );
+        assert_eq!(s.mirror_error, None);
+
+        std::fs::write(tmp.path().join(MIRROR_STATE_FILE), br#"{ "role": "boss" }"#).unwrap();
+        let s = status(&dir, &fake(true));
+        assert_eq!(s.mirror.role, MirrorRole::None);
+        assert!(s.mirror_error.as_deref().unwrap().contains("is not a mirror state"), "{:?}", s.mirror_error);
+    }
+
+    #[test]
+    fn a_held_lock_is_seen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path());
+        let _lock = dir.lock().unwrap();
+        let s = status(&dir, &fake(true));
+        assert_eq!(s.engine.state, EngineState::Hung, "no state file published yet");
+        assert_eq!(s.engine.pid, std::process::id());
+    }
+}

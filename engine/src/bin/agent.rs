@@ -1,0 +1,65 @@
+//! The `agent` binary: argument parsing and exit codes only; the work is in
+//! `engine::agent`.
+
+use clap::Parser;
+use engine::agent::{self, AgentConfig};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "agent",
+    version,
+    about = "Mirrorlab agent: engine status, fencing and journal files beside an engine; the arbiter alone"
+)]
+struct Args {
+    /// Port to listen on; 0 picks a free port.
+    #[arg(long, default_value_t = agent::DEFAULT_PORT, env = "MIRRORLAB_AGENT_PORT")]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0", env = "MIRRORLAB_AGENT_INTERFACE")]
+    interface: IpAddr,
+    /// Log filter: error, warn, info, debug (RUST_LOG overrides it).
+    #[arg(long, default_value = "info", env = "MIRRORLAB_LOG_LEVEL")]
+    log_level: String,
+    /// The engine's data directory. Without it the agent is a pure arbiter.
+    #[arg(long, env = "MIRRORLAB_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Enable the FAULT commands that simulate network partitions (tests only).
+    #[arg(long)]
+    allow_fault_injection: bool,
+    /// A member whose last arbiter heartbeat is older than this is not connected.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=3_600_000))]
+    member_timeout_ms: u32,
+    /// How long the health probe waits for the engine's answer to PING.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=600_000))]
+    probe_timeout_ms: u32,
+    /// How long AGENT FENCE waits for the killed engine to release its lock.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=600_000))]
+    fence_timeout_ms: u32,
+    /// Most concurrent connections.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    max_connections: u32,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    engine::logging::init(None, &args.log_level);
+    let config = AgentConfig {
+        data_dir: args.data_dir,
+        allow_fault_injection: args.allow_fault_injection,
+        member_timeout: Duration::from_millis(args.member_timeout_ms.into()),
+        probe_timeout: Duration::from_millis(args.probe_timeout_ms.into()),
+        fence_timeout: Duration::from_millis(args.fence_timeout_ms.into()),
+        max_connections: args.max_connections as usize,
+    };
+    match agent::run(SocketAddr::new(args.interface, args.port), config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
