@@ -10,6 +10,7 @@ pub mod instance;
 pub mod journal;
 pub mod logging;
 pub mod merge;
+pub mod mirror;
 pub mod namespace;
 pub mod resp;
 pub mod start;
