@@ -5,7 +5,10 @@
 //! from each member. It is the one place that serialises "the primary goes on alone" and
 //! "the backup takes over": once it has told the primary to go on alone it refuses the
 //! backup, and once it has granted a takeover it tells the old primary a failover happened.
-//! Its state is volatile: a restarted arbiter knows nothing and learns from the pings.
+//! Its record is small and durable (written before it answers), so a restarted arbiter
+//! keeps it. A replaced arbiter (blank disk) has a new `incarnation`: a primary never takes
+//! "go on alone" from an incarnation other than the one that recorded its backup as
+//! eligible, since only that one can know whether it granted a takeover.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +18,7 @@ use super::types::{next_epoch, Epoch, MemberId, Millis};
 
 #[derive(Debug, Clone)]
 pub struct Arbiter {
+    incarnation: u64,
     qos: Millis,
     failover_members: Vec<MemberId>,
     epoch: Epoch,
@@ -29,8 +33,10 @@ pub struct Arbiter {
 }
 
 impl Arbiter {
-    pub fn new(qos: Millis, failover_members: Vec<MemberId>) -> Arbiter {
+    /// A blank arbiter; `incarnation` must differ from every earlier arbiter's.
+    pub fn new(incarnation: u64, qos: Millis, failover_members: Vec<MemberId>) -> Arbiter {
         Arbiter {
+            incarnation,
             qos,
             failover_members,
             epoch: 0,
@@ -58,6 +64,7 @@ impl Arbiter {
     fn pong(&self, now: Millis, from: MemberId) -> ArbiterAnswer {
         let other_connected = self.failover_members.iter().filter(|&&m| m != from).any(|&m| self.sees(now, m));
         ArbiterAnswer::Pong {
+            incarnation: self.incarnation,
             epoch: self.epoch,
             primary: self.primary,
             eligible: self.eligible,

@@ -70,12 +70,25 @@ pub enum ArbiterRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLine {
     /// The member held records the primary of a newer epoch never got.
-    InconsistentWithMirror { rewound_to: Position },
+    InconsistentWithMirror {
+        rewound_to: Position,
+    },
     /// The primary learned a newer epoch and is demoting itself.
-    FailoverHappened { epoch: Epoch },
-    TakeoverByArbiter { epoch: Epoch },
-    TakeoverByAgent { epoch: Epoch, peer: MemberId },
+    FailoverHappened {
+        epoch: Epoch,
+    },
+    TakeoverByArbiter {
+        epoch: Epoch,
+    },
+    TakeoverByAgent {
+        epoch: Epoch,
+        peer: MemberId,
+    },
     ContinuingAlone,
-    BackupActive { backup: MemberId },
-    BackupRevoked { backup: MemberId },
+    BackupActive {
+        backup: MemberId,
+    },
+    BackupRevoked {
+        backup: MemberId,
+    },
 }

@@ -46,7 +46,14 @@ pub enum Message {
 pub enum ArbiterAnswer {
     /// Answer to a ping: the arbiter's epoch and mode record, and whether it currently
     /// sees the other failover member.
-    Pong { epoch: Epoch, primary: Option<MemberId>, eligible: Option<MemberId>, mode_seq: u64, other_connected: bool },
+    Pong {
+        incarnation: u64,
+        epoch: Epoch,
+        primary: Option<MemberId>,
+        eligible: Option<MemberId>,
+        mode_seq: u64,
+        other_connected: bool,
+    },
     /// Takeover granted: the requester is primary of `epoch` at the arbiter.
     Granted { epoch: Epoch },
     /// Takeover refused; nothing changed at the arbiter.

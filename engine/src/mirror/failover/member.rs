@@ -63,6 +63,9 @@ struct Primary {
     alone_confirmed: u64,
     alone_confirmed_at: Option<Millis>,
     arbiter_confirmed_eligible: bool,
+    /// The arbiter incarnation that confirmed our eligible backup: the only one whose
+    /// "go on alone" we trust.
+    eligible_incarnation: Option<u64>,
     handover: Option<MemberId>,
 }
 
@@ -160,6 +163,11 @@ impl Member {
 
     pub fn status(&self) -> MemberStatus {
         self.status
+    }
+
+    /// Primary (open for writes or not yet).
+    pub fn is_primary(&self) -> bool {
+        matches!(self.role, Role::Primary(_))
     }
 
     /// Primary and open for writes.
@@ -261,6 +269,7 @@ impl Member {
             alone_confirmed: 0,
             alone_confirmed_at: None,
             arbiter_confirmed_eligible: false,
+            eligible_incarnation: None,
             handover: None,
         }));
         self.next_heartbeat = now;
@@ -438,7 +447,7 @@ impl Member {
 
     fn on_arbiter(&mut self, now: Millis, answer: ArbiterAnswer) {
         match answer {
-            ArbiterAnswer::Pong { epoch, primary, eligible, mode_seq, other_connected } => {
+            ArbiterAnswer::Pong { incarnation, epoch, primary, eligible, mode_seq, other_connected } => {
                 self.arbiter_answer_at = Some(now);
                 self.arbiter_other = other_connected;
                 self.arbiter_epoch = self.arbiter_epoch.max(epoch);
@@ -450,7 +459,9 @@ impl Member {
                 if let Role::Primary(p) = &mut self.role {
                     if epoch == self.epoch && primary == Some(me) && mode_seq == p.mode_seq {
                         p.arbiter_confirmed_eligible = eligible.is_some();
-                        if eligible.is_none() {
+                        if eligible.is_some() {
+                            p.eligible_incarnation = Some(incarnation);
+                        } else if p.eligible_sent.is_none() || p.eligible_incarnation == Some(incarnation) {
                             p.alone_confirmed = mode_seq;
                             p.alone_confirmed_at = Some(now);
                         }
@@ -621,7 +632,9 @@ impl Member {
             Role::Primary(p) => {
                 ArbiterRequest::Ping { epoch: self.epoch, primary: true, eligible: p.backup, mode_seq: p.mode_seq }
             }
-            Role::Follower(_) => ArbiterRequest::Ping { epoch: self.epoch, primary: false, eligible: None, mode_seq: 0 },
+            Role::Follower(_) => {
+                ArbiterRequest::Ping { epoch: self.epoch, primary: false, eligible: None, mode_seq: 0 }
+            }
         };
         self.out.push(Command::AskArbiter(req));
     }

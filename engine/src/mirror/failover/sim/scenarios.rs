@@ -1,0 +1,1 @@
+//! Named scenarios from the acceptance list, each a scripted run of the simulator.
