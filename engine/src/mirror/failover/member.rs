@@ -329,6 +329,10 @@ impl Member {
                     if self.status == MemberStatus::InTrouble {
                         self.set_status(MemberStatus::Primary);
                     }
+                } else if p.backup != Some(from) && failover_peer && end < end_now {
+                    // Catching up: send the rest now rather than at the next heartbeat.
+                    let msg = self.journal_message(now, from);
+                    self.out.push(Command::Send { to: from, msg });
                 }
             }
             _ => {}
@@ -435,13 +439,14 @@ impl Member {
         let pos = self.journal.end() + 1;
         self.journal.push(epoch, pos);
         self.out.push(Command::Journal(JournalOp::Append { epoch, pos }));
-        let backup = match &self.role {
-            Role::Primary(p) => p.backup,
-            Role::Follower(_) => None,
+        // Stream to the active backup, or to every failover member catching up to become it.
+        let targets = match &self.role {
+            Role::Primary(p) => p.backup.map_or_else(|| self.other_failover_members(), |b| vec![b]),
+            Role::Follower(_) => Vec::new(),
         };
-        if let Some(b) = backup {
-            let msg = self.journal_message(now, b);
-            self.out.push(Command::Send { to: b, msg });
+        for to in targets {
+            let msg = self.journal_message(now, to);
+            self.out.push(Command::Send { to, msg });
         }
     }
 

@@ -8,6 +8,7 @@ mod clock;
 mod invariants;
 mod network;
 mod node;
+#[allow(clippy::unwrap_used)]
 mod scenarios;
 mod world;
 
