@@ -96,7 +96,7 @@ fn run_seed(seed: u64, trace: bool) -> Result<(), String> {
 
 /// One arbiter outage in three ends with a blank replacement arbiter.
 fn rng_pick(len: u64) -> u8 {
-    u8::from(len % 3 != 0)
+    u8::from(!len.is_multiple_of(3))
 }
 
 fn replay_command(seed: u64) -> String {
