@@ -76,16 +76,17 @@ pub struct MirrorConfig {
     pub members: Vec<MemberConfig>,
 }
 
-/// Our default QoS timeout; the reasoning is in docs/design/failover.md.
-pub const DEFAULT_QOS_MS: u32 = 2000;
+/// Our default QoS timeout, owned by the failover core; the reasoning is in
+/// docs/design/failover.md.
+pub use super::failover::DEFAULT_QOS_MS;
 
 fn default_qos_ms() -> u32 {
     DEFAULT_QOS_MS
 }
 
-/// Smallest and largest QoS accepted: below 200 ms scheduling noise alone causes false
+/// Smallest and largest QoS accepted: below 300 ms scheduling noise alone causes false
 /// failovers; above 60 s nobody would call it high availability.
-pub const QOS_RANGE_MS: (u32, u32) = (200, 60_000);
+pub const QOS_RANGE_MS: (u32, u32) = (300, 60_000);
 
 impl MirrorConfig {
     /// Normalises names (upper case) and checks every rule; all problems at once, each

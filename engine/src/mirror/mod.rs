@@ -1,5 +1,14 @@
-//! Mirroring: configuration (and, as it lands, the failover core, journal shipping and
-//! member statuses).
+//! Database mirroring: failover members (primary and synchronous backup), async members,
+//! the agent beside every engine and the arbiter.
+//!
+//! - `config`: the mirror's configuration and its naming rules.
+//! - `failover`: the decision core, a pure state machine with no I/O, and its seeded
+//!   simulator.
+//! - `shipping`: the data channel that streams the journal from primary to members.
+//!
+//! The layer that carries the state machine's commands out over sockets and the journal
+//! is not built yet (docs/design/mirroring.md).
 
 pub mod config;
+pub mod failover;
 pub mod shipping;

@@ -1,0 +1,97 @@
+//! Events in: everything the state machine learns from the outside world.
+
+use super::types::{Epoch, JournalSummary, MemberId, Millis, Position};
+
+/// One input to [`crate::mirror::failover::Member::step`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Time passed. The driver ticks every few tens of milliseconds; all timers derive
+    /// from the `now` given with every event.
+    Tick,
+    /// A message from another member.
+    Message { from: MemberId, msg: Message },
+    /// A client asks to commit one journal record (this member must be primary).
+    ClientCommit,
+    /// The arbiter answered.
+    Arbiter(ArbiterAnswer),
+    /// A member's agent answered.
+    Agent(AgentAnswer),
+    /// The connection to another member went up or down (the driver's view of TCP).
+    Connection { peer: MemberId, up: bool },
+    /// Every mirrored database is mounted, activated and caught up (or no longer is).
+    DatabasesReady(bool),
+    /// An operator command.
+    Operator(OperatorCommand),
+}
+
+/// Member-to-member messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// From the primary, every heartbeat and on every commit: its whole journal summary
+    /// (the driver ships the records the receiver lacks), what it has acknowledged to
+    /// clients, and whether the receiver is its active backup.
+    Journal { epoch: Epoch, journal: JournalSummary, acked: Position, active: bool, sent_at: Millis },
+    /// Receipt: the receiver's journal now ends at `end` (its records up to there are the
+    /// primary's); `sent_at` echoes the journal message acknowledged.
+    JournalAck { epoch: Epoch, end: Position, sent_at: Millis },
+    /// "Your epoch is older than mine": the receiver demotes itself if it is primary.
+    NewerEpoch { epoch: Epoch },
+    /// Planned failover: the primary of `epoch` stopped acknowledging, its journal ends at
+    /// `end`, and asks the receiver to take over.
+    Handover { epoch: Epoch, end: Position },
+}
+
+/// The arbiter's answers (see [`crate::mirror::failover::Arbiter`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArbiterAnswer {
+    /// Answer to a ping: the arbiter's epoch and mode record, and whether it currently
+    /// sees the other failover member.
+    Pong {
+        incarnation: u64,
+        epoch: Epoch,
+        primary: Option<MemberId>,
+        eligible: Option<MemberId>,
+        mode_seq: u64,
+        other_connected: bool,
+    },
+    /// Takeover granted: the requester is primary of `epoch` at the arbiter.
+    Granted { epoch: Epoch },
+    /// Takeover refused; nothing changed at the arbiter.
+    Refused { epoch: Epoch },
+    /// The requester's epoch is older than the arbiter's: a failover happened.
+    NewerEpoch { epoch: Epoch },
+}
+
+/// What an agent says about the instance beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceState {
+    /// Running and answering; `primary` when it is primary of `epoch`.
+    Running { primary: bool },
+    /// Running but not answering (hung): the agent can force it down.
+    Hung,
+    /// Not running (crashed, or forced down by this or an earlier request).
+    Down,
+}
+
+/// An agent's answer about `member`; `epoch` and `journal` are the instance's durable ones
+/// (final when the instance is down).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentAnswer {
+    pub member: MemberId,
+    pub state: InstanceState,
+    pub epoch: Epoch,
+    pub journal: JournalSummary,
+}
+
+/// Operator commands from the Mirror Monitor or the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorCommand {
+    /// On the primary: hand over to the active backup once it has everything.
+    PlannedFailover,
+    /// This member is never promoted while set.
+    SetNoFailover,
+    ClearNoFailover,
+    /// On a DR async: become a failover member and primary, forcing the failover members
+    /// down through their agents first.
+    PromoteDr,
+}

@@ -1,0 +1,814 @@
+//! The state machine of one data member: primary, backup (failover member) or async.
+//!
+//! [`Member::step`] takes the time and one event and returns the commands to carry out, in
+//! order. Nothing here does I/O or reads a clock.
+
+use std::collections::BTreeMap;
+
+use super::commands::{ArbiterRequest, Command, JournalOp, LogLine};
+use super::events::{AgentAnswer, ArbiterAnswer, Event, InstanceState, Message, OperatorCommand};
+use super::timing::Timing;
+use super::types::{
+    common_prefix, next_epoch, ArbiterLine, Epoch, FailoverMode, JournalSummary, MemberId, MemberKind, MemberSpec,
+    MemberStatus, Millis, Position,
+};
+
+/// The mirror as every member knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorConfig {
+    pub members: Vec<MemberSpec>,
+    /// An arbiter is configured (arbiter-controlled mode is possible).
+    pub arbiter: bool,
+    pub timing: Timing,
+}
+
+impl MirrorConfig {
+    pub fn kind_of(&self, id: MemberId) -> Option<MemberKind> {
+        self.members.iter().find(|m| m.id == id).map(|m| m.kind)
+    }
+}
+
+/// What a member keeps across restarts (besides the journal records themselves).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Durable {
+    /// The highest epoch this member has persisted.
+    pub epoch: Epoch,
+    pub journal: JournalSummary,
+    pub no_failover: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct PeerProgress {
+    /// Highest journal end the peer acknowledged in this epoch.
+    recv: Position,
+    last_ack_at: Option<Millis>,
+    /// `sent_at` of the newest journal message the peer acknowledged: the lease start.
+    lease_from: Option<Millis>,
+}
+
+#[derive(Debug, Clone)]
+struct Primary {
+    open: bool,
+    open_at: Millis,
+    acked: Position,
+    acking: bool,
+    peers: BTreeMap<MemberId, PeerProgress>,
+    backup: Option<MemberId>,
+    trouble_since: Option<Millis>,
+    /// Sequence of our declarations to the arbiter of which backup may take over.
+    mode_seq: u64,
+    /// Highest sequence under which we declared a backup eligible.
+    eligible_sent: Option<u64>,
+    /// Highest sequence the arbiter confirmed with no eligible backup, and when.
+    alone_confirmed: u64,
+    alone_confirmed_at: Option<Millis>,
+    arbiter_confirmed_eligible: bool,
+    /// The arbiter incarnation that confirmed our eligible backup: the only one whose
+    /// "go on alone" we trust.
+    eligible_incarnation: Option<u64>,
+    handover: Option<MemberId>,
+}
+
+#[derive(Debug, Clone)]
+struct Follower {
+    primary: Option<MemberId>,
+    last_heard: Millis,
+    last_sent_at: Millis,
+    connection_lost: bool,
+    active: bool,
+    primary_acked: Position,
+    /// When we last acknowledged an older primary's journal (its lease may still run).
+    last_acked_old: Option<Millis>,
+    asking_arbiter: Option<Millis>,
+    next_try: Millis,
+    agent_answers: BTreeMap<MemberId, AgentAnswer>,
+    /// Operator-forced promotion of a DR async.
+    forced: bool,
+    /// Planned failover we started: resend until the new primary shows up.
+    handed_over: Option<(MemberId, Epoch, Position)>,
+}
+
+#[derive(Debug, Clone)]
+enum Role {
+    Primary(Box<Primary>),
+    Follower(Box<Follower>),
+}
+
+/// One data member's failover state machine.
+#[derive(Debug, Clone)]
+pub struct Member {
+    id: MemberId,
+    kind: MemberKind,
+    cfg: MirrorConfig,
+    epoch: Epoch,
+    journal: JournalSummary,
+    no_failover: bool,
+    dbs_ready: bool,
+    status: MemberStatus,
+    role: Role,
+    arbiter_answer_at: Option<Millis>,
+    arbiter_other: bool,
+    arbiter_epoch: Epoch,
+    next_heartbeat: Millis,
+    out: Vec<Command>,
+}
+
+impl Member {
+    /// Starts a member from its durable state. It always starts as a follower and looks for
+    /// the primary; a former primary never resumes as primary by itself.
+    pub fn start(cfg: MirrorConfig, id: MemberId, durable: Durable, now: Millis) -> Member {
+        let kind = cfg.kind_of(id).expect("member is in the mirror configuration");
+        Member {
+            id,
+            kind,
+            epoch: durable.epoch,
+            journal: durable.journal,
+            no_failover: durable.no_failover,
+            dbs_ready: false,
+            status: MemberStatus::Waiting,
+            role: Role::Follower(Box::new(Follower::new(now))),
+            arbiter_answer_at: None,
+            arbiter_other: false,
+            arbiter_epoch: 0,
+            next_heartbeat: now,
+            out: Vec::new(),
+            cfg,
+        }
+    }
+
+    /// The first member of a new mirror becomes primary of the first epoch.
+    pub fn create_primary(cfg: MirrorConfig, id: MemberId, now: Millis) -> (Member, Vec<Command>) {
+        let mut m = Member::start(cfg, id, Durable::default(), now);
+        m.dbs_ready = true;
+        m.become_primary(now, next_epoch(0, id), now);
+        let out = std::mem::take(&mut m.out);
+        (m, out)
+    }
+
+    pub fn id(&self) -> MemberId {
+        self.id
+    }
+
+    pub fn kind(&self) -> MemberKind {
+        self.kind
+    }
+
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    pub fn journal(&self) -> &JournalSummary {
+        &self.journal
+    }
+
+    pub fn status(&self) -> MemberStatus {
+        self.status
+    }
+
+    /// Primary (open for writes or not yet).
+    pub fn is_primary(&self) -> bool {
+        matches!(self.role, Role::Primary(_))
+    }
+
+    /// Primary and open for writes.
+    pub fn is_open_primary(&self) -> bool {
+        matches!(&self.role, Role::Primary(p) if p.open)
+    }
+
+    /// The active backup (on the primary) or whether this member is it (elsewhere).
+    pub fn active_backup(&self) -> Option<MemberId> {
+        match &self.role {
+            Role::Primary(p) => p.backup,
+            Role::Follower(f) => f.active.then_some(self.id),
+        }
+    }
+
+    pub fn durable(&self) -> Durable {
+        Durable { epoch: self.epoch, journal: self.journal.clone(), no_failover: self.no_failover }
+    }
+
+    pub fn arbiter_line(&self, now: Millis) -> ArbiterLine {
+        match self.arbiter_answer_at {
+            Some(t) if now.saturating_sub(t) < self.cfg.timing.qos() => {
+                if self.arbiter_other {
+                    ArbiterLine::BothConnected
+                } else {
+                    ArbiterLine::OnlyThisMember
+                }
+            }
+            _ => ArbiterLine::NotConnected,
+        }
+    }
+
+    pub fn failover_mode(&self) -> FailoverMode {
+        match &self.role {
+            Role::Primary(p) if p.backup.is_some() && p.arbiter_confirmed_eligible => FailoverMode::ArbiterControlled,
+            Role::Follower(f) if f.active && self.arbiter_answer_at.is_some() && self.arbiter_other => {
+                FailoverMode::ArbiterControlled
+            }
+            _ => FailoverMode::AgentControlled,
+        }
+    }
+
+    /// Feeds one event at `now` (milliseconds on this member's monotonic clock) and returns
+    /// the commands to execute, in order.
+    pub fn step(&mut self, now: Millis, event: Event) -> Vec<Command> {
+        match event {
+            Event::Tick => {}
+            Event::Message { from, msg } => self.on_message(now, from, msg),
+            Event::ClientCommit => self.on_commit(now),
+            Event::Arbiter(answer) => self.on_arbiter(now, answer),
+            Event::Agent(answer) => self.on_agent(now, answer),
+            Event::Connection { peer, up } => self.on_connection(now, peer, up),
+            Event::DatabasesReady(ready) => self.dbs_ready = ready,
+            Event::Operator(cmd) => self.on_operator(now, cmd),
+        }
+        self.on_tick(now);
+        std::mem::take(&mut self.out)
+    }
+
+    fn set_status(&mut self, to: MemberStatus) {
+        if self.status != to {
+            self.out.push(Command::StatusChanged { from: self.status, to });
+            self.status = to;
+        }
+    }
+
+    fn persist_epoch(&mut self, epoch: Epoch) {
+        if epoch > self.epoch {
+            self.out.push(Command::PersistEpoch(epoch));
+            self.epoch = epoch;
+        }
+    }
+
+    fn promotable(&self) -> bool {
+        self.kind == MemberKind::Failover && !self.no_failover && self.dbs_ready
+    }
+
+    fn other_failover_members(&self) -> Vec<MemberId> {
+        self.cfg.members.iter().filter(|m| m.kind == MemberKind::Failover && m.id != self.id).map(|m| m.id).collect()
+    }
+
+    // ---- becoming and leaving primary ----
+
+    fn become_primary(&mut self, now: Millis, epoch: Epoch, open_at: Millis) {
+        assert!(epoch > self.epoch, "a takeover always makes a newer epoch");
+        self.persist_epoch(epoch);
+        self.out.push(Command::BecomePrimary { epoch });
+        self.set_status(MemberStatus::Transition);
+        self.role = Role::Primary(Box::new(Primary {
+            open: false,
+            open_at,
+            acked: 0,
+            acking: false,
+            peers: BTreeMap::new(),
+            backup: None,
+            trouble_since: None,
+            mode_seq: 0,
+            eligible_sent: None,
+            alone_confirmed: 0,
+            alone_confirmed_at: None,
+            arbiter_confirmed_eligible: false,
+            eligible_incarnation: None,
+            handover: None,
+        }));
+        self.next_heartbeat = now;
+    }
+
+    fn demote(&mut self, now: Millis, epoch: Epoch) {
+        self.persist_epoch(epoch);
+        if matches!(self.role, Role::Primary(_)) {
+            self.out.push(Command::Log(LogLine::FailoverHappened { epoch }));
+            self.out.push(Command::DemoteToBackup { epoch: self.epoch });
+            self.role = Role::Follower(Box::new(Follower::new(now)));
+            self.set_status(MemberStatus::Waiting);
+        }
+    }
+
+    // ---- events ----
+
+    fn on_message(&mut self, now: Millis, from: MemberId, msg: Message) {
+        let msg_epoch = match &msg {
+            Message::Journal { epoch, .. }
+            | Message::JournalAck { epoch, .. }
+            | Message::NewerEpoch { epoch }
+            | Message::Handover { epoch, .. } => *epoch,
+        };
+        if msg_epoch > self.epoch && matches!(self.role, Role::Primary(_)) {
+            self.demote(now, msg_epoch);
+        }
+        if matches!(self.role, Role::Primary(_)) {
+            self.primary_message(now, from, msg);
+        } else {
+            self.follower_message(now, from, msg);
+        }
+    }
+
+    fn primary_message(&mut self, now: Millis, from: MemberId, msg: Message) {
+        let epoch = self.epoch;
+        match msg {
+            Message::Journal { epoch: e, .. } | Message::Handover { epoch: e, .. } if e < epoch => {
+                self.out.push(Command::Send { to: from, msg: Message::NewerEpoch { epoch } });
+            }
+            Message::JournalAck { epoch: e, end, sent_at } if e == epoch => {
+                let end_now = self.journal.end();
+                let failover_peer = self.cfg.kind_of(from) == Some(MemberKind::Failover);
+                let Role::Primary(p) = &mut self.role else { unreachable!() };
+                let peer = p.peers.entry(from).or_default();
+                peer.recv = peer.recv.max(end);
+                peer.last_ack_at = Some(now);
+                peer.lease_from = Some(peer.lease_from.map_or(sent_at, |l| l.max(sent_at)));
+                if p.backup.is_none() && failover_peer && end >= end_now && p.handover.is_none() {
+                    p.backup = Some(from);
+                    p.trouble_since = None;
+                    p.mode_seq += 1;
+                    p.eligible_sent = Some(p.mode_seq);
+                    p.arbiter_confirmed_eligible = false;
+                    self.out.push(Command::Log(LogLine::BackupActive { backup: from }));
+                    self.ping_arbiter();
+                    if self.status == MemberStatus::InTrouble {
+                        self.set_status(MemberStatus::Primary);
+                    }
+                } else if p.backup != Some(from) && failover_peer && end < end_now {
+                    // Catching up: send the rest now rather than at the next heartbeat.
+                    let msg = self.journal_message(now, from);
+                    self.out.push(Command::Send { to: from, msg });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn follower_message(&mut self, now: Millis, from: MemberId, msg: Message) {
+        match msg {
+            Message::Journal { epoch, journal, acked, active, sent_at } => {
+                if epoch < self.epoch {
+                    self.out.push(Command::Send { to: from, msg: Message::NewerEpoch { epoch: self.epoch } });
+                    return;
+                }
+                let newer = epoch > self.epoch;
+                {
+                    let f = self.follower();
+                    if !newer && f.asking_arbiter.is_some() {
+                        // Not a word to the old primary while the arbiter decides: its lease
+                        // must be able to run out.
+                        return;
+                    }
+                }
+                self.persist_epoch(epoch);
+                let kind = self.kind;
+                let f = self.follower_mut();
+                if newer || f.primary != Some(from) {
+                    f.primary = Some(from);
+                    f.last_sent_at = 0;
+                    f.active = false;
+                    f.primary_acked = 0;
+                    f.asking_arbiter = None;
+                    f.handed_over = None;
+                } else if sent_at <= f.last_sent_at {
+                    return;
+                }
+                f.last_sent_at = sent_at;
+                f.last_heard = now;
+                f.connection_lost = false;
+                f.active = active && kind == MemberKind::Failover;
+                f.primary_acked = f.primary_acked.max(acked);
+                f.agent_answers.clear();
+                f.forced = false;
+                self.reconcile(from, epoch, &journal);
+                let end = self.journal.end();
+                self.out.push(Command::Send { to: from, msg: Message::JournalAck { epoch, end, sent_at } });
+                let f = self.follower_mut();
+                f.last_acked_old = Some(now);
+                let active = f.active;
+                let status = match (kind, active) {
+                    (MemberKind::Failover, true) => MemberStatus::Backup,
+                    (MemberKind::Failover, false) => MemberStatus::Synchronizing,
+                    _ if end >= journal.end() => MemberStatus::Connected,
+                    _ => MemberStatus::Synchronizing,
+                };
+                self.set_status(status);
+            }
+            Message::NewerEpoch { epoch } => self.persist_epoch(epoch),
+            Message::Handover { epoch, end } => {
+                let f = self.follower();
+                if epoch == self.epoch && f.primary == Some(from) && self.promotable() && self.journal.end() >= end {
+                    let e = next_epoch(self.epoch.max(self.arbiter_epoch), self.id);
+                    self.become_primary(now, e, now);
+                }
+            }
+            Message::JournalAck { .. } => {}
+        }
+    }
+
+    /// Makes the local journal the primary's: drop a diverged tail, copy what is missing.
+    fn reconcile(&mut self, from: MemberId, epoch: Epoch, theirs: &JournalSummary) {
+        let common = common_prefix(&self.journal, theirs);
+        let mine_end = self.journal.end();
+        if mine_end > common {
+            let keep = if common < theirs.end() {
+                common
+            } else if self.journal.epoch_at(common + 1) == Some(epoch) {
+                mine_end // records of this epoch from a newer message: ours to keep
+            } else {
+                common
+            };
+            if keep < mine_end {
+                self.out.push(Command::Log(LogLine::InconsistentWithMirror { rewound_to: keep }));
+                self.out.push(Command::Journal(JournalOp::Truncate { to: keep }));
+                self.journal.truncate(keep);
+            }
+        }
+        if theirs.end() > self.journal.end() && common_prefix(&self.journal, theirs) == self.journal.end() {
+            self.journal.extend_from(theirs);
+            self.out.push(Command::Journal(JournalOp::Receive {
+                source: from,
+                from_agent: false,
+                target: theirs.clone(),
+            }));
+        }
+    }
+
+    fn on_commit(&mut self, now: Millis) {
+        let epoch = self.epoch;
+        let open = matches!(&self.role, Role::Primary(p) if p.open && p.handover.is_none());
+        if !open {
+            self.out.push(Command::RefuseCommit);
+            return;
+        }
+        let pos = self.journal.end() + 1;
+        self.journal.push(epoch, pos);
+        self.out.push(Command::Journal(JournalOp::Append { epoch, pos }));
+        // Stream to the active backup, or to every failover member catching up to become it.
+        let targets = match &self.role {
+            Role::Primary(p) => p.backup.map_or_else(|| self.other_failover_members(), |b| vec![b]),
+            Role::Follower(_) => Vec::new(),
+        };
+        for to in targets {
+            let msg = self.journal_message(now, to);
+            self.out.push(Command::Send { to, msg });
+        }
+    }
+
+    fn on_arbiter(&mut self, now: Millis, answer: ArbiterAnswer) {
+        match answer {
+            ArbiterAnswer::Pong { incarnation, epoch, primary, eligible, mode_seq, other_connected } => {
+                self.arbiter_answer_at = Some(now);
+                self.arbiter_other = other_connected;
+                self.arbiter_epoch = self.arbiter_epoch.max(epoch);
+                if epoch > self.epoch && matches!(self.role, Role::Primary(_)) {
+                    self.demote(now, epoch);
+                    return;
+                }
+                let me = self.id;
+                if let Role::Primary(p) = &mut self.role {
+                    if epoch == self.epoch && primary == Some(me) && mode_seq == p.mode_seq {
+                        p.arbiter_confirmed_eligible = eligible.is_some();
+                        if eligible.is_some() {
+                            p.eligible_incarnation = Some(incarnation);
+                        } else if p.eligible_sent.is_none() || p.eligible_incarnation == Some(incarnation) {
+                            p.alone_confirmed = mode_seq;
+                            p.alone_confirmed_at = Some(now);
+                        }
+                    }
+                }
+            }
+            ArbiterAnswer::NewerEpoch { epoch } => {
+                self.arbiter_answer_at = Some(now);
+                self.arbiter_epoch = self.arbiter_epoch.max(epoch);
+                if matches!(self.role, Role::Primary(_)) {
+                    self.demote(now, epoch);
+                } else {
+                    self.follower_mut().asking_arbiter = None;
+                }
+            }
+            ArbiterAnswer::Refused { epoch } => {
+                self.arbiter_answer_at = Some(now);
+                self.arbiter_epoch = self.arbiter_epoch.max(epoch);
+                if let Role::Follower(f) = &mut self.role {
+                    f.asking_arbiter = None;
+                }
+            }
+            ArbiterAnswer::Granted { epoch } => {
+                self.arbiter_answer_at = Some(now);
+                let guard = self.cfg.timing.lease_guard();
+                let Role::Follower(f) = &self.role else { return };
+                let caught_up = self.journal.end() >= f.primary_acked;
+                if f.asking_arbiter.is_some() && epoch > self.epoch && self.promotable() && caught_up {
+                    let open_at = f.last_acked_old.map_or(now, |t| t + guard);
+                    self.out.push(Command::Log(LogLine::TakeoverByArbiter { epoch }));
+                    self.become_primary(now, epoch, open_at);
+                }
+            }
+        }
+    }
+
+    fn on_agent(&mut self, now: Millis, answer: AgentAnswer) {
+        let better_than_peer = (self.journal.rank(), std::cmp::Reverse(self.id))
+            > (answer.journal.rank(), std::cmp::Reverse(answer.member));
+        let Role::Follower(f) = &mut self.role else { return };
+        if !f.lost(now, self.cfg.timing.qos()) && !f.forced {
+            return;
+        }
+        let forced = f.forced;
+        match answer.state {
+            InstanceState::Running { primary: true } if !forced => {}
+            InstanceState::Running { primary: false } if !forced && !better_than_peer => {}
+            InstanceState::Running { .. } | InstanceState::Hung => {
+                self.out.push(Command::AskAgent { member: answer.member, fence: true });
+            }
+            InstanceState::Down => {
+                f.agent_answers.insert(answer.member, answer);
+                self.try_agent_takeover(now);
+            }
+        }
+    }
+
+    /// Every other failover member is down (crashed or forced down): take the most complete
+    /// journal among ours and theirs, then take over.
+    fn try_agent_takeover(&mut self, now: Millis) {
+        if !self.promotable() {
+            return;
+        }
+        let peers = self.other_failover_members();
+        let Role::Follower(f) = &self.role else { return };
+        if !peers.iter().all(|p| f.agent_answers.contains_key(p)) {
+            return;
+        }
+        let answers: Vec<AgentAnswer> = peers.iter().map(|p| f.agent_answers[p].clone()).collect();
+        let mut epoch_floor = self.epoch.max(self.arbiter_epoch);
+        let mut best: Option<&AgentAnswer> = None;
+        for a in &answers {
+            epoch_floor = epoch_floor.max(a.epoch);
+            if a.journal.rank() > best.map_or(self.journal.rank(), |b| b.journal.rank()) {
+                best = Some(a);
+            }
+        }
+        if let Some(b) = best {
+            let common = common_prefix(&self.journal, &b.journal);
+            if common < self.journal.end() {
+                self.out.push(Command::Log(LogLine::InconsistentWithMirror { rewound_to: common }));
+                self.out.push(Command::Journal(JournalOp::Truncate { to: common }));
+            }
+            self.journal.adopt(&b.journal);
+            self.out.push(Command::Journal(JournalOp::Receive {
+                source: b.member,
+                from_agent: true,
+                target: b.journal.clone(),
+            }));
+        }
+        let epoch = next_epoch(epoch_floor, self.id);
+        let peer = answers[0].member;
+        self.out.push(Command::Log(LogLine::TakeoverByAgent { epoch, peer }));
+        // Every failover member is down: no lease of theirs can still be running.
+        self.become_primary(now, epoch, now);
+    }
+
+    fn on_connection(&mut self, now: Millis, peer: MemberId, up: bool) {
+        if up {
+            return;
+        }
+        match &mut self.role {
+            Role::Primary(p) => {
+                if p.backup == Some(peer) {
+                    self.revoke_backup(now);
+                }
+            }
+            Role::Follower(f) => {
+                if f.primary == Some(peer) {
+                    f.connection_lost = true;
+                    f.next_try = now;
+                }
+            }
+        }
+    }
+
+    fn on_operator(&mut self, now: Millis, cmd: OperatorCommand) {
+        match cmd {
+            OperatorCommand::SetNoFailover => self.no_failover = true,
+            OperatorCommand::ClearNoFailover => self.no_failover = false,
+            OperatorCommand::PlannedFailover => {
+                if let Role::Primary(p) = &mut self.role {
+                    if let Some(b) = p.backup {
+                        p.handover = Some(b);
+                    }
+                }
+            }
+            OperatorCommand::PromoteDr => {
+                if self.kind == MemberKind::DrAsync {
+                    self.kind = MemberKind::Failover;
+                    self.dbs_ready = true;
+                    if let Role::Follower(f) = &mut self.role {
+                        f.forced = true;
+                        f.next_try = now;
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- time ----
+
+    fn on_tick(&mut self, now: Millis) {
+        let heartbeat = now >= self.next_heartbeat;
+        if heartbeat {
+            self.next_heartbeat = now + self.cfg.timing.heartbeat();
+        }
+        if matches!(self.role, Role::Primary(_)) {
+            self.primary_tick(now, heartbeat);
+        } else {
+            self.follower_tick(now, heartbeat);
+        }
+    }
+
+    fn journal_message(&self, now: Millis, to: MemberId) -> Message {
+        let (acked, active) = match &self.role {
+            Role::Primary(p) => (p.acked, p.backup == Some(to)),
+            Role::Follower(_) => (0, false),
+        };
+        Message::Journal { epoch: self.epoch, journal: self.journal.clone(), acked, active, sent_at: now }
+    }
+
+    fn ping_arbiter(&mut self) {
+        if !self.cfg.arbiter {
+            return;
+        }
+        let req = match &self.role {
+            Role::Primary(p) => {
+                ArbiterRequest::Ping { epoch: self.epoch, primary: true, eligible: p.backup, mode_seq: p.mode_seq }
+            }
+            Role::Follower(_) => {
+                ArbiterRequest::Ping { epoch: self.epoch, primary: false, eligible: None, mode_seq: 0 }
+            }
+        };
+        self.out.push(Command::AskArbiter(req));
+    }
+
+    fn revoke_backup(&mut self, now: Millis) {
+        let Role::Primary(p) = &mut self.role else { return };
+        let Some(b) = p.backup.take() else { return };
+        p.trouble_since = Some(now);
+        p.mode_seq += 1;
+        p.arbiter_confirmed_eligible = false;
+        self.out.push(Command::Log(LogLine::BackupRevoked { backup: b }));
+        self.set_status(MemberStatus::InTrouble);
+        self.ping_arbiter();
+    }
+
+    fn primary_tick(&mut self, now: Millis, heartbeat: bool) {
+        let t = self.cfg.timing;
+        let epoch = self.epoch;
+        if heartbeat {
+            let others: Vec<MemberId> = self.cfg.members.iter().map(|m| m.id).filter(|&m| m != self.id).collect();
+            for m in others {
+                let msg = self.journal_message(now, m);
+                self.out.push(Command::Send { to: m, msg });
+            }
+            self.ping_arbiter();
+        }
+        let Role::Primary(p) = &mut self.role else { unreachable!() };
+        if !p.open && now >= p.open_at {
+            p.open = true;
+            p.acking = true;
+            self.out.push(Command::OpenForWrites { epoch });
+            self.set_status(MemberStatus::Primary);
+        }
+        let Role::Primary(p) = &mut self.role else { unreachable!() };
+        if let Some(b) = p.backup {
+            let last = p.peers.get(&b).and_then(|x| x.last_ack_at).unwrap_or(0);
+            if now.saturating_sub(last) >= t.qos() {
+                self.revoke_backup(now);
+            }
+        }
+        let Role::Primary(p) = &mut self.role else { unreachable!() };
+        let may_go_alone = p.eligible_sent.is_none_or(|s| p.alone_confirmed > s);
+        if let Some(since) = p.trouble_since {
+            let confirmed = p.alone_confirmed_at.is_some_and(|at| at >= since);
+            if may_go_alone && (confirmed || now.saturating_sub(since) >= t.trouble_timeout()) {
+                p.trouble_since = None;
+                self.out.push(Command::Log(LogLine::ContinuingAlone));
+                self.set_status(MemberStatus::Primary);
+            }
+        }
+        // Planned failover: once the backup has everything, hand over and step down.
+        let Role::Primary(p) = &mut self.role else { unreachable!() };
+        if let Some(b) = p.handover {
+            let end = self.journal.end();
+            if p.peers.get(&b).is_some_and(|x| x.recv >= end) {
+                self.out.push(Command::Send { to: b, msg: Message::Handover { epoch, end } });
+                self.out.push(Command::DemoteToBackup { epoch });
+                let mut f = Follower::new(now);
+                f.handed_over = Some((b, epoch, end));
+                self.role = Role::Follower(Box::new(f));
+                self.set_status(MemberStatus::Waiting);
+                return;
+            }
+        }
+        self.pump_acks(now);
+    }
+
+    fn pump_acks(&mut self, now: Millis) {
+        let t = self.cfg.timing;
+        let end = self.journal.end();
+        let Role::Primary(p) = &mut self.role else { return };
+        let may_go_alone = p.eligible_sent.is_none_or(|s| p.alone_confirmed > s);
+        let (can, upto, send_before) = if !p.open || p.handover.is_some() || p.trouble_since.is_some() {
+            (false, 0, 0)
+        } else if let Some(b) = p.backup {
+            let peer = p.peers.get(&b).cloned().unwrap_or_default();
+            let until = peer.lease_from.map_or(0, |l| l + t.ack_lease());
+            (now < until, peer.recv.min(end), until)
+        } else {
+            (may_go_alone, end, now + t.ack_lease())
+        };
+        if can != p.acking {
+            p.acking = can;
+            self.out.push(if can { Command::StartAcking } else { Command::StopAcking });
+        }
+        let Role::Primary(p) = &mut self.role else { return };
+        if can && upto > p.acked {
+            p.acked = upto;
+            self.out.push(Command::AckCommits { upto, send_before });
+        }
+    }
+
+    fn follower_tick(&mut self, now: Millis, heartbeat: bool) {
+        let t = self.cfg.timing;
+        if heartbeat {
+            self.ping_arbiter();
+            if let Some((to, epoch, end)) = self.follower().handed_over {
+                self.out.push(Command::Send { to, msg: Message::Handover { epoch, end } });
+            }
+        }
+        let promotable = self.promotable();
+        let arbiter = self.cfg.arbiter;
+        let epoch = self.epoch;
+        let peers = self.other_failover_members();
+        let f = self.follower_mut();
+        if let Some(asked) = f.asking_arbiter {
+            if now.saturating_sub(asked) >= t.qos() {
+                f.asking_arbiter = None;
+            }
+        }
+        let lost = f.lost(now, t.qos()) || f.forced;
+        if f.primary.is_some() && lost && now.saturating_sub(f.last_heard) >= t.qos() {
+            f.primary = None;
+        }
+        if !lost || !promotable || now < f.next_try || f.handed_over.is_some() {
+            if f.primary.is_none() && !matches!(self.status, MemberStatus::Waiting) {
+                self.set_status(MemberStatus::Waiting);
+            }
+            return;
+        }
+        f.next_try = now + t.retry();
+        let mut cmds = Vec::new();
+        if f.active && arbiter && !f.forced {
+            f.asking_arbiter = Some(now);
+            cmds.push(Command::AskArbiter(ArbiterRequest::Takeover { epoch }));
+        }
+        for p in peers {
+            cmds.push(Command::AskAgent { member: p, fence: false });
+        }
+        self.out.extend(cmds);
+        if self.follower().primary.is_none() {
+            self.set_status(MemberStatus::Waiting);
+        }
+    }
+
+    fn follower(&self) -> &Follower {
+        match &self.role {
+            Role::Follower(f) => f,
+            Role::Primary(_) => panic!("not a follower"),
+        }
+    }
+
+    fn follower_mut(&mut self) -> &mut Follower {
+        match &mut self.role {
+            Role::Follower(f) => f,
+            Role::Primary(_) => panic!("not a follower"),
+        }
+    }
+}
+
+impl Follower {
+    fn new(now: Millis) -> Follower {
+        Follower {
+            primary: None,
+            last_heard: now,
+            last_sent_at: 0,
+            connection_lost: false,
+            active: false,
+            primary_acked: 0,
+            last_acked_old: None,
+            asking_arbiter: None,
+            next_try: now,
+            agent_answers: BTreeMap::new(),
+            forced: false,
+            handed_over: None,
+        }
+    }
+
+    fn lost(&self, now: Millis, qos: Millis) -> bool {
+        self.connection_lost || now.saturating_sub(self.last_heard) >= qos
+    }
+}

@@ -1,0 +1,221 @@
+//! Named scenarios from the acceptance list, each a scripted run of the simulator.
+
+use super::invariants::members_converge;
+use super::world::{Options, Sim, A, B, D};
+use crate::mirror::failover::{Event, MemberId, MemberStatus, OperatorCommand};
+
+const COMMIT_EVERY: u64 = 50;
+
+/// A healthy mirror after 4 s of writes: A primary, B active backup, D connected.
+fn healthy(arbiter: bool) -> Sim {
+    let trace = std::env::var("SIM_TRACE").is_ok();
+    let mut sim = Sim::new(1, Options { arbiter, trace, ..Options::default() });
+    sim.run_until(4_000, COMMIT_EVERY);
+    assert!(sim.is_open_primary(A));
+    assert_eq!(sim.status(B), Some(MemberStatus::Backup));
+    assert_eq!(sim.status(D), Some(MemberStatus::Connected));
+    sim
+}
+
+fn no_violation(sim: &Sim) {
+    assert_eq!(sim.failure, None);
+}
+
+fn heal_and_converge(sim: &mut Sim) {
+    sim.heal_everything();
+    sim.run_for(15_000, COMMIT_EVERY);
+    sim.run_for(4_000, 0);
+    no_violation(sim);
+    members_converge::check(&sim.nodes, &sim.acked).unwrap();
+}
+
+fn first_ack_in_epoch_after(sim: &Sim, who: MemberId, after_epoch: u64) -> Option<u64> {
+    sim.acks.iter().find(|&&(_, m, e)| m == who && e > after_epoch).map(|a| a.0)
+}
+
+fn last_ack_by(sim: &Sim, who: MemberId, epoch: u64) -> Option<u64> {
+    sim.acks.iter().rev().find(|&&(_, m, e)| m == who && e == epoch).map(|a| a.0)
+}
+
+fn epoch_of(sim: &Sim, id: MemberId) -> u64 {
+    sim.nodes[id.0 as usize].durable_epoch
+}
+
+#[test]
+fn kill_primary_under_writes() {
+    let mut sim = healthy(true);
+    let old = epoch_of(&sim, A);
+    sim.crash(0);
+    sim.run_for(5_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.is_open_primary(B));
+    let last_old = last_ack_by(&sim, A, old).unwrap();
+    let first_new = first_ack_in_epoch_after(&sim, B, old).unwrap();
+    assert!(first_new - last_old < 4_000, "failover took {} ms", first_new - last_old);
+    heal_and_converge(&mut sim);
+    assert_eq!(sim.status(A), Some(MemberStatus::Backup), "the old primary rejoins as backup");
+}
+
+#[test]
+fn hung_primary_resumed_does_not_acknowledge() {
+    let mut sim = healthy(true);
+    let old = epoch_of(&sim, A);
+    // Hung, and its host unreachable from B so its agent cannot force it down: the arbiter
+    // decides. Then the host comes back and the process resumes with its stale state.
+    sim.hang(0, sim.now + 12_000);
+    sim.cut(0, 1);
+    sim.run_for(8_000, COMMIT_EVERY);
+    assert!(sim.is_open_primary(B));
+    sim.net.heal(0, 1);
+    sim.run_for(6_000, COMMIT_EVERY);
+    no_violation(&sim);
+    let first_new = first_ack_in_epoch_after(&sim, B, old).unwrap();
+    assert!(last_ack_by(&sim, A, old).unwrap() < first_new);
+    assert!(!sim.is_open_primary(A), "the resumed old primary stepped down");
+    heal_and_converge(&mut sim);
+}
+
+#[test]
+fn arbiter_down_changes_nothing() {
+    let mut sim = healthy(true);
+    let before = sim.acked.len();
+    sim.arbiter_down();
+    sim.run_for(20_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.is_open_primary(A));
+    assert_eq!(sim.status(B), Some(MemberStatus::Backup));
+    assert!(sim.acked.len() > before + 300, "the primary kept serving");
+    heal_and_converge(&mut sim);
+}
+
+#[test]
+fn arbiter_replaced_live_then_failover_works() {
+    let mut sim = healthy(true);
+    sim.arbiter_replaced();
+    sim.run_for(3_000, COMMIT_EVERY);
+    sim.isolate(0);
+    sim.run_for(8_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.is_open_primary(B));
+    heal_and_converge(&mut sim);
+}
+
+#[test]
+fn primary_backup_link_cut_no_failover() {
+    let mut sim = healthy(true);
+    let epoch = epoch_of(&sim, A);
+    sim.cut(0, 1);
+    sim.run_for(5_000, COMMIT_EVERY);
+    let mid = sim.acked.len();
+    sim.run_for(10_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.is_open_primary(A));
+    assert!(!sim.is_open_primary(B));
+    assert_eq!(epoch_of(&sim, A), epoch, "no failover");
+    assert!(sim.acked.len() > mid + 100, "the primary goes on after its trouble window");
+    sim.net.heal(0, 1);
+    sim.run_for(5_000, COMMIT_EVERY);
+    assert_eq!(sim.status(B), Some(MemberStatus::Backup), "the backup resynchronised");
+    heal_and_converge(&mut sim);
+}
+
+#[test]
+fn isolated_primary_stops_acking_before_takeover() {
+    let mut sim = healthy(true);
+    let old = epoch_of(&sim, A);
+    let isolated_at = sim.now;
+    sim.isolate(0);
+    sim.run_for(10_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.is_open_primary(B));
+    let last_old = last_ack_by(&sim, A, old).unwrap();
+    let first_new = first_ack_in_epoch_after(&sim, B, old).unwrap();
+    assert!(last_old < first_new, "old primary acked at {last_old}, new epoch started at {first_new}");
+    assert!(first_new - isolated_at <= 4_000, "takeover took {} ms", first_new - isolated_at);
+    heal_and_converge(&mut sim);
+    assert_eq!(sim.status(A), Some(MemberStatus::Backup));
+}
+
+#[test]
+fn planned_failover_and_back() {
+    let mut sim = healthy(true);
+    sim.deliver(0, Event::Operator(OperatorCommand::PlannedFailover));
+    sim.run_for(3_000, COMMIT_EVERY);
+    assert!(sim.is_open_primary(B));
+    assert_eq!(sim.status(A), Some(MemberStatus::Backup));
+    sim.deliver(1, Event::Operator(OperatorCommand::PlannedFailover));
+    sim.run_for(3_000, COMMIT_EVERY);
+    assert!(sim.is_open_primary(A));
+    assert_eq!(sim.status(B), Some(MemberStatus::Backup));
+    no_violation(&sim);
+    heal_and_converge(&mut sim);
+}
+
+#[test]
+fn both_failover_members_lost_dr_promoted_only_by_operator() {
+    let mut sim = healthy(true);
+    sim.crash(0);
+    sim.crash(1);
+    sim.run_for(20_000, COMMIT_EVERY);
+    assert!(!sim.is_open_primary(D), "a DR async is never promoted automatically");
+    sim.deliver(2, Event::Operator(OperatorCommand::PromoteDr));
+    sim.run_for(3_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.is_open_primary(D));
+    sim.acked.check_primary(&sim.nodes[2], "after promotion").unwrap();
+}
+
+#[test]
+fn lagging_backup_never_promoted() {
+    let mut sim = healthy(true);
+    // B falls behind: A goes on alone after losing it.
+    sim.cut(0, 1);
+    sim.run_for(8_000, COMMIT_EVERY);
+    assert!(sim.is_open_primary(A));
+    // Then A's host vanishes entirely (no agent either): B lacks acknowledged commits.
+    sim.isolate(0);
+    sim.run_for(20_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(!sim.is_open_primary(B), "a lagging backup is never promoted");
+    heal_and_converge(&mut sim);
+}
+
+#[test]
+fn no_failover_backup_never_promoted() {
+    let mut sim = healthy(true);
+    sim.deliver(1, Event::Operator(OperatorCommand::SetNoFailover));
+    sim.crash(0);
+    sim.nodes[0].restart_at = None;
+    sim.run_for(15_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(!sim.is_open_primary(B));
+    assert!(!sim.is_open_primary(D));
+    sim.deliver(1, Event::Operator(OperatorCommand::ClearNoFailover));
+    sim.run_for(5_000, COMMIT_EVERY);
+    assert!(sim.is_open_primary(B), "promotable again once the flag is cleared");
+}
+
+#[test]
+fn old_primary_with_unacknowledged_tail_rejoins_as_backup() {
+    let mut sim = healthy(true);
+    sim.isolate(0);
+    // Commits keep arriving at the isolated primary: written to its journal, never acked.
+    for _ in 0..20 {
+        sim.commit(0);
+    }
+    sim.run_for(8_000, COMMIT_EVERY);
+    assert!(sim.is_open_primary(B));
+    assert!(sim.nodes[0].journal.len() > sim.nodes[1].journal.len() || sim.nodes[0].journal != sim.nodes[1].journal);
+    heal_and_converge(&mut sim);
+    assert_eq!(sim.status(A), Some(MemberStatus::Backup));
+}
+
+#[test]
+fn agent_controlled_mode_without_arbiter() {
+    let mut sim = healthy(false);
+    sim.crash(0);
+    sim.run_for(5_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.is_open_primary(B), "the agent confirmed the primary down");
+    heal_and_converge(&mut sim);
+}

@@ -1,0 +1,224 @@
+//! Unit tests: vocabulary, journal summaries, the timing contract, the arbiter's answers,
+//! and golden decision tables (events in, separator, commands out).
+
+use super::*;
+
+#[test]
+fn statuses_read_as_users_know_them() {
+    let all = [
+        (MemberStatus::Primary, "Primary", 2),
+        (MemberStatus::Backup, "Backup", 3),
+        (MemberStatus::Connected, "Connected", 4),
+        (MemberStatus::InTrouble, "In Trouble", 2),
+        (MemberStatus::Transition, "Transition", 5),
+        (MemberStatus::Synchronizing, "Synchronizing", 6),
+        (MemberStatus::Waiting, "Waiting", 7),
+        (MemberStatus::Stopped, "Stopped", 8),
+        (MemberStatus::Crashed, "Crashed", 9),
+        (MemberStatus::Down, "Down", 9),
+        (MemberStatus::NotInitialized, "Not Initialized", 1),
+    ];
+    for (status, text, number) in all {
+        assert_eq!(status.to_string(), text);
+        assert_eq!(status.prometheus(), number);
+    }
+    assert_eq!(ArbiterLine::BothConnected.to_string(), "Both failover members are connected to the arbiter");
+    assert_eq!(ArbiterLine::OnlyThisMember.to_string(), "Only this member is connected to the arbiter");
+    assert_eq!(ArbiterLine::NotConnected.to_string(), "This member is not connected to the arbiter");
+    assert_eq!(FailoverMode::ArbiterControlled.to_string(), "Arbiter Controlled");
+    assert_eq!(FailoverMode::AgentControlled.to_string(), "Agent Controlled");
+}
+
+#[test]
+fn epochs_are_unique_per_member_and_increase() {
+    for after in [0, 1, 15, 16, 17, 33, 1000] {
+        for m in 0..MAX_MEMBERS {
+            let e = next_epoch(after, MemberId(m));
+            assert!(e > after);
+            assert_eq!(e % u64::from(MAX_MEMBERS), u64::from(m));
+        }
+    }
+}
+
+#[test]
+fn journal_summaries_find_where_journals_part() {
+    let a = JournalSummary::from_records(&[16, 16, 16, 33, 33]);
+    let b = JournalSummary::from_records(&[16, 16, 16, 16, 16, 16]);
+    let c = JournalSummary::from_records(&[16, 16]);
+    assert_eq!(common_prefix(&a, &b), 3);
+    assert_eq!(common_prefix(&a, &c), 2);
+    assert_eq!(common_prefix(&a, &a), 5);
+    let mut d = b.clone();
+    assert_eq!(d.adopt(&a), 3);
+    assert_eq!(d, a);
+    d.truncate(4);
+    assert_eq!(d.segments(), &[(16, 3), (33, 4)]);
+    d.truncate(3);
+    assert_eq!(d.segments(), &[(16, 3)]);
+    assert_eq!(a.epoch_at(4), Some(33));
+    assert_eq!(a.epoch_at(6), None);
+    assert!(a.rank() > b.rank(), "a newer epoch beats a longer journal");
+}
+
+/// The timing contract, computed from the configuration for a range of QoS values:
+/// heartbeat + max_rtt <= ack_lease, and the isolated primary stops acknowledging
+/// (ack_lease · (1 + ρ)) before the backup may take over (QoS · (1 − ρ)).
+#[test]
+fn timing_contract_holds_for_every_qos() {
+    for qos in (300..=20_000).step_by(100) {
+        let t = Timing::with_qos(qos);
+        let stops = t.primary_stops_acking_after();
+        let takes_over = t.backup_may_take_over_after();
+        assert!(
+            stops < takes_over,
+            "QoS {qos}: primary stops after {stops} ms, backup may take over after {takes_over} ms"
+        );
+        assert!(t.heartbeat() + t.max_rtt() <= t.ack_lease(), "QoS {qos}");
+        assert!(t.max_rtt() > 0, "QoS {qos}");
+        assert!(t.lease_guard() < t.qos(), "QoS {qos}");
+        assert!(t.contract_holds(), "QoS {qos}");
+        assert_eq!(t.trouble_timeout(), 2 * u64::from(qos));
+    }
+    let d = Timing::default();
+    assert_eq!(d.qos_ms, DEFAULT_QOS_MS);
+    assert_eq!(
+        (d.heartbeat(), d.ack_lease(), d.primary_stops_acking_after(), d.backup_may_take_over_after()),
+        (500, 1500, 1650, 2700)
+    );
+    // Too much drift breaks it: the contract says so rather than failing silently.
+    assert!(!Timing { max_drift_ppm: 400_000, ..d }.contract_holds());
+}
+
+#[test]
+fn arbiter_serialises_going_alone_and_taking_over() {
+    let (a, b) = (MemberId(0), MemberId(1));
+    let mut arb = Arbiter::new(1, 3000, vec![a, b]);
+    let e = next_epoch(0, a);
+    let ping = |eligible, mode_seq| ArbiterRequest::Ping { epoch: e, primary: true, eligible, mode_seq };
+    arb.handle(0, a, &ping(Some(b), 1));
+    // Primary seen recently: no takeover.
+    assert_eq!(arb.handle(1000, b, &ArbiterRequest::Takeover { epoch: e }), ArbiterAnswer::Refused { epoch: e });
+    // The primary goes alone: the backup is refused even once the primary is silent.
+    arb.handle(1500, a, &ping(None, 2));
+    assert_eq!(arb.handle(9000, b, &ArbiterRequest::Takeover { epoch: e }), ArbiterAnswer::Refused { epoch: e });
+    // A stale declaration does not undo it.
+    arb.handle(9001, a, &ping(Some(b), 1));
+    assert_eq!(arb.handle(20_000, b, &ArbiterRequest::Takeover { epoch: e }), ArbiterAnswer::Refused { epoch: e });
+    // Eligible again, then the primary goes silent for QoS: granted, idempotently.
+    arb.handle(20_001, a, &ping(Some(b), 3));
+    let granted = arb.handle(23_001, b, &ArbiterRequest::Takeover { epoch: e });
+    let new = next_epoch(e, b);
+    assert_eq!(granted, ArbiterAnswer::Granted { epoch: new });
+    assert_eq!(arb.handle(23_002, b, &ArbiterRequest::Takeover { epoch: e }), granted);
+    // The old primary learns a failover happened.
+    assert_eq!(arb.handle(23_003, a, &ping(None, 4)), ArbiterAnswer::NewerEpoch { epoch: new });
+}
+
+fn config() -> MirrorConfig {
+    MirrorConfig {
+        members: vec![
+            MemberSpec { id: MemberId(0), kind: MemberKind::Failover },
+            MemberSpec { id: MemberId(1), kind: MemberKind::Failover },
+            MemberSpec { id: MemberId(2), kind: MemberKind::DrAsync },
+        ],
+        arbiter: true,
+        timing: Timing::default(),
+    }
+}
+
+/// Runs `steps` against `member` and renders each as `@now event`, `---`, one command per
+/// line; compares with `testdata/<name>.golden` (regenerate with `UPDATE_GOLDEN=1`).
+fn golden(name: &str, member: &mut Member, first: Vec<Command>, steps: Vec<(Millis, Event)>) {
+    let mut text = String::from("@0 start\n---\n");
+    for c in first {
+        text += &format!("{c:?}\n");
+    }
+    for (now, event) in steps {
+        text += &format!("\n@{now} {event:?}\n---\n");
+        for c in member.step(now, event) {
+            text += &format!("{c:?}\n");
+        }
+    }
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("src/mirror/failover/testdata/{name}.golden"));
+    if std::env::var("UPDATE_GOLDEN").is_ok() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(expected == text, "{name}: decisions differ from {}\n--- got:\n{text}", path.display());
+}
+
+#[test]
+fn golden_primary_loses_backup_in_arbiter_controlled_mode() {
+    let (a, b) = (MemberId(0), MemberId(1));
+    let (mut m, first) = Member::create_primary(config(), a, 0);
+    let e = m.epoch();
+    let pong = |eligible, mode_seq| {
+        Event::Arbiter(ArbiterAnswer::Pong {
+            incarnation: 1,
+            epoch: e,
+            primary: Some(a),
+            eligible,
+            mode_seq,
+            other_connected: true,
+        })
+    };
+    golden(
+        "primary_loses_backup",
+        &mut m,
+        first,
+        vec![
+            (10, Event::Tick),
+            (20, Event::Message { from: b, msg: Message::JournalAck { epoch: e, end: 0, sent_at: 10 } }),
+            (30, pong(Some(b), 1)),
+            (40, Event::ClientCommit),
+            (50, Event::Message { from: b, msg: Message::JournalAck { epoch: e, end: 1, sent_at: 40 } }),
+            (60, Event::Connection { peer: b, up: false }),
+            (70, Event::ClientCommit),
+            (3_000, Event::Tick),
+            (3_010, pong(None, 2)),
+            (3_020, Event::Tick),
+        ],
+    );
+}
+
+#[test]
+fn golden_backup_takes_over_through_the_arbiter() {
+    let (a, b) = (MemberId(0), MemberId(1));
+    let mut m = Member::start(config(), b, Durable::default(), 0);
+    let e = next_epoch(0, a);
+    let first = m.step(0, Event::DatabasesReady(true));
+    let journal = JournalSummary::from_records(&[e, e]);
+    golden(
+        "backup_takes_over",
+        &mut m,
+        first,
+        vec![
+            (
+                100,
+                Event::Message {
+                    from: a,
+                    msg: Message::Journal { epoch: e, journal, acked: 2, active: true, sent_at: 90 },
+                },
+            ),
+            (3_100, Event::Tick),
+            (3_200, Event::Arbiter(ArbiterAnswer::Granted { epoch: next_epoch(e, b) })),
+            (4_000, Event::Tick),
+            (4_100, Event::ClientCommit),
+            (5_000, Event::Message { from: a, msg: Message::JournalAck { epoch: e, end: 2, sent_at: 80 } }),
+            (
+                5_010,
+                Event::Message {
+                    from: a,
+                    msg: Message::Journal {
+                        epoch: e,
+                        journal: JournalSummary::from_records(&[e, e, e]),
+                        acked: 2,
+                        active: false,
+                        sent_at: 95,
+                    },
+                },
+            ),
+        ],
+    );
+}

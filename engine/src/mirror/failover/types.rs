@@ -1,0 +1,261 @@
+//! Identifiers, the journal summary, and the statuses users read in the Mirror Monitor.
+
+use std::fmt;
+
+/// Milliseconds on the member's own monotonic clock. Every timer derives from the `now`
+/// passed to [`crate::mirror::failover::Member::step`].
+pub type Millis = u64;
+
+/// A takeover counter. Every takeover makes a new, larger epoch, durable before it is used.
+/// Epochs are unique per member: `epoch % MAX_MEMBERS` is the index of the member that
+/// created it, so two members can never pick the same epoch (see [`next_epoch`]).
+pub type Epoch = u64;
+
+/// A journal position (1-based; 0 means "empty journal").
+pub type Position = u64;
+
+/// The most members a mirror may have (two failover members plus fourteen asyncs).
+pub const MAX_MEMBERS: u8 = 16;
+
+/// A member's index in the mirror configuration (`0..MAX_MEMBERS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MemberId(pub u8);
+
+impl fmt::Display for MemberId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "member {}", self.0)
+    }
+}
+
+/// The smallest epoch larger than `after` that belongs to `member`.
+pub fn next_epoch(after: Epoch, member: MemberId) -> Epoch {
+    assert!(member.0 < MAX_MEMBERS, "member index {} out of range", member.0);
+    (after / u64::from(MAX_MEMBERS) + 1) * u64::from(MAX_MEMBERS) + u64::from(member.0)
+}
+
+/// What a member may become.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberKind {
+    /// One of the two failover members: primary or backup.
+    Failover,
+    /// Disaster-recovery async: never promoted automatically; an operator may promote it.
+    DrAsync,
+    /// Reporting async: never promoted.
+    ReportingAsync,
+}
+
+/// One member of the mirror.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberSpec {
+    pub id: MemberId,
+    pub kind: MemberKind,
+}
+
+/// A member's journal summarised by epoch: `(epoch, last position written in that epoch)`,
+/// both increasing. Two journals that hold the same epoch at a position hold the same
+/// record there and the same records before it (one writer per epoch), so the summary is
+/// enough to find where two journals part ways.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalSummary {
+    segments: Vec<(Epoch, Position)>,
+}
+
+impl JournalSummary {
+    pub fn new() -> JournalSummary {
+        JournalSummary::default()
+    }
+
+    /// Builds a summary from one epoch per record (record `i` is at position `i + 1`).
+    pub fn from_records(epochs: &[Epoch]) -> JournalSummary {
+        let mut s = JournalSummary::new();
+        for (i, &e) in epochs.iter().enumerate() {
+            s.push(e, i as Position + 1);
+        }
+        s
+    }
+
+    pub fn segments(&self) -> &[(Epoch, Position)] {
+        &self.segments
+    }
+
+    /// The last position (0 when empty).
+    pub fn end(&self) -> Position {
+        self.segments.last().map_or(0, |s| s.1)
+    }
+
+    /// The epoch of the last record (0 when empty).
+    pub fn last_epoch(&self) -> Epoch {
+        self.segments.last().map_or(0, |s| s.0)
+    }
+
+    /// The epoch of the record at `pos`, if there is one.
+    pub fn epoch_at(&self, pos: Position) -> Option<Epoch> {
+        if pos == 0 {
+            return None;
+        }
+        self.segments.iter().find(|s| s.1 >= pos).map(|s| s.0)
+    }
+
+    /// Records one more record of `epoch` at `pos` (must be `end() + 1`).
+    pub fn push(&mut self, epoch: Epoch, pos: Position) {
+        assert_eq!(pos, self.end() + 1, "journal positions are contiguous");
+        assert!(epoch >= self.last_epoch(), "journal epochs never go back");
+        match self.segments.last_mut() {
+            Some(last) if last.0 == epoch => last.1 = pos,
+            _ => self.segments.push((epoch, pos)),
+        }
+    }
+
+    /// Drops every record after `to`.
+    pub fn truncate(&mut self, to: Position) {
+        let mut out = Vec::with_capacity(self.segments.len());
+        let mut start = 1;
+        for &(epoch, last) in &self.segments {
+            if start > to {
+                break;
+            }
+            out.push((epoch, last.min(to)));
+            start = last + 1;
+        }
+        self.segments = out;
+    }
+
+    /// Makes this journal equal to `other` up to `other.end()`: keeps the common prefix,
+    /// then copies the rest. Returns the common prefix.
+    pub fn adopt(&mut self, other: &JournalSummary) -> Position {
+        let common = common_prefix(self, other);
+        self.truncate(common);
+        self.extend_from(other);
+        common
+    }
+
+    /// Appends `other`'s records after `self.end()` (the prefix must already match).
+    pub fn extend_from(&mut self, other: &JournalSummary) {
+        for &(epoch, last) in &other.segments {
+            if last > self.end() {
+                assert!(epoch >= self.last_epoch(), "journal epochs never go back");
+                match self.segments.last_mut() {
+                    Some(l) if l.0 == epoch => l.1 = last,
+                    _ => self.segments.push((epoch, last)),
+                }
+            }
+        }
+    }
+
+    /// Which of two journals is more complete: higher last epoch, then longer.
+    pub fn rank(&self) -> (Epoch, Position) {
+        (self.last_epoch(), self.end())
+    }
+}
+
+/// The last position up to which `a` and `b` hold the same records.
+pub fn common_prefix(a: &JournalSummary, b: &JournalSummary) -> Position {
+    let limit = a.end().min(b.end());
+    let mut agreed = 0;
+    // Walk segment boundaries of both; within a stretch where both epochs are constant,
+    // either all positions agree or none do.
+    let mut pos = 0;
+    while pos < limit {
+        let p = pos + 1;
+        let (ea, enda) = seg_at(a, p);
+        let (eb, endb) = seg_at(b, p);
+        if ea != eb {
+            break;
+        }
+        let stretch_end = enda.min(endb).min(limit);
+        agreed = stretch_end;
+        pos = stretch_end;
+    }
+    agreed
+}
+
+fn seg_at(s: &JournalSummary, pos: Position) -> (Epoch, Position) {
+    *s.segments.iter().find(|seg| seg.1 >= pos).expect("position inside the journal")
+}
+
+/// Member status, as the Mirror Monitor prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberStatus {
+    Primary,
+    Backup,
+    Connected,
+    InTrouble,
+    Transition,
+    Synchronizing,
+    Waiting,
+    Stopped,
+    Crashed,
+    Down,
+    NotInitialized,
+}
+
+impl MemberStatus {
+    /// The mirror status number exported for Prometheus (1 not initialized ... 9 crashed).
+    /// In Trouble is reported as primary (2) and Down, which only other members see, as
+    /// crashed (9).
+    pub fn prometheus(self) -> u8 {
+        match self {
+            MemberStatus::NotInitialized => 1,
+            MemberStatus::Primary | MemberStatus::InTrouble => 2,
+            MemberStatus::Backup => 3,
+            MemberStatus::Connected => 4,
+            MemberStatus::Transition => 5,
+            MemberStatus::Synchronizing => 6,
+            MemberStatus::Waiting => 7,
+            MemberStatus::Stopped => 8,
+            MemberStatus::Crashed | MemberStatus::Down => 9,
+        }
+    }
+}
+
+impl fmt::Display for MemberStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MemberStatus::Primary => "Primary",
+            MemberStatus::Backup => "Backup",
+            MemberStatus::Connected => "Connected",
+            MemberStatus::InTrouble => "In Trouble",
+            MemberStatus::Transition => "Transition",
+            MemberStatus::Synchronizing => "Synchronizing",
+            MemberStatus::Waiting => "Waiting",
+            MemberStatus::Stopped => "Stopped",
+            MemberStatus::Crashed => "Crashed",
+            MemberStatus::Down => "Down",
+            MemberStatus::NotInitialized => "Not Initialized",
+        })
+    }
+}
+
+/// The arbiter line of the Mirror Monitor, from this member's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArbiterLine {
+    BothConnected,
+    OnlyThisMember,
+    NotConnected,
+}
+
+impl fmt::Display for ArbiterLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ArbiterLine::BothConnected => "Both failover members are connected to the arbiter",
+            ArbiterLine::OnlyThisMember => "Only this member is connected to the arbiter",
+            ArbiterLine::NotConnected => "This member is not connected to the arbiter",
+        })
+    }
+}
+
+/// Who may decide a failover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailoverMode {
+    ArbiterControlled,
+    AgentControlled,
+}
+
+impl fmt::Display for FailoverMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailoverMode::ArbiterControlled => "Arbiter Controlled",
+            FailoverMode::AgentControlled => "Agent Controlled",
+        })
+    }
+}
