@@ -18,7 +18,9 @@ pub const CACHE_BUDGET_BYTES: usize = 256 << 20;
 
 pub struct Database {
     name: String,
-    file: Mutex<DbFile>,
+    /// Reads share the file (redb reads run concurrently); only the integrity check needs
+    /// it alone.
+    file: RwLock<DbFile>,
     cache: RwLock<Cache>,
     meta: Mutex<DbMeta>,
     read_only: AtomicBool,
@@ -48,7 +50,7 @@ impl Database {
     pub fn new(file: DbFile, meta: DbMeta, read_only: bool) -> Database {
         Database {
             name: meta.name.clone(),
-            file: Mutex::new(file),
+            file: RwLock::new(file),
             cache: RwLock::new(Cache::default()),
             meta: Mutex::new(meta),
             read_only: AtomicBool::new(read_only),
@@ -60,7 +62,7 @@ impl Database {
     }
 
     pub fn path(&self) -> std::path::PathBuf {
-        self.file.lock().path().to_path_buf()
+        self.file.read().path().to_path_buf()
     }
 
     pub fn is_read_only(&self) -> bool {
@@ -87,7 +89,7 @@ impl Database {
             }
             cache.evictions()
         };
-        let value = self.file.lock().get(key)?;
+        let value = self.file.read().get(key)?;
         self.cache.write().put_clean(key, value.clone(), evictions);
         Ok(value)
     }
@@ -109,7 +111,7 @@ impl Database {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let cache = self.cache.read();
-        let reader = self.file.lock().reader()?;
+        let reader = self.file.read().reader()?;
         let mut from_file = reader.range(lo, hi, reverse)?.peekable();
         let cached = cache.range(lo, hi);
         let mut from_cache: Box<dyn Iterator<Item = _>> =
@@ -154,7 +156,7 @@ impl Database {
         meta.journal_position = position;
         meta.recovery_from = recovery_from.min(position + 1);
         let changes: Vec<_> = checkpoint.entries.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect();
-        self.file.lock().write_batch(&changes, &meta)?;
+        self.file.read().write_batch(&changes, &meta)?;
         *self.meta.lock() = meta;
         self.cache.write().mark_clean(&checkpoint.entries, CACHE_BUDGET_BYTES);
         Ok(())
@@ -164,13 +166,13 @@ impl Database {
     pub fn update_meta(&self, change: impl FnOnce(&mut DbMeta)) -> Result<()> {
         let mut meta = self.meta.lock().clone();
         change(&mut meta);
-        self.file.lock().write_batch(&[], &meta)?;
+        self.file.read().write_batch(&[], &meta)?;
         *self.meta.lock() = meta;
         Ok(())
     }
 
     pub fn integrity(&self) -> Result<IntegrityReport> {
-        self.file.lock().integrity()
+        self.file.write().integrity()
     }
 }
 
