@@ -195,6 +195,14 @@ impl Instance {
         self.checkpoint()?;
         {
             let _w = self.write_lock.lock();
+            // A rollback after the dismount would change a database nobody writes back:
+            // its file would keep the transaction's writes. Wait for transactions to end.
+            let open = self.open_txns.lock().len();
+            if open > 0 {
+                return Err(EngineError::Invalid(format!(
+                    "database {name} cannot be dismounted while {open} transaction(s) are open; commit or roll them back, then retry"
+                )));
+            }
             if let Some(db) = self.databases.read().get(&name) {
                 if db.dirty_bytes() > 0 {
                     return Err(EngineError::Invalid(format!("database {name} changed during dismount; retry")));

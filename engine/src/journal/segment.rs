@@ -142,9 +142,20 @@ impl ChunkReader {
         let buf_end = self.buf_start + self.buf.len() as u64;
         let want_end = (offset + need as u64).min(self.len);
         if offset < self.buf_start || want_end > buf_end {
-            let n = (self.len.saturating_sub(offset)).min(need.max(READ_CHUNK) as u64) as usize;
-            self.buf.resize(n, 0);
-            self.file.read_exact_at(offset, &mut self.buf).map_err(|e| io_error(&self.path, "reading", e))?;
+            // The file's length can change under a reader: the writer appends to the
+            // current segment and, at rotation, trims its preallocated tail. Size each read
+            // from the length now, and look again once if the file shrank meanwhile.
+            let mut attempt = 0;
+            loop {
+                self.len = self.file.len().map_err(|e| io_error(&self.path, "reading its length", e))?;
+                let n = (self.len.saturating_sub(offset)).min(need.max(READ_CHUNK) as u64) as usize;
+                self.buf.resize(n, 0);
+                match self.file.read_exact_at(offset, &mut self.buf) {
+                    Ok(()) => break,
+                    Err(_) if attempt == 0 => attempt += 1,
+                    Err(e) => return Err(io_error(&self.path, "reading", e)),
+                }
+            }
             self.buf_start = offset;
         }
         let start = (offset - self.buf_start) as usize;

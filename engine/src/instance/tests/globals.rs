@@ -162,3 +162,17 @@ fn value_and_key_limits_are_enforced() {
     let big = vec![b'x'; crate::globals::limits::MAX_VALUE_BYTES + 1];
     assert_eq!(i.set(&mut s, &r("^big"), &big).unwrap_err().code(), "MAXSTRING");
 }
+
+#[test]
+fn a_database_is_not_dismounted_under_an_open_transaction() {
+    let (_d, _v, i) = sim_instance();
+    i.create_database("OTHER", None, false).unwrap();
+    let mut s = i.session();
+    let _ = i.tstart(&mut s).unwrap();
+    let _ = i.set(&mut s, &r("^t"), b"pending").unwrap();
+    let e = i.dismount_database("OTHER").unwrap_err();
+    assert!(e.to_string().contains("1 transaction(s) are open"), "{e}");
+    let _ = i.trollback(&mut s).unwrap();
+    i.dismount_database("OTHER").unwrap();
+    assert_eq!(i.get(&s, &r("^t")).unwrap(), None);
+}

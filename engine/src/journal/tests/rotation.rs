@@ -106,3 +106,35 @@ fn purge_removes_only_whole_old_segments() {
     assert_eq!(journal.segments(), last);
     check_records(&journal, last[0].first_position);
 }
+
+/// Regression: a reader racing the writer's rotation read past the end of the segment the
+/// rotation had just trimmed ("read past the end"), because it sized reads from a length
+/// it had seen earlier.
+#[test]
+fn reading_while_the_writer_rotates_never_fails() {
+    let (_sim, vfs) = super::sim(31);
+    let journal = std::sync::Arc::new(crate::journal::Journal::open(vfs, super::options(8 << 10)).unwrap());
+    let writer = {
+        let j = journal.clone();
+        std::thread::spawn(move || {
+            for _ in 0..150 {
+                super::append_n(&j, 7);
+                j.flush().unwrap();
+            }
+        })
+    };
+    let mut reads = 0;
+    while !writer.is_finished() || reads < 5 {
+        let mut count = 0;
+        for record in journal.read_from(1).unwrap() {
+            record.unwrap(); // every record read while the writer rotates must be intact
+            count += 1;
+        }
+        assert!(count <= journal.durable_position());
+        reads += 1;
+    }
+    writer.join().unwrap();
+    assert!(journal.segments().len() > 5, "the workload rotated");
+    let all: Vec<_> = journal.read_from(1).unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(all.len(), 1050);
+}

@@ -41,6 +41,15 @@ fn records(j: &Journal) -> Vec<Record> {
     j.read_from(1).unwrap().map(Result::unwrap).collect()
 }
 
+/// Asserts two journals hold the same records, naming the first difference.
+fn assert_same(member: &Journal, primary: &Journal) {
+    let (ours, theirs) = (records(member), records(primary));
+    if let Some(i) = (0..ours.len().min(theirs.len())).find(|&i| ours[i] != theirs[i]) {
+        panic!("first difference at index {i}:\n member:  {:?}\n primary: {:?}", ours[i], theirs[i]);
+    }
+    assert_eq!(ours.len(), theirs.len(), "member has {} records, primary {}", ours.len(), theirs.len());
+}
+
 struct Link {
     acked: watch::Receiver<u64>,
     view: watch::Receiver<PrimaryView>,
@@ -60,8 +69,18 @@ fn connect(primary: &Arc<Journal>, member: &Arc<Journal>, mirror: &str) -> Link 
 }
 
 async fn acked_to(link: &mut Link, position: u64) {
-    let reached = tokio::time::timeout(Duration::from_secs(20), link.acked.wait_for(|a| *a >= position)).await.is_ok();
-    assert!(reached, "the member did not acknowledge position {position}; it acked {}", *link.acked.borrow());
+    // `wait_for` also ends when the sender task is gone (its watch closed): that is a
+    // failure, and the sender's own result says why.
+    let reached = matches!(
+        tokio::time::timeout(Duration::from_secs(20), link.acked.wait_for(|a| *a >= position)).await,
+        Ok(Ok(_))
+    );
+    if !reached {
+        let acked = *link.acked.borrow();
+        let sender =
+            if link.sender.is_finished() { format!("{:?}", (&mut link.sender).await) } else { "running".into() };
+        panic!("the member did not acknowledge position {position}; it acked {acked}; the sender: {sender}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,7 +95,7 @@ async fn a_member_catches_up_from_files_then_follows_live() {
     let p = primary.clone();
     tokio::task::spawn_blocking(move || write(&p, 600)).await.unwrap();
     acked_to(&mut link, 1000).await;
-    assert_eq!(records(&member), records(&primary), "same positions, epochs, times and bodies");
+    assert_same(&member, &primary);
     assert_eq!(member.epoch(), 2);
     assert!(link.view.borrow().durable >= 400);
     // A newer epoch flows through too.
@@ -103,7 +122,7 @@ async fn a_member_that_reconnects_resumes_where_it_stopped() {
     write(&primary, 50);
     let mut again = connect(&primary, &member, "DEMO");
     acked_to(&mut again, 100).await;
-    assert_eq!(records(&member), records(&primary));
+    assert_same(&member, &primary);
 }
 
 async fn refused(primary: &Arc<Journal>, member: &Arc<Journal>, mirror: &str) -> String {
