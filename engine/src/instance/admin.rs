@@ -34,14 +34,16 @@ pub struct NamespaceInfo {
 
 impl Instance {
     /// Mounts every database the configuration marks mounted; a database that fails is
-    /// logged and listed with its error, and the others stay up.
-    pub(crate) fn mount_configured(&self) -> Result<()> {
+    /// logged and listed with its error, and the others stay up. Files are created only on
+    /// the first start: later, a missing file is an error (a volume not mounted yet, a wrong
+    /// path), never silently replaced by an empty database.
+    pub(crate) fn mount_configured(&self, first_start: bool) -> Result<()> {
         let config = self.config.lock().clone();
         for (name, db) in &config.databases {
             if !db.mounted {
                 continue;
             }
-            match self.open_database(name, db, true) {
+            match self.open_database(name, db, first_start) {
                 Ok(d) => {
                     self.databases.write().insert(name.clone(), Arc::new(d));
                 }
@@ -62,7 +64,10 @@ impl Instance {
         let our_journal = self.config.lock().instance.guid.clone();
         if !self.vfs.exists(&path) {
             if !create_missing {
-                return Err(EngineError::Invalid(format!("database file {} does not exist", path.display())));
+                return Err(EngineError::Invalid(format!(
+                    "database file {} does not exist (is its volume mounted?); restore it, or delete the database from the configuration",
+                    path.display()
+                )));
             }
             self.vfs.create_dir_all(&dir).map_err(|e| EngineError::io(ctx("creating the directory of"), e))?;
             let file = self.vfs.open(&path, OpenMode::CreateNew).map_err(|e| EngineError::io(ctx("creating"), e))?;
@@ -174,6 +179,19 @@ impl Instance {
         } else {
             cfg.read_only = read_only;
             let db = self.open_database(&name, &cfg, false)?;
+            // A database that failed to mount at startup missed recovery: its file may be
+            // behind the journal. Replaying it is recovery's job, at the next start.
+            let meta = db.meta();
+            let missed = self.mount_errors.lock().contains_key(&name)
+                && meta.journal_instance == self.config.lock().instance.guid
+                && meta.journal_position < self.journal.last_position();
+            if missed {
+                return Err(EngineError::Invalid(format!(
+                    "database {name} was not mounted when the engine started, so the journal was not replayed into it (it is at position {}, the journal at {}); restart the engine to recover it",
+                    meta.journal_position,
+                    self.journal.last_position()
+                )));
+            }
             self.databases.write().insert(name.clone(), Arc::new(db));
         }
         self.mount_errors.lock().remove(&name);

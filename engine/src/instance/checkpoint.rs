@@ -37,6 +37,11 @@ impl Instance {
     /// Removes journal files that recovery no longer needs and that are older than the
     /// retention setting; never the current file, never one with an open transaction.
     fn purge_journal(&self) -> Result<()> {
+        // A database that failed to mount still needs its part of the journal (recovery
+        // replays it once the database is back); nothing is purged until then.
+        if !self.mount_errors.lock().is_empty() {
+            return Ok(());
+        }
         let needed = self
             .databases
             .read()

@@ -133,7 +133,7 @@ impl Instance {
     /// database USER, namespace USER, journal), then recovers from the journal.
     pub fn open(options: InstanceOptions) -> Result<Arc<Instance>> {
         let dir = DataDir::new(&options.data_dir);
-        let config = load_or_init_config(&dir)?;
+        let (config, first_start) = load_or_init_config(&dir)?;
         let journal_options = JournalOptions {
             dir: dir.journal_dir(),
             file_size_limit: config.journal.file_size_mb.max(1) << 20,
@@ -163,7 +163,7 @@ impl Instance {
             durability: AtomicU8::new(durability_code(durability)),
             writes: AtomicU64::new(0),
         });
-        instance.mount_configured()?;
+        instance.mount_configured(first_start)?;
         *instance.recovery.lock() = instance.recover()?;
         instance.next_txn.store(instance.journal.last_position() + 1, Ordering::SeqCst);
         instance.rebuild_namespaces()?;
@@ -351,17 +351,18 @@ impl Instance {
     }
 }
 
-fn load_or_init_config(dir: &DataDir) -> Result<Config> {
+/// The configuration, and whether this start initialised the data directory.
+fn load_or_init_config(dir: &DataDir) -> Result<(Config, bool)> {
     let path = dir.config_file();
     match std::fs::read_to_string(&path) {
-        Ok(text) => Config::parse(&text, &path.display().to_string()).map_err(EngineError::Invalid),
+        Ok(text) => Ok((Config::parse(&text, &path.display().to_string()).map_err(EngineError::Invalid)?, false)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir.root())
                 .map_err(|e| EngineError::io(format!("creating {}", dir.root().display()), e))?;
             let config = Config::initial(crate::storage::meta::new_guid());
             datadir::write_atomically(&path, config.to_yaml().as_bytes())?;
             tracing::info!("initialised data directory {}", dir.root().display());
-            Ok(config)
+            Ok((config, true))
         }
         Err(e) => Err(EngineError::io(format!("reading {}", path.display()), e)),
     }

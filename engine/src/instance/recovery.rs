@@ -55,8 +55,25 @@ impl Instance {
                     open.insert(record.txn, Vec::new());
                     continue;
                 }
-                RecordBody::TCommit | RecordBody::TRollback => {
+                RecordBody::TCommit => {
                     open.remove(&record.txn);
+                    continue;
+                }
+                RecordBody::TRollback => {
+                    // Undo the transaction's writes in every database this TROLLBACK is
+                    // newer than. Where the online rollback's compensations were replayed
+                    // this changes nothing (undoing compensation then original lands on
+                    // the old value); where a database missed them (it was not mounted
+                    // when an earlier recovery rolled the transaction back), it is what
+                    // rolls it back.
+                    for u in open.remove(&record.txn).unwrap_or_default().into_iter().rev() {
+                        if dbs.get(u.db.name()).is_some_and(|(_, durable_to)| record.position > *durable_to) {
+                            match u.old {
+                                Some(v) => u.db.set(u.key, v),
+                                None => u.db.remove(u.key),
+                            }
+                        }
+                    }
                     continue;
                 }
                 RecordBody::Sync => continue,

@@ -103,3 +103,70 @@ fn a_file_copied_from_another_instance_mounts_with_its_data() {
     assert_eq!(again.get(&s, &r("^Company(1)")).unwrap(), Some(b"Acme".to_vec()));
     assert_eq!(again.get(&s, &r("^Company(2)")).unwrap(), Some(b"Beta".to_vec()));
 }
+
+#[test]
+fn a_missing_file_is_a_mount_error_not_a_new_empty_database() {
+    let dir = tempfile::tempdir().unwrap();
+    with_company(dir.path());
+    let file = company_file(dir.path());
+    std::fs::rename(&file, dir.path().join("elsewhere.dat")).unwrap();
+    let i = open_real(dir.path());
+    let listed = i.databases().into_iter().find(|d| d.name == "COMPANY").unwrap();
+    assert!(!listed.mounted);
+    assert!(listed.error.unwrap().contains("does not exist"));
+    assert!(!file.exists(), "no empty replacement was created");
+    drop(i);
+    // Put back, the data is all there.
+    std::fs::rename(dir.path().join("elsewhere.dat"), &file).unwrap();
+    let i = open_real(dir.path());
+    let mut s = i.session();
+    i.use_namespace(&mut s, "APP").unwrap();
+    assert_eq!(i.get(&s, &r("^Company(1)")).unwrap(), Some(b"Acme".to_vec()));
+}
+
+/// A database missing at startup misses recovery: the journal is kept for it, a runtime
+/// mount is refused, and the next start replays it, including the rollback of a
+/// transaction that an earlier recovery rolled back in the other databases only.
+#[test]
+fn a_database_that_missed_recovery_is_recovered_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    with_company(dir.path());
+    {
+        let i = open_real(dir.path());
+        let mut s = i.session();
+        i.use_namespace(&mut s, "APP").unwrap();
+        let _ = i.set(&mut s, &r("^Company(2)"), b"Beta").unwrap();
+        let mut t = i.session();
+        i.use_namespace(&mut t, "APP").unwrap();
+        let _ = i.tstart(&mut t).unwrap();
+        let _ = i.set(&mut t, &r("^Company(1)"), b"uncommitted").unwrap();
+        let mut u = i.session();
+        let _ = i.tstart(&mut u).unwrap();
+        let _ = i.set(&mut u, &r("^user"), b"uncommitted").unwrap();
+        let _ = i.set(&mut t, &r("^Company(3)"), b"in the transaction too").unwrap();
+        i.journal().flush().unwrap();
+        // Crash: no checkpoint, transactions open.
+    }
+    let file = company_file(dir.path());
+    let aside = dir.path().join("aside.dat");
+    std::fs::rename(&file, &aside).unwrap();
+    {
+        let i = open_real(dir.path());
+        assert_eq!(i.get(&i.session(), &r("^user")).unwrap(), None, "USER's part rolled back");
+        std::fs::rename(&aside, &file).unwrap();
+        let e = i.mount_database("COMPANY", false).unwrap_err().to_string();
+        assert!(e.contains("restart the engine to recover it"), "{e}");
+        i.checkpoint().unwrap(); // purge must keep what COMPANY needs
+    }
+    let i = open_real(dir.path());
+    let mut s = i.session();
+    i.use_namespace(&mut s, "APP").unwrap();
+    assert_eq!(
+        i.get(&s, &r("^Company(1)")).unwrap(),
+        Some(b"Acme".to_vec()),
+        "the open transaction is rolled back here too"
+    );
+    assert_eq!(i.get(&s, &r("^Company(2)")).unwrap(), Some(b"Beta".to_vec()), "the acknowledged write is replayed");
+    assert_eq!(i.get(&s, &r("^Company(3)")).unwrap(), None);
+    assert_eq!(i.get(&i.session(), &r("^user")).unwrap(), None);
+}
