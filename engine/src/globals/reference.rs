@@ -95,6 +95,28 @@ pub fn quote(bytes: &[u8]) -> String {
     parts.join("_")
 }
 
+/// `[+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?`, all of it.
+fn is_number_literal(s: &[u8]) -> bool {
+    let s = s.strip_prefix(b"-").or_else(|| s.strip_prefix(b"+")).unwrap_or(s);
+    let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+    let int = digits(s);
+    let mut rest = &s[int..];
+    let mut frac = 0;
+    if let Some(r) = rest.strip_prefix(b".") {
+        frac = digits(r);
+        rest = &r[frac..];
+    }
+    if int + frac == 0 {
+        return false;
+    }
+    if let Some(r) = rest.strip_prefix(b"E").or_else(|| rest.strip_prefix(b"e")) {
+        let r = r.strip_prefix(b"-").or_else(|| r.strip_prefix(b"+")).unwrap_or(r);
+        let exp = digits(r);
+        return exp > 0 && exp == r.len();
+    }
+    rest.is_empty()
+}
+
 struct Parser<'a> {
     input: &'a str,
     bytes: &'a [u8],
@@ -193,7 +215,14 @@ impl Parser<'_> {
                         break;
                     }
                 }
-                Ok(Number::parse_prefix(&self.bytes[start..self.pos]).to_canonical().into_bytes())
+                let literal = &self.bytes[start..self.pos];
+                if !is_number_literal(literal) {
+                    self.pos = start;
+                    return Err(self.error(
+                        "not a number: a subscript number is digits with an optional sign, fraction and exponent",
+                    ));
+                }
+                Ok(Number::parse_prefix(literal).to_canonical().into_bytes())
             }
             _ => Err(self.error("expected a subscript: a \"string\", a number or $c(...)")),
         }
@@ -282,6 +311,12 @@ mod tests {
         assert!(matches!(parse("^a(\"\")"), Err(GlobalsError::EmptySubscript { index: 1 })));
         assert!(matches!(parse("^1a"), Err(GlobalsError::Syntax { .. }) | Err(GlobalsError::BadName { .. })));
         assert!(parse("^a(1))").is_err());
+        for junk in ["^a(.)", "^a(-)", "^a(+)", "^a(1.2.3)", "^a(1E5E5)", "^a(1e)", "^a(--1)"] {
+            assert_eq!(parse(junk).map_err(|e| e.code()), Err("SYNTAX"), "{junk}");
+        }
+        for fine in ["^a(1.)", "^a(.5)", "^a(-.5)", "^a(+3)", "^a(1E3)", "^a(1e-2)"] {
+            assert!(parse(fine).is_ok(), "{fine}");
+        }
         assert!(parse("^a(\"x").is_err());
         assert!(matches!(parse(&format!("^{}", "a".repeat(32))), Err(GlobalsError::NameTooLong { .. })));
     }

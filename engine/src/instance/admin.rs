@@ -71,7 +71,10 @@ impl Instance {
             }
             self.vfs.create_dir_all(&dir).map_err(|e| EngineError::io(ctx("creating the directory of"), e))?;
             let file = self.vfs.open(&path, OpenMode::CreateNew).map_err(|e| EngineError::io(ctx("creating"), e))?;
-            let meta = DbMeta::new(name, crate::storage::meta::new_guid(), &our_journal, self.journal.last_position());
+            // A durable position: the file must never claim records a crash could lose.
+            let position = self.journal.last_position();
+            self.journal.flush_to(position)?;
+            let meta = DbMeta::new(name, crate::storage::meta::new_guid(), &our_journal, position);
             let dbfile = DbFile::create(&path, VfsBackend::new(file), &meta)?;
             self.vfs.sync_dir(&dir).map_err(|e| EngineError::io(ctx("syncing the directory of"), e))?;
             tracing::info!("created database {name} at {}", path.display());
@@ -84,6 +87,7 @@ impl Instance {
             // A file copied from another instance: its position refers to that instance's
             // journal, not ours. Take it as it is, current to our journal's end.
             let position = self.journal.last_position();
+            self.journal.flush_to(position)?;
             database.update_meta(|m| {
                 m.journal_instance = our_journal.clone();
                 m.journal_position = position;
@@ -210,7 +214,12 @@ impl Instance {
         if !self.config.lock().databases.contains_key(&name) {
             return Err(EngineError::NoDatabase(name));
         }
-        self.checkpoint()?;
+        if self.is_frozen() {
+            return Err(EngineError::Frozen);
+        }
+        // Held to the end: no checkpoint may write the file once it is dismounted.
+        let _c = self.checkpoint_lock.lock();
+        self.checkpoint_locked()?;
         {
             let _w = self.write_lock.lock();
             // A rollback after the dismount would change a database nobody writes back:
@@ -226,7 +235,9 @@ impl Instance {
                     return Err(EngineError::Invalid(format!("database {name} changed during dismount; retry")));
                 }
             }
-            self.databases.write().remove(&name);
+            if let Some(db) = self.databases.write().remove(&name) {
+                db.set_dismounted();
+            }
         }
         self.change_config(|c| {
             c.databases.get_mut(&name).expect("checked").mounted = false;

@@ -9,6 +9,11 @@ impl Instance {
     /// Writes every database's changes up to one journal position. Skipped while frozen.
     pub fn checkpoint(&self) -> Result<()> {
         let _c = self.checkpoint_lock.lock();
+        self.checkpoint_locked()
+    }
+
+    /// A checkpoint with `checkpoint_lock` held by the caller.
+    pub(crate) fn checkpoint_locked(&self) -> Result<()> {
         if self.frozen_until.lock().is_some() {
             return Ok(());
         }

@@ -319,7 +319,10 @@ impl Instance {
 
     /// Clean shutdown: stop the daemons, write every database file, sync the journal.
     pub fn shutdown(&self) -> Result<()> {
-        if let Some(d) = self.daemon.lock().take() {
+        // Own statement: the daemon mutex must not be held while joining the daemon or
+        // checkpointing (writers take it, under the write lock, to wake the daemon).
+        let daemon = self.daemon.lock().take();
+        if let Some(d) = daemon {
             d.wake.0.lock().stop = true;
             d.wake.1.notify_one();
             let _ = d.thread.join();

@@ -43,6 +43,7 @@ impl Instance {
     /// SET with the write lock held. Returns the record's position and whether it is inside
     /// a transaction.
     fn set_locked(&self, s: &mut Session, db: &Arc<Database>, key: Vec<u8>, value: Vec<u8>) -> Result<(u64, bool)> {
+        self.still_writable(db)?;
         let txn = self.txn_for_write(s);
         let old = if txn != 0 {
             let old = db.get(&key)?;
@@ -74,6 +75,9 @@ impl Instance {
             }
         }
         let _w = self.write_lock.lock();
+        for db in &dbs {
+            self.still_writable(db)?;
+        }
         let mut position = self.journal.last_position();
         let mut in_txn = false;
         for db in &dbs {
@@ -111,6 +115,7 @@ impl Instance {
         let key = key::encode(r)?;
         let db = self.route_write(s, &key)?;
         let _w = self.write_lock.lock();
+        self.still_writable(&db)?;
         let Some(current) = db.get(&key)? else {
             return Ok(WriteAck { position: self.journal.last_position(), wait: false });
         };
@@ -241,6 +246,18 @@ fn chunks_within(nodes: &[(Vec<u8>, Vec<u8>)], budget: usize) -> Vec<&[(Vec<u8>,
     }
     out.push(&nodes[start..]);
     out
+}
+
+impl Instance {
+    /// With the write lock held: the journal has not failed and the database was not
+    /// dismounted since the write found it.
+    fn still_writable(&self, db: &Database) -> Result<()> {
+        self.journal.check_failed()?;
+        if !db.is_mounted() {
+            return Err(EngineError::NotMounted { name: db.name().to_string() });
+        }
+        Ok(())
+    }
 }
 
 fn check_writable(db: &Database) -> Result<()> {

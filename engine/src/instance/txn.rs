@@ -18,7 +18,10 @@ impl Instance {
     pub fn tstart(&self, s: &mut Session) -> Result<u32> {
         match s.txn.as_mut() {
             Some(t) => {
-                t.level += 1;
+                t.level = t
+                    .level
+                    .checked_add(1)
+                    .ok_or_else(|| EngineError::Invalid("transactions nested too deeply".into()))?;
                 Ok(t.level)
             }
             None => {

@@ -202,8 +202,9 @@ impl Journal {
         self.syncs.load(Ordering::Relaxed)
     }
 
-    /// The error every call returns once the journal has failed.
-    pub(super) fn check_failed(&self) -> Result<()> {
+    /// `Err` once an I/O error has failed the journal: nothing more may be written. The
+    /// error every call returns from then on.
+    pub fn check_failed(&self) -> Result<()> {
         if !self.failed.load(Ordering::SeqCst) {
             return Ok(());
         }

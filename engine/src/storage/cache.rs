@@ -76,13 +76,32 @@ impl Cache {
     }
 
     /// Caches a value read from the file, unless the key changed or an eviction happened
-    /// since `evictions_seen` was read.
-    pub fn put_clean(&mut self, key: &[u8], value: Option<Vec<u8>>, evictions_seen: u64) {
+    /// since `evictions_seen` was read. Over `budget`, clean entries are dropped, so a
+    /// read-only workload cannot grow the cache without bound.
+    pub fn put_clean(&mut self, key: &[u8], value: Option<Vec<u8>>, evictions_seen: u64, budget: usize) {
         if self.evictions != evictions_seen || self.map.contains_key(key) {
             return;
         }
         self.total_bytes += weight(key, &value);
         self.map.insert(key.to_vec(), Entry { value, dirty: false, version: 0 });
+        if self.total_bytes > budget {
+            self.evict_clean();
+        }
+    }
+
+    fn evict_clean(&mut self) {
+        self.map.retain(|_, e| e.dirty);
+        self.evictions += 1;
+        self.total_bytes = self.dirty_bytes;
+    }
+
+    /// Entries in the cache (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
     }
 
     pub fn range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> std::collections::btree_map::Range<'_, Vec<u8>, Entry> {
@@ -118,5 +137,24 @@ impl Cache {
             self.evictions += 1;
             self.total_bytes = self.map.iter().map(|(k, e)| weight(k, &e.value)).sum();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_alone_cannot_grow_the_cache_past_its_budget() {
+        let mut c = Cache::default();
+        c.put_dirty(b"dirty".to_vec(), Some(vec![0; 10]));
+        let budget = 10_000;
+        for n in 0u32..1000 {
+            let seen = c.evictions();
+            c.put_clean(&n.to_be_bytes(), Some(vec![1; 50]), seen, budget);
+            assert!(c.total_bytes() <= budget, "{} bytes after {n} reads", c.total_bytes());
+        }
+        assert!(c.get(b"dirty").is_some_and(|e| e.dirty), "dirty entries are never evicted");
+        assert!(c.evictions() > 0);
     }
 }

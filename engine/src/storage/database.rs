@@ -24,6 +24,9 @@ pub struct Database {
     cache: RwLock<Cache>,
     meta: Mutex<DbMeta>,
     read_only: AtomicBool,
+    /// Cleared by dismount under the instance write lock; a write that found this database
+    /// before the dismount checks it after taking the lock.
+    mounted: AtomicBool,
 }
 
 /// What a checkpoint captured from one database.
@@ -54,6 +57,7 @@ impl Database {
             cache: RwLock::new(Cache::default()),
             meta: Mutex::new(meta),
             read_only: AtomicBool::new(read_only),
+            mounted: AtomicBool::new(true),
         }
     }
 
@@ -63,6 +67,14 @@ impl Database {
 
     pub fn path(&self) -> std::path::PathBuf {
         self.file.read().path().to_path_buf()
+    }
+
+    pub fn is_mounted(&self) -> bool {
+        self.mounted.load(Ordering::SeqCst)
+    }
+
+    pub fn set_dismounted(&self) {
+        self.mounted.store(false, Ordering::SeqCst);
     }
 
     pub fn is_read_only(&self) -> bool {
@@ -90,7 +102,7 @@ impl Database {
             cache.evictions()
         };
         let value = self.file.read().get(key)?;
-        self.cache.write().put_clean(key, value.clone(), evictions);
+        self.cache.write().put_clean(key, value.clone(), evictions, CACHE_BUDGET_BYTES);
         Ok(value)
     }
 

@@ -176,3 +176,16 @@ fn a_database_is_not_dismounted_under_an_open_transaction() {
     i.dismount_database("OTHER").unwrap();
     assert_eq!(i.get(&s, &r("^t")).unwrap(), None);
 }
+
+#[test]
+fn after_a_journal_failure_no_write_is_acknowledged() {
+    let (_d, vfs, i) = sim_instance();
+    let mut s = i.session();
+    let _ = i.set(&mut s, &r("^before"), b"1").unwrap();
+    vfs.fail_after(0);
+    assert!(i.journal().flush().is_err(), "the disk is gone");
+    let e = i.set(&mut s, &r("^after"), b"2").unwrap_err();
+    assert_eq!(e.code(), "DISKHARD");
+    assert!(e.to_string().contains("accepts no more writes; the engine must stop"), "{e}");
+    assert_eq!(i.get(&s, &r("^after")).unwrap(), None, "the refused write is not visible");
+}
