@@ -60,28 +60,39 @@ impl Instance {
         Ok((position, txn != 0))
     }
 
-    /// KILL: removes the node and its subtree in every database the namespace maps any part
-    /// of the subtree to.
+    /// KILL: removes the node and its subtree as the namespace sees it. A database that
+    /// holds the whole subtree gets one KILL record; a database the namespace maps only
+    /// part of it to loses exactly the nodes in those parts (one ZKILL record each), so
+    /// nodes it holds for other namespaces are untouched.
     pub fn kill(&self, s: &mut Session, r: &GlobalRef) -> Result<WriteAck> {
         let key = key::encode(r)?;
         let hi = subtree_end(&key);
         let ns = self.namespace(&s.namespace)?;
-        let mut dbs: Vec<Arc<Database>> = Vec::new();
-        for (_, _, name) in ns.routing.pieces(&key, &hi) {
-            if !dbs.iter().any(|d| d.name() == name) {
-                let db = self.database(name)?;
-                check_writable(&db)?;
-                dbs.push(db);
+        let pieces = ns.routing.pieces(&key, &hi);
+        // Per database: its pieces of the subtree, in key order.
+        let mut targets: Vec<(Arc<Database>, Vec<(Vec<u8>, Vec<u8>)>)> = Vec::new();
+        for (lo, end, name) in pieces {
+            match targets.iter_mut().find(|(d, _)| d.name() == name) {
+                Some((_, ranges)) => ranges.push((lo, end)),
+                None => {
+                    let db = self.database(name)?;
+                    check_writable(&db)?;
+                    targets.push((db, vec![(lo, end)]));
+                }
             }
         }
         let _w = self.write_lock.lock();
-        for db in &dbs {
+        for (db, _) in &targets {
             self.still_writable(db)?;
         }
         let mut position = self.journal.last_position();
         let mut in_txn = false;
-        for db in &dbs {
-            let nodes = db.scan(Bound::Included(&key), Bound::Excluded(&hi), false, usize::MAX)?;
+        for (db, ranges) in &targets {
+            let whole = ranges.len() == 1 && ranges[0].0 == key && ranges[0].1 == hi;
+            let mut nodes = Vec::new();
+            for (lo, end) in ranges {
+                nodes.extend(db.scan(Bound::Included(lo), Bound::Excluded(end), false, usize::MAX)?);
+            }
             if nodes.is_empty() {
                 continue;
             }
@@ -91,17 +102,25 @@ impl Instance {
                 for (k, v) in &nodes {
                     push_undo(s, db, k, Some(v.clone()));
                 }
+            }
+            let name = db.name().to_string();
+            if whole {
                 // Old values travel in the KILL records; a large subtree takes several
                 // records for the same subtree (redo is idempotent, undo reads them all).
-                for part in chunks_within(&nodes, KILL_RECORD_OLD_BYTES) {
-                    let body =
-                        RecordBody::Kill { db: db.name().to_string(), key: key.clone(), old: Some(part.to_vec()) };
-                    position = self.journal.append(txn, &body);
+                if in_txn {
+                    for part in chunks_within(&nodes, KILL_RECORD_OLD_BYTES) {
+                        let body = RecordBody::Kill { db: name.clone(), key: key.clone(), old: Some(part.to_vec()) };
+                        position = self.journal.append(txn, &body);
+                    }
+                } else {
+                    position =
+                        self.journal.append(txn, &RecordBody::Kill { db: name.clone(), key: key.clone(), old: None });
                 }
             } else {
-                position = self
-                    .journal
-                    .append(txn, &RecordBody::Kill { db: db.name().to_string(), key: key.clone(), old: None });
+                for (k, v) in &nodes {
+                    let old = if in_txn { OldValue::Present(v.clone()) } else { OldValue::NotRecorded };
+                    position = self.journal.append(txn, &RecordBody::ZKill { db: name.clone(), key: k.clone(), old });
+                }
             }
             for (k, _) in nodes {
                 db.remove(k);

@@ -98,8 +98,13 @@ fn mappings_route_reads_writes_and_traversal() {
         i.database("ARCHIVE").unwrap().get(&crate::globals::key::encode(&r("^Log(2024)")).unwrap()).unwrap(),
         Some(b"2024".to_vec())
     );
+    // ^Log(2024) also exists in USER, hidden from PHONEBOOK by the mapping; KILL through
+    // PHONEBOOK must leave it, and everything PHONEBOOK sees must go.
+    let _ = i.set(&mut u, &r("^Log(2024,\"in USER\")"), b"hidden").unwrap();
     let _ = i.kill(&mut s, &r("^Log")).unwrap();
     assert_eq!(i.data(&s, &r("^Log")).unwrap(), 0);
+    assert_eq!(i.get(&u, &r("^Log(2024,\"in USER\")")).unwrap(), Some(b"hidden".to_vec()));
+    assert_eq!(i.get(&u, &r("^Log(2025)")).unwrap(), None);
     assert!(i.use_namespace(&mut u, "NOPE").is_err());
     let e = i.add_mapping("PHONEBOOK", "X*", "MISSING").unwrap_err();
     assert!(e.to_string().contains("MISSING"), "{e}");
