@@ -70,7 +70,7 @@ impl Instance {
         let ns = self.namespace(&s.namespace)?;
         let pieces = ns.routing.pieces(&key, &hi);
         // Per database: its pieces of the subtree, in key order.
-        let mut targets: Vec<(Arc<Database>, Vec<(Vec<u8>, Vec<u8>)>)> = Vec::new();
+        let mut targets: Vec<(Arc<Database>, Vec<KeyRange>)> = Vec::new();
         for (lo, end, name) in pieces {
             match targets.iter_mut().find(|(d, _)| d.name() == name) {
                 Some((_, ranges)) => ranges.push((lo, end)),
@@ -245,6 +245,9 @@ impl Instance {
         Ok(None)
     }
 }
+
+/// `[lo, hi)` over encoded keys.
+type KeyRange = (Vec<u8>, Vec<u8>);
 
 /// Old values carried by one transactional KILL record, well inside the journal's
 /// record limit.
