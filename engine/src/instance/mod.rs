@@ -228,6 +228,13 @@ impl Instance {
         s.durability.unwrap_or_else(|| durability_from(self.durability.load(Ordering::Relaxed)))
     }
 
+    /// For a session in `always` durability: the journal position a read may have seen, to
+    /// await before answering, so no client acts on a write a crash could still undo (as
+    /// Redis with `appendfsync always` never shows one). Free when the journal is idle.
+    pub fn read_barrier(&self, s: &Session) -> Option<u64> {
+        (self.effective_durability(s) == Durability::Always).then(|| self.journal.last_position())
+    }
+
     /// Everything written so far, to be awaited with [`Instance::wait_durable`].
     pub fn sync(&self) -> WriteAck {
         WriteAck { position: self.journal.last_position(), wait: true }

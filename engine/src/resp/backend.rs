@@ -31,6 +31,9 @@ pub trait Backend: Send + Sync + 'static {
     fn tcommit(&self, s: &mut Session) -> Result<WriteAck>;
     fn trollback(&self, s: &mut Session) -> Result<WriteAck>;
     fn sync(&self) -> WriteAck;
+    /// A position a read must see durable before its reply is sent (see
+    /// `Instance::read_barrier`).
+    fn read_barrier(&self, s: &Session) -> Option<u64>;
     fn wait_durable(&self, position: u64) -> impl Future<Output = Result<()>> + Send;
     fn end_session(&self, s: &mut Session);
     fn status(&self) -> InstanceStatus;
@@ -84,6 +87,9 @@ impl Backend for Instance {
     }
     fn sync(&self) -> WriteAck {
         Instance::sync(self)
+    }
+    fn read_barrier(&self, s: &Session) -> Option<u64> {
+        Instance::read_barrier(self, s)
     }
     fn wait_durable(&self, position: u64) -> impl Future<Output = Result<()>> + Send {
         Instance::wait_durable(self, position)

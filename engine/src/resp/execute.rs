@@ -33,6 +33,13 @@ impl Conn {
         }
     }
 
+    /// After a read: in `always` durability the reply waits until what it saw is durable.
+    fn read_barrier<B: Backend>(&mut self, b: &B) {
+        if let Some(position) = b.read_barrier(&self.session) {
+            self.require_durable(position);
+        }
+    }
+
     fn require_durable(&mut self, position: u64) {
         self.durable_wait = Some(self.durable_wait.map_or(position, |p| p.max(position)));
     }
@@ -79,14 +86,17 @@ pub(crate) fn execute<B: Backend>(
             }
             Err(e) => error(&mut w, &e),
         },
-        Command::Get { key, default } => match b.get(s, &key) {
-            Ok(Some(v)) => w.bulk(&v),
-            Ok(None) => match default {
-                Some(d) => w.bulk(d),
-                None => w.null(),
-            },
-            Err(e) => error(&mut w, &e),
-        },
+        Command::Get { key, default } => {
+            match b.get(s, &key) {
+                Ok(Some(v)) => w.bulk(&v),
+                Ok(None) => match default {
+                    Some(d) => w.bulk(d),
+                    None => w.null(),
+                },
+                Err(e) => error(&mut w, &e),
+            }
+            conn.read_barrier(b);
+        }
         Command::Kill { keys } => {
             // Counts the references that had data; killing one that has none writes nothing.
             let mut count = 0;
@@ -122,20 +132,29 @@ pub(crate) fn execute<B: Backend>(
                 Err(e) => error(&mut w, &e),
             }
         }
-        Command::Data { key } => match b.data(s, &key) {
-            Ok(d) => w.integer(i64::from(d)),
-            Err(e) => error(&mut w, &e),
-        },
-        Command::Order { parent, after, dir } => match b.order(s, &parent, after.as_ref(), dir) {
-            Ok(Some(sub)) => w.bulk(sub.as_bytes()),
-            Ok(None) => w.null(),
-            Err(e) => error(&mut w, &e),
-        },
-        Command::Query { key, dir } => match b.query(s, &key, dir) {
-            Ok(Some(r)) => w.bulk(reference::format(&r).as_bytes()),
-            Ok(None) => w.null(),
-            Err(e) => error(&mut w, &e),
-        },
+        Command::Data { key } => {
+            match b.data(s, &key) {
+                Ok(d) => w.integer(i64::from(d)),
+                Err(e) => error(&mut w, &e),
+            }
+            conn.read_barrier(b);
+        }
+        Command::Order { parent, after, dir } => {
+            match b.order(s, &parent, after.as_ref(), dir) {
+                Ok(Some(sub)) => w.bulk(sub.as_bytes()),
+                Ok(None) => w.null(),
+                Err(e) => error(&mut w, &e),
+            }
+            conn.read_barrier(b);
+        }
+        Command::Query { key, dir } => {
+            match b.query(s, &key, dir) {
+                Ok(Some(r)) => w.bulk(reference::format(&r).as_bytes()),
+                Ok(None) => w.null(),
+                Err(e) => error(&mut w, &e),
+            }
+            conn.read_barrier(b);
+        }
         Command::Increment { key, by } => match b.increment(s, &key, by) {
             Ok((n, ack)) => {
                 conn.note(ack);

@@ -158,6 +158,10 @@ impl Backend for MemoryBackend {
         WriteAck { position: self.position.load(Ordering::SeqCst), wait: true }
     }
 
+    fn read_barrier(&self, s: &Session) -> Option<u64> {
+        (s.durability.unwrap_or(self.durability) == Durability::Always).then(|| self.position.load(Ordering::SeqCst))
+    }
+
     async fn wait_durable(&self, position: u64) -> Result<()> {
         self.waits.lock().push(position);
         if self.fail_durable.load(Ordering::SeqCst) {

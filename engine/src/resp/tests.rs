@@ -288,6 +288,25 @@ fn a_pipeline_of_durable_writes_waits_once() {
     server.shutdown();
 }
 
+/// In `always` durability a read answers only once what it saw is durable; buffered
+/// reads never wait.
+#[test]
+fn reads_in_always_mode_wait_for_what_they_saw() {
+    let backend = Arc::new(MemoryBackend::new(Durability::Buffered));
+    let mut server = start(backend.clone(), ServerLimits::default());
+    let mut writer = server.client();
+    writer.set("^r", "1").unwrap();
+    writer.set("^r", "2").unwrap();
+    let mut reader = server.client();
+    assert_eq!(reader.get("^r").unwrap(), Some(b"2".to_vec()));
+    assert!(backend.waits.lock().is_empty(), "buffered reads do not wait");
+    reader.command(&[b"DURABILITY", b"always"]).unwrap();
+    assert_eq!(reader.get("^r").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(reader.data("^r").unwrap(), 1);
+    assert_eq!(*backend.waits.lock(), vec![2, 2], "each read waited for position 2, the write it saw");
+    server.shutdown();
+}
+
 #[test]
 fn a_failed_durability_wait_never_acknowledges() {
     let backend = Arc::new(MemoryBackend::new(Durability::Always));
