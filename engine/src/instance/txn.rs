@@ -68,7 +68,16 @@ impl Instance {
             return Ok(WriteAck { position: 0, wait: false });
         }
         let _w = self.write_lock.lock();
-        let position = self.rollback_locked(t.id, t.undo)?;
+        // If the rollback fails midway (a database read error), the transaction stays
+        // registered as open: it holds the journal back, and the next start's recovery
+        // finishes the rollback from the journal. Say so, rather than leave it silent.
+        let position = self.rollback_locked(t.id, t.undo).map_err(|e| {
+            tracing::error!("rollback of transaction {} failed: {e}; restart the engine to finish it", t.id);
+            EngineError::Invalid(format!(
+                "rollback of transaction {} failed ({e}); its changes stay until the engine restarts, which finishes the rollback",
+                t.id
+            ))
+        })?;
         Ok(WriteAck { position, wait: false })
     }
 
