@@ -6,6 +6,7 @@ pub mod agent;
 pub mod calendar;
 pub mod cli;
 pub mod client;
+mod connections;
 pub mod error;
 pub mod globals;
 pub mod instance;

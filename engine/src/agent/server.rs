@@ -23,7 +23,6 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
 
 /// Disk or process jobs running at once; more wait their turn.
 pub const MAX_BLOCKING_JOBS: usize = 16;
@@ -64,47 +63,34 @@ pub async fn serve(listener: TcpListener, config: AgentConfig, shutdown: impl Fu
         next_id: AtomicU64::new(1),
         config,
     });
-    let permits = Arc::new(Semaphore::new(shared.config.max_connections));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = &mut shutdown => break,
-        };
-        while tasks.try_join_next().is_some() {}
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed; retrying in 100 ms");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        if shared.faults.lock().drops(Some(peer), []) {
+    let max = shared.config.max_connections;
+    crate::connections::accept_connections(listener, "agent", max, shutdown, AgentConnections(shared)).await;
+}
+
+struct AgentConnections(Arc<Shared>);
+
+impl crate::connections::ConnectionHandler for AgentConnections {
+    fn admit(&mut self, peer: SocketAddr) -> bool {
+        let dropped = self.0.faults.lock().drops(Some(peer), []);
+        if dropped {
             tracing::debug!(%peer, "connection refused: peer dropped by fault injection");
-            continue;
         }
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, max = shared.config.max_connections, "connection refused: too many clients");
-            // The socket is fresh and its send buffer empty: this cannot block.
-            let _ = stream.try_write(b"-ERR max number of clients reached\r\n");
-            continue;
-        };
-        let shared = shared.clone();
-        let stop = stop_rx.clone();
-        tasks.spawn(async move {
+        !dropped
+    }
+
+    fn serve(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        stop: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let shared = self.0.clone();
+        async move {
             let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
             handle(stream, peer, id, &shared, stop).await;
             shared.arbiter.lock().disconnect(id);
-            drop(permit);
-        });
+        }
     }
-    drop(listener);
-    tracing::info!(connections = tasks.len(), "agent stopping: closing connections");
-    let _ = stop_tx.send(true);
-    while tasks.join_next().await.is_some() {}
 }
 
 /// One connection's state.

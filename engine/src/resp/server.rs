@@ -18,11 +18,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 
 /// Most concurrent connections by default (the configuration usually sets it).
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -34,9 +33,6 @@ pub const MAX_BATCH_OUTPUT: usize = 1 << 20;
 const READ_CHUNK: usize = 16 * 1024;
 /// Buffers larger than this after a big request are given back.
 const KEEP_CAPACITY: usize = 64 * 1024;
-/// Pause after a failed accept (out of file descriptors...), doubling up to the maximum.
-const ACCEPT_BACKOFF_START: Duration = Duration::from_millis(10);
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Limits of one server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,51 +80,38 @@ pub async fn serve<B: Backend>(listener: TcpListener, backend: Arc<B>, limits: S
         commands: AtomicU64::new(0),
         next_id: AtomicU64::new(1),
     });
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    let mut backoff = ACCEPT_BACKOFF_START;
-    tokio::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = &mut shutdown => break,
-        };
-        while tasks.try_join_next().is_some() {}
-        let (stream, peer) = match accepted {
-            Ok(a) => {
-                backoff = ACCEPT_BACKOFF_START;
-                a
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed; retrying in {} ms", backoff.as_millis());
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
-                continue;
-            }
-        };
-        shared.total_connections.fetch_add(1, Ordering::Relaxed);
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            shared.rejected.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%peer, max = limits.max_connections, "connection refused: too many clients");
-            // The socket is fresh and its send buffer empty: this cannot block.
-            let _ = stream.try_write(b"-ERR max number of clients reached\r\n");
-            continue;
-        };
-        let backend = backend.clone();
-        let shared = shared.clone();
-        let stop = stop_rx.clone();
-        tasks.spawn(async move {
+    let handler = Superserver { backend, shared };
+    crate::connections::accept_connections(listener, "superserver", limits.max_connections, shutdown, handler).await;
+}
+
+struct Superserver<B> {
+    backend: Arc<B>,
+    shared: Arc<Shared>,
+}
+
+impl<B: Backend> crate::connections::ConnectionHandler for Superserver<B> {
+    fn admit(&mut self, _peer: SocketAddr) -> bool {
+        self.shared.total_connections.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    fn refused(&mut self, _peer: SocketAddr) {
+        self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn serve(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        stop: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let (backend, shared) = (self.backend.clone(), self.shared.clone());
+        async move {
             shared.connected.fetch_add(1, Ordering::Relaxed);
             handle(stream, peer, &*backend, &shared, stop).await;
             shared.connected.fetch_sub(1, Ordering::Relaxed);
-            drop(permit);
-        });
+        }
     }
-    drop(listener);
-    tracing::info!(connections = tasks.len(), "superserver stopping: draining connections");
-    let _ = stop_tx.send(true);
-    while tasks.join_next().await.is_some() {}
 }
 
 /// Why a connection ended.
