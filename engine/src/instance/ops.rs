@@ -18,12 +18,6 @@ impl Instance {
         self.database(ns.routing.route(key))
     }
 
-    fn route_write(&self, s: &Session, key: &[u8]) -> Result<Arc<Database>> {
-        let db = self.route(s, key)?;
-        check_writable(&db)?;
-        Ok(db)
-    }
-
     pub fn get(&self, s: &Session, r: &GlobalRef) -> Result<Option<Vec<u8>>> {
         let key = key::encode(r)?;
         self.route(s, &key)?.get(&key)
@@ -34,7 +28,7 @@ impl Instance {
             return Err(GlobalsError::ValueTooLong { len: value.len(), max: MAX_VALUE_BYTES }.into());
         }
         let key = key::encode(r)?;
-        let db = self.route_write(s, &key)?;
+        let db = self.route(s, &key)?;
         let _w = self.write_lock.lock();
         let (position, in_txn) = self.set_locked(s, &db, key, value.to_vec())?;
         Ok(self.ack(s, position, in_txn))
@@ -76,7 +70,6 @@ impl Instance {
                 Some((_, ranges)) => ranges.push((lo, end)),
                 None => {
                     let db = self.database(name)?;
-                    check_writable(&db)?;
                     targets.push((db, vec![(lo, end)]));
                 }
             }
@@ -132,7 +125,7 @@ impl Instance {
     /// ZKILL: removes the node's value, keeping its descendants.
     pub fn zkill(&self, s: &mut Session, r: &GlobalRef) -> Result<WriteAck> {
         let key = key::encode(r)?;
-        let db = self.route_write(s, &key)?;
+        let db = self.route(s, &key)?;
         let _w = self.write_lock.lock();
         self.still_writable(&db)?;
         let Some(current) = db.get(&key)? else {
@@ -215,7 +208,7 @@ impl Instance {
     /// `$INCREMENT`: atomic add; returns the new value.
     pub fn increment(&self, s: &mut Session, r: &GlobalRef, by: Number) -> Result<(Number, WriteAck)> {
         let key = key::encode(r)?;
-        let db = self.route_write(s, &key)?;
+        let db = self.route(s, &key)?;
         let _w = self.write_lock.lock();
         let current = db.get(&key)?.map(|v| Number::parse_prefix(&v)).unwrap_or(Number::ZERO);
         let new = current.add(by);
@@ -271,22 +264,22 @@ fn chunks_within(nodes: &[(Vec<u8>, Vec<u8>)], budget: usize) -> Vec<&[(Vec<u8>,
 }
 
 impl Instance {
-    /// With the write lock held: the journal has not failed and the database was not
-    /// dismounted since the write found it.
+    /// With the write lock held, so that no mount change or journal failure can slip in
+    /// between the check and the write: the journal has not failed, and the database is
+    /// still mounted and not read-only.
     fn still_writable(&self, db: &Database) -> Result<()> {
         self.journal.check_failed()?;
         if !db.is_mounted() {
             return Err(EngineError::NotMounted { name: db.name().to_string() });
         }
+        if db.is_read_only() {
+            return Err(EngineError::Protect {
+                database: db.name().to_string(),
+                reason: " (mounted read-only)".into(),
+            });
+        }
         Ok(())
     }
-}
-
-fn check_writable(db: &Database) -> Result<()> {
-    if db.is_read_only() {
-        return Err(EngineError::Protect { database: db.name().to_string(), reason: " (mounted read-only)".into() });
-    }
-    Ok(())
 }
 
 fn push_undo(s: &mut Session, db: &Arc<Database>, key: &[u8], old: Option<Vec<u8>>) {

@@ -118,6 +118,9 @@ fn read_only_database_refuses_writes_with_protect() {
     i.mount_database("USER", true).unwrap();
     let e = i.set(&mut s, &r("^p"), b"2").unwrap_err();
     assert_eq!(e.code(), "PROTECT");
+    assert_eq!(i.kill(&mut s, &r("^p")).unwrap_err().code(), "PROTECT");
+    assert_eq!(i.zkill(&mut s, &r("^p")).unwrap_err().code(), "PROTECT");
+    assert_eq!(i.increment(&mut s, &r("^p"), Number::from(1)).unwrap_err().code(), "PROTECT");
     assert_eq!(i.get(&s, &r("^p")).unwrap(), Some(b"1".to_vec()));
     i.mount_database("USER", false).unwrap();
     let _ = i.set(&mut s, &r("^p"), b"2").unwrap();
