@@ -12,7 +12,7 @@
 use crate::globals::key::{encode, encode_name, subtree_end};
 use crate::globals::reference;
 use crate::globals::subscript::validate_name;
-use crate::globals::{GlobalRef, GlobalsError};
+use crate::globals::GlobalsError;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MappingKind {
@@ -86,11 +86,6 @@ pub fn parse(spec: &str) -> Result<GlobalMapping, GlobalsError> {
         return Err(bad("the range is empty: the first bound must collate before the second"));
     }
     Ok(GlobalMapping { spec: spec.to_string(), kind: MappingKind::Subscripts, lo, hi, precedence: (2, depth) })
-}
-
-/// The reference a subscript mapping starts at, for display.
-pub fn describe(m: &GlobalMapping) -> Option<GlobalRef> {
-    crate::globals::key::decode(&m.lo).ok()
 }
 
 #[cfg(test)]

@@ -95,15 +95,6 @@ impl Cache {
         self.total_bytes = self.dirty_bytes;
     }
 
-    /// Entries in the cache (for tests and metrics).
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
     pub fn range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> std::collections::btree_map::Range<'_, Vec<u8>, Entry> {
         self.map.range::<[u8], _>((lo, hi))
     }
