@@ -92,6 +92,9 @@ pub struct Instance {
     durability: AtomicU8,
     /// Writes acknowledged so far (paces the memory-bound checks).
     writes: AtomicU64,
+    /// The running mirror member, once the mirror runtime started (status and operator
+    /// actions for the servers).
+    mirror_control: RwLock<Option<Arc<dyn crate::mirror::status::MirrorControl>>>,
 }
 
 struct Daemon {
@@ -162,6 +165,7 @@ impl Instance {
             recovery: Mutex::new(recovery::RecoveryReport::default()),
             durability: AtomicU8::new(durability_code(durability)),
             writes: AtomicU64::new(0),
+            mirror_control: RwLock::new(None),
         });
         instance.mount_configured(first_start)?;
         *instance.recovery.lock() = instance.recover()?;
@@ -188,6 +192,16 @@ impl Instance {
 
     pub fn config(&self) -> Config {
         self.config.lock().clone()
+    }
+
+    /// Installs the running mirror member (done once by the mirror runtime at start).
+    pub fn set_mirror_control(&self, control: Arc<dyn crate::mirror::status::MirrorControl>) {
+        *self.mirror_control.write() = Some(control);
+    }
+
+    /// The running mirror member, if any.
+    pub fn mirror_control(&self) -> Option<Arc<dyn crate::mirror::status::MirrorControl>> {
+        self.mirror_control.read().clone()
     }
 
     /// Records the ports the servers actually bound (0 in the config picks free ones).

@@ -12,3 +12,4 @@
 pub mod config;
 pub mod failover;
 pub mod shipping;
+pub mod status;

@@ -1,0 +1,111 @@
+//! What a running mirror member reports, and what operators can ask of it.
+//!
+//! The management API (`GET /api/mirror/status`, `/mirror_status`), the `MIRROR STATUS`
+//! RESP command, `engine mirror status` and `engine qlist` all read [`MirrorStatus`]; the
+//! operator verbs all go through [`MirrorControl::act`]. The words in every status field are
+//! the reference product's (Mirror Monitor), so operators read what they already know.
+
+use super::config::MemberType;
+use crate::error::EngineError;
+use serde::{Deserialize, Serialize};
+
+/// One member's view of the mirror.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MirrorStatus {
+    pub mirror: String,
+    /// This member's name.
+    pub member: String,
+    #[serde(rename = "type")]
+    pub member_type: MemberType,
+    /// Member status: Primary, Backup, Connected, In Trouble, Transition, Synchronizing,
+    /// Waiting, Stopped, Crashed, Down, Not Initialized.
+    pub status: String,
+    /// The primary's name, as this member knows it.
+    pub primary: Option<String>,
+    /// This member's durable epoch.
+    pub epoch: u64,
+    /// Arbiter Controlled or Agent Controlled.
+    pub failover_mode: String,
+    /// The arbiter line, e.g. "Both failover members are connected to the arbiter".
+    pub arbiter: String,
+    pub no_failover: bool,
+    /// This member's mirror journal: last and durable positions.
+    pub journal_position: u64,
+    pub durable_position: u64,
+    /// On the primary: the highest position acknowledged to clients.
+    pub acked_position: u64,
+    /// Every member as this one sees it (on the primary: all of them; elsewhere: itself
+    /// and the primary).
+    pub members: Vec<MemberLine>,
+    pub databases: Vec<MirroredDatabase>,
+}
+
+/// One line of the Mirror Monitor's member table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberLine {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub member_type: MemberType,
+    pub status: String,
+    /// Active, Caught up, `<time> behind`, or `Disconnected on <time>`.
+    pub journal_transfer: String,
+    /// Caught up, `<time> behind`, or Disconnected.
+    pub dejournaling: String,
+    /// Received by the primary's stream but not yet in the member's journal.
+    pub journal_latency: Latency,
+    /// In the member's journal but not yet applied to its databases.
+    pub database_latency: Latency,
+    /// The member's acknowledged (durable) mirror journal position.
+    pub position: u64,
+}
+
+/// A latency as the Mirror Monitor shows it: time, bytes and journal files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Latency {
+    pub time_ms: u64,
+    pub bytes: u64,
+    pub files: u64,
+}
+
+/// A mirrored database on this member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MirroredDatabase {
+    pub name: String,
+    /// Normal, Dejournaling, Needs Activation, Needs Catchup, Catchup Running, Dismounted,
+    /// Obsolete.
+    pub status: String,
+    /// The mirror journal position the database reflects.
+    pub position: u64,
+}
+
+/// Operator actions (management API, `engine mirror <verb>`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum MirrorAction {
+    /// Make this member the first primary of the configured mirror.
+    Create,
+    /// Join the configured mirror as the type the configuration gives this member.
+    Join,
+    /// On the primary: mark a database mirrored (it must exist on every member that is to
+    /// hold it; members activate their copy).
+    AddDatabase { name: String },
+    /// On a member: start dejournaling into a copy of a mirrored database, catching up from
+    /// the position recorded in its file.
+    ActivateDatabase { name: String },
+    /// Stop mirroring a database (it stays, as a local database).
+    RemoveDatabase { name: String },
+    /// On the primary: hand over to the active backup.
+    PlannedFailover,
+    SetNoFailover,
+    ClearNoFailover,
+    /// On a DR async: become primary after both failover members are lost.
+    PromoteDr,
+}
+
+/// The running mirror, as the servers see it.
+pub trait MirrorControl: Send + Sync {
+    /// `None` while this instance belongs to no mirror.
+    fn status(&self) -> Option<MirrorStatus>;
+    /// Carries out an operator action; returns a sentence saying what happened.
+    fn act(&self, action: MirrorAction) -> Result<String, EngineError>;
+}
