@@ -41,9 +41,59 @@ pub enum Request {
         member: String,
     },
     ArbiterStatus,
+    /// A failover decision request of a mirror member (the failover core's arbiter).
+    ArbiterAsk(ArbiterAsk),
     FaultDrop(Vec<String>),
     FaultHeal,
     FaultList,
+}
+
+/// `ARBITER ASK mirror member failover_members qos_ms PING epoch primary eligible mode_seq`
+/// or `ARBITER ASK mirror member failover_members qos_ms TAKEOVER epoch`. Members are the
+/// indexes of the mirror configuration; `failover_members` is a comma list; `eligible` is
+/// an index or `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArbiterAsk {
+    pub mirror: String,
+    pub member: u8,
+    pub failover_members: Vec<u8>,
+    pub qos_ms: u64,
+    pub request: crate::mirror::failover::ArbiterRequest,
+}
+
+fn parse_ask(frame: &Frame, n: usize) -> Result<ArbiterAsk, String> {
+    use crate::mirror::failover::{ArbiterRequest, MemberId};
+    let bad = || {
+        "ERR usage: ARBITER ASK mirror member failover_members qos_ms PING epoch primary eligible mode_seq | TAKEOVER epoch".to_string()
+    };
+    if n < 8 {
+        return Err(bad());
+    }
+    let mirror = text(frame.arg(2), "the mirror name")?;
+    let member = uint::<u8>(frame.arg(3), "the member index")?;
+    let failover_members = String::from_utf8_lossy(frame.arg(4))
+        .split(',')
+        .map(|m| m.parse::<u8>().map_err(|_| bad()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let qos_ms = uint::<u64>(frame.arg(5), "qos_ms")?;
+    let epoch = uint::<u64>(frame.arg(7), "the epoch")?;
+    let request = match (upper(frame.arg(6)).as_str(), n) {
+        ("PING", 11) => ArbiterRequest::Ping {
+            epoch,
+            primary: uint::<u8>(frame.arg(8), "primary")? != 0,
+            eligible: match frame.arg(9) {
+                b"-" => None,
+                id => Some(MemberId(uint::<u8>(id, "eligible")?)),
+            },
+            mode_seq: uint::<u64>(frame.arg(10), "mode_seq")?,
+        },
+        ("TAKEOVER", 8) => ArbiterRequest::Takeover { epoch },
+        _ => return Err(bad()),
+    };
+    if member >= crate::mirror::failover::MAX_MEMBERS || failover_members.len() > 2 {
+        return Err(bad());
+    }
+    Ok(ArbiterAsk { mirror, member, failover_members, qos_ms, request })
 }
 
 fn upper(arg: &[u8]) -> String {
@@ -126,7 +176,8 @@ pub fn parse(frame: &Frame) -> Result<Request, String> {
             "SEES" => two(|mirror, member| Request::ArbiterSees { mirror, member }),
             "STATUS" if n == 2 => Ok(Request::ArbiterStatus),
             "STATUS" => Err(wrong_args(&full)),
-            _ => Err(format!("ERR unknown subcommand '{sub}' of ARBITER: use HELLO, PING, SEES or STATUS")),
+            "ASK" => parse_ask(frame, n).map(Request::ArbiterAsk),
+            _ => Err(format!("ERR unknown subcommand '{sub}' of ARBITER: use HELLO, PING, SEES, STATUS or ASK")),
         },
         "FAULT" => match sub.as_str() {
             "DROP" if n >= 3 => {

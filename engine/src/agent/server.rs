@@ -36,10 +36,20 @@ fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
+/// Mirrors one arbiter decides for.
+const MAX_MIRRORS: usize = 1024;
+
 struct Shared {
     config: AgentConfig,
     dir: Option<DataDir>,
     arbiter: Mutex<Arbiter>,
+    /// The failover core's arbiter, one per mirror, created at the first request.
+    decisions: Mutex<std::collections::BTreeMap<String, crate::mirror::failover::Arbiter>>,
+    /// Distinguishes this arbiter process from every earlier one (it keeps no disk): a
+    /// primary never takes "go on alone" from another incarnation than the one that
+    /// recorded its backup.
+    incarnation: u64,
+    started: std::time::Instant,
     faults: Mutex<FaultSet>,
     /// Bumped at every FAULT DROP so open connections re-check whether they are dropped.
     fault_generation: watch::Sender<u64>,
@@ -56,6 +66,9 @@ pub async fn serve(listener: TcpListener, config: AgentConfig, shutdown: impl Fu
     let shared = Arc::new(Shared {
         dir: config.data_dir.clone().map(DataDir::new),
         arbiter: Mutex::new(Arbiter::new(config.member_timeout)),
+        decisions: Mutex::new(std::collections::BTreeMap::new()),
+        incarnation: incarnation(),
+        started: std::time::Instant::now(),
         faults: Mutex::new(FaultSet::default()),
         fault_generation,
         blocking: Semaphore::new(MAX_BLOCKING_JOBS),
@@ -65,6 +78,12 @@ pub async fn serve(listener: TcpListener, config: AgentConfig, shutdown: impl Fu
     });
     let max = shared.config.max_connections;
     crate::connections::accept_connections(listener, "agent", max, shutdown, AgentConnections(shared)).await;
+}
+
+/// Wall-clock nanoseconds mixed with the process id: different for every start.
+fn incarnation() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 48)
 }
 
 struct AgentConnections(Arc<Shared>);
@@ -289,7 +308,11 @@ async fn execute(shared: &Shared, conn: &mut Conn, request: Request, out: &mut V
                 return Flow::Continue;
             };
             let result = blocking(shared, move || {
-                journal_ranges::range(&RealVfs::new(), &dir.journal_dir(), from, max_records, MAX_RANGE_BYTES)
+                // A mirror member serves its mirror journal: that is what other members
+                // need from it when it is down.
+                let mirror = super::status::read_mirror_state(&dir).ok().flatten().unwrap_or_default();
+                let journal = super::status::journal_dir_for(&dir, &mirror);
+                journal_ranges::range(&RealVfs::new(), &journal, from, max_records, MAX_RANGE_BYTES)
             })
             .await;
             let mut w = ReplyWriter { out, proto: Protocol::Resp2 };
@@ -326,6 +349,47 @@ async fn execute(shared: &Shared, conn: &mut Conn, request: Request, out: &mut V
         Request::ArbiterSees { mirror, member } => {
             let sees = shared.arbiter.lock().sees_other(&mirror, &member, now());
             w.integer(i64::from(sees));
+        }
+        Request::ArbiterAsk(ask) => {
+            use crate::mirror::failover::{Arbiter as Decisions, ArbiterAnswer, MemberId};
+            let now = shared.started.elapsed().as_millis() as u64;
+            let answer = {
+                let mut decisions = shared.decisions.lock();
+                if decisions.len() >= MAX_MIRRORS && !decisions.contains_key(&ask.mirror) {
+                    w.error("FULL this arbiter already serves its limit of mirrors");
+                    return Flow::Continue;
+                }
+                let members: Vec<MemberId> = ask.failover_members.iter().map(|&m| MemberId(m)).collect();
+                decisions
+                    .entry(ask.mirror.clone())
+                    .or_insert_with(|| Decisions::new(shared.incarnation, ask.qos_ms, members))
+                    .handle(now, MemberId(ask.member), &ask.request)
+            };
+            let id = |m: Option<MemberId>| m.map_or(-1, |m| i64::from(m.0));
+            match answer {
+                ArbiterAnswer::Pong { incarnation, epoch, primary, eligible, mode_seq, other_connected } => {
+                    w.array(7);
+                    w.bulk(b"PONG");
+                    w.bulk(incarnation.to_string().as_bytes());
+                    w.bulk(epoch.to_string().as_bytes());
+                    w.integer(id(primary));
+                    w.integer(id(eligible));
+                    w.bulk(mode_seq.to_string().as_bytes());
+                    w.integer(i64::from(other_connected));
+                }
+                ArbiterAnswer::Granted { epoch }
+                | ArbiterAnswer::Refused { epoch }
+                | ArbiterAnswer::NewerEpoch { epoch } => {
+                    let word: &[u8] = match answer {
+                        ArbiterAnswer::Granted { .. } => b"GRANTED",
+                        ArbiterAnswer::Refused { .. } => b"REFUSED",
+                        _ => b"NEWER",
+                    };
+                    w.array(2);
+                    w.bulk(word);
+                    w.bulk(epoch.to_string().as_bytes());
+                }
+            }
         }
         Request::ArbiterStatus => {
             let status = shared.arbiter.lock().status(now());

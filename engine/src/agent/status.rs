@@ -70,6 +70,38 @@ pub struct MirrorState {
     pub member: String,
     pub role: MirrorRole,
     pub epoch: u64,
+    /// The member status as the Mirror Monitor shows it ("Primary", "Backup", ...).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status: String,
+    /// The member type (failover, dr, reporting-ro, reporting-rw).
+    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
+    pub member_type: String,
+    /// Where each epoch starts in the mirror journal: `[epoch, first position]`, both
+    /// increasing. With the journal's last position this is the journal's summary, which
+    /// the failover core compares between members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub epochs: Vec<(u64, u64)>,
+    /// The operator set "no failover" on this member.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_failover: bool,
+    /// The member was created or joined: the engine starts its mirror runtime at start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub joined: bool,
+}
+
+impl MirrorState {
+    /// The journal summary `(epoch, last position)` for a journal ending at `last`.
+    pub fn summary(&self, last: u64) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        let starts: Vec<(u64, u64)> = self.epochs.iter().copied().filter(|&(_, first)| first <= last).collect();
+        for (i, &(epoch, _)) in starts.iter().enumerate() {
+            let end = starts.get(i + 1).map_or(last, |next| next.1 - 1);
+            if end >= starts[i].1 {
+                out.push((epoch, end));
+            }
+        }
+        out
+    }
 }
 
 /// Answers whether the engine serves on a superserver port.
@@ -176,6 +208,7 @@ impl Status {
             ("mirror_member", self.mirror.member.clone()),
             ("mirror_role", self.mirror.role.as_str().to_string()),
             ("epoch", self.mirror.epoch.to_string()),
+            ("journal_epochs", summary_text(&self.mirror.summary(self.journal.last))),
         ];
         if let Some(e) = &self.journal_error {
             f.push(("journal_error", e.clone()));
@@ -187,16 +220,44 @@ impl Status {
     }
 }
 
+/// `epoch:last,epoch:last` (empty for an empty journal).
+pub fn summary_text(summary: &[(u64, u64)]) -> String {
+    summary.iter().map(|(e, p)| format!("{e}:{p}")).collect::<Vec<_>>().join(",")
+}
+
+/// Parses [`summary_text`]'s form.
+pub fn parse_summary(text: &str) -> Option<Vec<(u64, u64)>> {
+    if text.is_empty() {
+        return Some(Vec::new());
+    }
+    text.split(',')
+        .map(|pair| {
+            let (e, p) = pair.split_once(':')?;
+            Some((e.parse().ok()?, p.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The journal a member's facts come from: the mirror journal once the member belongs to
+/// a mirror, the instance's own journal otherwise.
+pub fn journal_dir_for(dir: &DataDir, mirror: &MirrorState) -> PathBuf {
+    if mirror.mirror.is_empty() {
+        dir.journal_dir()
+    } else {
+        dir.mirror_journal_dir(&mirror.mirror)
+    }
+}
+
 /// The status of the engine on `dir`. Blocking (file reads and the probe).
 pub fn status(dir: &DataDir, probe: &dyn Probe) -> Status {
     let engine = engine_facts(dir.lock_holder(), dir.read_state().as_ref(), probe);
-    let (journal, journal_error) = match journal_ranges::positions(&RealVfs::new(), &dir.journal_dir()) {
-        Ok(p) => (p, None),
-        Err(e) => (Positions::default(), Some(e.to_string())),
-    };
     let (mirror, mirror_error) = match read_mirror_state(dir) {
         Ok(m) => (m.unwrap_or_default(), None),
         Err(e) => (MirrorState::default(), Some(e)),
+    };
+    let (journal, journal_error) = match journal_ranges::positions(&RealVfs::new(), &journal_dir_for(dir, &mirror)) {
+        Ok(p) => (p, None),
+        Err(e) => (Positions::default(), Some(e.to_string())),
     };
     let data_dir = std::path::absolute(dir.root()).unwrap_or_else(|_| dir.root().to_path_buf());
     Status { engine, data_dir, journal, journal_error, mirror, mirror_error }
@@ -283,7 +344,13 @@ mod tests {
         let s = status(&dir, &fake(true));
         assert_eq!(
             s.mirror,
-            MirrorState { mirror: "MIR".into(), member: "A".into(), role: MirrorRole::Backup, epoch: 12 }
+            MirrorState {
+                mirror: "MIR".into(),
+                member: "A".into(),
+                role: MirrorRole::Backup,
+                epoch: 12,
+                ..MirrorState::default()
+            }
         );
         assert_eq!(s.mirror_error, None);
 
@@ -291,6 +358,18 @@ mod tests {
         let s = status(&dir, &fake(true));
         assert_eq!(s.mirror.role, MirrorRole::None);
         assert!(s.mirror_error.as_deref().unwrap().contains("is not a mirror state"), "{:?}", s.mirror_error);
+    }
+
+    #[test]
+    fn the_summary_comes_from_epoch_starts_and_the_last_position() {
+        let m = MirrorState { epochs: vec![(16, 1), (33, 11), (49, 30)], ..MirrorState::default() };
+        assert_eq!(m.summary(40), vec![(16, 10), (33, 29), (49, 40)]);
+        // A journal cut back before the newest epoch started.
+        assert_eq!(m.summary(20), vec![(16, 10), (33, 20)]);
+        assert_eq!(m.summary(0), vec![]);
+        assert_eq!(parse_summary(&summary_text(&m.summary(40))), Some(m.summary(40)));
+        assert_eq!(parse_summary(""), Some(vec![]));
+        assert_eq!(parse_summary("1:x"), None);
     }
 
     #[test]

@@ -45,6 +45,11 @@ impl DataDir {
     pub fn journal_dir(&self) -> PathBuf {
         self.root.join("journal")
     }
+    /// The mirror journal of mirror `name`.
+    pub fn mirror_journal_dir(&self, name: &str) -> PathBuf {
+        self.journal_dir().join(format!("mirror-{name}"))
+    }
+
     pub fn databases_dir(&self) -> PathBuf {
         self.root.join("databases")
     }

@@ -11,5 +11,6 @@
 
 pub mod config;
 pub mod failover;
+pub mod runtime;
 pub mod shipping;
 pub mod status;

@@ -88,18 +88,30 @@ pub enum MirrorAction {
     Join,
     /// On the primary: mark a database mirrored (it must exist on every member that is to
     /// hold it; members activate their copy).
-    AddDatabase { name: String },
+    AddDatabase {
+        name: String,
+    },
     /// On a member: start dejournaling into a copy of a mirrored database, catching up from
     /// the position recorded in its file.
-    ActivateDatabase { name: String },
+    ActivateDatabase {
+        name: String,
+    },
     /// Stop mirroring a database (it stays, as a local database).
-    RemoveDatabase { name: String },
+    RemoveDatabase {
+        name: String,
+    },
     /// On the primary: hand over to the active backup.
     PlannedFailover,
     SetNoFailover,
     ClearNoFailover,
     /// On a DR async: become primary after both failover members are lost.
     PromoteDr,
+    /// Fault injection (only when the engine allows it): drop mirror traffic to and from
+    /// these members (or `ARBITER`).
+    FaultDrop {
+        peers: Vec<String>,
+    },
+    FaultHeal,
 }
 
 /// The running mirror, as the servers see it.

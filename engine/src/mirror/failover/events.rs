@@ -12,6 +12,16 @@ pub enum Event {
     Message { from: MemberId, msg: Message },
     /// A client asks to commit one journal record (this member must be primary).
     ClientCommit,
+    /// The real journal of a primary grew to `upto` in its epoch (records written by
+    /// clients, or by the rollback that precedes opening for writes). The driver of a
+    /// real engine sends this instead of one `ClientCommit` per record: the records exist
+    /// whether or not the member is open, so they are always counted, and nothing is sent
+    /// (the data channel streams them; acknowledgements come back as `JournalAck`).
+    JournalAppended { upto: Position },
+    /// A member's real journal now is `journal` (records arrived over the data channel
+    /// and are synced). Taken only when the current summary is a prefix of it; it changes
+    /// nothing else (in particular not when the primary was last heard from).
+    JournalReceived { journal: JournalSummary },
     /// The arbiter answered.
     Arbiter(ArbiterAnswer),
     /// A member's agent answered.

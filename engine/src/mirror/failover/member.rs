@@ -217,6 +217,12 @@ impl Member {
             Event::Tick => {}
             Event::Message { from, msg } => self.on_message(now, from, msg),
             Event::ClientCommit => self.on_commit(now),
+            Event::JournalAppended { upto } => self.on_appended(upto),
+            Event::JournalReceived { journal } => {
+                if !self.is_primary() && common_prefix(&self.journal, &journal) == self.journal.end() {
+                    self.journal = journal;
+                }
+            }
             Event::Arbiter(answer) => self.on_arbiter(now, answer),
             Event::Agent(answer) => self.on_agent(now, answer),
             Event::Connection { peer, up } => self.on_connection(now, peer, up),
@@ -447,6 +453,16 @@ impl Member {
         for to in targets {
             let msg = self.journal_message(now, to);
             self.out.push(Command::Send { to, msg });
+        }
+    }
+
+    fn on_appended(&mut self, upto: Position) {
+        if !matches!(self.role, Role::Primary(_)) {
+            return;
+        }
+        let epoch = self.epoch;
+        for pos in self.journal.end() + 1..=upto {
+            self.journal.push(epoch, pos);
         }
     }
 

@@ -74,6 +74,12 @@ impl JournalSummary {
         s
     }
 
+    /// A summary from `(epoch, last position)` pairs, both strictly increasing (the caller
+    /// checked them).
+    pub fn from_segments(segments: &[(Epoch, Position)]) -> JournalSummary {
+        JournalSummary { segments: segments.to_vec() }
+    }
+
     pub fn segments(&self) -> &[(Epoch, Position)] {
         &self.segments
     }

@@ -1,90 +1,150 @@
 //! A member's side of the data channel: join, then append, sync and acknowledge.
 
 use super::wire::{self, Message};
-use super::{epoch_at, ShippingError};
+use super::ShippingError;
+use crate::error::EngineError;
 use crate::journal::{record, Journal, Position};
+use crate::mirror::failover::Message as Control;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::watch;
+use tokio::sync::mpsc;
 
-/// What a member knows of the primary while following it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PrimaryView {
-    pub epoch: u64,
-    /// The primary's durable position, from WELCOME and heartbeats.
-    pub durable: Position,
+/// Where received records go: appended verbatim to the mirror journal (and applied to the
+/// databases, on a real member).
+pub trait RecordSink: Send + Sync + 'static {
+    /// Appends the records `first..=last` encoded in `frames`; returns the last appended.
+    fn receive(&self, first: Position, last: Position, frames: &[u8]) -> Result<Position, EngineError>;
+    /// Syncs; returns the durable position.
+    fn flush(&self) -> Result<Position, EngineError>;
 }
 
-/// Joins the primary at the end of `journal` and follows it until the stream ends
-/// (`Ok`) or fails. Every batch is appended verbatim, synced, then acknowledged;
-/// `primary` receives the primary's durable position as it learns it.
+/// A bare journal as a sink (no databases to apply to).
+impl RecordSink for Journal {
+    fn receive(&self, first: Position, last: Position, frames: &[u8]) -> Result<Position, EngineError> {
+        append_frames(self, first, last, frames)
+    }
+
+    fn flush(&self) -> Result<Position, EngineError> {
+        Journal::flush(self)
+    }
+}
+
+/// What a member hears from the primary, for the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FromPrimary {
+    /// Accepted: the primary's epoch and durable position.
+    Welcome {
+        epoch: u64,
+        durable: Position,
+    },
+    /// Records up to `durable` are in this member's journal, synced.
+    Durable(Position),
+    /// The primary's durable position, from a heartbeat.
+    PrimaryDurable(Position),
+    Control(Control),
+}
+
+/// How following ended without an I/O or protocol error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowEnd {
+    /// The primary closed the connection.
+    Closed,
+    /// The primary says this member holds records it does not: rewind to `to`, then join
+    /// again.
+    Rewind(Position),
+}
+
+/// Joins with `join` and follows the primary until the stream ends. Every batch goes to
+/// `sink`, is synced, then acknowledged. Messages in `outgoing` (control messages of the
+/// runtime) are written to the primary; `events` receives what the runtime must know.
 pub async fn follow<S>(
     stream: S,
-    journal: Arc<Journal>,
-    mirror: &str,
-    member: &str,
-    primary: watch::Sender<PrimaryView>,
-) -> Result<(), ShippingError>
+    sink: Arc<dyn RecordSink>,
+    join: Message,
+    mut outgoing: mpsc::Receiver<Message>,
+    events: mpsc::Sender<FromPrimary>,
+) -> Result<FollowEnd, ShippingError>
 where
-    S: AsyncRead + AsyncWrite,
+    S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let j = journal.clone();
-    let (last_position, last_epoch) = tokio::task::spawn_blocking(move || -> Result<_, crate::error::EngineError> {
-        let last = j.flush()?;
-        Ok((last, epoch_at(&j, last)?.unwrap_or(0)))
-    })
-    .await
-    .map_err(|e| ShippingError::Protocol(format!("reading the journal: {e}")))??;
-    let join = Message::Join { mirror: mirror.to_string(), member: member.to_string(), last_position, last_epoch };
     wire::write(&mut writer, &join).await?;
     match wire::read(&mut reader).await? {
         Some(Message::Welcome { epoch, durable }) => {
-            primary.send_replace(PrimaryView { epoch, durable });
+            let _ = events.send(FromPrimary::Welcome { epoch, durable }).await;
         }
         Some(Message::Reject { reason }) => return Err(ShippingError::Rejected(reason)),
-        other => return Err(ShippingError::Protocol(format!("expected WELCOME or REJECT, got {other:?}"))),
+        Some(Message::Rewind { to }) => return Ok(FollowEnd::Rewind(to)),
+        other => return Err(ShippingError::Protocol(format!("expected WELCOME, REWIND or REJECT, got {other:?}"))),
     }
-    loop {
-        match wire::read(&mut reader).await? {
-            None => return Ok(()),
-            Some(Message::Heartbeat { durable }) => {
-                primary.send_modify(|p| p.durable = p.durable.max(durable));
-            }
-            Some(Message::Records { first, last, frames }) => {
-                let j = journal.clone();
-                let durable = tokio::task::spawn_blocking(move || append_batch(&j, first, last, &frames))
+    // Writes go through one task so that acknowledgements and the runtime's control
+    // messages never interleave mid-message.
+    let (acks, mut ack_rx) = mpsc::channel::<Message>(64);
+    let writing = tokio::spawn(async move {
+        loop {
+            let m = tokio::select! {
+                m = ack_rx.recv() => m,
+                m = outgoing.recv() => m,
+            };
+            let Some(m) = m else { return Ok::<_, ShippingError>(()) };
+            wire::write(&mut writer, &m).await?;
+        }
+    });
+    let result = async {
+        loop {
+            match wire::read(&mut reader).await? {
+                None => return Ok(FollowEnd::Closed),
+                Some(Message::Heartbeat { durable }) => {
+                    let _ = events.send(FromPrimary::PrimaryDurable(durable)).await;
+                }
+                Some(Message::Records { first, last, frames }) => {
+                    let s = sink.clone();
+                    let durable = tokio::task::spawn_blocking(move || -> Result<Position, EngineError> {
+                        s.receive(first, last, &frames)?;
+                        s.flush()
+                    })
                     .await
                     .map_err(|e| ShippingError::Protocol(format!("appending received records: {e}")))??;
-                primary.send_modify(|p| p.durable = p.durable.max(durable));
-                wire::write(&mut writer, &Message::Ack { durable }).await?;
-            }
-            Some(other) => {
-                return Err(ShippingError::Protocol(format!("unexpected message from the primary: {other:?}")))
+                    let _ = events.send(FromPrimary::Durable(durable)).await;
+                    if acks.send(Message::Ack { durable, sent_at: 0 }).await.is_err() {
+                        return Ok(FollowEnd::Closed);
+                    }
+                }
+                Some(Message::Control(c)) => {
+                    let _ = events.send(FromPrimary::Control(c)).await;
+                }
+                Some(other) => {
+                    return Err(ShippingError::Protocol(format!("unexpected message from the primary: {other:?}")))
+                }
             }
         }
     }
+    .await;
+    writing.abort();
+    result
 }
 
-/// Appends the frames of one batch verbatim and syncs; returns the durable position.
-fn append_batch(journal: &Journal, first: Position, last: Position, frames: &[u8]) -> Result<Position, ShippingError> {
+/// Appends the frames of one batch verbatim; returns the last position appended.
+pub fn append_frames(
+    journal: &Journal,
+    first: Position,
+    last: Position,
+    frames: &[u8],
+) -> Result<Position, EngineError> {
     let mut offset = 0;
     let mut expected = first;
     while offset < frames.len() {
         let (r, used) = record::decode(&frames[offset..])
-            .map_err(|e| ShippingError::Protocol(format!("received record at position {expected}: {e}")))?;
+            .map_err(|e| EngineError::Invalid(format!("received record at position {expected}: {e}")))?;
         if r.position != expected {
-            return Err(ShippingError::Protocol(format!(
-                "received record {} where {expected} was announced",
-                r.position
-            )));
+            return Err(EngineError::Invalid(format!("received record {} where {expected} was announced", r.position)));
         }
         journal.append_received(&r)?;
         offset += used;
         expected += 1;
     }
     if expected != last + 1 {
-        return Err(ShippingError::Protocol(format!("batch {first}..={last} held records up to {}", expected - 1)));
+        return Err(EngineError::Invalid(format!("batch {first}..={last} held records up to {}", expected - 1)));
     }
-    Ok(journal.flush()?)
+    Ok(last)
 }

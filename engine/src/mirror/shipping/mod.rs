@@ -31,21 +31,42 @@ pub enum ShippingError {
     Journal(#[from] EngineError),
 }
 
-/// The epoch of the record at `position` in `journal` (0 for position 0), `None` when the
-/// journal no longer holds it (purged). Blocking: reads journal files.
-pub(crate) fn epoch_at(journal: &crate::journal::Journal, position: u64) -> Result<Option<u64>, EngineError> {
-    if position == 0 {
-        return Ok(Some(0));
+/// Each `(epoch, position)` in `frames` (consecutive record frames) where the epoch differs
+/// from the record before it (`previous` for the first), in order: how a member's journal
+/// summary grows as it receives records. Reads only the fixed header of each record.
+pub fn epoch_changes(frames: &[u8], mut previous: u64) -> Result<Vec<(u64, u64)>, EngineError> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while offset < frames.len() {
+        let crate::journal::record::Frame::Record(body) = crate::journal::record::check_frame(&frames[offset..]) else {
+            return Err(EngineError::Invalid(format!("a malformed record frame at byte {offset} of a received batch")));
+        };
+        let field = |at: usize| body.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+        let (Some(position), Some(epoch)) = (field(0), field(8)) else {
+            return Err(EngineError::Invalid(format!("a record too short for its header at byte {offset}")));
+        };
+        if epoch != previous {
+            out.push((epoch, position));
+            previous = epoch;
+        }
+        offset += crate::journal::record::FRAME_HEADER_BYTES + body.len();
     }
-    let oldest = journal.segments().first().map_or(1, |s| s.first_position);
-    if position < oldest {
+    Ok(out)
+}
+
+/// The summary of a journal read record by record from position 1 (`None` when the
+/// journal no longer starts at 1). Blocking; for tests and for a member whose state file
+/// lost its epoch list.
+pub fn scan_summary(
+    journal: &crate::journal::Journal,
+) -> Result<Option<crate::mirror::failover::JournalSummary>, EngineError> {
+    let mut summary = crate::mirror::failover::JournalSummary::new();
+    if journal.segments().first().is_some_and(|s| s.first_position > 1) {
         return Ok(None);
     }
-    match journal.read_from(position)?.next() {
-        Some(record) => {
-            let record = record?;
-            Ok((record.position == position).then_some(record.epoch))
-        }
-        None => Ok(None),
+    for record in journal.read_from(1)? {
+        let record = record?;
+        summary.push(record.epoch, record.position);
     }
+    Ok(Some(summary))
 }

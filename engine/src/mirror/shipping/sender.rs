@@ -1,76 +1,150 @@
 //! The primary's side of the data channel: one task per connected member.
 
 use super::wire::{self, Message, BATCH_BYTES};
-use super::{epoch_at, ShippingError};
+use super::ShippingError;
 use crate::journal::{record, FeedChunk, Journal, Position};
+use crate::mirror::failover::{common_prefix, JournalSummary, Message as Control};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc};
 
 /// How often an idle primary tells members its durable position.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(250);
 
-/// What the primary learns about a member that joined.
+/// A member's JOIN.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Joined {
+pub struct JoinRequest {
+    pub mirror: String,
     pub member: String,
-    /// Where the member's journal ended when it joined.
-    pub from_position: Position,
+    /// The member's mirror journal, summarised by epoch.
+    pub summary: JournalSummary,
 }
 
-/// Serves one member: validates its JOIN, catches it up, streams, and publishes every
-/// acknowledgement to `acked` (the member's durable position). Returns when the member
-/// disconnects (`Ok`) or on an error; a refused member gets a REJECT with the reason and
-/// `Err(Rejected)`.
+/// What the primary answers to a JOIN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinDecision {
+    /// Stream from the member's journal end.
+    Accept,
+    /// The member holds records after this position that the primary does not: it must
+    /// undo them first.
+    Rewind(Position),
+    /// Refused; the reason says what to do.
+    Reject(String),
+}
+
+/// The join matrix (peers.md): other mirror → rejected; journal a prefix of ours → catch
+/// up; holds records we do not → rewind to where the two part ways; needs records we
+/// purged → a fresh copy. `oldest_kept` is the first position still in our journal files.
+pub fn decide_join(mirror: &str, ours: &JournalSummary, oldest_kept: Position, join: &JoinRequest) -> JoinDecision {
+    let member = &join.member;
+    if !join.mirror.eq_ignore_ascii_case(mirror) {
+        return JoinDecision::Reject(format!(
+            "member {member} belongs to mirror {}; this primary serves mirror {mirror}",
+            join.mirror
+        ));
+    }
+    let common = common_prefix(ours, &join.summary);
+    if common < join.summary.end() {
+        return JoinDecision::Rewind(common);
+    }
+    if common < ours.end() && common + 1 < oldest_kept {
+        return JoinDecision::Reject(format!(
+            "the primary's journal no longer holds position {} (purged): member {member} needs a fresh copy of the mirrored databases",
+            common + 1
+        ));
+    }
+    JoinDecision::Accept
+}
+
+/// What the primary hears from a member, for the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FromMember {
+    Joined {
+        member: String,
+        from_position: Position,
+    },
+    /// Data acknowledgement: records up to `durable` are synced on the member.
+    Ack {
+        durable: Position,
+        sent_at: u64,
+    },
+    Control(Control),
+}
+
+/// Serves one member: decides its JOIN, catches it up, streams records and control
+/// messages, and reports acknowledgements. A control message that names a journal end
+/// (`Journal`, `Handover`) is held until every record up to that end has been sent, so
+/// the member always has the records a control message speaks of. Returns the member's
+/// name when it disconnects, or an error; a refused member gets a REJECT (or a REWIND)
+/// and `Err(Rejected)`.
 pub async fn serve_member<S>(
     stream: S,
     journal: Arc<Journal>,
-    mirror: &str,
-    acked: watch::Sender<Position>,
-    on_join: impl FnOnce(&Joined),
-) -> Result<(), ShippingError>
+    decide: impl FnOnce(&JoinRequest) -> JoinDecision,
+    mut control: mpsc::Receiver<Control>,
+    events: mpsc::Sender<FromMember>,
+) -> Result<String, ShippingError>
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let Some(Message::Join { mirror: theirs, member, last_position, last_epoch }) = wire::read(&mut reader).await?
-    else {
+    let Some(Message::Join { mirror, member, last_position, summary, .. }) = wire::read(&mut reader).await? else {
         return Err(ShippingError::Protocol("expected JOIN as the first message".into()));
     };
-    if let Err(reason) = check_join(&journal, mirror, &theirs, &member, last_position, last_epoch).await {
-        wire::write(&mut writer, &Message::Reject { reason: reason.clone() }).await?;
-        return Err(ShippingError::Rejected(reason));
+    let join = JoinRequest { mirror, member: member.clone(), summary: wire::summary_of(&summary) };
+    if join.summary.end() != last_position {
+        return Err(ShippingError::Protocol(format!(
+            "JOIN says the journal ends at {last_position} but its summary ends at {}",
+            join.summary.end()
+        )));
+    }
+    match decide(&join) {
+        JoinDecision::Accept => {}
+        JoinDecision::Rewind(to) => {
+            wire::write(&mut writer, &Message::Rewind { to }).await?;
+            return Err(ShippingError::Rejected(format!("member {member} must rewind to position {to}")));
+        }
+        JoinDecision::Reject(reason) => {
+            wire::write(&mut writer, &Message::Reject { reason: reason.clone() }).await?;
+            return Err(ShippingError::Rejected(reason));
+        }
     }
     // Subscribe before reading files, so no record falls between the two.
     let mut feed = journal.subscribe_feed();
     let mut durable = journal.watch_durable();
     wire::write(&mut writer, &Message::Welcome { epoch: journal.epoch(), durable: journal.durable_position() }).await?;
-    on_join(&Joined { member, from_position: last_position });
-    acked.send_replace(last_position);
+    let _ = events.send(FromMember::Joined { member: member.clone(), from_position: last_position }).await;
 
-    // Acknowledgements arrive on their own task: reading a message is not cancel safe.
-    // The guard ends that task with this one (it holds half of the connection open).
+    // The member's messages arrive on their own task: reading a message is not cancel
+    // safe. The guard ends that task with this one (it holds half of the connection open).
+    let from_member = events.clone();
     let mut acks = AbortOnDrop(tokio::spawn(async move {
         loop {
-            match wire::read(&mut reader).await? {
-                Some(Message::Ack { durable }) => {
-                    acked.send_if_modified(|a| {
-                        let newer = durable > *a;
-                        *a = (*a).max(durable);
-                        newer
-                    });
-                }
+            let event = match wire::read(&mut reader).await? {
+                Some(Message::Ack { durable, sent_at }) => FromMember::Ack { durable, sent_at },
+                Some(Message::Control(c)) => FromMember::Control(c),
                 Some(other) => {
                     return Err(ShippingError::Protocol(format!("unexpected message from a member: {other:?}")))
                 }
                 None => return Ok(()),
+            };
+            if from_member.send(event).await.is_err() {
+                return Ok(());
             }
         }
     }));
     let mut next = last_position + 1;
+    let mut held: Option<Control> = None;
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
     loop {
+        if let Some(c) = held.take() {
+            if control_end(&c) < next {
+                wire::write(&mut writer, &Message::Control(c)).await?;
+            } else {
+                held = Some(c);
+            }
+        }
         if next <= journal.durable_position() {
             next = send_from_files(&journal, next, &mut writer).await?;
             continue;
@@ -86,12 +160,30 @@ where
                 // Too far behind the feed, or records written before we subscribed: the
                 // files have them once they are durable.
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                Err(broadcast::error::RecvError::Closed) => return Ok(member),
+            },
+            c = control.recv() => match c {
+                // Only the newest journal message matters: it replaces a held one.
+                Some(c) if control_end(&c) >= next => held = Some(c),
+                Some(c) => wire::write(&mut writer, &Message::Control(c)).await?,
+                None => return Ok(member),
             },
             _ = durable.changed() => {}
-            ended = &mut acks.0 => return ended.map_err(|e| ShippingError::Protocol(format!("acknowledgement reader failed: {e}")))?,
+            ended = &mut acks.0 => {
+                ended.map_err(|e| ShippingError::Protocol(format!("member reader failed: {e}")))??;
+                return Ok(member);
+            }
             _ = heartbeat.tick() => wire::write(&mut writer, &Message::Heartbeat { durable: journal.durable_position() }).await?,
         }
+    }
+}
+
+/// The journal end a control message speaks of (0: none).
+fn control_end(c: &Control) -> Position {
+    match c {
+        Control::Journal { journal, .. } => journal.end(),
+        Control::Handover { end, .. } => *end,
+        Control::JournalAck { .. } | Control::NewerEpoch { .. } => 0,
     }
 }
 
@@ -101,40 +193,6 @@ struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-/// Why a member may not join, if it may not (the reason names what to do).
-async fn check_join(
-    journal: &Arc<Journal>,
-    mirror: &str,
-    theirs: &str,
-    member: &str,
-    last_position: Position,
-    last_epoch: u64,
-) -> Result<(), String> {
-    if !theirs.eq_ignore_ascii_case(mirror) {
-        return Err(format!("member {member} belongs to mirror {theirs}; this primary serves mirror {mirror}"));
-    }
-    let durable = journal.durable_position();
-    if last_position > durable {
-        return Err(format!(
-            "member {member}'s journal ends at position {last_position}, past the primary's {durable}: it holds records the primary never had and must be rewound or rebuilt from a copy"
-        ));
-    }
-    let j = journal.clone();
-    let ours = tokio::task::spawn_blocking(move || epoch_at(&j, last_position))
-        .await
-        .map_err(|e| format!("reading the journal: {e}"))?
-        .map_err(|e| e.to_string())?;
-    match ours {
-        None => Err(format!(
-            "the primary's journal no longer holds position {last_position} (purged): member {member} needs a fresh copy of the mirrored databases"
-        )),
-        Some(epoch) if epoch != last_epoch => Err(format!(
-            "member {member} diverged at position {last_position} (its epoch {last_epoch}, the primary's {epoch}): it must be rewound or rebuilt from a copy"
-        )),
-        Some(_) => Ok(()),
     }
 }
 

@@ -1,14 +1,15 @@
 //! Primary and member journals connected in-process through a duplex pipe.
 
-use super::follower::{follow, PrimaryView};
-use super::sender::serve_member;
-use super::ShippingError;
+use super::follower::{follow, FollowEnd, FromPrimary};
+use super::sender::{decide_join, serve_member, FromMember};
+use super::wire::Message;
+use super::{scan_summary, ShippingError};
 use crate::journal::{Journal, JournalOptions, OldValue, Record, RecordBody};
 use crate::vfs::sim::SimVfs;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 fn journal(seed: u64, file_size_limit: u64) -> Arc<Journal> {
     let options = JournalOptions {
@@ -52,19 +53,59 @@ fn assert_same(member: &Journal, primary: &Journal) {
 
 struct Link {
     acked: watch::Receiver<u64>,
-    view: watch::Receiver<PrimaryView>,
-    sender: tokio::task::JoinHandle<Result<(), ShippingError>>,
-    follower: tokio::task::JoinHandle<Result<(), ShippingError>>,
+    view: watch::Receiver<u64>,
+    sender: tokio::task::JoinHandle<Result<String, ShippingError>>,
+    follower: tokio::task::JoinHandle<Result<FollowEnd, ShippingError>>,
+}
+
+fn join_of(member: &Journal, mirror: &str) -> Message {
+    member.flush().unwrap();
+    let summary = scan_summary(member).unwrap().expect("test journals start at 1");
+    Message::Join {
+        mirror: mirror.into(),
+        member: "MIRRORB".into(),
+        last_position: summary.end(),
+        last_epoch: summary.last_epoch(),
+        summary: summary.segments().to_vec(),
+    }
 }
 
 fn connect(primary: &Arc<Journal>, member: &Arc<Journal>, mirror: &str) -> Link {
     let (a, b) = tokio::io::duplex(256 << 10);
     let (acked_tx, acked) = watch::channel(0);
-    let (view_tx, view) = watch::channel(PrimaryView::default());
+    let (view_tx, view) = watch::channel(0);
     let p = primary.clone();
-    let sender = tokio::spawn(async move { serve_member(a, p, "DEMO", acked_tx, |_| {}).await });
-    let (m, mirror) = (member.clone(), mirror.to_string());
-    let follower = tokio::spawn(async move { follow(b, m, &mirror, "MIRRORB", view_tx).await });
+    let (_control_tx, control_rx) = mpsc::channel(8);
+    let (events_tx, mut events_rx) = mpsc::channel(64);
+    let sender = tokio::spawn(async move {
+        p.flush().unwrap();
+        let ours = scan_summary(&p).unwrap().unwrap_or_default();
+        let oldest = p.segments().first().map_or(1, |s| s.first_position);
+        let _keep_control_open = _control_tx;
+        serve_member(a, p, |j| decide_join("DEMO", &ours, oldest, j), control_rx, events_tx).await
+    });
+    tokio::spawn(async move {
+        while let Some(e) = events_rx.recv().await {
+            if let FromMember::Ack { durable, .. } = e {
+                acked_tx.send_modify(|a| *a = (*a).max(durable));
+            }
+        }
+    });
+    let join = join_of(member, mirror);
+    let sink: Arc<dyn super::follower::RecordSink> = member.clone();
+    let (_out_tx, out_rx) = mpsc::channel(8);
+    let (ev_tx, mut ev_rx) = mpsc::channel(64);
+    let follower = tokio::spawn(async move {
+        let _keep_outgoing_open = _out_tx;
+        follow(b, sink, join, out_rx, ev_tx).await
+    });
+    tokio::spawn(async move {
+        while let Some(e) = ev_rx.recv().await {
+            if let FromPrimary::PrimaryDurable(d) | FromPrimary::Welcome { durable: d, .. } = e {
+                view_tx.send_modify(|v| *v = (*v).max(d));
+            }
+        }
+    });
     Link { acked, view, sender, follower }
 }
 
@@ -97,7 +138,7 @@ async fn a_member_catches_up_from_files_then_follows_live() {
     acked_to(&mut link, 1000).await;
     assert_same(&member, &primary);
     assert_eq!(member.epoch(), 2);
-    assert!(link.view.borrow().durable >= 400);
+    assert!(*link.view.borrow() >= 400);
     // A newer epoch flows through too.
     primary.set_epoch(3);
     let p = primary.clone();
@@ -107,7 +148,7 @@ async fn a_member_catches_up_from_files_then_follows_live() {
     // The primary goes away: the member sees the stream end, cleanly.
     link.sender.abort();
     let ended = tokio::time::timeout(Duration::from_secs(10), link.follower).await.expect("the member noticed the end");
-    assert!(ended.unwrap().is_ok());
+    assert_eq!(ended.unwrap().unwrap(), FollowEnd::Closed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,14 +166,15 @@ async fn a_member_that_reconnects_resumes_where_it_stopped() {
     assert_same(&member, &primary);
 }
 
-async fn refused(primary: &Arc<Journal>, member: &Arc<Journal>, mirror: &str) -> String {
+async fn refused(primary: &Arc<Journal>, member: &Arc<Journal>, mirror: &str) -> Result<FollowEnd, String> {
     let link = connect(primary, member, mirror);
-    let on_member = link.follower.await.unwrap().unwrap_err();
+    let on_member = link.follower.await.unwrap();
     let on_primary = link.sender.await.unwrap().unwrap_err();
     assert!(matches!(on_primary, ShippingError::Rejected(_)), "{on_primary}");
     match on_member {
-        ShippingError::Rejected(reason) => reason,
-        other => panic!("expected a refusal, got {other}"),
+        Ok(end) => Ok(end),
+        Err(ShippingError::Rejected(reason)) => Err(reason),
+        Err(other) => panic!("expected a refusal, got {other}"),
     }
 }
 
@@ -143,20 +185,19 @@ async fn the_join_matrix_refuses_with_reasons() {
     write(&primary, 5);
 
     let other_mirror = journal(6, 1 << 20);
-    let reason = refused(&primary, &other_mirror, "OTHER").await;
+    let reason = refused(&primary, &other_mirror, "OTHER").await.unwrap_err();
     assert!(reason.contains("belongs to mirror OTHER") && reason.contains("serves mirror DEMO"), "{reason}");
 
+    // Records the primary never had: rewind to where the journals part.
     let ahead = journal(7, 1 << 20);
     ahead.set_epoch(2);
     write(&ahead, 9);
-    let reason = refused(&primary, &ahead, "DEMO").await;
-    assert!(reason.contains("ends at position 9, past the primary's 5"), "{reason}");
+    assert_eq!(refused(&primary, &ahead, "DEMO").await, Ok(FollowEnd::Rewind(5)));
 
     let diverged = journal(8, 1 << 20);
     diverged.set_epoch(1);
     write(&diverged, 5);
-    let reason = refused(&primary, &diverged, "DEMO").await;
-    assert!(reason.contains("diverged at position 5 (its epoch 1, the primary's 2)"), "{reason}");
+    assert_eq!(refused(&primary, &diverged, "DEMO").await, Ok(FollowEnd::Rewind(0)));
 
     // The primary purged what the member would need: only a copy helps.
     let purging = journal(9, 4 << 10);
@@ -165,6 +206,14 @@ async fn the_join_matrix_refuses_with_reasons() {
     behind.append_received(&records(&purging)[0]).unwrap();
     behind.flush().unwrap();
     assert!(!purging.purge(200).unwrap().is_empty());
-    let reason = refused(&purging, &behind, "DEMO").await;
-    assert!(reason.contains("no longer holds position 1 (purged)"), "{reason}");
+    let summary = scan_summary(&behind).unwrap().unwrap();
+    let join = super::sender::JoinRequest { mirror: "DEMO".into(), member: "B".into(), summary };
+    let purged_summary = crate::mirror::failover::JournalSummary::from_records(&[0; 300]);
+    let oldest = purging.segments().first().unwrap().first_position;
+    match decide_join("DEMO", &purged_summary, oldest, &join) {
+        super::sender::JoinDecision::Reject(reason) => {
+            assert!(reason.contains("no longer holds position 2 (purged)"), "{reason}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }

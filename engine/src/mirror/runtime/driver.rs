@@ -1,0 +1,601 @@
+//! The loop that runs the failover state machine ([`crate::mirror::failover::Member`])
+//! for a real engine: it turns sockets, timers and the journal into events, and carries
+//! out the commands in order (docs/design/failover.md, "The driver").
+//!
+//! Invariants: the machine is stepped from this one task only; commands of one step run
+//! to completion, in order, before the next event (a persisted epoch is on disk before
+//! anything that carries it); commits are confirmed to clients only through
+//! `AckCommits` whose lease has not run out.
+
+use super::net::{self, NetShared};
+use super::peers::{self, ArbiterClient};
+use super::state;
+use super::store::WriteMode;
+use crate::agent::status::MirrorRole;
+use crate::journal::Position;
+use crate::mirror::config::{MemberType, MirrorConfig as Config};
+use crate::mirror::failover::{
+    AgentAnswer, ArbiterAnswer, ArbiterRequest, Command, Durable, Event, JournalOp, Member, MemberId, MemberKind,
+    MemberSpec, Message as Control, MirrorConfig, OperatorCommand, Timing,
+};
+use crate::mirror::shipping::follower::FromPrimary;
+use crate::mirror::shipping::sender::FromMember;
+use crate::mirror::shipping::wire::Message;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How often the machine is ticked (timers resolve to this).
+const TICK: Duration = Duration::from_millis(20);
+
+pub enum Input {
+    // On the primary, from member connections.
+    Link(MemberId, mpsc::Sender<Control>),
+    FromMember(MemberId, FromMember),
+    LinkClosed(MemberId, String),
+    // On other members, from the connection to the primary.
+    Upstream(MemberId, mpsc::Sender<Message>),
+    FromPrimary(MemberId, FromPrimary),
+    UpstreamClosed(MemberId, String),
+    /// The journal was rewound to this position to rejoin.
+    Rewound(Position),
+    /// This member cannot rejoin without being rebuilt; the reason says how.
+    Inconsistent(String),
+    Arbiter(ArbiterAnswer),
+    Agent(AgentAnswer),
+    /// A member's agent did not answer.
+    AgentSilent(MemberId),
+    Operator(OperatorCommand),
+}
+
+/// What other members look like from here, for the status.
+#[derive(Debug, Clone, Default)]
+pub struct PeerView {
+    pub connected: bool,
+    pub position: Position,
+    pub since: Option<String>,
+    pub caught_up_at: Option<Instant>,
+}
+
+/// The driver's published view, read by the status.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    pub status: String,
+    pub epoch: u64,
+    pub primary: Option<MemberId>,
+    pub failover_mode: String,
+    pub arbiter: String,
+    pub no_failover: bool,
+    pub acked: Position,
+    pub peers: BTreeMap<MemberId, PeerView>,
+    pub active_backup: Option<MemberId>,
+    pub problem: Option<String>,
+}
+
+pub struct Driver {
+    pub cfg: Config,
+    pub me: MemberId,
+    pub machine: Member,
+    pub net: Arc<NetShared>,
+    pub published: Arc<parking_lot::Mutex<Published>>,
+    clock: Instant,
+    links: BTreeMap<MemberId, mpsc::Sender<Control>>,
+    /// The newest `sent_at` each member echoed in a control acknowledgement: data
+    /// acknowledgements carry the same lease start.
+    lease: BTreeMap<MemberId, u64>,
+    upstream: Option<(MemberId, mpsc::Sender<Message>)>,
+    connector: Option<tokio::task::JoinHandle<()>>,
+    arbiter: Option<mpsc::Sender<ArbiterRequest>>,
+    asking_agents: BTreeSet<MemberId>,
+    acked: Position,
+    /// What the machine was last told about the mirrored databases being ready.
+    dbs_ready: Option<bool>,
+}
+
+/// The failover core's view of a mirror configuration.
+pub fn machine_config(cfg: &Config) -> MirrorConfig {
+    let members = cfg
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| MemberSpec {
+            id: MemberId(i as u8),
+            kind: match m.member_type {
+                MemberType::Failover => MemberKind::Failover,
+                MemberType::Dr => MemberKind::DrAsync,
+                MemberType::ReportingRo | MemberType::ReportingRw => MemberKind::ReportingAsync,
+            },
+        })
+        .collect();
+    MirrorConfig { members, arbiter: cfg.arbiter.is_some(), timing: Timing::with_qos(cfg.qos_ms) }
+}
+
+impl Driver {
+    /// A driver for this member; `create` makes it the first primary of a new mirror.
+    /// Returns the commands the machine already asked for (a created primary's).
+    pub fn new(cfg: Config, me: MemberId, net: Arc<NetShared>, create: bool) -> (Driver, Vec<Command>) {
+        let mcfg = machine_config(&cfg);
+        let durable = {
+            let s = net.state.lock();
+            let last = net.store.mirror_journal().last_position();
+            Durable { epoch: s.epoch, journal: state::summary(&s, last), no_failover: s.no_failover }
+        };
+        let (machine, first) = if create {
+            Member::create_primary(mcfg, me, 0)
+        } else {
+            (Member::start(mcfg, me, durable, 0), Vec::new())
+        };
+        let driver = Driver {
+            cfg,
+            me,
+            machine,
+            net,
+            published: Arc::default(),
+            clock: Instant::now(),
+            links: BTreeMap::new(),
+            lease: BTreeMap::new(),
+            upstream: None,
+            connector: None,
+            arbiter: None,
+            asking_agents: BTreeSet::new(),
+            acked: 0,
+            dbs_ready: None,
+        };
+        (driver, first)
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.elapsed().as_millis() as u64
+    }
+
+    fn name(&self, id: MemberId) -> &str {
+        &self.cfg.members[id.0 as usize].name
+    }
+
+    fn member_type(&self) -> MemberType {
+        self.cfg.members[self.me.0 as usize].member_type
+    }
+
+    /// Runs until `inputs` closes (the engine stops).
+    pub async fn run(mut self, first: Vec<Command>, mut inputs: mpsc::Receiver<Input>) {
+        self.arbiter = self.start_arbiter_client();
+        if first.is_empty() {
+            self.net
+                .store
+                .set_write_mode(WriteMode::Member { writable: self.member_type() == MemberType::ReportingRw });
+            self.start_connector();
+        } else {
+            self.execute(first).await;
+        }
+        let journal = self.net.store.mirror_journal();
+        let mut durable = journal.watch_durable();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.step(Event::Tick).await,
+                input = inputs.recv() => match input {
+                    Some(i) => self.input(i).await,
+                    None => break,
+                },
+                changed = durable.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    if self.machine.is_primary() {
+                        self.step(Event::Tick).await;
+                    }
+                }
+            }
+        }
+        if let Some(c) = self.connector.take() {
+            c.abort();
+        }
+    }
+
+    async fn input(&mut self, input: Input) {
+        match input {
+            Input::Link(id, tx) => {
+                self.links.insert(id, tx);
+                self.peer(id, |p| {
+                    p.connected = true;
+                    p.since = None;
+                });
+                self.step(Event::Connection { peer: id, up: true }).await;
+            }
+            Input::FromMember(id, FromMember::Joined { .. }) => {
+                tracing::info!("mirror: {} joined", self.name(id));
+            }
+            Input::FromMember(id, FromMember::Ack { durable, .. }) => {
+                let caught_up = durable >= self.net.store.mirror_journal().durable_position();
+                self.peer(id, |p| {
+                    p.position = p.position.max(durable);
+                    if caught_up {
+                        p.caught_up_at = Some(Instant::now());
+                    }
+                });
+                let sent_at = self.lease.get(&id).copied().unwrap_or(0);
+                let epoch = self.machine.epoch();
+                self.step(Event::Message { from: id, msg: Control::JournalAck { epoch, end: durable, sent_at } }).await;
+            }
+            Input::FromMember(id, FromMember::Control(msg)) => {
+                if let Control::JournalAck { sent_at, .. } = msg {
+                    let lease = self.lease.entry(id).or_default();
+                    *lease = (*lease).max(sent_at);
+                }
+                self.step(Event::Message { from: id, msg }).await;
+            }
+            Input::LinkClosed(id, why) => {
+                tracing::info!("mirror: {} disconnected: {why}", self.name(id));
+                self.links.remove(&id);
+                self.lease.remove(&id);
+                self.peer(id, |p| {
+                    p.connected = false;
+                    p.since = Some(crate::instance::datadir::now_text());
+                });
+                self.step(Event::Connection { peer: id, up: false }).await;
+            }
+            Input::Upstream(id, tx) => {
+                tracing::info!("mirror: following the primary {}", self.name(id));
+                self.upstream = Some((id, tx));
+                self.peer(id, |p| {
+                    p.connected = true;
+                    p.since = None;
+                });
+                self.published.lock().problem = None;
+                self.step(Event::Connection { peer: id, up: true }).await;
+            }
+            Input::FromPrimary(id, event) => match event {
+                FromPrimary::Control(msg) => self.step(Event::Message { from: id, msg }).await,
+                FromPrimary::Durable(p) => {
+                    let journal = state::summary(&self.net.state.lock(), p);
+                    self.step(Event::JournalReceived { journal }).await;
+                }
+                FromPrimary::PrimaryDurable(p) | FromPrimary::Welcome { durable: p, .. } => {
+                    self.peer(id, |v| v.position = v.position.max(p));
+                }
+            },
+            Input::UpstreamClosed(id, why) => {
+                tracing::info!("mirror: lost the primary {}: {why}", self.name(id));
+                if self.upstream.as_ref().is_some_and(|(u, _)| *u == id) {
+                    self.upstream = None;
+                }
+                self.peer(id, |p| {
+                    p.connected = false;
+                    p.since = Some(crate::instance::datadir::now_text());
+                });
+                self.step(Event::Connection { peer: id, up: false }).await;
+            }
+            Input::Rewound(to) => {
+                tracing::info!("mirror: rejoining after a rewind to position {to}");
+                // The machine's journal summary must be the disk's again: restart it from
+                // the durable state, as a restarted member would.
+                let durable = {
+                    let s = self.net.state.lock();
+                    let last = self.net.store.mirror_journal().last_position();
+                    Durable { epoch: s.epoch, journal: state::summary(&s, last), no_failover: s.no_failover }
+                };
+                self.machine = Member::start(machine_config(&self.cfg), self.me, durable, self.now());
+            }
+            Input::Inconsistent(reason) => {
+                self.published.lock().problem = Some(reason);
+            }
+            Input::Arbiter(answer) => self.step(Event::Arbiter(answer)).await,
+            Input::Agent(answer) => {
+                self.asking_agents.remove(&answer.member);
+                self.step(Event::Agent(answer)).await;
+            }
+            Input::AgentSilent(member) => {
+                self.asking_agents.remove(&member);
+            }
+            Input::Operator(cmd) => {
+                match cmd {
+                    OperatorCommand::SetNoFailover | OperatorCommand::ClearNoFailover => {
+                        let mut s = self.net.state.lock();
+                        s.no_failover = cmd == OperatorCommand::SetNoFailover;
+                        if let Err(e) = state::save(&self.net.dir, &s) {
+                            tracing::error!("mirror: {e}");
+                        }
+                    }
+                    OperatorCommand::PromoteDr => {
+                        // Becoming a failover member: every database is caught up as far as
+                        // this member can tell.
+                        self.machine.step(self.now(), Event::DatabasesReady(true));
+                    }
+                    OperatorCommand::PlannedFailover => {}
+                }
+                self.step(Event::Operator(cmd)).await;
+            }
+        }
+    }
+
+    fn peer(&self, id: MemberId, f: impl FnOnce(&mut PeerView)) {
+        f(self.published.lock().peers.entry(id).or_default());
+    }
+
+    /// Steps the machine with `event`, after telling a primary how far its journal is
+    /// durable (records exist whether or not the machine counted them).
+    async fn step(&mut self, event: Event) {
+        let now = self.now();
+        let mut commands = Vec::new();
+        if self.machine.is_primary() {
+            let upto = self.net.store.mirror_journal().durable_position();
+            if upto > self.machine.journal().end() {
+                commands.extend(self.machine.step(now, Event::JournalAppended { upto }));
+            }
+        }
+        // A member may be promoted only while every mirrored database is activated and
+        // caught up (dejournaling is inline, so "Normal" means caught up).
+        let ready = self.net.store.databases().iter().all(|d| d.status == "Normal");
+        if self.dbs_ready != Some(ready) {
+            self.dbs_ready = Some(ready);
+            commands.extend(self.machine.step(now, Event::DatabasesReady(ready)));
+        }
+        commands.extend(self.machine.step(now, event));
+        self.execute(commands).await;
+        self.publish(now);
+    }
+
+    async fn execute(&mut self, commands: Vec<Command>) {
+        for command in commands {
+            self.execute_one(command).await;
+        }
+    }
+
+    async fn execute_one(&mut self, command: Command) {
+        let store = self.net.store.clone();
+        match command {
+            Command::PersistEpoch(epoch) => {
+                let mut s = self.net.state.lock();
+                s.epoch = s.epoch.max(epoch);
+                if let Err(e) = state::save(&self.net.dir, &s) {
+                    // Nothing may carry an epoch that is not durable: stop here loudly.
+                    panic!("mirror: cannot persist epoch {epoch}: {e}");
+                }
+            }
+            Command::Journal(JournalOp::Append { .. }) => {}
+            Command::Journal(JournalOp::Truncate { to }) => {
+                let net = self.net.clone();
+                let result = tokio::task::spawn_blocking(move || -> Result<(), crate::error::EngineError> {
+                    net.store.rewind(to)?;
+                    let mut s = net.state.lock();
+                    state::cut_epochs(&mut s, to);
+                    state::save(&net.dir, &s)
+                })
+                .await;
+                if let Ok(Err(e)) | Err(e) = result.map_err(|e| crate::error::EngineError::Invalid(e.to_string())) {
+                    tracing::error!("mirror: cannot rewind to position {to}: {e}");
+                    self.published.lock().problem = Some(e.to_string());
+                }
+            }
+            Command::Journal(JournalOp::Receive { source, from_agent: true, target }) => {
+                let address = self.cfg.members[source.0 as usize].agent.clone();
+                let net = self.net.clone();
+                let fetched = tokio::task::spawn_blocking(move || fetch_from_agent(&net, &address, target.end())).await;
+                match fetched {
+                    Ok(Ok(n)) => {
+                        tracing::info!("mirror: fetched {n} journal records from {}'s agent", self.name(source))
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!("mirror: fetching journal records from {}'s agent: {e}", self.name(source))
+                    }
+                    Err(e) => tracing::error!("mirror: {e}"),
+                }
+            }
+            // The records came over the data channel before the message that names them.
+            Command::Journal(JournalOp::Receive { .. }) => {}
+            Command::Send { to, msg } => self.send(to, msg),
+            Command::AskArbiter(request) => {
+                if let Some(a) = &self.arbiter {
+                    let _ = a.try_send(request);
+                }
+            }
+            Command::AskAgent { member, fence } => {
+                if !self.asking_agents.insert(member) && !fence {
+                    return;
+                }
+                let address = self.cfg.members[member.0 as usize].agent.clone();
+                let inputs = self.net.inputs.clone();
+                let reason = format!("{} takes over mirror {}", self.name(self.me), self.cfg.name);
+                let dropped = self.net.is_dropped(self.name(member));
+                tokio::spawn(async move {
+                    let answer = if dropped {
+                        None
+                    } else {
+                        tokio::task::spawn_blocking(move || peers::ask_agent(&address, member, fence, &reason))
+                            .await
+                            .ok()
+                            .flatten()
+                    };
+                    // No answer (its host may be down): forget the request so the machine's
+                    // next retry asks again.
+                    let _ = inputs.send(answer.map_or(Input::AgentSilent(member), Input::Agent)).await;
+                });
+            }
+            Command::AckCommits { upto, send_before } => {
+                if self.now() < send_before {
+                    self.acked = self.acked.max(upto);
+                    store.ack_commits(upto);
+                }
+            }
+            Command::StopAcking => tracing::debug!("mirror: holding commits"),
+            Command::StartAcking => tracing::debug!("mirror: confirming commits"),
+            Command::BecomePrimary { epoch } => {
+                tracing::warn!("mirror: {} becomes primary of epoch {epoch}", self.name(self.me));
+                if let Some(c) = self.connector.take() {
+                    c.abort();
+                }
+                self.upstream = None;
+                let net = self.net.clone();
+                let result = tokio::task::spawn_blocking(move || -> Result<(), crate::error::EngineError> {
+                    let last = net.store.mirror_journal().flush()?;
+                    {
+                        let mut s = net.state.lock();
+                        state::note_epoch_start(&mut s, epoch, last + 1);
+                        s.role = MirrorRole::Primary;
+                        state::save(&net.dir, &s)?;
+                    }
+                    net.store.promote(epoch)
+                })
+                .await;
+                if let Ok(Err(e)) | Err(e) = result.map_err(|e| crate::error::EngineError::Invalid(e.to_string())) {
+                    panic!("mirror: cannot become primary of epoch {epoch}: {e}");
+                }
+                self.net.view.lock().primary = true;
+            }
+            Command::OpenForWrites { epoch } => {
+                tracing::warn!("mirror: {} is primary of epoch {epoch}, open for writes", self.name(self.me));
+                store.set_write_mode(WriteMode::Primary { open: true });
+            }
+            Command::DemoteToBackup { epoch } => {
+                tracing::warn!("mirror: {} stops being primary (epoch {epoch})", self.name(self.me));
+                store.fail_pending_commits(
+                    "this member stopped being primary before the backup confirmed the commit: its outcome is unknown",
+                );
+                store.set_write_mode(WriteMode::Member { writable: self.member_type() == MemberType::ReportingRw });
+                self.net.view.lock().primary = false;
+                self.links.clear();
+                self.lease.clear();
+                self.start_connector();
+            }
+            Command::RefuseCommit => {}
+            Command::StatusChanged { from, to } => {
+                tracing::info!("mirror: member status {from} -> {to}");
+                let mut s = self.net.state.lock();
+                s.status = to.to_string();
+                s.role = state::role_word(self.machine.is_primary(), self.member_type() == MemberType::Failover);
+                if let Err(e) = state::save(&self.net.dir, &s) {
+                    tracing::error!("mirror: {e}");
+                }
+            }
+            Command::Log(line) => tracing::warn!("mirror: {line:?}"),
+        }
+    }
+
+    fn send(&mut self, to: MemberId, msg: Control) {
+        if self.net.is_dropped(self.name(to)) {
+            return;
+        }
+        if self.machine.is_primary() || matches!(msg, Control::Handover { .. }) {
+            if let Some(link) = self.links.get(&to) {
+                // A full queue means the member is far behind: the next heartbeat carries
+                // the same news.
+                let _ = link.try_send(msg);
+            }
+            return;
+        }
+        if let Some((id, tx)) = &self.upstream {
+            if *id == to {
+                let _ = tx.try_send(Message::Control(msg));
+            }
+        }
+    }
+
+    fn start_connector(&mut self) {
+        if self.connector.is_some() {
+            return;
+        }
+        let candidates: Vec<MemberId> =
+            (0..self.cfg.members.len()).map(|i| MemberId(i as u8)).filter(|&m| m != self.me).collect();
+        self.connector = Some(tokio::spawn(net::connect_and_follow(self.net.clone(), candidates)));
+    }
+
+    fn start_arbiter_client(&self) -> Option<mpsc::Sender<ArbiterRequest>> {
+        let address = self.cfg.arbiter.clone()?;
+        if self.member_type() != MemberType::Failover && self.member_type() != MemberType::Dr {
+            return None;
+        }
+        let failover: Vec<MemberId> = self
+            .cfg
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.member_type == MemberType::Failover)
+            .map(|(i, _)| MemberId(i as u8))
+            .collect();
+        let mut client =
+            ArbiterClient::new(address, self.cfg.name.clone(), self.me, failover, u64::from(self.cfg.qos_ms));
+        let (tx, mut rx) = mpsc::channel::<ArbiterRequest>(4);
+        let inputs = self.net.inputs.clone();
+        let net = self.net.clone();
+        std::thread::Builder::new()
+            .name("mirror-arbiter".into())
+            .spawn(move || {
+                while let Some(request) = rx.blocking_recv() {
+                    if net.is_dropped("ARBITER") {
+                        continue;
+                    }
+                    if let Some(answer) = client.ask(&request) {
+                        if inputs.blocking_send(Input::Arbiter(answer)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            })
+            .expect("spawn the arbiter client");
+        Some(tx)
+    }
+
+    fn publish(&self, now: u64) {
+        let mut p = self.published.lock();
+        p.status = self.machine.status().to_string();
+        p.epoch = self.machine.epoch();
+        p.primary = if self.machine.is_primary() { Some(self.me) } else { self.upstream.as_ref().map(|u| u.0) };
+        p.failover_mode = self.machine.failover_mode().to_string();
+        p.arbiter = if self.cfg.arbiter.is_some() {
+            self.machine.arbiter_line(now).to_string()
+        } else {
+            "No arbiter is configured".into()
+        };
+        p.no_failover = self.machine.durable().no_failover;
+        p.acked = self.acked;
+        p.active_backup = self.machine.active_backup();
+        let view_primary = p.primary.map(|m| self.name(m).to_string());
+        drop(p);
+        let mut v = self.net.view.lock();
+        v.primary_name = view_primary;
+        if self.machine.is_primary() {
+            v.summary = self.machine.journal().clone();
+            v.oldest_kept = self.net.store.mirror_journal().segments().first().map_or(1, |s| s.first_position);
+        }
+    }
+}
+
+/// Copies records `last+1..=end` from another member's agent into this member's journal
+/// (agent-controlled takeover with a peer whose journal is longer). Returns how many.
+fn fetch_from_agent(net: &NetShared, address: &str, end: Position) -> Result<u64, String> {
+    let mut client = crate::client::Client::connect(address, peers::PEER_TIMEOUT).map_err(|e| e.to_string())?;
+    let _ = client.set_timeout(Some(Duration::from_secs(10)));
+    let journal = net.store.mirror_journal();
+    let mut count = 0;
+    loop {
+        let from = journal.last_position() + 1;
+        if from > end {
+            break;
+        }
+        let reply = client.command(&[b"JOURNAL", b"RANGE", from.to_string().as_bytes()]).map_err(|e| e.to_string())?;
+        let crate::client::Reply::Array(frames) = reply else { return Err(format!("unexpected reply {reply:?}")) };
+        if frames.is_empty() {
+            return Err(format!("the agent has nothing from position {from}, short of {end}"));
+        }
+        let mut batch = Vec::new();
+        let mut last = from - 1;
+        for f in frames {
+            let crate::client::Reply::Bulk(f) = f else { return Err("a journal frame that is not a string".into()) };
+            let (record, _) = crate::journal::record::decode(&f)?;
+            if record.position > end {
+                break;
+            }
+            last = record.position;
+            batch.extend_from_slice(&f);
+        }
+        if last < from {
+            break;
+        }
+        net::receive_noting_epochs(net, from, last, &batch).map_err(|e| e.to_string())?;
+        count += last + 1 - from;
+    }
+    journal.flush().map_err(|e| e.to_string())?;
+    Ok(count)
+}

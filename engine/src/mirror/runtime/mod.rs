@@ -1,0 +1,262 @@
+//! The mirror runtime: runs this member's failover state machine over real sockets, the
+//! journal and the databases (see `driver`), and answers the servers' status and operator
+//! requests ([`MirrorControl`]).
+//!
+//! - `store`: what the runtime needs from the engine (a trait; the instance implements it
+//!   in `instance_store`).
+//! - `state`: the durable mirror state file.
+//! - `driver`: the loop around the state machine.
+//! - `net`: the data channel's listener and connector.
+//! - `peers`: the arbiter and agent clients.
+//! - `view`: the status as operators read it.
+
+mod driver;
+
+mod net;
+mod peers;
+pub mod state;
+pub mod store;
+mod view;
+
+use crate::agent::status::MirrorState;
+use crate::error::EngineError;
+use crate::instance::datadir::DataDir;
+use crate::mirror::config::MirrorConfig;
+use crate::mirror::failover::{MemberId, OperatorCommand};
+use crate::mirror::status::{MirrorAction, MirrorControl, MirrorStatus};
+use driver::{Driver, Input, Published};
+use net::{NetShared, NetView};
+use parking_lot::Mutex;
+use std::sync::Arc;
+use store::MirrorStore;
+use tokio::sync::mpsc;
+
+/// Inputs waiting for the driver (sockets and timers wait when it is full).
+const INPUT_QUEUE: usize = 1024;
+
+/// Opens the store for the configured mirror (the instance's mirror journal).
+pub type StoreFactory = Arc<dyn Fn() -> Result<(Arc<dyn MirrorStore>, MirrorConfig), EngineError> + Send + Sync>;
+
+/// The servers' handle: starts the member on `create`/`join` (or at engine start when it
+/// already was one), then reports and forwards operator actions.
+pub struct MirrorService {
+    dir: DataDir,
+    open_store: StoreFactory,
+    handle: tokio::runtime::Handle,
+    running: Mutex<Option<Running>>,
+    allow_faults: bool,
+}
+
+struct Running {
+    cfg: MirrorConfig,
+    me: MemberId,
+    net: Arc<NetShared>,
+    published: Arc<Mutex<Published>>,
+    inputs: mpsc::Sender<Input>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl MirrorService {
+    /// A service for the engine on `dir`; starts the member at once when the state file
+    /// says it was created or joined before.
+    pub fn start(
+        dir: DataDir,
+        open_store: StoreFactory,
+        allow_faults: bool,
+    ) -> Result<Arc<MirrorService>, EngineError> {
+        let service = Arc::new(MirrorService {
+            dir,
+            open_store,
+            handle: tokio::runtime::Handle::current(),
+            running: Mutex::new(None),
+            allow_faults,
+        });
+        if state::load(&service.dir)?.is_some_and(|s| s.joined) {
+            service.launch(false)?;
+        }
+        Ok(service)
+    }
+
+    fn launch(&self, create: bool) -> Result<String, EngineError> {
+        let mut running = self.running.lock();
+        if running.is_some() {
+            return Err(EngineError::Invalid("this member already runs in its mirror".into()));
+        }
+        let (store, cfg) = (self.open_store)()?;
+        let me_index =
+            cfg.members.iter().position(|m| m.name == cfg.this_member).ok_or_else(|| {
+                EngineError::Invalid(format!("{} is not among the mirror's members", cfg.this_member))
+            })?;
+        let me = MemberId(me_index as u8);
+        let mine = &cfg.members[me_index];
+        let mut state = state::load(&self.dir)?.unwrap_or_default();
+        if create && state.joined {
+            return Err(EngineError::Invalid(format!(
+                "{} already belongs to mirror {}: it cannot create it again",
+                cfg.this_member, state.mirror
+            )));
+        }
+        if state.joined && !state.mirror.eq_ignore_ascii_case(&cfg.name) {
+            return Err(EngineError::Invalid(format!(
+                "this member belongs to mirror {}, not {}: remove it from that mirror first",
+                state.mirror, cfg.name
+            )));
+        }
+        state.mirror = cfg.name.clone();
+        state.member = cfg.this_member.clone();
+        state.member_type = serde_json::to_value(mine.member_type)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        state.joined = true;
+        state::save(&self.dir, &state)?;
+        let listen_on = listen_address(&mine.mirror_address);
+        let listener = self.handle.block_on_listener(&listen_on).map_err(|e| {
+            EngineError::Invalid(format!("cannot listen for the mirror data channel on {listen_on}: {e}"))
+        })?;
+        let (inputs, inputs_rx) = mpsc::channel(INPUT_QUEUE);
+        let net = Arc::new(NetShared {
+            mirror: cfg.name.clone(),
+            me: cfg.this_member.clone(),
+            names: cfg.members.iter().map(|m| m.name.clone()).collect(),
+            addresses: cfg.members.iter().map(|m| m.mirror_address.clone()).collect(),
+            view: Mutex::new(NetView::default()),
+            dropped: Mutex::default(),
+            store,
+            dir: self.dir.clone(),
+            state: Arc::new(Mutex::new(state)),
+            inputs: inputs.clone(),
+        });
+        let _guard = self.handle.enter();
+        let (driver, first) = Driver::new(cfg.clone(), me, net.clone(), create);
+        let published = driver.published.clone();
+        let tasks = vec![
+            self.handle.spawn(net::listen(listener, net.clone())),
+            self.handle.spawn(driver.run(first, inputs_rx)),
+        ];
+        let what = if create { "created mirror" } else { "joined mirror" };
+        let text = format!("{} {what} {} as {}", cfg.this_member, cfg.name, mine.member_type.label());
+        tracing::info!("{text}");
+        *running = Some(Running { cfg, me, net, published, inputs, tasks });
+        Ok(text)
+    }
+
+    fn send(&self, command: OperatorCommand) -> Result<(), EngineError> {
+        let running = self.running.lock();
+        let r = running.as_ref().ok_or_else(not_a_member)?;
+        r.inputs
+            .try_send(Input::Operator(command))
+            .map_err(|_| EngineError::Invalid("the mirror is busy: try again".into()))
+    }
+
+    /// Drops mirror traffic to and from `peers` (member names, or ARBITER), or heals all.
+    pub fn fault(&self, drop: Option<Vec<String>>) -> Result<String, EngineError> {
+        if !self.allow_faults {
+            return Err(EngineError::Invalid(
+                "fault injection is disabled (start the engine with --allow-fault-injection)".into(),
+            ));
+        }
+        let running = self.running.lock();
+        let r = running.as_ref().ok_or_else(not_a_member)?;
+        let mut dropped = r.net.dropped.lock();
+        match drop {
+            Some(peers) => dropped.extend(peers.into_iter().map(|p| p.to_ascii_uppercase())),
+            None => dropped.clear(),
+        }
+        Ok(format!("dropping mirror traffic of: {}", dropped.iter().cloned().collect::<Vec<_>>().join(", ")))
+    }
+}
+
+fn not_a_member() -> EngineError {
+    EngineError::Invalid("this instance is not a mirror member: create or join a mirror first".into())
+}
+
+/// The data channel listens on every interface at the port of the member's mirror address.
+fn listen_address(mirror_address: &str) -> String {
+    let port = mirror_address.rsplit_once(':').map_or(mirror_address, |(_, p)| p);
+    format!("0.0.0.0:{port}")
+}
+
+trait BindListener {
+    fn block_on_listener(&self, address: &str) -> std::io::Result<tokio::net::TcpListener>;
+}
+
+impl BindListener for tokio::runtime::Handle {
+    /// Binds with the standard library (callable from inside or outside the runtime).
+    fn block_on_listener(&self, address: &str) -> std::io::Result<tokio::net::TcpListener> {
+        let std_listener = std::net::TcpListener::bind(address)?;
+        std_listener.set_nonblocking(true)?;
+        let _guard = self.enter();
+        tokio::net::TcpListener::from_std(std_listener)
+    }
+}
+
+impl MirrorControl for MirrorService {
+    fn status(&self) -> Option<MirrorStatus> {
+        let running = self.running.lock();
+        let r = running.as_ref()?;
+        let published = r.published.lock().clone();
+        let state: MirrorState = r.net.state.lock().clone();
+        Some(view::status(&r.cfg, r.me, &published, &state, &*r.net.store))
+    }
+
+    fn act(&self, action: MirrorAction) -> Result<String, EngineError> {
+        match action {
+            MirrorAction::Create => self.launch(true),
+            MirrorAction::Join => self.launch(false),
+            MirrorAction::PlannedFailover => {
+                let status = self.status().ok_or_else(not_a_member)?;
+                if status.status != "Primary" {
+                    return Err(EngineError::Invalid(format!(
+                        "a planned failover starts on the primary; {} is {}",
+                        status.member, status.status
+                    )));
+                }
+                if !status.members.iter().any(|m| m.status == "Backup" && m.name != status.member) {
+                    return Err(EngineError::Invalid("there is no active backup to hand over to".into()));
+                }
+                self.send(OperatorCommand::PlannedFailover)?;
+                Ok(format!("{} hands over to the backup once it has every record", status.member))
+            }
+            MirrorAction::SetNoFailover => self.send(OperatorCommand::SetNoFailover).map(|()| "no failover set".into()),
+            MirrorAction::ClearNoFailover => {
+                self.send(OperatorCommand::ClearNoFailover).map(|()| "no failover cleared".into())
+            }
+            MirrorAction::PromoteDr => self
+                .send(OperatorCommand::PromoteDr)
+                .map(|()| "promoting this DR member: it forces the failover members down and takes over".into()),
+            MirrorAction::FaultDrop { peers } => self.fault(Some(peers)),
+            MirrorAction::FaultHeal => self.fault(None),
+            MirrorAction::AddDatabase { name } => {
+                let store = self.store()?;
+                let position = store.add_database(&name)?;
+                Ok(format!("database {} is mirrored from journal position {position}", name.to_ascii_uppercase()))
+            }
+            MirrorAction::ActivateDatabase { name } => {
+                self.store()?.activate_database(&name)?;
+                Ok(format!("database {} is activated and caught up", name.to_ascii_uppercase()))
+            }
+            MirrorAction::RemoveDatabase { name } => {
+                self.store()?.remove_database(&name)?;
+                Ok(format!("database {} is no longer mirrored", name.to_ascii_uppercase()))
+            }
+        }
+    }
+}
+
+impl MirrorService {
+    fn store(&self) -> Result<Arc<dyn MirrorStore>, EngineError> {
+        let running = self.running.lock();
+        Ok(running.as_ref().ok_or_else(not_a_member)?.net.store.clone())
+    }
+}
+#[cfg(test)]
+mod tests;

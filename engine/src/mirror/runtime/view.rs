@@ -1,0 +1,122 @@
+//! The member's status in the Mirror Monitor's words, from the driver's published view.
+
+use super::driver::Published;
+use super::store::MirrorStore;
+use crate::agent::status::MirrorState;
+use crate::mirror::config::{MemberType, MirrorConfig};
+use crate::mirror::failover::MemberId;
+use crate::mirror::status::{Latency, MemberLine, MirrorStatus};
+
+pub fn status(
+    cfg: &MirrorConfig,
+    me: MemberId,
+    p: &Published,
+    state: &MirrorState,
+    store: &dyn MirrorStore,
+) -> MirrorStatus {
+    let journal = store.mirror_journal();
+    let (last, durable) = (journal.last_position(), journal.durable_position());
+    let primary_here = p.primary == Some(me);
+    let mut status = p.status.clone();
+    if let Some(problem) = &p.problem {
+        // A member that cannot rejoin says so in its status line, as the reference does.
+        status = format!("{status} (data is inconsistent with the mirror: {problem})");
+    }
+    let mut members = Vec::new();
+    for (i, m) in cfg.members.iter().enumerate() {
+        let id = MemberId(i as u8);
+        let line = if id == me {
+            Some(MemberLine {
+                name: m.name.clone(),
+                member_type: m.member_type,
+                status: p.status.clone(),
+                journal_transfer: if primary_here { "N/A".into() } else { transfer(p, p.primary, durable) },
+                dejournaling: if primary_here { "N/A".into() } else { "Caught up".into() },
+                journal_latency: Latency::default(),
+                database_latency: Latency::default(),
+                position: durable,
+            })
+        } else if primary_here || p.primary == Some(id) {
+            let peer = p.peers.get(&id).cloned().unwrap_or_default();
+            let peer_status = if p.primary == Some(id) {
+                "Primary".to_string()
+            } else if !peer.connected {
+                "Down".to_string()
+            } else if p.active_backup == Some(id) {
+                "Backup".to_string()
+            } else if m.member_type == MemberType::Failover || peer.position < durable {
+                "Synchronizing".to_string()
+            } else {
+                "Connected".to_string()
+            };
+            let journal_transfer = if p.primary == Some(id) {
+                "N/A".to_string()
+            } else if !peer.connected {
+                format!("Disconnected on {}", peer.since.clone().unwrap_or_else(|| "an unknown time".into()))
+            } else if p.active_backup == Some(id) {
+                "Active".to_string()
+            } else {
+                behind(peer.position, durable, peer.caught_up_at)
+            };
+            let lag = durable.saturating_sub(peer.position);
+            Some(MemberLine {
+                name: m.name.clone(),
+                member_type: m.member_type,
+                status: peer_status,
+                dejournaling: if journal_transfer.starts_with("Disconnected") {
+                    "Disconnected".into()
+                } else if p.primary == Some(id) {
+                    "N/A".into()
+                } else {
+                    behind(peer.position, durable, peer.caught_up_at)
+                },
+                journal_transfer,
+                journal_latency: Latency {
+                    time_ms: peer.caught_up_at.filter(|_| lag > 0).map_or(0, |t| t.elapsed().as_millis() as u64),
+                    bytes: 0,
+                    files: 0,
+                },
+                database_latency: Latency::default(),
+                position: peer.position,
+            })
+        } else {
+            None
+        };
+        members.extend(line);
+    }
+    MirrorStatus {
+        mirror: cfg.name.clone(),
+        member: cfg.this_member.clone(),
+        member_type: cfg.members[me.0 as usize].member_type,
+        status,
+        primary: p.primary.map(|m| cfg.members[m.0 as usize].name.clone()),
+        epoch: state.epoch.max(p.epoch),
+        failover_mode: p.failover_mode.clone(),
+        arbiter: p.arbiter.clone(),
+        no_failover: p.no_failover,
+        journal_position: last,
+        durable_position: durable,
+        acked_position: p.acked,
+        members,
+        databases: store.databases(),
+    }
+}
+
+/// This member's journal transfer from the primary.
+fn transfer(p: &Published, primary: Option<MemberId>, durable: u64) -> String {
+    match primary.and_then(|m| p.peers.get(&m)) {
+        Some(peer) if peer.connected && peer.position <= durable => "Caught up".into(),
+        Some(peer) if peer.connected => format!("{} records behind", peer.position - durable),
+        Some(peer) => format!("Disconnected on {}", peer.since.clone().unwrap_or_else(|| "an unknown time".into())),
+        None => "Disconnected".into(),
+    }
+}
+
+fn behind(position: u64, durable: u64, caught_up_at: Option<std::time::Instant>) -> String {
+    if position >= durable {
+        "Caught up".into()
+    } else {
+        let ms = caught_up_at.map_or(0, |t| t.elapsed().as_millis());
+        format!("{:.1} s behind", ms as f64 / 1000.0)
+    }
+}
