@@ -38,6 +38,13 @@ pub enum EngineError {
     Frozen,
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// A mirror role change decided the fate of the request (a commit whose confirmation
+    /// never came, a transaction the new primary rolls back).
+    #[error("{0}")]
+    Mirror(String),
+    /// A mirror status or action asked of an instance that runs no mirror member.
+    #[error("this instance is not a mirror member: create or join a mirror first")]
+    NotMirrored,
 }
 
 impl EngineError {
@@ -54,6 +61,8 @@ impl EngineError {
             EngineError::Io { .. } => "DISKHARD",
             EngineError::Frozen => "FROZEN",
             EngineError::ShuttingDown => "SHUTDOWN",
+            EngineError::Mirror(_) => "MIRROR",
+            EngineError::NotMirrored => "NOTMIRRORED",
         }
     }
 

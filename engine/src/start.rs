@@ -5,8 +5,12 @@
 //! finishes well inside Docker's 10 s grace period: servers stop accepting, in-flight
 //! batches finish, database files are written, the journal is synced.
 
+use crate::error::EngineError;
 use crate::instance::datadir::{now_text, DataDir, RunState};
 use crate::instance::{Instance, InstanceOptions};
+use crate::mirror::runtime::instance_store::InstanceStore;
+use crate::mirror::runtime::store::MirrorStore;
+use crate::mirror::runtime::{MirrorService, StoreFactory};
 use crate::vfs::real::RealVfs;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -23,10 +27,14 @@ pub struct StartOptions {
     pub web_port: Option<u16>,
     pub merge_file: Option<PathBuf>,
     pub log_level: String,
+    /// Accept the mirror fault switch (tests and labs only).
+    pub allow_fault_injection: bool,
 }
 
 /// How long servers get to drain at shutdown before connections are dropped.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a stopping primary waits for its backup to take over.
+const HANDOVER_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often the merge file is checked for changes.
 const MERGE_POLL: Duration = Duration::from_secs(1);
 
@@ -93,6 +101,8 @@ async fn serve(instance: Arc<Instance>, dir: &DataDir, options: &StartOptions) -
         dir.root().display()
     );
 
+    let mirror = start_mirror(&instance, dir, options.allow_fault_injection)?;
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -107,6 +117,7 @@ async fn serve(instance: Arc<Instance>, dir: &DataDir, options: &StartOptions) -
 
     wait_for_signal().await;
     tracing::info!("shutting down");
+    hand_over_before_stopping(&mirror).await;
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         let _ = resp.await;
@@ -117,6 +128,41 @@ async fn serve(instance: Arc<Instance>, dir: &DataDir, options: &StartOptions) -
         tracing::warn!("connections did not drain within {} s; closing them", DRAIN_TIMEOUT.as_secs());
     }
     Ok(())
+}
+
+/// Installs the mirror service (it starts the member at once if it was one before).
+fn start_mirror(instance: &Arc<Instance>, dir: &DataDir, allow_faults: bool) -> Result<Arc<MirrorService>> {
+    let weak = Arc::downgrade(instance);
+    let open: StoreFactory = Arc::new(move || {
+        let instance = weak.upgrade().ok_or_else(|| EngineError::Invalid("the engine is stopping".into()))?;
+        let cfg = instance.config().mirror.ok_or_else(|| {
+            EngineError::Invalid(
+                "no mirror is configured: PUT /api/mirror/config (or the merge file's config_mirror) first".into(),
+            )
+        })?;
+        let store: Arc<dyn MirrorStore> = Arc::new(InstanceStore::open(instance)?);
+        Ok((store, cfg))
+    });
+    let service = MirrorService::start(dir.clone(), open, allow_faults).context("starting the mirror member")?;
+    instance.set_mirror_control(service.clone());
+    Ok(service)
+}
+
+/// A primary with an active backup hands over before it stops (a planned failover), so
+/// stopping it never costs a failover timeout.
+async fn hand_over_before_stopping(mirror: &Arc<MirrorService>) {
+    use crate::mirror::status::{MirrorAction, MirrorControl};
+    let m = mirror.clone();
+    let Ok(Ok(_)) = tokio::task::spawn_blocking(move || m.act(MirrorAction::PlannedFailover)).await else { return };
+    tracing::info!("handing over to the backup before stopping");
+    let deadline = tokio::time::Instant::now() + HANDOVER_TIMEOUT;
+    while tokio::time::Instant::now() < deadline {
+        if mirror.status().is_none_or(|s| s.status != "Primary") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::warn!("the backup did not take over within {} s; stopping anyway", HANDOVER_TIMEOUT.as_secs());
 }
 
 async fn wait_for_signal() {

@@ -1,9 +1,10 @@
 //! The `engine` binary: argument parsing and exit codes only; the work is in the library.
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use engine::cli;
 use engine::instance::datadir::DataDir;
+use engine::mirror::status::MirrorAction;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -33,6 +34,9 @@ enum Command {
         merge: Option<PathBuf>,
         #[arg(long, default_value = "info", env = "MIRRORLAB_LOG_LEVEL")]
         log_level: String,
+        /// Accept the mirror fault switch (FAULT-DROP/HEAL actions): for tests and labs only.
+        #[arg(long, env = "MIRRORLAB_ALLOW_FAULT_INJECTION")]
+        allow_fault_injection: bool,
     },
     /// Stop the engine running on the data directory and wait until it has.
     Stop {
@@ -71,6 +75,61 @@ enum Command {
         #[command(subcommand)]
         command: JournalCommand,
     },
+    /// Mirror Monitor and operator actions, through the running engine's management API.
+    Mirror {
+        /// Host of the engine's management API. Default: 127.0.0.1.
+        #[arg(long, global = true)]
+        host: Option<String>,
+        /// Web (management API) port. Default: the engine running on --data-dir; with --host, 52773.
+        #[arg(long, global = true)]
+        port: Option<u16>,
+        #[command(subcommand)]
+        command: MirrorCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MirrorCommand {
+    /// Show this member's Mirror Monitor: members, arbiter, failover mode, databases.
+    Status {
+        /// Print the management API's JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make this member the first primary of the configured mirror.
+    Create,
+    /// Join the configured mirror as the type the configuration gives this member.
+    Join,
+    /// On the primary: mirror a database.
+    Add {
+        /// Database name.
+        database: String,
+    },
+    /// On another member: activate its copy of a mirrored database and catch it up.
+    Activate {
+        /// Database name.
+        database: String,
+    },
+    /// Stop mirroring a database (it stays, as a local database).
+    Remove {
+        /// Database name.
+        database: String,
+    },
+    /// On the primary: hand over to the active backup (planned failover).
+    Failover,
+    /// Set or clear no failover on this member.
+    NoFailover {
+        #[arg(value_enum)]
+        switch: Switch,
+    },
+    /// On a DR async: become primary after both failover members are lost.
+    Promote,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Switch {
+    Set,
+    Clear,
 }
 
 #[derive(Subcommand)]
@@ -100,13 +159,14 @@ fn run(mut args: Args) -> Result<ExitCode> {
     args.data_dir = std::path::absolute(&args.data_dir).context("resolving --data-dir")?;
     let dir = DataDir::new(&args.data_dir);
     match args.command {
-        Command::Start { superserver_port, web_port, merge, log_level } => {
+        Command::Start { superserver_port, web_port, merge, log_level, allow_fault_injection } => {
             engine::start::run(engine::start::StartOptions {
                 data_dir: args.data_dir,
                 superserver_port,
                 web_port,
                 merge_file: merge,
                 log_level,
+                allow_fault_injection,
             })?;
         }
         Command::Stop { timeout } => {
@@ -145,6 +205,30 @@ fn run(mut args: Args) -> Result<ExitCode> {
             JournalCommand::List => cli::journal::list(&dir, &mut std::io::stdout())?,
             JournalCommand::Dump { file } => cli::journal::dump(&dir, &file, &mut std::io::stdout())?,
         },
+        Command::Mirror { host, port, command } => {
+            let target = cli::mirror::Target::find(&dir, host.as_deref(), port)?;
+            let action = match command {
+                MirrorCommand::Status { json } => {
+                    let body = cli::mirror::status(&target)?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&body)?);
+                    } else {
+                        print!("{}", cli::mirror::monitor(body.status.as_ref()));
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+                MirrorCommand::Create => MirrorAction::Create,
+                MirrorCommand::Join => MirrorAction::Join,
+                MirrorCommand::Add { database } => MirrorAction::AddDatabase { name: database },
+                MirrorCommand::Activate { database } => MirrorAction::ActivateDatabase { name: database },
+                MirrorCommand::Remove { database } => MirrorAction::RemoveDatabase { name: database },
+                MirrorCommand::Failover => MirrorAction::PlannedFailover,
+                MirrorCommand::NoFailover { switch: Switch::Set } => MirrorAction::SetNoFailover,
+                MirrorCommand::NoFailover { switch: Switch::Clear } => MirrorAction::ClearNoFailover,
+                MirrorCommand::Promote => MirrorAction::PromoteDr,
+            };
+            println!("{}", cli::mirror::act(&target, &action)?);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,8 +1,9 @@
 //! A minimal HTTP/1.1 client for the CLI's calls to a running engine's management API
-//! (`engine freeze`, `thaw`, `integrity`), so the engine binary needs no HTTP client stack.
+//! (`engine freeze`, `thaw`, `integrity`, `mirror`), so the engine binary needs no HTTP
+//! client stack.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 /// Largest response body read.
@@ -13,15 +14,39 @@ pub struct Response {
     pub body: String,
 }
 
+/// Calls the management API on 127.0.0.1 (the engine on this host).
 pub fn call(port: u16, method: &str, path: &str, body: Option<&str>, timeout: Duration) -> std::io::Result<Response> {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    call_host("127.0.0.1", port, method, path, body, timeout)
+}
+
+/// Calls the management API on `host:port`, trying each address the name resolves to.
+pub fn call_host(
+    host: &str,
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<Response> {
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, format!("{host} resolves to no address"));
+    let mut connected = None;
+    for addr in (host, port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => {
+                connected = Some(s);
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    let mut stream = connected.ok_or(last)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     let body = body.unwrap_or("");
+    let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut raw = Vec::new();

@@ -3,6 +3,7 @@
 pub mod http;
 pub mod integrity;
 pub mod journal;
+pub mod mirror;
 pub mod qlist;
 pub mod session;
 pub mod stop;

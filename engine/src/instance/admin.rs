@@ -83,7 +83,27 @@ impl Instance {
         let file = self.vfs.open(&path, OpenMode::ReadWrite).map_err(|e| EngineError::io(ctx("opening"), e))?;
         let (dbfile, meta) = DbFile::open(&path, VfsBackend::new(file))?;
         let database = Database::new(dbfile, meta.clone(), db.read_only);
-        if meta.journal_instance != our_journal {
+        if meta.is_mirrored() {
+            if meta.local_instance != our_journal {
+                // A mirrored database copied from another member: its position refers to
+                // the mirror journal, which every member shares, so it is kept (never
+                // adopted onto our local journal). It needs activation here, which
+                // catches it up from that position.
+                let local = self.journal.last_position();
+                self.journal.flush_to(local)?;
+                database.update_meta(|m| {
+                    m.activated = false;
+                    m.local_instance = our_journal.clone();
+                    m.local_position = local;
+                    m.local_recovery_from = local + 1;
+                })?;
+                tracing::info!(
+                    "database {name}: mirrored database of mirror {} copied from another member, at mirror journal position {}; it needs activation",
+                    meta.mirror_name,
+                    meta.journal_position
+                );
+            }
+        } else if meta.journal_instance != our_journal {
             // A file copied from another instance: its position refers to that instance's
             // journal, not ours. Take it as it is, current to our journal's end.
             let position = self.journal.last_position();
@@ -186,6 +206,7 @@ impl Instance {
             // A database that failed to mount at startup missed recovery: its file may be
             // behind the journal. Replaying it is recovery's job, at the next start.
             let meta = db.meta();
+            self.deactivate_if_behind(&db)?;
             let missed = self.mount_errors.lock().contains_key(&name)
                 && meta.journal_instance == self.config.lock().instance.guid
                 && meta.journal_position < self.journal.last_position();
@@ -199,6 +220,7 @@ impl Instance {
             self.databases.write().insert(name.clone(), Arc::new(db));
         }
         self.mount_errors.lock().remove(&name);
+        self.mirror_state.lock().dismounted.remove(&name);
         self.change_config(|c| {
             let d = c.databases.get_mut(&name).expect("checked");
             d.mounted = true;
@@ -224,7 +246,9 @@ impl Instance {
             let _w = self.write_lock.lock();
             // A rollback after the dismount would change a database nobody writes back:
             // its file would keep the transaction's writes. Wait for transactions to end.
-            let open = self.open_txns.lock().len();
+            let mirror_open =
+                self.mirror_txns.lock().values().filter(|t| t.undo.iter().any(|u| u.db.name() == name)).count();
+            let open = self.open_txns.lock().len() + mirror_open;
             if open > 0 {
                 return Err(EngineError::Invalid(format!(
                     "database {name} cannot be dismounted while {open} transaction(s) are open; commit or roll them back, then retry"
@@ -237,6 +261,10 @@ impl Instance {
             }
             if let Some(db) = self.databases.write().remove(&name) {
                 db.set_dismounted();
+                let meta = db.meta();
+                if meta.is_mirrored() {
+                    self.mirror_state.lock().dismounted.insert(name.clone(), meta.journal_position);
+                }
             }
         }
         self.change_config(|c| {
@@ -273,6 +301,7 @@ impl Instance {
             c.databases.remove(&name);
             Ok(())
         })?;
+        self.mirror_state.lock().dismounted.remove(&name);
         let dir = self.dir.database_dir(&cfg.directory);
         let file = file_name(&dir);
         if self.vfs.exists(&file) {
@@ -379,6 +408,7 @@ impl Instance {
             c.mirror = Some(wanted.clone());
             Ok(())
         })?;
+        self.open_mirror_journal()?;
         tracing::info!("mirror {} configured: this member is {}", wanted.name, wanted.this_member);
         Ok(true)
     }

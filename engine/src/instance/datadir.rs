@@ -7,6 +7,7 @@
 //! <data-dir>/messages.log       the instance's log
 //! <data-dir>/databases/<NAME>/mirrorlab.dat
 //! <data-dir>/journal/YYYYMMDD.NNN
+//! <data-dir>/journal/mirror-<MIRROR>/YYYYMMDD.NNN   the mirror journal of a mirror member
 //! ```
 //!
 //! Invariant: at most one engine process holds the lock of a data directory; the lock is
@@ -45,9 +46,9 @@ impl DataDir {
     pub fn journal_dir(&self) -> PathBuf {
         self.root.join("journal")
     }
-    /// The mirror journal of mirror `name`.
-    pub fn mirror_journal_dir(&self, name: &str) -> PathBuf {
-        self.journal_dir().join(format!("mirror-{name}"))
+    /// The mirror journal of a member of mirror `mirror`.
+    pub fn mirror_journal_dir(&self, mirror: &str) -> PathBuf {
+        self.journal_dir().join(format!("mirror-{mirror}"))
     }
 
     pub fn databases_dir(&self) -> PathBuf {

@@ -7,32 +7,41 @@
 //!   checkpoint's position (write-ahead rule).
 //! - A transaction's writes carry old values, so an unfinished transaction can always be
 //!   rolled back, online or at recovery.
+//! - A mirror member has a second journal, the mirror journal: mirrored databases follow
+//!   it, every other database the local journal (`mirror.rs`).
 
 pub mod admin;
 mod checkpoint;
 pub mod config;
 pub mod datadir;
+mod dejournal;
+mod mirror;
+mod mirror_dbs;
 mod ops;
+mod receive;
 mod recovery;
+mod rewind;
+pub use mirror::MirrorMode;
 pub use recovery::RecoveryReport;
+pub use rewind::RewindReport;
 pub mod session;
 #[cfg(test)]
 mod tests;
 mod txn;
 
 use crate::error::{EngineError, Result};
-use crate::journal::{Journal, JournalOptions, WriterHandle};
+use crate::journal::{Journal, WriterHandle};
 use crate::namespace::{GlobalMapping, Routing};
 use crate::storage::Database;
 use crate::vfs::Vfs;
 use config::Config;
 use datadir::DataDir;
 use parking_lot::{Condvar, Mutex, RwLock};
-pub use session::{Direction, Durability, Session, WriteAck};
+pub use session::{Direction, Durability, DurableWait, JournalId, Session, WriteAck};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A summary for INFO, qlist and the management API.
@@ -44,8 +53,13 @@ pub struct InstanceStatus {
     pub started_at: String,
     pub superserver_port: u16,
     pub web_port: u16,
+    /// The local journal's last and durable positions.
     pub journal_position: u64,
     pub durable_position: u64,
+    /// The mirror journal's, on a mirror member.
+    pub mirror_journal_position: Option<u64>,
+    pub mirror_durable_position: Option<u64>,
+    pub mirror_mode: MirrorMode,
     pub durability: Durability,
     pub frozen: bool,
     pub databases: usize,
@@ -78,8 +92,17 @@ pub struct Instance {
     /// Why a configured database is not mounted (corrupt file, missing file...).
     mount_errors: Mutex<BTreeMap<String, String>>,
     namespaces: RwLock<BTreeMap<String, Arc<NamespaceView>>>,
-    /// Open (journaled) transactions: id → position of their TSTART.
+    /// Open transactions of the local journal: id → position of their TSTART.
     open_txns: Mutex<BTreeMap<u64, u64>>,
+    /// The mirror journal, once this instance is a mirror member.
+    mirror: OnceLock<mirror::MirrorJournal>,
+    mirror_state: Mutex<mirror::MirrorState>,
+    /// Open transactions of the mirror journal, with their undo: the primary's own (its
+    /// sessions), and those received or recovered, which the next primary rolls back.
+    /// Kept here rather than in the sessions so that promotion and rewind reach them all.
+    mirror_txns: Mutex<BTreeMap<u64, dejournal::TxnUndo>>,
+    /// The runtime's acknowledgements of mirror journal positions (the commit rule).
+    acks: tokio::sync::watch::Sender<mirror::AckState>,
     next_txn: AtomicU64,
     checkpoint_lock: Mutex<()>,
     frozen_until: Mutex<Option<Instant>>,
@@ -99,6 +122,8 @@ pub struct Instance {
 
 struct Daemon {
     writer: WriterHandle,
+    /// The mirror journal's writer, once it is open.
+    mirror_writer: Mutex<Option<WriterHandle>>,
     wake: Arc<(Mutex<DaemonSignal>, Condvar)>,
     thread: std::thread::JoinHandle<()>,
 }
@@ -137,13 +162,8 @@ impl Instance {
     pub fn open(options: InstanceOptions) -> Result<Arc<Instance>> {
         let dir = DataDir::new(&options.data_dir);
         let (config, first_start) = load_or_init_config(&dir)?;
-        let journal_options = JournalOptions {
-            dir: dir.journal_dir(),
-            file_size_limit: config.journal.file_size_mb.max(1) << 20,
-            sync_interval: Duration::from_millis(config.journal.sync_interval_ms.max(1)),
-            ..JournalOptions::default()
-        };
-        let journal = Arc::new(Journal::open(options.vfs.clone(), journal_options)?);
+        let journal = Arc::new(Journal::open(options.vfs.clone(), journal_options(dir.journal_dir(), &config))?);
+        let has_mirror = config.mirror.is_some();
         let ports = (config.network.superserver_port, config.network.web_port);
         let durability = config.journal.durability;
         let instance = Arc::new(Instance {
@@ -156,6 +176,10 @@ impl Instance {
             mount_errors: Mutex::new(BTreeMap::new()),
             namespaces: RwLock::new(BTreeMap::new()),
             open_txns: Mutex::new(BTreeMap::new()),
+            mirror: OnceLock::new(),
+            mirror_state: Mutex::new(mirror::MirrorState::default()),
+            mirror_txns: Mutex::new(BTreeMap::new()),
+            acks: tokio::sync::watch::channel(mirror::AckState::default()).0,
             next_txn: AtomicU64::new(1),
             checkpoint_lock: Mutex::new(()),
             frozen_until: Mutex::new(None),
@@ -167,9 +191,15 @@ impl Instance {
             writes: AtomicU64::new(0),
             mirror_control: RwLock::new(None),
         });
+        if has_mirror {
+            instance.open_mirror_journal()?;
+        }
         instance.mount_configured(first_start)?;
+        // Transaction ids are unique across both journals: past every position of either
+        // (each TSTART takes one), and past every id recovery saw.
+        instance.next_txn.fetch_max(instance.journal.last_position() + 1, Ordering::SeqCst);
         *instance.recovery.lock() = instance.recover()?;
-        instance.next_txn.store(instance.journal.last_position() + 1, Ordering::SeqCst);
+        instance.next_txn.fetch_max(instance.journal.last_position() + 1, Ordering::SeqCst);
         instance.rebuild_namespaces()?;
         if options.background {
             instance.start_daemons();
@@ -242,23 +272,57 @@ impl Instance {
         s.durability.unwrap_or_else(|| durability_from(self.durability.load(Ordering::Relaxed)))
     }
 
-    /// For a session in `always` durability: the journal position a read may have seen, to
-    /// await before answering, so no client acts on a write a crash could still undo (as
-    /// Redis with `appendfsync always` never shows one). Free when the journal is idle.
-    pub fn read_barrier(&self, s: &Session) -> Option<u64> {
-        (self.effective_durability(s) == Durability::Always).then(|| self.journal.last_position())
+    /// For a session in `always` durability: the positions a read may have seen, in both
+    /// journals, to await before answering, so no client acts on a write a crash (or a
+    /// failover) could still undo (as Redis with `appendfsync always` never shows one).
+    /// Free when the journals are idle.
+    pub fn read_barrier(&self, s: &Session) -> DurableWait {
+        if self.effective_durability(s) != Durability::Always {
+            return DurableWait::NONE;
+        }
+        self.sync_all()
     }
 
-    /// Everything written so far, to be awaited with [`Instance::wait_durable`].
+    /// Everything written so far to the local journal, to be awaited with
+    /// [`Instance::wait_for`].
     pub fn sync(&self) -> WriteAck {
-        WriteAck { position: self.journal.last_position(), wait: true }
+        WriteAck { journal: JournalId::Local, position: self.journal.last_position(), wait: true }
     }
 
+    /// Everything written so far, in both journals.
+    pub fn sync_all(&self) -> DurableWait {
+        let mut wait = DurableWait::NONE;
+        wait.note(JournalId::Local, self.journal.last_position());
+        if let Some(m) = self.mirror.get() {
+            wait.note(JournalId::Mirror, m.journal.last_position());
+        }
+        wait
+    }
+
+    /// Waits until a local journal position is durable.
     pub async fn wait_durable(&self, position: u64) -> Result<()> {
         self.journal.wait_durable(position).await
     }
 
-    pub(crate) fn ack(&self, s: &Session, position: u64, in_txn: bool) -> WriteAck {
+    /// Waits until a position of either journal may be acknowledged to a client: durable,
+    /// and for the mirror journal on the primary also confirmed by the backup
+    /// (docs/design/mirroring.md, commit rule).
+    pub async fn wait_durable_in(&self, journal: JournalId, position: u64) -> Result<()> {
+        match journal {
+            JournalId::Local => self.journal.wait_durable(position).await,
+            JournalId::Mirror => self.wait_mirror(position).await,
+        }
+    }
+
+    /// Waits for what a write's acknowledgement needs (nothing when `ack.wait` is false).
+    pub async fn wait_for(&self, ack: WriteAck) -> Result<()> {
+        if !ack.wait {
+            return Ok(());
+        }
+        self.wait_durable_in(ack.journal, ack.position).await
+    }
+
+    pub(crate) fn ack(&self, s: &Session, journal: JournalId, position: u64, in_txn: bool) -> WriteAck {
         // Memory bounds are checked every so often, not on every write: they are sums
         // over locks, and a few thousand writes more or less do not matter to them.
         // A count of writes, not the position: positions also go to TSTART/TCOMMIT records,
@@ -266,7 +330,7 @@ impl Instance {
         let writes = self.writes.fetch_add(1, Ordering::Relaxed) + 1;
         let over_budget = writes.is_multiple_of(BOUNDS_CHECK_EVERY) && self.check_memory_bounds();
         let wait = !in_txn && (self.effective_durability(s) == Durability::Always || over_budget);
-        WriteAck { position, wait }
+        WriteAck { journal, position, wait }
     }
 
     /// Wakes the write daemon when dirty data piles up; true when the journal buffer is so
@@ -275,7 +339,8 @@ impl Instance {
         if self.dirty_bytes() > DIRTY_WAKE_BYTES {
             self.wake_daemon();
         }
-        self.journal.buffered_bytes() > JOURNAL_BACKPRESSURE_BYTES
+        let mirror = self.mirror.get().map_or(0, |m| m.journal.buffered_bytes());
+        self.journal.buffered_bytes() + mirror > JOURNAL_BACKPRESSURE_BYTES
     }
 
     fn dirty_bytes(&self) -> usize {
@@ -294,6 +359,9 @@ impl Instance {
             web_port,
             journal_position: self.journal.last_position(),
             durable_position: self.journal.durable_position(),
+            mirror_journal_position: self.mirror.get().map(|m| m.journal.last_position()),
+            mirror_durable_position: self.mirror.get().map(|m| m.journal.durable_position()),
+            mirror_mode: self.mirror_state.lock().mode,
             durability: config.journal.durability,
             frozen: self.frozen_until.lock().is_some(),
             databases: self.databases.read().len(),
@@ -303,6 +371,7 @@ impl Instance {
 
     fn start_daemons(self: &Arc<Self>) {
         let writer = self.journal.start_writer();
+        let mirror_writer = Mutex::new(self.mirror.get().map(|m| m.journal.start_writer()));
         let wake = Arc::new((Mutex::new(DaemonSignal::default()), Condvar::new()));
         let weak = Arc::downgrade(self);
         let signal = wake.clone();
@@ -328,7 +397,7 @@ impl Instance {
                 }
             })
             .expect("spawn write daemon");
-        *self.daemon.lock() = Some(Daemon { writer, wake, thread });
+        *self.daemon.lock() = Some(Daemon { writer, mirror_writer, wake, thread });
     }
 
     fn wake_daemon(&self) {
@@ -350,11 +419,17 @@ impl Instance {
             *self.frozen_until.lock() = None;
             self.checkpoint()?;
             d.writer.stop()?;
+            if let Some(w) = d.mirror_writer.lock().take() {
+                w.stop()?;
+            }
         } else {
             *self.frozen_until.lock() = None;
             self.checkpoint()?;
         }
         self.journal.flush()?;
+        if let Some(m) = self.mirror.get() {
+            m.journal.flush()?;
+        }
         Ok(())
     }
 
@@ -372,6 +447,16 @@ impl Instance {
         }
         *self.namespaces.write() = views;
         Ok(())
+    }
+}
+
+/// Both journals write with the same options, each in its own directory.
+fn journal_options(dir: PathBuf, config: &Config) -> crate::journal::JournalOptions {
+    crate::journal::JournalOptions {
+        dir,
+        file_size_limit: config.journal.file_size_mb.max(1) << 20,
+        sync_interval: Duration::from_millis(config.journal.sync_interval_ms.max(1)),
+        ..crate::journal::JournalOptions::default()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Global operations of a session: reads through the namespace's routing, writes through
 //! the journal (see the invariants in `mod.rs`).
 
-use super::session::{Direction, Session, Undo, WriteAck};
+use super::session::{Direction, JournalId, Session, Undo, WriteAck};
 use super::{Instance, NamespaceView};
 use crate::error::{EngineError, Result};
 use crate::globals::key::{self, subtree_end};
@@ -30,28 +30,34 @@ impl Instance {
         let key = key::encode(r)?;
         let db = self.route(s, &key)?;
         let _w = self.write_lock.lock();
-        let (position, in_txn) = self.set_locked(s, &db, key, value.to_vec())?;
-        Ok(self.ack(s, position, in_txn))
+        let (journal, position, in_txn) = self.set_locked(s, &db, key, value.to_vec())?;
+        Ok(self.ack(s, journal, position, in_txn))
     }
 
-    /// SET with the write lock held. Returns the record's position and whether it is inside
-    /// a transaction.
-    fn set_locked(&self, s: &mut Session, db: &Arc<Database>, key: Vec<u8>, value: Vec<u8>) -> Result<(u64, bool)> {
-        self.still_writable(db)?;
-        let txn = self.txn_for_write(s);
-        let old = if txn != 0 {
+    /// SET with the write lock held. Returns the record's journal and position and whether
+    /// it is inside a transaction.
+    fn set_locked(
+        &self,
+        s: &mut Session,
+        db: &Arc<Database>,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<(JournalId, u64, bool)> {
+        let journal = self.write_journal(db)?;
+        let t = self.begin_write(s, journal, db)?;
+        let old = if t.record_old {
             let old = db.get(&key)?;
-            push_undo(s, db, &key, old.clone());
+            self.push_undo(s, &t, db, &key, old.clone());
             old_value(old)
         } else {
             OldValue::NotRecorded
         };
         let body = RecordBody::Set { db: db.name().to_string(), key, value, old };
-        let position = self.journal.append(txn, &body);
+        let position = self.journal_of(journal).append(t.txn, &body);
         // The record is encoded: its key and value move on into the cache, uncopied.
         let RecordBody::Set { key, value, .. } = body else { unreachable!("built as Set above") };
         db.set(key, value);
-        Ok((position, txn != 0))
+        Ok((journal, position, t.txn != 0))
     }
 
     /// KILL: removes the node and its subtree as the namespace sees it. A database that
@@ -75,51 +81,68 @@ impl Instance {
             }
         }
         let _w = self.write_lock.lock();
-        for (db, _) in &targets {
-            self.still_writable(db)?;
-        }
-        let mut position = self.journal.last_position();
-        let mut in_txn = false;
+        // Every check before any change: a refused KILL changes nothing.
+        // Per database with nodes to remove: its journal, whether it holds the whole
+        // subtree, the nodes.
+        let mut work: Vec<(&Arc<Database>, JournalId, bool, Nodes)> = Vec::new();
         for (db, ranges) in &targets {
+            let journal = self.write_journal(db)?;
             let whole = ranges.len() == 1 && ranges[0].0 == key && ranges[0].1 == hi;
             let mut nodes = Vec::new();
             for (lo, end) in ranges {
                 nodes.extend(db.scan(Bound::Included(lo), Bound::Excluded(end), false, usize::MAX)?);
             }
-            if nodes.is_empty() {
-                continue;
+            if !nodes.is_empty() {
+                work.push((db, journal, whole, nodes));
             }
-            let txn = self.txn_for_write(s);
-            in_txn = txn != 0;
+        }
+        if let Some((a, b)) = work.iter().find_map(|(a, ja, ..)| {
+            work.iter()
+                .find(|(_, jb, ..)| jb != ja)
+                .map(|(b, ..)| if *ja == JournalId::Mirror { (a, b) } else { (b, a) })
+        }) {
+            return Err(EngineError::Invalid(format!(
+                "a KILL cannot remove nodes of both mirrored database {} and non-mirrored database {}: they go through different journals; kill the parts separately",
+                a.name(),
+                b.name()
+            )));
+        }
+        let mut journal = JournalId::Local;
+        let mut position = self.journal.last_position();
+        let mut in_txn = false;
+        for (db, j, whole, nodes) in work {
+            journal = j;
+            let t = self.begin_write(s, journal, db)?;
+            in_txn = t.txn != 0;
             if in_txn {
                 for (k, v) in &nodes {
-                    push_undo(s, db, k, Some(v.clone()));
+                    self.push_undo(s, &t, db, k, Some(v.clone()));
                 }
             }
             let name = db.name().to_string();
+            let out = self.journal_of(journal);
             if whole {
                 // Old values travel in the KILL records; a large subtree takes several
                 // records for the same subtree (redo is idempotent, undo reads them all).
-                if in_txn {
+                if t.record_old {
                     for part in chunks_within(&nodes, KILL_RECORD_OLD_BYTES) {
                         let body = RecordBody::Kill { db: name.clone(), key: key.clone(), old: Some(part.to_vec()) };
-                        position = self.journal.append(txn, &body);
+                        position = out.append(t.txn, &body);
                     }
                 } else {
-                    position =
-                        self.journal.append(txn, &RecordBody::Kill { db: name.clone(), key: key.clone(), old: None });
+                    position = out.append(t.txn, &RecordBody::Kill { db: name.clone(), key: key.clone(), old: None });
                 }
             } else {
                 for (k, v) in &nodes {
-                    let old = if in_txn { OldValue::Present(v.clone()) } else { OldValue::NotRecorded };
-                    position = self.journal.append(txn, &RecordBody::ZKill { db: name.clone(), key: k.clone(), old });
+                    let old = if t.record_old { OldValue::Present(v.clone()) } else { OldValue::NotRecorded };
+                    position = out.append(t.txn, &RecordBody::ZKill { db: name.clone(), key: k.clone(), old });
                 }
             }
             for (k, _) in nodes {
                 db.remove(k);
             }
         }
-        Ok(self.ack(s, position, in_txn))
+        Ok(self.ack(s, journal, position, in_txn))
     }
 
     /// ZKILL: removes the node's value, keeping its descendants.
@@ -127,21 +150,22 @@ impl Instance {
         let key = key::encode(r)?;
         let db = self.route(s, &key)?;
         let _w = self.write_lock.lock();
-        self.still_writable(&db)?;
+        let journal = self.write_journal(&db)?;
         let Some(current) = db.get(&key)? else {
-            return Ok(WriteAck { position: self.journal.last_position(), wait: false });
+            return Ok(WriteAck { journal, position: self.journal_of(journal).last_position(), wait: false });
         };
-        let txn = self.txn_for_write(s);
-        let old = if txn != 0 {
-            push_undo(s, &db, &key, Some(current.clone()));
+        let t = self.begin_write(s, journal, &db)?;
+        let old = if t.record_old {
+            self.push_undo(s, &t, &db, &key, Some(current.clone()));
             OldValue::Present(current)
         } else {
             OldValue::NotRecorded
         };
-        let position =
-            self.journal.append(txn, &RecordBody::ZKill { db: db.name().to_string(), key: key.clone(), old });
+        let position = self
+            .journal_of(journal)
+            .append(t.txn, &RecordBody::ZKill { db: db.name().to_string(), key: key.clone(), old });
         db.remove(key);
-        Ok(self.ack(s, position, txn != 0))
+        Ok(self.ack(s, journal, position, t.txn != 0))
     }
 
     /// `$DATA`: 0 none, 1 value only, 10 children only, 11 both.
@@ -212,8 +236,8 @@ impl Instance {
         let _w = self.write_lock.lock();
         let current = db.get(&key)?.map(|v| Number::parse_prefix(&v)).unwrap_or(Number::ZERO);
         let new = current.add(by);
-        let (position, in_txn) = self.set_locked(s, &db, key, new.to_canonical().into_bytes())?;
-        Ok((new, self.ack(s, position, in_txn)))
+        let (journal, position, in_txn) = self.set_locked(s, &db, key, new.to_canonical().into_bytes())?;
+        Ok((new, self.ack(s, journal, position, in_txn)))
     }
 
     /// First key in `[lo, hi)` of the namespace's view.
@@ -241,6 +265,8 @@ impl Instance {
 
 /// `[lo, hi)` over encoded keys.
 type KeyRange = (Vec<u8>, Vec<u8>);
+/// Encoded keys and values, in key order.
+type Nodes = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Old values carried by one transactional KILL record, well inside the journal's
 /// record limit.
@@ -263,12 +289,58 @@ fn chunks_within(nodes: &[(Vec<u8>, Vec<u8>)], budget: usize) -> Vec<&[(Vec<u8>,
     out
 }
 
+/// Where one write goes, decided under the write lock.
+struct Target {
+    journal: JournalId,
+    /// The transaction id; 0 outside transactions.
+    txn: u64,
+    /// Whether the record carries the old value: inside transactions (rollback), and in
+    /// the mirror journal always (a diverged member rewinds with them).
+    record_old: bool,
+}
+
 impl Instance {
-    /// With the write lock held, so that no mount change or journal failure can slip in
-    /// between the check and the write: the journal has not failed, and the database is
-    /// still mounted and not read-only.
+    /// With the write lock held, so that no mount change, mirror role change or journal
+    /// failure can slip in between the check and the write: the journal a write to `db`
+    /// goes to, once the database is still mounted and writable here and that journal has
+    /// not failed.
+    fn write_journal(&self, db: &Database) -> Result<JournalId> {
+        self.still_writable(db)?;
+        let journal = self.journal_for_write(db)?;
+        self.journal_of(journal).check_failed()?;
+        Ok(journal)
+    }
+
+    /// With the write lock held, after [`Instance::write_journal`]: the session's
+    /// transaction for this write (TSTART journaled at its first write).
+    fn begin_write(&self, s: &mut Session, journal: JournalId, db: &Database) -> Result<Target> {
+        let txn = self.txn_for_write(s, journal, db.name())?;
+        Ok(Target { journal, txn, record_old: txn != 0 || journal == JournalId::Mirror })
+    }
+
+    /// Remembers how to undo a transactional write: in the session for the local journal,
+    /// in the instance for the mirror journal (promotion and rewind reach it there).
+    fn push_undo(&self, s: &mut Session, t: &Target, db: &Arc<Database>, key: &[u8], old: Option<Vec<u8>>) {
+        if t.txn == 0 {
+            return;
+        }
+        let undo = Undo { db: db.clone(), key: key.to_vec(), old };
+        match t.journal {
+            JournalId::Local => {
+                if let Some(open) = s.txn.as_mut() {
+                    open.undo.push(undo);
+                }
+            }
+            JournalId::Mirror => {
+                if let Some(open) = self.mirror_txns.lock().get_mut(&t.txn) {
+                    open.undo.push(undo);
+                }
+            }
+        }
+    }
+
+    /// The database is still mounted and not mounted read-only.
     fn still_writable(&self, db: &Database) -> Result<()> {
-        self.journal.check_failed()?;
         if !db.is_mounted() {
             return Err(EngineError::NotMounted { name: db.name().to_string() });
         }
@@ -279,12 +351,6 @@ impl Instance {
             });
         }
         Ok(())
-    }
-}
-
-fn push_undo(s: &mut Session, db: &Arc<Database>, key: &[u8], old: Option<Vec<u8>>) {
-    if let Some(t) = s.txn.as_mut() {
-        t.undo.push(Undo { db: db.clone(), key: key.to_vec(), old });
     }
 }
 

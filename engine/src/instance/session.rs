@@ -17,13 +17,71 @@ pub enum Direction {
     Backward,
 }
 
+/// Which of the instance's journals a position belongs to (docs/design/mirroring.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalId {
+    /// `journal/`: every database that is not mirrored.
+    Local,
+    /// `journal/mirror-<MIRROR>/`: the mirrored databases.
+    Mirror,
+}
+
 /// What a write returns. The caller acknowledges the client only after
-/// `Instance::wait_durable(position)` when `wait` is true.
+/// `Instance::wait_for(ack)` (the journal's durable wait, and on a mirror primary the
+/// backup's acknowledgement) when `wait` is true.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct WriteAck {
+    /// The journal `position` belongs to.
+    pub journal: JournalId,
     pub position: u64,
     pub wait: bool,
+}
+
+/// The highest position to await in each journal: what a pipeline of replies promises.
+/// Awaiting the highest one per journal covers every lower one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DurableWait {
+    pub local: Option<u64>,
+    pub mirror: Option<u64>,
+}
+
+impl DurableWait {
+    /// Nothing to wait for.
+    pub const NONE: DurableWait = DurableWait { local: None, mirror: None };
+
+    pub fn note(&mut self, journal: JournalId, position: u64) {
+        let slot = match journal {
+            JournalId::Local => &mut self.local,
+            JournalId::Mirror => &mut self.mirror,
+        };
+        *slot = Some(slot.map_or(position, |p| p.max(position)));
+    }
+
+    /// Notes a write's position if its acknowledgement must wait.
+    pub fn note_ack(&mut self, ack: WriteAck) {
+        if ack.wait {
+            self.note(ack.journal, ack.position);
+        }
+    }
+
+    pub fn merge(&mut self, other: DurableWait) {
+        for (journal, position) in other.points() {
+            self.note(journal, position);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.local.is_none() && self.mirror.is_none()
+    }
+
+    /// The positions to await, at most one per journal.
+    pub fn points(&self) -> impl Iterator<Item = (JournalId, u64)> {
+        let local = self.local.map(|p| (JournalId::Local, p));
+        let mirror = self.mirror.map(|p| (JournalId::Mirror, p));
+        local.into_iter().chain(mirror)
+    }
 }
 
 /// An open transaction of one session.
@@ -32,7 +90,13 @@ pub(crate) struct OpenTxn {
     /// 0 until the first write journals TSTART (read-only transactions journal nothing).
     pub(crate) id: u64,
     pub(crate) level: u32,
-    /// How to undo each write, in order.
+    /// The journal of the first database written: every record of the transaction goes
+    /// there, so it commits atomically. `None` until the first write.
+    pub(crate) journal: Option<JournalId>,
+    /// The first database written (to name it when a write would need the other journal).
+    pub(crate) first_db: String,
+    /// How to undo each write, in order (local journal only: a mirror journal
+    /// transaction's undo is kept by the instance, see `Instance::mirror_txns`).
     pub(crate) undo: Vec<Undo>,
 }
 

@@ -13,6 +13,7 @@ pub mod record;
 mod recovery;
 pub mod segment;
 mod tools;
+mod truncate;
 mod writer;
 
 #[cfg(test)]

@@ -116,17 +116,18 @@ pub(super) fn find_segments(vfs: &dyn Vfs, dir: &Path, writable: bool) -> Result
     Ok(found)
 }
 
-pub(super) fn open(vfs: Arc<dyn Vfs>, options: JournalOptions) -> Result<Journal> {
-    let dir = options.dir.clone();
-    vfs.create_dir_all(&dir).map_err(|e| io_error(&dir, "creating the journal directory", e))?;
-    let mut found = find_segments(vfs.as_ref(), &dir, true)?;
-    let io = match found.last_mut() {
+/// The state of the segment to write next: the last one found (its torn tail cut off), or
+/// a new first segment in an empty directory (then pushed onto `found`).
+pub(super) fn current_segment(vfs: &dyn Vfs, options: &JournalOptions, found: &mut Vec<Found>) -> Result<IoState> {
+    let dir = &options.dir;
+    Ok(match found.last_mut() {
         Some(last) => {
             if let Some((offset, detail)) = &last.scan.torn {
                 tracing::warn!(path = %last.path.display(), offset, "journal: torn tail cut off ({detail})");
                 last.file.set_len(last.scan.end).map_err(|e| io_error(&last.path, "cutting the torn tail", e))?;
                 last.file.sync_data().map_err(|e| io_error(&last.path, "syncing the cut", e))?;
                 last.scan.file_len = last.scan.end;
+                last.scan.torn = None;
             }
             let durable = last.scan.last_position.unwrap_or(last.scan.header.first_position - 1);
             IoState {
@@ -141,8 +142,8 @@ pub(super) fn open(vfs: Arc<dyn Vfs>, options: JournalOptions) -> Result<Journal
             }
         }
         None => {
-            let preallocate = preallocation_chunk(&options);
-            let (file, path, created_ms) = create_segment(vfs.as_ref(), &dir, 1, 1, 0, preallocate)?;
+            let preallocate = preallocation_chunk(options);
+            let (file, path, created_ms) = create_segment(vfs, dir, 1, 1, 0, preallocate)?;
             tracing::info!(path = %path.display(), "journal: created the first segment");
             let mut reader = ChunkReader::new(file.clone(), &path)?;
             let scan = scan_segment(&mut reader, &path, true, &mut |_, _| Ok(()))?;
@@ -159,7 +160,15 @@ pub(super) fn open(vfs: Arc<dyn Vfs>, options: JournalOptions) -> Result<Journal
                 spare: Vec::new(),
             }
         }
-    };
+    })
+}
+
+pub(super) fn open(vfs: Arc<dyn Vfs>, options: JournalOptions) -> Result<Journal> {
+    let dir = options.dir.clone();
+    vfs.create_dir_all(&dir).map_err(|e| io_error(&dir, "creating the journal directory", e))?;
+    super::truncate::finish_pending(vfs.as_ref(), &dir)?;
+    let mut found = find_segments(vfs.as_ref(), &dir, true)?;
+    let io = current_segment(vfs.as_ref(), &options, &mut found)?;
     let epoch = found.last().map_or(0, |f| f.last_epoch);
     let segments: Vec<SegmentInfo> = found.iter().map(Found::info).collect();
     let durable = io.durable;

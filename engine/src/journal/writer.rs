@@ -215,7 +215,7 @@ impl Journal {
         ))
     }
 
-    fn fail(&self, error: EngineError) -> EngineError {
+    pub(super) fn fail(&self, error: EngineError) -> EngineError {
         tracing::error!(dir = %self.options.dir.display(), "journal failed, the engine must stop: {error}");
         *self.failure.lock() = Some(error.to_string());
         self.failed.store(true, Ordering::SeqCst);
@@ -250,7 +250,7 @@ impl Journal {
         Ok(())
     }
 
-    fn flush_locked(&self, io: &mut IoState) -> Result<Position> {
+    pub(super) fn flush_locked(&self, io: &mut IoState) -> Result<Position> {
         self.check_failed()?;
         let mut buf = std::mem::take(&mut io.spare);
         buf.clear();

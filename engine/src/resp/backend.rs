@@ -4,9 +4,10 @@
 //! backend (see `memory.rs`, tests only) and run against the real instance unchanged:
 //! `serve(listener, instance, ...)` with an `Arc<Instance>` picks the implementation below.
 
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::globals::{GlobalRef, Number, Subscript};
-use crate::instance::{Direction, Instance, InstanceStatus, Session, WriteAck};
+use crate::instance::{Direction, DurableWait, Instance, InstanceStatus, JournalId, Session, WriteAck};
+use crate::mirror::status::{MirrorAction, MirrorStatus};
 use std::future::Future;
 
 /// The database operations behind the commands. Signatures mirror [`Instance`]'s.
@@ -30,13 +31,26 @@ pub trait Backend: Send + Sync + 'static {
     fn tstart(&self, s: &mut Session) -> Result<u32>;
     fn tcommit(&self, s: &mut Session) -> Result<WriteAck>;
     fn trollback(&self, s: &mut Session) -> Result<WriteAck>;
-    fn sync(&self) -> WriteAck;
-    /// A position a read must see durable before its reply is sent (see
+    /// Everything written so far, in each journal.
+    fn sync(&self) -> DurableWait;
+    /// The positions a read must see durable before its reply is sent (see
     /// `Instance::read_barrier`).
-    fn read_barrier(&self, s: &Session) -> Option<u64>;
-    fn wait_durable(&self, position: u64) -> impl Future<Output = Result<()>> + Send;
+    fn read_barrier(&self, s: &Session) -> DurableWait;
+    /// Waits until a position of a journal may be acknowledged to the client.
+    fn wait_durable(&self, journal: JournalId, position: u64) -> impl Future<Output = Result<()>> + Send;
     fn end_session(&self, s: &mut Session);
     fn status(&self) -> InstanceStatus;
+    /// The running mirror member's status (`MIRROR STATUS`); `None` when this is no mirror
+    /// member. Async because the mirror runtime may take locks: the instance reads it off the
+    /// async workers.
+    fn mirror_status(&self) -> impl Future<Output = Option<MirrorStatus>> + Send {
+        async { None }
+    }
+    /// Carries out a mirror operator action (`MIRROR <verb>`); returns what happened.
+    fn mirror_act(&self, action: MirrorAction) -> impl Future<Output = Result<String>> + Send {
+        drop(action);
+        async { Err(EngineError::NotMirrored) }
+    }
 }
 
 impl Backend for Instance {
@@ -85,19 +99,38 @@ impl Backend for Instance {
     fn trollback(&self, s: &mut Session) -> Result<WriteAck> {
         Instance::trollback(self, s)
     }
-    fn sync(&self) -> WriteAck {
-        Instance::sync(self)
+    fn sync(&self) -> DurableWait {
+        Instance::sync_all(self)
     }
-    fn read_barrier(&self, s: &Session) -> Option<u64> {
+    fn read_barrier(&self, s: &Session) -> DurableWait {
         Instance::read_barrier(self, s)
     }
-    fn wait_durable(&self, position: u64) -> impl Future<Output = Result<()>> + Send {
-        Instance::wait_durable(self, position)
+    fn wait_durable(&self, journal: JournalId, position: u64) -> impl Future<Output = Result<()>> + Send {
+        Instance::wait_durable_in(self, journal, position)
     }
     fn end_session(&self, s: &mut Session) {
         Instance::end_session(self, s)
     }
     fn status(&self) -> InstanceStatus {
         Instance::status(self)
+    }
+    fn mirror_status(&self) -> impl Future<Output = Option<MirrorStatus>> + Send {
+        let control = self.mirror_control();
+        async move {
+            let control = control?;
+            tokio::task::spawn_blocking(move || control.status()).await.unwrap_or_else(|e| {
+                tracing::warn!("reading the mirror status failed: {e}");
+                None
+            })
+        }
+    }
+    fn mirror_act(&self, action: MirrorAction) -> impl Future<Output = Result<String>> + Send {
+        let control = self.mirror_control();
+        async move {
+            let control = control.ok_or(EngineError::NotMirrored)?;
+            tokio::task::spawn_blocking(move || control.act(action))
+                .await
+                .unwrap_or_else(|e| Err(EngineError::Invalid(format!("the mirror action failed unexpectedly: {e}"))))
+        }
     }
 }

@@ -11,6 +11,7 @@ use super::reply::Protocol;
 use crate::error::EngineError;
 use crate::globals::{reference, GlobalRef, GlobalsError, Number, Subscript};
 use crate::instance::{Direction, Durability};
+use crate::mirror::status::MirrorAction;
 
 /// One entry of the command table.
 #[derive(Clone, Copy, Debug)]
@@ -87,6 +88,28 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("command", 1, ANY, &["loading", "stale"], NO_KEYS, "Describes the commands"),
     spec("config", 2, ANY, &["admin", "loading", "stale"], NO_KEYS, "CONFIG GET for tools that ask"),
     spec("quit", 1, ANY, CONN, NO_KEYS, "Closes the connection"),
+    spec(
+        "mirror",
+        2,
+        3,
+        &["admin", "loading", "stale"],
+        NO_KEYS,
+        "Mirror status and operator actions: MIRROR STATUS, FAILOVER, ADD db, ... (MIRROR HELP)",
+    ),
+];
+
+/// `MIRROR`'s subcommands: name, argument, what it does (also `MIRROR HELP`'s text).
+pub static MIRROR_VERBS: &[(&str, &str, &str)] = &[
+    ("STATUS", "", "This member's Mirror Monitor: members, arbiter, failover mode, databases."),
+    ("CREATE", "", "Make this member the first primary of the configured mirror."),
+    ("JOIN", "", "Join the configured mirror as the type its configuration gives this member."),
+    ("ADD", "<database>", "On the primary: mirror a database."),
+    ("ACTIVATE", "<database>", "On another member: activate its copy of a mirrored database and catch it up."),
+    ("REMOVE", "<database>", "Stop mirroring a database (it stays, as a local database)."),
+    ("FAILOVER", "", "On the primary: hand over to the active backup (planned failover)."),
+    ("NOFAILOVER", "SET|CLEAR", "Set or clear no failover on this member."),
+    ("PROMOTE", "", "On a DR async: become primary after both failover members are lost."),
+    ("HELP", "", "Print this help."),
 ];
 
 /// Looks a command up by name, case-insensitively.
@@ -209,6 +232,15 @@ pub enum Command<'a> {
     },
     ConfigResetStat,
     Quit,
+    Mirror(MirrorCommand),
+}
+
+/// `MIRROR`'s forms. Database names are upper-cased here (they are case-insensitive).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MirrorCommand {
+    Status,
+    Help,
+    Act(MirrorAction),
 }
 
 fn key(arg: &[u8]) -> Result<GlobalRef, CommandError> {
@@ -380,6 +412,7 @@ pub fn parse(frame: &Frame) -> Result<Command<'_>, CommandError> {
             }
         }
         "quit" => Command::Quit,
+        "mirror" => Command::Mirror(parse_mirror(frame)?),
         other => unreachable!("command {other} is in the table but not parsed"),
     })
 }
@@ -414,6 +447,34 @@ fn parse_hello(frame: &Frame) -> Result<Command<'_>, CommandError> {
         }
     }
     Ok(Command::Hello { proto, auth, setname })
+}
+
+fn parse_mirror(frame: &Frame) -> Result<MirrorCommand, CommandError> {
+    let sub = frame.arg(1);
+    let Some(&(verb, arg, _)) = MIRROR_VERBS.iter().find(|v| v.0.as_bytes().eq_ignore_ascii_case(sub)) else {
+        return Err(unknown_subcommand(sub, "mirror"));
+    };
+    if frame.len() != if arg.is_empty() { 2 } else { 3 } {
+        return Err(arity_error(&format!("mirror|{}", verb.to_ascii_lowercase())));
+    }
+    let database = || text(frame.arg(2), "the database name").map(str::to_ascii_uppercase);
+    Ok(match verb {
+        "STATUS" => MirrorCommand::Status,
+        "HELP" => MirrorCommand::Help,
+        "CREATE" => MirrorCommand::Act(MirrorAction::Create),
+        "JOIN" => MirrorCommand::Act(MirrorAction::Join),
+        "ADD" => MirrorCommand::Act(MirrorAction::AddDatabase { name: database()? }),
+        "ACTIVATE" => MirrorCommand::Act(MirrorAction::ActivateDatabase { name: database()? }),
+        "REMOVE" => MirrorCommand::Act(MirrorAction::RemoveDatabase { name: database()? }),
+        "FAILOVER" => MirrorCommand::Act(MirrorAction::PlannedFailover),
+        "PROMOTE" => MirrorCommand::Act(MirrorAction::PromoteDr),
+        "NOFAILOVER" => match frame.arg(2) {
+            a if a.eq_ignore_ascii_case(b"set") => MirrorCommand::Act(MirrorAction::SetNoFailover),
+            a if a.eq_ignore_ascii_case(b"clear") => MirrorCommand::Act(MirrorAction::ClearNoFailover),
+            _ => return Err(CommandError::err("MIRROR NOFAILOVER takes SET or CLEAR")),
+        },
+        other => unreachable!("MIRROR {other} is in the verb table but not parsed"),
+    })
 }
 
 fn parse_client(frame: &Frame) -> Result<Command<'_>, CommandError> {
@@ -605,6 +666,30 @@ mod tests {
         assert_eq!(err(&["COMMAND", "FLY"]), "ERR unknown subcommand 'FLY'. Try COMMAND HELP.");
         assert_eq!(p(&["CONFIG", "GET", "save"]).unwrap(), Command::ConfigGet { patterns: vec![b"save"] });
         assert!(err(&["CONFIG", "SET", "save", ""]).starts_with("ERR CONFIG SET"));
+    }
+
+    #[test]
+    fn mirror_verbs() {
+        let act = |args: &[&str]| match p(args) {
+            Ok(Command::Mirror(MirrorCommand::Act(a))) => a,
+            other => panic!("{args:?}: {other:?}"),
+        };
+        assert_eq!(p(&["MIRROR", "status"]).unwrap(), Command::Mirror(MirrorCommand::Status));
+        assert_eq!(p(&["mirror", "HELP"]).unwrap(), Command::Mirror(MirrorCommand::Help));
+        assert_eq!(act(&["MIRROR", "CREATE"]), MirrorAction::Create);
+        assert_eq!(act(&["MIRROR", "join"]), MirrorAction::Join);
+        assert_eq!(act(&["MIRROR", "ADD", "company"]), MirrorAction::AddDatabase { name: "COMPANY".into() });
+        assert_eq!(act(&["MIRROR", "Activate", "Company"]), MirrorAction::ActivateDatabase { name: "COMPANY".into() });
+        assert_eq!(act(&["MIRROR", "REMOVE", "COMPANY"]), MirrorAction::RemoveDatabase { name: "COMPANY".into() });
+        assert_eq!(act(&["MIRROR", "FAILOVER"]), MirrorAction::PlannedFailover);
+        assert_eq!(act(&["MIRROR", "NOFAILOVER", "set"]), MirrorAction::SetNoFailover);
+        assert_eq!(act(&["MIRROR", "NOFAILOVER", "CLEAR"]), MirrorAction::ClearNoFailover);
+        assert_eq!(act(&["MIRROR", "PROMOTE"]), MirrorAction::PromoteDr);
+        assert_eq!(err(&["MIRROR", "NOFAILOVER", "maybe"]), "ERR MIRROR NOFAILOVER takes SET or CLEAR");
+        assert_eq!(err(&["MIRROR", "ADD"]), "ERR wrong number of arguments for 'mirror|add' command");
+        assert_eq!(err(&["MIRROR", "STATUS", "x"]), "ERR wrong number of arguments for 'mirror|status' command");
+        assert_eq!(err(&["MIRROR", "FLY"]), "ERR unknown subcommand 'FLY'. Try MIRROR HELP.");
+        assert_eq!(err(&["MIRROR"]), "ERR wrong number of arguments for 'mirror' command");
     }
 
     #[test]

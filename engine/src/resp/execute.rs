@@ -2,7 +2,8 @@
 //!
 //! Invariant: a reply that acknowledges a write is only ever *buffered* here; the write's
 //! journal position goes into [`Conn::durable_wait`] and the connection sends the buffer
-//! only after `wait_durable` of the highest such position (see `server.rs`).
+//! only after `wait_durable` of the highest such position of each journal (see
+//! `server.rs`).
 
 use super::backend::Backend;
 use super::commands::{engine_error_line, Command, CommandQuery, DurabilityArg, COMMANDS};
@@ -11,7 +12,7 @@ use super::reply::{Protocol, ReplyWriter};
 use super::server::Shared;
 use crate::error::EngineError;
 use crate::globals::reference;
-use crate::instance::{Durability, Session, WriteAck};
+use crate::instance::{Durability, DurableWait, Session, WriteAck};
 use std::time::Instant;
 
 /// One connection's state.
@@ -22,26 +23,18 @@ pub(crate) struct Conn {
     pub peer: String,
     pub local: String,
     pub connected_at: Instant,
-    /// The highest journal position the buffered replies promise is durable.
-    pub durable_wait: Option<u64>,
+    /// The highest position of each journal the buffered replies promise is durable.
+    pub durable_wait: DurableWait,
 }
 
 impl Conn {
     fn note(&mut self, ack: WriteAck) {
-        if ack.wait {
-            self.require_durable(ack.position);
-        }
+        self.durable_wait.note_ack(ack);
     }
 
     /// After a read: in `always` durability the reply waits until what it saw is durable.
     fn read_barrier<B: Backend>(&mut self, b: &B) {
-        if let Some(position) = b.read_barrier(&self.session) {
-            self.require_durable(position);
-        }
-    }
-
-    fn require_durable(&mut self, position: u64) {
-        self.durable_wait = Some(self.durable_wait.map_or(position, |p| p.max(position)));
+        self.durable_wait.merge(b.read_barrier(&self.session));
     }
 }
 
@@ -185,8 +178,7 @@ pub(crate) fn execute<B: Backend>(
             }
         }
         Command::Sync => {
-            let ack = b.sync();
-            conn.require_durable(ack.position);
+            conn.durable_wait.merge(b.sync());
             w.ok();
         }
         Command::Durability { mode: Some(mode) } => {
@@ -267,6 +259,7 @@ pub(crate) fn execute<B: Backend>(
             w.ok();
             return Flow::Close;
         }
+        Command::Mirror(_) => unreachable!("MIRROR is awaited by the server loop (server.rs), never executed here"),
     }
     Flow::Continue
 }

@@ -2,16 +2,22 @@
 //! real key encoding (so ORDER and QUERY collate as the instance does), a counter for journal
 //! positions, and hooks to observe durability waits. Transactions are not modelled; their
 //! tests run against the real instance.
+//!
+//! Also [`FakeMirror`], a scripted mirror member the RESP, web and CLI tests install in
+//! place of the mirror runtime.
 
 use super::backend::Backend;
 use crate::error::{EngineError, Result};
 use crate::globals::limits::MAX_VALUE_BYTES;
 use crate::globals::{key, GlobalRef, GlobalsError, Number, Subscript};
-use crate::instance::{Direction, Durability, InstanceStatus, Session, WriteAck};
+use crate::instance::{Direction, Durability, DurableWait, InstanceStatus, JournalId, MirrorMode, Session, WriteAck};
+use crate::mirror::config::MemberType;
+use crate::mirror::status::{Latency, MemberLine, MirrorAction, MirrorControl, MirrorStatus, MirroredDatabase};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::ops::Bound::{Excluded, Included, Unbounded};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Encoded key → the reference and its value.
 type Nodes = BTreeMap<Vec<u8>, (GlobalRef, Vec<u8>)>;
@@ -24,6 +30,8 @@ pub(crate) struct MemoryBackend {
     pub waits: Mutex<Vec<u64>>,
     pub fail_durable: AtomicBool,
     pub ended_sessions: AtomicU64,
+    /// The mirror member, as `Instance::mirror_control` would give it.
+    pub mirror: Mutex<Option<Arc<dyn MirrorControl>>>,
 }
 
 impl MemoryBackend {
@@ -35,12 +43,17 @@ impl MemoryBackend {
             waits: Mutex::new(Vec::new()),
             fail_durable: AtomicBool::new(false),
             ended_sessions: AtomicU64::new(0),
+            mirror: Mutex::new(None),
         }
     }
 
     fn write(&self, s: &Session) -> WriteAck {
         let position = self.position.fetch_add(1, Ordering::SeqCst) + 1;
-        WriteAck { position, wait: s.durability.unwrap_or(self.durability) == Durability::Always }
+        WriteAck {
+            journal: JournalId::Local,
+            position,
+            wait: s.durability.unwrap_or(self.durability) == Durability::Always,
+        }
     }
 }
 
@@ -154,15 +167,17 @@ impl Backend for MemoryBackend {
         Err(EngineError::NoTransaction)
     }
 
-    fn sync(&self) -> WriteAck {
-        WriteAck { position: self.position.load(Ordering::SeqCst), wait: true }
+    fn sync(&self) -> DurableWait {
+        DurableWait { local: Some(self.position.load(Ordering::SeqCst)), mirror: None }
     }
 
-    fn read_barrier(&self, s: &Session) -> Option<u64> {
-        (s.durability.unwrap_or(self.durability) == Durability::Always).then(|| self.position.load(Ordering::SeqCst))
+    fn read_barrier(&self, s: &Session) -> DurableWait {
+        let always = s.durability.unwrap_or(self.durability) == Durability::Always;
+        DurableWait { local: always.then(|| self.position.load(Ordering::SeqCst)), mirror: None }
     }
 
-    async fn wait_durable(&self, position: u64) -> Result<()> {
+    /// One journal only: every position is the local journal's.
+    async fn wait_durable(&self, _journal: JournalId, position: u64) -> Result<()> {
         self.waits.lock().push(position);
         if self.fail_durable.load(Ordering::SeqCst) {
             return Err(EngineError::io("journal sync", std::io::Error::other("simulated disk failure")));
@@ -184,10 +199,102 @@ impl Backend for MemoryBackend {
             web_port: 0,
             journal_position: self.position.load(Ordering::SeqCst),
             durable_position: self.position.load(Ordering::SeqCst),
+            mirror_journal_position: None,
+            mirror_durable_position: None,
+            mirror_mode: MirrorMode::None,
             durability: self.durability,
             frozen: false,
             databases: 1,
             namespaces: 2,
         }
+    }
+
+    async fn mirror_status(&self) -> Option<MirrorStatus> {
+        let control = self.mirror.lock().clone()?;
+        control.status()
+    }
+
+    async fn mirror_act(&self, action: MirrorAction) -> Result<String> {
+        let control = self.mirror.lock().clone().ok_or(EngineError::NotMirrored)?;
+        control.act(action)
+    }
+}
+
+/// A scripted mirror member: answers [`FakeMirror::status`] as set, records every action,
+/// and refuses the ones the reference product refuses in its state (a planned failover when
+/// not primary, adding a database that does not exist), so tests see both answers.
+pub(crate) struct FakeMirror {
+    pub status: Mutex<Option<MirrorStatus>>,
+    pub actions: Mutex<Vec<MirrorAction>>,
+}
+
+impl FakeMirror {
+    pub fn new(status: Option<MirrorStatus>) -> Arc<FakeMirror> {
+        Arc::new(FakeMirror { status: Mutex::new(status), actions: Mutex::new(Vec::new()) })
+    }
+
+    /// Sets this member's status word ("Primary", "Backup", "In Trouble", ...).
+    pub fn set_member_status(&self, word: &str) {
+        if let Some(s) = self.status.lock().as_mut() {
+            s.status = word.to_string();
+        }
+    }
+}
+
+impl MirrorControl for FakeMirror {
+    fn status(&self) -> Option<MirrorStatus> {
+        self.status.lock().clone()
+    }
+
+    fn act(&self, action: MirrorAction) -> Result<String> {
+        self.actions.lock().push(action.clone());
+        let is_primary = self.status.lock().as_ref().is_some_and(|s| s.status == "Primary");
+        match action {
+            MirrorAction::PlannedFailover if !is_primary => {
+                Err(EngineError::Invalid("a planned failover starts on the primary".into()))
+            }
+            MirrorAction::PlannedFailover => Ok("MIRRORB is taking over as primary".into()),
+            MirrorAction::AddDatabase { name } if name == "NOPE" => Err(EngineError::NoDatabase(name)),
+            MirrorAction::AddDatabase { name } => Ok(format!("database {name} is mirrored")),
+            MirrorAction::SetNoFailover => Ok("no failover is set".into()),
+            other => Ok(format!("done: {other:?}")),
+        }
+    }
+}
+
+/// A primary's view of a mirror of two failover members and a DR async.
+pub(crate) fn sample_status() -> MirrorStatus {
+    let member = |name: &str, member_type, status: &str, transfer: &str, dejournaling: &str, position| MemberLine {
+        name: name.into(),
+        member_type,
+        status: status.into(),
+        journal_transfer: transfer.into(),
+        dejournaling: dejournaling.into(),
+        journal_latency: Latency { time_ms: 0, bytes: 0, files: 0 },
+        database_latency: Latency { time_ms: 120, bytes: 4096, files: 1 },
+        position,
+    };
+    MirrorStatus {
+        mirror: "DEMO".into(),
+        member: "MIRRORA".into(),
+        member_type: MemberType::Failover,
+        status: "Primary".into(),
+        primary: Some("MIRRORA".into()),
+        epoch: 7,
+        failover_mode: "Arbiter Controlled".into(),
+        arbiter: "Both failover members are connected to the arbiter".into(),
+        no_failover: false,
+        journal_position: 1042,
+        durable_position: 1042,
+        acked_position: 1040,
+        members: vec![
+            member("MIRRORA", MemberType::Failover, "Primary", "", "", 1042),
+            member("MIRRORB", MemberType::Failover, "Backup", "Active", "Caught up", 1042),
+            member("DR", MemberType::Dr, "Connected", "2 s behind", "Caught up", 1001),
+        ],
+        databases: vec![
+            MirroredDatabase { name: "COMPANY".into(), status: "Normal".into(), position: 1042 },
+            MirroredDatabase { name: "PERSONAL".into(), status: "Normal".into(), position: 1042 },
+        ],
     }
 }

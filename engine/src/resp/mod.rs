@@ -3,7 +3,8 @@
 //! A request goes through four small steps, each in its own file:
 //! [`codec`] (bytes to a [`Frame`]), [`commands`] (frame to a typed [`Command`], all argument
 //! checks), `execute` (command to instance calls and a reply, written by [`reply`]) and
-//! [`server`] (connections, pipelined batches, durability waits, shutdown).
+//! [`server`] (connections, pipelined batches, durability waits, shutdown). `MIRROR`'s
+//! replies are written by `mirror`, awaited by the server loop.
 //!
 //! Keys are global references (`^Company(1,"name")`) or Redis-style keys mapped onto them
 //! (`user:1000` is `^user(1000)`), see [`crate::globals::reference::parse_key`].
@@ -13,11 +14,12 @@ pub mod codec;
 pub mod commands;
 mod execute;
 mod info;
+mod mirror;
 pub mod reply;
 pub mod server;
 
 #[cfg(test)]
-mod memory;
+pub(crate) mod memory;
 #[cfg(test)]
 mod tests;
 

@@ -1,8 +1,8 @@
 //! The superserver: accepts connections and runs one task per connection.
 //!
 //! Each connection reads what the socket has, executes every complete request in order into
-//! one output buffer (a batch), waits once for the durability of the batch's writes, then
-//! sends the replies. One fsync so covers a whole pipeline, and the journal's group commit
+//! one output buffer (a batch), waits once per journal for the durability of the batch's
+//! writes (a mirror member has two journals), then sends the replies. One fsync so covers a whole pipeline, and the journal's group commit
 //! covers concurrent connections.
 //!
 //! Invariant: a reply acknowledging a durable write never reaches the socket before
@@ -13,7 +13,9 @@ use super::backend::Backend;
 use super::codec::{self, CodecLimits, Frame};
 use super::commands;
 use super::execute::{execute, Conn, Flow};
+use super::mirror;
 use super::reply::{Protocol, ReplyWriter};
+use crate::instance::DurableWait;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -139,7 +141,7 @@ async fn handle<B: Backend>(
         peer: peer.to_string(),
         local: stream.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         connected_at: Instant::now(),
-        durable_wait: None,
+        durable_wait: DurableWait::NONE,
     };
     tracing::debug!(%peer, id = conn.id, "connection opened");
     match run(&mut stream, backend, shared, &mut conn, stop).await {
@@ -185,6 +187,11 @@ async fn run<B: Backend>(
                     }
                     batch += 1;
                     flow = match commands::parse(&frame) {
+                        // The mirror runtime may block: awaited here, off the async workers.
+                        Ok(commands::Command::Mirror(cmd)) => {
+                            mirror::execute(backend, conn.proto, cmd, &mut out).await;
+                            Flow::Continue
+                        }
                         Ok(cmd) => execute(backend, shared, conn, cmd, &mut out),
                         Err(e) => {
                             ReplyWriter { out: &mut out, proto: conn.proto }.error(&e.0);
@@ -231,8 +238,9 @@ async fn run<B: Backend>(
 
 /// Waits for the durability the buffered replies promise, then sends them.
 async fn flush<B: Backend>(stream: &mut TcpStream, backend: &B, conn: &mut Conn, out: &mut Vec<u8>) -> Result<(), End> {
-    if let Some(position) = conn.durable_wait.take() {
-        if let Err(e) = backend.wait_durable(position).await {
+    let wait = std::mem::take(&mut conn.durable_wait);
+    for (journal, position) in wait.points() {
+        if let Err(e) = backend.wait_durable(journal, position).await {
             // The buffered replies may acknowledge writes that are not durable: drop them all.
             tracing::error!(id = conn.id, error = %e, "durability wait failed; closing the connection");
             out.clear();

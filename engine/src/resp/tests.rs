@@ -445,3 +445,171 @@ fn bench_target() {
         serve(listener, memory(), ServerLimits::default(), tokio::time::sleep(Duration::from_secs(secs))).await;
     });
 }
+
+// ---- MIRROR ----
+
+/// A RESP2 map (flat array of field/value pairs) as (field, value) pairs.
+fn pairs(reply: Reply) -> Vec<(String, Reply)> {
+    let Reply::Array(items) = reply else { panic!("not an array: {reply:?}") };
+    assert_eq!(items.len() % 2, 0, "odd map {items:?}");
+    items
+        .chunks(2)
+        .map(|kv| match &kv[0] {
+            Reply::Bulk(k) => (String::from_utf8(k.clone()).unwrap(), kv[1].clone()),
+            other => panic!("map key {other:?}"),
+        })
+        .collect()
+}
+
+fn keys(reply: Reply) -> Vec<String> {
+    pairs(reply).into_iter().map(|(k, _)| k).collect()
+}
+
+fn json_keys(v: &serde_json::Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn bulk(s: &str) -> Reply {
+    Reply::Bulk(s.as_bytes().to_vec())
+}
+
+#[test]
+fn mirror_commands_without_a_mirror_member() {
+    let mut server = start(memory(), ServerLimits::default());
+    let mut c = server.client();
+    assert_eq!(c.command(&[b"MIRROR", b"STATUS"]).unwrap(), Reply::Nil);
+    let Err(ClientError::Server(e)) = c.command(&[b"MIRROR", b"FAILOVER"]) else { panic!("MIRROR FAILOVER") };
+    assert_eq!(
+        (e.code.as_str(), e.message.as_str()),
+        ("NOTMIRRORED", "this instance is not a mirror member: create or join a mirror first")
+    );
+    assert_eq!(code(c.command(&[b"MIRROR", b"ADD", b"COMPANY"])), "NOTMIRRORED");
+    let Reply::Array(help) = c.command(&[b"MIRROR", b"HELP"]).unwrap() else { panic!("HELP") };
+    assert!(help.contains(&Reply::Simple("NOFAILOVER SET|CLEAR".into())), "{help:?}");
+    assert_eq!(code(c.command(&[b"MIRROR", b"FLY"])), "ERR");
+    server.shutdown();
+}
+
+#[test]
+fn mirror_status_has_the_json_fields_and_actions_reach_the_member() {
+    use crate::mirror::status::MirrorAction;
+    use crate::resp::memory::{sample_status, FakeMirror};
+    let backend = memory();
+    let fake = FakeMirror::new(Some(sample_status()));
+    *backend.mirror.lock() = Some(fake.clone());
+    let mut server = start(backend, ServerLimits::default());
+    let mut c = server.client();
+
+    // Same field names as GET /api/mirror/status, nested the same way.
+    let json = serde_json::to_value(sample_status()).unwrap();
+    let status = c.command(&[b"MIRROR", b"status"]).unwrap();
+    assert_eq!(sorted(keys(status.clone())), json_keys(&json));
+    let fields = pairs(status);
+    // In MirrorStatus's order, as the JSON text has them.
+    let text = serde_json::to_string(&sample_status()).unwrap();
+    let at = |k: &str| text.find(&format!("\"{k}\":")).unwrap();
+    assert!(
+        fields.windows(2).all(|w| at(&w[0].0) < at(&w[1].0)),
+        "{:?}",
+        fields.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).unwrap().1.clone();
+    assert_eq!(field("mirror"), bulk("DEMO"));
+    assert_eq!(field("type"), bulk("failover"));
+    assert_eq!(field("status"), bulk("Primary"));
+    assert_eq!(field("primary"), bulk("MIRRORA"));
+    assert_eq!(field("epoch"), Reply::Integer(7));
+    assert_eq!(field("no_failover"), Reply::Integer(0));
+    assert_eq!(field("acked_position"), Reply::Integer(1040));
+    assert_eq!(field("arbiter"), bulk("Both failover members are connected to the arbiter"));
+    let Reply::Array(members) = field("members") else { panic!("members") };
+    assert_eq!(members.len(), 3);
+    assert_eq!(sorted(keys(members[1].clone())), json_keys(&json["members"][1]));
+    let backup = pairs(members[1].clone());
+    assert_eq!(backup[0], ("name".into(), bulk("MIRRORB")));
+    let latency = backup.iter().find(|(k, _)| k == "database_latency").unwrap().1.clone();
+    assert_eq!(sorted(keys(latency.clone())), json_keys(&json["members"][1]["database_latency"]));
+    assert_eq!(pairs(latency)[0], ("time_ms".into(), Reply::Integer(120)));
+    assert_eq!(pairs(members[2].clone())[1], ("type".into(), bulk("dr")));
+    let Reply::Array(databases) = field("databases") else { panic!("databases") };
+    assert_eq!(sorted(keys(databases[0].clone())), json_keys(&json["databases"][0]));
+
+    // Actions answer the member's sentence, or its error with the engine error name.
+    assert_eq!(
+        c.command(&[b"MIRROR", b"ADD", b"company"]).unwrap(),
+        Reply::Simple("database COMPANY is mirrored".into())
+    );
+    let Err(ClientError::Server(e)) = c.command(&[b"MIRROR", b"ADD", b"nope"]) else { panic!("ADD nope") };
+    assert_eq!((e.code.as_str(), e.message.as_str()), ("DIRECTORY", "database NOPE does not exist"));
+    assert_eq!(c.command(&[b"MIRROR", b"NOFAILOVER", b"set"]).unwrap(), Reply::Simple("no failover is set".into()));
+    fake.set_member_status("Backup");
+    assert_eq!(code(c.command(&[b"MIRROR", b"FAILOVER"])), "ILLEGAL");
+    // In a pipeline, MIRROR's reply keeps its place.
+    let replies = c
+        .pipeline(&[&[b"SET", b"^m", b"1"], &[b"MIRROR", b"PROMOTE"], &[b"GET", b"^m"], &[b"MIRROR", b"JOIN"]])
+        .unwrap();
+    assert_eq!(replies[0], Reply::Simple("OK".into()));
+    assert_eq!(replies[1], Reply::Simple("done: PromoteDr".into()));
+    assert_eq!(replies[2], bulk("1"));
+    assert_eq!(replies[3], Reply::Simple("done: Join".into()));
+    assert_eq!(
+        *fake.actions.lock(),
+        vec![
+            MirrorAction::AddDatabase { name: "COMPANY".into() },
+            MirrorAction::AddDatabase { name: "NOPE".into() },
+            MirrorAction::SetNoFailover,
+            MirrorAction::PlannedFailover,
+            MirrorAction::PromoteDr,
+            MirrorAction::Join,
+        ]
+    );
+
+    // RESP3: a map with a boolean and a null where RESP2 has an integer and a nil.
+    fake.set_member_status("Primary");
+    if let Some(s) = fake.status.lock().as_mut() {
+        s.primary = None;
+        s.no_failover = true;
+    }
+    let mut s = server.raw();
+    s.write_all(b"HELLO 3\r\nMIRROR STATUS\r\nPING\r\n").unwrap();
+    let got = read_until_suffix(&mut s, "+PONG\r\n");
+    let status = &got[got.find("%14\r\n").expect("a map of 14 fields")..];
+    assert!(status.starts_with("%14\r\n$6\r\nmirror\r\n$4\r\nDEMO\r\n$6\r\nmember\r\n$7\r\nMIRRORA\r\n"), "{status}");
+    assert!(status.contains("$7\r\nprimary\r\n_\r\n$5\r\nepoch\r\n:7\r\n"), "{status}");
+    assert!(status.contains("$11\r\nno_failover\r\n#t\r\n"), "{status}");
+    assert!(status.contains("$7\r\nmembers\r\n*3\r\n%8\r\n$4\r\nname\r\n$7\r\nMIRRORA\r\n"), "{status}");
+    assert!(status.contains("$15\r\njournal_latency\r\n%3\r\n$7\r\ntime_ms\r\n:0\r\n"), "{status}");
+    assert!(status.contains("$9\r\ndatabases\r\n*2\r\n%3\r\n$4\r\nname\r\n$7\r\nCOMPANY\r\n"), "{status}");
+    server.shutdown();
+}
+
+#[test]
+fn instance_mirror_commands_go_through_its_mirror_control() {
+    use crate::resp::memory::{sample_status, FakeMirror};
+    let dir = tempfile::tempdir().unwrap();
+    let instance = open_instance(dir.path());
+    let mut server = start(instance.clone(), ServerLimits::default());
+    let mut c = server.client();
+    assert_eq!(c.command(&[b"MIRROR", b"STATUS"]).unwrap(), Reply::Nil);
+    assert_eq!(code(c.command(&[b"MIRROR", b"CREATE"])), "NOTMIRRORED");
+    let fake = FakeMirror::new(None);
+    instance.set_mirror_control(fake.clone());
+    // Installed but not yet created or joined: no status, actions reach it.
+    assert_eq!(c.command(&[b"MIRROR", b"STATUS"]).unwrap(), Reply::Nil);
+    assert_eq!(c.command(&[b"MIRROR", b"CREATE"]).unwrap(), Reply::Simple("done: Create".into()));
+    *fake.status.lock() = Some(sample_status());
+    let fields = pairs(c.command(&[b"MIRROR", b"STATUS"]).unwrap());
+    assert_eq!(fields[3], ("status".into(), bulk("Primary")));
+    assert_eq!(
+        c.command(&[b"MIRROR", b"FAILOVER"]).unwrap(),
+        Reply::Simple("MIRRORB is taking over as primary".into())
+    );
+    server.shutdown();
+}

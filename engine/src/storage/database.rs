@@ -89,6 +89,12 @@ impl Database {
         self.meta.lock().clone()
     }
 
+    /// Reads the metadata without copying it (the write path asks on every write whether
+    /// the database is mirrored).
+    pub fn with_meta<R>(&self, f: impl FnOnce(&DbMeta) -> R) -> R {
+        f(&self.meta.lock())
+    }
+
     pub fn dirty_bytes(&self) -> usize {
         self.cache.read().dirty_bytes()
     }
@@ -164,9 +170,18 @@ impl Database {
     /// Writes a captured checkpoint to the file as of `position`, then marks the written
     /// entries clean. The journal must already be durable up to `position`.
     pub fn write_checkpoint(&self, checkpoint: Checkpoint, position: u64, recovery_from: u64) -> Result<()> {
+        self.write_checkpoint_with(checkpoint, |meta| {
+            meta.journal_position = position;
+            meta.recovery_from = recovery_from.min(position + 1);
+        })
+    }
+
+    /// [`Database::write_checkpoint`] with the metadata changed by `update` (a mirrored
+    /// database records positions in two journals; adding it to a mirror changes its
+    /// mirror fields in the same durable transaction as its data).
+    pub fn write_checkpoint_with(&self, checkpoint: Checkpoint, update: impl FnOnce(&mut DbMeta)) -> Result<()> {
         let mut meta = self.meta.lock().clone();
-        meta.journal_position = position;
-        meta.recovery_from = recovery_from.min(position + 1);
+        update(&mut meta);
         let changes: Vec<_> = checkpoint.entries.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect();
         self.file.read().write_batch(&changes, &meta)?;
         *self.meta.lock() = meta;

@@ -20,11 +20,25 @@ pub struct DbMeta {
     /// Recovery must read the journal from here: at most `journal_position + 1`, earlier when
     /// a transaction was open at the checkpoint (its old values are needed to roll it back).
     pub recovery_from: u64,
-    /// Reserved for mirroring: empty when not mirrored.
+    /// The mirror this database belongs to; empty when not mirrored. A mirrored database
+    /// follows the mirror journal (`journal_instance` is then `mirror:<NAME>`).
     pub mirror_name: String,
+    /// The database's name in the mirror (the same on every member).
     pub mirror_db_name: String,
+    /// This member applies the mirror journal to the database. Cleared when a copy from
+    /// another member is mounted: the copy needs activation (and catch-up) first.
     pub activated: bool,
     pub failover_eligible: bool,
+    /// For a mirrored database: the instance whose local journal `local_position` refers to.
+    /// A read-write reporting member writes mirrored databases through its local journal,
+    /// so such a database follows both journals. Empty when absent (older files).
+    pub local_instance: String,
+    /// Every local journal record at or below this position is in the file (mirrored
+    /// databases only; 0 when absent).
+    pub local_position: u64,
+    /// Recovery reads the local journal from here for this database (mirrored databases
+    /// only; 0 when absent).
+    pub local_recovery_from: u64,
 }
 
 impl DbMeta {
@@ -40,7 +54,15 @@ impl DbMeta {
             mirror_db_name: String::new(),
             activated: false,
             failover_eligible: true,
+            local_instance: String::new(),
+            local_position: 0,
+            local_recovery_from: 0,
         }
+    }
+
+    /// Whether the database belongs to a mirror (and so follows the mirror journal).
+    pub fn is_mirrored(&self) -> bool {
+        !self.mirror_name.is_empty()
     }
 
     pub(crate) fn to_rows(&self) -> Vec<(&'static str, Vec<u8>)> {
@@ -55,6 +77,9 @@ impl DbMeta {
             ("mirror_db_name", self.mirror_db_name.as_bytes().to_vec()),
             ("activated", vec![self.activated as u8]),
             ("failover_eligible", vec![self.failover_eligible as u8]),
+            ("local_instance", self.local_instance.as_bytes().to_vec()),
+            ("local_position", self.local_position.to_le_bytes().to_vec()),
+            ("local_recovery_from", self.local_recovery_from.to_le_bytes().to_vec()),
         ]
     }
 
@@ -89,6 +114,11 @@ impl DbMeta {
             mirror_db_name: text("mirror_db_name")?,
             activated: flag("activated")?,
             failover_eligible: flag("failover_eligible")?,
+            // Rows added after format 1 shipped: absent in older files, which were never
+            // written through a mirror member's local journal.
+            local_instance: if get("local_instance").is_some() { text("local_instance")? } else { String::new() },
+            local_position: if get("local_position").is_some() { u64_of("local_position")? } else { 0 },
+            local_recovery_from: if get("local_recovery_from").is_some() { u64_of("local_recovery_from")? } else { 0 },
         })
     }
 }

@@ -41,6 +41,7 @@ pub fn status_for(code: &str) -> StatusCode {
         "NAMESPACE" | "DIRECTORY" => StatusCode::NOT_FOUND,
         "ILLEGAL" | "SYNTAX" | "SUBSCRIPT" | "MAXSTRING" => StatusCode::BAD_REQUEST,
         "PROTECT" => StatusCode::FORBIDDEN,
+        "NOTMIRRORED" => StatusCode::CONFLICT,
         "FROZEN" | "SHUTDOWN" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

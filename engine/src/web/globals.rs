@@ -199,11 +199,10 @@ async fn kill(
     acknowledge(&instance, reference, ack).await
 }
 
-/// Waits for the journal fsync when the write asks for it, then answers.
+/// Waits for the write's journal (local fsync, or the mirror's commit rule) when the
+/// write asks for it, then answers.
 async fn acknowledge(instance: &Arc<Instance>, reference: String, ack: WriteAck) -> ApiResult<Json<WriteView>> {
-    if ack.wait {
-        instance.wait_durable(ack.position).await?;
-    }
+    instance.wait_for(ack).await?;
     Ok(Json(WriteView { reference, position: ack.position, durable: ack.wait }))
 }
 

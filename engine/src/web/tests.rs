@@ -391,3 +391,117 @@ async fn mirror_configuration_is_validated_saved_and_idempotent() {
     assert_eq!(s.get("/api/mirror/config").await.json()["mirror"]["name"], "DEMO");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn mirror_status_and_health_without_a_mirror_member() {
+    let s = Server::start().await;
+    let r = s.get("/api/mirror/status").await;
+    assert_eq!((r.status, r.json()), (200, json!({ "status": null })));
+    for path in ["/mirror_status", "/csp/user/mirror_status.cxw"] {
+        let r = s.get(path).await;
+        assert_eq!((r.status, r.body.as_str()), (503, "FAILED"), "{path}");
+        assert!(r.content_type.starts_with("text/plain"), "{}", r.content_type);
+    }
+    // A well-formed action on no member: 409; a malformed one: 400 first.
+    let r = s.post("/api/mirror/actions", json!({ "action": "planned-failover" })).await;
+    assert_eq!((r.status, r.error_code()), (409, "NOTMIRRORED".into()), "{}", r.body);
+    assert_eq!(r.json()["error"]["message"], "this instance is not a mirror member: create or join a mirror first");
+    let r = s.post("/api/mirror/actions", json!({ "action": "fly" })).await;
+    assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()), "{}", r.body);
+    // The portal's Mirror Monitor panel reads the status endpoint.
+    let r = s.get("/").await;
+    assert!(r.body.contains("Mirror Monitor") && r.body.contains("\"/api/mirror/status\""), "{}", r.body);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn mirror_status_actions_and_health_with_a_member() {
+    use crate::mirror::status::MirrorAction;
+    use crate::resp::memory::{sample_status, FakeMirror};
+    let s = Server::start().await;
+    let fake = FakeMirror::new(Some(sample_status()));
+    s.instance.set_mirror_control(fake.clone());
+
+    // The status is MirrorStatus's serde form, whole.
+    let r = s.get("/api/mirror/status").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), json!({ "status": serde_json::to_value(sample_status()).unwrap() }));
+    let v = r.json();
+    assert_eq!(v["status"]["type"], "failover");
+    assert_eq!(v["status"]["members"][2]["type"], "dr");
+    assert_eq!(v["status"]["members"][1]["database_latency"], json!({ "time_ms": 120, "bytes": 4096, "files": 1 }));
+
+    // Health: SUCCESS only for a primary acknowledging writes.
+    let r = s.get("/mirror_status").await;
+    assert_eq!((r.status, r.body.as_str()), (200, "SUCCESS"));
+    for other in ["In Trouble", "Transition", "Backup", "Connected", "Down"] {
+        fake.set_member_status(other);
+        let r = s.get("/mirror_status").await;
+        assert_eq!((r.status, r.body.as_str()), (503, "FAILED"), "{other}");
+    }
+    // A member that is configured but not created or joined has no status yet.
+    *fake.status.lock() = None;
+    assert_eq!(s.get("/api/mirror/status").await.json(), json!({ "status": null }));
+    assert_eq!(s.get("/mirror_status").await.status, 503);
+    *fake.status.lock() = Some(sample_status());
+
+    // Actions: the body is MirrorAction's serde form; database names are upper-cased.
+    let r = s.post("/api/mirror/actions", json!({ "action": "add-database", "name": "company" })).await;
+    assert_eq!((r.status, r.json()), (200, json!({ "message": "database COMPANY is mirrored" })), "{}", r.body);
+    let r = s.post("/api/mirror/actions", json!({ "action": "planned-failover" })).await;
+    assert_eq!((r.status, r.json()), (200, json!({ "message": "MIRRORB is taking over as primary" })));
+    for body in [
+        json!({ "action": "create" }),
+        json!({ "action": "join" }),
+        json!({ "action": "activate-database", "name": "Personal" }),
+        json!({ "action": "remove-database", "name": "PERSONAL" }),
+        json!({ "action": "set-no-failover" }),
+        json!({ "action": "clear-no-failover" }),
+        json!({ "action": "promote-dr" }),
+    ] {
+        let r = s.post("/api/mirror/actions", body.clone()).await;
+        assert_eq!(r.status, 200, "{body}: {}", r.body);
+    }
+    assert_eq!(
+        *fake.actions.lock(),
+        vec![
+            MirrorAction::AddDatabase { name: "COMPANY".into() },
+            MirrorAction::PlannedFailover,
+            MirrorAction::Create,
+            MirrorAction::Join,
+            MirrorAction::ActivateDatabase { name: "PERSONAL".into() },
+            MirrorAction::RemoveDatabase { name: "PERSONAL".into() },
+            MirrorAction::SetNoFailover,
+            MirrorAction::ClearNoFailover,
+            MirrorAction::PromoteDr,
+        ]
+    );
+
+    // The runtime's refusals keep their engine error names.
+    let r = s.post("/api/mirror/actions", json!({ "action": "add-database", "name": "nope" })).await;
+    assert_eq!((r.status, r.error_code()), (404, "DIRECTORY".into()), "{}", r.body);
+    fake.set_member_status("Backup");
+    let r = s.post("/api/mirror/actions", json!({ "action": "planned-failover" })).await;
+    assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()), "{}", r.body);
+    assert!(r.body.contains("starts on the primary"), "{}", r.body);
+
+    // Bad bodies are refused before the runtime sees them.
+    let before = fake.actions.lock().len();
+    for (body, says) in [
+        ("", "missing field `action`"),
+        ("[]", "expected an object"),
+        ("{\"action\": \"fly\"}", "unknown variant `fly`"),
+        ("{\"action\": \"add-database\"}", "missing field `name`"),
+        ("{\"action\": \"create\", \"name\": \"X\"}", "unknown field `name` for action `create`"),
+        ("{\"action\": \"add-database\", \"name\": \"X\", \"force\": true}", "unknown field `force`"),
+        ("{\"action\": ", "request body"),
+    ] {
+        let r = s.send("POST", "/api/mirror/actions", Some(body)).await;
+        assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()), "{body}: {}", r.body);
+        assert!(r.body.contains(says), "{body}: {}", r.body);
+    }
+    assert_eq!(fake.actions.lock().len(), before);
+    let r = s.get("/api/mirror/actions").await;
+    assert_eq!(r.status, 405, "{}", r.body);
+    s.stop().await;
+}

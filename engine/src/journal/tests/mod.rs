@@ -7,6 +7,7 @@ mod received;
 mod recovery;
 mod rotation;
 mod throughput;
+mod truncate;
 
 use super::{Journal, JournalOptions, OldValue, Position, RecordBody};
 use crate::vfs::sim::SimVfs;

@@ -303,6 +303,15 @@ impl Driver {
                         // this member can tell.
                         self.machine.step(self.now(), Event::DatabasesReady(true));
                     }
+                    OperatorCommand::PlannedFailover if self.machine.is_primary() => {
+                        // Close writes and sync first, so the hand-over waits for every
+                        // record written so far, buffered ones included.
+                        self.net.store.set_write_mode(WriteMode::Primary { open: false });
+                        let journal = self.net.store.mirror_journal();
+                        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || journal.flush()).await {
+                            tracing::error!("mirror: syncing the journal before a planned failover: {e}");
+                        }
+                    }
                     OperatorCommand::PlannedFailover => {}
                 }
                 self.step(Event::Operator(cmd)).await;
@@ -326,8 +335,9 @@ impl Driver {
             }
         }
         // A member may be promoted only while every mirrored database is activated and
-        // caught up (dejournaling is inline, so "Normal" means caught up).
-        let ready = self.net.store.databases().iter().all(|d| d.status == "Normal");
+        // caught up (dejournaling is inline, so a database that is dejournaling is caught
+        // up with the member's journal).
+        let ready = self.net.store.databases().iter().all(|d| d.status == "Normal" || d.status == "Dejournaling");
         if self.dbs_ready != Some(ready) {
             self.dbs_ready = Some(ready);
             commands.extend(self.machine.step(now, Event::DatabasesReady(ready)));

@@ -11,6 +11,7 @@
 //! - `view`: the status as operators read it.
 
 mod driver;
+pub mod instance_store;
 
 mod net;
 mod peers;
@@ -176,7 +177,7 @@ impl MirrorService {
 }
 
 fn not_a_member() -> EngineError {
-    EngineError::Invalid("this instance is not a mirror member: create or join a mirror first".into())
+    EngineError::NotMirrored
 }
 
 /// The data channel listens on every interface at the port of the member's mirror address.

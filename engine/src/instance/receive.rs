@@ -1,0 +1,90 @@
+//! A mirror member applying what the primary sends: each record is appended verbatim to
+//! the mirror journal and applied to the databases that follow it, in one step under the
+//! write lock, so the journal and the databases never disagree about what was applied
+//! (the same invariant as the write path: journal order is apply order).
+
+use super::dejournal::{self, Counts, Follower, Followers};
+use super::mirror::MirrorMode;
+use super::Instance;
+use crate::error::{EngineError, Result};
+use crate::journal::{record, Record};
+use std::sync::atomic::Ordering;
+
+impl Instance {
+    /// Appends the record frames of one received batch (positions `first..=last`) to the
+    /// mirror journal, keeping their positions and epochs, and applies each to the
+    /// mirrored, activated databases it names; records of other databases are skipped
+    /// (counted, see [`Instance::mirror_skipped_records`]). Transactions are tracked as
+    /// recovery tracks them, so the next primary can roll back those left open. Returns
+    /// the last position appended; the caller flushes the mirror journal, then acknowledges.
+    /// A batch that does not decode is refused whole.
+    pub fn apply_received(&self, first: u64, last: u64, frames: &[u8]) -> Result<u64> {
+        let mirror = self
+            .mirror
+            .get()
+            .ok_or_else(|| EngineError::Invalid("records received, but this instance is not a mirror member".into()))?;
+        let records = decode_batch(first, last, frames)?;
+        let _w = self.write_lock.lock();
+        if matches!(self.mirror_state.lock().mode, MirrorMode::Primary { .. }) {
+            return Err(EngineError::Invalid(
+                "this member is the primary: it applies no records received from another member".into(),
+            ));
+        }
+        let followers = self.mirror_followers();
+        let mut counts = Counts::default();
+        let mut appended = mirror.journal.last_position();
+        let result = {
+            let mut open = self.mirror_txns.lock();
+            records.into_iter().try_for_each(|r| {
+                mirror.journal.append_received(&r)?;
+                appended = r.position;
+                // A failure here (a database read error while applying a KILL) leaves the
+                // record in the journal, unapplied: the next start's recovery applies it.
+                dejournal::apply(r, &followers, &mut open, &mut counts)
+            })
+        };
+        {
+            let mut state = self.mirror_state.lock();
+            for (name, n) in counts.skipped {
+                *state.skipped.entry(name).or_default() += n;
+            }
+        }
+        // Ids this member gives out later, as primary, must not repeat the sender's.
+        self.next_txn.fetch_max(counts.max_txn.max(appended) + 1, Ordering::SeqCst);
+        result.map(|()| appended)
+    }
+
+    /// The databases this member applies the mirror journal to, with their positions.
+    pub(crate) fn mirror_followers(&self) -> Followers {
+        self.databases
+            .read()
+            .values()
+            .filter_map(|db| {
+                let meta = db.meta();
+                (db.is_mounted() && self.follows_mirror(&meta))
+                    .then(|| (db.name().to_string(), Follower { db: db.clone(), after: meta.journal_position }))
+            })
+            .collect()
+    }
+}
+
+/// Decodes a batch's frames, checking they hold exactly the positions `first..=last`.
+fn decode_batch(first: u64, last: u64, frames: &[u8]) -> Result<Vec<Record>> {
+    let mut records = Vec::new();
+    let mut offset = 0;
+    let mut expected = first;
+    while offset < frames.len() {
+        let (r, used) = record::decode(&frames[offset..])
+            .map_err(|e| EngineError::Invalid(format!("received record at position {expected}: {e}")))?;
+        if r.position != expected {
+            return Err(EngineError::Invalid(format!("received record {} where {expected} was announced", r.position)));
+        }
+        records.push(r);
+        offset += used;
+        expected += 1;
+    }
+    if expected != last + 1 {
+        return Err(EngineError::Invalid(format!("batch {first}..={last} held records up to {}", expected - 1)));
+    }
+    Ok(records)
+}

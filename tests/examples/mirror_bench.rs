@@ -1,0 +1,145 @@
+//! Mirroring benchmarks with real processes on loopback (figures for docs/benchmarks.md):
+//!
+//! 1. durable commits, 16 clients, no pipelining: a lone engine vs. a primary with an
+//!    active backup (throughput, p50/p99 commit latency);
+//! 2. failover time: kill -9 of the primary under load, measured by a client as the last
+//!    acknowledged commit on the old primary → the first on the new one, over N runs.
+//!
+//! `cargo run --release -p mirrorlab-tests --example mirror_bench -- [seconds] [failover runs]`
+
+use mirrorlab_tests::engine::client::Client;
+use mirrorlab_tests::mirror::Lab;
+use mirrorlab_tests::{http, Engine};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const CLIENTS: u64 = 16;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let seconds: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5);
+    let runs: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20);
+
+    // 1. Commit throughput.
+    let lone = Engine::start();
+    let (code, text) = http(lone.web_port, "POST", "/api/databases", Some(r#"{"name":"DATA"}"#));
+    assert!(code == 201 || code == 200, "{text}");
+    let (code, text) = http(lone.web_port, "POST", "/api/namespaces", Some(r#"{"name":"DATA","globals":"DATA"}"#));
+    assert!(code == 201 || code == 200, "{text}");
+    let alone = commits(lone.superserver_port, seconds);
+    drop(lone);
+    let lab = Lab::start(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], 3000);
+    lab.add_mirrored_database("DATA");
+    let mirrored = commits(lab.engine(0).superserver_port, seconds);
+    drop(lab);
+    println!("durable commits, {CLIENTS} clients, {seconds} s each");
+    println!("  lone engine:          {:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms", alone.0, alone.1, alone.2);
+    println!("  primary + backup:     {:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms", mirrored.0, mirrored.1, mirrored.2);
+    println!("  ratio:                {:.2}x", mirrored.0 / alone.0);
+
+    // 2. Failover time.
+    let mut times = Vec::new();
+    for run in 0..runs {
+        let t = failover_once();
+        println!("  failover run {:>2}: {:>6.0} ms", run + 1, t.as_secs_f64() * 1000.0);
+        times.push(t);
+    }
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "failover (kill -9 under load, QoS 3000 ms), {runs} runs: p50 {:.0} ms, max {:.0} ms, min {:.0} ms",
+        ms(times[times.len() / 2]),
+        ms(*times.last().unwrap()),
+        ms(times[0])
+    );
+}
+
+/// 16 clients committing `SET ^b(n)` in `always` durability for `seconds`: (commits/s,
+/// p50 ms, p99 ms).
+fn commits(port: u16, seconds: u64) -> (f64, f64, f64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let start = Instant::now();
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (stop, latencies) = (stop.clone(), latencies.clone());
+            std::thread::spawn(move || {
+                let mut client = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
+                client.namespace("DATA").unwrap();
+                client.command(&[b"DURABILITY", b"always"]).unwrap();
+                let mut mine = Vec::new();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    client.set(&format!("^b({c},{n})"), "value-of-about-thirty-two-bytes").unwrap();
+                    mine.push(t.elapsed().as_secs_f64() * 1000.0);
+                    n += 1;
+                }
+                latencies.lock().unwrap().extend(mine);
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(seconds));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut l = latencies.lock().unwrap().clone();
+    l.sort_by(f64::total_cmp);
+    let pct = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
+    (l.len() as f64 / elapsed, pct(0.50), pct(0.99))
+}
+
+/// One kill -9 of the primary under load; the client-measured gap between the last
+/// acknowledged commit before and the first after.
+fn failover_once() -> Duration {
+    let mut lab = Lab::start(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], 3000);
+    lab.add_mirrored_database("DATA");
+    let ports = [lab.engine(0).superserver_port, lab.engine(1).superserver_port];
+    let acks: Arc<Mutex<Vec<(Instant, usize)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (acks, stop) = (acks.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            let mut client: Option<(Client, usize)> = None;
+            while !stop.load(Ordering::SeqCst) {
+                let Some((c, which)) = client.as_mut() else {
+                    client = ports.iter().enumerate().find_map(|(i, p)| {
+                        let mut c = Client::connect(format!("127.0.0.1:{p}"), Duration::from_millis(300)).ok()?;
+                        c.set_timeout(Some(Duration::from_secs(5))).ok()?;
+                        c.namespace("DATA").ok()?;
+                        c.command(&[b"DURABILITY", b"always"]).ok()?;
+                        Some((c, i))
+                    });
+                    continue;
+                };
+                match c.set(&format!("^f({n})"), "x") {
+                    Ok(()) => {
+                        acks.lock().unwrap().push((Instant::now(), *which));
+                        n += 1;
+                    }
+                    Err(_) => {
+                        client = None;
+                        std::thread::sleep(Duration::from_millis(5)); // retry pacing
+                    }
+                }
+            }
+        })
+    };
+    mirrorlab_tests::wait_until("commits before the kill", Duration::from_secs(30), || {
+        acks.lock().unwrap().len() > 100
+    });
+    lab.kill9(0);
+    mirrorlab_tests::wait_until("a commit on the new primary", Duration::from_secs(30), || {
+        acks.lock().unwrap().iter().any(|&(_, w)| w == 1)
+    });
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    let acks = acks.lock().unwrap();
+    let last_old = acks.iter().filter(|a| a.1 == 0).map(|a| a.0).max().unwrap();
+    let first_new = acks.iter().filter(|a| a.1 == 1).map(|a| a.0).min().unwrap();
+    first_new.duration_since(last_old)
+}

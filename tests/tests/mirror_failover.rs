@@ -1,0 +1,225 @@
+//! Mirroring with real processes on loopback: an arbiter, two failover members (and a DR
+//! async where a scenario needs one), each engine with its agent, driven through the
+//! management API and the superserver.
+
+use mirrorlab_tests::engine::client::Client;
+use mirrorlab_tests::mirror::Lab;
+use mirrorlab_tests::wait_until;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const QOS_MS: u32 = 1000;
+
+fn pair() -> Lab {
+    let lab = Lab::start(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], QOS_MS);
+    lab.add_mirrored_database("DATA");
+    lab
+}
+
+/// Connects to whichever of `ports` accepts a write in namespace DATA.
+fn writable_client(ports: &[u16]) -> Option<Client> {
+    for &p in ports {
+        if let Ok(mut c) = Client::connect(format!("127.0.0.1:{p}"), Duration::from_millis(500)) {
+            let _ = c.set_timeout(Some(Duration::from_secs(5)));
+            if c.namespace("DATA").is_ok() && c.command(&[b"DURABILITY", b"always"]).is_ok() {
+                return Some(c);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn killing_the_primary_under_load_loses_no_acknowledged_commit_and_it_rejoins_as_backup() {
+    let mut lab = pair();
+    let ports = [lab.engine(0).superserver_port, lab.engine(1).superserver_port];
+    let acked: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let (acked, stop) = (acked.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                let mut client = None;
+                while !stop.load(Ordering::SeqCst) {
+                    let Some(c) = client.as_mut() else {
+                        client = writable_client(&ports);
+                        continue;
+                    };
+                    let id = w * 1_000_000 + n;
+                    match c.set(&format!("^w({id})"), id.to_string()) {
+                        Ok(()) => {
+                            acked.lock().unwrap().push(id);
+                            n += 1;
+                        }
+                        Err(_) => {
+                            client = None;
+                            std::thread::sleep(Duration::from_millis(20)); // retry pacing, not a wait
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_until("some commits", Duration::from_secs(30), || acked.lock().unwrap().len() > 200);
+    lab.kill9(0);
+    lab.wait_status(1, "Primary");
+    let before = acked.lock().unwrap().len();
+    wait_until("commits on the new primary", Duration::from_secs(30), || acked.lock().unwrap().len() > before + 200);
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let mut b = lab.client(1, "DATA");
+    let acked = acked.lock().unwrap().clone();
+    for id in &acked {
+        assert_eq!(
+            b.get(&format!("^w({id})")).unwrap().as_deref(),
+            Some(id.to_string().as_bytes()),
+            "acknowledged ^w({id}) lost"
+        );
+    }
+    // The old primary restarts, rewinds what the backup never had, and follows.
+    lab.start_engine(0);
+    lab.wait_status(0, "Backup");
+    let mut a = lab.client(0, "DATA");
+    wait_until("the old primary to converge", Duration::from_secs(30), || {
+        acked.iter().all(|id| a.get(&format!("^w({id})")).ok().flatten().is_some())
+    });
+    let err = a.set("^w(0)", "x").unwrap_err().to_string();
+    assert!(err.contains("PROTECT"), "writes on the backup are refused: {err}");
+}
+
+#[test]
+fn a_planned_failover_hands_over_and_back_without_losing_a_write() {
+    let lab = pair();
+    let mut a = lab.client(0, "DATA");
+    a.set("^p(1)", "one").unwrap();
+    lab.act(0, r#"{"action":"planned-failover"}"#);
+    lab.wait_status(1, "Primary");
+    lab.wait_status(0, "Backup");
+    let mut b = lab.client(1, "DATA");
+    assert_eq!(b.get("^p(1)").unwrap().as_deref(), Some(&b"one"[..]), "{}", lab.describe());
+    b.set("^p(2)", "two").unwrap();
+    lab.act(1, r#"{"action":"planned-failover"}"#);
+    lab.wait_status(0, "Primary");
+    let mut a = lab.client(0, "DATA");
+    assert_eq!(a.get("^p(2)").unwrap().as_deref(), Some(&b"two"[..]));
+    let (code, _) = mirrorlab_tests::http(lab.web(0), "GET", "/mirror_status", None);
+    assert_eq!(code, 200);
+    let (code, _) = mirrorlab_tests::http(lab.web(1), "GET", "/mirror_status", None);
+    assert_eq!(code, 503);
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+#[test]
+fn a_hung_primary_is_fenced_and_never_accepts_writes_again() {
+    let mut lab = pair();
+    let mut a = lab.client(0, "DATA");
+    a.command(&[b"DURABILITY", b"always"]).unwrap();
+    a.set("^h(1)", "before").unwrap();
+    let pid = lab.engine(0).child.id();
+    signal(pid, "-STOP");
+    lab.wait_status(1, "Primary");
+    signal(pid, "-CONT");
+    // Fenced by its agent (killed) or, had it survived, demoted: either way no write of
+    // the old primary is acknowledged any more.
+    let refused = match a.set("^h(2)", "after") {
+        Err(e) => e.to_string(),
+        Ok(()) => panic!("the fenced primary acknowledged a write; {}", lab.describe()),
+    };
+    assert!(!refused.is_empty());
+    let mut b = lab.client(1, "DATA");
+    assert_eq!(b.get("^h(1)").unwrap().as_deref(), Some(&b"before"[..]));
+    assert_eq!(b.get("^h(2)").unwrap(), None);
+    let _ = lab.members[0].engine.as_mut().map(|e| e.child.wait());
+}
+
+#[test]
+fn losing_the_arbiter_changes_nothing() {
+    let mut lab = pair();
+    drop(lab.arbiter.take());
+    let mut a = lab.client(0, "DATA");
+    a.command(&[b"DURABILITY", b"always"]).unwrap();
+    for i in 0..50 {
+        a.set(&format!("^n({i})"), "v").unwrap();
+    }
+    wait_until("both members to lose the arbiter", Duration::from_secs(10), || {
+        (0..2).all(|i| lab.status(i)["arbiter"].as_str().unwrap_or_default().contains("not connected"))
+    });
+    assert_eq!(lab.status_word(0), "Primary");
+    assert_eq!(lab.status_word(1), "Backup");
+    a.set("^n(50)", "v").unwrap();
+    let mut b = lab.client(1, "DATA");
+    wait_until("the backup to have every write", Duration::from_secs(10), || b.get("^n(50)").unwrap().is_some());
+}
+
+#[test]
+fn cutting_only_the_link_between_the_failover_members_causes_no_failover() {
+    let lab = pair();
+    let mut a = lab.client(0, "DATA");
+    a.command(&[b"DURABILITY", b"always"]).unwrap();
+    a.set("^c(0)", "v").unwrap();
+    lab.act(0, r#"{"action":"fault-drop","peers":["MIRRORB"]}"#);
+    lab.act(1, r#"{"action":"fault-drop","peers":["MIRRORA"]}"#);
+    // The primary holds commits while in trouble, then goes on alone once the arbiter
+    // confirms the backup is no longer eligible; the backup is refused a takeover.
+    a.set("^c(1)", "during the cut").unwrap();
+    wait_until("the primary to go on alone", Duration::from_secs(10), || lab.status_word(0) == "Primary");
+    assert_ne!(lab.status_word(1), "Primary", "{}", lab.describe());
+    lab.act(0, r#"{"action":"fault-heal"}"#);
+    lab.act(1, r#"{"action":"fault-heal"}"#);
+    lab.wait_status(1, "Backup");
+    let mut b = lab.client(1, "DATA");
+    assert_eq!(b.get("^c(1)").unwrap().as_deref(), Some(&b"during the cut"[..]));
+    assert_eq!(lab.status_word(0), "Primary");
+}
+
+#[test]
+fn an_existing_database_joins_by_copy_activation_and_catch_up() {
+    let lab = Lab::start(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], QOS_MS);
+    let (code, body) = mirrorlab_tests::http(lab.web(0), "POST", "/api/databases", Some(r#"{"name":"OLD"}"#));
+    assert_eq!(code, 201, "{body}");
+    let (code, body) =
+        mirrorlab_tests::http(lab.web(0), "POST", "/api/namespaces", Some(r#"{"name":"OLD","globals":"OLD"}"#));
+    assert_eq!(code, 201, "{body}");
+    let mut a = lab.client(0, "OLD");
+    for i in 0..300 {
+        a.set(&format!("^old({i})"), format!("row {i}")).unwrap();
+    }
+    lab.add_mirrored_database("OLD");
+    a.set("^old(\"after\")", "mirrored").unwrap();
+    let mut b = lab.client(1, "OLD");
+    wait_until("the copy to catch up", Duration::from_secs(10), || b.get("^old(\"after\")").unwrap().is_some());
+    for i in [0, 150, 299] {
+        assert_eq!(b.get(&format!("^old({i})")).unwrap(), Some(format!("row {i}").into_bytes()));
+    }
+    let st = lab.status(1);
+    let old = st["databases"].as_array().unwrap().iter().find(|d| d["name"] == "OLD").cloned();
+    assert!(old.is_some_and(|d| d["status"] == "Dejournaling"), "{st}");
+}
+
+#[test]
+fn a_dr_member_is_promoted_after_both_failover_members_are_lost() {
+    let mut lab = Lab::start(&[("MIRRORA", "failover"), ("MIRRORB", "failover"), ("DR", "dr")], QOS_MS);
+    lab.add_mirrored_database("DATA");
+    lab.wait_status(2, "Connected");
+    let mut a = lab.client(0, "DATA");
+    a.command(&[b"DURABILITY", b"always"]).unwrap();
+    a.set("^dr(1)", "kept").unwrap();
+    let mut dr = lab.client(2, "DATA");
+    wait_until("the DR member to have the write", Duration::from_secs(10), || dr.get("^dr(1)").unwrap().is_some());
+    assert!(dr.set("^dr(2)", "x").unwrap_err().to_string().contains("PROTECT"));
+    lab.kill9(0);
+    lab.kill9(1);
+    lab.act(2, r#"{"action":"promote-dr"}"#);
+    lab.wait_status(2, "Primary");
+    let mut dr = lab.client(2, "DATA");
+    dr.set("^dr(2)", "after promotion").unwrap();
+    assert_eq!(dr.get("^dr(1)").unwrap().as_deref(), Some(&b"kept"[..]));
+}
