@@ -5,29 +5,28 @@ pub mod mirror;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use engine;
 
-/// Path of a workspace binary (`engine`, `agent`), built on first use if a plain
-/// `cargo test -p` did not.
+/// Path of a workspace binary (`engine`, `agent`). The first call in a test process runs
+/// `cargo build --bins` once, so a test never drives a binary older than the code under
+/// test (a plain `cargo test -p` builds only the test's own package).
 pub fn bin(name: &str) -> PathBuf {
-    static BUILDING: Mutex<()> = Mutex::new(());
+    static BUILT: OnceLock<()> = OnceLock::new();
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(Path::parent).expect("target profile directory").to_path_buf();
-    let path = dir.join(name);
-    {
-        let _one_build_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
-        if !path.exists() {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--bins", "-p", "mirrorlab-engine"])
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "building the binaries failed");
+    BUILT.get_or_init(|| {
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "--bins", "--workspace"]);
+        if dir.file_name().is_some_and(|profile| profile == "release") {
+            build.arg("--release");
         }
-    }
-    path
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "building the binaries failed");
+    });
+    dir.join(name)
 }
 
 /// A command for the `engine` binary.
@@ -206,24 +205,32 @@ impl Drop for Agent {
 /// One HTTP/1.1 request to the management API on 127.0.0.1:`port`; returns the status
 /// code and the body. Enough for tests: `Connection: close`, no chunked bodies sent.
 pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    try_http(port, method, path, body).unwrap_or_else(|e| panic!("{method} {path} on port {port}: {e}"))
+}
+
+/// `http`, for a server that may be gone: a refused or broken connection is an error.
+pub fn try_http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the management API");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = body.unwrap_or("");
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
-    )
-    .unwrap();
+    )?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read the response");
+    s.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("a status line");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP status line"))?;
     let body =
         if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
-    (status, body)
+    Ok((status, body))
 }
 
 fn dechunk(mut rest: &str) -> String {

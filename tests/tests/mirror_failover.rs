@@ -137,7 +137,22 @@ fn a_hung_primary_is_fenced_and_never_accepts_writes_again() {
     let mut b = lab.client(1, "DATA");
     assert_eq!(b.get("^h(1)").unwrap().as_deref(), Some(&b"before"[..]));
     assert_eq!(b.get("^h(2)").unwrap(), None);
-    let _ = lab.members[0].engine.as_mut().map(|e| e.child.wait());
+    // The old primary ends either fenced (its process gone) or demoted: a backup with the
+    // unconfirmed write rewound, following the new primary.
+    let engine = lab.members[0].engine.as_mut().expect("the old primary's process");
+    wait_until("the old primary to be fenced or to follow as backup", Duration::from_secs(15), || {
+        engine.child.try_wait().unwrap().is_some() || lab_status_word(engine.web_port) == "Backup"
+    });
+}
+
+/// The status word of the member whose management API listens on `web_port`, or "" when it
+/// does not answer.
+fn lab_status_word(web_port: u16) -> String {
+    let Ok((200, body)) = mirrorlab_tests::try_http(web_port, "GET", "/api/mirror/status", None) else {
+        return String::new();
+    };
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    v["status"]["status"].as_str().unwrap_or_default().to_owned()
 }
 
 #[test]
@@ -222,4 +237,30 @@ fn a_dr_member_is_promoted_after_both_failover_members_are_lost() {
     let mut dr = lab.client(2, "DATA");
     dr.set("^dr(2)", "after promotion").unwrap();
     assert_eq!(dr.get("^dr(1)").unwrap().as_deref(), Some(&b"kept"[..]));
+}
+
+#[test]
+fn mirroring_stopped_on_the_backup_resumes_where_it_left_off() {
+    let lab = pair();
+    let mut a = lab.client(0, "DATA");
+    a.command(&[b"DURABILITY", b"always"]).unwrap();
+    a.set("^s(1)", "before").unwrap();
+    // Not on the primary: that would be a failover in disguise.
+    let (code, body) =
+        mirrorlab_tests::http(lab.web(0), "POST", "/api/mirror/actions", Some(r#"{"action":"stop-mirror"}"#));
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("is the primary: hand over first"), "{body}");
+
+    lab.act(1, r#"{"action":"stop-mirror"}"#);
+    assert_eq!(lab.status_word(1), "Stopped");
+    // The primary goes on alone once the arbiter confirms the backup is gone.
+    a.set("^s(2)", "while stopped").unwrap();
+    let mut b = lab.client(1, "DATA");
+    assert_eq!(b.get("^s(2)").unwrap(), None, "a stopped member receives nothing");
+    assert!(b.set("^s(3)", "x").is_err(), "mirrored databases stay read-only on a stopped member");
+
+    lab.act(1, r#"{"action":"start-mirror"}"#);
+    lab.wait_status(1, "Backup");
+    wait_until("the backup to catch up", Duration::from_secs(10), || b.get("^s(2)").unwrap().is_some());
+    assert_eq!(b.get("^s(2)").unwrap().as_deref(), Some(&b"while stopped"[..]));
 }

@@ -124,6 +124,10 @@ enum MirrorCommand {
     },
     /// On a DR async: become primary after both failover members are lost.
     Promote,
+    /// On a backup or async: stop mirroring on this member (until `start` or a restart).
+    Stop,
+    /// Start mirroring again on this member.
+    Start,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -226,6 +230,8 @@ fn run(mut args: Args) -> Result<ExitCode> {
                 MirrorCommand::NoFailover { switch: Switch::Set } => MirrorAction::SetNoFailover,
                 MirrorCommand::NoFailover { switch: Switch::Clear } => MirrorAction::ClearNoFailover,
                 MirrorCommand::Promote => MirrorAction::PromoteDr,
+                MirrorCommand::Stop => MirrorAction::StopMirror,
+                MirrorCommand::Start => MirrorAction::StartMirror,
             };
             println!("{}", cli::mirror::act(&target, &action)?);
         }

@@ -106,6 +106,11 @@ pub enum MirrorAction {
     ClearNoFailover,
     /// On a DR async: become primary after both failover members are lost.
     PromoteDr,
+    /// On a backup or async: stop mirroring on this member until `start-mirror` or the
+    /// engine's next start (it keeps its databases, read-only, and stops receiving).
+    StopMirror,
+    /// Start mirroring again on a member where it was stopped.
+    StartMirror,
     /// Fault injection (only when the engine allows it): drop mirror traffic to and from
     /// these members (or `ARBITER`).
     FaultDrop {

@@ -109,6 +109,8 @@ pub static MIRROR_VERBS: &[(&str, &str, &str)] = &[
     ("FAILOVER", "", "On the primary: hand over to the active backup (planned failover)."),
     ("NOFAILOVER", "SET|CLEAR", "Set or clear no failover on this member."),
     ("PROMOTE", "", "On a DR async: become primary after both failover members are lost."),
+    ("STOP", "", "On a backup or async: stop mirroring on this member (until START or a restart)."),
+    ("START", "", "Start mirroring again on this member."),
     ("HELP", "", "Print this help."),
 ];
 
@@ -468,6 +470,8 @@ fn parse_mirror(frame: &Frame) -> Result<MirrorCommand, CommandError> {
         "REMOVE" => MirrorCommand::Act(MirrorAction::RemoveDatabase { name: database()? }),
         "FAILOVER" => MirrorCommand::Act(MirrorAction::PlannedFailover),
         "PROMOTE" => MirrorCommand::Act(MirrorAction::PromoteDr),
+        "STOP" => MirrorCommand::Act(MirrorAction::StopMirror),
+        "START" => MirrorCommand::Act(MirrorAction::StartMirror),
         "NOFAILOVER" => match frame.arg(2) {
             a if a.eq_ignore_ascii_case(b"set") => MirrorCommand::Act(MirrorAction::SetNoFailover),
             a if a.eq_ignore_ascii_case(b"clear") => MirrorCommand::Act(MirrorAction::ClearNoFailover),
@@ -685,6 +689,8 @@ mod tests {
         assert_eq!(act(&["MIRROR", "NOFAILOVER", "set"]), MirrorAction::SetNoFailover);
         assert_eq!(act(&["MIRROR", "NOFAILOVER", "CLEAR"]), MirrorAction::ClearNoFailover);
         assert_eq!(act(&["MIRROR", "PROMOTE"]), MirrorAction::PromoteDr);
+        assert_eq!(act(&["MIRROR", "stop"]), MirrorAction::StopMirror);
+        assert_eq!(act(&["MIRROR", "Start"]), MirrorAction::StartMirror);
         assert_eq!(err(&["MIRROR", "NOFAILOVER", "maybe"]), "ERR MIRROR NOFAILOVER takes SET or CLEAR");
         assert_eq!(err(&["MIRROR", "ADD"]), "ERR wrong number of arguments for 'mirror|add' command");
         assert_eq!(err(&["MIRROR", "STATUS", "x"]), "ERR wrong number of arguments for 'mirror|status' command");

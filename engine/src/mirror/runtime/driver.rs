@@ -9,6 +9,7 @@
 
 use super::net::{self, NetShared};
 use super::peers::{self, ArbiterClient};
+use super::purge;
 use super::state;
 use super::store::WriteMode;
 use crate::agent::status::MirrorRole;
@@ -55,6 +56,8 @@ pub struct PeerView {
     pub connected: bool,
     pub position: Position,
     pub since: Option<String>,
+    /// When it was last seen to go (for journal purge); `None` while connected.
+    pub gone_at: Option<Instant>,
     pub caught_up_at: Option<Instant>,
 }
 
@@ -201,6 +204,7 @@ impl Driver {
                 self.peer(id, |p| {
                     p.connected = true;
                     p.since = None;
+                    p.gone_at = None;
                 });
                 self.step(Event::Connection { peer: id, up: true }).await;
             }
@@ -233,6 +237,7 @@ impl Driver {
                 self.peer(id, |p| {
                     p.connected = false;
                     p.since = Some(crate::instance::datadir::now_text());
+                    p.gone_at = Some(Instant::now());
                 });
                 self.step(Event::Connection { peer: id, up: false }).await;
             }
@@ -242,6 +247,7 @@ impl Driver {
                 self.peer(id, |p| {
                     p.connected = true;
                     p.since = None;
+                    p.gone_at = None;
                 });
                 self.published.lock().problem = None;
                 self.step(Event::Connection { peer: id, up: true }).await;
@@ -264,6 +270,7 @@ impl Driver {
                 self.peer(id, |p| {
                     p.connected = false;
                     p.since = Some(crate::instance::datadir::now_text());
+                    p.gone_at = Some(Instant::now());
                 });
                 self.step(Event::Connection { peer: id, up: false }).await;
             }
@@ -562,13 +569,46 @@ impl Driver {
         p.acked = self.acked;
         p.active_backup = self.machine.active_backup();
         let view_primary = p.primary.map(|m| self.name(m).to_string());
+        // Only the primary serves other members from its journal.
+        let floor = if self.machine.is_primary() { self.purge_floor(&p.peers) } else { 0 };
         drop(p);
+        self.net.store.set_purge_floor(floor);
         let mut v = self.net.view.lock();
         v.primary_name = view_primary;
         if self.machine.is_primary() {
             v.summary = self.machine.journal().clone();
             v.oldest_kept = self.net.store.mirror_journal().segments().first().map_or(1, |s| s.first_position);
         }
+    }
+}
+
+impl Drop for Driver {
+    /// The connector is a task of its own: it must not outlive the driver (an aborted
+    /// driver, when the operator stops mirroring, would leave it following the primary).
+    fn drop(&mut self) {
+        if let Some(c) = self.connector.take() {
+            c.abort();
+        }
+    }
+}
+
+impl Driver {
+    /// The primary's journal purge floor from what it knows of every other member; one
+    /// not seen since this driver started counts as gone since then.
+    fn purge_floor(&self, peers: &BTreeMap<MemberId, PeerView>) -> Position {
+        let needs = self.cfg.members.iter().enumerate().filter(|(i, _)| *i != self.me.0 as usize).map(|(i, m)| {
+            let seen = peers.get(&MemberId(i as u8));
+            purge::MemberNeed {
+                member_type: m.member_type,
+                has: seen.map_or(0, |p| p.position),
+                out_of_touch: match seen {
+                    Some(p) if p.connected => None,
+                    Some(PeerView { gone_at: Some(at), .. }) => Some(at.elapsed()),
+                    _ => Some(self.clock.elapsed()),
+                },
+            }
+        });
+        purge::floor(needs)
     }
 }
 

@@ -15,6 +15,7 @@ pub mod instance_store;
 
 mod net;
 mod peers;
+mod purge;
 pub mod state;
 pub mod store;
 mod view;
@@ -45,7 +46,17 @@ pub struct MirrorService {
     open_store: StoreFactory,
     handle: tokio::runtime::Handle,
     running: Mutex<Option<Running>>,
+    /// Set while the operator stopped mirroring on this member (`stop-mirror`).
+    stopped: Mutex<Option<Stopped>>,
     allow_faults: bool,
+}
+
+/// A member whose mirroring the operator stopped: enough to report it.
+struct Stopped {
+    cfg: MirrorConfig,
+    me: MemberId,
+    store: Arc<dyn MirrorStore>,
+    state: MirrorState,
 }
 
 struct Running {
@@ -78,6 +89,7 @@ impl MirrorService {
             open_store,
             handle: tokio::runtime::Handle::current(),
             running: Mutex::new(None),
+            stopped: Mutex::new(None),
             allow_faults,
         });
         if state::load(&service.dir)?.is_some_and(|s| s.joined) {
@@ -147,7 +159,41 @@ impl MirrorService {
         let text = format!("{} {what} {} as {}", cfg.this_member, cfg.name, mine.member_type.label());
         tracing::info!("{text}");
         *running = Some(Running { cfg, me, net, published, inputs, tasks });
+        *self.stopped.lock() = None;
         Ok(text)
+    }
+
+    /// Stops mirroring on a member that is not the primary: its tasks end (connections
+    /// close, the listener goes), its databases stay as they are, read-only.
+    fn stop_mirror(&self) -> Result<String, EngineError> {
+        let status = self.status().ok_or_else(not_a_member)?;
+        if status.status == "Stopped" {
+            return Ok(format!("mirroring is already stopped on {}", status.member));
+        }
+        if status.primary.as_deref() == Some(status.member.as_str()) {
+            return Err(EngineError::Invalid(format!(
+                "{} is the primary: hand over first (planned-failover) or stop the engine",
+                status.member
+            )));
+        }
+        let r = self.running.lock().take().ok_or_else(not_a_member)?;
+        let state = r.net.state.lock().clone();
+        let member = r.cfg.this_member.clone();
+        *self.stopped.lock() = Some(Stopped { cfg: r.cfg.clone(), me: r.me, store: r.net.store.clone(), state });
+        drop(r);
+        tracing::warn!("mirror: mirroring stopped on {member} by the operator");
+        Ok(format!("mirroring stopped on {member}: start it again with start-mirror"))
+    }
+
+    fn start_mirror(&self) -> Result<String, EngineError> {
+        if self.running.lock().is_some() {
+            let member = self.status().map(|s| s.member).unwrap_or_default();
+            return Ok(format!("mirroring already runs on {member}"));
+        }
+        if self.stopped.lock().is_none() {
+            return Err(not_a_member());
+        }
+        self.launch(false)
     }
 
     fn send(&self, command: OperatorCommand) -> Result<(), EngineError> {
@@ -203,7 +249,12 @@ impl BindListener for tokio::runtime::Handle {
 impl MirrorControl for MirrorService {
     fn status(&self) -> Option<MirrorStatus> {
         let running = self.running.lock();
-        let r = running.as_ref()?;
+        let Some(r) = running.as_ref() else {
+            let stopped = self.stopped.lock();
+            let s = stopped.as_ref()?;
+            let published = Published { status: "Stopped".into(), ..Published::default() };
+            return Some(view::status(&s.cfg, s.me, &published, &s.state, &*s.store));
+        };
         let published = r.published.lock().clone();
         let state: MirrorState = r.net.state.lock().clone();
         Some(view::status(&r.cfg, r.me, &published, &state, &*r.net.store))
@@ -234,6 +285,8 @@ impl MirrorControl for MirrorService {
             MirrorAction::PromoteDr => self
                 .send(OperatorCommand::PromoteDr)
                 .map(|()| "promoting this DR member: it forces the failover members down and takes over".into()),
+            MirrorAction::StopMirror => self.stop_mirror(),
+            MirrorAction::StartMirror => self.start_mirror(),
             MirrorAction::FaultDrop { peers } => self.fault(Some(peers)),
             MirrorAction::FaultHeal => self.fault(None),
             MirrorAction::AddDatabase { name } => {

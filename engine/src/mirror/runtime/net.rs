@@ -11,6 +11,7 @@ use crate::journal::Position;
 use crate::mirror::failover::{JournalSummary, MemberId};
 use crate::mirror::shipping::follower::{follow, FollowEnd, FromPrimary, RecordSink};
 use crate::mirror::shipping::sender::{decide_join, serve_member, FromMember, JoinDecision};
+use crate::mirror::shipping::AbortOnDrop;
 use crate::mirror::shipping::{epoch_changes, wire, ShippingError};
 use parking_lot::Mutex;
 use std::collections::BTreeSet;
@@ -116,7 +117,7 @@ async fn serve_one(stream: TcpStream, net: Arc<NetShared>) {
     let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
     let (events_tx, mut events_rx) = mpsc::channel::<FromMember>(256);
     let journal = net.store.mirror_journal();
-    let serving = tokio::spawn(serve_member(stream, journal, decide, control_rx, events_tx));
+    let mut serving = AbortOnDrop(tokio::spawn(serve_member(stream, journal, decide, control_rx, events_tx)));
     let mut control_tx = Some(control_tx);
     while let Some(event) = events_rx.recv().await {
         let Some(id) = *joined.lock() else { continue };
@@ -127,7 +128,7 @@ async fn serve_one(stream: TcpStream, net: Arc<NetShared>) {
             break;
         }
     }
-    let result = serving.await;
+    let result = (&mut serving.0).await;
     let id = *joined.lock();
     if let Some(id) = id {
         let why = match result {
@@ -276,7 +277,7 @@ async fn follow_one(
     let (out_tx, out_rx) = mpsc::channel(CONTROL_QUEUE);
     let (events_tx, mut events_rx) = mpsc::channel::<FromPrimary>(256);
     let sink: Arc<dyn RecordSink> = Arc::new(MemberSink { net: net.clone() });
-    let following = tokio::spawn(follow(stream, sink, join, out_rx, events_tx));
+    let mut following = AbortOnDrop(tokio::spawn(follow(stream, sink, join, out_rx, events_tx)));
     let mut welcomed = false;
     let mut out_tx = Some(out_tx);
     while let Some(event) = events_rx.recv().await {
@@ -288,11 +289,11 @@ async fn follow_one(
             break;
         }
         if net.is_dropped(&net.names[id.0 as usize]) {
-            following.abort();
+            following.0.abort();
             break;
         }
     }
-    let result = match following.await {
+    let result = match (&mut following.0).await {
         Ok(r) => r,
         Err(e) if e.is_cancelled() => Err(ShippingError::Protocol("dropped by the fault switch".into())),
         Err(e) => Err(ShippingError::Protocol(e.to_string())),

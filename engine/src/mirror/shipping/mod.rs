@@ -70,3 +70,13 @@ pub fn scan_summary(
     }
     Ok(Some(summary))
 }
+
+/// Aborts a task when dropped, so a cancelled sender or follower leaves nothing running
+/// behind it (a follower task outliving its member would go on writing records).
+pub(crate) struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,7 +1,7 @@
 //! The primary's side of the data channel: one task per connected member.
 
 use super::wire::{self, Message, BATCH_BYTES};
-use super::ShippingError;
+use super::{AbortOnDrop, ShippingError};
 use crate::journal::{record, FeedChunk, Journal, Position};
 use crate::mirror::failover::{common_prefix, JournalSummary, Message as Control};
 use std::sync::Arc;
@@ -184,15 +184,6 @@ fn control_end(c: &Control) -> Position {
         Control::Journal { journal, .. } => journal.end(),
         Control::Handover { end, .. } => *end,
         Control::JournalAck { .. } | Control::NewerEpoch { .. } => 0,
-    }
-}
-
-/// Aborts a task when dropped, so a cancelled sender leaves nothing running behind it.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
