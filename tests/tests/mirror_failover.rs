@@ -264,3 +264,56 @@ fn mirroring_stopped_on_the_backup_resumes_where_it_left_off() {
     wait_until("the backup to catch up", Duration::from_secs(10), || b.get("^s(2)").unwrap().is_some());
     assert_eq!(b.get("^s(2)").unwrap().as_deref(), Some(&b"while stopped"[..]));
 }
+
+#[test]
+fn a_new_empty_database_is_mirrored_on_every_member_without_a_copy() {
+    let lab = pair();
+    let create = |i: usize, name: &str| {
+        let (code, body) =
+            mirrorlab_tests::http(lab.web(i), "POST", "/api/databases", Some(&format!(r#"{{"name":"{name}"}}"#)));
+        assert!(code == 201 || code == 200, "{body}");
+        let ns = format!(r#"{{"name":"{name}","globals":"{name}"}}"#);
+        let (code, body) = mirrorlab_tests::http(lab.web(i), "POST", "/api/namespaces", Some(&ns));
+        assert!(code == 201 || code == 200, "{body}");
+    };
+    // EARLY exists on the backup before the primary mirrors it: it follows at once.
+    create(0, "EARLY");
+    create(1, "EARLY");
+    lab.act(0, r#"{"action":"add-database","name":"EARLY"}"#);
+    let mut a = lab.client(0, "EARLY");
+    a.command(&[b"DURABILITY", b"always"]).unwrap();
+    a.set("^e(1)", "one").unwrap();
+    let mut b = lab.client(1, "EARLY");
+    wait_until("the backup to follow EARLY", Duration::from_secs(10), || b.get("^e(1)").unwrap().is_some());
+    assert!(b.set("^e(2)", "x").is_err(), "a mirrored database is read-only on the backup");
+
+    // LATE is created on the backup after the primary wrote to it: activating it catches
+    // it up from the primary's marker.
+    create(0, "LATE");
+    lab.act(0, r#"{"action":"add-database","name":"LATE"}"#);
+    let mut a = lab.client(0, "LATE");
+    a.command(&[b"DURABILITY", b"always"]).unwrap();
+    a.set("^l(1)", "before the backup had it").unwrap();
+    create(1, "LATE");
+    lab.act(1, r#"{"action":"activate-database","name":"LATE"}"#);
+    let mut b = lab.client(1, "LATE");
+    assert_eq!(b.get("^l(1)").unwrap().as_deref(), Some(&b"before the backup had it"[..]));
+    a.set("^l(2)", "after").unwrap();
+    wait_until("the backup to follow LATE", Duration::from_secs(10), || b.get("^l(2)").unwrap().is_some());
+
+    // A database with data of its own is never taken for the primary's new one.
+    create(0, "OWN");
+    create(1, "OWN");
+    let (code, body) =
+        mirrorlab_tests::http(lab.web(1), "PUT", "/api/globals/OWN", Some(r#"{"ref":"^o","value":"mine"}"#));
+    assert!(code < 300, "{body}");
+    lab.act(0, r#"{"action":"add-database","name":"OWN"}"#);
+    let (code, body) = mirrorlab_tests::http(
+        lab.web(1),
+        "POST",
+        "/api/mirror/actions",
+        Some(r#"{"action":"activate-database","name":"OWN"}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("copy the primary's file"), "{body}");
+}

@@ -45,7 +45,13 @@ enum Command {
         timeout: u64,
     },
     /// Print the instance line (caret-separated); exit 0 only when running.
-    Qlist,
+    Qlist {
+        /// Wait up to this many seconds for the engine to be ready (running, answering on
+        /// its superserver and web ports); exit 0 only once it is. For scripts that start
+        /// an engine in the background, instead of sleeping.
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<u64>,
+    },
     /// Open a terminal (USER> prompt) on an engine.
     Session {
         /// Namespace to start in.
@@ -90,6 +96,16 @@ enum Command {
 
 #[derive(Subcommand)]
 enum MirrorCommand {
+    /// Wait until this member's status is STATUS (Primary, Backup, Connected, ...), then
+    /// print the Mirror Monitor; exit 1 with the last status after --timeout. For scripts
+    /// and demos, instead of sleeping.
+    Wait {
+        /// The member status to wait for (case-insensitive).
+        status: String,
+        /// Seconds to wait.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
     /// Show this member's Mirror Monitor: members, arbiter, failover mode, databases.
     Status {
         /// Print the management API's JSON instead of the table.
@@ -179,10 +195,18 @@ fn run(mut args: Args) -> Result<ExitCode> {
                 cli::stop::Stopped::Stopped { pid } => println!("engine process {pid} stopped"),
             }
         }
-        Command::Qlist => {
+        Command::Qlist { wait: None } => {
             let q = cli::qlist::qlist(&dir);
             println!("{}", q.line);
             if !q.running {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Qlist { wait: Some(seconds) } => {
+            let q = cli::qlist::wait_ready(&dir, std::time::Duration::from_secs(seconds));
+            println!("{}", q.line);
+            if !q.ready {
+                eprintln!("engine: the engine on {} was not ready within {seconds} s", dir.root().display());
                 return Ok(ExitCode::FAILURE);
             }
         }
@@ -210,7 +234,14 @@ fn run(mut args: Args) -> Result<ExitCode> {
             JournalCommand::Dump { file } => cli::journal::dump(&dir, &file, &mut std::io::stdout())?,
         },
         Command::Mirror { host, port, command } => {
-            let target = cli::mirror::Target::find(&dir, host.as_deref(), port)?;
+            let find = || cli::mirror::Target::find(&dir, host.as_deref(), port);
+            if let MirrorCommand::Wait { status, timeout } = &command {
+                // The engine may still be starting: finding it is part of the wait.
+                let body = cli::mirror::wait_for(find, status, std::time::Duration::from_secs(*timeout))?;
+                print!("{}", cli::mirror::monitor(body.status.as_ref()));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let target = find()?;
             let action = match command {
                 MirrorCommand::Status { json } => {
                     let body = cli::mirror::status(&target)?;
@@ -221,6 +252,7 @@ fn run(mut args: Args) -> Result<ExitCode> {
                     }
                     return Ok(ExitCode::SUCCESS);
                 }
+                MirrorCommand::Wait { .. } => unreachable!("handled above"),
                 MirrorCommand::Create => MirrorAction::Create,
                 MirrorCommand::Join => MirrorAction::Join,
                 MirrorCommand::Add { database } => MirrorAction::AddDatabase { name: database },

@@ -57,6 +57,7 @@ pub fn describe(offset: u64, r: &Record) -> String {
         RecordBody::TCommit => "TCOMMIT".into(),
         RecordBody::TRollback => "TROLLBACK".into(),
         RecordBody::Sync => "SYNC".into(),
+        RecordBody::MirrorNewDatabase { db } => format!("MIRROR NEW DATABASE {db}"),
     };
     let txn = if r.txn == 0 { String::new() } else { format!(" txn={}", r.txn) };
     format!("offset={offset} position={} epoch={}{txn} {body}", r.position, r.epoch)

@@ -72,6 +72,29 @@ pub fn status(target: &Target) -> Result<StatusBody> {
     serde_json::from_str(&body).with_context(|| format!("unexpected answer from the engine: {body}"))
 }
 
+/// Polls this member's status until its member status is `want` (case-insensitive); an
+/// error naming the last status after `timeout`. The engine may be absent or unreachable
+/// for a while (starting, restarting): that counts as "not yet".
+pub fn wait_for(find: impl Fn() -> Result<Target>, want: &str, timeout: Duration) -> Result<StatusBody> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let last = match find().and_then(|target| status(&target)) {
+            Ok(body) => {
+                let now = body.status.as_ref().map(|s| s.status.clone());
+                if now.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(want)) {
+                    return Ok(body);
+                }
+                now.unwrap_or_else(|| "not a mirror member".into())
+            }
+            Err(e) => e.to_string(),
+        };
+        if std::time::Instant::now() >= deadline {
+            bail!("this member did not become {want} within {} s (last: {last})", timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Carries out an operator action; returns the engine's sentence.
 pub fn act(target: &Target, action: &MirrorAction) -> Result<String> {
     let request = serde_json::to_string(action)?;

@@ -22,6 +22,9 @@ use std::time::Duration;
 pub struct QList {
     pub line: String,
     pub running: bool,
+    /// Running, answering PING on the superserver, and listening on the web port: what a
+    /// script waits for before it drives the engine (`engine qlist --wait`).
+    pub ready: bool,
 }
 
 pub fn qlist(dir: &DataDir) -> QList {
@@ -62,7 +65,25 @@ pub fn qlist(dir: &DataDir) -> QList {
         mirror_status,
         dir.root().display().to_string(),
     ];
-    QList { line: fields.join("^"), running }
+    let ready = running && health == "ok" && web_listening(ports.1);
+    QList { line: fields.join("^"), running, ready }
+}
+
+/// Waits up to `timeout` for the engine on `dir` to be ready; the last reading either way.
+pub fn wait_ready(dir: &DataDir, timeout: Duration) -> QList {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let q = qlist(dir);
+        if q.ready || std::time::Instant::now() >= deadline {
+            return q;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn web_listening(port: u16) -> bool {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
 }
 
 /// The mirror state file's fields qlist shows. Read leniently: fields it does not use are

@@ -4,8 +4,10 @@
 
 use super::dejournal::{self, Counts, Follower, Followers, OpenTxns, TxnUndo};
 use super::mirror::MirrorMode;
+use super::mirror_new_db;
 use super::Instance;
 use crate::error::{EngineError, Result};
+use crate::journal::RecordBody;
 use crate::mirror::status::MirroredDatabase;
 use crate::storage::Database;
 use std::sync::atomic::Ordering;
@@ -19,6 +21,8 @@ impl Instance {
     /// (checkpoint) in the same durable transaction that records its mirror attributes and
     /// its position, the mirror journal's durable end; from then on its writes go to the
     /// mirror journal. Returns that position: a copy of the file catches up from there.
+    /// An empty database is also marked in the mirror journal (`MirrorNewDatabase`), so
+    /// members may create theirs empty instead of copying the file.
     /// Idempotent (returns the position in the file).
     pub fn mirror_add_database(&self, name: &str) -> Result<u64> {
         let name = name.to_ascii_uppercase();
@@ -54,23 +58,25 @@ impl Instance {
                 "database {name} cannot be added to the mirror while {open} transaction(s) are open; retry when they end"
             )));
         }
+        let empty = mirror_new_db::is_empty(&db)?;
         let captured = db.capture_checkpoint();
         let local = self.journal.last_position();
         self.journal.flush_to(local)?;
-        let position = mirror.journal.last_position();
+        let mut position = mirror.journal.last_position();
         mirror.journal.flush_to(position)?;
         db.write_checkpoint_with(captured, |m| {
-            m.mirror_name = mirror.name.clone();
-            m.mirror_db_name = name.clone();
-            m.activated = true;
-            m.failover_eligible = true;
-            m.journal_instance = format!("mirror:{}", mirror.name);
-            m.journal_position = position;
-            m.recovery_from = position + 1;
-            m.local_instance = guid.clone();
-            m.local_position = local;
-            m.local_recovery_from = local + 1;
+            mirror_new_db::mark_mirrored(m, &mirror.name, position, &guid, local, true)
         })?;
+        if empty {
+            // Still under the write lock: no write of this database precedes the marker.
+            position = mirror.journal.append(0, &RecordBody::MirrorNewDatabase { db: name.clone() });
+            // Write-ahead: the file may claim the marker's position only once it is durable.
+            mirror.journal.flush_to(position)?;
+            db.update_meta(|m| {
+                m.journal_position = position;
+                m.recovery_from = position + 1;
+            })?;
+        }
         tracing::info!("database {name} added to mirror {} at mirror journal position {position}", mirror.name);
         Ok(position)
     }
@@ -83,13 +89,25 @@ impl Instance {
         let name = name.to_ascii_uppercase();
         let mirror = self.mirror_or_err()?;
         let db = self.database(&name)?;
+        if !db.with_meta(|m| m.is_mirrored()) {
+            // A new database the primary added empty: this member's empty one follows it
+            // from the primary's marker, if that is still in this member's journal.
+            let adopted = match self.find_new_database_marker(&name)? {
+                Some(at) => self.adopt_empty(&db, at, false)?,
+                None => false,
+            };
+            if !adopted {
+                return Err(EngineError::Invalid(format!(
+                    "database {name} is not a mirrored database here: copy the primary's file (a database the primary added empty can start empty here only while it is empty and the primary's marker is in this member's journal)"
+                )));
+            }
+        }
         let meta = db.meta();
         if meta.mirror_name != mirror.name {
-            return Err(EngineError::Invalid(if meta.is_mirrored() {
-                format!("database {name} belongs to mirror {}, not {}", meta.mirror_name, mirror.name)
-            } else {
-                format!("database {name} is not a mirrored database (add it to the mirror on the primary, then copy it here)")
-            }));
+            return Err(EngineError::Invalid(format!(
+                "database {name} belongs to mirror {}, not {}",
+                meta.mirror_name, mirror.name
+            )));
         }
         if meta.activated {
             return Ok(());

@@ -17,6 +17,7 @@ pub mod datadir;
 mod dejournal;
 mod mirror;
 mod mirror_dbs;
+mod mirror_new_db;
 mod ops;
 mod receive;
 mod recovery;

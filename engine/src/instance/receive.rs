@@ -7,7 +7,7 @@ use super::dejournal::{self, Counts, Follower, Followers};
 use super::mirror::MirrorMode;
 use super::Instance;
 use crate::error::{EngineError, Result};
-use crate::journal::{record, Record};
+use crate::journal::{record, Record, RecordBody};
 use std::sync::atomic::Ordering;
 
 impl Instance {
@@ -19,11 +19,36 @@ impl Instance {
     /// the last position appended; the caller flushes the mirror journal, then acknowledges.
     /// A batch that does not decode is refused whole.
     pub fn apply_received(&self, first: u64, last: u64, frames: &[u8]) -> Result<u64> {
+        let mut records = decode_batch(first, last, frames)?;
+        let mut appended = 0;
+        // A new mirrored database is adopted between the records before it and those
+        // after, so that it follows exactly the records that came after it.
+        while !records.is_empty() {
+            let cut = records
+                .iter()
+                .position(|r| matches!(r.body, RecordBody::MirrorNewDatabase { .. }))
+                .map_or(records.len(), |i| i + 1);
+            let rest = records.split_off(cut);
+            let new_database = match &records.last().expect("non-empty").body {
+                RecordBody::MirrorNewDatabase { db } => Some((db.clone(), records.last().expect("non-empty").position)),
+                _ => None,
+            };
+            appended = self.append_and_apply(records)?;
+            if let Some((db, position)) = new_database {
+                self.adopt_new_mirrored_database(&db, position);
+            }
+            records = rest;
+        }
+        Ok(appended)
+    }
+
+    /// Appends and applies records (none of them a new mirrored database but the last),
+    /// under the write lock.
+    fn append_and_apply(&self, records: Vec<Record>) -> Result<u64> {
         let mirror = self
             .mirror
             .get()
             .ok_or_else(|| EngineError::Invalid("records received, but this instance is not a mirror member".into()))?;
-        let records = decode_batch(first, last, frames)?;
         let _w = self.write_lock.lock();
         if matches!(self.mirror_state.lock().mode, MirrorMode::Primary { .. }) {
             return Err(EngineError::Invalid(

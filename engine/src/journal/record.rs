@@ -24,6 +24,7 @@ const KIND_TSTART: u8 = 4;
 const KIND_TCOMMIT: u8 = 5;
 const KIND_TROLLBACK: u8 = 6;
 const KIND_SYNC: u8 = 7;
+const KIND_MIRROR_NEW_DATABASE: u8 = 8;
 
 const OLD_NOT_RECORDED: u8 = 0;
 const OLD_ABSENT: u8 = 1;
@@ -62,6 +63,12 @@ pub enum RecordBody {
     TRollback,
     /// Sync marker.
     Sync,
+    /// In a mirror journal: the primary added database `db` to the mirror while it was
+    /// empty. A member may follow an empty database of that name from this record on,
+    /// with no copy of the file (the reference's "new mirrored database" path).
+    MirrorNewDatabase {
+        db: String,
+    },
 }
 
 /// One journal record.
@@ -104,6 +111,7 @@ impl RecordBody {
                 }
                 RecordBody::ZKill { db, key, old } => 2 + db.len() + 4 + key.len() + old_len(old),
                 RecordBody::TStart | RecordBody::TCommit | RecordBody::TRollback | RecordBody::Sync => 0,
+                RecordBody::MirrorNewDatabase { db } => 2 + db.len(),
             }
     }
 }
@@ -200,6 +208,10 @@ pub fn encode_parts(
         RecordBody::TCommit => out.push(KIND_TCOMMIT),
         RecordBody::TRollback => out.push(KIND_TROLLBACK),
         RecordBody::Sync => out.push(KIND_SYNC),
+        RecordBody::MirrorNewDatabase { db } => {
+            out.push(KIND_MIRROR_NEW_DATABASE);
+            put_db(out, db);
+        }
     }
     assert_eq!(out.len() - body_start, body_len, "journal record encoded_len disagrees with encoding");
     let crc = crc32c::crc32c(&out[body_start..]);
@@ -295,6 +307,9 @@ pub enum BodyView<'a> {
     TCommit,
     TRollback,
     Sync,
+    MirrorNewDatabase {
+        db: &'a str,
+    },
 }
 
 /// A decoded record, borrowing from the segment bytes.
@@ -395,6 +410,7 @@ pub fn decode_view(body: &[u8]) -> Result<RecordView<'_>, String> {
         KIND_TCOMMIT => BodyView::TCommit,
         KIND_TROLLBACK => BodyView::TRollback,
         KIND_SYNC => BodyView::Sync,
+        KIND_MIRROR_NEW_DATABASE => BodyView::MirrorNewDatabase { db: c.db()? },
         k => return Err(format!("unknown record kind {k}")),
     };
     if c.at != body.len() {
@@ -430,6 +446,7 @@ impl RecordView<'_> {
             BodyView::TCommit => RecordBody::TCommit,
             BodyView::TRollback => RecordBody::TRollback,
             BodyView::Sync => RecordBody::Sync,
+            BodyView::MirrorNewDatabase { db } => RecordBody::MirrorNewDatabase { db: db.to_string() },
         };
         Record { position: self.position, epoch: self.epoch, txn: self.txn, time_ms: self.time_ms, body }
     }
@@ -469,6 +486,7 @@ mod tests {
             Just(RecordBody::TCommit),
             Just(RecordBody::TRollback),
             Just(RecordBody::Sync),
+            "[A-Z]{1,12}".prop_map(|db| RecordBody::MirrorNewDatabase { db }),
         ]
     }
 

@@ -74,6 +74,8 @@ pub struct Published {
     pub peers: BTreeMap<MemberId, PeerView>,
     pub active_backup: Option<MemberId>,
     pub problem: Option<String>,
+    /// This member is the primary and takes writes (after its takeover steps).
+    pub open_for_writes: bool,
 }
 
 pub struct Driver {
@@ -255,6 +257,13 @@ impl Driver {
             Input::FromPrimary(id, event) => match event {
                 FromPrimary::Control(msg) => self.step(Event::Message { from: id, msg }).await,
                 FromPrimary::Durable(p) => {
+                    // Caught up with what the primary last reported durable: the member's
+                    // latency counts from here.
+                    self.peer(id, |v| {
+                        if p >= v.position {
+                            v.caught_up_at = Some(Instant::now());
+                        }
+                    });
                     let journal = state::summary(&self.net.state.lock(), p);
                     self.step(Event::JournalReceived { journal }).await;
                 }
@@ -464,6 +473,7 @@ impl Driver {
             Command::OpenForWrites { epoch } => {
                 tracing::warn!("mirror: {} is primary of epoch {epoch}, open for writes", self.name(self.me));
                 store.set_write_mode(WriteMode::Primary { open: true });
+                self.published.lock().open_for_writes = true;
             }
             Command::DemoteToBackup { epoch } => {
                 tracing::warn!("mirror: {} stops being primary (epoch {epoch})", self.name(self.me));
@@ -471,6 +481,7 @@ impl Driver {
                     "this member stopped being primary before the backup confirmed the commit: its outcome is unknown",
                 );
                 store.set_write_mode(WriteMode::Member { writable: self.member_type() == MemberType::ReportingRw });
+                self.published.lock().open_for_writes = false;
                 self.net.view.lock().primary = false;
                 self.links.clear();
                 self.lease.clear();

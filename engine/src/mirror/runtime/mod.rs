@@ -12,6 +12,7 @@
 
 mod driver;
 pub mod instance_store;
+mod latency;
 
 mod net;
 mod peers;
@@ -32,6 +33,9 @@ use parking_lot::Mutex;
 use std::sync::Arc;
 use store::MirrorStore;
 use tokio::sync::mpsc;
+
+/// How long `create` waits for the new primary to open for writes.
+const CREATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Inputs waiting for the driver (sockets and timers wait when it is full).
 const INPUT_QUEUE: usize = 1024;
@@ -262,7 +266,11 @@ impl MirrorControl for MirrorService {
 
     fn act(&self, action: MirrorAction) -> Result<String, EngineError> {
         match action {
-            MirrorAction::Create => self.launch(true),
+            MirrorAction::Create => {
+                let text = self.launch(true)?;
+                self.wait_open_for_writes(CREATE_TIMEOUT)?;
+                Ok(text)
+            }
             MirrorAction::Join => self.launch(false),
             MirrorAction::PlannedFailover => {
                 let status = self.status().ok_or_else(not_a_member)?;
@@ -307,6 +315,25 @@ impl MirrorControl for MirrorService {
 }
 
 impl MirrorService {
+    /// Returns once the member created the mirror and opened for writes, so that what an
+    /// operator does next on the primary (add a database) finds it primary.
+    fn wait_open_for_writes(&self, timeout: std::time::Duration) -> Result<(), EngineError> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let open = self.running.lock().as_ref().is_some_and(|r| r.published.lock().open_for_writes);
+            if open {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(EngineError::Invalid(format!(
+                    "the mirror was created but this member did not open for writes within {} s: see messages.log",
+                    timeout.as_secs()
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     fn store(&self) -> Result<Arc<dyn MirrorStore>, EngineError> {
         let running = self.running.lock();
         Ok(running.as_ref().ok_or_else(not_a_member)?.net.store.clone())

@@ -1,6 +1,7 @@
 //! The member's status in the Mirror Monitor's words, from the driver's published view.
 
 use super::driver::Published;
+use super::latency;
 use super::store::MirrorStore;
 use crate::agent::status::MirrorState;
 use crate::mirror::config::{MemberType, MirrorConfig};
@@ -30,10 +31,23 @@ pub fn status(
                 name: m.name.clone(),
                 member_type: m.member_type,
                 status: p.status.clone(),
-                journal_transfer: if primary_here { "N/A".into() } else { transfer(p, p.primary, durable) },
-                dejournaling: if primary_here { "N/A".into() } else { "Caught up".into() },
-                journal_latency: Latency::default(),
-                database_latency: Latency::default(),
+                journal_transfer: if primary_here {
+                    "N/A".into()
+                } else if p.status == "Backup" {
+                    // The active backup, as the primary's monitor also says.
+                    "Active".into()
+                } else {
+                    transfer(p, p.primary, durable)
+                },
+                dejournaling: if primary_here {
+                    "N/A".into()
+                } else {
+                    let upstream = p.primary.and_then(|m| p.peers.get(&m)).cloned().unwrap_or_default();
+                    behind(durable, upstream.position, upstream.caught_up_at)
+                },
+                // Bytes and files are measured where the records are: on the primary.
+                journal_latency: own_latency(p, durable),
+                database_latency: own_latency(p, durable),
                 position: durable,
             })
         } else if primary_here || p.primary == Some(id) {
@@ -58,7 +72,11 @@ pub fn status(
             } else {
                 behind(peer.position, durable, peer.caught_up_at)
             };
-            let lag = durable.saturating_sub(peer.position);
+            let member_latency = if primary_here && p.primary != Some(id) {
+                latency::of_member(&journal, peer.position)
+            } else {
+                Latency::default()
+            };
             Some(MemberLine {
                 name: m.name.clone(),
                 member_type: m.member_type,
@@ -71,12 +89,8 @@ pub fn status(
                     behind(peer.position, durable, peer.caught_up_at)
                 },
                 journal_transfer,
-                journal_latency: Latency {
-                    time_ms: peer.caught_up_at.filter(|_| lag > 0).map_or(0, |t| t.elapsed().as_millis() as u64),
-                    bytes: 0,
-                    files: 0,
-                },
-                database_latency: Latency::default(),
+                journal_latency: member_latency,
+                database_latency: member_latency,
                 position: peer.position,
             })
         } else {
@@ -99,6 +113,18 @@ pub fn status(
         acked_position: p.acked,
         members,
         databases: store.databases(),
+    }
+}
+
+/// A member's own latency: how long since it last had everything the primary reported
+/// durable.
+fn own_latency(p: &Published, durable: u64) -> Latency {
+    let upstream = p.primary.and_then(|m| p.peers.get(&m));
+    match upstream {
+        Some(u) if u.position > durable => {
+            Latency { time_ms: u.caught_up_at.map_or(0, |t| t.elapsed().as_millis() as u64), ..Latency::default() }
+        }
+        _ => Latency::default(),
     }
 }
 
