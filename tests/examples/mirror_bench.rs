@@ -3,7 +3,10 @@
 //! 1. durable commits, 16 clients, no pipelining: a lone engine vs. a primary with an
 //!    active backup (throughput, p50/p99 commit latency);
 //! 2. failover time: kill -9 of the primary under load, measured by a client as the last
-//!    acknowledged commit on the old primary → the first on the new one, over N runs.
+//!    acknowledged commit on the old primary → the first on the new one, over N runs;
+//! 3. dejournaling: the primary's maximum ingest rate (pipelined writes, 4 clients, while
+//!    the backup's mirroring is stopped), then the rate at which the backup receives,
+//!    journals and applies that backlog once mirroring starts again on it.
 //!
 //! `cargo run --release -p mirrorlab-tests --example mirror_bench -- [seconds] [failover runs]`
 
@@ -37,6 +40,13 @@ fn main() {
     println!("  lone engine:          {:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms", alone.0, alone.1, alone.2);
     println!("  primary + backup:     {:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms", mirrored.0, mirrored.1, mirrored.2);
     println!("  ratio:                {:.2}x", mirrored.0 / alone.0);
+
+    // 3. Dejournaling against ingest.
+    let (ingest, records, catch_up) = dejournal_rate(seconds);
+    println!("dejournaling ({records} records)");
+    println!("  primary ingest (pipelined):   {ingest:>9.0} records/s");
+    println!("  backup catch-up (dejournal):  {:>9.0} records/s", records as f64 / catch_up.as_secs_f64());
+    println!("  ratio:                        {:.2}x", records as f64 / catch_up.as_secs_f64() / ingest);
 
     // 2. Failover time.
     let mut times = Vec::new();
@@ -142,4 +152,47 @@ fn failover_once() -> Duration {
     let last_old = acks.iter().filter(|a| a.1 == 0).map(|a| a.0).max().unwrap();
     let first_new = acks.iter().filter(|a| a.1 == 1).map(|a| a.0).min().unwrap();
     first_new.duration_since(last_old)
+}
+
+/// Ingest on the primary while the backup's mirroring is stopped, then the backup's
+/// catch-up: (ingest records/s, records, catch-up time).
+fn dejournal_rate(seconds: u64) -> (f64, u64, Duration) {
+    let lab = Lab::start(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], 3000);
+    lab.add_mirrored_database("DATA");
+    lab.act(1, r#"{"action":"stop-mirror"}"#);
+    let position = |i: usize| lab.status(i)["durable_position"].as_u64().unwrap_or(0);
+    let before = position(0);
+    let port = lab.engine(0).superserver_port;
+    let start = Instant::now();
+    let writers: Vec<_> = (0..4u64)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut client = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
+                client.namespace("DATA").unwrap();
+                let deadline = Instant::now() + Duration::from_secs(seconds);
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let keys: Vec<String> = (0..256).map(|i| format!("^d({c},{})", n + i)).collect();
+                    let commands: Vec<[&[u8]; 3]> =
+                        keys.iter().map(|k| [&b"SET"[..], k.as_bytes(), b"value-of-about-thirty-two-bytes"]).collect();
+                    let refs: Vec<&[&[u8]]> = commands.iter().map(|c| &c[..]).collect();
+                    client.pipeline(&refs).unwrap();
+                    n += 256;
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let ingest_time = start.elapsed();
+    mirrorlab_tests::wait_until("the primary's journal to be durable", Duration::from_secs(30), || {
+        lab.status(0)["durable_position"] == lab.status(0)["journal_position"]
+    });
+    let end = position(0);
+    let records = end - before;
+    let start = Instant::now();
+    lab.act(1, r#"{"action":"start-mirror"}"#);
+    mirrorlab_tests::wait_until("the backup to catch up", Duration::from_secs(300), || position(1) >= end);
+    (records as f64 / ingest_time.as_secs_f64(), records, start.elapsed())
 }

@@ -80,6 +80,15 @@ fn a_running_engine_that_is_no_mirror_member() {
     assert_ne!(code, 0);
     assert!(err.contains("maybe"), "{err}");
 
+    // Waiting for a status that never comes ends with the last one seen.
+    let (code, _, err) = engine(&dir, &["mirror", "wait", "Primary", "--timeout", "1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("did not become Primary within 1 s (last: not a mirror member)"), "{err}");
+    // qlist --wait answers at once for a ready engine.
+    let (code, out, err) = engine(&dir, &["qlist", "--wait", "5"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("^running, since "), "{out}");
+
     // The load balancers' check: not a primary.
     let r = engine::cli::http::call(e.web_port, "GET", "/mirror_status", None, Duration::from_secs(10)).unwrap();
     assert_eq!((r.status, r.body.as_str()), (503, "FAILED"));
