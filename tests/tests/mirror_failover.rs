@@ -317,3 +317,46 @@ fn a_new_empty_database_is_mirrored_on_every_member_without_a_copy() {
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("copy the primary's file"), "{body}");
 }
+
+#[test]
+fn the_backup_demoted_to_dr_follows_as_an_async_and_is_promoted_back() {
+    let mut lab = pair();
+    let mut a = lab.client(0, "DATA");
+    a.command(&[b"DURABILITY", b"always"]).unwrap();
+    a.set("^t(1)", "before").unwrap();
+    let (code, body) =
+        mirrorlab_tests::http(lab.web(0), "POST", "/api/mirror/actions", Some(r#"{"action":"demote-to-dr"}"#));
+    assert_eq!(code, 400, "the primary is not demoted: {body}");
+
+    lab.act(1, r#"{"action":"demote-to-dr"}"#);
+    lab.wait_status(1, "Connected");
+    wait_until("the primary to see MIRRORB as DR", Duration::from_secs(10), || {
+        line(&lab, 0, "MIRRORB")["type"] == "dr"
+    });
+    assert_eq!(lab.status(1)["type"], "dr");
+    // The primary goes on without a backup; the DR member still receives everything.
+    a.set("^t(2)", "while DR").unwrap();
+    let mut b = lab.client(1, "DATA");
+    wait_until("the DR member to receive", Duration::from_secs(10), || b.get("^t(2)").unwrap().is_some());
+    assert!(b.set("^t(3)", "x").is_err(), "mirrored databases are read-only on a DR member");
+    // The type is the member's own from now on: a restart keeps it.
+    drop(b);
+    lab.kill9(1);
+    lab.start_engine(1);
+    lab.wait_status(1, "Connected");
+    assert_eq!(lab.status(1)["type"], "dr");
+
+    // Promoted with a live primary, it becomes the backup again.
+    lab.act(1, r#"{"action":"promote-dr"}"#);
+    lab.wait_status(1, "Backup");
+    assert_eq!(lab.status_word(0), "Primary");
+    wait_until("the primary to see MIRRORB as failover", Duration::from_secs(10), || {
+        line(&lab, 0, "MIRRORB")["type"] == "failover"
+    });
+}
+
+/// Member `name`'s line in member `i`'s Mirror Monitor.
+fn line(lab: &Lab, i: usize, name: &str) -> serde_json::Value {
+    let s = lab.status(i);
+    s["members"].as_array().unwrap().iter().find(|m| m["name"] == name).cloned().unwrap_or_default()
+}

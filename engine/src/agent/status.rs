@@ -207,6 +207,7 @@ impl Status {
             ("mirror", self.mirror.mirror.clone()),
             ("mirror_member", self.mirror.member.clone()),
             ("mirror_role", self.mirror.role.as_str().to_string()),
+            ("mirror_type", self.mirror.member_type.clone()),
             ("epoch", self.mirror.epoch.to_string()),
             ("journal_epochs", summary_text(&self.mirror.summary(self.journal.last))),
         ];

@@ -138,8 +138,11 @@ enum MirrorCommand {
         #[arg(value_enum)]
         switch: Switch,
     },
-    /// On a DR async: become primary after both failover members are lost.
+    /// On a DR async: become a failover member (the backup), or primary when both failover
+    /// members are lost.
     Promote,
+    /// On the backup: become a DR async member (demote to DR).
+    Demote,
     /// On a backup or async: stop mirroring on this member (until `start` or a restart).
     Stop,
     /// Start mirroring again on this member.
@@ -262,6 +265,7 @@ fn run(mut args: Args) -> Result<ExitCode> {
                 MirrorCommand::NoFailover { switch: Switch::Set } => MirrorAction::SetNoFailover,
                 MirrorCommand::NoFailover { switch: Switch::Clear } => MirrorAction::ClearNoFailover,
                 MirrorCommand::Promote => MirrorAction::PromoteDr,
+                MirrorCommand::Demote => MirrorAction::DemoteToDr,
                 MirrorCommand::Stop => MirrorAction::StopMirror,
                 MirrorCommand::Start => MirrorAction::StartMirror,
             };

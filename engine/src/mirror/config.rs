@@ -36,6 +36,23 @@ impl MemberType {
     }
 
     /// As the Mirror Monitor shows it.
+    /// The configuration's word for the type (`failover`, `dr`, `reporting-ro`, `reporting-rw`).
+    pub fn word(self) -> &'static str {
+        match self {
+            MemberType::Failover => "failover",
+            MemberType::Dr => "dr",
+            MemberType::ReportingRo => "reporting-ro",
+            MemberType::ReportingRw => "reporting-rw",
+        }
+    }
+
+    /// The type a [`MemberType::word`] names.
+    pub fn from_word(word: &str) -> Option<MemberType> {
+        [MemberType::Failover, MemberType::Dr, MemberType::ReportingRo, MemberType::ReportingRw]
+            .into_iter()
+            .find(|t| t.word() == word)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             MemberType::Failover => "Failover",

@@ -104,8 +104,11 @@ pub enum MirrorAction {
     PlannedFailover,
     SetNoFailover,
     ClearNoFailover,
-    /// On a DR async: become primary after both failover members are lost.
+    /// On a DR async: become a failover member (the backup, with a primary to follow), or
+    /// primary after both failover members are lost.
     PromoteDr,
+    /// On a failover member that is not primary: become a DR async member.
+    DemoteToDr,
     /// On a backup or async: stop mirroring on this member until `start-mirror` or the
     /// engine's next start (it keeps its databases, read-only, and stops receiving).
     StopMirror,

@@ -108,7 +108,8 @@ pub static MIRROR_VERBS: &[(&str, &str, &str)] = &[
     ("REMOVE", "<database>", "Stop mirroring a database (it stays, as a local database)."),
     ("FAILOVER", "", "On the primary: hand over to the active backup (planned failover)."),
     ("NOFAILOVER", "SET|CLEAR", "Set or clear no failover on this member."),
-    ("PROMOTE", "", "On a DR async: become primary after both failover members are lost."),
+    ("PROMOTE", "", "On a DR async: become a failover member, or primary when both failover members are lost."),
+    ("DEMOTE", "", "On the backup: become a DR async member."),
     ("STOP", "", "On a backup or async: stop mirroring on this member (until START or a restart)."),
     ("START", "", "Start mirroring again on this member."),
     ("HELP", "", "Print this help."),
@@ -470,6 +471,7 @@ fn parse_mirror(frame: &Frame) -> Result<MirrorCommand, CommandError> {
         "REMOVE" => MirrorCommand::Act(MirrorAction::RemoveDatabase { name: database()? }),
         "FAILOVER" => MirrorCommand::Act(MirrorAction::PlannedFailover),
         "PROMOTE" => MirrorCommand::Act(MirrorAction::PromoteDr),
+        "DEMOTE" => MirrorCommand::Act(MirrorAction::DemoteToDr),
         "STOP" => MirrorCommand::Act(MirrorAction::StopMirror),
         "START" => MirrorCommand::Act(MirrorAction::StartMirror),
         "NOFAILOVER" => match frame.arg(2) {
@@ -690,6 +692,7 @@ mod tests {
         assert_eq!(act(&["MIRROR", "NOFAILOVER", "CLEAR"]), MirrorAction::ClearNoFailover);
         assert_eq!(act(&["MIRROR", "PROMOTE"]), MirrorAction::PromoteDr);
         assert_eq!(act(&["MIRROR", "stop"]), MirrorAction::StopMirror);
+        assert_eq!(act(&["MIRROR", "DEMOTE"]), MirrorAction::DemoteToDr);
         assert_eq!(act(&["MIRROR", "Start"]), MirrorAction::StartMirror);
         assert_eq!(err(&["MIRROR", "NOFAILOVER", "maybe"]), "ERR MIRROR NOFAILOVER takes SET or CLEAR");
         assert_eq!(err(&["MIRROR", "ADD"]), "ERR wrong number of arguments for 'mirror|add' command");

@@ -5,7 +5,7 @@
 //! operation is durable before the acknowledgement that follows it.
 
 use super::events::Message;
-use super::types::{Epoch, JournalSummary, MemberId, MemberStatus, Millis, Position};
+use super::types::{Epoch, JournalSummary, MemberId, MemberKind, MemberStatus, Millis, Position};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -37,6 +37,9 @@ pub enum Command {
     DemoteToBackup { epoch: Epoch },
     /// A client commit arrived on a member that is not an open primary.
     RefuseCommit,
+    /// This member's own type changed (operator promote/demote): persist it, and tell the
+    /// primary (the driver rejoins, and the join carries the type).
+    KindChanged(MemberKind),
     /// The member status changed (for the Mirror Monitor and the log).
     StatusChanged { from: MemberStatus, to: MemberStatus },
     /// Something an operator should read in the log.

@@ -1,6 +1,6 @@
 //! Events in: everything the state machine learns from the outside world.
 
-use super::types::{Epoch, JournalSummary, MemberId, Millis, Position};
+use super::types::{Epoch, JournalSummary, MemberId, MemberKind, Millis, Position};
 
 /// One input to [`crate::mirror::failover::Member::step`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,9 @@ pub enum Event {
     DatabasesReady(bool),
     /// An operator command.
     Operator(OperatorCommand),
+    /// Another member's type is now `kind` (it was demoted to DR or promoted to failover;
+    /// the driver learns it from the member's join or from its agent).
+    PeerKind { peer: MemberId, kind: MemberKind },
 }
 
 /// Member-to-member messages.
@@ -101,7 +104,10 @@ pub enum OperatorCommand {
     /// This member is never promoted while set.
     SetNoFailover,
     ClearNoFailover,
-    /// On a DR async: become a failover member and primary, forcing the failover members
-    /// down through their agents first.
+    /// On a DR async: become a failover member. With a primary it follows, it simply
+    /// becomes one (the backup, once caught up); with none, it becomes primary, forcing the
+    /// failover members down through their agents first.
     PromoteDr,
+    /// On a failover member that is not primary: become a DR async (never promoted).
+    DemoteToDr,
 }

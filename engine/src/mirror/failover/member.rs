@@ -26,6 +26,12 @@ impl MirrorConfig {
     pub fn kind_of(&self, id: MemberId) -> Option<MemberKind> {
         self.members.iter().find(|m| m.id == id).map(|m| m.kind)
     }
+
+    fn set_kind(&mut self, id: MemberId, kind: MemberKind) {
+        if let Some(m) = self.members.iter_mut().find(|m| m.id == id) {
+            m.kind = kind;
+        }
+    }
 }
 
 /// What a member keeps across restarts (besides the journal records themselves).
@@ -228,6 +234,7 @@ impl Member {
             Event::Connection { peer, up } => self.on_connection(now, peer, up),
             Event::DatabasesReady(ready) => self.dbs_ready = ready,
             Event::Operator(cmd) => self.on_operator(now, cmd),
+            Event::PeerKind { peer, kind } => self.on_peer_kind(now, peer, kind),
         }
         self.on_tick(now);
         std::mem::take(&mut self.out)
@@ -612,13 +619,52 @@ impl Member {
             }
             OperatorCommand::PromoteDr => {
                 if self.kind == MemberKind::DrAsync {
+                    let id = self.id;
                     self.kind = MemberKind::Failover;
-                    self.dbs_ready = true;
+                    self.cfg.set_kind(id, MemberKind::Failover);
+                    self.out.push(Command::KindChanged(MemberKind::Failover));
+                    let qos = self.cfg.timing.qos();
                     if let Role::Follower(f) = &mut self.role {
-                        f.forced = true;
-                        f.next_try = now;
+                        // With a live primary it becomes a failover member like any
+                        // other; without one, it takes over (the operator's call).
+                        if f.primary.is_none() || f.lost(now, qos) {
+                            self.dbs_ready = true;
+                            f.forced = true;
+                            f.next_try = now;
+                        }
                     }
                 }
+            }
+            OperatorCommand::DemoteToDr => {
+                if self.kind == MemberKind::Failover && matches!(self.role, Role::Follower(_)) {
+                    let id = self.id;
+                    self.kind = MemberKind::DrAsync;
+                    self.cfg.set_kind(id, MemberKind::DrAsync);
+                    self.out.push(Command::KindChanged(MemberKind::DrAsync));
+                    let f = self.follower_mut();
+                    f.active = false;
+                    f.asking_arbiter = None;
+                    f.forced = false;
+                    if self.status == MemberStatus::Backup {
+                        self.set_status(MemberStatus::Connected);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Another member changed type. A primary whose backup stops being a failover member
+    /// revokes it as it would a lost one (trouble, then on alone once the arbiter agrees).
+    fn on_peer_kind(&mut self, now: Millis, peer: MemberId, kind: MemberKind) {
+        if peer == self.id || self.cfg.kind_of(peer) == Some(kind) {
+            return;
+        }
+        self.cfg.set_kind(peer, kind);
+        match &mut self.role {
+            Role::Primary(p) if p.backup == Some(peer) && kind != MemberKind::Failover => self.revoke_backup(now),
+            Role::Primary(_) => {}
+            Role::Follower(f) => {
+                f.agent_answers.remove(&peer);
             }
         }
     }

@@ -44,7 +44,8 @@ pub enum Input {
     /// This member cannot rejoin without being rebuilt; the reason says how.
     Inconsistent(String),
     Arbiter(ArbiterAnswer),
-    Agent(AgentAnswer),
+    /// A member's agent answered, with the member's type when its state file says.
+    Agent(AgentAnswer, Option<MemberType>),
     /// A member's agent did not answer.
     AgentSilent(MemberId),
     Operator(OperatorCommand),
@@ -74,6 +75,9 @@ pub struct Published {
     pub peers: BTreeMap<MemberId, PeerView>,
     pub active_backup: Option<MemberId>,
     pub problem: Option<String>,
+    /// Members whose type changed since the configuration was written (demoted to DR,
+    /// promoted to failover), as this member last learned.
+    pub types: BTreeMap<MemberId, MemberType>,
     /// This member is the primary and takes writes (after its takeover steps).
     pub open_for_writes: bool,
 }
@@ -104,16 +108,18 @@ pub fn machine_config(cfg: &Config) -> MirrorConfig {
         .members
         .iter()
         .enumerate()
-        .map(|(i, m)| MemberSpec {
-            id: MemberId(i as u8),
-            kind: match m.member_type {
-                MemberType::Failover => MemberKind::Failover,
-                MemberType::Dr => MemberKind::DrAsync,
-                MemberType::ReportingRo | MemberType::ReportingRw => MemberKind::ReportingAsync,
-            },
-        })
+        .map(|(i, m)| MemberSpec { id: MemberId(i as u8), kind: kind_of_type(m.member_type) })
         .collect();
     MirrorConfig { members, arbiter: cfg.arbiter.is_some(), timing: Timing::with_qos(cfg.qos_ms) }
+}
+
+/// The failover core's kind of member for a configured type.
+pub fn kind_of_type(t: MemberType) -> MemberKind {
+    match t {
+        MemberType::Failover => MemberKind::Failover,
+        MemberType::Dr => MemberKind::DrAsync,
+        MemberType::ReportingRo | MemberType::ReportingRw => MemberKind::ReportingAsync,
+    }
 }
 
 impl Driver {
@@ -159,7 +165,7 @@ impl Driver {
     }
 
     fn member_type(&self) -> MemberType {
-        self.cfg.members[self.me.0 as usize].member_type
+        self.published.lock().types.get(&self.me).copied().unwrap_or(self.cfg.members[self.me.0 as usize].member_type)
     }
 
     /// Runs until `inputs` closes (the engine stops).
@@ -210,8 +216,11 @@ impl Driver {
                 });
                 self.step(Event::Connection { peer: id, up: true }).await;
             }
-            Input::FromMember(id, FromMember::Joined { .. }) => {
-                tracing::info!("mirror: {} joined", self.name(id));
+            Input::FromMember(id, FromMember::Joined { member_type, .. }) => {
+                tracing::info!("mirror: {} joined as {member_type}", self.name(id));
+                if let Some(t) = MemberType::from_word(&member_type) {
+                    self.learn_type(id, t).await;
+                }
             }
             Input::FromMember(id, FromMember::Ack { durable, .. }) => {
                 let caught_up = durable >= self.net.store.mirror_journal().durable_position();
@@ -298,8 +307,11 @@ impl Driver {
                 self.published.lock().problem = Some(reason);
             }
             Input::Arbiter(answer) => self.step(Event::Arbiter(answer)).await,
-            Input::Agent(answer) => {
+            Input::Agent(answer, member_type) => {
                 self.asking_agents.remove(&answer.member);
+                if let Some(t) = member_type {
+                    self.learn_type(answer.member, t).await;
+                }
                 self.step(Event::Agent(answer)).await;
             }
             Input::AgentSilent(member) => {
@@ -328,7 +340,7 @@ impl Driver {
                             tracing::error!("mirror: syncing the journal before a planned failover: {e}");
                         }
                     }
-                    OperatorCommand::PlannedFailover => {}
+                    OperatorCommand::PlannedFailover | OperatorCommand::DemoteToDr => {}
                 }
                 self.step(Event::Operator(cmd)).await;
             }
@@ -436,7 +448,11 @@ impl Driver {
                     };
                     // No answer (its host may be down): forget the request so the machine's
                     // next retry asks again.
-                    let _ = inputs.send(answer.map_or(Input::AgentSilent(member), Input::Agent)).await;
+                    let input = match answer {
+                        Some((answer, member_type)) => Input::Agent(answer, member_type),
+                        None => Input::AgentSilent(member),
+                    };
+                    let _ = inputs.send(input).await;
                 });
             }
             Command::AckCommits { upto, send_before } => {
@@ -498,7 +514,49 @@ impl Driver {
                 }
             }
             Command::Log(line) => tracing::warn!("mirror: {line:?}"),
+            Command::KindChanged(kind) => {
+                let t = match kind {
+                    MemberKind::Failover => MemberType::Failover,
+                    _ => MemberType::Dr,
+                };
+                tracing::warn!("mirror: {} is now a {} member", self.name(self.me), t.label());
+                self.published.lock().types.insert(self.me, t);
+                {
+                    let mut s = self.net.state.lock();
+                    s.member_type = t.word().to_string();
+                    s.role = state::role_word(self.machine.is_primary(), t == MemberType::Failover);
+                    if let Err(e) = state::save(&self.net.dir, &s) {
+                        tracing::error!("mirror: {e}");
+                    }
+                }
+                // Rejoin, so that the primary learns the new type from the join.
+                if let Some(c) = self.connector.take() {
+                    c.abort();
+                }
+                self.upstream = None;
+                if !self.machine.is_primary() {
+                    self.start_connector();
+                }
+            }
         }
+    }
+
+    /// Another member's type, as its join or its agent says: for the machine and the
+    /// Mirror Monitor.
+    async fn learn_type(&mut self, id: MemberId, t: MemberType) {
+        if id == self.me {
+            return;
+        }
+        let configured = self.cfg.members[id.0 as usize].member_type;
+        {
+            let mut p = self.published.lock();
+            if t == configured {
+                p.types.remove(&id);
+            } else {
+                p.types.insert(id, t);
+            }
+        }
+        self.step(Event::PeerKind { peer: id, kind: kind_of_type(t) }).await;
     }
 
     fn send(&mut self, to: MemberId, msg: Control) {

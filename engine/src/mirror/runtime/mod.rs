@@ -24,7 +24,7 @@ mod view;
 use crate::agent::status::MirrorState;
 use crate::error::EngineError;
 use crate::instance::datadir::DataDir;
-use crate::mirror::config::MirrorConfig;
+use crate::mirror::config::{MemberType, MirrorConfig};
 use crate::mirror::failover::{MemberId, OperatorCommand};
 use crate::mirror::status::{MirrorAction, MirrorControl, MirrorStatus};
 use driver::{Driver, Input, Published};
@@ -127,12 +127,13 @@ impl MirrorService {
                 state.mirror, cfg.name
             )));
         }
+        // Once joined, the member's type is its own: promotions and demotions change it
+        // after the configuration was written.
+        let current_type = MemberType::from_word(&state.member_type).filter(|_| state.joined);
+        let member_type = current_type.unwrap_or(mine.member_type);
         state.mirror = cfg.name.clone();
         state.member = cfg.this_member.clone();
-        state.member_type = serde_json::to_value(mine.member_type)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        state.member_type = member_type.word().to_string();
         state.joined = true;
         state::save(&self.dir, &state)?;
         let listen_on = listen_address(&mine.mirror_address);
@@ -153,14 +154,19 @@ impl MirrorService {
             inputs: inputs.clone(),
         });
         let _guard = self.handle.enter();
-        let (driver, first) = Driver::new(cfg.clone(), me, net.clone(), create);
+        let mut driver_cfg = cfg.clone();
+        driver_cfg.members[me_index].member_type = member_type;
+        let (driver, first) = Driver::new(driver_cfg, me, net.clone(), create);
         let published = driver.published.clone();
+        if member_type != cfg.members[me_index].member_type {
+            published.lock().types.insert(me, member_type);
+        }
         let tasks = vec![
             self.handle.spawn(net::listen(listener, net.clone())),
             self.handle.spawn(driver.run(first, inputs_rx)),
         ];
         let what = if create { "created mirror" } else { "joined mirror" };
-        let text = format!("{} {what} {} as {}", cfg.this_member, cfg.name, mine.member_type.label());
+        let text = format!("{} {what} {} as {}", cfg.this_member, cfg.name, member_type.label());
         tracing::info!("{text}");
         *running = Some(Running { cfg, me, net, published, inputs, tasks });
         *self.stopped.lock() = None;
@@ -290,9 +296,40 @@ impl MirrorControl for MirrorService {
             MirrorAction::ClearNoFailover => {
                 self.send(OperatorCommand::ClearNoFailover).map(|()| "no failover cleared".into())
             }
-            MirrorAction::PromoteDr => self
-                .send(OperatorCommand::PromoteDr)
-                .map(|()| "promoting this DR member: it forces the failover members down and takes over".into()),
+            MirrorAction::PromoteDr => {
+                let status = self.status().ok_or_else(not_a_member)?;
+                if status.member_type != MemberType::Dr {
+                    return Err(EngineError::Invalid(format!(
+                        "only a DR member can be promoted; {} is {}",
+                        status.member,
+                        status.member_type.label()
+                    )));
+                }
+                self.send(OperatorCommand::PromoteDr)?;
+                Ok(if status.primary.as_deref().is_some_and(|p| p != status.member) {
+                    format!("{} becomes a failover member (the backup once caught up)", status.member)
+                } else {
+                    format!("{} forces the failover members down and takes over", status.member)
+                })
+            }
+            MirrorAction::DemoteToDr => {
+                let status = self.status().ok_or_else(not_a_member)?;
+                if status.primary.as_deref() == Some(status.member.as_str()) {
+                    return Err(EngineError::Invalid(format!(
+                        "{} is the primary: hand over first (planned-failover), then demote it",
+                        status.member
+                    )));
+                }
+                if status.member_type != MemberType::Failover {
+                    return Err(EngineError::Invalid(format!(
+                        "only a failover member can be demoted to DR; {} is {}",
+                        status.member,
+                        status.member_type.label()
+                    )));
+                }
+                self.send(OperatorCommand::DemoteToDr)?;
+                Ok(format!("{} becomes a DR member", status.member))
+            }
             MirrorAction::StopMirror => self.stop_mirror(),
             MirrorAction::StartMirror => self.start_mirror(),
             MirrorAction::FaultDrop { peers } => self.fault(Some(peers)),

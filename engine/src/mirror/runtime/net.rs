@@ -182,9 +182,11 @@ impl RecordSink for MemberSink {
 fn join_message(net: &NetShared) -> Result<wire::Message, EngineError> {
     let last = net.store.mirror_journal().flush()?;
     let summary = state::summary(&net.state.lock(), last);
+    let member_type = net.state.lock().member_type.clone();
     Ok(wire::Message::Join {
         mirror: net.mirror.clone(),
         member: net.me.clone(),
+        member_type,
         last_position: summary.end(),
         last_epoch: summary.last_epoch(),
         summary: summary.segments().to_vec(),

@@ -4,6 +4,7 @@
 
 use crate::agent::status::parse_summary;
 use crate::client::{Client, Reply};
+use crate::mirror::config::MemberType;
 use crate::mirror::failover::{AgentAnswer, ArbiterAnswer, ArbiterRequest, InstanceState, JournalSummary, MemberId};
 use std::time::Duration;
 
@@ -110,7 +111,12 @@ fn parse_arbiter(reply: &Reply) -> Option<ArbiterAnswer> {
 /// Asks `member`'s agent at `address` for its instance's state, after forcing it down
 /// when `fence`. `None` when the agent does not answer (its host may be down: then no
 /// agent-controlled takeover is possible, as in the reference).
-pub fn ask_agent(address: &str, member: MemberId, fence: bool, reason: &str) -> Option<AgentAnswer> {
+pub fn ask_agent(
+    address: &str,
+    member: MemberId,
+    fence: bool,
+    reason: &str,
+) -> Option<(AgentAnswer, Option<MemberType>)> {
     let mut c = Client::connect(address, PEER_TIMEOUT).ok()?;
     // A fence waits for the killed engine's lock: allow for it.
     c.set_timeout(Some(if fence { Duration::from_secs(12) } else { PEER_TIMEOUT * 3 })).ok()?;
@@ -132,7 +138,15 @@ pub fn ask_agent(address: &str, member: MemberId, fence: bool, reason: &str) -> 
     };
     let epoch = fields.get("epoch")?.parse().ok()?;
     let summary = parse_summary(fields.get("journal_epochs").map_or("", String::as_str))?;
-    Some(AgentAnswer { member, state, epoch, journal: JournalSummary::from_segments(&summary) })
+    // A member's role word says whether it is a failover member now (it may have been
+    // demoted to DR or promoted since the configuration was written).
+    let member_type = match fields.get("mirror_role").map(String::as_str) {
+        Some("primary" | "backup") => Some(MemberType::Failover),
+        Some("async") => fields.get("mirror_type").and_then(|t| MemberType::from_word(t)).or(Some(MemberType::Dr)),
+        _ => None,
+    };
+    let answer = AgentAnswer { member, state, epoch, journal: JournalSummary::from_segments(&summary) };
+    Some((answer, member_type))
 }
 
 #[cfg(test)]

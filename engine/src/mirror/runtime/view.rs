@@ -24,12 +24,14 @@ pub fn status(
         status = format!("{status} (data is inconsistent with the mirror: {problem})");
     }
     let mut members = Vec::new();
+    // Types as changed by promotions and demotions since the configuration was written.
+    let type_of = |id: MemberId| p.types.get(&id).copied().unwrap_or(cfg.members[id.0 as usize].member_type);
     for (i, m) in cfg.members.iter().enumerate() {
         let id = MemberId(i as u8);
         let line = if id == me {
             Some(MemberLine {
                 name: m.name.clone(),
-                member_type: m.member_type,
+                member_type: type_of(id),
                 status: p.status.clone(),
                 journal_transfer: if primary_here {
                     "N/A".into()
@@ -58,7 +60,7 @@ pub fn status(
                 "Down".to_string()
             } else if p.active_backup == Some(id) {
                 "Backup".to_string()
-            } else if m.member_type == MemberType::Failover || peer.position < durable {
+            } else if type_of(id) == MemberType::Failover || peer.position < durable {
                 "Synchronizing".to_string()
             } else {
                 "Connected".to_string()
@@ -79,7 +81,7 @@ pub fn status(
             };
             Some(MemberLine {
                 name: m.name.clone(),
-                member_type: m.member_type,
+                member_type: type_of(id),
                 status: peer_status,
                 dejournaling: if journal_transfer.starts_with("Disconnected") {
                     "Disconnected".into()
@@ -101,7 +103,7 @@ pub fn status(
     MirrorStatus {
         mirror: cfg.name.clone(),
         member: cfg.this_member.clone(),
-        member_type: cfg.members[me.0 as usize].member_type,
+        member_type: type_of(me),
         status,
         primary: p.primary.map(|m| cfg.members[m.0 as usize].name.clone()),
         epoch: state.epoch.max(p.epoch),

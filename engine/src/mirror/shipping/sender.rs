@@ -62,6 +62,8 @@ pub fn decide_join(mirror: &str, ours: &JournalSummary, oldest_kept: Position, j
 pub enum FromMember {
     Joined {
         member: String,
+        /// Its type as it says (`failover`, `dr`, ...).
+        member_type: String,
         from_position: Position,
     },
     /// Data acknowledgement: records up to `durable` are synced on the member.
@@ -89,7 +91,9 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let Some(Message::Join { mirror, member, last_position, summary, .. }) = wire::read(&mut reader).await? else {
+    let Some(Message::Join { mirror, member, member_type, last_position, summary, .. }) =
+        wire::read(&mut reader).await?
+    else {
         return Err(ShippingError::Protocol("expected JOIN as the first message".into()));
     };
     let join = JoinRequest { mirror, member: member.clone(), summary: wire::summary_of(&summary) };
@@ -114,7 +118,7 @@ where
     let mut feed = journal.subscribe_feed();
     let mut durable = journal.watch_durable();
     wire::write(&mut writer, &Message::Welcome { epoch: journal.epoch(), durable: journal.durable_position() }).await?;
-    let _ = events.send(FromMember::Joined { member: member.clone(), from_position: last_position }).await;
+    let _ = events.send(FromMember::Joined { member: member.clone(), member_type, from_position: last_position }).await;
 
     // The member's messages arrive on their own task: reading a message is not cancel
     // safe. The guard ends that task with this one (it holds half of the connection open).

@@ -64,6 +64,7 @@ fn join_of(member: &Journal, mirror: &str) -> Message {
     Message::Join {
         mirror: mirror.into(),
         member: "MIRRORB".into(),
+        member_type: "failover".into(),
         last_position: summary.end(),
         last_epoch: summary.last_epoch(),
         summary: summary.segments().to_vec(),

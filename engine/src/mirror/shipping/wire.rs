@@ -17,7 +17,16 @@ pub enum Message {
     /// (`last_epoch`: the epoch of its record at `last_position`, 0 when empty), with its
     /// journal summarised by epoch (`(epoch, last position in it)`, increasing) so the
     /// primary can tell where the two journals part ways.
-    Join { mirror: String, member: String, last_position: u64, last_epoch: u64, summary: Vec<(u64, u64)> },
+    Join {
+        mirror: String,
+        member: String,
+        /// The member's current type (`failover`, `dr`, `reporting-ro`, `reporting-rw`):
+        /// the primary learns promotions and demotions from it.
+        member_type: String,
+        last_position: u64,
+        last_epoch: u64,
+        summary: Vec<(u64, u64)>,
+    },
     /// Primary → member: accepted; the primary's epoch and durable position.
     Welcome { epoch: u64, durable: u64 },
     /// Primary → member: refused, and why (the member must act, e.g. rebuild from a copy).
@@ -104,10 +113,11 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 pub fn encode(m: &Message) -> Vec<u8> {
     let mut out = vec![0; 4];
     match m {
-        Message::Join { mirror, member, last_position, last_epoch, summary } => {
+        Message::Join { mirror, member, member_type, last_position, last_epoch, summary } => {
             out.push(JOIN);
             put_str(&mut out, mirror);
             put_str(&mut out, member);
+            put_str(&mut out, member_type);
             out.extend_from_slice(&last_position.to_le_bytes());
             out.extend_from_slice(&last_epoch.to_le_bytes());
             put_summary(&mut out, summary);
@@ -216,6 +226,7 @@ pub fn decode(kind: u8, payload: &[u8]) -> Result<Message, ShippingError> {
         JOIN => Message::Join {
             mirror: c.string()?,
             member: c.string()?,
+            member_type: c.string()?,
             last_position: c.u64()?,
             last_epoch: c.u64()?,
             summary: c.summary()?,
@@ -276,9 +287,9 @@ mod tests {
 
     fn message() -> impl Strategy<Value = Message> {
         prop_oneof![
-            ("[A-Z]{1,15}", "[A-Z0-9-]{1,32}", any::<u64>(), any::<u64>(), summary()).prop_map(
-                |(mirror, member, last_position, last_epoch, summary)| {
-                    Message::Join { mirror, member, last_position, last_epoch, summary }
+            ("[A-Z]{1,15}", "[A-Z0-9-]{1,32}", "[a-z-]{2,12}", any::<u64>(), any::<u64>(), summary()).prop_map(
+                |(mirror, member, member_type, last_position, last_epoch, summary)| {
+                    Message::Join { mirror, member, member_type, last_position, last_epoch, summary }
                 }
             ),
             (any::<u64>(), any::<u64>()).prop_map(|(epoch, durable)| Message::Welcome { epoch, durable }),

@@ -219,3 +219,21 @@ fn agent_controlled_mode_without_arbiter() {
     assert!(sim.is_open_primary(B), "the agent confirmed the primary down");
     heal_and_converge(&mut sim);
 }
+
+#[test]
+fn backup_demoted_to_dr_is_never_promoted_until_the_operator_says() {
+    let mut sim = healthy(true);
+    sim.deliver(1, Event::Operator(OperatorCommand::DemoteToDr));
+    sim.run_for(8_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.is_open_primary(A), "the primary goes on without a backup");
+    let status = sim.nodes[1].member.as_ref().map(|m| m.status());
+    assert_eq!(status, Some(MemberStatus::Connected), "the demoted member follows as an async");
+    sim.crash(0);
+    sim.run_for(20_000, COMMIT_EVERY);
+    assert!(!sim.is_open_primary(B), "a DR member is never promoted automatically");
+    sim.deliver(1, Event::Operator(OperatorCommand::PromoteDr));
+    sim.run_for(5_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.is_open_primary(B), "promoted by the operator with no primary left, it takes over");
+}

@@ -220,6 +220,14 @@ impl Sim {
                 }
             }
             Command::DemoteToBackup { .. } => self.nodes[i].pending.clear(),
+            Command::KindChanged(kind) => {
+                // The member's state file keeps its type across restarts, and the others
+                // learn it (the primary from its rejoin, followers from its agent).
+                self.cfg.members[i].kind = kind;
+                for j in (0..self.nodes.len()).filter(|&j| j != i) {
+                    self.deliver(j, Event::PeerKind { peer: id, kind });
+                }
+            }
             Command::StopAcking
             | Command::StartAcking
             | Command::RefuseCommit
