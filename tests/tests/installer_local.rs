@@ -1,0 +1,196 @@
+//! `mirrorlab` on the local target with the real binaries: the trainer's demo end to end
+//! (docs/demo.md runs exactly these commands), and a broken manifest changing nothing.
+
+use mirrorlab_tests::engine::client::Client;
+use mirrorlab_tests::{mirrorlab_cmd, wait_until};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+fn manifest(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("manifests").join(name)
+}
+
+struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        Lab { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn labs(&self) -> PathBuf {
+        self.dir.path().join("labs")
+    }
+
+    /// Runs `mirrorlab --lab-dir <tmp> ARGS` in the temp directory.
+    fn run(&self, args: &[&str]) -> Output {
+        mirrorlab_cmd()
+            .current_dir(self.dir.path())
+            .arg("--lab-dir")
+            .arg(self.labs())
+            .args(args)
+            .output()
+            .expect("run mirrorlab")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "mirrorlab {args:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn status(&self) -> Vec<Value> {
+        let out = self.ok(&["status", "--json"]);
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {out}"));
+        v["members"].as_array().cloned().unwrap_or_default()
+    }
+
+    fn member(&self, name: &str) -> Value {
+        self.status().into_iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("no member {name}"))
+    }
+
+    fn await_status(&self, name: &str, word: &str) {
+        wait_until(&format!("{name} to be {word}"), Duration::from_secs(60), || self.member(name)["status"] == word);
+    }
+
+    fn client(&self, name: &str) -> Client {
+        let port = self.member(name)["superserver_port"].as_u64().unwrap();
+        let mut c = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
+        c.namespace("PHONEBOOK").unwrap();
+        c
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // Guaranteed teardown, even when an assertion failed midway.
+        let _ = self.run(&["down"]);
+    }
+}
+
+fn read(c: &mut Client, r: &str) -> Option<String> {
+    c.get(r).ok().flatten().map(|v| String::from_utf8_lossy(&v).into_owned())
+}
+
+#[test]
+fn the_demo_up_write_read_kill_rejoin_reapply_failover_down() {
+    let lab = Lab::new();
+    let pb = manifest("phonebook.yaml");
+    let pb = pb.to_str().unwrap();
+    let up = lab.ok(&["up", pb]);
+    assert!(up.contains("MIRRORA") && up.contains("primary"), "{up}");
+    lab.ok(&["verify", pb]);
+    let st = lab.status();
+    let words: Vec<(String, String)> =
+        st.iter().map(|m| (m["name"].as_str().unwrap().into(), m["status"].as_str().unwrap().into())).collect();
+    assert_eq!(
+        words,
+        [
+            ("MIRRORA".into(), "primary".into()),
+            ("MIRRORB".into(), "backup".into()),
+            ("MIRRORC".into(), "connected".into())
+        ]
+    );
+    assert!(st.iter().all(|m| m["web_port"].as_u64().unwrap() > 0 && m["type"].is_string()));
+
+    // The manifest's sample records are on the backup and the DR member.
+    let mut b = lab.client("MIRRORB");
+    assert_eq!(read(&mut b, "^Company(1,\"name\")").as_deref(), Some("Acme Corporation"));
+
+    // Add a company in the terminal on the primary, through the namespace's mappings.
+    let mut session = mirrorlab_cmd()
+        .current_dir(lab.dir.path())
+        .arg("--lab-dir")
+        .arg(lab.labs())
+        .args(["session", "mirrora", "-U", "PHONEBOOK"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    session.stdin.take().unwrap().write_all(b"set ^Company(2,\"name\")=\"Initech\"\nset ^Person(2,\"name\")=\"Bob\"\nset ^Customer(2,\"name\")=\"Hooli\"\n").unwrap();
+    assert!(session.wait().unwrap().success());
+    let mut a = lab.client("MIRRORA");
+    a.sync().unwrap();
+
+    for member in ["MIRRORB", "MIRRORC"] {
+        let mut c = lab.client(member);
+        wait_until(&format!("the new records on {member}"), Duration::from_secs(30), || {
+            read(&mut c, "^Company(2,\"name\")").as_deref() == Some("Initech")
+                && read(&mut c, "^Person(2,\"name\")").as_deref() == Some("Bob")
+                && read(&mut c, "^Customer(2,\"name\")").as_deref() == Some("Hooli")
+        });
+        let err = c.set("^Company(3,\"name\")", "x").unwrap_err().to_string();
+        assert!(err.contains("PROTECT"), "{member} must be read-only: {err}");
+    }
+
+    // Kill the primary: the backup takes over with the data intact.
+    lab.ok(&["kill", "mirrora"]);
+    lab.await_status("MIRRORB", "primary");
+    assert_eq!(lab.member("MIRRORA")["status"], "down");
+    let mut b = lab.client("MIRRORB");
+    assert_eq!(read(&mut b, "^Company(2,\"name\")").as_deref(), Some("Initech"));
+    b.set("^Company(4,\"name\")", "after the failover").unwrap();
+
+    // The old primary restarts and rejoins as backup.
+    lab.ok(&["restart", "mirrora"]);
+    lab.await_status("MIRRORA", "backup");
+    let mut a = lab.client("MIRRORA");
+    wait_until("the rejoined member to catch up", Duration::from_secs(30), || {
+        read(&mut a, "^Company(4,\"name\")").is_some()
+    });
+
+    // Converged: plan and apply change nothing.
+    let plan = lab.ok(&["plan", pb]);
+    assert!(plan.contains("No changes"), "{plan}");
+    let applied: Value = serde_json::from_str(&lab.ok(&["--json", "apply", pb])).unwrap();
+    assert_eq!(applied["changes"], serde_json::json!([]), "{applied}");
+    assert!(!lab.ok(&["logs", "mirrora"]).is_empty());
+
+    // Planned failover back to the original primary.
+    let out = lab.ok(&["failover"]);
+    assert!(out.contains("MIRRORA is now primary"), "{out}");
+    lab.await_status("MIRRORB", "backup");
+    lab.ok(&["verify", pb]);
+
+    lab.ok(&["down", "--wipe"]);
+    assert!(!lab.labs().join("phonebook").exists());
+}
+
+#[test]
+fn a_broken_manifest_changes_nothing_and_names_every_problem() {
+    let lab = Lab::new();
+    let broken = lab.dir.path().join("broken.yaml");
+    std::fs::write(&broken, "lab: phonebook\nmembers:\n  - { name: a, type: failover }\n  - { name: A, type: failover }\nmirror: { name: WAY-TOO-LONG-A-NAME, primary: a }\n").unwrap();
+    let out = lab.run(&["up", broken.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.yaml:4:") && err.contains("duplicate member A"), "{err}");
+    assert!(err.contains("broken.yaml:5:") && err.contains("mirror name"), "{err}");
+    assert!(!lab.labs().exists(), "an invalid manifest created {}", lab.labs().display());
+    let out = lab.run(&["validate", broken.to_str().unwrap()]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn the_standalone_manifest_comes_up_with_its_data_and_a_second_apply_is_a_no_op() {
+    let lab = Lab::new();
+    let m = manifest("standalone.yaml");
+    let m = m.to_str().unwrap();
+    lab.ok(&["up", m]);
+    assert_eq!(lab.member("DEV")["status"], "running");
+    let mut c = lab.client("DEV");
+    assert_eq!(read(&mut c, "^Company(1,\"name\")").as_deref(), Some("Acme Corporation"));
+    let applied: Value = serde_json::from_str(&lab.ok(&["--json", "apply", m])).unwrap();
+    assert_eq!(applied["changes"], serde_json::json!([]));
+    lab.ok(&["down", "--wipe"]);
+}
