@@ -503,8 +503,10 @@ impl<'a> Converge<'a> {
     /// Waits until every joiner is Backup / Connected with its databases dejournaling and
     /// its mirror journal durable up to the primary's last position when the wait began.
     fn wait_caught_up(&self, primary: &str, joiners: &[String]) -> Result<(), StepError> {
+        // The primary's last written position (not only its durable one): writes made just
+        // before, like the initial data, are part of what must have arrived.
         let target_pos =
-            self.api(primary).mirror_status()?.map(|s| s["durable_position"].as_u64().unwrap_or(0)).unwrap_or(0);
+            self.api(primary).mirror_status()?.map(|s| s["journal_position"].as_u64().unwrap_or(0)).unwrap_or(0);
         let bar = self.ui.spinner("waiting for every member to catch up".into());
         let mut lagging = String::new();
         let ok = crate::target::process::await_condition(WAIT_TIMEOUT, || {
