@@ -355,15 +355,46 @@ impl<'a> Converge<'a> {
             return Ok(find(self));
         }
         let bar = self.ui.spinner("waiting for a primary".into());
+        let failover: Vec<String> = self
+            .manifest
+            .members
+            .iter()
+            .filter(|m| m.member_type == MemberType::Failover)
+            .map(|m| m.name.clone())
+            .collect();
+        // Every failover member Waiting for this long means none will take over by itself.
+        let qos = self.manifest.mirror.as_ref().map(|m| u64::from(m.qos_ms)).unwrap_or(3000);
+        let stuck_after = Duration::from_millis((3 * qos).max(10_000));
+        let mut waiting_since: Option<std::time::Instant> = None;
         let mut found = None;
+        let mut stuck = false;
         crate::target::process::await_condition(WAIT_TIMEOUT, || {
             found = find(self);
-            found.is_some()
+            let all_waiting = failover.iter().all(|m| {
+                self.target.proc_state(m) == Proc::Running
+                    && self.api(m).mirror_status().ok().flatten().is_some_and(|st| st["status"] == "Waiting")
+            });
+            waiting_since = if all_waiting { waiting_since.or(Some(std::time::Instant::now())) } else { None };
+            stuck = waiting_since.is_some_and(|t| t.elapsed() >= stuck_after);
+            found.is_some() || stuck
         });
         bar.finish_and_clear();
         match found {
             Some(p) => Ok(Some(p)),
-            None => Err(StepError { step: "wait for a primary".into(), member: "MIRROR".into(), reason: format!("no member became primary within {WAIT_TIMEOUT:?}; `mirrorlab status` and `mirrorlab logs MEMBER` show why") }),
+            None if stuck => Err(StepError {
+                step: "wait for a primary".into(),
+                member: failover.join(", "),
+                reason: format!(
+                    "every failover member has been Waiting for {stuck_after:?}: after the whole mirror was stopped, no member takes over by itself (a former primary never resumes on restart: docs/design/failover.md) and the engine has no operator action to resume it yet; rebuild the lab with `mirrorlab down --wipe` and `mirrorlab up`"
+                ),
+            }),
+            None => Err(StepError {
+                step: "wait for a primary".into(),
+                member: "MIRROR".into(),
+                reason: format!(
+                    "no member became primary within {WAIT_TIMEOUT:?}; `mirrorlab status` and `mirrorlab logs MEMBER` show why"
+                ),
+            }),
         }
     }
 
