@@ -98,13 +98,16 @@ impl LabDir {
     pub fn state_for(&self, manifest: &Manifest) -> Result<LabState, LabDirError> {
         let mut state = self.read()?.unwrap_or_else(|| LabState { lab: manifest.lab.clone(), ..LabState::default() });
         let before = state.clone();
-        let mut taken: Vec<u16> = vec![];
+        let mut taken: Vec<u16> = std::iter::once(state.arbiter_port)
+            .chain(state.members.values().flat_map(|p| [p.superserver, p.web, p.mirror, p.agent]))
+            .filter(|&p| p != 0)
+            .collect();
         if manifest.arbiter.is_some() {
             let want = manifest.arbiter.as_ref().map(|a| a.port).unwrap_or(0);
             if want != 0 {
                 state.arbiter_port = want;
             } else if state.arbiter_port == 0 {
-                state.arbiter_port = free_port(&mut taken)?;
+                state.arbiter_port = free_port(&self.root, &mut taken)?;
             }
         }
         for m in &manifest.members {
@@ -119,7 +122,7 @@ impl LabDir {
                 if want != 0 {
                     *slot = want;
                 } else if *slot == 0 {
-                    *slot = free_port(&mut taken)?;
+                    *slot = free_port(&self.root, &mut taken)?;
                 }
             }
         }
@@ -130,8 +133,48 @@ impl LabDir {
     }
 }
 
-/// A port the OS says is free now, distinct from the others chosen in this run.
-fn free_port(taken: &mut Vec<u16>) -> Result<u16, LabDirError> {
+/// Lowest port handed out; below are well-known and registered services.
+const PORT_FLOOR: u16 = 10_000;
+/// Most ports probed before giving up.
+const MAX_PROBES: u32 = 4096;
+
+/// A port free now, distinct from the others chosen in this run, and outside the
+/// kernel's ephemeral range: a port from that range could be taken by any outgoing
+/// connection (a client, a mirror data channel) between this choice and the member's
+/// start. Probing starts at an offset derived from the lab's path, so labs created at the
+/// same moment look in different places, and the choice is reproducible.
+fn free_port(root: &Path, taken: &mut Vec<u16>) -> Result<u16, LabDirError> {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
+        .unwrap_or(32_768);
+    let span = u32::from(ephemeral_low.saturating_sub(PORT_FLOOR));
+    if span < 256 {
+        return ephemeral_port(taken);
+    }
+    // FNV-1a of the path: stable across runs, different for different labs.
+    let hash = root
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
+    let start = (hash % u64::from(span)) as u32;
+    for i in 0..MAX_PROBES.min(span) {
+        let port = PORT_FLOOR + ((start + i) % span) as u16;
+        if taken.contains(&port) {
+            continue;
+        }
+        // The engine binds its ports on every interface: probe the same way.
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            taken.push(port);
+            return Ok(port);
+        }
+    }
+    ephemeral_port(taken)
+}
+
+/// Fallback when no range outside the ephemeral one is usable: a port the OS picks.
+fn ephemeral_port(taken: &mut Vec<u16>) -> Result<u16, LabDirError> {
     for _ in 0..64 {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())

@@ -62,6 +62,24 @@ impl Lab {
         wait_until(&format!("{name} to be {word}"), Duration::from_secs(60), || self.member(name)["status"] == word);
     }
 
+    /// `mirrorlab session MEMBER -U PHONEBOOK` with `script` on its standard input.
+    fn session(&self, member: &str, script: &str) -> String {
+        use std::io::Write;
+        let mut child = mirrorlab_cmd()
+            .current_dir(self.dir.path())
+            .arg("--lab-dir")
+            .arg(self.labs())
+            .args(["session", member, "-U", "PHONEBOOK"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "session on {member} failed");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn client(&self, name: &str) -> Client {
         let port = self.member(name)["superserver_port"].as_u64().unwrap();
         let mut c = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
@@ -107,46 +125,37 @@ fn the_demo_up_write_read_kill_rejoin_reapply_failover_down() {
     assert_eq!(read(&mut b, "^Company(1,\"name\")").as_deref(), Some("Acme Corporation"));
 
     // Add a company in the terminal on the primary, through the namespace's mappings.
-    let mut session = mirrorlab_cmd()
-        .current_dir(lab.dir.path())
-        .arg("--lab-dir")
-        .arg(lab.labs())
-        .args(["session", "mirrora", "-U", "PHONEBOOK"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    session.stdin.take().unwrap().write_all(b"set ^Company(2,\"name\")=\"Initech\"\nset ^Person(2,\"name\")=\"Bob\"\nset ^Customer(2,\"name\")=\"Hooli\"\n").unwrap();
-    assert!(session.wait().unwrap().success());
-    let mut a = lab.client("MIRRORA");
-    a.sync().unwrap();
-
+    lab.session("mirrora", "set ^Company(10,\"name\")=\"Initech\"\nset ^Person(10,\"name\")=\"Bob\"\nset ^Customer(10,\"name\")=\"Hooli\"\n");
     for member in ["MIRRORB", "MIRRORC"] {
         let mut c = lab.client(member);
         wait_until(&format!("the new records on {member}"), Duration::from_secs(30), || {
-            read(&mut c, "^Company(2,\"name\")").as_deref() == Some("Initech")
-                && read(&mut c, "^Person(2,\"name\")").as_deref() == Some("Bob")
-                && read(&mut c, "^Customer(2,\"name\")").as_deref() == Some("Hooli")
+            read(&mut c, "^Company(10,\"name\")").as_deref() == Some("Initech")
+                && read(&mut c, "^Person(10,\"name\")").as_deref() == Some("Bob")
+                && read(&mut c, "^Customer(10,\"name\")").as_deref() == Some("Hooli")
         });
-        let err = c.set("^Company(3,\"name\")", "x").unwrap_err().to_string();
+        let err = c.set("^Company(11,\"name\")", "x").unwrap_err().to_string();
         assert!(err.contains("PROTECT"), "{member} must be read-only: {err}");
     }
+    // What the trainer types on the backup (docs/demo.md).
+    let seen = lab.session("mirrorb", "zw ^Company\nset ^Company(11,\"name\")=\"nope\"\n");
+    assert!(seen.contains("^Company(2,\"name\")=\"Globex\"\n^Company(10,\"name\")=\"Initech\""), "{seen}");
+    assert!(seen.contains("<PROTECT>"), "{seen}");
+    let table = lab.ok(&["status"]);
+    assert!(table.contains("MIRRORB") && table.contains("backup"), "{table}");
 
     // Kill the primary: the backup takes over with the data intact.
     lab.ok(&["kill", "mirrora"]);
     lab.await_status("MIRRORB", "primary");
     assert_eq!(lab.member("MIRRORA")["status"], "down");
-    let mut b = lab.client("MIRRORB");
-    assert_eq!(read(&mut b, "^Company(2,\"name\")").as_deref(), Some("Initech"));
-    b.set("^Company(4,\"name\")", "after the failover").unwrap();
+    let seen = lab.session("mirrorb", "zw ^Company(10)\nset ^Company(12,\"name\")=\"after the failover\"\n");
+    assert!(seen.contains("^Company(10,\"name\")=\"Initech\"") && !seen.contains('<'), "{seen}");
 
     // The old primary restarts and rejoins as backup.
     lab.ok(&["restart", "mirrora"]);
     lab.await_status("MIRRORA", "backup");
     let mut a = lab.client("MIRRORA");
     wait_until("the rejoined member to catch up", Duration::from_secs(30), || {
-        read(&mut a, "^Company(4,\"name\")").is_some()
+        read(&mut a, "^Company(12,\"name\")").is_some()
     });
 
     // Converged: plan and apply change nothing.

@@ -16,8 +16,6 @@ use std::time::Duration;
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a graceful stop may take before SIGKILL.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Copy chunk: progress is reported after each.
-const COPY_CHUNK: u64 = 64 * 1024 * 1024;
 
 pub struct Local {
     dir: LabDir,
@@ -155,32 +153,10 @@ impl Local {
         Ok(())
     }
 
-    /// Copies `from` to `dir/file` through a staging file: data, fsync, rename, fsync of
-    /// the directory. Until the rename nothing is in place; after it the whole file is.
+    /// Installs `from` as database `db`'s file on `member` (target::copy's staging rule).
     fn install(&self, member: &str, from: &Path, db: &str, progress: &dyn Fn(u64, u64)) -> Result<u64, TargetError> {
         let dir = self.dir.data_dir(member).join("databases").join(db);
-        let io = |what: &str, e: std::io::Error| failed(member, format!("{what} ({}): {e}", dir.display()));
-        std::fs::create_dir_all(&dir).map_err(|e| io("cannot create the database directory", e))?;
-        let staging = dir.join("mirrorlab.dat.staging");
-        let mut src =
-            std::fs::File::open(from).map_err(|e| failed(member, format!("cannot open {}: {e}", from.display())))?;
-        let total = src.metadata().map_err(|e| io("cannot stat the source", e))?.len();
-        let mut dst = std::fs::File::create(&staging).map_err(|e| io("cannot create the staging file", e))?;
-        let mut done = 0u64;
-        loop {
-            // io::copy of a Take<File> into a File uses copy_file_range on Linux.
-            let n = std::io::copy(&mut (&mut src).take(COPY_CHUNK), &mut dst).map_err(|e| io("copy failed", e))?;
-            if n == 0 {
-                break;
-            }
-            done += n;
-            progress(done, total);
-        }
-        dst.sync_all().map_err(|e| io("fsync of the staging file failed", e))?;
-        drop(dst);
-        std::fs::rename(&staging, dir.join("mirrorlab.dat")).map_err(|e| io("rename into place failed", e))?;
-        std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| io("fsync of the directory failed", e))?;
-        Ok(done)
+        super::copy::install_file(from, &dir, progress).map_err(|e| failed(member, e))
     }
 }
 

@@ -2,6 +2,7 @@
 //! `local` runs processes on this machine. A Docker target (issue 5) implements the same
 //! trait with containers.
 
+pub mod copy;
 pub mod local;
 pub mod process;
 
