@@ -603,3 +603,46 @@ pub fn config_matches(live: &Value, desired: &Value) -> bool {
             })
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desired() -> Value {
+        json!({ "name": "PHONEBOOK", "this_member": "MIRRORA", "qos_ms": 2000, "arbiter": "127.0.0.1:5",
+                "members": [
+                    { "name": "MIRRORA", "type": "failover", "superserver": "127.0.0.1:1", "mirror_address": "127.0.0.1:2", "agent": "127.0.0.1:3" },
+                    { "name": "MIRRORB", "type": "failover", "superserver": "127.0.0.1:6", "mirror_address": "127.0.0.1:7", "agent": "127.0.0.1:8" } ] })
+    }
+
+    #[test]
+    fn a_configuration_matches_when_the_fields_we_set_agree() {
+        let mut live = desired();
+        live["name"] = json!("phonebook");
+        live["extra_engine_default"] = json!(true);
+        assert!(config_matches(&live, &desired()));
+        assert!(!config_matches(&Value::Null, &desired()));
+        let mut moved = desired();
+        moved["members"][1]["mirror_address"] = json!("127.0.0.1:9");
+        assert!(!config_matches(&moved, &desired()), "a member's address changed");
+        let mut no_arbiter = desired();
+        no_arbiter["arbiter"] = json!("");
+        assert!(!config_matches(&no_arbiter, &desired()));
+        let mut qos = desired();
+        qos["qos_ms"] = json!(3000);
+        assert!(!config_matches(&qos, &desired()));
+    }
+
+    #[test]
+    fn caught_up_needs_the_role_every_database_dejournaling_and_the_position() {
+        let st = |word: &str, pos: u64, db: &str| json!({ "status": word, "durable_position": pos, "databases": [ { "name": "A", "status": "Dejournaling" }, { "name": "B", "status": db } ] });
+        let failover = Some(MemberType::Failover);
+        assert!(caught_up(&st("Backup", 10, "Dejournaling"), failover, 10, 2));
+        assert!(!caught_up(&st("Backup", 9, "Dejournaling"), failover, 10, 2), "behind the primary");
+        assert!(!caught_up(&st("Backup", 10, "Needs Activation"), failover, 10, 2));
+        assert!(!caught_up(&st("Synchronizing", 10, "Dejournaling"), failover, 10, 2));
+        assert!(!caught_up(&st("Backup", 10, "Dejournaling"), failover, 10, 3), "a database is missing");
+        assert!(caught_up(&st("Connected", 10, "Dejournaling"), Some(MemberType::Dr), 10, 2));
+        assert!(!caught_up(&st("Backup", 10, "Dejournaling"), Some(MemberType::Dr), 10, 2));
+    }
+}
