@@ -298,3 +298,39 @@ fn the_docker_target_is_refused_cleanly_and_changes_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("see issue 5"), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!lab.labs().exists());
 }
+
+#[test]
+fn a_failed_step_names_itself_and_its_member_and_a_rerun_resumes() {
+    let lab = Lab::new();
+    // MIRRORC's portal port is held by someone else: its engine cannot start.
+    let blocker = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = blocker.local_addr().unwrap().port();
+    let text = std::fs::read_to_string(manifest("phonebook.yaml")).unwrap().replace(
+        "  - { name: mirrorc, type: dr }",
+        &format!("  - {{ name: mirrorc, type: dr, ports: {{ web: {port} }} }}"),
+    );
+    let file = lab.dir.path().join("phonebook.yaml");
+    std::fs::write(&file, text).unwrap();
+    let m = file.to_str().unwrap();
+    let out = lab.run(&["up", m]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("step `start the dr member` on MIRRORC failed"), "{err}");
+    assert!(err.contains("run `mirrorlab apply` again"), "{err}");
+    assert_ne!(lab.member("MIRRORA")["status"], "down", "the members before the failed step were started");
+    assert_eq!(lab.member("MIRRORC")["status"], "down");
+
+    // Once the port is free, the same command picks up where it stopped.
+    drop(blocker);
+    let up: Value = serde_json::from_str(&lab.ok(&["--json", "up", m])).unwrap();
+    let steps: Vec<String> =
+        up["changes"].as_array().unwrap().iter().map(|c| format!("{} {}", c["member"], c["step"])).collect();
+    assert!(steps.first().is_some_and(|s| s.contains("MIRRORC") && s.contains("start the dr member")), "{steps:?}");
+    assert!(
+        !steps.iter().any(|s| s.contains("start the failover member")),
+        "started members are not started again: {steps:?}"
+    );
+    lab.ok(&["verify", m]);
+    let mut c = lab.client("MIRRORC");
+    assert_eq!(read(&mut c, "^Company(1,\"name\")").as_deref(), Some("Acme Corporation"));
+}
