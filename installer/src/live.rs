@@ -20,16 +20,10 @@ pub struct Live {
 impl Live {
     pub fn fetch(api: &Api) -> Result<Live, ApiError> {
         let mut live = Live::default();
-        if let Value::Array(dbs) = api.get("/api/databases")? {
-            for d in dbs {
-                if let Some(n) = d["name"].as_str() {
-                    live.databases.insert(n.to_string(), d.clone());
-                }
-            }
-        } else if let Value::Object(map) = api.get("/api/databases")? {
-            // Tolerate an object keyed by name.
-            for (n, d) in map {
-                live.databases.insert(n, d);
+        // GET /api/databases answers a list of entries (docs/api.md).
+        for d in api.get("/api/databases")?.as_array().into_iter().flatten() {
+            if let Some(n) = d["name"].as_str() {
+                live.databases.insert(n.to_string(), d.clone());
             }
         }
         if let Value::Array(nss) = api.get("/api/namespaces")? {
