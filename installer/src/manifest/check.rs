@@ -81,7 +81,14 @@ fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
             && l.len() <= 32
             && l.as_bytes()[0].is_ascii_lowercase()
             && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if !ok {
+        if l == "engine" {
+            let pos = w.at_value("lab");
+            w.error(
+                pos,
+                "lab name `engine` is reserved",
+                "`.mirrorlab/engine` is the default data directory of `engine start`; pick another name",
+            );
+        } else if !ok {
             let pos = w.at_value("lab");
             w.error(
                 pos,
