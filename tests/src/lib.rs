@@ -251,3 +251,21 @@ fn dechunk(mut rest: &str) -> String {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// A command for the `mirrorlab` binary. The first call of a test process runs cargo so
+/// the installer and the engine binaries it starts are current (cargo is quick when they
+/// are), since `cargo test -p mirrorlab-tests` does not build other packages' binaries.
+pub fn mirrorlab_cmd() -> Command {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--bins", "-p", "mirrorlab-engine", "-p", "mirrorlab-installer"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building the binaries failed");
+    });
+    let mut cmd = Command::new(bin("mirrorlab"));
+    // The binaries beside mirrorlab, never an `engine` found on PATH.
+    cmd.env_remove("MIRRORLAB_BIN_DIR");
+    cmd
+}

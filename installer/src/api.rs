@@ -1,0 +1,131 @@
+//! The engine's management API (docs/api.md), blocking, with bounded timeouts. Errors say
+//! which request on which member failed and carry the engine's error name.
+
+use serde_json::Value;
+use std::time::Duration;
+
+/// A request that takes longer than this is reported, not waited for.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Mirror actions (a planned failover waits for the backup to catch up) get longer.
+pub const ACTION_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{member}: {method} {path}: cannot reach the management API at {base}: {reason} (is the engine running? `mirrorlab status` shows it)")]
+    Unreachable { member: String, method: String, path: String, base: String, reason: String },
+    #[error("{member}: {method} {path}: HTTP {status} {code}: {message}")]
+    Refused { member: String, method: String, path: String, status: u16, code: String, message: String },
+}
+
+impl ApiError {
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ApiError::Refused { code, .. } => Some(code),
+            ApiError::Unreachable { .. } => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Refused { status, .. } => Some(*status),
+            ApiError::Unreachable { .. } => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Api {
+    pub member: String,
+    pub base: String,
+    client: reqwest::blocking::Client,
+}
+
+impl Api {
+    pub fn new(member: &str, host: &str, web_port: u16) -> Api {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(ACTION_TIMEOUT)
+            .connect_timeout(Duration::from_secs(2))
+            .no_proxy()
+            .build()
+            .expect("an HTTP client with default TLS-free settings always builds");
+        Api { member: member.to_string(), base: format!("http://{host}:{web_port}"), client }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&Value>, timeout: Duration) -> Result<Value, ApiError> {
+        let url = format!("{}{path}", self.base);
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("methods are literals");
+        let mut req = self.client.request(m, &url).timeout(timeout);
+        if let Some(b) = body {
+            req = req.body(b.to_string());
+        }
+        let unreachable = |reason: String| ApiError::Unreachable {
+            member: self.member.clone(),
+            method: method.to_string(),
+            path: path.to_string(),
+            base: self.base.clone(),
+            reason,
+        };
+        let resp = req.send().map_err(|e| unreachable(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().map_err(|e| unreachable(e.to_string()))?;
+        let json: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if (200..300).contains(&status) {
+            return Ok(json);
+        }
+        let err = &json["error"];
+        Err(ApiError::Refused {
+            member: self.member.clone(),
+            method: method.to_string(),
+            path: path.to_string(),
+            status,
+            code: err["code"].as_str().unwrap_or("HTTP").to_string(),
+            message: err["message"].as_str().map(str::to_string).unwrap_or_else(|| json.to_string()),
+        })
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value, ApiError> {
+        self.call("GET", path, None, REQUEST_TIMEOUT)
+    }
+
+    /// GET with a short timeout, for status polling (a paused engine must not stall it).
+    pub fn probe(&self, path: &str, timeout: Duration) -> Result<Value, ApiError> {
+        self.call("GET", path, None, timeout)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
+        self.call("POST", path, Some(body), REQUEST_TIMEOUT)
+    }
+
+    pub fn put(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
+        self.call("PUT", path, Some(body), REQUEST_TIMEOUT)
+    }
+
+    /// A mirror action (`{"action": ...}`); answers the engine's sentence.
+    pub fn act(&self, body: Value) -> Result<String, ApiError> {
+        let v = self.call("POST", "/api/mirror/actions", Some(&body), ACTION_TIMEOUT)?;
+        Ok(v["message"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// This member's Mirror Monitor, `None` while it is no mirror member.
+    pub fn mirror_status(&self) -> Result<Option<Value>, ApiError> {
+        let v = self.get("/api/mirror/status")?;
+        Ok(Some(v["status"].clone()).filter(|s| !s.is_null()))
+    }
+
+    pub fn healthy(&self) -> bool {
+        self.probe("/health", Duration::from_millis(500)).is_ok()
+    }
+}
+
+/// Percent-encodes a query value (global references contain `^ ( ) " ,`).
+pub fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

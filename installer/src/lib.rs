@@ -1,0 +1,15 @@
+//! `mirrorlab`: a whole mirrored lab from one YAML manifest. The binary only parses
+//! arguments; everything here can be driven by tests.
+
+pub mod api;
+pub mod commands;
+pub mod converge;
+pub mod labdir;
+pub mod live;
+pub mod manifest;
+pub mod positions;
+pub mod problem;
+pub mod status;
+pub mod target;
+pub mod template;
+pub mod ui;

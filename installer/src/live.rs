@@ -1,0 +1,66 @@
+//! A member's live state read through the management API: databases, namespaces with
+//! their mappings, mirror configuration and Mirror Monitor status.
+
+use crate::api::{Api, ApiError};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default)]
+pub struct Live {
+    /// Database name -> its API entry.
+    pub databases: BTreeMap<String, Value>,
+    /// Namespace -> (default database, global -> database).
+    pub namespaces: BTreeMap<String, (String, BTreeMap<String, String>)>,
+    /// The `mirror` object of GET /api/mirror/config (null when none).
+    pub mirror_config: Value,
+    /// GET /api/mirror/status's `status` (None: not a mirror member yet).
+    pub status: Option<Value>,
+}
+
+impl Live {
+    pub fn fetch(api: &Api) -> Result<Live, ApiError> {
+        let mut live = Live::default();
+        // GET /api/databases answers a list of entries (docs/api.md).
+        for d in api.get("/api/databases")?.as_array().into_iter().flatten() {
+            if let Some(n) = d["name"].as_str() {
+                live.databases.insert(n.to_string(), d.clone());
+            }
+        }
+        if let Value::Array(nss) = api.get("/api/namespaces")? {
+            for ns in nss {
+                let Some(name) = ns["name"].as_str() else { continue };
+                let mappings = ns["mappings"]
+                    .as_array()
+                    .map(|ms| {
+                        ms.iter()
+                            .filter_map(|m| {
+                                Some((m["global"].as_str()?.to_string(), m["database"].as_str()?.to_string()))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                live.namespaces
+                    .insert(name.to_string(), (ns["globals"].as_str().unwrap_or_default().to_string(), mappings));
+            }
+        }
+        live.mirror_config = api.get("/api/mirror/config")?["mirror"].clone();
+        live.status = api.mirror_status()?;
+        Ok(live)
+    }
+
+    /// The member's status word (`Primary`, `Backup`, ...), empty when no mirror member.
+    pub fn word(&self) -> &str {
+        self.status.as_ref().and_then(|s| s["status"].as_str()).unwrap_or("")
+    }
+
+    /// Mirrored databases and their status on this member.
+    pub fn mirrored(&self) -> BTreeMap<String, String> {
+        self.status
+            .as_ref()
+            .and_then(|s| s["databases"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|d| Some((d["name"].as_str()?.to_string(), d["status"].as_str().unwrap_or("").to_string())))
+            .collect()
+    }
+}

@@ -1,0 +1,164 @@
+//! The manifest: a lab described in one YAML file (schema in docs/manifest.md).
+//!
+//! `load` renders the templates, parses the YAML, and checks everything, returning either
+//! a `Manifest` that is valid as a whole or every problem found. Nothing downstream
+//! re-checks what is established here (names are upper-cased, unique, references resolve).
+
+mod check;
+mod walk;
+
+pub use check::load_str;
+
+use crate::problem::Problems;
+use crate::template::Inputs;
+use std::path::{Path, PathBuf};
+
+/// Largest manifest file read.
+pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetKind {
+    Local,
+    Docker,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MemberType {
+    Failover,
+    Dr,
+    ReportingRo,
+    ReportingRw,
+    Standalone,
+}
+
+impl MemberType {
+    pub const ALL: [(&'static str, MemberType); 5] = [
+        ("failover", MemberType::Failover),
+        ("dr", MemberType::Dr),
+        ("reporting-ro", MemberType::ReportingRo),
+        ("reporting-rw", MemberType::ReportingRw),
+        ("standalone", MemberType::Standalone),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        MemberType::ALL.iter().find(|(_, t)| *t == self).map(|(s, _)| *s).unwrap_or("standalone")
+    }
+
+    pub fn in_mirror(self) -> bool {
+        self != MemberType::Standalone
+    }
+}
+
+/// Fixed ports a member asks for; 0 or absent: chosen free when the lab is first created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ports {
+    pub superserver: u16,
+    pub web: u16,
+    pub mirror: u16,
+    pub agent: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Upper-cased, as the engine shows it.
+    pub name: String,
+    pub member_type: MemberType,
+    pub host: String,
+    pub ports: Ports,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Database {
+    pub name: String,
+    pub mirrored: bool,
+    /// A database file to start from (resolved against the manifest's directory).
+    pub seed: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// A name (`Company`), a prefix (`Company*`) or a subscript range (`Log(2024):(2025)`).
+    pub global: String,
+    pub database: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Namespace {
+    pub name: String,
+    pub globals: String,
+    pub mappings: Vec<Mapping>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mirror {
+    pub name: String,
+    pub qos_ms: u32,
+    pub arbiter: bool,
+    /// The member that starts as primary.
+    pub primary: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arbiter {
+    pub port: u16,
+}
+
+/// Data loaded once, when the lab is first built, on the primary (or the first member).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Data {
+    pub namespace: String,
+    /// Terminal commands, one per line (docs/terminal.md).
+    pub script: Option<String>,
+    /// `^Ref(subs)` -> value.
+    pub globals: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Manifest {
+    pub lab: String,
+    pub target: TargetKind,
+    /// Engines and agents accept the fault switch (partition / heal).
+    pub faults: bool,
+    pub arbiter: Option<Arbiter>,
+    pub members: Vec<Member>,
+    pub databases: Vec<Database>,
+    pub namespaces: Vec<Namespace>,
+    pub mirror: Option<Mirror>,
+    pub data: Vec<Data>,
+}
+
+impl Manifest {
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn primary(&self) -> Option<&Member> {
+        self.mirror.as_ref().and_then(|m| self.member(&m.primary))
+    }
+
+    pub fn mirror_members(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(|m| self.mirror.is_some() && m.member_type.in_mirror())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read manifest {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("manifest {path} is {size} bytes; the limit is {MAX_MANIFEST_BYTES}")]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error("{0}")]
+    Invalid(Problems),
+}
+
+/// Reads, renders and checks a manifest file.
+pub fn load(path: &Path, inputs: &Inputs) -> Result<Manifest, LoadError> {
+    let read = |source| LoadError::Read { path: path.to_path_buf(), source };
+    let size = std::fs::metadata(path).map_err(read)?.len();
+    if size > MAX_MANIFEST_BYTES {
+        return Err(LoadError::TooLarge { path: path.to_path_buf(), size });
+    }
+    let text = std::fs::read_to_string(path).map_err(read)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    load_str(&path.display().to_string(), &text, base, inputs).map_err(LoadError::Invalid)
+}

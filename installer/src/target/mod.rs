@@ -1,0 +1,98 @@
+//! Where a lab runs. The converge logic, plans and trainer verbs speak only this trait;
+//! `local` runs processes on this machine. A Docker target (issue 5) implements the same
+//! trait with containers.
+
+pub mod copy;
+pub mod local;
+pub mod process;
+
+use crate::api::Api;
+use crate::manifest::{Manifest, TargetKind};
+use std::path::Path;
+
+/// A member's process as the target sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proc {
+    Running,
+    /// Stopped with SIGSTOP (or the container paused).
+    Paused,
+    Down,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("{member}: {what}")]
+    Failed { member: String, what: String },
+    #[error("target `docker` is not available yet: see issue 5; use `target: local`")]
+    DockerNotAvailable,
+    #[error(transparent)]
+    LabDir(#[from] crate::labdir::LabDirError),
+}
+
+pub fn failed(member: &str, what: impl Into<String>) -> TargetError {
+    TargetError::Failed { member: member.to_string(), what: what.into() }
+}
+
+/// Addresses a member's mirror configuration names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Addresses {
+    pub superserver: String,
+    pub mirror: String,
+    pub agent: String,
+}
+
+pub trait Target {
+    /// Whether the member has never been started (no data yet): its live state is empty.
+    fn is_fresh(&self, member: &str) -> bool;
+    fn proc_state(&self, member: &str) -> Proc;
+    /// Starts the member's agent and engine (whichever is not running) and waits until
+    /// the engine serves its management API.
+    fn start(&self, member: &str) -> Result<(), TargetError>;
+    /// Graceful stop of the engine and its agent.
+    fn stop(&self, member: &str) -> Result<(), TargetError>;
+    fn kill(&self, member: &str) -> Result<(), TargetError>;
+    fn pause(&self, member: &str) -> Result<(), TargetError>;
+    fn resume(&self, member: &str) -> Result<(), TargetError>;
+    fn arbiter_running(&self) -> bool;
+    fn start_arbiter(&self) -> Result<(), TargetError>;
+    fn stop_arbiter(&self) -> Result<(), TargetError>;
+    /// The arbiter's `host:port`.
+    fn arbiter_address(&self) -> String;
+    fn addresses(&self, member: &str) -> Addresses;
+    fn api(&self, member: &str) -> Api;
+    fn ports(&self, member: &str) -> crate::labdir::MemberPorts;
+    /// Copies a database file (a frozen source on member `from`, at `source` as that
+    /// member's engine names it) into database `db`'s directory on member `to`: staging
+    /// file, fsync, rename, so a failure leaves nothing half-copied in place. Returns bytes.
+    fn copy_database(
+        &self,
+        from: &str,
+        source: &str,
+        to: &str,
+        db: &str,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<u64, TargetError>;
+    /// Installs a seed file as database `db`'s file on `member` (same staging rule).
+    fn seed_database(&self, member: &str, db: &str, seed: &Path) -> Result<u64, TargetError>;
+    /// Runs terminal commands on the member (`engine session`), returning its output.
+    fn run_script(&self, member: &str, namespace: &str, script: &str) -> Result<String, TargetError>;
+    /// An interactive terminal on the member, inheriting this process's terminal.
+    fn session(&self, member: &str, namespace: &str) -> Result<i32, TargetError>;
+    /// The member's logs, oldest first.
+    fn logs(&self, member: &str) -> Result<String, TargetError>;
+    /// Sends the fault switch to a member's agent or the arbiter (`FAULT DROP peers...`,
+    /// `FAULT HEAL` when `peers` is empty).
+    fn agent_fault(&self, member: Option<&str>, peers: &[String]) -> Result<(), TargetError>;
+    /// Stops everything; with `wipe` removes the lab's directory.
+    fn down(&self, wipe: bool) -> Result<(), TargetError>;
+    /// The portal URL of a member.
+    fn url(&self, member: &str) -> String;
+}
+
+/// The target the manifest names, over the lab directory `base/<lab>`.
+pub fn open(manifest: &Manifest, base: &Path) -> Result<Box<dyn Target>, TargetError> {
+    match manifest.target {
+        TargetKind::Local => Ok(Box::new(local::Local::open(manifest, base)?)),
+        TargetKind::Docker => Err(TargetError::DockerNotAvailable),
+    }
+}

@@ -1,0 +1,336 @@
+//! `mirrorlab` on the local target with the real binaries: the trainer's demo end to end
+//! (docs/demo.md runs exactly these commands), and a broken manifest changing nothing.
+
+use mirrorlab_tests::engine::client::Client;
+use mirrorlab_tests::{mirrorlab_cmd, wait_until};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+fn manifest(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("manifests").join(name)
+}
+
+struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        Lab { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn labs(&self) -> PathBuf {
+        self.dir.path().join("labs")
+    }
+
+    /// Runs `mirrorlab --lab-dir <tmp> ARGS` in the temp directory.
+    fn run(&self, args: &[&str]) -> Output {
+        mirrorlab_cmd()
+            .current_dir(self.dir.path())
+            .arg("--lab-dir")
+            .arg(self.labs())
+            .args(args)
+            .output()
+            .expect("run mirrorlab")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "mirrorlab {args:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn status(&self) -> Vec<Value> {
+        let out = self.ok(&["status", "--json"]);
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {out}"));
+        v["members"].as_array().cloned().unwrap_or_default()
+    }
+
+    fn member(&self, name: &str) -> Value {
+        self.status().into_iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("no member {name}"))
+    }
+
+    fn await_status(&self, name: &str, word: &str) {
+        wait_until(&format!("{name} to be {word}"), Duration::from_secs(60), || self.member(name)["status"] == word);
+    }
+
+    /// `mirrorlab session MEMBER -U PHONEBOOK` with `script` on its standard input.
+    fn session(&self, member: &str, script: &str) -> String {
+        use std::io::Write;
+        let mut child = mirrorlab_cmd()
+            .current_dir(self.dir.path())
+            .arg("--lab-dir")
+            .arg(self.labs())
+            .args(["session", member, "-U", "PHONEBOOK"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "session on {member} failed");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn client(&self, name: &str) -> Client {
+        let port = self.member(name)["superserver_port"].as_u64().unwrap();
+        let mut c = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
+        c.namespace("PHONEBOOK").unwrap();
+        c
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // Guaranteed teardown, even when an assertion failed midway.
+        let _ = self.run(&["down"]);
+    }
+}
+
+fn read(c: &mut Client, r: &str) -> Option<String> {
+    c.get(r).ok().flatten().map(|v| String::from_utf8_lossy(&v).into_owned())
+}
+
+#[test]
+fn the_demo_up_write_read_kill_rejoin_reapply_failover_down() {
+    let lab = Lab::new();
+    let pb = manifest("phonebook.yaml");
+    let pb = pb.to_str().unwrap();
+    let up = lab.ok(&["up", pb]);
+    assert!(up.contains("MIRRORA") && up.contains("primary"), "{up}");
+    lab.ok(&["verify", pb]);
+    let st = lab.status();
+    let words: Vec<(String, String)> =
+        st.iter().map(|m| (m["name"].as_str().unwrap().into(), m["status"].as_str().unwrap().into())).collect();
+    assert_eq!(
+        words,
+        [
+            ("MIRRORA".into(), "primary".into()),
+            ("MIRRORB".into(), "backup".into()),
+            ("MIRRORC".into(), "connected".into())
+        ]
+    );
+    assert!(st.iter().all(|m| m["web_port"].as_u64().unwrap() > 0 && m["type"].is_string()));
+
+    // The manifest's sample records are on the backup and the DR member.
+    let mut b = lab.client("MIRRORB");
+    assert_eq!(read(&mut b, "^Company(1,\"name\")").as_deref(), Some("Acme Corporation"));
+
+    // Add a company in the terminal on the primary, through the namespace's mappings.
+    lab.session("mirrora", "set ^Company(10,\"name\")=\"Initech\"\nset ^Person(10,\"name\")=\"Bob\"\nset ^Customer(10,\"name\")=\"Hooli\"\n");
+    for member in ["MIRRORB", "MIRRORC"] {
+        let mut c = lab.client(member);
+        wait_until(&format!("the new records on {member}"), Duration::from_secs(30), || {
+            read(&mut c, "^Company(10,\"name\")").as_deref() == Some("Initech")
+                && read(&mut c, "^Person(10,\"name\")").as_deref() == Some("Bob")
+                && read(&mut c, "^Customer(10,\"name\")").as_deref() == Some("Hooli")
+        });
+        let err = c.set("^Company(11,\"name\")", "x").unwrap_err().to_string();
+        assert!(err.contains("PROTECT"), "{member} must be read-only: {err}");
+    }
+    // What the trainer types on the backup (docs/demo.md).
+    let seen = lab.session("mirrorb", "zw ^Company\nset ^Company(11,\"name\")=\"nope\"\n");
+    assert!(seen.contains("^Company(2,\"name\")=\"Globex\"\n^Company(10,\"name\")=\"Initech\""), "{seen}");
+    assert!(seen.contains("<PROTECT>"), "{seen}");
+    let table = lab.ok(&["status"]);
+    assert!(table.contains("MIRRORB") && table.contains("backup"), "{table}");
+
+    // Kill the primary: the backup takes over with the data intact.
+    lab.ok(&["kill", "mirrora"]);
+    lab.await_status("MIRRORB", "primary");
+    assert_eq!(lab.member("MIRRORA")["status"], "down");
+    let seen = lab.session("mirrorb", "zw ^Company(10)\nset ^Company(12,\"name\")=\"after the failover\"\n");
+    assert!(seen.contains("^Company(10,\"name\")=\"Initech\"") && !seen.contains('<'), "{seen}");
+
+    // The old primary restarts and rejoins as backup.
+    lab.ok(&["restart", "mirrora"]);
+    lab.await_status("MIRRORA", "backup");
+    let mut a = lab.client("MIRRORA");
+    wait_until("the rejoined member to catch up", Duration::from_secs(30), || {
+        read(&mut a, "^Company(12,\"name\")").is_some()
+    });
+
+    // Converged: plan and apply change nothing.
+    let plan = lab.ok(&["plan", pb]);
+    assert!(plan.contains("No changes"), "{plan}");
+    let applied: Value = serde_json::from_str(&lab.ok(&["--json", "apply", pb])).unwrap();
+    assert_eq!(applied["changes"], serde_json::json!([]), "{applied}");
+    assert!(!lab.ok(&["logs", "mirrora"]).is_empty());
+
+    // Planned failover back to the original primary.
+    let out = lab.ok(&["failover"]);
+    assert!(out.contains("MIRRORA is now primary"), "{out}");
+    lab.await_status("MIRRORB", "backup");
+    lab.ok(&["verify", pb]);
+
+    lab.ok(&["down", "--wipe"]);
+    assert!(!lab.labs().join("phonebook").exists());
+}
+
+#[test]
+fn a_broken_manifest_changes_nothing_and_names_every_problem() {
+    let lab = Lab::new();
+    let broken = lab.dir.path().join("broken.yaml");
+    std::fs::write(&broken, "lab: phonebook\nmembers:\n  - { name: a, type: failover }\n  - { name: A, type: failover }\nmirror: { name: WAY-TOO-LONG-A-NAME, primary: a }\n").unwrap();
+    let out = lab.run(&["up", broken.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.yaml:4:") && err.contains("duplicate member A"), "{err}");
+    assert!(err.contains("broken.yaml:5:") && err.contains("mirror name"), "{err}");
+    assert!(!lab.labs().exists(), "an invalid manifest created {}", lab.labs().display());
+    let out = lab.run(&["validate", broken.to_str().unwrap()]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn the_standalone_manifest_comes_up_with_its_data_and_a_second_apply_is_a_no_op() {
+    let lab = Lab::new();
+    let m = manifest("standalone.yaml");
+    let m = m.to_str().unwrap();
+    lab.ok(&["up", m]);
+    assert_eq!(lab.member("DEV")["status"], "running");
+    let mut c = lab.client("DEV");
+    assert_eq!(read(&mut c, "^Company(1,\"name\")").as_deref(), Some("Acme Corporation"));
+    let applied: Value = serde_json::from_str(&lab.ok(&["--json", "apply", m])).unwrap();
+    assert_eq!(applied["changes"], serde_json::json!([]));
+    lab.ok(&["down", "--wipe"]);
+}
+
+#[test]
+fn pause_resume_partition_heal_then_a_fully_stopped_mirror_is_reported_not_waited_on() {
+    let lab = Lab::new();
+    let pb = manifest("phonebook.yaml");
+    let pb = pb.to_str().unwrap();
+    lab.ok(&["up", pb]);
+
+    // A hung backup shows as paused, and comes back.
+    lab.ok(&["pause", "mirrorb"]);
+    assert_eq!(lab.member("MIRRORB")["status"], "paused");
+    lab.ok(&["resume", "mirrorb"]);
+    lab.await_status("MIRRORB", "backup");
+
+    // Cutting only the link between the failover members causes no failover.
+    let out = lab.ok(&["partition", "mirrorb", "--from", "mirrora"]);
+    assert!(out.contains("MIRRORB is cut off from MIRRORA"), "{out}");
+    let mut a = lab.client("MIRRORA");
+    a.set("^Company(5,\"name\")", "during the cut").unwrap();
+    wait_until("the primary to go on alone", Duration::from_secs(30), || lab.member("MIRRORB")["status"] != "backup");
+    assert_eq!(lab.member("MIRRORA")["status"], "primary");
+    lab.ok(&["heal"]);
+    lab.await_status("MIRRORB", "backup");
+    let mut b = lab.client("MIRRORB");
+    wait_until("the healed backup to catch up", Duration::from_secs(30), || {
+        read(&mut b, "^Company(5,\"name\")").is_some()
+    });
+
+    // Down without wipe: the plan is only to start the processes again. The engine does
+    // not yet elect a primary when a whole mirror restarts (every failover member stays
+    // Waiting; reported on issue 4's review): `up` must say so and what to do, not hang.
+    // When the engine gains that, this turns into "up converges with the data intact".
+    lab.ok(&["down"]);
+    assert!(lab.status().iter().all(|m| m["status"] == "down"));
+    let plan = lab.ok(&["plan", pb]);
+    assert_eq!(plan.lines().filter(|l| l.contains("start the")).count(), 4, "{plan}");
+    assert_eq!(plan.lines().count(), 5, "only the starts are planned:\n{plan}");
+    let out = lab.run(&["up", pb]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("every failover member has been Waiting") && err.contains("down --wipe"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_database_added_to_the_manifest_is_copied_to_every_member_with_its_data() {
+    let lab = Lab::new();
+    let text = std::fs::read_to_string(manifest("phonebook.yaml")).unwrap();
+    let file = lab.dir.path().join("phonebook.yaml");
+    std::fs::write(&file, &text).unwrap();
+    let m = file.to_str().unwrap();
+    lab.ok(&["up", m]);
+    // Data written before the database is mirrored must reach the members by the copy.
+    let grown = text
+        .replace(
+            "  - { name: CUSTOMER, mirrored: true }\n",
+            "  - { name: CUSTOMER, mirrored: true }\n  - { name: ORDERS, mirrored: true }\n",
+        )
+        .replace(
+            "      - { global: \"Customer*\", database: CUSTOMER }\n",
+            "      - { global: \"Customer*\", database: CUSTOMER }\n      - { global: \"Order*\", database: ORDERS }\n",
+        );
+    assert_ne!(grown, text, "the manifest's shape changed: update this test");
+    std::fs::write(&file, grown).unwrap();
+    let plan = lab.ok(&["plan", m]);
+    assert!(
+        plan.contains("MIRRORA   create database ORDERS") && plan.contains("MIRRORB   copy ORDERS from MIRRORA"),
+        "{plan}"
+    );
+    assert!(!plan.contains("COMPANY"), "only the new database is planned:\n{plan}");
+    let out = lab.run(&["verify", m]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("missing: create database ORDERS"));
+    lab.ok(&["apply", m]);
+    let mut a = lab.client("MIRRORA");
+    a.set("^Order(1)", "first order").unwrap();
+    for member in ["MIRRORB", "MIRRORC"] {
+        let mut c = lab.client(member);
+        wait_until(&format!("^Order(1) on {member}"), Duration::from_secs(30), || read(&mut c, "^Order(1)").is_some());
+    }
+    assert!(lab.ok(&["plan", m]).contains("No changes"));
+}
+
+#[test]
+fn the_docker_target_is_refused_cleanly_and_changes_nothing() {
+    let lab = Lab::new();
+    let file = lab.dir.path().join("docker.yaml");
+    std::fs::write(&file, "lab: boxed\ntarget: docker\nmembers:\n  - { name: dev, type: standalone }\n").unwrap();
+    lab.ok(&["validate", file.to_str().unwrap()]);
+    let out = lab.run(&["up", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("see issue 5"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!lab.labs().exists());
+}
+
+#[test]
+fn a_failed_step_names_itself_and_its_member_and_a_rerun_resumes() {
+    let lab = Lab::new();
+    // MIRRORC's portal port is held by someone else: its engine cannot start.
+    let blocker = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = blocker.local_addr().unwrap().port();
+    let text = std::fs::read_to_string(manifest("phonebook.yaml")).unwrap().replace(
+        "  - { name: mirrorc, type: dr }",
+        &format!("  - {{ name: mirrorc, type: dr, ports: {{ web: {port} }} }}"),
+    );
+    let file = lab.dir.path().join("phonebook.yaml");
+    std::fs::write(&file, text).unwrap();
+    let m = file.to_str().unwrap();
+    let out = lab.run(&["up", m]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("step `start the dr member` on MIRRORC failed"), "{err}");
+    assert!(err.contains("run `mirrorlab apply` again"), "{err}");
+    assert_ne!(lab.member("MIRRORA")["status"], "down", "the members before the failed step were started");
+    assert_eq!(lab.member("MIRRORC")["status"], "down");
+
+    // Once the port is free, the same command picks up where it stopped.
+    drop(blocker);
+    let up: Value = serde_json::from_str(&lab.ok(&["--json", "up", m])).unwrap();
+    let steps: Vec<String> =
+        up["changes"].as_array().unwrap().iter().map(|c| format!("{} {}", c["member"], c["step"])).collect();
+    assert!(steps.first().is_some_and(|s| s.contains("MIRRORC") && s.contains("start the dr member")), "{steps:?}");
+    assert!(
+        !steps.iter().any(|s| s.contains("start the failover member")),
+        "started members are not started again: {steps:?}"
+    );
+    lab.ok(&["verify", m]);
+    let mut c = lab.client("MIRRORC");
+    assert_eq!(read(&mut c, "^Company(1,\"name\")").as_deref(), Some("Acme Corporation"));
+}
