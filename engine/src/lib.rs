@@ -15,6 +15,7 @@ pub mod logging;
 pub mod merge;
 pub mod mirror;
 pub mod namespace;
+pub mod resolve;
 pub mod resp;
 pub mod start;
 pub mod storage;
