@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod cli;
 pub mod client;
 mod connections;
+pub mod container;
 pub mod error;
 pub mod globals;
 pub mod instance;
