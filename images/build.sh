@@ -2,11 +2,17 @@
 # Builds the two lab images from this checkout, offline: the static release binaries
 # first, then `docker build` of images that start FROM scratch.
 #
-#   images/build.sh [TAG]        # default tag: dev -> mirrorlab/engine:dev, mirrorlab/arbiter:dev
+#   images/build.sh [--no-cache] [TAG]   # default tag: dev -> mirrorlab/engine:dev, mirrorlab/arbiter:dev
 #
+# --no-cache rebuilds every layer (the image tests build from clean).
 # Environment: DOCKER (the docker command, default `docker`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+build_flags=()
+if [ "${1:-}" = "--no-cache" ]; then
+    build_flags+=(--no-cache)
+    shift
+fi
 tag="${1:-dev}"
 docker="${DOCKER:-docker}"
 
@@ -24,7 +30,7 @@ for b in engine agent mirrorlab-init; do
 done
 
 echo "== docker build mirrorlab/engine:$tag"
-"$docker" build -f images/engine/Dockerfile -t "mirrorlab/engine:$tag" .
+"$docker" build ${build_flags[@]+"${build_flags[@]}"} -f images/engine/Dockerfile -t "mirrorlab/engine:$tag" .
 echo "== docker build mirrorlab/arbiter:$tag"
-"$docker" build -f images/arbiter/Dockerfile -t "mirrorlab/arbiter:$tag" .
+"$docker" build ${build_flags[@]+"${build_flags[@]}"} -f images/arbiter/Dockerfile -t "mirrorlab/arbiter:$tag" .
 "$docker" image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E "^mirrorlab/(engine|arbiter):$tag " || true
