@@ -6,7 +6,7 @@
 //! `mirrorlab-init health` exits 0 when the engine's `/health` answers 200.
 
 use clap::{Parser, Subcommand};
-use engine::container::{health, supervisor};
+use engine::container::{configure, health, supervisor};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +37,23 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         engine_args: Vec<OsString>,
     },
+    /// One-shot configuration of a Compose lab: create or find the primary, join the
+    /// others, mirror the databases (copying files between mounted member volumes).
+    Configure {
+        /// A member: its host name, optionally `=DIR` where its data volume is mounted
+        /// here (default /members/HOST). The first member creates the mirror.
+        #[arg(long = "member", required = true, value_name = "HOST[=DIR]")]
+        members: Vec<String>,
+        /// A database to mirror (with a namespace of the same name).
+        #[arg(long = "database", value_name = "NAME")]
+        databases: Vec<String>,
+        /// The members' web port.
+        #[arg(long, default_value_t = health::DEFAULT_WEB_PORT)]
+        web_port: u16,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        timeout_s: u64,
+    },
     /// Exit 0 when the engine's management API answers GET /health with 200.
     Health {
         /// Web port. Default: the running engine's (its state file), else 52773.
@@ -61,6 +78,31 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("mirrorlab-init health: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Configure { members, databases, web_port, timeout_s } => {
+            let members = members
+                .iter()
+                .map(|m| {
+                    let (host, dir) = m.split_once('=').map_or((m.as_str(), None), |(h, d)| (h, Some(d)));
+                    configure::Member {
+                        host: host.to_string(),
+                        web_port,
+                        data_dir: dir.map_or_else(|| PathBuf::from("/members").join(host), PathBuf::from),
+                    }
+                })
+                .collect();
+            let databases = databases.iter().map(|d| d.to_ascii_uppercase()).collect();
+            let plan = configure::Plan { members, databases, timeout: Duration::from_secs(timeout_s) };
+            match configure::run(&plan, &mut |line| println!("configure: {line}")) {
+                Ok(()) => {
+                    println!("configure: the mirror is configured and verified");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("configure: {e}");
                     ExitCode::FAILURE
                 }
             }

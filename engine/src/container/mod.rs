@@ -5,6 +5,7 @@
 //! engine's status*; a stop signal reaches the engine first, so it can hand over to the
 //! backup while its agent still answers.
 
+pub mod configure;
 pub mod health;
 pub mod output;
 pub mod supervisor;
