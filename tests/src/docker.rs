@@ -138,3 +138,79 @@ impl Drop for Cleanup {
         batch(&["image", "rm", "-f"], &self.images);
     }
 }
+
+/// The compose command: `docker-compose` unless `DOCKER_COMPOSE` names another (it is
+/// split on spaces, so `docker compose` works too).
+pub fn compose_program() -> Vec<String> {
+    std::env::var("DOCKER_COMPOSE")
+        .unwrap_or_else(|_| "docker-compose".into())
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+/// Why the compose tool cannot be used here, if it cannot.
+pub fn compose_unavailable() -> Option<String> {
+    let p = compose_program();
+    match Command::new(&p[0]).args(&p[1..]).arg("version").output() {
+        Err(e) => Some(format!("cannot run `{} version`: {e}", p.join(" "))),
+        Ok(o) if !o.status.success() => {
+            Some(format!("`{} version` failed: {}", p.join(" "), String::from_utf8_lossy(&o.stderr).trim()))
+        }
+        Ok(_) => None,
+    }
+}
+
+/// One compose project on one file, with its environment; every call passes both.
+pub struct Compose {
+    pub project: String,
+    pub file: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+impl Compose {
+    /// The full command line for `args` (also used for the teardown command).
+    pub fn argv(&self, args: &[&str]) -> Vec<String> {
+        let mut argv = compose_program();
+        argv.extend(["-p".to_string(), self.project.clone(), "-f".to_string(), self.file.display().to_string()]);
+        argv.extend(args.iter().map(|s| s.to_string()));
+        argv
+    }
+
+    /// Runs compose; panics with its output unless it succeeds; returns stdout, trimmed.
+    pub fn run(&self, args: &[&str]) -> String {
+        let argv = self.argv(args);
+        let o = Command::new(&argv[0]).args(&argv[1..]).envs(self.env.iter().cloned()).output().expect("run compose");
+        assert!(
+            o.status.success(),
+            "`{}` exited with {}\n{}{}",
+            argv.join(" "),
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// The container id of `service`.
+    pub fn container(&self, service: &str) -> String {
+        let id = self.run(&["ps", "-a", "-q", service]);
+        assert!(!id.is_empty(), "no container for service {service}");
+        id
+    }
+}
+
+/// Waits until `container` has exited: its exit code, or its state and log on timeout.
+pub fn await_exit(container: &str, timeout: Duration) -> Result<i32, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let state = docker(&["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", container]);
+        if let Some(code) = state.strip_prefix("exited ") {
+            return Ok(code.parse().expect("an exit code"));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("container {container} is {state:?} after {timeout:?}; its log:\n{}", logs(container)));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -90,6 +90,12 @@ impl Run<'_> {
     fn status(&self, m: &Member) -> Result<Value, String> {
         Ok(self.call(m, "GET", "/api/mirror/status", None)?.1["status"].clone())
     }
+
+    /// The status once the member answers: a member may be restarting (a fenced engine
+    /// ends its container, and the restart policy brings it back).
+    fn status_when_up(&self, m: &Member) -> Result<Value, String> {
+        self.wait(&format!("{} to answer", m.host), || Ok(self.status(m).ok()))
+    }
 }
 
 fn word(status: &Value) -> &str {
@@ -123,7 +129,7 @@ pub fn run(plan: &Plan, say: &mut dyn FnMut(&str)) -> Result<(), String> {
     let primary = elect(&mut r)?;
     (r.say)(&format!("primary: {}", plan.members[primary].host));
     for (i, m) in plan.members.iter().enumerate() {
-        if i != primary && r.status(m)?.is_null() {
+        if i != primary && r.status_when_up(m)?.is_null() {
             r.act(m, "join", None)?;
         }
     }
@@ -138,14 +144,15 @@ fn elect(r: &mut Run) -> Result<usize, String> {
     let members = &r.plan.members;
     let mut any_member = false;
     for m in members {
-        any_member |= !r.status(m)?.is_null();
+        any_member |= !r.status_when_up(m)?.is_null();
     }
     if !any_member {
         r.act(&members[0], "create", None)?;
     }
     r.wait("a primary", || {
         for (i, m) in members.iter().enumerate() {
-            if word(&r.status(m)?) == "Primary" {
+            // One member down (restarting) must not hide the other being primary.
+            if r.status(m).is_ok_and(|s| word(&s) == "Primary") {
                 return Ok(Some(i));
             }
         }
@@ -157,13 +164,13 @@ fn mirror_database(r: &mut Run, primary: usize, db: &str) -> Result<(), String> 
     let p = r.plan.members[primary].clone();
     let create = serde_json::json!({ "name": db }).to_string();
     let namespace = serde_json::json!({ "name": db, "globals": db }).to_string();
-    if !has_database(&r.status(&p)?, db) {
+    if !has_database(&r.status_when_up(&p)?, db) {
         r.call(&p, "POST", "/api/databases", Some(&create))?;
         r.act(&p, "add-database", Some(db))?;
     }
     r.call(&p, "POST", "/api/namespaces", Some(&namespace))?;
     for (i, m) in r.plan.members.clone().iter().enumerate() {
-        if i == primary || has_database(&r.status(m)?, db) {
+        if i == primary || has_database(&r.status_when_up(m)?, db) {
             continue;
         }
         copy_from_primary(r, &p, m, db)?;
