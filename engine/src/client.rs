@@ -13,7 +13,7 @@
 
 use crate::instance::Direction;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -94,18 +94,14 @@ fn encode(out: &mut impl Write, args: &[&[u8]]) -> io::Result<()> {
 }
 
 impl Client {
-    /// Connects, trying each address `addr` resolves to, each within `timeout`.
-    pub fn connect(addr: impl ToSocketAddrs + std::fmt::Display, timeout: Duration) -> Result<Client, ClientError> {
+    /// Connects, trying each address `addr` (`host:port`) resolves to, each within
+    /// `timeout`. Host names go through [`crate::resolve`], which works in `FROM scratch`
+    /// containers where the C library's resolver cannot.
+    pub fn connect(addr: impl std::fmt::Display, timeout: Duration) -> Result<Client, ClientError> {
         let name = addr.to_string();
-        let fail = |source| ClientError::Connect { addr: name.clone(), source };
-        let mut last = io::Error::new(io::ErrorKind::NotFound, "the address resolves to nothing");
-        for a in addr.to_socket_addrs().map_err(fail)? {
-            match TcpStream::connect_timeout(&a, timeout) {
-                Ok(stream) => return Client::from_stream(stream).map_err(fail),
-                Err(e) => last = e,
-            }
-        }
-        Err(fail(last))
+        let stream = crate::resolve::connect_std(&name, timeout)
+            .map_err(|source| ClientError::Connect { addr: name.clone(), source })?;
+        Client::from_stream(stream).map_err(|source| ClientError::Connect { addr: name, source })
     }
 
     pub fn from_stream(stream: TcpStream) -> io::Result<Client> {

@@ -1,6 +1,7 @@
 //! Helpers for end-to-end tests: each test gets its own data directory and ports, drives
 //! the real binaries, and waits for conditions (never fixed sleeps).
 
+pub mod docker;
 pub mod mirror;
 
 use std::path::{Path, PathBuf};

@@ -209,7 +209,7 @@ pub async fn connect_and_follow(net: Arc<NetShared>, candidates: Vec<MemberId>) 
             continue;
         }
         let address = net.addresses[id.0 as usize].clone();
-        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&address)).await {
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, crate::resolve::connect(&address)).await {
             Ok(Ok(s)) => s,
             _ => {
                 tokio::time::sleep(RECONNECT_DELAY).await;

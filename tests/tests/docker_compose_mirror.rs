@@ -1,0 +1,172 @@
+//! The Compose lab end to end: `up` gives a configured mirror with no clicks; a record
+//! written on mirrora is read on mirrorb; killing mirrora's container fails over to
+//! mirrorb; mirrora comes back as backup; `down` then `up` keeps data and roles. Each run
+//! has its own project (names, network, volumes) and lets Docker pick the host ports;
+//! `down -v` runs whatever happens. Without Docker the test says why and returns.
+
+use mirrorlab_tests::docker::{self, await_exit, await_healthy, docker, host_port, Cleanup, Compose};
+use mirrorlab_tests::engine;
+use mirrorlab_tests::engine::client::Client;
+use std::time::{Duration, Instant};
+
+/// Longer than the configure service's own bound (180 s), so its error is what we see.
+const CONFIGURED_WITHIN: Duration = Duration::from_secs(200);
+const FAILOVER_WITHIN: Duration = Duration::from_secs(30);
+
+fn api(port: u16, path: &str) -> Option<(u16, String)> {
+    engine::cli::http::call(port, "GET", path, None, Duration::from_secs(5)).ok().map(|r| (r.status, r.body))
+}
+
+fn status_word(web: u16) -> String {
+    let body = api(web, "/api/mirror/status").map(|(_, b)| b).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    v["status"]["status"].as_str().unwrap_or_default().to_string()
+}
+
+/// A client on the PHONEBOOK namespace of the superserver published on `port`.
+fn phonebook(port: u16) -> Option<Client> {
+    let mut c = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(2)).ok()?;
+    c.set_timeout(Some(Duration::from_secs(5))).ok()?;
+    c.namespace("PHONEBOOK").ok()?;
+    Some(c)
+}
+
+/// Polls `f` until it gives `Some`; panics naming `what` and the lab's state after `timeout`.
+fn wait_for<T>(what: &str, timeout: Duration, lab: &Lab, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}\n{}", lab.describe());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Lab {
+    compose: Compose,
+}
+
+impl Lab {
+    fn ports(&self, service: &str) -> (u16, u16) {
+        let c = self.compose.container(service);
+        (host_port(&c, 1972), host_port(&c, 52773))
+    }
+
+    /// `up -d`, then the configure service's exit status; returns the time it took.
+    fn up_configured(&self) -> Duration {
+        let started = Instant::now();
+        self.compose.run(&["up", "-d"]);
+        let configure = self.compose.container("configure");
+        match await_exit(&configure, CONFIGURED_WITHIN) {
+            Ok(0) => {}
+            Ok(code) => panic!("configure exited {code}; its log:\n{}\n{}", docker::logs(&configure), self.describe()),
+            Err(e) => panic!("{e}\n{}", self.describe()),
+        }
+        started.elapsed()
+    }
+
+    fn describe(&self) -> String {
+        ["mirrora", "mirrorb"]
+            .iter()
+            .map(|s| {
+                let c = self.compose.container(s);
+                format!("--- {s}:\n{}", docker::logs(&c))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+#[test]
+fn compose_up_configures_a_mirror_that_fails_over_rejoins_and_survives_down_and_up() {
+    if let Some(reason) = docker::unavailable().or_else(docker::compose_unavailable) {
+        println!("docker_compose_mirror: not run: {reason}");
+        return;
+    }
+    let tag = docker::unique("");
+    let mut cleanup = Cleanup::default();
+    cleanup.images = vec![format!("mirrorlab/engine:{tag}"), format!("mirrorlab/arbiter:{tag}")];
+    let build = std::process::Command::new(docker::repo_root().join("images/build.sh"))
+        .arg(&tag)
+        .env("DOCKER", docker::docker_program())
+        .output()
+        .expect("run images/build.sh");
+    assert!(build.status.success(), "images/build.sh failed:\n{}", String::from_utf8_lossy(&build.stderr));
+
+    let env = [
+        ("MIRRORLAB_TAG", tag.as_str()),
+        ("MIRRORLAB_BIND", "127.0.0.1"),
+        // Empty: Docker picks free host ports, so parallel runs never collide.
+        ("MIRRORA_SUPERSERVER_PORT", ""),
+        ("MIRRORA_WEB_PORT", ""),
+        ("MIRRORB_SUPERSERVER_PORT", ""),
+        ("MIRRORB_WEB_PORT", ""),
+    ];
+    let compose = Compose {
+        project: docker::unique("mirror"),
+        file: docker::repo_root().join("compose/mirror.yml"),
+        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    };
+    cleanup.commands.push(compose.argv(&["down", "-v", "--remove-orphans", "--timeout", "5"]));
+    let lab = Lab { compose };
+
+    let took = lab.up_configured();
+    println!("docker-compose up to a configured, verified mirror: {:.1} s", took.as_secs_f64());
+    let (a_resp, a_web) = lab.ports("mirrora");
+    let (b_resp, b_web) = lab.ports("mirrorb");
+    assert_eq!(status_word(a_web), "Primary");
+    assert_eq!(status_word(b_web), "Backup");
+
+    let mut a = phonebook(a_resp).expect("mirrora's superserver");
+    a.set("^Phone(1)", "Ann").unwrap();
+    a.command(&[b"SYNC"]).unwrap();
+    wait_for("mirrorb to read the record written on mirrora", Duration::from_secs(10), &lab, || {
+        phonebook(b_resp)?.get("^Phone(1)").ok().flatten().filter(|v| v == b"Ann")
+    });
+
+    // Failover: mirrora's container killed (SIGKILL, no handover).
+    let mirrora = lab.compose.container("mirrora");
+    let killed = Instant::now();
+    docker(&["kill", &mirrora]);
+    wait_for("mirrorb's /mirror_status to answer 200", FAILOVER_WITHIN, &lab, || {
+        api(b_web, "/mirror_status").filter(|(code, _)| *code == 200)
+    });
+    wait_for("mirrorb to accept a write", FAILOVER_WITHIN, &lab, || phonebook(b_resp)?.set("^Phone(2)", "Bob").ok());
+    println!(
+        "failover under Docker (kill to first write accepted on mirrorb): {:.1} s",
+        killed.elapsed().as_secs_f64()
+    );
+
+    // mirrora comes back as backup and catches up.
+    docker(&["start", &mirrora]);
+    await_healthy(&mirrora, Duration::from_secs(60));
+    let (a_resp, a_web) = lab.ports("mirrora");
+    wait_for("mirrora to rejoin as backup", Duration::from_secs(60), &lab, || {
+        (status_word(a_web) == "Backup").then_some(())
+    });
+    wait_for("mirrora to receive the write made during its absence", Duration::from_secs(10), &lab, || {
+        phonebook(a_resp)?.get("^Phone(2)").ok().flatten().filter(|v| v == b"Bob")
+    });
+
+    // down (volumes kept) and up again: same data, same mirror, configure finds it done.
+    lab.compose.run(&["down", "--timeout", "30"]);
+    let took = lab.up_configured();
+    println!("docker-compose up again (existing volumes): {:.1} s", took.as_secs_f64());
+    let (a_resp, a_web) = lab.ports("mirrora");
+    let (b_resp, b_web) = lab.ports("mirrorb");
+    let roles = [status_word(a_web), status_word(b_web)];
+    assert!(
+        roles.contains(&"Primary".to_string()) && roles.contains(&"Backup".to_string()),
+        "roles after down/up: {roles:?}\n{}",
+        lab.describe()
+    );
+    for port in [a_resp, b_resp] {
+        let mut c = phonebook(port).expect("a superserver");
+        assert_eq!(c.get("^Phone(1)").unwrap().as_deref(), Some(&b"Ann"[..]));
+        assert_eq!(c.get("^Phone(2)").unwrap().as_deref(), Some(&b"Bob"[..]));
+    }
+    drop(cleanup);
+}
