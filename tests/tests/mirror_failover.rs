@@ -360,3 +360,33 @@ fn line(lab: &Lab, i: usize, name: &str) -> serde_json::Value {
     let s = lab.status(i);
     s["members"].as_array().unwrap().iter().find(|m| m["name"] == name).cloned().unwrap_or_default()
 }
+
+#[test]
+fn a_whole_mirror_restarted_elects_a_primary_without_forcing_anyone_down() {
+    let mut lab = pair();
+    let mut a = lab.client(0, "DATA");
+    a.command(&[b"DURABILITY", b"always"]).unwrap();
+    a.set("^r(1)", "before the restart").unwrap();
+    drop(a);
+    // Stopping the primary first hands over to the backup; then the new primary stops.
+    for i in 0..2 {
+        let out = lab.members[i].engine.as_mut().unwrap().stop();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        lab.members[i].engine = None;
+    }
+    lab.start_engine(0);
+    lab.start_engine(1);
+    wait_until("one primary and one backup", Duration::from_secs(20), || {
+        let words = [lab.status_word(0), lab.status_word(1)];
+        words.contains(&"Primary".to_string()) && words.contains(&"Backup".to_string())
+    });
+    for i in 0..2 {
+        let engine = lab.members[i].engine.as_mut().unwrap();
+        assert!(engine.child.try_wait().unwrap().is_none(), "member {i} was forced down; {}", lab.describe());
+    }
+    let primary = if lab.status_word(0) == "Primary" { 0 } else { 1 };
+    let mut p = lab.client(primary, "DATA");
+    assert_eq!(p.get("^r(1)").unwrap().as_deref(), Some(&b"before the restart"[..]));
+    p.command(&[b"DURABILITY", b"always"]).unwrap();
+    p.set("^r(2)", "after").unwrap();
+}

@@ -84,6 +84,10 @@ pub struct MirrorState {
     /// The operator set "no failover" on this member.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_failover: bool,
+    /// The member is (or, having lost its primary, was) the active backup: it may take over
+    /// through the arbiter. Other members' agent questions read it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub active: bool,
     /// The member was created or joined: the engine starts its mirror runtime at start.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub joined: bool,
@@ -208,6 +212,7 @@ impl Status {
             ("mirror_member", self.mirror.member.clone()),
             ("mirror_role", self.mirror.role.as_str().to_string()),
             ("mirror_type", self.mirror.member_type.clone()),
+            ("mirror_active", u8::from(self.mirror.active).to_string()),
             ("epoch", self.mirror.epoch.to_string()),
             ("journal_epochs", summary_text(&self.mirror.summary(self.journal.last))),
         ];

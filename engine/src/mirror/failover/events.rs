@@ -78,8 +78,10 @@ pub enum ArbiterAnswer {
 /// What an agent says about the instance beside it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InstanceState {
-    /// Running and answering; `primary` when it is primary of `epoch`.
-    Running { primary: bool },
+    /// Running and answering; `primary` when it is primary of `epoch`; `active` when it is
+    /// a follower that was the active backup of a primary (it may be asking the arbiter
+    /// to take over).
+    Running { primary: bool, active: bool },
     /// Running but not answering (hung): the agent can force it down.
     Hung,
     /// Not running (crashed, or forced down by this or an earlier request).

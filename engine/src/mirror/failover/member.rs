@@ -176,6 +176,11 @@ impl Member {
         matches!(self.role, Role::Primary(_))
     }
 
+    /// A follower that is (or, having lost its primary, was) the active backup.
+    pub fn is_active_backup(&self) -> bool {
+        matches!(&self.role, Role::Follower(f) if f.active)
+    }
+
     /// Primary and open for writes.
     pub fn is_open_primary(&self) -> bool {
         matches!(&self.role, Role::Primary(p) if p.open)
@@ -535,8 +540,16 @@ impl Member {
         }
         let forced = f.forced;
         match answer.state {
-            InstanceState::Running { primary: true } if !forced => {}
-            InstanceState::Running { primary: false } if !forced && !better_than_peer => {}
+            InstanceState::Running { primary: true, .. } if !forced => {}
+            InstanceState::Running { primary: false, .. } if !forced && !better_than_peer => {}
+            // A running follower that is nobody's active backup and whose journal is not
+            // ahead of ours cannot become primary by itself (the only primary it could
+            // follow is this member): it is out of the way without being forced down, as
+            // when a whole mirror restarts.
+            InstanceState::Running { primary: false, active: false } if !forced => {
+                f.agent_answers.insert(answer.member, answer);
+                self.try_agent_takeover(now);
+            }
             InstanceState::Running { .. } | InstanceState::Hung => {
                 self.out.push(Command::AskAgent { member: answer.member, fence: true });
             }

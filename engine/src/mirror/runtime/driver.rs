@@ -216,8 +216,10 @@ impl Driver {
                 });
                 self.step(Event::Connection { peer: id, up: true }).await;
             }
-            Input::FromMember(id, FromMember::Joined { member_type, .. }) => {
+            Input::FromMember(id, FromMember::Joined { member_type, from_position, .. }) => {
                 tracing::info!("mirror: {} joined as {member_type}", self.name(id));
+                // An accepted join's journal is a prefix of ours up to there.
+                self.peer(id, |p| p.position = p.position.max(from_position));
                 if let Some(t) = MemberType::from_word(&member_type) {
                     self.learn_type(id, t).await;
                 }
@@ -235,9 +237,18 @@ impl Driver {
                 self.step(Event::Message { from: id, msg: Control::JournalAck { epoch, end: durable, sent_at } }).await;
             }
             Input::FromMember(id, FromMember::Control(msg)) => {
-                if let Control::JournalAck { sent_at, .. } = msg {
+                if let Control::JournalAck { sent_at, end, .. } = msg {
                     let lease = self.lease.entry(id).or_default();
                     *lease = (*lease).max(sent_at);
+                    // A member with nothing to receive sends no data acknowledgement: its
+                    // control acknowledgement says how far it is.
+                    let caught_up = end >= self.net.store.mirror_journal().durable_position();
+                    self.peer(id, |p| {
+                        p.position = p.position.max(end);
+                        if caught_up {
+                            p.caught_up_at = Some(Instant::now());
+                        }
+                    });
                 }
                 self.step(Event::Message { from: id, msg }).await;
             }
@@ -506,9 +517,11 @@ impl Driver {
             Command::RefuseCommit => {}
             Command::StatusChanged { from, to } => {
                 tracing::info!("mirror: member status {from} -> {to}");
+                let member_type = self.member_type();
                 let mut s = self.net.state.lock();
                 s.status = to.to_string();
-                s.role = state::role_word(self.machine.is_primary(), self.member_type() == MemberType::Failover);
+                s.active = self.machine.is_active_backup();
+                s.role = state::role_word(self.machine.is_primary(), member_type == MemberType::Failover);
                 if let Err(e) = state::save(&self.net.dir, &s) {
                     tracing::error!("mirror: {e}");
                 }
@@ -524,6 +537,7 @@ impl Driver {
                 {
                     let mut s = self.net.state.lock();
                     s.member_type = t.word().to_string();
+                    s.active = self.machine.is_active_backup();
                     s.role = state::role_word(self.machine.is_primary(), t == MemberType::Failover);
                     if let Err(e) = state::save(&self.net.dir, &s) {
                         tracing::error!("mirror: {e}");

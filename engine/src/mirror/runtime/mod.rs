@@ -135,6 +135,13 @@ impl MirrorService {
         state.member = cfg.this_member.clone();
         state.member_type = member_type.word().to_string();
         state.joined = true;
+        // A member always starts as a follower: the role and status a former primary left
+        // in the file are stale, and the other members' agents read them (a failover
+        // member that believed its stopped partner still primary would wait for it for
+        // ever). A created mirror's primary records its role when it becomes primary.
+        state.role = state::role_word(false, member_type == MemberType::Failover);
+        state.status = "Waiting".into();
+        state.active = false;
         state::save(&self.dir, &state)?;
         let listen_on = listen_address(&mine.mirror_address);
         let listener = self.handle.block_on_listener(&listen_on).map_err(|e| {

@@ -131,8 +131,10 @@ pub fn ask_agent(
         }
     }
     let state = match (fields.get("state")?.as_str(), fields.get("mirror_role").map(String::as_str)) {
-        ("running", Some("primary")) => InstanceState::Running { primary: true },
-        ("running", _) => InstanceState::Running { primary: false },
+        ("running", Some("primary")) => InstanceState::Running { primary: true, active: false },
+        ("running", _) => {
+            InstanceState::Running { primary: false, active: fields.get("mirror_active").is_some_and(|a| a == "1") }
+        }
         ("hung", _) => InstanceState::Hung,
         _ => InstanceState::Down,
     };

@@ -263,7 +263,7 @@ impl Sim {
         let state = match &node.member {
             None => InstanceState::Down,
             Some(_) if node.hung() => InstanceState::Hung,
-            Some(m) => InstanceState::Running { primary: m.is_primary() },
+            Some(m) => InstanceState::Running { primary: m.is_primary(), active: m.is_active_backup() },
         };
         AgentAnswer { member: node.id, state, epoch: node.durable_epoch, journal: node.summary() }
     }
