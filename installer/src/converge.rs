@@ -385,7 +385,7 @@ impl<'a> Converge<'a> {
                 step: "wait for a primary".into(),
                 member: failover.join(", "),
                 reason: format!(
-                    "every failover member has been Waiting for {stuck_after:?}: after the whole mirror was stopped, no member takes over by itself (a former primary never resumes on restart: docs/design/failover.md) and the engine has no operator action to resume it yet; rebuild the lab with `mirrorlab down --wipe` and `mirrorlab up`"
+                    "every failover member has been Waiting for {stuck_after:?}: none could learn from the other's agent that it is down or behind (are the agents running? `mirrorlab status`, `mirrorlab logs MEMBER`); a lab that cannot recover can be rebuilt with `mirrorlab down --wipe` and `mirrorlab up`"
                 ),
             }),
             None => Err(StepError {

@@ -231,21 +231,22 @@ fn pause_resume_partition_heal_then_a_fully_stopped_mirror_is_reported_not_waite
         read(&mut b, "^Company(5,\"name\")").is_some()
     });
 
-    // Down without wipe: the plan is only to start the processes again. The engine does
-    // not yet elect a primary when a whole mirror restarts (every failover member stays
-    // Waiting; reported on issue 4's review): `up` must say so and what to do, not hang.
-    // When the engine gains that, this turns into "up converges with the data intact".
+    // Down without wipe: the plan is only to start the processes again, and the whole
+    // mirror comes back (a primary elected, nobody forced down) with its data.
     lab.ok(&["down"]);
     assert!(lab.status().iter().all(|m| m["status"] == "down"));
     let plan = lab.ok(&["plan", pb]);
     assert_eq!(plan.lines().filter(|l| l.contains("start the")).count(), 4, "{plan}");
     assert_eq!(plan.lines().count(), 5, "only the starts are planned:\n{plan}");
-    let out = lab.run(&["up", pb]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("every failover member has been Waiting") && err.contains("down --wipe"),
-        "{err}"
-    );
+    lab.ok(&["up", pb]);
+    let statuses: Vec<String> =
+        lab.status().iter().map(|m| m["status"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(statuses.iter().filter(|s| *s == "primary").count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| *s == "backup").count(), 1, "{statuses:?}");
+    let primary = lab.status().iter().find(|m| m["status"] == "primary").unwrap()["name"].as_str().unwrap().to_string();
+    let mut p = lab.client(&primary);
+    assert!(read(&mut p, "^Company(5,\"name\")").is_some(), "the data survives a whole restart");
+    assert!(lab.ok(&["plan", pb]).contains("No changes"));
 }
 
 #[test]

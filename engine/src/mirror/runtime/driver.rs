@@ -495,7 +495,13 @@ impl Driver {
                 if let Ok(Err(e)) | Err(e) = result.map_err(|e| crate::error::EngineError::Invalid(e.to_string())) {
                     panic!("mirror: cannot become primary of epoch {epoch}: {e}");
                 }
-                self.net.view.lock().primary = true;
+                // The listener judges joins against this summary from the moment it says
+                // primary: both change together (a stale summary would make a member that
+                // is a prefix look diverged, and rewind it for nothing).
+                let mut view = self.net.view.lock();
+                view.summary = self.machine.journal().clone();
+                view.oldest_kept = store.mirror_journal().segments().first().map_or(1, |s| s.first_position);
+                view.primary = true;
             }
             Command::OpenForWrites { epoch } => {
                 tracing::warn!("mirror: {} is primary of epoch {epoch}, open for writes", self.name(self.me));
