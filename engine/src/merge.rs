@@ -120,9 +120,15 @@ pub fn parse(text: &str, origin: &str) -> Result<MergeFile> {
 }
 
 pub fn load(path: &Path) -> Result<MergeFile> {
+    load_text(path).map(|(file, _)| file)
+}
+
+/// [`load`], also returning the text it parsed: the watcher compares later reads with
+/// exactly what was applied.
+pub fn load_text(path: &Path) -> Result<(MergeFile, String)> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| EngineError::io(format!("reading merge file {}", path.display()), e))?;
-    parse(&text, &path.display().to_string())
+    Ok((parse(&text, &path.display().to_string())?, text))
 }
 
 impl SettingsPatch {

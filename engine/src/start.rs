@@ -43,13 +43,13 @@ pub fn run(options: StartOptions) -> Result<()> {
     let lock = dir.lock()?;
     crate::logging::init(Some(&dir.messages_log()), &options.log_level);
     tracing::info!("starting engine {} on data directory {}", env!("CARGO_PKG_VERSION"), dir.root().display());
-    let merge = options.merge_file.as_deref().map(crate::merge::load).transpose()?;
+    let merge = options.merge_file.as_deref().map(crate::merge::load_text).transpose()?;
     let instance = Instance::open(InstanceOptions {
         data_dir: options.data_dir.clone(),
         vfs: Arc::new(RealVfs::new()),
         background: true,
     })?;
-    if let Some(m) = &merge {
+    if let Some((m, _)) = &merge {
         for change in crate::merge::apply(&instance, m)?.changes {
             tracing::info!("merge file: {change}");
         }
@@ -59,7 +59,8 @@ pub fn run(options: StartOptions) -> Result<()> {
         .thread_name("engine-io")
         .build()
         .context("starting the I/O runtime")?;
-    let served = runtime.block_on(serve(instance.clone(), &dir, &options));
+    let applied = merge.map(|(_, text)| text.into_bytes());
+    let served = runtime.block_on(serve(instance.clone(), &dir, &options, applied));
     drop(runtime);
     let stopped = instance.shutdown();
     if let Some(mut state) = dir.read_state() {
@@ -71,7 +72,13 @@ pub fn run(options: StartOptions) -> Result<()> {
     served.and(stopped.map_err(Into::into))
 }
 
-async fn serve(instance: Arc<Instance>, dir: &DataDir, options: &StartOptions) -> Result<()> {
+/// `merge_applied`: the merge file's text as applied at start (the watcher's baseline).
+async fn serve(
+    instance: Arc<Instance>,
+    dir: &DataDir,
+    options: &StartOptions,
+    merge_applied: Option<Vec<u8>>,
+) -> Result<()> {
     let config = instance.config();
     let interface = config.network.interface.clone();
     let ss_port = options.superserver_port.unwrap_or(config.network.superserver_port);
@@ -112,7 +119,7 @@ async fn serve(instance: Arc<Instance>, dir: &DataDir, options: &StartOptions) -
     let resp = tokio::spawn(crate::resp::serve(resp_listener, instance.clone(), limits, stopped(stop_rx.clone())));
     let web = tokio::spawn(crate::web::serve(web_listener, instance.clone(), stopped(stop_rx.clone())));
     if let Some(path) = options.merge_file.clone() {
-        tokio::spawn(watch_merge_file(instance.clone(), path, stopped(stop_rx.clone())));
+        tokio::spawn(watch_merge_file(instance.clone(), path, merge_applied, stopped(stop_rx.clone())));
     }
 
     wait_for_signal().await;
@@ -177,8 +184,15 @@ async fn wait_for_signal() {
 
 /// Re-applies the merge file whenever its content changes. A bad edit is logged and
 /// changes nothing; the engine keeps running.
-async fn watch_merge_file(instance: Arc<Instance>, path: PathBuf, stop: impl std::future::Future<Output = ()>) {
-    let mut last = std::fs::read(&path).ok();
+/// `applied` is the text applied at start: a change made between that and the watcher's
+/// first look is a change too.
+async fn watch_merge_file(
+    instance: Arc<Instance>,
+    path: PathBuf,
+    applied: Option<Vec<u8>>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut last = applied;
     let mut tick = tokio::time::interval(MERGE_POLL);
     tokio::pin!(stop);
     loop {

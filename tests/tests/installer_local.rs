@@ -205,7 +205,7 @@ fn the_standalone_manifest_comes_up_with_its_data_and_a_second_apply_is_a_no_op(
 }
 
 #[test]
-fn pause_resume_partition_heal_then_a_fully_stopped_mirror_is_reported_not_waited_on() {
+fn pause_resume_partition_heal_then_a_whole_restart_elects_a_primary_with_the_data() {
     let lab = Lab::new();
     let pb = manifest("phonebook.yaml");
     let pb = pb.to_str().unwrap();
