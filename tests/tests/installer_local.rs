@@ -205,7 +205,7 @@ fn the_standalone_manifest_comes_up_with_its_data_and_a_second_apply_is_a_no_op(
 }
 
 #[test]
-fn pause_resume_partition_heal_then_a_fully_stopped_mirror_is_reported_not_waited_on() {
+fn pause_resume_partition_heal_then_a_fully_stopped_mirror_converges_or_says_why() {
     let lab = Lab::new();
     let pb = manifest("phonebook.yaml");
     let pb = pb.to_str().unwrap();
@@ -231,21 +231,28 @@ fn pause_resume_partition_heal_then_a_fully_stopped_mirror_is_reported_not_waite
         read(&mut b, "^Company(5,\"name\")").is_some()
     });
 
-    // Down without wipe: the plan is only to start the processes again. The engine does
-    // not yet elect a primary when a whole mirror restarts (every failover member stays
-    // Waiting; reported on issue 4's review): `up` must say so and what to do, not hang.
-    // When the engine gains that, this turns into "up converges with the data intact".
+    // Down without wipe: the plan is only to start the processes again. Whether a whole
+    // mirror that restarts elects a primary depends on the engine's start timing today
+    // (often every failover member stays Waiting: a former primary never resumes by
+    // itself). The installer's contract either way: converge with the data intact, or
+    // say within seconds what happened and what to do, never hang.
     lab.ok(&["down"]);
     assert!(lab.status().iter().all(|m| m["status"] == "down"));
     let plan = lab.ok(&["plan", pb]);
     assert_eq!(plan.lines().filter(|l| l.contains("start the")).count(), 4, "{plan}");
     assert_eq!(plan.lines().count(), 5, "only the starts are planned:\n{plan}");
+    let started = std::time::Instant::now();
     let out = lab.run(&["up", pb]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("every failover member has been Waiting") && err.contains("down --wipe"),
-        "{err}"
-    );
+    if out.status.success() {
+        lab.ok(&["verify", pb]);
+        let primary = lab.status().into_iter().find(|m| m["status"] == "primary").expect("a primary after up");
+        let mut c = lab.client(primary["name"].as_str().unwrap());
+        assert_eq!(read(&mut c, "^Company(5,\"name\")").as_deref(), Some("during the cut"));
+    } else {
+        assert!(err.contains("every failover member has been Waiting") && err.contains("down --wipe"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(60), "up took {:?} to give up", started.elapsed());
+    }
 }
 
 #[test]
