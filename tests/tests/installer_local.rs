@@ -231,6 +231,16 @@ fn pause_resume_partition_heal_then_a_fully_stopped_mirror_converges_or_says_why
         read(&mut b, "^Company(5,\"name\")").is_some()
     });
 
+    // Cutting the primary off from everyone: the backup takes over (the arbiter sees only
+    // it); once healed, the old primary rejoins as backup.
+    let out = lab.ok(&["partition", "mirrora"]);
+    assert!(out.contains("MIRRORA is cut off from MIRRORB, MIRRORC, ARBITER"), "{out}");
+    lab.await_status("MIRRORB", "primary");
+    lab.ok(&["heal"]);
+    lab.await_status("MIRRORA", "backup");
+    let mut b = lab.client("MIRRORB");
+    assert_eq!(read(&mut b, "^Company(5,\"name\")").as_deref(), Some("during the cut"));
+
     // Down without wipe: the plan is only to start the processes again. Whether a whole
     // mirror that restarts elects a primary depends on the engine's start timing today
     // (often every failover member stays Waiting: a former primary never resumes by
