@@ -21,6 +21,9 @@ use std::time::Duration;
 
 /// How long apply waits for a primary, for members to catch up, for a join to register.
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a restarted member may take to report its mirror status. A member that was
+/// configured but never joined reports none at all: it costs one such wait, then joins.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Freeze timeout asked of the primary while files are copied: a crashed `apply` never
 /// leaves it frozen for longer.
 const FREEZE_TIMEOUT_S: u64 = 600;
@@ -199,10 +202,22 @@ impl<'a> Converge<'a> {
                 };
                 if self.change(&m.name, what.clone()) {
                     self.target.start(&m.name).during(&what, &m.name)?;
+                    self.settle_mirror(&m.name);
                 }
             }
         }
         Ok(())
+    }
+
+    /// A restarted member that belongs to a mirror starts its mirror a moment after its
+    /// API answers; until then it reports no status and would look like one that never
+    /// joined. Waits (bounded) for the status so later steps read the truth.
+    fn settle_mirror(&self, member: &str) {
+        let api = self.api(member);
+        let configured = api.get("/api/mirror/config").map(|c| !c["mirror"].is_null()).unwrap_or(false);
+        if configured {
+            crate::target::process::await_condition(SETTLE_TIMEOUT, || api.mirror_status().ok().flatten().is_some());
+        }
     }
 
     /// Local databases of `member`; `all` includes mirrored ones (created locally on the

@@ -231,6 +231,16 @@ fn pause_resume_partition_heal_then_a_whole_restart_elects_a_primary_with_the_da
         read(&mut b, "^Company(5,\"name\")").is_some()
     });
 
+    // Cutting the primary off from everyone: the backup takes over (the arbiter sees only
+    // it); once healed, the old primary rejoins as backup.
+    let out = lab.ok(&["partition", "mirrora"]);
+    assert!(out.contains("MIRRORA is cut off from MIRRORB, MIRRORC, ARBITER"), "{out}");
+    lab.await_status("MIRRORB", "primary");
+    lab.ok(&["heal"]);
+    lab.await_status("MIRRORA", "backup");
+    let mut b = lab.client("MIRRORB");
+    assert_eq!(read(&mut b, "^Company(5,\"name\")").as_deref(), Some("during the cut"));
+
     // Down without wipe: the plan is only to start the processes again, and the whole
     // mirror comes back (a primary elected, nobody forced down) with its data.
     lab.ok(&["down"]);
@@ -239,13 +249,18 @@ fn pause_resume_partition_heal_then_a_whole_restart_elects_a_primary_with_the_da
     assert_eq!(plan.lines().filter(|l| l.contains("start the")).count(), 4, "{plan}");
     assert_eq!(plan.lines().count(), 5, "only the starts are planned:\n{plan}");
     lab.ok(&["up", pb]);
+    lab.ok(&["verify", pb]);
     let statuses: Vec<String> =
         lab.status().iter().map(|m| m["status"].as_str().unwrap_or_default().to_string()).collect();
     assert_eq!(statuses.iter().filter(|s| *s == "primary").count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| *s == "backup").count(), 1, "{statuses:?}");
-    let primary = lab.status().iter().find(|m| m["status"] == "primary").unwrap()["name"].as_str().unwrap().to_string();
-    let mut p = lab.client(&primary);
-    assert!(read(&mut p, "^Company(5,\"name\")").is_some(), "the data survives a whole restart");
+    let primary = lab.status().into_iter().find(|m| m["status"] == "primary").expect("a primary after up");
+    let mut c = lab.client(primary["name"].as_str().unwrap());
+    assert_eq!(
+        read(&mut c, "^Company(5,\"name\")").as_deref(),
+        Some("during the cut"),
+        "the data survives a whole restart"
+    );
     assert!(lab.ok(&["plan", pb]).contains("No changes"));
 }
 
