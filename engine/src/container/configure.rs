@@ -79,7 +79,7 @@ impl Run<'_> {
                 Err(e) => last = e,
             }
             if Instant::now() > self.deadline {
-                let why = if last.is_empty() { String::new() } else { format!(" (last error: {last})") };
+                let why = if last.is_empty() { String::new() } else { format!(" (last seen: {last})") };
                 return Err(format!("timed out waiting for {what}{why}"));
             }
             std::thread::sleep(POLL);
@@ -150,13 +150,21 @@ fn elect(r: &mut Run) -> Result<usize, String> {
         r.act(&members[0], "create", None)?;
     }
     r.wait("a primary", || {
+        let mut seen = Vec::new();
         for (i, m) in members.iter().enumerate() {
             // One member down (restarting) must not hide the other being primary.
-            if r.status(m).is_ok_and(|s| word(&s) == "Primary") {
-                return Ok(Some(i));
+            match r.status(m) {
+                Ok(s) if word(&s) == "Primary" => return Ok(Some(i)),
+                Ok(s) => seen.push(format!(
+                    "{} is {}",
+                    m.host,
+                    if word(&s).is_empty() { "no mirror member" } else { word(&s) }
+                )),
+                Err(e) => seen.push(e),
             }
         }
-        Ok(None)
+        // Not an error yet: what the timeout message reports if no primary appears.
+        Err(seen.join(", "))
     })
 }
 
