@@ -1,7 +1,7 @@
 //! A member's side of the data channel: join, then append, sync and acknowledge.
 
 use super::wire::{self, Message};
-use super::ShippingError;
+use super::{AbortOnDrop, ShippingError};
 use crate::error::EngineError;
 use crate::journal::{record, Journal, Position};
 use crate::mirror::failover::Message as Control;
@@ -90,17 +90,62 @@ where
             wire::write(&mut writer, &m).await?;
         }
     });
+    // Reading runs ahead on its own task (reading a message is not cancel safe), so that
+    // batches that arrive while one is being synced are journaled together and synced
+    // once: the member's group commit.
+    let (incoming_tx, mut incoming) = mpsc::channel::<Result<Option<Message>, ShippingError>>(READ_AHEAD);
+    let _reading = AbortOnDrop(tokio::spawn(async move {
+        loop {
+            let m = wire::read(&mut reader).await;
+            let end = !matches!(m, Ok(Some(_)));
+            if incoming_tx.send(m).await.is_err() || end {
+                return;
+            }
+        }
+    }));
+    let mut next: Option<Message> = None;
     let result = async {
         loop {
-            match wire::read(&mut reader).await? {
-                None => return Ok(FollowEnd::Closed),
-                Some(Message::Heartbeat { durable }) => {
+            let message = match next.take() {
+                Some(m) => m,
+                None => match incoming.recv().await {
+                    Some(m) => match m? {
+                        Some(m) => m,
+                        None => return Ok(FollowEnd::Closed),
+                    },
+                    None => return Ok(FollowEnd::Closed),
+                },
+            };
+            match message {
+                Message::Heartbeat { durable } => {
                     let _ = events.send(FromPrimary::PrimaryDurable(durable)).await;
                 }
-                Some(Message::Records { first, last, frames }) => {
+                Message::Records { first, last, frames } => {
+                    let mut batches = vec![(first, last, frames)];
+                    let mut bytes = batches[0].2.len();
+                    while bytes < GROUP_BYTES {
+                        match incoming.try_recv() {
+                            Ok(Ok(Some(Message::Records { first, last, frames }))) => {
+                                bytes += frames.len();
+                                batches.push((first, last, frames));
+                            }
+                            // Anything else comes after these records, in order.
+                            Ok(other) => {
+                                next = other?;
+                                if next.is_none() {
+                                    // The primary closed after these records: keep them.
+                                    incoming.close();
+                                }
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
                     let s = sink.clone();
                     let durable = tokio::task::spawn_blocking(move || -> Result<Position, EngineError> {
-                        s.receive(first, last, &frames)?;
+                        for (first, last, frames) in batches {
+                            s.receive(first, last, &frames)?;
+                        }
                         s.flush()
                     })
                     .await
@@ -110,10 +155,10 @@ where
                         return Ok(FollowEnd::Closed);
                     }
                 }
-                Some(Message::Control(c)) => {
+                Message::Control(c) => {
                     let _ = events.send(FromPrimary::Control(c)).await;
                 }
-                Some(other) => {
+                other => {
                     return Err(ShippingError::Protocol(format!("unexpected message from the primary: {other:?}")))
                 }
             }
@@ -123,6 +168,11 @@ where
     writing.abort();
     result
 }
+
+/// Messages read ahead of the one being journaled.
+const READ_AHEAD: usize = 64;
+/// Most bytes of record frames journaled under one sync.
+const GROUP_BYTES: usize = 8 << 20;
 
 /// Appends the frames of one batch verbatim; returns the last position appended.
 pub fn append_frames(
