@@ -48,6 +48,8 @@ impl Instance {
             );
             return Ok(false);
         }
+        // Write-ahead: the file may claim the marker's position only once it is durable.
+        mirror.journal.flush_to(position)?;
         let local = self.journal.last_position();
         db.update_meta(|m| mark_mirrored(m, &mirror.name, position, &guid, local, activated))?;
         Ok(true)
