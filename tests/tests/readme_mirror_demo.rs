@@ -1,8 +1,9 @@
 //! The README's mirroring demo, run as written: the block between the `mirror-demo`
 //! markers, by bash, with the binaries under test first on PATH (the block's first line,
-//! which builds them in release mode, is the test's own build instead). It uses the
-//! ports the README shows (1972-1973, 2188-2192, 52773-52774): tests that start engines
-//! use port 0, which the system picks above these.
+//! which builds them in release mode, is the test's own build instead). Only its port
+//! numbers are moved, to ports free at the time and below the kernel's ephemeral range:
+//! the README's 52773-52774 lie inside that range, where any outgoing connection or a
+//! Docker-published port of another test could hold them.
 
 use mirrorlab_tests::bin;
 use std::os::unix::process::CommandExt;
@@ -29,10 +30,47 @@ fn demo_block() -> String {
     rest.to_string()
 }
 
+/// The ports the README's demo uses.
+const DEMO_PORTS: [u16; 9] = [1972, 1973, 2188, 2189, 2190, 2191, 2192, 52773, 52774];
+
+/// `script` with each of [`DEMO_PORTS`] replaced by a free port from 20000 up (probing
+/// from an offset derived from `seed`, so parallel runs look in different places).
+fn with_free_ports(script: &str, seed: &str) -> String {
+    let offset = seed.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 8000;
+    let mut candidates = (0..8000u32).map(|i| 20_000 + ((offset + i) % 8000) as u16);
+    let mut out = script.to_string();
+    for port in DEMO_PORTS {
+        let free = candidates
+            .find(|&p| std::net::TcpListener::bind(("0.0.0.0", p)).is_ok())
+            .expect("a free port between 20000 and 28000");
+        out = replace_number(&out, &port.to_string(), &free.to_string());
+    }
+    out
+}
+
+/// Replaces `from` where it stands as a whole number (not inside a longer one).
+fn replace_number(text: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(from) {
+        let before = rest[..i].chars().next_back();
+        let after = rest[i + from.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if before.is_some_and(|c| c.is_ascii_digit()) || after.is_some_and(|c| c.is_ascii_digit()) {
+            out.push_str(from);
+        } else {
+            out.push_str(to);
+        }
+        rest = &rest[i + from.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[test]
 fn the_readme_mirror_demo_works_as_written() {
-    let script = demo_block();
     let dir = tempfile::tempdir().unwrap();
+    let script = with_free_ports(&demo_block(), &dir.path().display().to_string());
     let bin_dir = bin("engine").parent().unwrap().to_path_buf();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     // Output goes to a file: the engines and agents the script leaves in the background
