@@ -1,6 +1,7 @@
 //! The Compose lab end to end: `up` gives a configured mirror with no clicks; a record
 //! written on mirrora is read on mirrorb; killing mirrora's container fails over to
-//! mirrorb; mirrora comes back as backup; `down` then `up` keeps data and roles. Each run
+//! mirrorb while mirrora's agent, in a container of its own, stays up to report the engine
+//! down; mirrora comes back as backup; `down` then `up` keeps data and roles. Each run
 //! has its own project (names, network, volumes) and lets Docker pick the host ports;
 //! `down -v` runs whatever happens. Without Docker the test says why and returns.
 
@@ -69,7 +70,7 @@ impl Lab {
     }
 
     fn describe(&self) -> String {
-        ["mirrora", "mirrorb"]
+        ["mirrora", "mirrorb", "mirrora-agent", "mirrorb-agent"]
             .iter()
             .map(|s| {
                 let c = self.compose.container(s);
@@ -138,6 +139,15 @@ fn compose_up_configures_a_mirror_that_fails_over_rejoins_and_survives_down_and_
     println!(
         "failover under Docker (kill to first write accepted on mirrorb): {:.1} s",
         killed.elapsed().as_secs_f64()
+    );
+    // The agent survives its engine's container: that is what lets mirrorb learn at once
+    // that the engine is down instead of waiting for the QoS timeout.
+    let agent = lab.compose.container("mirrora-agent");
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Running}}", &agent]).trim(),
+        "true",
+        "mirrora's agent container stopped with its engine's\n{}",
+        lab.describe()
     );
 
     // mirrora comes back as backup and catches up.

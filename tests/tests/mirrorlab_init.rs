@@ -1,8 +1,11 @@
 //! `mirrorlab-init`, the engine container's PID 1, as a real process: it runs the agent
 //! and the engine, prefixes their output, forwards SIGTERM to the engine and stops the
-//! agent after it, exits with the engine's status; `health` probes `/health`.
+//! agent after it, exits with the engine's status; `health` probes `/health`. With
+//! `--no-agent` it runs the engine alone; `agent` runs the agent alone (the Compose lab's
+//! agent containers), which finds its engine by host name and fences it.
 
-use mirrorlab_tests::{bin, engine, wait_until};
+use engine::client::{Client, Reply};
+use mirrorlab_tests::{bin, engine, wait_until, Engine};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -17,10 +20,14 @@ struct Init {
 
 impl Init {
     fn start(dir: &Path) -> Init {
+        Init::run(dir, &["start", "--superserver-port", "0", "--web-port", "0"])
+    }
+
+    fn run(dir: &Path, args: &[&str]) -> Init {
         let mut child = Command::new(bin("mirrorlab-init"))
             .env("MIRRORLAB_DATA_DIR", dir)
             .env("MIRRORLAB_AGENT_PORT", "0")
-            .args(["start", "--superserver-port", "0", "--web-port", "0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -147,4 +154,58 @@ fn an_agent_that_dies_is_restarted() {
     init.next_line("agent listening on");
     kill(init.child.id(), "-TERM");
     assert_eq!(init.child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn no_agent_runs_the_engine_alone() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut init = Init::run(temp.path(), &["start", "--no-agent", "--superserver-port", "0", "--web-port", "0"]);
+    let l = init.line("engine pid ");
+    assert!(!l.contains("agent pid"), "no agent is started: {l}");
+    let engine: u32 = l.rsplit(' ').next().unwrap().parse().unwrap();
+    await_healthy(temp.path(), engine);
+    kill(init.child.id(), "-TERM");
+    assert_eq!(init.child.wait().unwrap().code(), Some(0));
+    init.line("the engine exited with status 0");
+    while let Ok(l) = init.lines.recv_timeout(Duration::from_secs(5)) {
+        init.seen.push(l);
+    }
+    assert!(!init.seen.iter().any(|l| l.starts_with("[agent] ")), "an agent wrote:\n{}", init.seen.join("\n"));
+}
+
+fn agent_status(port: u16) -> std::collections::HashMap<String, String> {
+    let mut c = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
+    let Ok(Reply::Array(items)) = c.command(&[b"AGENT", b"STATUS"]) else { panic!("AGENT STATUS is not a map") };
+    let text = |r: &Reply| match r {
+        Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+        other => panic!("not a bulk string: {other:?}"),
+    };
+    items.chunks(2).map(|kv| (text(&kv[0]), text(&kv[1]))).collect()
+}
+
+/// The Compose lab's agent container: the agent alone, probing an engine it did not start
+/// by host name, fencing it, and stopping on SIGTERM with its status.
+#[test]
+fn agent_mode_runs_the_agent_alone_which_reports_and_fences_an_engine_by_host_name() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut engine = Engine::start_in(temp.path(), &[]);
+    let mut init = Init::run(temp.path(), &["agent", "--interface", "127.0.0.1", "--engine-host", "localhost"]);
+    let l = init.line("agent pid ");
+    assert!(!l.contains(','), "the agent alone: {l}");
+    let addr = init.line("agent listening on ");
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+    let status = agent_status(port);
+    assert_eq!(status["state"], "running", "{status:?}");
+    assert_eq!(status["pid"], engine.child.id().to_string());
+
+    let mut c = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
+    let fenced = c.command(&[b"AGENT", b"FENCE", b"test"]).unwrap();
+    assert_eq!(fenced, Reply::Simple(format!("FENCED {}", engine.child.id())));
+    let exit = engine.child.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&exit), Some(9), "the engine was SIGKILLed");
+    assert_eq!(agent_status(port)["state"], "down");
+
+    kill(init.child.id(), "-TERM");
+    assert_eq!(init.child.wait().unwrap().code(), Some(0));
+    init.line("the agent exited with status 0");
 }

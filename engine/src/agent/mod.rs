@@ -35,6 +35,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 pub const DEFAULT_MEMBER_TIMEOUT: Duration = Duration::from_millis(2000);
 /// How long the health probe waits for the engine's PONG.
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_millis(2000);
+/// The engine beside the agent, on the same host.
+pub const DEFAULT_ENGINE_HOST: &str = "127.0.0.1";
 
 /// What the agent serves and how.
 #[derive(Debug, Clone)]
@@ -45,6 +47,10 @@ pub struct AgentConfig {
     pub allow_fault_injection: bool,
     pub member_timeout: Duration,
     pub probe_timeout: Duration,
+    /// Where the health probe finds the engine's superserver: loopback when the agent
+    /// shares the engine's host, the engine's host name when it runs in a container of
+    /// its own (Docker: the agent container survives the engine's).
+    pub engine_host: String,
     pub fence_timeout: Duration,
     pub max_connections: usize,
 }
@@ -56,6 +62,7 @@ impl Default for AgentConfig {
             allow_fault_injection: false,
             member_timeout: DEFAULT_MEMBER_TIMEOUT,
             probe_timeout: DEFAULT_PROBE_TIMEOUT,
+            engine_host: DEFAULT_ENGINE_HOST.to_string(),
             fence_timeout: fence::DEFAULT_FENCE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
         }

@@ -9,7 +9,6 @@ use super::journal_ranges::{self, Positions};
 use crate::instance::datadir::{DataDir, RunState};
 use crate::vfs::real::RealVfs;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -113,9 +112,13 @@ pub trait Probe {
     fn answers(&self, port: u16) -> bool;
 }
 
-/// PING over RESP on 127.0.0.1, connect and answer each within `timeout`.
-#[derive(Debug, Clone, Copy)]
+/// PING over RESP to `host` (loopback, or the engine container's host name), connect and
+/// answer each within `timeout`. A host name is resolved at every probe: a restarted
+/// engine container may come back with another address, and one that is gone does not
+/// resolve (the lock says `down` before the probe is tried anyway).
+#[derive(Debug, Clone)]
 pub struct PingProbe {
+    pub host: String,
     pub timeout: Duration,
 }
 
@@ -123,8 +126,9 @@ impl Probe for PingProbe {
     fn answers(&self, port: u16) -> bool {
         let deadline = Instant::now() + self.timeout;
         let ping = || -> std::io::Result<bool> {
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let mut s = TcpStream::connect_timeout(&addr, self.timeout)?;
+            // Our own resolver: getaddrinfo cannot resolve names in a scratch image.
+            let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+            let mut s = crate::resolve::connect_std(&format!("{host}:{port}"), self.timeout)?;
             let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
             s.set_read_timeout(Some(left))?;
             s.set_write_timeout(Some(left))?;
@@ -386,5 +390,23 @@ mod tests {
         let s = status(&dir, &fake(true));
         assert_eq!(s.engine.state, EngineState::Hung, "no state file published yet");
         assert_eq!(s.engine.pid, std::process::id());
+    }
+
+    #[test]
+    fn the_ping_probe_finds_the_engine_by_host_name() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut request = [0u8; 14];
+            s.read_exact(&mut request).unwrap();
+            s.write_all(b"+PONG\r\n").unwrap();
+        });
+        let probe = |host: &str| PingProbe { host: host.into(), timeout: Duration::from_secs(2) }.answers(port);
+        assert!(probe("localhost"), "a host name is resolved");
+        server.join().unwrap();
+        // Nothing listens any more; a name that does not resolve is not an engine either.
+        assert!(!probe("127.0.0.1"));
+        assert!(!probe("no-such-host.invalid"));
     }
 }

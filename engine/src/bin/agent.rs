@@ -36,6 +36,10 @@ struct Args {
     /// How long the health probe waits for the engine's answer to PING.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=600_000))]
     probe_timeout_ms: u32,
+    /// Where the health probe finds the engine's superserver: the engine's host name when
+    /// the agent runs in a container of its own.
+    #[arg(long, default_value = agent::DEFAULT_ENGINE_HOST, env = "MIRRORLAB_AGENT_ENGINE_HOST")]
+    engine_host: String,
     /// How long AGENT FENCE waits for the killed engine to release its lock.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=600_000))]
     fence_timeout_ms: u32,
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
         allow_fault_injection: args.allow_fault_injection,
         member_timeout: Duration::from_millis(args.member_timeout_ms.into()),
         probe_timeout: Duration::from_millis(args.probe_timeout_ms.into()),
+        engine_host: args.engine_host,
         fence_timeout: Duration::from_millis(args.fence_timeout_ms.into()),
         max_connections: args.max_connections as usize,
     };

@@ -2,7 +2,11 @@
 //! and exit codes only; the work is in `engine::container`.
 //!
 //! `mirrorlab-init start [ENGINE START OPTIONS]` runs `agent --data-dir D` and
-//! `engine --data-dir D start [OPTIONS]`, both found next to this binary.
+//! `engine --data-dir D start [OPTIONS]`, both found next to this binary (`--no-agent`:
+//! the engine alone, its agent running in a container of its own).
+//! `mirrorlab-init agent [AGENT OPTIONS]` runs `agent --data-dir D [OPTIONS]` alone, as
+//! PID 1 of the agent's container: it reaps the engine processes of the engine container
+//! that shares its PID namespace.
 //! `mirrorlab-init health` exits 0 when the engine's `/health` answers 200.
 
 use clap::{Parser, Subcommand};
@@ -16,7 +20,7 @@ use std::time::Duration;
 #[command(
     name = "mirrorlab-init",
     version,
-    about = "Mirrorlab engine container entry point: runs the agent and the engine; health probe"
+    about = "Mirrorlab container entry point: runs the engine and/or its agent; health probe; Compose configuration"
 )]
 struct Args {
     /// The engine's durable data directory (shared with the agent beside it).
@@ -36,6 +40,13 @@ enum Cmd {
         /// Options for `engine start` (`--merge F`, `--log-level L`, ...).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         engine_args: Vec<OsString>,
+    },
+    /// Run the agent alone (its own container, surviving the engine's); forward stop
+    /// signals; reap every process of the shared PID namespace.
+    Agent {
+        /// Options for `agent` (`--engine-host mirrora`, `--port 2188`, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        agent_args: Vec<OsString>,
     },
     /// One-shot configuration of a Compose lab: create or find the primary, join the
     /// others, mirror the databases (copying files between mounted member volumes).
@@ -108,27 +119,46 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Start { no_agent, engine_args } => {
-            let Some(bin_dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)) else {
-                eprintln!("mirrorlab-init: cannot find the directory of this executable");
-                return ExitCode::FAILURE;
-            };
+            let Some(bin_dir) = bin_dir() else { return ExitCode::FAILURE };
             let dir: OsString = args.data_dir.into_os_string();
             let mut engine = vec![OsString::from("--data-dir"), dir.clone(), OsString::from("start")];
             engine.extend(engine_args);
-            let plan = supervisor::Plan {
-                engine: supervisor::Program { path: bin_dir.join("engine"), args: engine },
+            supervise(supervisor::Plan {
+                main: supervisor::Program { name: "engine", path: bin_dir.join("engine"), args: engine },
                 agent: (!no_agent).then(|| supervisor::Program {
+                    name: "agent",
                     path: bin_dir.join("agent"),
                     args: vec![OsString::from("--data-dir"), dir],
                 }),
-            };
-            match supervisor::run(&plan) {
-                Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
-                Err(e) => {
-                    eprintln!("mirrorlab-init: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            })
+        }
+        Cmd::Agent { agent_args } => {
+            let Some(bin_dir) = bin_dir() else { return ExitCode::FAILURE };
+            let mut agent = vec![OsString::from("--data-dir"), args.data_dir.into_os_string()];
+            agent.extend(agent_args);
+            supervise(supervisor::Plan {
+                main: supervisor::Program { name: "agent", path: bin_dir.join("agent"), args: agent },
+                agent: None,
+            })
+        }
+    }
+}
+
+/// Where `engine` and `agent` are: next to this binary.
+fn bin_dir() -> Option<PathBuf> {
+    let dir = std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from));
+    if dir.is_none() {
+        eprintln!("mirrorlab-init: cannot find the directory of this executable");
+    }
+    dir
+}
+
+fn supervise(plan: supervisor::Plan) -> ExitCode {
+    match supervisor::run(&plan) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("mirrorlab-init: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,10 +1,15 @@
-//! PID 1 of the engine container. What a PID 1 owes the processes under it:
+//! PID 1 of a member's containers. It runs one *main* program (the engine, or in the
+//! agent's own container the agent) and optionally the agent beside it. What a PID 1 owes
+//! the processes under it:
 //!
-//! - signals: SIGTERM/SIGINT/SIGHUP/SIGQUIT go to the engine at once (its stop hands over
-//!   to the backup first); the agent is stopped only once the engine has exited, because
-//!   during the handover the other member may still ask this agent about the engine;
-//! - reaping: every exited process is waited for, the orphans re-parented to us too;
-//! - exit status: the engine's (128 + signal when a signal ended it);
+//! - signals: SIGTERM/SIGINT/SIGHUP/SIGQUIT go to the main program at once (the engine's
+//!   stop hands over to the backup first); the agent beside it is stopped only once the
+//!   engine has exited, because during the handover the other member may still ask this
+//!   agent about the engine;
+//! - reaping: every exited process is waited for, the orphans re-parented to us too (in
+//!   the agent's container, whose PID namespace the engine's container joins, that
+//!   includes an engine whose own container was killed);
+//! - exit status: the main program's (128 + signal when a signal ended it);
 //! - logs: both children's output, each line prefixed, on our stdout and stderr.
 //!
 //! Signals are blocked in every thread and taken synchronously with `sigtimedwait`, so
@@ -29,17 +34,19 @@ const OUTPUT_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Signal wait granularity: how late a scheduled agent restart can be.
 const TICK: Duration = Duration::from_millis(200);
 
-/// One program to run: path and arguments.
+/// One program to run: its name in the log, path and arguments.
 #[derive(Debug, Clone)]
 pub struct Program {
+    pub name: &'static str,
     pub path: PathBuf,
     pub args: Vec<OsString>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub engine: Program,
-    /// `None`: the engine runs without an agent beside it.
+    /// The program whose exit ends the supervisor: the engine, or the agent alone.
+    pub main: Program,
+    /// `None`: the main program runs without an agent beside it.
     pub agent: Option<Program>,
 }
 
@@ -115,7 +122,7 @@ fn say(message: &str) {
 }
 
 /// Starts `program` with its output piped through prefixing threads.
-fn spawn(name: &str, program: &Program, drains: &mut Vec<std::thread::JoinHandle<()>>) -> io::Result<Child> {
+fn spawn(program: &Program, drains: &mut Vec<std::thread::JoinHandle<()>>) -> io::Result<Child> {
     let mut command = Command::new(&program.path);
     // SAFETY: between fork and exec only async-signal-safe calls are allowed;
     // sigemptyset and pthread_sigmask on a local set are.
@@ -135,8 +142,10 @@ fn spawn(name: &str, program: &Program, drains: &mut Vec<std::thread::JoinHandle
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot start {name} ({}): {e}", program.path.display())))?;
-    let prefix = format!("[{name}] ");
+        .map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot start {} ({}): {e}", program.name, program.path.display()))
+        })?;
+    let prefix = format!("[{}] ", program.name);
     let out = child.stdout.take().expect("piped");
     let err = child.stderr.take().expect("piped");
     let p = prefix.clone();
@@ -145,16 +154,17 @@ fn spawn(name: &str, program: &Program, drains: &mut Vec<std::thread::JoinHandle
     Ok(child)
 }
 
-/// Runs the plan until the engine exits; returns the engine's exit code. The caller must
+/// Runs the plan until the main program exits; returns its exit code. The caller must
 /// have called [`block_signals`] before starting any thread.
 pub fn run(plan: &Plan) -> io::Result<i32> {
     let mut drains = Vec::new();
     // The agent first: the engine's mirror asks its agent from its first moments.
     let mut agent = match &plan.agent {
-        Some(p) => Some(spawn("agent", p, &mut drains)?.id()),
+        Some(p) => Some(spawn(p, &mut drains)?.id()),
         None => None,
     };
-    let engine = match spawn("engine", &plan.engine, &mut drains) {
+    let main = &plan.main.name;
+    let main_pid = match spawn(&plan.main, &mut drains) {
         Ok(c) => c.id(),
         Err(e) => {
             if let Some(a) = agent {
@@ -163,20 +173,23 @@ pub fn run(plan: &Plan) -> io::Result<i32> {
             return Err(e);
         }
     };
-    say(&format!("engine pid {engine}, agent pid {}", agent.map_or("none".into(), |a| a.to_string())));
+    match agent {
+        Some(a) => say(&format!("{main} pid {main_pid}, agent pid {a}")),
+        None => say(&format!("{main} pid {main_pid}")),
+    }
     let mut restarts = 0u32;
     let mut restart_at: Option<Instant> = None;
     let code = loop {
         if let Some(sig) = wait_signal(TICK) {
             if STOP_SIGNALS.contains(&sig) {
-                say(&format!("signal {sig}: stopping the engine (the agent stops after it)"));
-                send(engine, sig);
+                say(&format!("signal {sig}: stopping the {main} (an agent beside it stops after it)"));
+                send(main_pid, sig);
             }
         }
-        let mut engine_code = None;
+        let mut main_code = None;
         for (pid, code) in reap() {
-            if pid == engine {
-                engine_code = Some(code);
+            if pid == main_pid {
+                main_code = Some(code);
             } else if Some(pid) == agent {
                 agent = None;
                 if restarts < MAX_AGENT_RESTARTS && plan.agent.is_some() {
@@ -187,14 +200,14 @@ pub fn run(plan: &Plan) -> io::Result<i32> {
                 }
             }
         }
-        if let Some(code) = engine_code {
+        if let Some(code) = main_code {
             break code;
         }
         if restart_at.is_some_and(|t| Instant::now() >= t) {
             restart_at = None;
             restarts += 1;
             let program = plan.agent.as_ref().expect("a restart is scheduled only with an agent");
-            match spawn("agent", program, &mut drains) {
+            match spawn(program, &mut drains) {
                 Ok(c) => {
                     agent = Some(c.id());
                     say(&format!("agent restarted, pid {}", c.id()));
@@ -203,7 +216,7 @@ pub fn run(plan: &Plan) -> io::Result<i32> {
             }
         }
     };
-    say(&format!("the engine exited with status {code}"));
+    say(&format!("the {main} exited with status {code}"));
     if let Some(a) = agent {
         stop_agent(a);
     }
