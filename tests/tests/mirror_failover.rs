@@ -396,3 +396,26 @@ fn a_whole_mirror_restarted_elects_a_primary_without_forcing_anyone_down() {
     p.command(&[b"DURABILITY", b"always"]).unwrap();
     p.set("^r(2)", "after").unwrap();
 }
+
+#[test]
+fn a_commit_acknowledged_after_the_old_primary_rejoined_survives_the_next_failover() {
+    let mut lab = pair();
+    let mut a = lab.client(0, "DATA");
+    a.command(&[b"DURABILITY", b"always"]).unwrap();
+    a.set("^j(1)", "first").unwrap();
+    drop(a);
+    lab.kill9(0);
+    lab.wait_status(1, "Primary");
+    lab.start_engine(0);
+    lab.wait_status(0, "Backup");
+    let mut b = lab.client(1, "DATA");
+    b.command(&[b"DURABILITY", b"always"]).unwrap();
+    b.set("^j(2)", "acknowledged by the new primary").unwrap();
+    // Hang the new primary: the rejoined member takes over and must have the write.
+    let pid = lab.engine(1).child.id();
+    signal(pid, "-STOP");
+    lab.wait_status(0, "Primary");
+    let mut a = lab.client(0, "DATA");
+    assert_eq!(a.get("^j(2)").unwrap().as_deref(), Some(&b"acknowledged by the new primary"[..]), "{}", lab.describe());
+    signal(pid, "-CONT");
+}
