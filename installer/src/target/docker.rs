@@ -421,6 +421,17 @@ impl Target for Docker {
     }
 
     fn agent_fault(&self, member: Option<&str>, peers: &[String]) -> Result<(), TargetError> {
+        if let Some(m) = member {
+            // mirrorlab-init starts a member's agent without the fault switch, so its
+            // switch can never have been set: healing it is done; cutting it cannot be.
+            if peers.is_empty() {
+                return Ok(());
+            }
+            return Err(failed(
+                m,
+                "the engine image's agent runs without the fault switch: `partition --from` cannot cut an agent's links in a docker lab; `partition MEMBER` (network disconnect) works",
+            ));
+        }
         super::local::agent_fault_at(member, self.host_port(member, AGENT_KEY), peers)
     }
 
