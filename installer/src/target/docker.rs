@@ -429,7 +429,7 @@ impl Target for Docker {
             }
             return Err(failed(
                 m,
-                "the engine image's agent runs without the fault switch: `partition --from` cannot cut an agent's links in a docker lab; `partition MEMBER` (network disconnect) works",
+                "the engine image's agent runs without the fault switch: `partition --from` cannot cut an agent's links in a docker lab (the engines' switches may already be set: `mirrorlab heal` clears them); `partition MEMBER` (network disconnect) works",
             ));
         }
         super::local::agent_fault_at(member, self.host_port(member, AGENT_KEY), peers)
