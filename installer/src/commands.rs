@@ -3,7 +3,7 @@
 
 use crate::converge::{Change, Converge, Mode, StepError};
 use crate::labdir::LabDir;
-use crate::manifest::{self, LoadError, Manifest};
+use crate::manifest::{self, LoadError, Manifest, TargetKind};
 use crate::status::{self, LabStatus};
 use crate::target::{self, Proc, Target, TargetError};
 use crate::template::Inputs;
@@ -40,11 +40,36 @@ pub struct Ctx {
     pub base: PathBuf,
     pub ui: Ui,
     pub inputs: Inputs,
+    /// `--target`: overrides the manifest's `target:` (kept with the lab, so the trainer
+    /// verbs find the lab where `up` put it).
+    pub target: Option<TargetKind>,
+}
+
+/// The file in the lab directory that records a `--target` override.
+const TARGET_FILE: &str = "manifest.target";
+
+pub fn target_name(kind: TargetKind) -> &'static str {
+    match kind {
+        TargetKind::Local => "local",
+        TargetKind::Docker => "docker",
+    }
+}
+
+pub fn parse_target(s: &str) -> Option<TargetKind> {
+    match s {
+        "local" => Some(TargetKind::Local),
+        "docker" => Some(TargetKind::Docker),
+        _ => None,
+    }
 }
 
 impl Ctx {
     pub fn load(&self, path: &Path) -> Result<Manifest, CliError> {
-        Ok(manifest::load(path, &self.inputs)?)
+        let mut m = manifest::load(path, &self.inputs)?;
+        if let Some(t) = self.target {
+            m.target = t;
+        }
+        Ok(m)
     }
 
     /// Keeps the rendered manifest in the lab directory so the trainer verbs (`kill`,
@@ -64,6 +89,14 @@ impl Ctx {
             .map_err(|e| CliError::Lab(format!("cannot save the manifest in {}: {e}", dir.root.display())))?;
         std::fs::write(dir.root.join("manifest.base"), base.display().to_string())
             .map_err(|e| CliError::Lab(e.to_string()))?;
+        let override_file = dir.root.join(TARGET_FILE);
+        match self.target {
+            Some(t) => std::fs::write(&override_file, target_name(t))
+                .map_err(|e| CliError::Lab(format!("cannot save the target in {}: {e}", dir.root.display())))?,
+            None => {
+                let _ = std::fs::remove_file(&override_file);
+            }
+        }
         Ok(())
     }
 
@@ -100,8 +133,13 @@ impl Ctx {
             ))
         })?;
         let base = std::fs::read_to_string(dir.root.join("manifest.base")).unwrap_or_else(|_| ".".into());
-        let m = manifest::load_str(&saved.display().to_string(), &text, Path::new(base.trim()), &Inputs::default())
+        let mut m = manifest::load_str(&saved.display().to_string(), &text, Path::new(base.trim()), &Inputs::default())
             .map_err(|p| CliError::Load(LoadError::Invalid(p)))?;
+        let saved_target =
+            std::fs::read_to_string(dir.root.join(TARGET_FILE)).ok().and_then(|t| parse_target(t.trim()));
+        if let Some(t) = self.target.or(saved_target) {
+            m.target = t;
+        }
         let t = target::open(&m, &self.base)?;
         Ok((m, t))
     }
@@ -264,13 +302,22 @@ pub fn failover(ctx: &Ctx, lab: Option<&str>) -> Result<(String, String), CliErr
 /// when `from` is None), on both sides, through the engines' and agents' fault switches.
 pub fn partition(ctx: &Ctx, lab: Option<&str>, member: &str, from: Option<&str>) -> Result<Vec<String>, CliError> {
     let (m, t) = ctx.open_lab(lab)?;
+    let name = member_of(&m, member)?;
+    // Cut off from everyone: a target that can do it at the network does (docker).
+    if from.is_none() && t.isolate(&name)? {
+        return Ok(m
+            .mirror_members()
+            .map(|x| x.name.clone())
+            .filter(|x| *x != name)
+            .chain(m.arbiter.as_ref().map(|_| "ARBITER".to_string()))
+            .collect());
+    }
     if !m.faults {
         return Err(CliError::Lab(format!(
             "lab {} was built with `faults: false`; set `faults: true` and run `mirrorlab down` then `up` to partition",
             m.lab
         )));
     }
-    let name = member_of(&m, member)?;
     let others: Vec<String> = match from {
         Some(o) if o.eq_ignore_ascii_case("arbiter") => vec!["ARBITER".into()],
         Some(o) => vec![member_of(&m, o)?],
@@ -297,6 +344,10 @@ pub fn partition(ctx: &Ctx, lab: Option<&str>, member: &str, from: Option<&str>)
 /// Clears every fault switch of the lab.
 pub fn heal(ctx: &Ctx, lab: Option<&str>) -> Result<(), CliError> {
     let (m, t) = ctx.open_lab(lab)?;
+    t.reconnect()?;
+    if !m.faults {
+        return Ok(());
+    }
     for x in m.mirror_members() {
         if t.proc_state(&x.name) == Proc::Running {
             t.api(&x.name).act(json!({ "action": "fault-heal" }))?;

@@ -30,7 +30,7 @@ fn run_case(path: &Path) -> String {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("manifest.yaml");
         std::fs::write(&file, manifest).unwrap();
-        let ctx = Ctx { base: dir.path().join("labs"), ui: Ui { json: true }, inputs: inputs() };
+        let ctx = Ctx { base: dir.path().join("labs"), ui: Ui { json: true }, inputs: inputs(), target: None };
         let changes = plan(&ctx, &file).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(!ctx.base.exists(), "planning created the lab directory");
         changes.iter().map(|c| format!("{c}\n")).collect()

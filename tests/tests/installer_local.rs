@@ -304,14 +304,24 @@ fn a_database_added_to_the_manifest_is_copied_to_every_member_with_its_data() {
 }
 
 #[test]
-fn the_docker_target_is_refused_cleanly_and_changes_nothing() {
+fn the_docker_target_without_a_daemon_says_so_and_changes_nothing() {
     let lab = Lab::new();
     let file = lab.dir.path().join("docker.yaml");
     std::fs::write(&file, "lab: boxed\ntarget: docker\nmembers:\n  - { name: dev, type: standalone }\n").unwrap();
     lab.ok(&["validate", file.to_str().unwrap()]);
-    let out = lab.run(&["up", file.to_str().unwrap()]);
+    // A socket nobody listens on stands for a machine without Docker.
+    let socket = format!("unix://{}", lab.dir.path().join("no-docker.sock").display());
+    let out = mirrorlab_cmd()
+        .current_dir(lab.dir.path())
+        .env("DOCKER_HOST", &socket)
+        .arg("--lab-dir")
+        .arg(lab.labs())
+        .args(["up", file.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("see issue 5"), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot reach the Docker daemon"), "{err}");
     assert!(!lab.labs().exists());
 }
 

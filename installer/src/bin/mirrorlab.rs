@@ -26,6 +26,10 @@ struct Args {
     /// Print one JSON document on stdout instead of text (for CI).
     #[arg(long, global = true)]
     json: bool,
+    /// Where the lab runs, overriding the manifest's `target:` (`local` or `docker`); kept
+    /// with the lab, so later verbs need not repeat it.
+    #[arg(long, global = true, value_parser = parse_target)]
+    target: Option<installer::manifest::TargetKind>,
     /// Template variable overriding the manifest's `vars:` (repeatable).
     #[arg(long = "var", global = true, value_name = "NAME=VALUE", value_parser = parse_var)]
     vars: Vec<(String, String)>,
@@ -88,6 +92,10 @@ enum Cmd {
     },
 }
 
+fn parse_target(s: &str) -> Result<installer::manifest::TargetKind, String> {
+    commands::parse_target(s).ok_or_else(|| format!("unknown target `{s}`: use local or docker"))
+}
+
 fn parse_var(s: &str) -> Result<(String, String), String> {
     s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
 }
@@ -96,7 +104,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let ui = Ui { json: args.json };
     let overrides: BTreeMap<String, String> = args.vars.iter().cloned().collect();
-    let ctx = Ctx { base: args.lab_dir.clone(), ui, inputs: Inputs::from_process(overrides) };
+    let ctx = Ctx { base: args.lab_dir.clone(), ui, inputs: Inputs::from_process(overrides), target: args.target };
     match run(&ctx, &args) {
         Ok(code) => code,
         Err(commands::CliError::Load(installer::manifest::LoadError::Invalid(problems))) => {

@@ -273,37 +273,11 @@ impl Target for Local {
     }
 
     fn run_script(&self, member: &str, namespace: &str, script: &str) -> Result<String, TargetError> {
-        let bin = find_binary("engine").map_err(|e| failed(member, e.to_string()))?;
-        let mut child = Command::new(bin)
-            .args(["session", "-U", namespace, "--port", &self.port(member).superserver.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| failed(member, format!("cannot run engine session: {e}")))?;
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        let text = script.to_string();
-        let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
-        let out = child.wait_with_output().map_err(|e| failed(member, format!("engine session: {e}")))?;
-        let _ = writer.join();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        if !out.status.success() || stdout.lines().chain(stderr.lines()).any(is_error_line) {
-            return Err(failed(
-                member,
-                format!("the script failed in namespace {namespace} ({}):\n{stdout}{stderr}", out.status),
-            ));
-        }
-        Ok(stdout)
+        engine_session_script(member, self.port(member).superserver, namespace, script)
     }
 
     fn session(&self, member: &str, namespace: &str) -> Result<i32, TargetError> {
-        let bin = find_binary("engine").map_err(|e| failed(member, e.to_string()))?;
-        let status = Command::new(bin)
-            .args(["session", "-U", namespace, "--port", &self.port(member).superserver.to_string()])
-            .status()
-            .map_err(|e| failed(member, format!("cannot run engine session: {e}")))?;
-        Ok(status.code().unwrap_or(1))
+        engine_session(member, self.port(member).superserver, namespace)
     }
 
     fn logs(&self, member: &str) -> Result<String, TargetError> {
@@ -312,27 +286,11 @@ impl Target for Local {
     }
 
     fn agent_fault(&self, member: Option<&str>, peers: &[String]) -> Result<(), TargetError> {
-        let who = member.unwrap_or("ARBITER");
         let port = match member {
             Some(m) => self.port(m).agent,
             None => self.state.arbiter_port,
         };
-        let mut args: Vec<&str> = vec!["FAULT"];
-        if peers.is_empty() {
-            args.push("HEAL");
-        } else {
-            args.push("DROP");
-            args.extend(peers.iter().map(String::as_str));
-        }
-        let reply =
-            resp_command(port, &args).map_err(|e| failed(who, format!("agent fault switch on port {port}: {e}")))?;
-        if reply.starts_with('-') {
-            return Err(failed(
-                who,
-                format!("the agent refused {}: {}", args.join(" "), reply.trim_start_matches('-')),
-            ));
-        }
-        Ok(())
+        agent_fault_at(member, port, peers)
     }
 
     fn down(&self, wipe: bool) -> Result<(), TargetError> {
@@ -359,6 +317,67 @@ impl Target for Local {
     fn url(&self, member: &str) -> String {
         format!("http://127.0.0.1:{}/", self.port(member).web)
     }
+}
+
+/// Runs terminal commands through `engine session` against the superserver on
+/// 127.0.0.1:`port` (the member's, or one a container publishes), returning its output;
+/// a terminal error line fails the script.
+pub(crate) fn engine_session_script(
+    member: &str,
+    port: u16,
+    namespace: &str,
+    script: &str,
+) -> Result<String, TargetError> {
+    let bin = find_binary("engine").map_err(|e| failed(member, e.to_string()))?;
+    let mut child = Command::new(bin)
+        .args(["session", "-U", namespace, "--port", &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(member, format!("cannot run engine session: {e}")))?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let text = script.to_string();
+    let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
+    let out = child.wait_with_output().map_err(|e| failed(member, format!("engine session: {e}")))?;
+    let _ = writer.join();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() || stdout.lines().chain(stderr.lines()).any(is_error_line) {
+        return Err(failed(
+            member,
+            format!("the script failed in namespace {namespace} ({}):\n{stdout}{stderr}", out.status),
+        ));
+    }
+    Ok(stdout)
+}
+
+/// An interactive `engine session` on 127.0.0.1:`port`, inheriting this terminal.
+pub(crate) fn engine_session(member: &str, port: u16, namespace: &str) -> Result<i32, TargetError> {
+    let bin = find_binary("engine").map_err(|e| failed(member, e.to_string()))?;
+    let status = Command::new(bin)
+        .args(["session", "-U", namespace, "--port", &port.to_string()])
+        .status()
+        .map_err(|e| failed(member, format!("cannot run engine session: {e}")))?;
+    Ok(status.code().unwrap_or(1))
+}
+
+/// The fault switch of the agent (or arbiter, `member` None) listening on 127.0.0.1:`port`.
+pub(crate) fn agent_fault_at(member: Option<&str>, port: u16, peers: &[String]) -> Result<(), TargetError> {
+    let who = member.unwrap_or("ARBITER");
+    let mut args: Vec<&str> = vec!["FAULT"];
+    if peers.is_empty() {
+        args.push("HEAL");
+    } else {
+        args.push("DROP");
+        args.extend(peers.iter().map(String::as_str));
+    }
+    let reply =
+        resp_command(port, &args).map_err(|e| failed(who, format!("agent fault switch on port {port}: {e}")))?;
+    if reply.starts_with('-') {
+        return Err(failed(who, format!("the agent refused {}: {}", args.join(" "), reply.trim_start_matches('-'))));
+    }
+    Ok(())
 }
 
 /// One RESP command to 127.0.0.1:`port`; the first reply line.

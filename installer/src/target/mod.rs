@@ -1,8 +1,10 @@
 //! Where a lab runs. The converge logic, plans and trainer verbs speak only this trait;
-//! `local` runs processes on this machine. A Docker target (issue 5) implements the same
-//! trait with containers.
+//! `local` runs processes on this machine, `docker` containers on the local Docker daemon.
 
 pub mod copy;
+pub mod docker;
+mod docker_api;
+mod docker_copy;
 pub mod local;
 pub mod process;
 
@@ -23,8 +25,6 @@ pub enum Proc {
 pub enum TargetError {
     #[error("{member}: {what}")]
     Failed { member: String, what: String },
-    #[error("target `docker` is not available yet: see issue 5; use `target: local`")]
-    DockerNotAvailable,
     #[error(transparent)]
     LabDir(#[from] crate::labdir::LabDirError),
 }
@@ -83,6 +83,16 @@ pub trait Target {
     /// Sends the fault switch to a member's agent or the arbiter (`FAULT DROP peers...`,
     /// `FAULT HEAL` when `peers` is empty).
     fn agent_fault(&self, member: Option<&str>, peers: &[String]) -> Result<(), TargetError>;
+    /// Cuts the member off every other member and the arbiter at the network, when the
+    /// target can (docker: disconnects the container from the lab network). `Ok(false)`:
+    /// it cannot; `partition` then uses the fault switches.
+    fn isolate(&self, _member: &str) -> Result<bool, TargetError> {
+        Ok(false)
+    }
+    /// Undoes every `isolate`.
+    fn reconnect(&self) -> Result<(), TargetError> {
+        Ok(())
+    }
     /// Stops everything; with `wipe` removes the lab's directory.
     fn down(&self, wipe: bool) -> Result<(), TargetError>;
     /// The portal URL of a member.
@@ -93,6 +103,6 @@ pub trait Target {
 pub fn open(manifest: &Manifest, base: &Path) -> Result<Box<dyn Target>, TargetError> {
     match manifest.target {
         TargetKind::Local => Ok(Box::new(local::Local::open(manifest, base)?)),
-        TargetKind::Docker => Err(TargetError::DockerNotAvailable),
+        TargetKind::Docker => Ok(Box::new(docker::Docker::open(manifest, base)?)),
     }
 }

@@ -1,0 +1,142 @@
+//! Database files in and out of containers as tar archives (Docker's archive API), with
+//! the installer's staging rule: the archive that goes in holds the file under a staging
+//! name and then a hard link from the real name to it. Docker extracts entries in order,
+//! so the engine's file name points at the old file until the whole new one is written,
+//! then at the new one (Docker replaces the name by the link): never at half a copy.
+//!
+//! Limit: Docker's extraction does not fsync, so unlike the local target a power cut of
+//! the Docker host right after a copy can lose it; the engine checks a database file when
+//! it mounts it (docs/design/journal.md), and a re-run of `apply` copies again.
+
+use super::copy::DATABASE_FILE;
+use std::io::Read;
+
+/// Name of the staging file beside the database file (the local target's name).
+pub const STAGING_FILE: &str = "mirrorlab.dat.staging";
+/// Largest database file copied through the Docker API: the archive is held in memory.
+pub const MAX_COPY_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// The engine's user in the image (images/engine/Dockerfile): files it must write to are
+/// owned by it.
+pub const ENGINE_UID: u64 = 10001;
+
+/// The one regular file of a tar archive that Docker made of a file path.
+pub fn file_from_archive(archive: &[u8]) -> Result<Vec<u8>, String> {
+    let mut ar = tar::Archive::new(archive);
+    let entries = ar.entries().map_err(|e| format!("unreadable archive from Docker: {e}"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("unreadable archive from Docker: {e}"))?;
+        if entry.header().entry_type().is_file() {
+            let size = entry.header().size().map_err(|e| format!("bad archive entry: {e}"))?;
+            if size > MAX_COPY_BYTES {
+                return Err(format!(
+                    "the database file is {size} bytes, over the {MAX_COPY_BYTES} bytes the docker target copies"
+                ));
+            }
+            let mut out = Vec::with_capacity(size as usize);
+            entry.read_to_end(&mut out).map_err(|e| format!("reading the archive: {e}"))?;
+            if out.len() as u64 != size {
+                return Err(format!("the archive holds {} of the file's {size} bytes", out.len()));
+            }
+            return Ok(out);
+        }
+    }
+    Err("the archive from Docker holds no file".into())
+}
+
+/// The archive to extract into the data directory (`/data`) that installs `bytes` as
+/// database `db`'s file: directories, the staging file, then the link into place.
+pub fn install_archive(db: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let io = |e: std::io::Error| format!("building the archive for {db}: {e}");
+    let mut b = tar::Builder::new(Vec::new());
+    let dir = |path: &str| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_path(path).map(|_| h)
+    };
+    for d in ["databases/".to_string(), format!("databases/{db}/")] {
+        let mut h = dir(&d).map_err(io)?;
+        h.set_mode(0o755);
+        h.set_uid(ENGINE_UID);
+        h.set_gid(ENGINE_UID);
+        h.set_size(0);
+        h.set_cksum();
+        b.append(&h, std::io::empty()).map_err(io)?;
+    }
+    let staging = format!("databases/{db}/{STAGING_FILE}");
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_path(&staging).map_err(io)?;
+    h.set_mode(0o644);
+    h.set_uid(ENGINE_UID);
+    h.set_gid(ENGINE_UID);
+    h.set_size(bytes.len() as u64);
+    h.set_cksum();
+    b.append(&h, bytes).map_err(io)?;
+    let mut l = tar::Header::new_gnu();
+    l.set_entry_type(tar::EntryType::Link);
+    l.set_path(format!("databases/{db}/{DATABASE_FILE}")).map_err(io)?;
+    // Docker resolves a hard link's target relative to the extraction directory.
+    l.set_link_name(&staging).map_err(io)?;
+    l.set_mode(0o644);
+    l.set_uid(ENGINE_UID);
+    l.set_gid(ENGINE_UID);
+    l.set_size(0);
+    l.set_cksum();
+    b.append(&l, std::io::empty()).map_err(io)?;
+    b.into_inner().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_install_archive_writes_the_staging_file_before_linking_it_into_place() {
+        let bytes: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+        let ar = install_archive("COMPANY", &bytes).unwrap();
+        let mut a = tar::Archive::new(ar.as_slice());
+        let entries: Vec<(String, tar::EntryType, Option<String>, u64)> = a
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    h.path().unwrap().display().to_string(),
+                    h.entry_type(),
+                    h.link_name().unwrap().map(|l| l.display().to_string()),
+                    h.uid().unwrap(),
+                )
+            })
+            .collect();
+        let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "databases/",
+                "databases/COMPANY/",
+                "databases/COMPANY/mirrorlab.dat.staging",
+                "databases/COMPANY/mirrorlab.dat"
+            ]
+        );
+        assert_eq!(entries[2].1, tar::EntryType::Regular);
+        assert_eq!(entries[3].1, tar::EntryType::Link);
+        assert_eq!(entries[3].2.as_deref(), Some("databases/COMPANY/mirrorlab.dat.staging"));
+        assert!(entries.iter().all(|e| e.3 == ENGINE_UID));
+        // What goes in comes out whole.
+        assert_eq!(file_from_archive(&ar).unwrap(), bytes);
+    }
+
+    #[test]
+    fn an_archive_without_a_file_is_an_error() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_path("d/").unwrap();
+        h.set_size(0);
+        h.set_cksum();
+        b.append(&h, std::io::empty()).unwrap();
+        let err = file_from_archive(&b.into_inner().unwrap()).unwrap_err();
+        assert!(err.contains("no file"), "{err}");
+    }
+}
