@@ -257,16 +257,26 @@ pub fn free_port() -> u16 {
 /// the installer and the engine binaries it starts are current (cargo is quick when they
 /// are), since `cargo test -p mirrorlab-tests` does not build other packages' binaries.
 pub fn mirrorlab_cmd() -> Command {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--bins", "-p", "mirrorlab-engine", "-p", "mirrorlab-installer"])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building the binaries failed");
-    });
     let mut cmd = Command::new(bin("mirrorlab"));
     // The binaries beside mirrorlab, never an `engine` found on PATH.
     cmd.env_remove("MIRRORLAB_BIN_DIR");
     cmd
+}
+
+/// Runs `mirrorlab --lab-dir LABS ARGS` in `dir`.
+pub fn mirrorlab_in(dir: &Path, labs: &Path, args: &[&str]) -> std::process::Output {
+    mirrorlab_cmd().current_dir(dir).arg("--lab-dir").arg(labs).args(args).output().expect("run mirrorlab")
+}
+
+/// [`mirrorlab_in`], failing the test with both outputs unless it succeeds; its stdout.
+pub fn mirrorlab_ok(dir: &Path, labs: &Path, args: &[&str]) -> String {
+    let out = mirrorlab_in(dir, labs, args);
+    assert!(
+        out.status.success(),
+        "mirrorlab {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -8,7 +8,7 @@
 
 use mirrorlab_tests::docker::{self, docker_quiet, unavailable};
 use mirrorlab_tests::engine::client::Client;
-use mirrorlab_tests::{mirrorlab_cmd, wait_until};
+use mirrorlab_tests::{mirrorlab_in, mirrorlab_ok, wait_until};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -35,25 +35,11 @@ impl Lab {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        mirrorlab_cmd()
-            .current_dir(self.dir.path())
-            .arg("--lab-dir")
-            .arg(self.dir.path().join("labs"))
-            .args(args)
-            .output()
-            .expect("run mirrorlab")
+        mirrorlab_in(self.dir.path(), &self.dir.path().join("labs"), args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "mirrorlab {args:?} failed ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        mirrorlab_ok(self.dir.path(), &self.dir.path().join("labs"), args)
     }
 
     fn m(&self) -> &str {

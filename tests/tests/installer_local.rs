@@ -2,7 +2,7 @@
 //! (docs/demo.md runs exactly these commands), and a broken manifest changing nothing.
 
 use mirrorlab_tests::engine::client::Client;
-use mirrorlab_tests::{mirrorlab_cmd, wait_until};
+use mirrorlab_tests::{mirrorlab_cmd, mirrorlab_in, mirrorlab_ok, wait_until};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -27,25 +27,11 @@ impl Lab {
 
     /// Runs `mirrorlab --lab-dir <tmp> ARGS` in the temp directory.
     fn run(&self, args: &[&str]) -> Output {
-        mirrorlab_cmd()
-            .current_dir(self.dir.path())
-            .arg("--lab-dir")
-            .arg(self.labs())
-            .args(args)
-            .output()
-            .expect("run mirrorlab")
+        mirrorlab_in(self.dir.path(), &self.labs(), args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "mirrorlab {args:?} failed ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        mirrorlab_ok(self.dir.path(), &self.labs(), args)
     }
 
     fn status(&self) -> Vec<Value> {

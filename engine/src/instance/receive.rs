@@ -7,7 +7,7 @@ use super::dejournal::{self, Counts, Follower, Followers};
 use super::mirror::MirrorMode;
 use super::Instance;
 use crate::error::{EngineError, Result};
-use crate::journal::{record, Record, RecordBody};
+use crate::journal::{Record, RecordBody};
 use std::sync::atomic::Ordering;
 
 impl Instance {
@@ -19,7 +19,7 @@ impl Instance {
     /// the last position appended; the caller flushes the mirror journal, then acknowledges.
     /// A batch that does not decode is refused whole.
     pub fn apply_received(&self, first: u64, last: u64, frames: &[u8]) -> Result<u64> {
-        let mut records = decode_batch(first, last, frames)?;
+        let mut records = crate::mirror::shipping::decode_batch(first, last, frames)?;
         let mut appended = 0;
         // A new mirrored database is adopted between the records before it and those
         // after, so that it follows exactly the records that came after it.
@@ -91,25 +91,4 @@ impl Instance {
             })
             .collect()
     }
-}
-
-/// Decodes a batch's frames, checking they hold exactly the positions `first..=last`.
-fn decode_batch(first: u64, last: u64, frames: &[u8]) -> Result<Vec<Record>> {
-    let mut records = Vec::new();
-    let mut offset = 0;
-    let mut expected = first;
-    while offset < frames.len() {
-        let (r, used) = record::decode(&frames[offset..])
-            .map_err(|e| EngineError::Invalid(format!("received record at position {expected}: {e}")))?;
-        if r.position != expected {
-            return Err(EngineError::Invalid(format!("received record {} where {expected} was announced", r.position)));
-        }
-        records.push(r);
-        offset += used;
-        expected += 1;
-    }
-    if expected != last + 1 {
-        return Err(EngineError::Invalid(format!("batch {first}..={last} held records up to {}", expected - 1)));
-    }
-    Ok(records)
 }

@@ -3,7 +3,7 @@
 use super::wire::{self, Message};
 use super::{AbortOnDrop, ShippingError};
 use crate::error::EngineError;
-use crate::journal::{record, Journal, Position};
+use crate::journal::{Journal, Position};
 use crate::mirror::failover::Message as Control;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -181,20 +181,8 @@ pub fn append_frames(
     last: Position,
     frames: &[u8],
 ) -> Result<Position, EngineError> {
-    let mut offset = 0;
-    let mut expected = first;
-    while offset < frames.len() {
-        let (r, used) = record::decode(&frames[offset..])
-            .map_err(|e| EngineError::Invalid(format!("received record at position {expected}: {e}")))?;
-        if r.position != expected {
-            return Err(EngineError::Invalid(format!("received record {} where {expected} was announced", r.position)));
-        }
+    for r in super::decode_batch(first, last, frames)? {
         journal.append_received(&r)?;
-        offset += used;
-        expected += 1;
-    }
-    if expected != last + 1 {
-        return Err(EngineError::Invalid(format!("batch {first}..={last} held records up to {}", expected - 1)));
     }
     Ok(last)
 }

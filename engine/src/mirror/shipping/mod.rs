@@ -80,3 +80,24 @@ impl<T> Drop for AbortOnDrop<T> {
         self.0.abort();
     }
 }
+
+/// Decodes a batch's frames, checking they hold exactly the positions `first..=last`.
+pub fn decode_batch(first: u64, last: u64, frames: &[u8]) -> Result<Vec<crate::journal::Record>, EngineError> {
+    let mut records = Vec::new();
+    let mut offset = 0;
+    let mut expected = first;
+    while offset < frames.len() {
+        let (r, used) = crate::journal::record::decode(&frames[offset..])
+            .map_err(|e| EngineError::Invalid(format!("received record at position {expected}: {e}")))?;
+        if r.position != expected {
+            return Err(EngineError::Invalid(format!("received record {} where {expected} was announced", r.position)));
+        }
+        records.push(r);
+        offset += used;
+        expected += 1;
+    }
+    if expected != last + 1 {
+        return Err(EngineError::Invalid(format!("batch {first}..={last} held records up to {}", expected - 1)));
+    }
+    Ok(records)
+}
