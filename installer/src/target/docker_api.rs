@@ -210,7 +210,9 @@ impl DockerApi {
     }
 
     pub fn remove_container(&self, name: &str) -> Result<(), String> {
-        let opts = Some(RemoveContainerOptions { force: true, v: false, link: false });
+        // `v` removes the container's anonymous volumes only (an image's declared VOLUME
+        // that nothing was mounted on); the members' named data volumes stay until `--wipe`.
+        let opts = Some(RemoveContainerOptions { force: true, v: true, link: false });
         self.run_opt(&format!("remove container {name}"), self.docker.remove_container(name, opts)).map(|_| ())
     }
 
