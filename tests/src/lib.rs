@@ -247,10 +247,30 @@ fn dechunk(mut rest: &str) -> String {
     out
 }
 
-/// A port the OS says is free now (for addresses that must be known before a process
-/// binds them, like a mirror data channel).
+/// A port free now, for addresses that must be known before a process binds them (a
+/// mirror data channel). Chosen below the kernel's ephemeral range (which starts at 32768
+/// by default): a port the OS handed out for port 0 could be taken again by any outgoing
+/// connection before the process binds it. Each call moves on, so one test process never
+/// gets the same port twice; the starting point comes from the process id, so test
+/// processes running at the same time look in different places.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LOW} and {}", LOW + SPAN)
 }
 
 /// A command for the `mirrorlab` binary. The first call of a test process runs cargo so

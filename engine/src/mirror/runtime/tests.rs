@@ -62,8 +62,17 @@ impl MirrorStore for JournalStore {
     }
 }
 
+/// A free port below the kernel's ephemeral range (a port the OS handed out for port 0
+/// could be taken by an outgoing connection before the member binds it), distinct within
+/// this test process.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = 29_000 + (std::process::id() % 1000) as u16;
+    (0..2000)
+        .map(|_| start + NEXT.fetch_add(1, Ordering::SeqCst) % 2000)
+        .find(|&p| std::net::TcpListener::bind(("0.0.0.0", p)).is_ok())
+        .expect("a free port between 29000 and 32000")
 }
 
 struct Node {
