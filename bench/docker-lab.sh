@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Times the Compose lab with the images already built (images/build.sh), RUNS times, each
 # on a fresh project with fresh volumes:
-#   - `up -d` until the configure service has exited 0 (a configured, verified mirror);
+#   - `up -d` until the installer service has exited 0 (`mirrorlab apply` of the
+#     phonebook manifest: every member caught up);
 #   - failover: with a client committing on mirrora (one connection, one SET after the
 #     other), `docker kill` of mirrora's container until (a) mirrorb's /mirror_status
 #     answers 200 and (b) a write on mirrorb is accepted (+OK), each polled every 50 ms.
@@ -9,14 +10,18 @@
 #
 #   bench/docker-lab.sh            # RUNS=10 by default
 #
-# Environment: RUNS, DOCKER_COMPOSE (default docker-compose), MIRRORLAB_TAG (default dev).
+# Environment: RUNS, DOCKER_COMPOSE (default `docker compose` where the Docker CLI has it,
+# else docker-compose), MIRRORLAB_TAG (default latest).
 # The clients speak RESP through bash's /dev/tcp: nothing to install beyond curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${RUNS:-10}"
-read -r -a compose <<<"${DOCKER_COMPOSE:-docker-compose}"
+default_compose=docker-compose
+if docker compose version >/dev/null 2>&1; then default_compose="docker compose"; fi
+read -r -a compose <<<"${DOCKER_COMPOSE:-$default_compose}"
 # Docker picks the host ports, so the benchmark never collides with a running lab.
 export MIRRORLAB_BIND=127.0.0.1 MIRRORA_SUPERSERVER_PORT= MIRRORA_WEB_PORT= MIRRORB_SUPERSERVER_PORT= MIRRORB_WEB_PORT=
+export MIRRORC_SUPERSERVER_PORT= MIRRORC_WEB_PORT=
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 host_port() { docker port "$1" "$2/tcp" | head -1 | rev | cut -d: -f1 | rev; }
 
@@ -59,12 +64,12 @@ for run in $(seq 1 "$runs"); do
     trap '"${c[@]}" down -v --timeout 5 >/dev/null 2>&1; rm -rf "$work"' EXIT
     start=$(now_ms)
     "${c[@]}" up -d >/dev/null 2>&1
-    configure=$("${c[@]}" ps -q configure)
-    code=$(docker wait "$configure")
+    installer=$("${c[@]}" ps -q installer)
+    code=$(docker wait "$installer")
     up=$(($(now_ms) - start))
     if [ "$code" != 0 ]; then
-        echo "run $run: configure exited $code" >&2
-        docker logs "$configure" >&2
+        echo "run $run: the installer exited $code" >&2
+        docker logs "$installer" >&2
         exit 1
     fi
     a=$("${c[@]}" ps -q mirrora) b=$("${c[@]}" ps -q mirrorb)

@@ -22,7 +22,7 @@ cargo build --release --bins
 # The Dockerfiles read the binaries from the target directory of the build context; a
 # relocated target directory (CARGO_TARGET_DIR) is not in the context.
 bin=target/x86_64-unknown-linux-gnu/release
-for b in engine agent mirrorlab-init; do
+for b in engine agent mirrorlab-init mirrorlab; do
     if [ ! -x "$bin/$b" ]; then
         echo "images/build.sh: $bin/$b is missing; is CARGO_TARGET_DIR set elsewhere?" >&2
         exit 1

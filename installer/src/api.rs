@@ -40,12 +40,29 @@ pub struct Api {
     client: reqwest::blocking::Client,
 }
 
+/// Host names resolved by the engine's resolver (hosts file, then DNS over UDP), not the
+/// C library's: `mirrorlab` is a static binary, and in the engine image (no NSS modules)
+/// the C library cannot resolve the Compose lab's service names.
+struct FilesAndDns;
+
+impl reqwest::dns::Resolve for FilesAndDns {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            // A hosts-file read and at most a few UDP round trips on the lab network.
+            let addrs = engine::resolve::resolve(&format!("{host}:0"))?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 impl Api {
     pub fn new(member: &str, host: &str, web_port: u16) -> Api {
         let client = reqwest::blocking::Client::builder()
             .timeout(ACTION_TIMEOUT)
             .connect_timeout(Duration::from_secs(2))
             .no_proxy()
+            .dns_resolver(std::sync::Arc::new(FilesAndDns))
             .build()
             .expect("an HTTP client with default TLS-free settings always builds");
         Api { member: member.to_string(), base: format!("http://{host}:{web_port}"), client }

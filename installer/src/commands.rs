@@ -52,6 +52,7 @@ pub fn target_name(kind: TargetKind) -> &'static str {
     match kind {
         TargetKind::Local => "local",
         TargetKind::Docker => "docker",
+        TargetKind::Compose => "compose",
     }
 }
 
@@ -59,6 +60,7 @@ pub fn parse_target(s: &str) -> Option<TargetKind> {
     match s {
         "local" => Some(TargetKind::Local),
         "docker" => Some(TargetKind::Docker),
+        "compose" => Some(TargetKind::Compose),
         _ => None,
     }
 }

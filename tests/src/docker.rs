@@ -139,14 +139,26 @@ impl Drop for Cleanup {
     }
 }
 
-/// The compose command: `docker-compose` unless `DOCKER_COMPOSE` names another (it is
-/// split on spaces, so `docker compose` works too).
+/// The compose command: `DOCKER_COMPOSE` if set (split on spaces), else `docker compose`
+/// (v2) where the Docker CLI has it, else `docker-compose` (1.29, what Debian 12 ships).
 pub fn compose_program() -> Vec<String> {
-    std::env::var("DOCKER_COMPOSE")
-        .unwrap_or_else(|_| "docker-compose".into())
-        .split_whitespace()
-        .map(String::from)
-        .collect()
+    if let Ok(p) = std::env::var("DOCKER_COMPOSE") {
+        return p.split_whitespace().map(String::from).collect();
+    }
+    let v2 = docker_cmd().args(["compose", "version"]).output().is_ok_and(|o| o.status.success());
+    if v2 {
+        vec![docker_program(), "compose".into()]
+    } else {
+        vec!["docker-compose".into()]
+    }
+}
+
+/// What `compose_program` runs, with its version (test output names the tool tested).
+pub fn compose_version() -> String {
+    let p = compose_program();
+    let out = Command::new(&p[0]).args(&p[1..]).arg("version").output();
+    let first = out.map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().to_string());
+    format!("`{}`: {}", p.join(" "), first.unwrap_or_default())
 }
 
 /// Why the compose tool cannot be used here, if it cannot.

@@ -1,5 +1,7 @@
-//! The Compose lab end to end: `up` gives a configured mirror with no clicks; a record
-//! written on mirrora is read on mirrorb; killing mirrora's container fails over to
+//! The Compose lab end to end: `up` gives a configured mirror with no clicks (the
+//! installer service runs `mirrorlab apply manifests/phonebook.yaml` and exits 0); the
+//! manifest's data is on every member; a record written on mirrora is read on mirrorb
+//! and on the DR member mirrorc; killing mirrora's container fails over to
 //! mirrorb while mirrora's agent, in a container of its own, stays up to report the engine
 //! down; mirrora comes back as backup; `down` then `up` keeps data and roles. Each run
 //! has its own project (names, network, volumes) and lets Docker pick the host ports;
@@ -10,8 +12,8 @@ use mirrorlab_tests::engine;
 use mirrorlab_tests::engine::client::Client;
 use std::time::{Duration, Instant};
 
-/// Longer than the configure service's own bound (180 s), so its error is what we see.
-const CONFIGURED_WITHIN: Duration = Duration::from_secs(200);
+/// Longer than the installer's own bounds, so its error is what we see.
+const CONFIGURED_WITHIN: Duration = Duration::from_secs(300);
 const FAILOVER_WITHIN: Duration = Duration::from_secs(30);
 
 fn api(port: u16, path: &str) -> Option<(u16, String)> {
@@ -56,21 +58,22 @@ impl Lab {
         (host_port(&c, 1972), host_port(&c, 52773))
     }
 
-    /// `up -d`, then the configure service's exit status; returns the time it took.
-    fn up_configured(&self) -> Duration {
+    /// `up -d`, then the installer service's exit status; returns the time it took and
+    /// the installer's log.
+    fn up_configured(&self) -> (Duration, String) {
         let started = Instant::now();
         self.compose.run(&["up", "-d"]);
-        let configure = self.compose.container("configure");
-        match await_exit(&configure, CONFIGURED_WITHIN) {
+        let installer = self.compose.container("installer");
+        match await_exit(&installer, CONFIGURED_WITHIN) {
             Ok(0) => {}
-            Ok(code) => panic!("configure exited {code}; its log:\n{}\n{}", docker::logs(&configure), self.describe()),
+            Ok(code) => panic!("installer exited {code}; its log:\n{}\n{}", docker::logs(&installer), self.describe()),
             Err(e) => panic!("{e}\n{}", self.describe()),
         }
-        started.elapsed()
+        (started.elapsed(), docker::logs(&installer))
     }
 
     fn describe(&self) -> String {
-        ["mirrora", "mirrorb", "mirrora-agent", "mirrorb-agent"]
+        ["mirrora", "mirrorb", "mirrorc", "mirrora-agent", "mirrorb-agent", "installer"]
             .iter()
             .map(|s| {
                 let c = self.compose.container(s);
@@ -86,6 +89,10 @@ fn compose_up_configures_a_mirror_that_fails_over_rejoins_and_survives_down_and_
     if let Some(reason) = docker::unavailable().or_else(docker::compose_unavailable) {
         println!("docker_compose_mirror: not run: {reason}");
         return;
+    }
+    println!("compose tool: {}", docker::compose_version());
+    if docker::compose_program()[0] != docker::docker_program() {
+        println!("docker_compose_mirror: `docker compose` (v2) is not installed here; the lab is tested with docker-compose only");
     }
     let tag = docker::unique("");
     let mut cleanup = Cleanup::default();
@@ -105,6 +112,8 @@ fn compose_up_configures_a_mirror_that_fails_over_rejoins_and_survives_down_and_
         ("MIRRORA_WEB_PORT", ""),
         ("MIRRORB_SUPERSERVER_PORT", ""),
         ("MIRRORB_WEB_PORT", ""),
+        ("MIRRORC_SUPERSERVER_PORT", ""),
+        ("MIRRORC_WEB_PORT", ""),
     ];
     let compose = Compose {
         project: docker::unique("mirror"),
@@ -114,19 +123,29 @@ fn compose_up_configures_a_mirror_that_fails_over_rejoins_and_survives_down_and_
     cleanup.commands.push(compose.argv(&["down", "-v", "--remove-orphans", "--timeout", "5"]));
     let lab = Lab { compose };
 
-    let took = lab.up_configured();
-    println!("docker-compose up to a configured, verified mirror: {:.1} s", took.as_secs_f64());
+    let (took, log) = lab.up_configured();
+    println!("compose up to a configured, verified mirror: {:.1} s", took.as_secs_f64());
+    assert!(log.contains("every member is caught up"), "the installer's log:\n{log}");
     let (a_resp, a_web) = lab.ports("mirrora");
     let (b_resp, b_web) = lab.ports("mirrorb");
+    let (c_resp, c_web) = lab.ports("mirrorc");
     assert_eq!(status_word(a_web), "Primary");
     assert_eq!(status_word(b_web), "Backup");
+    assert_eq!(status_word(c_web), "Connected");
+    // The manifest's initial data, loaded on the primary, is on every member.
+    for port in [a_resp, b_resp, c_resp] {
+        let mut c = phonebook(port).expect("a superserver");
+        assert_eq!(c.get("^Company(1,\"name\")").unwrap().as_deref(), Some(&b"Acme Corporation"[..]));
+    }
 
     let mut a = phonebook(a_resp).expect("mirrora's superserver");
     a.set("^Phone(1)", "Ann").unwrap();
     a.command(&[b"SYNC"]).unwrap();
-    wait_for("mirrorb to read the record written on mirrora", Duration::from_secs(10), &lab, || {
-        phonebook(b_resp)?.get("^Phone(1)").ok().flatten().filter(|v| v == b"Ann")
-    });
+    for (who, port) in [("mirrorb", b_resp), ("mirrorc", c_resp)] {
+        wait_for(&format!("{who} to read the record written on mirrora"), Duration::from_secs(10), &lab, || {
+            phonebook(port)?.get("^Phone(1)").ok().flatten().filter(|v| v == b"Ann")
+        });
+    }
 
     // Failover: mirrora's container killed (SIGKILL, no handover).
     let mirrora = lab.compose.container("mirrora");
@@ -136,6 +155,8 @@ fn compose_up_configures_a_mirror_that_fails_over_rejoins_and_survives_down_and_
         api(b_web, "/mirror_status").filter(|(code, _)| *code == 200)
     });
     wait_for("mirrorb to accept a write", FAILOVER_WITHIN, &lab, || phonebook(b_resp)?.set("^Phone(2)", "Bob").ok());
+    // A change to the manifest's initial data: the next `up` must not load it again.
+    phonebook(b_resp).expect("mirrorb").set("^Company(1,\"name\")", "Acme Renamed").unwrap();
     println!(
         "failover under Docker (kill to first write accepted on mirrorb): {:.1} s",
         killed.elapsed().as_secs_f64()
@@ -161,22 +182,27 @@ fn compose_up_configures_a_mirror_that_fails_over_rejoins_and_survives_down_and_
         phonebook(a_resp)?.get("^Phone(2)").ok().flatten().filter(|v| v == b"Bob")
     });
 
-    // down (volumes kept) and up again: same data, same mirror, configure finds it done.
+    // down (volumes kept) and up again: same data, same mirror, the installer finds it
+    // done (the initial data is not loaded again over what the lab wrote since).
     lab.compose.run(&["down", "--timeout", "30"]);
-    let took = lab.up_configured();
-    println!("docker-compose up again (existing volumes): {:.1} s", took.as_secs_f64());
+    let (took, log) = lab.up_configured();
+    println!("compose up again (existing volumes): {:.1} s\n{log}", took.as_secs_f64());
     let (a_resp, a_web) = lab.ports("mirrora");
     let (b_resp, b_web) = lab.ports("mirrorb");
+    let (c_resp, _) = lab.ports("mirrorc");
     let roles = [status_word(a_web), status_word(b_web)];
     assert!(
         roles.contains(&"Primary".to_string()) && roles.contains(&"Backup".to_string()),
         "roles after down/up: {roles:?}\n{}",
         lab.describe()
     );
-    for port in [a_resp, b_resp] {
-        let mut c = phonebook(port).expect("a superserver");
-        assert_eq!(c.get("^Phone(1)").unwrap().as_deref(), Some(&b"Ann"[..]));
-        assert_eq!(c.get("^Phone(2)").unwrap().as_deref(), Some(&b"Bob"[..]));
+    for port in [a_resp, b_resp, c_resp] {
+        wait_for("every member to hold the lab's writes after down and up", Duration::from_secs(30), &lab, || {
+            let mut c = phonebook(port)?;
+            let want: [(&str, &[u8]); 3] =
+                [("^Phone(1)", b"Ann"), ("^Phone(2)", b"Bob"), ("^Company(1,\"name\")", b"Acme Renamed")];
+            want.iter().all(|(r, v)| c.get(r).ok().flatten().as_deref() == Some(*v)).then_some(())
+        });
     }
     drop(cleanup);
 }

@@ -1,6 +1,7 @@
 //! `mirrorlab-init`, the engine container's PID 1, as a real process: it runs the agent
 //! and the engine, prefixes their output, forwards SIGTERM to the engine and stops the
-//! agent after it, exits with the engine's status; `health` probes `/health`. With
+//! agent after it, exits with the engine's status; the image's HEALTHCHECK
+//! (`engine qlist --wait 0`) sees it healthy. With
 //! `--no-agent` it runs the engine alone; `agent` runs the agent alone (the Compose lab's
 //! agent containers), which finds its engine by host name and fences it.
 
@@ -94,13 +95,15 @@ fn await_healthy(dir: &Path, pid: u32) {
     wait_until("the engine to publish its ports", Duration::from_secs(30), || {
         state.read_state().is_some_and(|s| s.pid == pid && s.stopped_at.is_none())
     });
-    wait_until("the engine to answer /health", Duration::from_secs(30), || health(dir));
+    wait_until("the engine to be healthy (engine qlist --wait 0)", Duration::from_secs(30), || health(dir));
 }
 
+/// The image's HEALTHCHECK command.
 fn health(dir: &Path) -> bool {
-    Command::new(bin("mirrorlab-init"))
+    Command::new(bin("engine"))
         .env("MIRRORLAB_DATA_DIR", dir)
-        .args(["health", "--timeout-ms", "2000"])
+        .args(["qlist", "--wait", "0"])
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .unwrap()

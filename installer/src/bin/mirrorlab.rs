@@ -26,7 +26,8 @@ struct Args {
     /// Print one JSON document on stdout instead of text (for CI).
     #[arg(long, global = true)]
     json: bool,
-    /// Where the lab runs, overriding the manifest's `target:` (`local` or `docker`); kept
+    /// Where the lab runs, overriding the manifest's `target:` (`local`, `docker`, or
+    /// `compose` inside a Compose lab's installer service); kept
     /// with the lab, so later verbs need not repeat it.
     #[arg(long, global = true, value_parser = parse_target)]
     target: Option<installer::manifest::TargetKind>,
@@ -93,7 +94,7 @@ enum Cmd {
 }
 
 fn parse_target(s: &str) -> Result<installer::manifest::TargetKind, String> {
-    commands::parse_target(s).ok_or_else(|| format!("unknown target `{s}`: use local or docker"))
+    commands::parse_target(s).ok_or_else(|| format!("unknown target `{s}`: use local, docker or compose"))
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {

@@ -102,12 +102,13 @@ fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
         Some(v) => match w.string(v, "target").as_deref() {
             Some("local") => Some(TargetKind::Local),
             Some("docker") => Some(TargetKind::Docker),
+            Some("compose") => Some(TargetKind::Compose),
             Some(other) => {
                 let pos = w.at_value("target");
                 w.error(
                     pos,
                     format!("unknown target `{other}`"),
-                    "use `local` (processes on this machine) or `docker`",
+                    "use `local` (processes on this machine), `docker` (containers) or `compose` (inside a Compose lab)",
                 );
                 None
             }

@@ -20,6 +20,8 @@ pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 pub enum TargetKind {
     Local,
     Docker,
+    /// Inside a Compose lab's network: the members are its services (target/compose.rs).
+    Compose,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

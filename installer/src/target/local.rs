@@ -328,9 +328,20 @@ pub(crate) fn engine_session_script(
     namespace: &str,
     script: &str,
 ) -> Result<String, TargetError> {
+    engine_session_script_on(member, "127.0.0.1", port, namespace, script)
+}
+
+/// `engine_session_script` against `host`:`port`.
+pub(crate) fn engine_session_script_on(
+    member: &str,
+    host: &str,
+    port: u16,
+    namespace: &str,
+    script: &str,
+) -> Result<String, TargetError> {
     let bin = find_binary("engine").map_err(|e| failed(member, e.to_string()))?;
     let mut child = Command::new(bin)
-        .args(["session", "-U", namespace, "--port", &port.to_string()])
+        .args(["session", "-U", namespace, "--host", host, "--port", &port.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -354,9 +365,14 @@ pub(crate) fn engine_session_script(
 
 /// An interactive `engine session` on 127.0.0.1:`port`, inheriting this terminal.
 pub(crate) fn engine_session(member: &str, port: u16, namespace: &str) -> Result<i32, TargetError> {
+    engine_session_on(member, "127.0.0.1", port, namespace)
+}
+
+/// `engine_session` against `host`:`port`.
+pub(crate) fn engine_session_on(member: &str, host: &str, port: u16, namespace: &str) -> Result<i32, TargetError> {
     let bin = find_binary("engine").map_err(|e| failed(member, e.to_string()))?;
     let status = Command::new(bin)
-        .args(["session", "-U", namespace, "--port", &port.to_string()])
+        .args(["session", "-U", namespace, "--host", host, "--port", &port.to_string()])
         .status()
         .map_err(|e| failed(member, format!("cannot run engine session: {e}")))?;
     Ok(status.code().unwrap_or(1))

@@ -1,6 +1,8 @@
 //! Where a lab runs. The converge logic, plans and trainer verbs speak only this trait;
-//! `local` runs processes on this machine, `docker` containers on the local Docker daemon.
+//! `local` runs processes on this machine, `docker` containers on the local Docker daemon,
+//! `compose` configures the containers of a Compose lab from inside its network.
 
+pub mod compose;
 pub mod copy;
 pub mod docker;
 mod docker_api;
@@ -104,5 +106,6 @@ pub fn open(manifest: &Manifest, base: &Path) -> Result<Box<dyn Target>, TargetE
     match manifest.target {
         TargetKind::Local => Ok(Box::new(local::Local::open(manifest, base)?)),
         TargetKind::Docker => Ok(Box::new(docker::Docker::open(manifest, base)?)),
+        TargetKind::Compose => Ok(Box::new(compose::Compose::from_env())),
     }
 }
