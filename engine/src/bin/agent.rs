@@ -27,8 +27,9 @@ struct Args {
     /// The engine's data directory. Without it the agent is a pure arbiter.
     #[arg(long, env = "MIRRORLAB_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Enable the FAULT commands that simulate network partitions (tests only).
-    #[arg(long)]
+    /// Enable the FAULT commands that simulate network partitions (tests only). From the
+    /// environment: `true` or `false`.
+    #[arg(long, env = "MIRRORLAB_ALLOW_FAULT_INJECTION")]
     allow_fault_injection: bool,
     /// A member whose last arbiter heartbeat is older than this is not connected.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=3_600_000))]
