@@ -8,9 +8,11 @@
 //! PID 1 of the agent's container: it reaps the engine processes of the engine container
 //! that shares its PID namespace.
 //! `mirrorlab-init health` exits 0 when the engine's `/health` answers 200.
+//! `mirrorlab-init install-file --staging S --to F` fsyncs S, renames it to F and fsyncs
+//! the directory (the installer runs it after uploading a database file).
 
 use clap::{Parser, Subcommand};
-use engine::container::{configure, health, supervisor};
+use engine::container::{configure, health, install, supervisor};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +75,16 @@ enum Cmd {
         #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
         timeout_ms: u64,
     },
+    /// Make an uploaded file durable under its real name: fsync it, rename it into place,
+    /// fsync the directory.
+    InstallFile {
+        /// The file as uploaded (in the same directory as `--to`).
+        #[arg(long)]
+        staging: PathBuf,
+        /// Its real name.
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -93,6 +105,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::InstallFile { staging, to } => match install::install_file(&staging, &to) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mirrorlab-init install-file: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::Configure { members, databases, web_port, timeout_s } => {
             let members = members
                 .iter()

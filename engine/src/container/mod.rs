@@ -7,5 +7,6 @@
 
 pub mod configure;
 pub mod health;
+pub mod install;
 pub mod output;
 pub mod supervisor;
