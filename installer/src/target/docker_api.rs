@@ -6,7 +6,7 @@ use bollard::container::{
     Config, CreateContainerOptions, DownloadFromContainerOptions, InspectContainerOptions, KillContainerOptions,
     LogOutput, LogsOptions, RemoveContainerOptions, StopContainerOptions, UploadToContainerOptions,
 };
-use bollard::models::{ContainerInspectResponse, EndpointSettings, HostConfig, PortBinding};
+use bollard::models::{ContainerInspectResponse, EndpointSettings, HealthConfig, HostConfig, PortBinding};
 use bollard::network::{ConnectNetworkOptions, CreateNetworkOptions, DisconnectNetworkOptions};
 use bollard::volume::{CreateVolumeOptions, RemoveVolumeOptions};
 use bollard::Docker;
@@ -47,10 +47,16 @@ pub struct Spec<'a> {
     pub lab: &'a str,
     /// Container ports (`1972/tcp`) published to host ports Docker chooses, on 127.0.0.1.
     pub publish: &'a [&'a str],
+    /// Empty: the image's entry point.
+    pub entrypoint: Vec<String>,
     pub cmd: Vec<String>,
     pub env: Vec<String>,
     /// `volume:/path`.
     pub binds: Vec<String>,
+    /// `container:<name>`: join that container's PID namespace.
+    pub pid_mode: Option<String>,
+    /// Turns off the image's HEALTHCHECK (a container that does not run what it probes).
+    pub no_healthcheck: bool,
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> String {
@@ -168,7 +174,11 @@ impl DockerApi {
         let config = Config {
             image: Some(spec.image),
             hostname: Some(spec.hostname),
+            entrypoint: (!spec.entrypoint.is_empty()).then(|| spec.entrypoint.iter().map(String::as_str).collect()),
             cmd: Some(spec.cmd.iter().map(String::as_str).collect()),
+            healthcheck: spec
+                .no_healthcheck
+                .then(|| HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() }),
             env: Some(spec.env.iter().map(String::as_str).collect()),
             exposed_ports: Some(exposed),
             labels: Some(HashMap::from([(LAB_LABEL, spec.lab)])),
@@ -176,6 +186,7 @@ impl DockerApi {
                 port_bindings: Some(publish),
                 binds: Some(spec.binds.clone()),
                 network_mode: Some(spec.network.to_string()),
+                pid_mode: spec.pid_mode.clone(),
                 ..Default::default()
             }),
             networking_config: Some(bollard::container::NetworkingConfig {
