@@ -479,8 +479,10 @@ impl Target for Docker {
 }
 
 impl Docker {
-    /// Uploads the file into the member's volume through its agent container, which runs
-    /// whenever the member does.
+    /// Uploads the file under its staging name into the member's volume (through its agent
+    /// container, which runs whenever the member does), then has `mirrorlab-init
+    /// install-file` there fsync it and rename it into place: Docker's extraction fsyncs
+    /// nothing.
     fn upload(&self, to: &str, db: &str, bytes: &[u8], progress: &dyn Fn(u64, u64)) -> Result<u64, TargetError> {
         let agent = Part::Agent(to);
         let container = self.name(agent);
@@ -488,8 +490,11 @@ impl Docker {
             return Err(failed(to, format!("container {container} is not running: no way to install {db}'s file")));
         }
         let total = bytes.len() as u64;
-        let archive = docker_copy::install_archive(db, bytes).map_err(|e| failed(to, e))?;
+        let archive = docker_copy::staging_archive(db, bytes).map_err(|e| failed(to, e))?;
         self.api.upload(&container, "/data", archive).map_err(|e| failed(to, e))?;
+        let (staging, file) = docker_copy::paths_in_volume("/data", db);
+        let cmd = super::docker_layout::install_file_command(&staging, &file);
+        self.api.exec(&container, &cmd.iter().map(String::as_str).collect::<Vec<_>>()).map_err(|e| failed(to, e))?;
         progress(total, total);
         Ok(total)
     }

@@ -6,6 +6,7 @@ use bollard::container::{
     Config, CreateContainerOptions, DownloadFromContainerOptions, InspectContainerOptions, KillContainerOptions,
     LogOutput, LogsOptions, RemoveContainerOptions, StopContainerOptions, UploadToContainerOptions,
 };
+use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{ContainerInspectResponse, EndpointSettings, HealthConfig, HostConfig, PortBinding};
 use bollard::network::{ConnectNetworkOptions, CreateNetworkOptions, DisconnectNetworkOptions};
 use bollard::volume::{CreateVolumeOptions, RemoveVolumeOptions};
@@ -291,6 +292,44 @@ impl DockerApi {
             &format!("upload an archive into {dir} of container {container}"),
             self.docker.upload_to_container(container, opts, tar.into()),
         )
+    }
+}
+
+impl DockerApi {
+    /// Runs `cmd` in the running container `container` (as the image's user) and waits
+    /// for it; an exit status other than 0 is an error carrying the command's output.
+    pub fn exec(&self, container: &str, cmd: &[&str]) -> Result<(), String> {
+        let what = format!("run `{}` in container {container}", cmd.join(" "));
+        let opts = CreateExecOptions {
+            cmd: Some(cmd.to_vec()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let (output, code) = self.run(&what, async {
+            let id = self.docker.create_exec(container, opts).await?.id;
+            let mut output = String::new();
+            if let StartExecResults::Attached { output: mut s, .. } = self.docker.start_exec(&id, None).await? {
+                while let Some(item) = s.next().await {
+                    output.push_str(&String::from_utf8_lossy(&item?.into_bytes()));
+                }
+            }
+            // The output ends when the process does; the daemon records its exit code a
+            // moment later: ask until it has one (bounded by the call's timeout).
+            loop {
+                let r = self.docker.inspect_exec(&id).await?;
+                if r.running != Some(true) {
+                    if let Some(code) = r.exit_code {
+                        return Ok((output, code));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })?;
+        if code != 0 {
+            return Err(format!("{what}: exit status {code}: {}", output.trim()));
+        }
+        Ok(())
     }
 }
 

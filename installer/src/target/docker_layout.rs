@@ -140,6 +140,12 @@ pub fn plan(lab: &str, part: Part, faults: bool) -> Plan {
     }
 }
 
+/// The command that makes an uploaded database file durable under its real name, run in
+/// the member's agent container (engine/src/container/install.rs).
+pub fn install_file_command(staging: &str, to: &str) -> Vec<String> {
+    [INIT, "install-file", "--staging", staging, "--to", to].iter().map(|s| s.to_string()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
