@@ -28,7 +28,7 @@ struct Args {
     #[arg(long, env = "MIRRORLAB_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Enable the FAULT commands that simulate network partitions (labs and tests only).
-    /// In a container: `MIRRORLAB_ALLOW_FAULT_INJECTION=true`.
+    /// From the environment: `MIRRORLAB_ALLOW_FAULT_INJECTION=true` (or `false`).
     #[arg(long, env = "MIRRORLAB_ALLOW_FAULT_INJECTION")]
     allow_fault_injection: bool,
     /// A member whose last arbiter heartbeat is older than this is not connected.

@@ -7,9 +7,11 @@
 //! `mirrorlab-init agent [AGENT OPTIONS]` runs `agent --data-dir D [OPTIONS]` alone, as
 //! PID 1 of the agent's container: it reaps the engine processes of the engine container
 //! that shares its PID namespace.
+//! `mirrorlab-init install-file --staging S --to F` fsyncs S, renames it to F and fsyncs
+//! the directory (the installer runs it after uploading a database file).
 
 use clap::{Parser, Subcommand};
-use engine::container::supervisor;
+use engine::container::{install, supervisor};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +48,16 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         agent_args: Vec<OsString>,
     },
+    /// Make an uploaded file durable under its real name: fsync it, rename it into place,
+    /// fsync the directory.
+    InstallFile {
+        /// The file as uploaded (in the same directory as `--to`).
+        #[arg(long)]
+        staging: PathBuf,
+        /// Its real name.
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -56,6 +68,13 @@ fn main() -> ExitCode {
     }
     let args = Args::parse();
     match args.command {
+        Cmd::InstallFile { staging, to } => match install::install_file(&staging, &to) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mirrorlab-init install-file: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::Start { no_agent, engine_args } => {
             let Some(bin_dir) = bin_dir() else { return ExitCode::FAILURE };
             let dir: OsString = args.data_dir.into_os_string();

@@ -5,5 +5,6 @@
 //! engine's status*; a stop signal reaches the engine first, so it can hand over to the
 //! backup while its agent still answers.
 
+pub mod install;
 pub mod output;
 pub mod supervisor;

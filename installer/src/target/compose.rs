@@ -11,7 +11,7 @@
 //! Lifecycle verbs (kill, pause, partition, down, ...) belong to Compose here; they fail
 //! with the `docker compose` command to use instead.
 
-use super::docker::{hostname, AGENT_PORT, ARBITER_HOST, MIRROR_PORT, SUPERSERVER_PORT, WEB_PORT};
+use super::docker_layout::{Part, AGENT_PORT, ARBITER_HOST, MIRROR_PORT, SUPERSERVER_PORT, WEB_PORT};
 use super::local::{engine_session_on, engine_session_script_on};
 use super::{failed, Addresses, Proc, Target, TargetError};
 use crate::api::Api;
@@ -32,9 +32,9 @@ pub struct Compose {
     members_dir: PathBuf,
 }
 
-/// A member's agent service in the Compose lab.
-pub fn agent_host(member: &str) -> String {
-    format!("{}-agent", hostname(member))
+/// A member's service name (its host name in the network): the docker target's.
+fn hostname(member: &str) -> String {
+    Part::Engine(member).alias()
 }
 
 impl Compose {
@@ -154,7 +154,7 @@ impl Target for Compose {
         Addresses {
             superserver: format!("{h}:{SUPERSERVER_PORT}"),
             mirror: format!("{h}:{MIRROR_PORT}"),
-            agent: format!("{}:{AGENT_PORT}", agent_host(member)),
+            agent: format!("{}:{AGENT_PORT}", Part::Agent(member).alias()),
         }
     }
 

@@ -1,17 +1,19 @@
-//! The docker target: every member is a container of the engine image (agent + engine
-//! under `mirrorlab-init`) with its data on a named volume, the arbiter a container of the
-//! arbiter image, all on the lab's own network `mirrorlab-<lab>`.
+//! The docker target: every member is two containers of the engine image, its agent and
+//! its engine in the agent's PID namespace (docker_layout.rs says why), with its data on a
+//! named volume; the arbiter a container of the arbiter image; all on the lab's own
+//! network `mirrorlab-<lab>`.
 //!
 //! Two address spaces: inside the network a member is its hostname (the member's name in
-//! lower case) on the image's fixed ports, and that is all the mirror configuration ever
-//! names; from this machine a member is 127.0.0.1 on the host ports Docker chose when the
-//! container started, read back from the container (they change when it restarts) and
-//! recorded in the lab state for `status`.
-//!
-//! Every object is named `mirrorlab-<lab>-...` and labelled with the lab, so labs (and
-//! test runs) on one daemon never collide and leftovers can be found.
+//! lower case) and its agent `<member>-agent`, on the image's fixed ports, and that is all
+//! the mirror configuration ever names; from this machine a member is 127.0.0.1 on the
+//! host ports Docker chose when the containers started, read back from the containers
+//! (they change when one restarts) and recorded in the lab state for `status`.
 
 use super::docker_api::{ContainerState, DockerApi, Spec};
+use super::docker_layout::{
+    network_name, plan, volume_name, Part, AGENT_KEY, AGENT_PORT, MIRROR_PORT, SUPERSERVER_KEY, SUPERSERVER_PORT,
+    WEB_KEY,
+};
 use super::{docker_copy, failed, Addresses, Proc, Target, TargetError};
 use crate::api::Api;
 use crate::labdir::{LabDir, LabState, MemberPorts};
@@ -21,22 +23,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-/// Ports inside the network (images/engine/Dockerfile, docs/docker.md).
-pub const SUPERSERVER_PORT: u16 = 1972;
-pub const WEB_PORT: u16 = 52773;
-pub const AGENT_PORT: u16 = 2188;
-/// The mirror data channel: whatever the member's mirror address names; the lab's convention.
-pub const MIRROR_PORT: u16 = 2189;
-/// The arbiter's hostname in the lab network.
-pub const ARBITER_HOST: &str = "arbiter";
 /// How long a container's engine may take to serve (recovery included).
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// `docker stop`'s grace period before Docker kills the container.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
-
-const SUPERSERVER_KEY: &str = "1972/tcp";
-const WEB_KEY: &str = "52773/tcp";
-const AGENT_KEY: &str = "2188/tcp";
 
 pub struct Docker {
     api: DockerApi,
@@ -46,7 +36,7 @@ pub struct Docker {
     members: Vec<String>,
     has_arbiter: bool,
     tag: String,
-    /// Containers as last inspected (host ports), refreshed after every change.
+    /// Containers as last inspected (by container name), refreshed after every change.
     seen: RefCell<BTreeMap<String, ContainerState>>,
 }
 
@@ -54,25 +44,6 @@ pub struct Docker {
 /// builds by default).
 pub fn image_tag() -> String {
     std::env::var("MIRRORLAB_IMAGE_TAG").ok().filter(|t| !t.is_empty()).unwrap_or_else(|| "dev".into())
-}
-
-/// Docker object names of a lab: shared by the target and by tests that clean up.
-pub fn network_name(lab: &str) -> String {
-    format!("mirrorlab-{lab}")
-}
-
-pub fn container_name(lab: &str, member: Option<&str>) -> String {
-    format!("mirrorlab-{lab}-{}", member.map_or(ARBITER_HOST.to_string(), |m| m.to_ascii_lowercase()))
-}
-
-pub fn volume_name(lab: &str, member: &str) -> String {
-    format!("mirrorlab-{lab}-{}-data", member.to_ascii_lowercase())
-}
-
-/// A member's hostname in the lab network (Docker's DNS matches names case-blind, the
-/// engine's resolver sends what it is given: lower case is the one spelling used).
-pub fn hostname(member: &str) -> String {
-    member.to_ascii_lowercase()
 }
 
 impl Docker {
@@ -88,36 +59,48 @@ impl Docker {
             tag: image_tag(),
             seen: RefCell::new(BTreeMap::new()),
         };
-        for m in t.members.clone() {
-            t.refresh(Some(&m)).map_err(|e| failed(&m, e))?;
-        }
-        if t.has_arbiter {
-            t.refresh(None).map_err(|e| failed("ARBITER", e))?;
+        for part in t.parts() {
+            t.refresh(part)?;
         }
         Ok(t)
     }
 
-    fn key(member: Option<&str>) -> String {
-        member.unwrap_or("ARBITER").to_string()
+    /// Every container the lab has: per member its engine then its agent (the order they
+    /// stop in), then the arbiter.
+    fn parts(&self) -> Vec<Part<'_>> {
+        self.members
+            .iter()
+            .flat_map(|m| [Part::Engine(m), Part::Agent(m)])
+            .chain(self.has_arbiter.then_some(Part::Arbiter))
+            .collect()
     }
 
-    fn container(&self, member: Option<&str>) -> String {
-        container_name(&self.lab, member)
+    fn name(&self, part: Part) -> String {
+        part.container(&self.lab)
     }
 
     /// Re-reads a container's state; returns it (None: no such container).
-    fn refresh(&self, member: Option<&str>) -> Result<Option<ContainerState>, String> {
-        let st = self.api.inspect(&self.container(member))?;
+    fn refresh(&self, part: Part) -> Result<Option<ContainerState>, TargetError> {
+        let name = self.name(part);
+        let st = self.api.inspect(&name).map_err(|e| failed(part.who(), e))?;
         let mut seen = self.seen.borrow_mut();
         match &st {
-            Some(s) => seen.insert(Self::key(member), s.clone()),
-            None => seen.remove(&Self::key(member)),
+            Some(s) => seen.insert(name, s.clone()),
+            None => seen.remove(&name),
         };
         Ok(st)
     }
 
-    fn host_port(&self, member: Option<&str>, key: &str) -> u16 {
-        self.seen.borrow().get(&Self::key(member)).and_then(|s| s.host_ports.get(key).copied()).unwrap_or(0)
+    fn state(&self, part: Part) -> Option<ContainerState> {
+        self.seen.borrow().get(&self.name(part)).cloned()
+    }
+
+    fn running(&self, part: Part) -> bool {
+        self.state(part).is_some_and(|s| s.running && !s.paused)
+    }
+
+    fn host_port(&self, part: Part, key: &str) -> u16 {
+        self.state(part).and_then(|s| s.host_ports.get(key).copied()).unwrap_or(0)
     }
 
     /// Records the host ports now published in the lab state (for `status` and people).
@@ -126,20 +109,16 @@ impl Docker {
         for m in &self.members {
             state.members.insert(m.clone(), self.ports(m));
         }
-        state.arbiter_port = self.host_port(None, AGENT_KEY);
+        state.arbiter_port = self.host_port(Part::Arbiter, AGENT_KEY);
         self.dir.write(&state)?;
         Ok(())
-    }
-
-    fn image(&self, which: &str) -> String {
-        format!("mirrorlab/{which}:{}", self.tag)
     }
 
     /// The image must be there: no registry is reachable, so it is built from this
     /// checkout (images/build.sh) when the current directory is one, else the error says
     /// what to run.
     fn ensure_image(&self, which: &str, who: &str) -> Result<String, TargetError> {
-        let image = self.image(which);
+        let image = format!("mirrorlab/{which}:{}", self.tag);
         if self.api.image_exists(&image).map_err(|e| failed(who, e))? {
             return Ok(image);
         }
@@ -168,31 +147,44 @@ impl Docker {
         ))
     }
 
+    fn create(&self, part: Part) -> Result<(), TargetError> {
+        let who = part.who();
+        let f = |e: String| failed(who, e);
+        let p = plan(&self.lab, part, self.faults);
+        let image = self.ensure_image(p.image, who)?;
+        if let Some(v) = &p.volume {
+            self.api.ensure_volume(v, &self.lab).map_err(f)?;
+        }
+        let alias = part.alias();
+        self.api
+            .create_container(&Spec {
+                name: &self.name(part),
+                image: &image,
+                hostname: &alias,
+                network: &network_name(&self.lab),
+                alias: &alias,
+                lab: &self.lab,
+                publish: p.publish,
+                entrypoint: p.entrypoint,
+                cmd: p.cmd,
+                env: p.env,
+                binds: p.volume.iter().map(|v| format!("{v}:/data")).collect(),
+                pid_mode: p.pid_of.map(|c| format!("container:{c}")),
+                no_healthcheck: p.no_healthcheck,
+            })
+            .map_err(f)
+    }
+
     /// Creates (if needed) and starts a container, then waits for `ready`.
-    fn run_container(&self, member: Option<&str>, ready: &dyn Fn(&Docker) -> bool) -> Result<(), TargetError> {
-        let who = Self::key(member);
-        let name = self.container(member);
-        let network = network_name(&self.lab);
-        let f = |e: String| failed(&who, e);
-        self.api.ensure_network(&network, &self.lab).map_err(f)?;
-        let state = match self.refresh(member).map_err(f)? {
+    fn run_container(&self, part: Part, ready: &dyn Fn(&Docker) -> bool) -> Result<(), TargetError> {
+        let who = part.who();
+        let name = self.name(part);
+        let f = |e: String| failed(who, e);
+        self.api.ensure_network(&network_name(&self.lab), &self.lab).map_err(f)?;
+        let state = match self.refresh(part)? {
             Some(s) => s,
             None => {
-                let c = self.container_plan(member)?;
-                self.api
-                    .create_container(&Spec {
-                        name: &name,
-                        image: &c.image,
-                        hostname: &c.alias,
-                        network: &network,
-                        alias: &c.alias,
-                        lab: &self.lab,
-                        publish: c.publish,
-                        cmd: c.cmd,
-                        env: vec![],
-                        binds: c.binds,
-                    })
-                    .map_err(f)?;
+                self.create(part)?;
                 ContainerState::default()
             }
         };
@@ -204,11 +196,10 @@ impl Docker {
         // Await readiness; a container that stops meanwhile is reported with its log.
         let deadline = std::time::Instant::now() + START_TIMEOUT;
         loop {
-            let st = self.refresh(member).map_err(f)?;
-            if !st.as_ref().is_some_and(|s| s.running) {
+            if !self.refresh(part)?.is_some_and(|s| s.running) {
                 let log = self.api.logs(&name).unwrap_or_default();
                 return Err(failed(
-                    &who,
+                    who,
                     format!("container {name} stopped while starting; its log ends:\n{}", tail(&log, 15)),
                 ));
             }
@@ -217,7 +208,7 @@ impl Docker {
             }
             if std::time::Instant::now() >= deadline {
                 return Err(failed(
-                    &who,
+                    who,
                     format!("container {name} did not become ready within {START_TIMEOUT:?}; see `docker logs {name}`"),
                 ));
             }
@@ -225,48 +216,22 @@ impl Docker {
         }
         self.record_ports()
     }
-}
 
-/// What a new container runs: image, in-network name, command, volumes, published ports.
-struct ContainerPlan {
-    image: String,
-    alias: String,
-    cmd: Vec<String>,
-    binds: Vec<String>,
-    publish: &'static [&'static str],
-}
+    /// Readiness of an agent (member's or arbiter): its published port accepts a connection.
+    fn agent_port_open(&self, part: Part) -> bool {
+        let p = self.host_port(part, AGENT_KEY);
+        p != 0 && std::net::TcpStream::connect(("127.0.0.1", p)).is_ok()
+    }
 
-impl Docker {
-    fn container_plan(&self, member: Option<&str>) -> Result<ContainerPlan, TargetError> {
-        let who = Self::key(member);
-        let Some(m) = member else {
-            return Ok(ContainerPlan {
-                image: self.ensure_image("arbiter", &who)?,
-                alias: ARBITER_HOST.to_string(),
-                cmd: if self.faults { vec!["--allow-fault-injection".into()] } else { vec![] },
-                binds: vec![],
-                publish: &[AGENT_KEY],
-            });
-        };
-        let volume = volume_name(&self.lab, m);
-        self.api.ensure_volume(&volume, &self.lab).map_err(|e| failed(&who, e))?;
-        // Arguments of `engine start` (mirrorlab-init passes them on).
-        let mut cmd = vec![
-            "--superserver-port".to_string(),
-            SUPERSERVER_PORT.to_string(),
-            "--web-port".to_string(),
-            WEB_PORT.to_string(),
-        ];
-        if self.faults {
-            cmd.push("--allow-fault-injection".into());
+    /// Stops a container (unpausing it first: a paused one cannot take SIGTERM).
+    fn stop_container(&self, part: Part) -> Result<(), TargetError> {
+        let name = self.name(part);
+        if self.state(part).is_some_and(|s| s.paused) {
+            self.api.unpause(&name).map_err(|e| failed(part.who(), e))?;
         }
-        Ok(ContainerPlan {
-            image: self.ensure_image("engine", &who)?,
-            alias: hostname(m),
-            cmd,
-            binds: vec![format!("{volume}:/data")],
-            publish: &[SUPERSERVER_KEY, WEB_KEY, AGENT_KEY],
-        })
+        self.api.stop(&name, STOP_TIMEOUT).map_err(|e| failed(part.who(), e))?;
+        self.refresh(part)?;
+        Ok(())
     }
 }
 
@@ -277,48 +242,62 @@ fn tail(text: &str, n: usize) -> String {
 
 impl Target for Docker {
     fn is_fresh(&self, member: &str) -> bool {
-        let name = self.container(Some(member));
-        if self.seen.borrow().contains_key(member) {
-            // The engine writes engine.yaml on its first start; the archive API reads it
-            // from a stopped container too.
-            let mut sink = std::io::sink();
-            return !self.api.download(&name, "/data/engine.yaml", &mut sink).unwrap_or(true);
+        // The engine writes engine.yaml on its first start; the archive API reads it from
+        // a stopped container too, and both of a member's containers mount its volume.
+        for part in [Part::Engine(member), Part::Agent(member)] {
+            if self.state(part).is_some() {
+                let mut sink = std::io::sink();
+                return !self.api.download(&self.name(part), "/data/engine.yaml", &mut sink).unwrap_or(true);
+            }
         }
         // No container: the member is fresh unless a volume with its data is left.
         !self.api.volume_exists(&volume_name(&self.lab, member)).unwrap_or(true)
     }
 
     fn proc_state(&self, member: &str) -> Proc {
-        match self.seen.borrow().get(member) {
+        match self.state(Part::Engine(member)) {
             Some(s) if s.paused => Proc::Paused,
             Some(s) if s.running => Proc::Running,
             _ => Proc::Down,
         }
     }
 
+    /// The agent first (the engine joins its PID namespace), then the engine.
     fn start(&self, member: &str) -> Result<(), TargetError> {
-        self.run_container(Some(member), &|t: &Docker| t.api(member).healthy())
-    }
-
-    fn stop(&self, member: &str) -> Result<(), TargetError> {
-        let name = self.container(Some(member));
-        if self.proc_state(member) == Proc::Paused {
-            self.api.unpause(&name).map_err(|e| failed(member, e))?;
+        let (agent, engine) = (Part::Agent(member), Part::Engine(member));
+        let agent_state = self.refresh(agent)?;
+        if agent_state.is_none() && self.refresh(engine)?.is_some() {
+            // An engine container without its agent's was made for a PID namespace that
+            // is gone (or by the one-container layout of older versions): made anew.
+            self.api.remove_container(&self.name(engine)).map_err(|e| failed(member, e))?;
+            self.refresh(engine)?;
         }
-        // SIGTERM reaches the engine first (mirrorlab-init), so a primary hands over.
-        self.api.stop(&name, STOP_TIMEOUT).map_err(|e| failed(member, e))?;
-        self.refresh(Some(member)).map_err(|e| failed(member, e))?;
-        Ok(())
+        if !agent_state.is_some_and(|s| s.running) {
+            // The engine died with the agent's namespace; its container may not have been
+            // seen to exit yet. Stopping it first makes the start below a fresh one.
+            self.stop_container(engine)?;
+        }
+        self.run_container(agent, &|t: &Docker| t.agent_port_open(agent))?;
+        self.run_container(engine, &|t: &Docker| t.api(member).healthy())
     }
 
+    /// The engine first (SIGTERM: a primary hands over while its agent still answers),
+    /// then the agent.
+    fn stop(&self, member: &str) -> Result<(), TargetError> {
+        self.stop_container(Part::Engine(member))?;
+        self.stop_container(Part::Agent(member))
+    }
+
+    /// SIGKILL of the engine's container only: the agent survives and reports it down.
     fn kill(&self, member: &str) -> Result<(), TargetError> {
         if self.proc_state(member) != Proc::Running {
-            return Err(failed(member, "the container is not running"));
+            return Err(failed(member, "the engine's container is not running"));
         }
-        let name = self.container(Some(member));
+        let engine = Part::Engine(member);
+        let name = self.name(engine);
         self.api.kill(&name).map_err(|e| failed(member, e))?;
         let ok = super::process::await_condition(STOP_TIMEOUT, || {
-            self.refresh(Some(member)).ok().flatten().is_some_and(|s| !s.running)
+            self.refresh(engine).ok().flatten().is_some_and(|s| !s.running)
         });
         if !ok {
             return Err(failed(member, format!("container {name} still runs {STOP_TIMEOUT:?} after SIGKILL")));
@@ -326,60 +305,58 @@ impl Target for Docker {
         Ok(())
     }
 
+    /// The engine's container hangs; its agent still answers, as when an instance hangs.
     fn pause(&self, member: &str) -> Result<(), TargetError> {
-        self.api.pause(&self.container(Some(member))).map_err(|e| failed(member, e))?;
-        self.refresh(Some(member)).map_err(|e| failed(member, e))?;
+        let engine = Part::Engine(member);
+        self.api.pause(&self.name(engine)).map_err(|e| failed(member, e))?;
+        self.refresh(engine)?;
         Ok(())
     }
 
     fn resume(&self, member: &str) -> Result<(), TargetError> {
-        self.api.unpause(&self.container(Some(member))).map_err(|e| failed(member, e))?;
-        self.refresh(Some(member)).map_err(|e| failed(member, e))?;
+        let engine = Part::Engine(member);
+        self.api.unpause(&self.name(engine)).map_err(|e| failed(member, e))?;
+        self.refresh(engine)?;
         Ok(())
     }
 
     fn arbiter_running(&self) -> bool {
-        self.seen.borrow().get("ARBITER").is_some_and(|s| s.running)
+        self.state(Part::Arbiter).is_some_and(|s| s.running)
     }
 
     fn start_arbiter(&self) -> Result<(), TargetError> {
-        let port_open = |t: &Docker| {
-            let p = t.host_port(None, AGENT_KEY);
-            p != 0 && std::net::TcpStream::connect(("127.0.0.1", p)).is_ok()
-        };
-        self.run_container(None, &port_open)
+        self.run_container(Part::Arbiter, &|t: &Docker| t.agent_port_open(Part::Arbiter))
     }
 
     fn stop_arbiter(&self) -> Result<(), TargetError> {
-        self.api.stop(&self.container(None), STOP_TIMEOUT).map_err(|e| failed("ARBITER", e))?;
-        self.refresh(None).map_err(|e| failed("ARBITER", e))?;
-        Ok(())
+        self.stop_container(Part::Arbiter)
     }
 
     fn arbiter_address(&self) -> String {
-        format!("{ARBITER_HOST}:{AGENT_PORT}")
+        format!("{}:{AGENT_PORT}", Part::Arbiter.alias())
     }
 
     fn addresses(&self, member: &str) -> Addresses {
-        let h = hostname(member);
+        let h = Part::Engine(member).alias();
         Addresses {
             superserver: format!("{h}:{SUPERSERVER_PORT}"),
             mirror: format!("{h}:{MIRROR_PORT}"),
-            agent: format!("{h}:{AGENT_PORT}"),
+            agent: format!("{}:{AGENT_PORT}", Part::Agent(member).alias()),
         }
     }
 
     fn api(&self, member: &str) -> Api {
-        Api::new(member, "127.0.0.1", self.host_port(Some(member), WEB_KEY))
+        Api::new(member, "127.0.0.1", self.host_port(Part::Engine(member), WEB_KEY))
     }
 
     /// Host ports (0 while the container is down), and the in-network mirror port.
     fn ports(&self, member: &str) -> MemberPorts {
+        let engine = Part::Engine(member);
         MemberPorts {
-            superserver: self.host_port(Some(member), SUPERSERVER_KEY),
-            web: self.host_port(Some(member), WEB_KEY),
+            superserver: self.host_port(engine, SUPERSERVER_KEY),
+            web: self.host_port(engine, WEB_KEY),
             mirror: MIRROR_PORT,
-            agent: self.host_port(Some(member), AGENT_KEY),
+            agent: self.host_port(Part::Agent(member), AGENT_KEY),
         }
     }
 
@@ -391,11 +368,11 @@ impl Target for Docker {
         db: &str,
         progress: &dyn Fn(u64, u64),
     ) -> Result<u64, TargetError> {
+        let container = self.name(Part::Engine(from));
         let mut archive = Vec::new();
-        let found =
-            self.api.download(&self.container(Some(from)), source, &mut archive).map_err(|e| failed(from, e))?;
+        let found = self.api.download(&container, source, &mut archive).map_err(|e| failed(from, e))?;
         if !found {
-            return Err(failed(from, format!("{source} does not exist in container {}", self.container(Some(from)))));
+            return Err(failed(from, format!("{source} does not exist in container {container}")));
         }
         let bytes = docker_copy::file_from_archive(&archive).map_err(|e| failed(from, format!("{source}: {e}")))?;
         drop(archive);
@@ -409,46 +386,57 @@ impl Target for Docker {
     }
 
     fn run_script(&self, member: &str, namespace: &str, script: &str) -> Result<String, TargetError> {
-        super::local::engine_session_script(member, self.host_port(Some(member), SUPERSERVER_KEY), namespace, script)
+        let port = self.host_port(Part::Engine(member), SUPERSERVER_KEY);
+        super::local::engine_session_script(member, port, namespace, script)
     }
 
     fn session(&self, member: &str, namespace: &str) -> Result<i32, TargetError> {
-        super::local::engine_session(member, self.host_port(Some(member), SUPERSERVER_KEY), namespace)
+        super::local::engine_session(member, self.host_port(Part::Engine(member), SUPERSERVER_KEY), namespace)
     }
 
+    /// The engine's container log (the agent's is its own container's, `docker logs`).
     fn logs(&self, member: &str) -> Result<String, TargetError> {
-        self.api.logs(&self.container(Some(member))).map_err(|e| failed(member, e))
+        self.api.logs(&self.name(Part::Engine(member))).map_err(|e| failed(member, e))
     }
 
+    /// Through the agent's published port: the member's agent container (started with the
+    /// switch from the environment when the manifest says `faults: true`) or the arbiter.
     fn agent_fault(&self, member: Option<&str>, peers: &[String]) -> Result<(), TargetError> {
-        if let Some(m) = member {
-            // mirrorlab-init starts a member's agent without the fault switch, so its
-            // switch can never have been set: healing it is done; cutting it cannot be.
-            if peers.is_empty() {
-                return Ok(());
-            }
+        let part = member.map_or(Part::Arbiter, Part::Agent);
+        let port = self.host_port(part, AGENT_KEY);
+        if port == 0 {
             return Err(failed(
-                m,
-                "the engine image's agent runs without the fault switch: `partition --from` cannot cut an agent's links in a docker lab (the engines' switches may already be set: `mirrorlab heal` clears them); `partition MEMBER` (network disconnect) works",
+                part.who(),
+                format!(
+                    "container {} publishes no agent port (stopped, or cut off the lab network: `mirrorlab heal`)",
+                    self.name(part)
+                ),
             ));
         }
-        super::local::agent_fault_at(member, self.host_port(member, AGENT_KEY), peers)
+        super::local::agent_fault_at(member, port, peers)
     }
 
+    /// Disconnects both of the member's containers: the others can reach neither its
+    /// engine nor its agent, as when a machine drops off the network.
     fn isolate(&self, member: &str) -> Result<bool, TargetError> {
         let network = network_name(&self.lab);
-        self.api.disconnect_network(&network, &self.container(Some(member))).map_err(|e| failed(member, e))?;
-        self.refresh(Some(member)).map_err(|e| failed(member, e))?;
+        for part in [Part::Engine(member), Part::Agent(member)] {
+            if self.refresh(part)?.is_some_and(|s| s.networks.contains(&network)) {
+                self.api.disconnect_network(&network, &self.name(part)).map_err(|e| failed(member, e))?;
+                self.refresh(part)?;
+            }
+        }
         Ok(true)
     }
 
     fn reconnect(&self) -> Result<(), TargetError> {
         let network = network_name(&self.lab);
         for m in &self.members {
-            let st = self.refresh(Some(m)).map_err(|e| failed(m, e))?;
-            if st.is_some_and(|s| !s.networks.contains(&network)) {
-                self.api.connect_network(&network, &self.container(Some(m)), &hostname(m)).map_err(|e| failed(m, e))?;
-                self.refresh(Some(m)).map_err(|e| failed(m, e))?;
+            for part in [Part::Agent(m), Part::Engine(m)] {
+                if self.refresh(part)?.is_some_and(|s| !s.networks.contains(&network)) {
+                    self.api.connect_network(&network, &self.name(part), &part.alias()).map_err(|e| failed(m, e))?;
+                    self.refresh(part)?;
+                }
             }
         }
         self.record_ports()
@@ -456,17 +444,12 @@ impl Target for Docker {
 
     fn down(&self, wipe: bool) -> Result<(), TargetError> {
         let mut first_error: Option<TargetError> = None;
-        let names: Vec<(String, String)> = self
-            .members
-            .iter()
-            .map(|m| (m.clone(), self.container(Some(m))))
-            .chain(self.has_arbiter.then(|| ("ARBITER".to_string(), self.container(None))))
-            .collect();
-        for (who, name) in &names {
+        for part in self.parts() {
+            let name = self.name(part);
             // A graceful stop first so a primary's journal is closed cleanly; then removal.
-            let r = self.api.stop(name, STOP_TIMEOUT).and_then(|_| self.api.remove_container(name));
+            let r = self.api.stop(&name, STOP_TIMEOUT).and_then(|_| self.api.remove_container(&name));
             if let Err(e) = r {
-                first_error.get_or_insert(failed(who, e));
+                first_error.get_or_insert(failed(part.who(), e));
             }
         }
         if let Err(e) = self.api.remove_network(&network_name(&self.lab)) {
@@ -491,15 +474,27 @@ impl Target for Docker {
     }
 
     fn url(&self, member: &str) -> String {
-        format!("http://127.0.0.1:{}/", self.host_port(Some(member), WEB_KEY))
+        format!("http://127.0.0.1:{}/", self.host_port(Part::Engine(member), WEB_KEY))
     }
 }
 
 impl Docker {
+    /// Uploads the file under its staging name into the member's volume (through its agent
+    /// container, which runs whenever the member does), then has `mirrorlab-init
+    /// install-file` there fsync it and rename it into place: Docker's extraction fsyncs
+    /// nothing.
     fn upload(&self, to: &str, db: &str, bytes: &[u8], progress: &dyn Fn(u64, u64)) -> Result<u64, TargetError> {
+        let agent = Part::Agent(to);
+        let container = self.name(agent);
+        if !self.running(agent) {
+            return Err(failed(to, format!("container {container} is not running: no way to install {db}'s file")));
+        }
         let total = bytes.len() as u64;
-        let archive = docker_copy::install_archive(db, bytes).map_err(|e| failed(to, e))?;
-        self.api.upload(&self.container(Some(to)), "/data", archive).map_err(|e| failed(to, e))?;
+        let archive = docker_copy::staging_archive(db, bytes).map_err(|e| failed(to, e))?;
+        self.api.upload(&container, "/data", archive).map_err(|e| failed(to, e))?;
+        let (staging, file) = docker_copy::paths_in_volume("/data", db);
+        let cmd = super::docker_layout::install_file_command(&staging, &file);
+        self.api.exec(&container, &cmd.iter().map(String::as_str).collect::<Vec<_>>()).map_err(|e| failed(to, e))?;
         progress(total, total);
         Ok(total)
     }

@@ -6,7 +6,8 @@ use bollard::container::{
     Config, CreateContainerOptions, DownloadFromContainerOptions, InspectContainerOptions, KillContainerOptions,
     LogOutput, LogsOptions, RemoveContainerOptions, StopContainerOptions, UploadToContainerOptions,
 };
-use bollard::models::{ContainerInspectResponse, EndpointSettings, HostConfig, PortBinding};
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::{ContainerInspectResponse, EndpointSettings, HealthConfig, HostConfig, PortBinding};
 use bollard::network::{ConnectNetworkOptions, CreateNetworkOptions, DisconnectNetworkOptions};
 use bollard::volume::{CreateVolumeOptions, RemoveVolumeOptions};
 use bollard::Docker;
@@ -47,10 +48,16 @@ pub struct Spec<'a> {
     pub lab: &'a str,
     /// Container ports (`1972/tcp`) published to host ports Docker chooses, on 127.0.0.1.
     pub publish: &'a [&'a str],
+    /// Empty: the image's entry point.
+    pub entrypoint: Vec<String>,
     pub cmd: Vec<String>,
     pub env: Vec<String>,
     /// `volume:/path`.
     pub binds: Vec<String>,
+    /// `container:<name>`: join that container's PID namespace.
+    pub pid_mode: Option<String>,
+    /// Turns off the image's HEALTHCHECK (a container that does not run what it probes).
+    pub no_healthcheck: bool,
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> String {
@@ -168,7 +175,11 @@ impl DockerApi {
         let config = Config {
             image: Some(spec.image),
             hostname: Some(spec.hostname),
+            entrypoint: (!spec.entrypoint.is_empty()).then(|| spec.entrypoint.iter().map(String::as_str).collect()),
             cmd: Some(spec.cmd.iter().map(String::as_str).collect()),
+            healthcheck: spec
+                .no_healthcheck
+                .then(|| HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() }),
             env: Some(spec.env.iter().map(String::as_str).collect()),
             exposed_ports: Some(exposed),
             labels: Some(HashMap::from([(LAB_LABEL, spec.lab)])),
@@ -176,6 +187,7 @@ impl DockerApi {
                 port_bindings: Some(publish),
                 binds: Some(spec.binds.clone()),
                 network_mode: Some(spec.network.to_string()),
+                pid_mode: spec.pid_mode.clone(),
                 ..Default::default()
             }),
             networking_config: Some(bollard::container::NetworkingConfig {
@@ -280,6 +292,44 @@ impl DockerApi {
             &format!("upload an archive into {dir} of container {container}"),
             self.docker.upload_to_container(container, opts, tar.into()),
         )
+    }
+}
+
+impl DockerApi {
+    /// Runs `cmd` in the running container `container` (as the image's user) and waits
+    /// for it; an exit status other than 0 is an error carrying the command's output.
+    pub fn exec(&self, container: &str, cmd: &[&str]) -> Result<(), String> {
+        let what = format!("run `{}` in container {container}", cmd.join(" "));
+        let opts = CreateExecOptions {
+            cmd: Some(cmd.to_vec()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let (output, code) = self.run(&what, async {
+            let id = self.docker.create_exec(container, opts).await?.id;
+            let mut output = String::new();
+            if let StartExecResults::Attached { output: mut s, .. } = self.docker.start_exec(&id, None).await? {
+                while let Some(item) = s.next().await {
+                    output.push_str(&String::from_utf8_lossy(&item?.into_bytes()));
+                }
+            }
+            // The output ends when the process does; the daemon records its exit code a
+            // moment later: ask until it has one (bounded by the call's timeout).
+            loop {
+                let r = self.docker.inspect_exec(&id).await?;
+                if r.running != Some(true) {
+                    if let Some(code) = r.exit_code {
+                        return Ok((output, code));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })?;
+        if code != 0 {
+            return Err(format!("{what}: exit status {code}: {}", output.trim()));
+        }
+        Ok(())
     }
 }
 

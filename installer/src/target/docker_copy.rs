@@ -1,12 +1,9 @@
 //! Database files in and out of containers as tar archives (Docker's archive API), with
 //! the installer's staging rule: the archive that goes in holds the file under a staging
-//! name and then a hard link from the real name to it. Docker extracts entries in order,
-//! so the engine's file name points at the old file until the whole new one is written,
-//! then at the new one (Docker replaces the name by the link): never at half a copy.
-//!
-//! Limit: Docker's extraction does not fsync, so unlike the local target a power cut of
-//! the Docker host right after a copy can lose it; the engine checks a database file when
-//! it mounts it (docs/design/journal.md), and a re-run of `apply` copies again.
+//! name only. Docker's extraction fsyncs nothing, so the target then runs `mirrorlab-init
+//! install-file` in the member's container (engine/src/container/install.rs): fsync of the
+//! staging file, rename to the real name, fsync of the directory, as the local target does.
+//! The engine's file name points at the old file until the new one is whole and durable.
 
 use super::copy::DATABASE_FILE;
 use std::io::Read;
@@ -43,9 +40,15 @@ pub fn file_from_archive(archive: &[u8]) -> Result<Vec<u8>, String> {
     Err("the archive from Docker holds no file".into())
 }
 
-/// The archive to extract into the data directory (`/data`) that installs `bytes` as
-/// database `db`'s file: directories, the staging file, then the link into place.
-pub fn install_archive(db: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
+/// Where the staging file and database `db`'s file are under the data directory `root`.
+pub fn paths_in_volume(root: &str, db: &str) -> (String, String) {
+    let dir = format!("{}/databases/{db}", root.trim_end_matches('/'));
+    (format!("{dir}/{STAGING_FILE}"), format!("{dir}/{DATABASE_FILE}"))
+}
+
+/// The archive to extract into the data directory (`/data`) that puts `bytes` beside
+/// database `db`'s file under the staging name: the directories, then the staging file.
+pub fn staging_archive(db: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
     let io = |e: std::io::Error| format!("building the archive for {db}: {e}");
     let mut b = tar::Builder::new(Vec::new());
     let dir = |path: &str| {
@@ -72,17 +75,6 @@ pub fn install_archive(db: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
     h.set_size(bytes.len() as u64);
     h.set_cksum();
     b.append(&h, bytes).map_err(io)?;
-    let mut l = tar::Header::new_gnu();
-    l.set_entry_type(tar::EntryType::Link);
-    l.set_path(format!("databases/{db}/{DATABASE_FILE}")).map_err(io)?;
-    // Docker resolves a hard link's target relative to the extraction directory.
-    l.set_link_name(&staging).map_err(io)?;
-    l.set_mode(0o644);
-    l.set_uid(ENGINE_UID);
-    l.set_gid(ENGINE_UID);
-    l.set_size(0);
-    l.set_cksum();
-    b.append(&l, std::io::empty()).map_err(io)?;
     b.into_inner().map_err(io)
 }
 
@@ -91,9 +83,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_install_archive_writes_the_staging_file_before_linking_it_into_place() {
+    fn the_archive_holds_the_staging_file_only_never_the_real_name() {
         let bytes: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
-        let ar = install_archive("COMPANY", &bytes).unwrap();
+        let ar = staging_archive("COMPANY", &bytes).unwrap();
         let mut a = tar::Archive::new(ar.as_slice());
         let entries: Vec<(String, tar::EntryType, Option<String>, u64)> = a
             .entries()
@@ -110,19 +102,14 @@ mod tests {
             })
             .collect();
         let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "databases/",
-                "databases/COMPANY/",
-                "databases/COMPANY/mirrorlab.dat.staging",
-                "databases/COMPANY/mirrorlab.dat"
-            ]
-        );
+        assert_eq!(names, ["databases/", "databases/COMPANY/", "databases/COMPANY/mirrorlab.dat.staging"]);
         assert_eq!(entries[2].1, tar::EntryType::Regular);
-        assert_eq!(entries[3].1, tar::EntryType::Link);
-        assert_eq!(entries[3].2.as_deref(), Some("databases/COMPANY/mirrorlab.dat.staging"));
+        assert!(entries.iter().all(|e| e.2.is_none()), "no links: the rename is install-file's");
         assert!(entries.iter().all(|e| e.3 == ENGINE_UID));
+        // The staging file lands where install-file is told to find it.
+        let (staging, file) = paths_in_volume("/data/", "COMPANY");
+        assert_eq!(staging, format!("/data/{}", names[2]));
+        assert_eq!(file, "/data/databases/COMPANY/mirrorlab.dat");
         // What goes in comes out whole.
         assert_eq!(file_from_archive(&ar).unwrap(), bytes);
     }

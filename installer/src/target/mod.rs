@@ -7,6 +7,7 @@ pub mod copy;
 pub mod docker;
 mod docker_api;
 mod docker_copy;
+mod docker_layout;
 pub mod local;
 pub mod process;
 
@@ -86,7 +87,7 @@ pub trait Target {
     /// `FAULT HEAL` when `peers` is empty).
     fn agent_fault(&self, member: Option<&str>, peers: &[String]) -> Result<(), TargetError>;
     /// Cuts the member off every other member and the arbiter at the network, when the
-    /// target can (docker: disconnects the container from the lab network). `Ok(false)`:
+    /// target can (docker: disconnects its containers from the lab network). `Ok(false)`:
     /// it cannot; `partition` then uses the fault switches.
     fn isolate(&self, _member: &str) -> Result<bool, TargetError> {
         Ok(false)

@@ -1,0 +1,179 @@
+//! The containers of a docker lab, their names and what each runs.
+//!
+//! A member is two containers, as in the Compose lab (compose/mirror.yml): its agent
+//! (`mirrorlab-init agent`), which owns the member's PID namespace, and its engine
+//! (`mirrorlab-init start --no-agent`), which joins that namespace. Why: the agent must
+//! outlive a killed engine to tell the other member at once that the engine is down (one
+//! agent round trip instead of the QoS timeout and the arbiter), and it must see the
+//! engine's processes to fence (SIGKILL) them. Both mount the member's data volume at
+//! `/data` (instance lock, state files, journal). The arbiter is one container.
+//!
+//! Every object is named `mirrorlab-<lab>-...` and labelled with the lab, so labs (and
+//! test runs) on one daemon never collide and leftovers can be found.
+
+/// Ports inside the network (images/engine/Dockerfile, docs/docker.md).
+pub const SUPERSERVER_PORT: u16 = 1972;
+pub const WEB_PORT: u16 = 52773;
+pub const AGENT_PORT: u16 = 2188;
+/// The mirror data channel: whatever the member's mirror address names; the lab's convention.
+pub const MIRROR_PORT: u16 = 2189;
+/// The arbiter's hostname in the lab network.
+pub const ARBITER_HOST: &str = "arbiter";
+
+pub const SUPERSERVER_KEY: &str = "1972/tcp";
+pub const WEB_KEY: &str = "52773/tcp";
+pub const AGENT_KEY: &str = "2188/tcp";
+
+const INIT: &str = "/usr/local/bin/mirrorlab-init";
+/// The agent's fault switch from the environment (engine/src/bin/agent.rs): the agent
+/// runs under `mirrorlab-init agent`, which passes no switch of its own.
+const FAULT_ENV: &str = "MIRRORLAB_ALLOW_FAULT_INJECTION=true";
+
+/// One of a lab's containers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part<'a> {
+    /// A member's engine.
+    Engine(&'a str),
+    /// A member's agent, owner of the member's PID namespace.
+    Agent(&'a str),
+    Arbiter,
+}
+
+impl Part<'_> {
+    /// Who errors name: the member, or ARBITER.
+    pub fn who(&self) -> &str {
+        match self {
+            Part::Engine(m) | Part::Agent(m) => m,
+            Part::Arbiter => "ARBITER",
+        }
+    }
+
+    pub fn container(&self, lab: &str) -> String {
+        format!("mirrorlab-{lab}-{}", self.alias())
+    }
+
+    /// Hostname and network alias in the lab network (Docker's DNS matches names
+    /// case-blind, the engine's resolver sends what it is given: lower case is the one
+    /// spelling used).
+    pub fn alias(&self) -> String {
+        match self {
+            Part::Engine(m) => m.to_ascii_lowercase(),
+            Part::Agent(m) => format!("{}-agent", m.to_ascii_lowercase()),
+            Part::Arbiter => ARBITER_HOST.to_string(),
+        }
+    }
+}
+
+pub fn network_name(lab: &str) -> String {
+    format!("mirrorlab-{lab}")
+}
+
+pub fn volume_name(lab: &str, member: &str) -> String {
+    format!("mirrorlab-{lab}-{}-data", member.to_ascii_lowercase())
+}
+
+/// What a new container runs.
+#[derive(Debug)]
+pub struct Plan {
+    /// `engine` or `arbiter` (the image is `mirrorlab/<which>:<tag>`).
+    pub image: &'static str,
+    /// Empty: the image's entry point.
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    /// The member's data volume, if any.
+    pub volume: Option<String>,
+    /// Container ports published to host ports Docker chooses.
+    pub publish: &'static [&'static str],
+    /// The container whose PID namespace this one joins.
+    pub pid_of: Option<String>,
+    /// The image's HEALTHCHECK probes the engine: off where no engine runs.
+    pub no_healthcheck: bool,
+}
+
+pub fn plan(lab: &str, part: Part, faults: bool) -> Plan {
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match part {
+        Part::Arbiter => Plan {
+            image: "arbiter",
+            entrypoint: vec![],
+            cmd: if faults { strings(&["--allow-fault-injection"]) } else { vec![] },
+            env: vec![],
+            volume: None,
+            publish: &[AGENT_KEY],
+            pid_of: None,
+            no_healthcheck: false,
+        },
+        Part::Agent(m) => Plan {
+            image: "engine",
+            entrypoint: strings(&[INIT, "agent"]),
+            // The agent probes the engine's superserver by the engine's hostname.
+            cmd: vec!["--engine-host".into(), Part::Engine(m).alias()],
+            env: if faults { vec![FAULT_ENV.into()] } else { vec![] },
+            volume: Some(volume_name(lab, m)),
+            publish: &[AGENT_KEY],
+            pid_of: None,
+            no_healthcheck: true,
+        },
+        Part::Engine(m) => {
+            // Arguments of `engine start` (mirrorlab-init passes them on).
+            let mut cmd = vec![
+                "--superserver-port".to_string(),
+                SUPERSERVER_PORT.to_string(),
+                "--web-port".to_string(),
+                WEB_PORT.to_string(),
+            ];
+            if faults {
+                cmd.push("--allow-fault-injection".into());
+            }
+            Plan {
+                image: "engine",
+                entrypoint: strings(&[INIT, "start", "--no-agent"]),
+                cmd,
+                env: vec![],
+                volume: Some(volume_name(lab, m)),
+                publish: &[SUPERSERVER_KEY, WEB_KEY],
+                pid_of: Some(Part::Agent(m).container(lab)),
+                no_healthcheck: false,
+            }
+        }
+    }
+}
+
+/// The command that makes an uploaded database file durable under its real name, run in
+/// the member's agent container (engine/src/container/install.rs).
+pub fn install_file_command(staging: &str, to: &str) -> Vec<String> {
+    [INIT, "install-file", "--staging", staging, "--to", to].iter().map(|s| s.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_is_an_agent_owning_the_pid_namespace_and_an_engine_joining_it() {
+        let agent = plan("pb", Part::Agent("MIRRORA"), false);
+        let engine = plan("pb", Part::Engine("MIRRORA"), false);
+        assert_eq!(Part::Agent("MIRRORA").container("pb"), "mirrorlab-pb-mirrora-agent");
+        assert_eq!(Part::Engine("MIRRORA").container("pb"), "mirrorlab-pb-mirrora");
+        assert_eq!(Part::Agent("MIRRORA").alias(), "mirrora-agent");
+        assert_eq!(agent.entrypoint, [INIT, "agent"]);
+        assert_eq!(agent.cmd, ["--engine-host", "mirrora"]);
+        assert!(agent.no_healthcheck && agent.pid_of.is_none());
+        assert_eq!(agent.publish, [AGENT_KEY]);
+        assert_eq!(engine.entrypoint, [INIT, "start", "--no-agent"]);
+        assert_eq!(engine.pid_of.as_deref(), Some("mirrorlab-pb-mirrora-agent"));
+        assert!(!engine.publish.contains(&AGENT_KEY), "the agent's port is the agent container's");
+        let volume = Some("mirrorlab-pb-mirrora-data".to_string());
+        assert_eq!((&agent.volume, &engine.volume), (&volume, &volume));
+        assert!(agent.env.is_empty() && !engine.cmd.contains(&"--allow-fault-injection".to_string()));
+    }
+
+    #[test]
+    fn faults_switch_on_the_agents_from_the_environment_and_the_engines_and_arbiter_by_flag() {
+        assert_eq!(plan("pb", Part::Agent("MIRRORB"), true).env, [FAULT_ENV]);
+        assert!(plan("pb", Part::Engine("MIRRORB"), true).cmd.contains(&"--allow-fault-injection".to_string()));
+        assert_eq!(plan("pb", Part::Arbiter, true).cmd, ["--allow-fault-injection"]);
+        assert_eq!(Part::Arbiter.container("pb"), "mirrorlab-pb-arbiter");
+    }
+}
