@@ -3,7 +3,7 @@
 
 pub mod copy;
 pub mod docker;
-mod docker_api;
+pub(crate) mod docker_api;
 mod docker_copy;
 pub mod local;
 pub mod process;
