@@ -41,7 +41,7 @@ const EMBEDDED: &[(&str, &[u8])] = &[("images/engine/data/.keep", include_bytes!
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
     #[error(
-        "{} is missing: the {image} image ships it, taken from the directory of the running mirrorlab; build the release binaries with `cargo build --release --bins` and run {RELEASE_DIR}/mirrorlab images",
+        "{} is missing: the {image} image ships it, taken from the directory of the running mirrorlab; build the release binaries with `cargo build --release --bins` and run {RELEASE_DIR}/mirrorlab images (an installed mirrorlab needs engine, agent and mirrorlab-init installed beside it)",
         path.display()
     )]
     MissingBinary { image: String, path: PathBuf },
