@@ -27,6 +27,8 @@ pub enum CliError {
     Api(Box<crate::api::ApiError>),
     #[error("{0}")]
     Lab(String),
+    #[error(transparent)]
+    Images(#[from] crate::images::ImagesError),
 }
 
 impl From<crate::api::ApiError> for CliError {

@@ -143,7 +143,7 @@ fn read(c: &mut Client, r: &str) -> Option<String> {
 
 /// The images the lab runs; built from this checkout when missing (no registry here).
 fn ensure_images() {
-    let tag = std::env::var("MIRRORLAB_IMAGE_TAG").unwrap_or_else(|_| "dev".into());
+    let tag = std::env::var("MIRRORLAB_IMAGE_TAG").unwrap_or_else(|_| "latest".into());
     let missing = ["engine", "arbiter"]
         .iter()
         .any(|i| !docker_quiet(&["image", "inspect", &format!("mirrorlab/{i}:{tag}")]).status.success());

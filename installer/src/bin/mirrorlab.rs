@@ -85,6 +85,16 @@ enum Cmd {
         #[arg(short = 'U', long = "namespace", default_value = "USER")]
         namespace: String,
     },
+    /// Build the lab images (mirrorlab/engine, mirrorlab/arbiter) from the binaries next to
+    /// this mirrorlab, tagged with the version and `latest` (no checkout needed).
+    Images {
+        /// An extra tag for both images (repeatable).
+        #[arg(long = "tag", value_name = "TAG", value_parser = parse_tag)]
+        tags: Vec<String>,
+        /// Rebuild every layer.
+        #[arg(long)]
+        no_cache: bool,
+    },
     /// A member's messages.log.
     Logs {
         member: String,
@@ -95,6 +105,14 @@ enum Cmd {
 
 fn parse_target(s: &str) -> Result<installer::manifest::TargetKind, String> {
     commands::parse_target(s).ok_or_else(|| format!("unknown target `{s}`: use local, docker or compose"))
+}
+
+fn parse_tag(s: &str) -> Result<String, String> {
+    if installer::images::is_valid_tag(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not a Docker tag: up to 128 of A-Z a-z 0-9 _ . -, not starting with . or -"))
+    }
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -276,6 +294,19 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
         Cmd::Session { member, namespace } => {
             let code = commands::session(ctx, lab, member, namespace)?;
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+        }
+        Cmd::Images { tags, no_cache } => {
+            let opts = installer::images::Options { extra_tags: tags.clone(), no_cache: *no_cache };
+            let built =
+                installer::images::build_here(&opts, &mut |image, line| ctx.ui.step(&format!("[{image}] {line}")))?;
+            if json {
+                print_json(serde_json::json!({ "ok": true, "images": built }));
+            } else {
+                for b in &built {
+                    let names: Vec<String> = b.tags.iter().map(|t| format!("{}:{t}", b.repository)).collect();
+                    println!("{}  {:.1} MB", names.join(" "), b.size as f64 / 1e6);
+                }
+            }
         }
         Cmd::Logs { member, lines } => {
             println!("{}", commands::logs(ctx, lab, member, *lines)?);

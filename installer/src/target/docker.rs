@@ -40,10 +40,10 @@ pub struct Docker {
     seen: RefCell<BTreeMap<String, ContainerState>>,
 }
 
-/// The image tag the lab runs: `MIRRORLAB_IMAGE_TAG`, default `dev` (what images/build.sh
-/// builds by default).
+/// The image tag the lab runs: `MIRRORLAB_IMAGE_TAG`, default `latest` (which every
+/// `mirrorlab images` build gets).
 pub fn image_tag() -> String {
-    std::env::var("MIRRORLAB_IMAGE_TAG").ok().filter(|t| !t.is_empty()).unwrap_or_else(|| "dev".into())
+    std::env::var("MIRRORLAB_IMAGE_TAG").ok().filter(|t| !t.is_empty()).unwrap_or_else(|| crate::images::LATEST.into())
 }
 
 impl Docker {
@@ -114,37 +114,24 @@ impl Docker {
         Ok(())
     }
 
-    /// The image must be there: no registry is reachable, so it is built from this
-    /// checkout (images/build.sh) when the current directory is one, else the error says
-    /// what to run.
+    /// The image must be there: no registry is reachable, so a missing one is built here,
+    /// as `mirrorlab images --tag <tag>` would (both images, from the binaries next to this
+    /// mirrorlab), which needs no checkout.
     fn ensure_image(&self, which: &str, who: &str) -> Result<String, TargetError> {
         let image = format!("mirrorlab/{which}:{}", self.tag);
         if self.api.image_exists(&image).map_err(|e| failed(who, e))? {
             return Ok(image);
         }
-        let script = Path::new("images/build.sh");
-        if script.is_file() {
-            eprintln!("mirrorlab: image {image} is missing: running images/build.sh {}", self.tag);
-            let status = std::process::Command::new("bash")
-                .arg(script)
-                .arg(&self.tag)
-                .status()
-                .map_err(|e| failed(who, format!("cannot run images/build.sh: {e}")))?;
-            if status.success() && self.api.image_exists(&image).map_err(|e| failed(who, e))? {
-                return Ok(image);
-            }
-            return Err(failed(
-                who,
-                format!("images/build.sh {} failed ({status}); image {image} is still missing", self.tag),
-            ));
-        }
-        Err(failed(
-            who,
-            format!(
-                "image {image} is missing: build it from the Mirrorlab checkout with `images/build.sh {}` (or set MIRRORLAB_IMAGE_TAG to a tag you have)",
-                self.tag
-            ),
-        ))
+        eprintln!(
+            "mirrorlab: image {image} is missing: building the images (as `mirrorlab images --tag {}`)",
+            self.tag
+        );
+        let dir = crate::images::binaries_dir().map_err(|e| failed(who, e.to_string()))?;
+        let opts = crate::images::Options { extra_tags: vec![self.tag.clone()], no_cache: false };
+        // Progress on stderr: stdout may be the command's JSON document.
+        crate::images::build(&self.api, &dir, &opts, &mut |name, line| eprintln!("[{name}] {line}"))
+            .map_err(|e| failed(who, format!("image {image} is missing and building it failed: {e}")))?;
+        Ok(image)
     }
 
     fn create(&self, part: Part) -> Result<(), TargetError> {

@@ -7,6 +7,7 @@ use bollard::container::{
     LogOutput, LogsOptions, RemoveContainerOptions, StopContainerOptions, UploadToContainerOptions,
 };
 use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::image::{BuildImageOptions, TagImageOptions};
 use bollard::models::{ContainerInspectResponse, EndpointSettings, HealthConfig, HostConfig, PortBinding};
 use bollard::network::{ConnectNetworkOptions, CreateNetworkOptions, DisconnectNetworkOptions};
 use bollard::volume::{CreateVolumeOptions, RemoveVolumeOptions};
@@ -283,6 +284,63 @@ impl DockerApi {
             Ok(Err(e)) => Err(err(&what, e)),
             Err(_) => Err(format!("{what}: no answer within {CALL_TIMEOUT:?}")),
         }
+    }
+
+    /// Builds an image from the tar build context `context` (the Dockerfile at `dockerfile`
+    /// inside it) and tags it `image`, handing each line of the build's output to `line`.
+    /// The build may take long as a whole; the timeout is on the daemon's silence between
+    /// two lines. A failed step is `Err` with the daemon's message for it.
+    pub fn build_image(
+        &self,
+        image: &str,
+        dockerfile: &str,
+        context: Vec<u8>,
+        no_cache: bool,
+        line: &mut dyn FnMut(&str),
+    ) -> Result<(), String> {
+        let opts = BuildImageOptions {
+            dockerfile: dockerfile.to_string(),
+            t: image.to_string(),
+            nocache: no_cache,
+            rm: true,
+            forcerm: true,
+            ..Default::default()
+        };
+        self.rt.block_on(async {
+            let mut s = self.docker.build_image(opts, None, Some(context.into()));
+            loop {
+                let item = match tokio::time::timeout(CALL_TIMEOUT, s.next()).await {
+                    Err(_) => return Err(format!("build {image}: the Docker daemon was silent for {CALL_TIMEOUT:?}")),
+                    Ok(None) => return Ok(()),
+                    Ok(Some(item)) => item,
+                };
+                match item {
+                    Ok(info) => {
+                        for l in info.stream.iter().chain(info.status.iter()).flat_map(|t| t.lines()) {
+                            if !l.trim().is_empty() {
+                                line(l.trim_end());
+                            }
+                        }
+                    }
+                    // The stream's error item carries the failed step's message; the
+                    // error's own text ("Docker stream error") does not.
+                    Err(bollard::errors::Error::DockerStreamError { error }) => return Err(error.trim().to_string()),
+                    Err(e) => return Err(err(&format!("build {image}"), e)),
+                }
+            }
+        })
+    }
+
+    /// Adds the tag `repo:tag` to `image`.
+    pub fn tag_image(&self, image: &str, repo: &str, tag: &str) -> Result<(), String> {
+        let opts = Some(TagImageOptions { repo, tag });
+        self.run(&format!("tag {image} as {repo}:{tag}"), self.docker.tag_image(image, opts))
+    }
+
+    /// An image's size in bytes (what `docker image ls` shows); `None` when there is no such image.
+    pub fn image_size(&self, image: &str) -> Result<Option<u64>, String> {
+        let r = self.run_opt(&format!("inspect image {image}"), self.docker.inspect_image(image))?;
+        Ok(r.map(|i| i.size.unwrap_or(0).max(0) as u64))
     }
 
     /// Extracts the tar archive `tar` into `dir` in the container.

@@ -5,7 +5,7 @@
 pub mod compose;
 pub mod copy;
 pub mod docker;
-mod docker_api;
+pub(crate) mod docker_api;
 mod docker_copy;
 mod docker_layout;
 pub mod local;
