@@ -39,19 +39,16 @@ pub fn install_file(from: &Path, dir: &Path, progress: &dyn Fn(u64, u64)) -> Res
                 from.display()
             ));
         }
-        dst.sync_all().map_err(|e| io("fsync of the staging file failed", e))?;
+        drop(dst);
+        // fsync, rename into place, fsync the directory: the rule the docker target's
+        // `mirrorlab-init install-file` applies inside a container.
+        engine::container::install::install_file(&staging, &dir.join(DATABASE_FILE))?;
         Ok(done)
     })();
-    let done = match result {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = std::fs::remove_file(&staging);
-            return Err(e);
-        }
-    };
-    std::fs::rename(&staging, dir.join(DATABASE_FILE)).map_err(|e| io("rename into place failed", e))?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io("fsync of the directory failed", e))?;
-    Ok(done)
+    if result.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    result
 }
 
 #[cfg(test)]
