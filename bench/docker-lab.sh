@@ -64,7 +64,7 @@ for run in $(seq 1 "$runs"); do
     trap '"${c[@]}" down -v --timeout 5 >/dev/null 2>&1; rm -rf "$work"' EXIT
     start=$(now_ms)
     "${c[@]}" up -d >/dev/null 2>&1
-    installer=$("${c[@]}" ps -q installer)
+    installer=$("${c[@]}" ps -a -q installer)
     code=$(docker wait "$installer")
     up=$(($(now_ms) - start))
     if [ "$code" != 0 ]; then
@@ -72,7 +72,7 @@ for run in $(seq 1 "$runs"); do
         docker logs "$installer" >&2
         exit 1
     fi
-    a=$("${c[@]}" ps -q mirrora) b=$("${c[@]}" ps -q mirrorb)
+    a=$("${c[@]}" ps -a -q mirrora) b=$("${c[@]}" ps -a -q mirrorb)
     a_resp=$(host_port "$a" 1972) b_resp=$(host_port "$b" 1972) b_web=$(host_port "$b" 52773)
     load "$a_resp" "$work/loading$run" &
     loader=$!

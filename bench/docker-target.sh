@@ -9,7 +9,7 @@
 #
 #   bench/docker-target.sh          # RUNS=5 by default
 #
-# Environment: RUNS, MIRRORLAB_IMAGE_TAG (the images' tag, default dev).
+# Environment: RUNS, MIRRORLAB_IMAGE_TAG (the images' tag, default latest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${RUNS:-5}"

@@ -49,8 +49,11 @@ impl reqwest::dns::Resolve for FilesAndDns {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_string();
         Box::pin(async move {
-            // A hosts-file read and at most a few UDP round trips on the lab network.
-            let addrs = engine::resolve::resolve(&format!("{host}:0"))?;
+            // On a blocking thread: a name Docker's DNS does not know is forwarded to the
+            // host's servers and may take seconds, and the request's timeout must still
+            // fire meanwhile.
+            let lookup = tokio::task::spawn_blocking(move || engine::resolve::resolve(&format!("{host}:0")));
+            let addrs = lookup.await??;
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }

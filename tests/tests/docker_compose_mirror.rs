@@ -99,7 +99,6 @@ fn compose_up_configures_a_mirror_that_fails_over_rejoins_and_survives_down_and_
     cleanup.images = vec![format!("mirrorlab/engine:{tag}"), format!("mirrorlab/arbiter:{tag}")];
     let build = std::process::Command::new(docker::repo_root().join("images/build.sh"))
         .arg(&tag)
-        .env("DOCKER", docker::docker_program())
         .output()
         .expect("run images/build.sh");
     assert!(build.status.success(), "images/build.sh failed:\n{}", String::from_utf8_lossy(&build.stderr));

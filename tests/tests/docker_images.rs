@@ -72,7 +72,6 @@ fn images_build_from_clean_run_healthy_serve_writes_and_resolve_the_arbiter_by_n
     let started = Instant::now();
     let build = Command::new(docker::repo_root().join("images/build.sh"))
         .args(["--no-cache", &tag])
-        .env("DOCKER", docker::docker_program())
         .output()
         .expect("run images/build.sh");
     assert!(

@@ -19,11 +19,18 @@ pub fn install_file(staging: &Path, to: &Path) -> Result<(), String> {
             to.display()
         ));
     }
-    let file = std::fs::File::open(staging).map_err(|e| format!("cannot open {}: {e}", staging.display()))?;
-    file.sync_all().map_err(|e| format!("fsync of {} failed: {e}", staging.display()))?;
-    drop(file);
-    std::fs::rename(staging, to)
-        .map_err(|e| format!("cannot rename {} to {}: {e}", staging.display(), to.display()))?;
+    let durable = std::fs::File::open(staging)
+        .map_err(|e| format!("cannot open {}: {e}", staging.display()))
+        .and_then(|f| f.sync_all().map_err(|e| format!("fsync of {} failed: {e}", staging.display())))
+        .and_then(|()| {
+            std::fs::rename(staging, to)
+                .map_err(|e| format!("cannot rename {} to {}: {e}", staging.display(), to.display()))
+        });
+    if let Err(e) = durable {
+        // A copy that cannot be installed is removed: it may be gigabytes.
+        let _ = std::fs::remove_file(staging);
+        return Err(e);
+    }
     // The rename is a change of the directory: durable only once the directory is synced.
     std::fs::File::open(&dir)
         .and_then(|d| d.sync_all())
@@ -56,6 +63,21 @@ mod tests {
         let err = install_file(&staging, &to).unwrap_err();
         assert!(err.contains("cannot open") && err.contains("mirrorlab.dat.staging"), "{err}");
         assert_eq!(std::fs::read(&to).unwrap(), b"old");
+    }
+
+    #[test]
+    fn a_copy_that_cannot_take_the_name_is_removed_and_the_error_names_both() {
+        let dir = tempfile::tempdir().unwrap();
+        // A non-empty directory under the real name: rename(2) refuses to replace it.
+        let to = dir.path().join("mirrorlab.dat");
+        std::fs::create_dir(&to).unwrap();
+        std::fs::write(to.join("inside"), b"x").unwrap();
+        let staging = dir.path().join("mirrorlab.dat.staging");
+        std::fs::write(&staging, b"new").unwrap();
+        let err = install_file(&staging, &to).unwrap_err();
+        assert!(err.contains("cannot rename") && err.contains("mirrorlab.dat.staging"), "{err}");
+        assert!(!staging.exists(), "the staging file is removed");
+        assert!(to.join("inside").exists(), "what had the name is untouched");
     }
 
     #[test]

@@ -296,7 +296,8 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
         }
         Cmd::Images { tags, no_cache } => {
-            let opts = installer::images::Options { extra_tags: tags.clone(), no_cache: *no_cache };
+            let opts =
+                installer::images::Options { extra_tags: tags.clone(), only_extra_tags: false, no_cache: *no_cache };
             let built =
                 installer::images::build_here(&opts, &mut |image, line| ctx.ui.step(&format!("[{image}] {line}")))?;
             if json {

@@ -19,6 +19,9 @@ pub const LATEST: &str = "latest";
 pub struct Options {
     /// Tags added to the version and `latest` (a test's unique tag).
     pub extra_tags: Vec<String>,
+    /// Only `extra_tags`: a lab that builds the one tag it runs leaves the version and
+    /// `latest` (what other labs may run) where they are.
+    pub only_extra_tags: bool,
     /// Rebuild every layer.
     pub no_cache: bool,
 }
@@ -79,7 +82,7 @@ pub fn build(
     opts: &Options,
     progress: &mut dyn FnMut(&str, &str),
 ) -> Result<Vec<Built>, ImagesError> {
-    let tags = tags(&opts.extra_tags);
+    let tags = if opts.only_extra_tags { opts.extra_tags.clone() } else { tags(&opts.extra_tags) };
     let contexts: Vec<_> =
         IMAGES.iter().map(|spec| Ok((spec, context::tar(spec, bin_dir)?))).collect::<Result<_, ContextError>>()?;
     let mut built = Vec::new();

@@ -115,19 +115,20 @@ impl Docker {
     }
 
     /// The image must be there: no registry is reachable, so a missing one is built here,
-    /// as `mirrorlab images --tag <tag>` would (both images, from the binaries next to this
-    /// mirrorlab), which needs no checkout.
+    /// as `mirrorlab images` would (both images, from the binaries next to this mirrorlab),
+    /// which needs no checkout, but tagged with the lab's tag alone.
     fn ensure_image(&self, which: &str, who: &str) -> Result<String, TargetError> {
         let image = format!("mirrorlab/{which}:{}", self.tag);
         if self.api.image_exists(&image).map_err(|e| failed(who, e))? {
             return Ok(image);
         }
         eprintln!(
-            "mirrorlab: image {image} is missing: building the images (as `mirrorlab images --tag {}`)",
+            "mirrorlab: image {image} is missing: building the images (as `mirrorlab images`, tag {} only)",
             self.tag
         );
         let dir = crate::images::binaries_dir().map_err(|e| failed(who, e.to_string()))?;
-        let opts = crate::images::Options { extra_tags: vec![self.tag.clone()], no_cache: false };
+        let opts =
+            crate::images::Options { extra_tags: vec![self.tag.clone()], only_extra_tags: true, no_cache: false };
         // Progress on stderr: stdout may be the command's JSON document.
         crate::images::build(&self.api, &dir, &opts, &mut |name, line| eprintln!("[{name}] {line}"))
             .map_err(|e| failed(who, format!("image {image} is missing and building it failed: {e}")))?;
