@@ -24,4 +24,5 @@ pub mod terminal;
 // `VfsFile::len` is fallible I/O, so an `is_empty` beside it would only add a second syscall.
 #[allow(clippy::len_without_is_empty)]
 pub mod vfs;
+pub mod wait;
 pub mod web;

@@ -300,3 +300,17 @@ pub fn mirrorlab_ok(dir: &Path, labs: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The members of the lab under `labs`, as `mirrorlab status --json` run in `dir` lists
+/// them (name, type, status, ports, ...).
+pub fn lab_members(dir: &Path, labs: &Path) -> Vec<serde_json::Value> {
+    let out = mirrorlab_ok(dir, labs, &["status", "--json"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {out}"));
+    v["members"].as_array().cloned().unwrap_or_default()
+}
+
+/// One member of [`lab_members`]; fails the test when the lab has no such member.
+pub fn lab_member(dir: &Path, labs: &Path, name: &str) -> serde_json::Value {
+    lab_members(dir, labs).into_iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("no member {name}"))
+}

@@ -10,7 +10,7 @@
 
 use mirrorlab_tests::docker::{self, docker_quiet, unavailable};
 use mirrorlab_tests::engine::client::Client;
-use mirrorlab_tests::{mirrorlab_in, mirrorlab_ok, wait_until};
+use mirrorlab_tests::{lab_member, lab_members, mirrorlab_in, mirrorlab_ok, wait_until};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -49,13 +49,11 @@ impl Lab {
     }
 
     fn status(&self) -> Vec<Value> {
-        let out = self.ok(&["status", "--json"]);
-        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {out}"));
-        v["members"].as_array().cloned().unwrap_or_default()
+        lab_members(self.dir.path(), &self.dir.path().join("labs"))
     }
 
     fn member(&self, name: &str) -> Value {
-        self.status().into_iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("no member {name}"))
+        lab_member(self.dir.path(), &self.dir.path().join("labs"), name)
     }
 
     fn await_status(&self, name: &str, word: &str) {

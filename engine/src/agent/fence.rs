@@ -31,20 +31,6 @@ pub enum FenceError {
     StillLocked { pid: u32, waited_ms: u64 },
 }
 
-/// Waits until `condition` holds or `timeout` passes; true when it held.
-fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(POLL);
-    }
-}
-
 /// Kills the engine holding the lock of `dir` and waits up to `timeout` for the lock to be
 /// released. Blocking.
 pub fn fence(dir: &DataDir, reason: &str, timeout: Duration) -> Result<FenceOutcome, FenceError> {
@@ -67,7 +53,7 @@ pub fn fence(dir: &DataDir, reason: &str, timeout: Duration) -> Result<FenceOutc
         }
     }
     let started = Instant::now();
-    if !wait_for(timeout, || dir.lock_holder() != Some(pid)) {
+    if !crate::wait::until(timeout, POLL, || dir.lock_holder() != Some(pid)) {
         return Err(FenceError::StillLocked { pid, waited_ms: started.elapsed().as_millis() as u64 });
     }
     tracing::warn!(pid, waited_ms = started.elapsed().as_millis() as u64, reason, "fence: the engine is down");
@@ -106,7 +92,7 @@ mod tests {
             Err(e) => panic!("cannot run sh: {e}"),
         };
         let dir = DataDir::new(tmp.path());
-        if !wait_for(Duration::from_secs(10), || dir.lock_holder() == Some(child.id())) {
+        if !crate::wait::until(Duration::from_secs(10), POLL, || dir.lock_holder() == Some(child.id())) {
             let _ = child.kill();
             // flock(1) is missing on this host: nothing to test.
             if matches!(child.try_wait(), Ok(Some(_))) {

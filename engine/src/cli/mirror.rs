@@ -76,22 +76,26 @@ pub fn status(target: &Target) -> Result<StatusBody> {
 /// error naming the last status after `timeout`. The engine may be absent or unreachable
 /// for a while (starting, restarting): that counts as "not yet".
 pub fn wait_for(find: impl Fn() -> Result<Target>, want: &str, timeout: Duration) -> Result<StatusBody> {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let last = match find().and_then(|target| status(&target)) {
-            Ok(body) => {
-                let now = body.status.as_ref().map(|s| s.status.clone());
-                if now.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(want)) {
-                    return Ok(body);
-                }
-                now.unwrap_or_else(|| "not a mirror member".into())
+    let mut last = String::new();
+    let mut reached = None;
+    crate::wait::until(timeout, Duration::from_millis(100), || match find().and_then(|target| status(&target)) {
+        Ok(body) => {
+            let now = body.status.as_ref().map(|s| s.status.clone());
+            if now.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(want)) {
+                reached = Some(body);
+                return true;
             }
-            Err(e) => e.to_string(),
-        };
-        if std::time::Instant::now() >= deadline {
-            bail!("this member did not become {want} within {} s (last: {last})", timeout.as_secs());
+            last = now.unwrap_or_else(|| "not a mirror member".into());
+            false
         }
-        std::thread::sleep(Duration::from_millis(100));
+        Err(e) => {
+            last = e.to_string();
+            false
+        }
+    });
+    match reached {
+        Some(body) => Ok(body),
+        None => bail!("this member did not become {want} within {} s (last: {last})", timeout.as_secs()),
     }
 }
 

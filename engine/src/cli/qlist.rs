@@ -71,14 +71,9 @@ pub fn qlist(dir: &DataDir) -> QList {
 
 /// Waits up to `timeout` for the engine on `dir` to be ready; the last reading either way.
 pub fn wait_ready(dir: &DataDir, timeout: Duration) -> QList {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let q = qlist(dir);
-        if q.ready || std::time::Instant::now() >= deadline {
-            return q;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut last = None;
+    crate::wait::until(timeout, Duration::from_millis(50), || last.insert(qlist(dir)).ready);
+    last.expect("wait::until checks the condition at least once")
 }
 
 fn web_listening(port: u16) -> bool {

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BinError {
@@ -104,17 +104,8 @@ pub fn signal(pid: u32, sig: i32) -> std::io::Result<()> {
 }
 
 /// Polls `condition` every 10 ms until it holds or `timeout` passes.
-pub fn await_condition(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+pub fn await_condition(timeout: Duration, condition: impl FnMut() -> bool) -> bool {
+    engine::wait::until(timeout, Duration::from_millis(10), condition)
 }
 
 /// SIGTERM, then waits up to `timeout` for the process to go; SIGKILL after that.
