@@ -145,17 +145,13 @@ impl Target for Compose {
         Err(compose_does("ARBITER", &format!("stop {ARBITER_HOST}")))
     }
 
+    /// The docker target's in-network names: the Compose services are named alike.
     fn arbiter_address(&self) -> String {
-        format!("{ARBITER_HOST}:{AGENT_PORT}")
+        super::docker_layout::arbiter_address()
     }
 
     fn addresses(&self, member: &str) -> Addresses {
-        let h = hostname(member);
-        Addresses {
-            superserver: format!("{h}:{SUPERSERVER_PORT}"),
-            mirror: format!("{h}:{MIRROR_PORT}"),
-            agent: format!("{}:{AGENT_PORT}", Part::Agent(member).alias()),
-        }
+        super::docker_layout::addresses(member)
     }
 
     fn api(&self, member: &str) -> Api {

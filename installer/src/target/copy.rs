@@ -8,7 +8,8 @@ use std::path::Path;
 
 /// The file name the engine mounts in a database directory.
 pub const DATABASE_FILE: &str = "mirrorlab.dat";
-const STAGING_FILE: &str = "mirrorlab.dat.staging";
+/// The name a copy is written under beside the database file until it is installed.
+pub const STAGING_FILE: &str = "mirrorlab.dat.staging";
 /// Copy chunk: progress is reported after each.
 const COPY_CHUNK: u64 = 64 * 1024 * 1024;
 

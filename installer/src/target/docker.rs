@@ -10,10 +10,7 @@
 //! (they change when one restarts) and recorded in the lab state for `status`.
 
 use super::docker_api::{ContainerState, DockerApi, Spec};
-use super::docker_layout::{
-    network_name, plan, volume_name, Part, AGENT_KEY, AGENT_PORT, MIRROR_PORT, SUPERSERVER_KEY, SUPERSERVER_PORT,
-    WEB_KEY,
-};
+use super::docker_layout::{network_name, plan, volume_name, Part, AGENT_KEY, MIRROR_PORT, SUPERSERVER_KEY, WEB_KEY};
 use super::{docker_copy, failed, Addresses, Proc, Target, TargetError};
 use crate::api::Api;
 use crate::labdir::{LabDir, LabState, MemberPorts};
@@ -182,25 +179,30 @@ impl Docker {
             self.api.start(&name).map_err(f)?;
         }
         // Await readiness; a container that stops meanwhile is reported with its log.
-        let deadline = std::time::Instant::now() + START_TIMEOUT;
-        loop {
-            if !self.refresh(part)?.is_some_and(|s| s.running) {
-                let log = self.api.logs(&name).unwrap_or_default();
-                return Err(failed(
-                    who,
-                    format!("container {name} stopped while starting; its log ends:\n{}", tail(&log, 15)),
-                ));
+        let mut stopped = Ok(false);
+        let became_ready = engine::wait::until(START_TIMEOUT, Duration::from_millis(50), || match self.refresh(part) {
+            Ok(Some(s)) if s.running => ready(self),
+            Ok(_) => {
+                stopped = Ok(true);
+                true
             }
-            if ready(self) {
-                break;
+            Err(e) => {
+                stopped = Err(e);
+                true
             }
-            if std::time::Instant::now() >= deadline {
-                return Err(failed(
-                    who,
-                    format!("container {name} did not become ready within {START_TIMEOUT:?}; see `docker logs {name}`"),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        });
+        if stopped? {
+            let log = self.api.logs(&name).unwrap_or_default();
+            return Err(failed(
+                who,
+                format!("container {name} stopped while starting; its log ends:\n{}", tail(&log, 15)),
+            ));
+        }
+        if !became_ready {
+            return Err(failed(
+                who,
+                format!("container {name} did not become ready within {START_TIMEOUT:?}; see `docker logs {name}`"),
+            ));
         }
         self.record_ports()
     }
@@ -321,16 +323,11 @@ impl Target for Docker {
     }
 
     fn arbiter_address(&self) -> String {
-        format!("{}:{AGENT_PORT}", Part::Arbiter.alias())
+        super::docker_layout::arbiter_address()
     }
 
     fn addresses(&self, member: &str) -> Addresses {
-        let h = Part::Engine(member).alias();
-        Addresses {
-            superserver: format!("{h}:{SUPERSERVER_PORT}"),
-            mirror: format!("{h}:{MIRROR_PORT}"),
-            agent: format!("{}:{AGENT_PORT}", Part::Agent(member).alias()),
-        }
+        super::docker_layout::addresses(member)
     }
 
     fn api(&self, member: &str) -> Api {

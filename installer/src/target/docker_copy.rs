@@ -5,11 +5,9 @@
 //! staging file, rename to the real name, fsync of the directory, as the local target does.
 //! The engine's file name points at the old file until the new one is whole and durable.
 
-use super::copy::DATABASE_FILE;
+use super::copy::{DATABASE_FILE, STAGING_FILE};
 use std::io::Read;
 
-/// Name of the staging file beside the database file (the local target's name).
-pub const STAGING_FILE: &str = "mirrorlab.dat.staging";
 /// Largest database file copied through the Docker API: the archive is held in memory.
 pub const MAX_COPY_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// The engine's user in the image (images/engine/Dockerfile): files it must write to are

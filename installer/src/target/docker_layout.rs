@@ -64,6 +64,22 @@ impl Part<'_> {
     }
 }
 
+/// What a member's mirror configuration names for it inside the lab network: the docker
+/// target's containers and the Compose lab's services answer to the same names and ports.
+pub fn addresses(member: &str) -> super::Addresses {
+    let h = Part::Engine(member).alias();
+    super::Addresses {
+        superserver: format!("{h}:{SUPERSERVER_PORT}"),
+        mirror: format!("{h}:{MIRROR_PORT}"),
+        agent: format!("{}:{AGENT_PORT}", Part::Agent(member).alias()),
+    }
+}
+
+/// The arbiter's address inside the lab network.
+pub fn arbiter_address() -> String {
+    format!("{}:{AGENT_PORT}", Part::Arbiter.alias())
+}
+
 pub fn network_name(lab: &str) -> String {
     format!("mirrorlab-{lab}")
 }
