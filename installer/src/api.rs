@@ -76,7 +76,7 @@ impl Api {
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("methods are literals");
         let mut req = self.client.request(m, &url).timeout(timeout);
         if let Some(b) = body {
-            req = req.body(b.to_string());
+            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.to_string());
         }
         let unreachable = |reason: String| ApiError::Unreachable {
             member: self.member.clone(),
@@ -114,6 +114,10 @@ impl Api {
 
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
         self.call("POST", path, Some(body), REQUEST_TIMEOUT)
+    }
+
+    pub fn patch(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
+        self.call("PATCH", path, Some(body), REQUEST_TIMEOUT)
     }
 
     pub fn put(&self, path: &str, body: &Value) -> Result<Value, ApiError> {

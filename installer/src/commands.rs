@@ -3,14 +3,16 @@
 
 use crate::converge::{Change, Converge, Mode, StepError};
 use crate::labdir::LabDir;
-use crate::manifest::{self, LoadError, Manifest, TargetKind};
+use crate::manifest::{self, LoadError, Manifest, MemberType, TargetKind};
+use crate::settle::{self, Settled, View};
 use crate::status::{self, LabStatus};
 use crate::target::{self, Proc, Target, TargetError};
 use crate::template::Inputs;
 use crate::ui::Ui;
+use serde::Serialize;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long `failover` waits for the other member to take over.
 pub const FAILOVER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -247,10 +249,41 @@ fn member_of(m: &Manifest, name: &str) -> Result<String, CliError> {
     })
 }
 
-/// `kill`, `pause`, `resume`, `restart` on one member.
-pub fn member_verb(ctx: &Ctx, lab: Option<&str>, verb: &str, member: &str) -> Result<String, CliError> {
+/// Whether a verb waits for the state it causes, and for how long (`--no-wait`,
+/// `--timeout`).
+#[derive(Clone, Copy, Debug)]
+pub struct Waiting {
+    pub wait: bool,
+    pub timeout: Duration,
+}
+
+impl Default for Waiting {
+    fn default() -> Waiting {
+        Waiting { wait: true, timeout: settle::DEFAULT_TIMEOUT }
+    }
+}
+
+impl From<settle::NotSettled> for CliError {
+    fn from(e: settle::NotSettled) -> CliError {
+        CliError::Lab(e.to_string())
+    }
+}
+
+/// `kill`, `pause`, `resume`, `restart` on one member; unless told not to, waits until what
+/// it caused has settled (a new primary taking writes, the member back in its role and
+/// caught up) and says what that is.
+pub fn member_verb(
+    ctx: &Ctx,
+    lab: Option<&str>,
+    verb: &str,
+    member: &str,
+    waiting: Waiting,
+) -> Result<(String, Option<Settled>), CliError> {
     let (m, t) = ctx.open_lab(lab)?;
+    let t = t.as_ref();
     let name = member_of(&m, member)?;
+    let mirrored = m.mirror_members().any(|x| x.name == name);
+    let before = (waiting.wait && mirrored).then(|| View::read(&m, t));
     match verb {
         "kill" => t.kill(&name)?,
         "pause" => t.pause(&name)?,
@@ -261,107 +294,419 @@ pub fn member_verb(ctx: &Ctx, lab: Option<&str>, verb: &str, member: &str) -> Re
         }
         other => return Err(CliError::Lab(format!("unknown verb {other}"))),
     }
-    Ok(name)
+    if !waiting.wait {
+        return Ok((name, None));
+    }
+    let started = Instant::now();
+    let Some(before) = before else {
+        // Not in a mirror: back means answering again; gone needs no wait.
+        if matches!(verb, "resume" | "restart")
+            && !target::process::await_condition(waiting.timeout, || t.api(&name).healthy())
+        {
+            return Err(CliError::Lab(format!(
+                "{name} did not answer within {:?}: see `mirrorlab logs {member}`",
+                waiting.timeout
+            )));
+        }
+        return Ok((name, None));
+    };
+    let settled = match verb {
+        "kill" => gone(&m, t, &before, &name, "killed", false, waiting.timeout, started)?,
+        "pause" => gone(&m, t, &before, &name, "paused", false, waiting.timeout, started)?,
+        _ => back(&m, t, &before, &name, waiting.timeout, started)?,
+    };
+    Ok((name, Some(settled)))
 }
 
-/// Planned failover: the primary hands over to its backup; waits for the new primary.
-pub fn failover(ctx: &Ctx, lab: Option<&str>) -> Result<(String, String), CliError> {
+/// After `name` was killed, paused or cut off: once a new primary takes writes (it was the
+/// primary) or the primary goes on without it; or, at once, why nothing will change.
+#[allow(clippy::too_many_arguments)]
+fn gone(
+    m: &Manifest,
+    t: &dyn Target,
+    before: &View,
+    name: &str,
+    done: &str,
+    needs_arbiter: bool,
+    timeout: Duration,
+    started: Instant,
+) -> Result<Settled, CliError> {
+    let old = before.primary().map(|p| p.name.clone());
+    let note = |why: String| Ok(settle::noted(&View::read(m, t), old.clone(), started, why));
+    if old.as_deref() == Some(name) {
+        if let Some(why) = settle::no_failover_because(m, before, name, needs_arbiter) {
+            return note(why);
+        }
+        let partner = before
+            .members
+            .iter()
+            .find(|s| s.name != name && s.member_type == MemberType::Failover)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        let what = format!("a new primary taking writes after {name} was {done}");
+        let v = settle::until(m, t, timeout, &what, &partner, |v| v.primary().is_some_and(|p| p.name != name))?;
+        let took = format!("{} took over: {}", v.primary().map_or("", |p| p.name.as_str()), settle::primary_phrase(&v));
+        return Ok(settle::outcome(&v, old, started, took));
+    }
+    if old.is_none() {
+        return note("no member was primary: nothing to wait for".into());
+    }
+    let async_member = before.member(name).is_some_and(|s| s.member_type != MemberType::Failover);
+    if done == "paused" && async_member {
+        // The primary does not poll an async member: a hung one only falls behind.
+        return note(format!(
+            "{name} is an async member: the primary goes on as before, and {name} catches up once resumed"
+        ));
+    }
+    let what = format!("the primary going on without {name}");
+    let v = settle::until(m, t, timeout, &what, name, |v| v.primary().is_some() && v.lost(name))?;
+    let on = format!("{} and goes on without {name}", settle::primary_phrase(&v));
+    Ok(settle::outcome(&v, old, started, on))
+}
+
+/// After `name` was resumed or restarted: once it is back in its role and caught up.
+fn back(
+    m: &Manifest,
+    t: &dyn Target,
+    before: &View,
+    name: &str,
+    timeout: Duration,
+    started: Instant,
+) -> Result<Settled, CliError> {
+    let old = before.primary().map(|p| p.name.clone());
+    let down = |v: &View| v.member(name).is_some_and(|s| s.proc == Proc::Down);
+    let what = format!("{name} back in its role and caught up");
+    let v = settle::until(m, t, timeout, &what, name, |v| down(v) || v.in_role_caught_up(name))?;
+    if down(&v) {
+        return Err(CliError::Lab(format!(
+            "{name} went down while coming back (a hung primary is fenced by its agent): `mirrorlab restart {}`; see `mirrorlab logs {}`",
+            name.to_ascii_lowercase(),
+            name.to_ascii_lowercase()
+        )));
+    }
+    let role = v.member(name).map(|s| s.word()).unwrap_or_default();
+    let state = if role == "primary" { "primary".to_string() } else { format!("{role}, caught up") };
+    Ok(settle::outcome(&v, old, started, format!("{name} is back: {state}")))
+}
+
+/// Planned failover: the primary hands over to its backup; waits until the new primary
+/// takes writes and, unless told not to, until the old one is its caught-up backup.
+pub fn failover(ctx: &Ctx, lab: Option<&str>, waiting: Waiting) -> Result<Settled, CliError> {
     let (m, t) = ctx.open_lab(lab)?;
-    let primary_of = |t: &dyn Target| {
-        m.mirror_members()
-            .find(|x| {
-                t.proc_state(&x.name) == Proc::Running
-                    && t.api(&x.name).mirror_status().ok().flatten().is_some_and(|s| s["status"] == "Primary")
-            })
-            .map(|x| x.name.clone())
-    };
-    let old =
-        primary_of(t.as_ref()).ok_or_else(|| CliError::Lab("no member is primary now: nothing to fail over".into()))?;
-    // A member that just restarted is `Waiting`/`Synchronizing` for a moment: hand over
-    // only once a backup is active, as an operator would.
-    let has_backup = || {
-        m.mirror_members().any(|x| {
-            t.proc_state(&x.name) == Proc::Running
-                && t.api(&x.name).mirror_status().ok().flatten().is_some_and(|s| s["status"] == "Backup")
-        })
-    };
-    if !target::process::await_condition(FAILOVER_TIMEOUT, has_backup) {
-        return Err(CliError::Lab(format!("no failover member became an active backup within {FAILOVER_TIMEOUT:?}: nothing to hand over to; see `mirrorlab status`")));
-    }
+    let t = t.as_ref();
+    // A member that just restarted is `Synchronizing` for a moment: hand over only once a
+    // backup is active, as an operator would.
+    let ready = settle::until(&m, t, FAILOVER_TIMEOUT, "an active backup to hand over to", "MIRROR", |v| {
+        v.primary().is_some() && v.members.iter().any(|s| s.word() == "backup")
+    })
+    .map_err(|e| {
+        if e.members.contains("primary") {
+            CliError::Lab(format!(
+                "no failover member became an active backup within {FAILOVER_TIMEOUT:?}: nothing to hand over to ({})",
+                e.members
+            ))
+        } else {
+            CliError::Lab(format!("no member is primary now: nothing to fail over ({})", e.members))
+        }
+    })?;
+    let old = ready.primary().map(|p| p.name.clone()).expect("waited for a primary");
     t.api(&old).act(json!({ "action": "planned-failover" }))?;
-    let mut new = None;
-    let ok = target::process::await_condition(FAILOVER_TIMEOUT, || {
-        new = primary_of(t.as_ref()).filter(|p| *p != old);
-        new.is_some()
-    });
-    match new {
-        Some(n) if ok => Ok((old, n)),
-        _ => Err(CliError::Lab(format!(
-            "{old} handed over but no other member became primary within {FAILOVER_TIMEOUT:?}; see `mirrorlab status`"
-        ))),
+    let started = Instant::now();
+    let what = format!("another member taking writes after {old} handed over");
+    let v = settle::until(&m, t, FAILOVER_TIMEOUT, &what, &old, |v| v.primary().is_some_and(|p| p.name != old))?;
+    if !waiting.wait {
+        let took = settle::primary_phrase(&v);
+        return Ok(settle::outcome(&v, Some(old), started, took));
     }
+    let what = format!("{old} following the new primary as its backup, caught up");
+    let v = settle::until(&m, t, waiting.timeout, &what, &old, |v| {
+        v.primary().is_some_and(|p| p.name != old) && v.in_role_caught_up(&old)
+    })?;
+    let took = format!("{}; {old} is its backup, caught up", settle::primary_phrase(&v));
+    Ok(settle::outcome(&v, Some(old), started, took))
+}
+
+/// What `partition` did: who was cut off, and what followed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cut {
+    pub member: String,
+    pub cut_from: Vec<String>,
+    pub settled: Option<Settled>,
 }
 
 /// Cuts mirror traffic between `member` and `from` (every other member and the arbiter
 /// when `from` is None), on both sides, through the engines' and agents' fault switches.
-pub fn partition(ctx: &Ctx, lab: Option<&str>, member: &str, from: Option<&str>) -> Result<Vec<String>, CliError> {
+/// Either every switch is set or, when one cannot be, those already set are cleared
+/// again: an operator action completes or leaves nothing behind.
+pub fn partition(
+    ctx: &Ctx,
+    lab: Option<&str>,
+    member: &str,
+    from: Option<&str>,
+    waiting: Waiting,
+) -> Result<Cut, CliError> {
     let (m, t) = ctx.open_lab(lab)?;
+    let t = t.as_ref();
     let name = member_of(&m, member)?;
+    let before = waiting.wait.then(|| View::read(&m, t));
+    let everyone: Vec<String> = m
+        .mirror_members()
+        .map(|x| x.name.clone())
+        .filter(|x| *x != name)
+        .chain(m.arbiter.as_ref().map(|_| "ARBITER".to_string()))
+        .collect();
     // Cut off from everyone: a target that can do it at the network does (docker).
-    if from.is_none() && t.isolate(&name)? {
-        return Ok(m
-            .mirror_members()
-            .map(|x| x.name.clone())
-            .filter(|x| *x != name)
-            .chain(m.arbiter.as_ref().map(|_| "ARBITER".to_string()))
-            .collect());
-    }
-    if !m.faults {
-        return Err(CliError::Lab(format!(
-            "lab {} was built with `faults: false`; set `faults: true` and run `mirrorlab down` then `up` to partition",
-            m.lab
-        )));
-    }
-    let others: Vec<String> = match from {
-        Some(o) if o.eq_ignore_ascii_case("arbiter") => vec!["ARBITER".into()],
-        Some(o) => vec![member_of(&m, o)?],
-        None => m
-            .mirror_members()
-            .map(|x| x.name.clone())
-            .filter(|x| *x != name)
-            .chain(m.arbiter.as_ref().map(|_| "ARBITER".to_string()))
-            .collect(),
-    };
-    t.api(&name).act(json!({ "action": "fault-drop", "peers": others }))?;
-    t.agent_fault(Some(&name), &others)?;
-    for o in &others {
-        if o == "ARBITER" {
-            t.agent_fault(None, std::slice::from_ref(&name))?;
-        } else if t.proc_state(o) == Proc::Running {
-            t.api(o).act(json!({ "action": "fault-drop", "peers": [name] }))?;
-            t.agent_fault(Some(o), std::slice::from_ref(&name))?;
+    let cut_from = if from.is_none() && t.isolate(&name)? {
+        everyone
+    } else {
+        if !m.faults {
+            return Err(CliError::Lab(format!(
+                "lab {} was built with `faults: false`; set `faults: true` and run `mirrorlab down` then `up` to partition",
+                m.lab
+            )));
         }
-    }
-    Ok(others)
+        let others: Vec<String> = match from {
+            Some(o) if o.eq_ignore_ascii_case("arbiter") => vec!["ARBITER".into()],
+            Some(o) => vec![member_of(&m, o)?],
+            None => everyone,
+        };
+        if let Err(e) = cut(&m, t, &name, &others) {
+            return Err(CliError::Lab(format!("cannot cut {name} off from {}: {e}", others.join(", "))));
+        }
+        others
+    };
+    let Some(before) = before else { return Ok(Cut { member: name, cut_from, settled: None }) };
+    let started = Instant::now();
+    let old = before.primary().map(|p| p.name.clone());
+    let settled = match from {
+        None => gone(&m, t, &before, &name, "cut off", true, waiting.timeout, started)?,
+        Some(_) if cut_from == ["ARBITER"] => settle::noted(
+            &before,
+            old,
+            started,
+            "cutting the arbiter link changes no member's status until the primary or backup is lost too".into(),
+        ),
+        Some(_) => {
+            // Only the link between the two: the primary goes on without the other (after
+            // its trouble window), unless neither was primary and nothing shows the cut.
+            let other = &cut_from[0];
+            match old.as_deref() {
+                Some(p) if p == name || p == other => {
+                    let lost = if p == name { other.clone() } else { name.clone() };
+                    let what = format!("the primary going on without {lost}");
+                    let v = settle::until(&m, t, waiting.timeout, &what, &lost, |v| {
+                        v.primary().is_some_and(|x| x.name == p) && v.lost(&lost)
+                    })?;
+                    let on = format!("{} and goes on without {lost}", settle::primary_phrase(&v));
+                    settle::outcome(&v, old.clone(), started, on)
+                }
+                _ => settle::noted(
+                    &before,
+                    old,
+                    started,
+                    format!("neither {name} nor {other} is primary: they exchange no mirror traffic, so nothing changes until one of them is"),
+                ),
+            }
+        }
+    };
+    Ok(Cut { member: name, cut_from, settled: Some(settled) })
 }
 
-/// Clears every fault switch of the lab.
-pub fn heal(ctx: &Ctx, lab: Option<&str>) -> Result<(), CliError> {
-    let (m, t) = ctx.open_lab(lab)?;
-    t.reconnect()?;
-    if !m.faults {
-        return Ok(());
+/// One fault switch `cut` set: a member's engine or agent, or the arbiter (None).
+enum Switch {
+    Engine(String),
+    Agent(Option<String>),
+}
+
+/// Sets the fault switches that cut `name` off from `others`, on both sides. When one
+/// cannot be set, clears again exactly those it had set, and says what failed.
+fn cut(m: &Manifest, t: &dyn Target, name: &str, others: &[String]) -> Result<(), CliError> {
+    if others.iter().any(|o| o == "ARBITER") && m.arbiter.is_some() && !t.arbiter_running() {
+        return Err(CliError::Lab("the arbiter is not running, so its side of the link cannot be cut".into()));
     }
-    for x in m.mirror_members() {
-        if t.proc_state(&x.name) == Proc::Running {
-            t.api(&x.name).act(json!({ "action": "fault-heal" }))?;
-            t.agent_fault(Some(&x.name), &[])?;
+    let mut plan: Vec<(Switch, Vec<String>)> =
+        vec![(Switch::Engine(name.into()), others.to_vec()), (Switch::Agent(Some(name.into())), others.to_vec())];
+    for o in others {
+        if o == "ARBITER" {
+            plan.push((Switch::Agent(None), vec![name.into()]));
+        } else if t.proc_state(o) == Proc::Running {
+            plan.push((Switch::Engine(o.clone()), vec![name.into()]));
+            plan.push((Switch::Agent(Some(o.clone())), vec![name.into()]));
         }
     }
-    if m.arbiter.is_some() && t.arbiter_running() {
-        t.agent_fault(None, &[])?;
+    let set = |switch: &Switch, peers: &[String]| -> Result<(), CliError> {
+        match switch {
+            Switch::Engine(x) if peers.is_empty() => t.api(x).act(json!({ "action": "fault-heal" })).map(drop)?,
+            Switch::Engine(x) => t.api(x).act(json!({ "action": "fault-drop", "peers": peers })).map(drop)?,
+            Switch::Agent(x) => t.agent_fault(x.as_deref(), peers)?,
+        }
+        Ok(())
+    };
+    for (done, (switch, peers)) in plan.iter().enumerate() {
+        if let Err(e) = set(switch, peers) {
+            let left: Vec<String> =
+                plan[..done].iter().filter_map(|(s, _)| set(s, &[]).err().map(|u| u.to_string())).collect();
+            let undo = if left.is_empty() {
+                "nothing was left cut".to_string()
+            } else {
+                format!("clearing what was already cut failed too ({}): run `mirrorlab heal`", left.join("; "))
+            };
+            return Err(CliError::Lab(format!("{e}; {undo}")));
+        }
     }
     Ok(())
+}
+
+/// Clears every fault switch of the lab, and every network cut the target made. Goes on
+/// past a switch it cannot reach, so one stopped agent does not keep the others cut; the
+/// error lists every switch left set.
+fn heal_switches(m: &Manifest, t: &dyn Target) -> Result<(), CliError> {
+    let mut failed: Vec<String> = Vec::new();
+    if let Err(e) = t.reconnect() {
+        failed.push(e.to_string());
+    }
+    if m.faults {
+        for x in m.mirror_members() {
+            // An engine that is not running starts with its switch clear; its agent may
+            // outlive it with its own switch set, so the agent is always asked, and only
+            // a running member's agent must answer.
+            let running = t.proc_state(&x.name) == Proc::Running;
+            if running {
+                if let Err(e) = t.api(&x.name).act(json!({ "action": "fault-heal" })) {
+                    failed.push(e.to_string());
+                }
+            }
+            if let Err(e) = t.agent_fault(Some(&x.name), &[]) {
+                if running {
+                    failed.push(e.to_string());
+                }
+            }
+        }
+        if m.arbiter.is_some() && t.arbiter_running() {
+            if let Err(e) = t.agent_fault(None, &[]) {
+                failed.push(e.to_string());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Lab(failed.join("; ")))
+    }
+}
+
+/// Clears every fault switch of the lab; unless told not to, waits until the mirror has
+/// mended: one primary, every running member back in its role and caught up.
+pub fn heal(ctx: &Ctx, lab: Option<&str>, waiting: Waiting) -> Result<Option<Settled>, CliError> {
+    let (m, t) = ctx.open_lab(lab)?;
+    let t = t.as_ref();
+    heal_switches(&m, t)?;
+    if !waiting.wait || m.mirror.is_none() {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let v = settle::until(&m, t, waiting.timeout, "the mirror mending", "MIRROR", |v| v.unsettled().is_empty())
+        .map_err(|e| CliError::Lab(format!("{e}")))?;
+    let mended = format!("{}; every member is back in its role, caught up", settle::primary_phrase(&v));
+    Ok(Some(settle::outcome(&v, None, started, mended)))
+}
+
+/// What `mirrorlab wait` waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WaitFor {
+    /// A member (or the given one) takes writes.
+    Primary,
+    /// Every running member (or the given one) in its role and caught up.
+    CaughtUp,
+    /// The given member's status word, as `mirrorlab status` shows it.
+    Status(String),
+}
+
+impl WaitFor {
+    pub fn parse(s: &str) -> WaitFor {
+        match s.to_ascii_lowercase().as_str() {
+            "primary" => WaitFor::Primary,
+            "caught-up" | "caught up" => WaitFor::CaughtUp,
+            other => WaitFor::Status(other.to_string()),
+        }
+    }
+}
+
+/// `mirrorlab wait`: for scripts that started something themselves.
+pub fn wait(
+    ctx: &Ctx,
+    lab: Option<&str>,
+    what: &WaitFor,
+    member: Option<&str>,
+    timeout: Duration,
+) -> Result<Settled, CliError> {
+    let (m, t) = ctx.open_lab(lab)?;
+    let t = t.as_ref();
+    if m.mirror.is_none() {
+        return Err(CliError::Lab(format!("lab {} has no mirror: there is nothing to wait for", m.lab)));
+    }
+    let name = member.map(|x| member_of(&m, x)).transpose()?;
+    let about = name.clone().unwrap_or_else(|| "MIRROR".into());
+    let started = Instant::now();
+    let v = match (what, &name) {
+        (WaitFor::Primary, None) => {
+            settle::until(&m, t, timeout, "a primary taking writes", &about, |v| v.primary().is_some())?
+        }
+        (WaitFor::Primary, Some(n)) => settle::until(&m, t, timeout, &format!("{n} taking writes"), n, |v| {
+            v.primary().is_some_and(|p| p.name == *n)
+        })?,
+        (WaitFor::CaughtUp, None) => {
+            settle::until(&m, t, timeout, "every running member in its role and caught up", &about, |v| {
+                v.unsettled().is_empty()
+            })?
+        }
+        (WaitFor::CaughtUp, Some(n)) => {
+            settle::until(&m, t, timeout, &format!("{n} in its role and caught up"), n, |v| v.in_role_caught_up(n))?
+        }
+        (WaitFor::Status(word), Some(n)) => settle::until(&m, t, timeout, &format!("{n} to be {word}"), n, |v| {
+            v.member(n).is_some_and(|s| s.word() == *word)
+        })?,
+        (WaitFor::Status(word), None) => {
+            return Err(CliError::Lab(format!(
+                "`--for {word}` needs a MEMBER (or use --for primary or --for caught-up for the whole mirror)"
+            )))
+        }
+    };
+    let reached = match (what, &name) {
+        (WaitFor::Status(word), Some(n)) => format!("{n} is {word}"),
+        (WaitFor::CaughtUp, Some(n)) => format!("{n} is in its role and caught up"),
+        (WaitFor::CaughtUp, None) => {
+            format!("{}; every running member is in its role, caught up", settle::primary_phrase(&v))
+        }
+        _ => settle::primary_phrase(&v),
+    };
+    Ok(settle::outcome(&v, None, started, reached))
+}
+
+/// The line `mirrorlab session` shows before the terminal's own banner: which member, its
+/// role, and the durability its writes get (read live, so it says what the member does).
+pub fn session_banner(ctx: &Ctx, lab: Option<&str>, member: &str) -> Result<String, CliError> {
+    let (m, t) = ctx.open_lab(lab)?;
+    let name = member_of(&m, member)?;
+    let api = t.api(&name);
+    let probe = Duration::from_millis(1500);
+    let durability = api
+        .probe("/api/instance", probe)
+        .ok()
+        .and_then(|v| v["settings"]["journal"]["durability"].as_str().map(str::to_string))
+        .unwrap_or_else(|| m.durability.as_str().to_string());
+    let role = api
+        .probe("/api/mirror/status", probe)
+        .ok()
+        .and_then(|v| v["status"]["status"].as_str().map(str::to_ascii_lowercase))
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    let meaning = match (durability.as_str(), m.mirror.is_some()) {
+        ("always", true) => "a write is acknowledged once it is synced here and on the backup",
+        ("always", false) => "a write is acknowledged once it is synced",
+        _ => "a write is acknowledged once buffered and synced within a second: a crash can lose the last second",
+    };
+    Ok(format!("{name}{role}, lab {}: durability {durability} ({meaning})", m.lab))
 }
 
 pub fn session(ctx: &Ctx, lab: Option<&str>, member: &str, namespace: &str) -> Result<i32, CliError> {

@@ -24,6 +24,8 @@ pub const WAIT_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long a restarted member may take to report its mirror status. A member that was
 /// configured but never joined reports none at all: it costs one such wait, then joins.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// The durability a new engine starts with (its `journal.durability` default).
+const ENGINE_DEFAULT_DURABILITY: &str = "buffered";
 /// Freeze timeout asked of the primary while files are copied: a crashed `apply` never
 /// leaves it frozen for longer.
 const FREEZE_TIMEOUT_S: u64 = 600;
@@ -152,6 +154,7 @@ impl<'a> Converge<'a> {
         }
         for m in &self.manifest.members {
             self.refresh(&m.name)?;
+            self.durability(&m.name)?;
         }
         let standalone: Vec<String> = self
             .manifest
@@ -218,6 +221,28 @@ impl<'a> Converge<'a> {
         if configured {
             crate::target::process::await_condition(SETTLE_TIMEOUT, || api.mirror_status().ok().flatten().is_some());
         }
+    }
+
+    /// The manifest's durability on `member` (every member: a backup that becomes primary
+    /// must keep the promise the old primary made).
+    fn durability(&mut self, member: &str) -> Result<(), StepError> {
+        let want = self.manifest.durability.as_str();
+        // A member not started yet will start with the engine's default.
+        let live = match self.live(member).durability.as_str() {
+            "" => ENGINE_DEFAULT_DURABILITY,
+            d => d,
+        };
+        if live == want {
+            return Ok(());
+        }
+        let step = format!("set durability {want}");
+        if self.change(member, step.clone()) {
+            self.api(member)
+                .patch("/api/settings", &json!({ "journal": { "durability": want } }))
+                .during(&step, member)?;
+            self.live.get_mut(member).expect("refreshed").durability = want.to_string();
+        }
+        Ok(())
     }
 
     /// Local databases of `member`; `all` includes mirrored ones (created locally on the

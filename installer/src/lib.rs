@@ -10,6 +10,7 @@ pub mod live;
 pub mod manifest;
 pub mod positions;
 pub mod problem;
+pub mod settle;
 pub mod status;
 pub mod target;
 pub mod template;

@@ -15,11 +15,15 @@ pub struct Live {
     pub mirror_config: Value,
     /// GET /api/mirror/status's `status` (None: not a mirror member yet).
     pub status: Option<Value>,
+    /// The instance-wide durability (`always` or `buffered`) from GET /api/instance.
+    pub durability: String,
 }
 
 impl Live {
     pub fn fetch(api: &Api) -> Result<Live, ApiError> {
         let mut live = Live::default();
+        let instance = api.get("/api/instance")?;
+        live.durability = instance["settings"]["journal"]["durability"].as_str().unwrap_or_default().to_string();
         // GET /api/databases answers a list of entries (docs/api.md).
         for d in api.get("/api/databases")?.as_array().into_iter().flatten() {
             if let Some(n) = d["name"].as_str() {

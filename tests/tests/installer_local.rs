@@ -344,3 +344,159 @@ fn a_failed_step_names_itself_and_its_member_and_a_rerun_resumes() {
     let mut c = lab.client("MIRRORC");
     assert_eq!(read(&mut c, "^Company(1,\"name\")").as_deref(), Some("Acme Corporation"));
 }
+
+/// docs/demo.md typed as fast as a script types it: no wait between steps, `verify` right
+/// after each one, and every write acknowledged along the way present on every member at
+/// the end. The verbs return once what they caused has settled, and a lab with a mirror
+/// acknowledges a write only once the backup has it (durability `always`), so a write
+/// typed just before a kill survives it.
+#[test]
+fn the_demo_typed_back_to_back_verifies_after_every_step_and_keeps_every_acknowledged_write() {
+    let lab = Lab::new();
+    let pb = manifest("phonebook.yaml");
+    let pb = pb.to_str().unwrap();
+    let verify = || lab.ok(&["verify", pb]);
+    let mut acked: Vec<(String, String)> = vec![];
+    let set_in_session = |member: &str, reference: &str, value: &str, acked: &mut Vec<(String, String)>| {
+        let out = lab.session(member, &format!("set {reference}=\"{value}\"\n"));
+        assert!(!out.contains('<'), "set {reference} on {member}: {out}");
+        acked.push((reference.to_string(), value.to_string()));
+    };
+
+    // 1. Up.
+    lab.ok(&["up", pb]);
+    verify();
+    // 2. A company on the primary; 3. the backup has it at once.
+    set_in_session("mirrora", "^Company(10,\"name\")", "Initech", &mut acked);
+    verify();
+    let seen = lab.session("mirrorb", "write ^Company(10,\"name\")\n");
+    assert!(seen.contains("Initech"), "an acknowledged write is on the backup: {seen}");
+    verify();
+
+    // 4. A write, then the crash, typed back to back.
+    set_in_session("mirrora", "^Company(13,\"name\")", "just before the crash", &mut acked);
+    let out = lab.ok(&["kill", "mirrora"]);
+    assert!(out.contains("MIRRORB took over: MIRRORB is primary (epoch "), "{out}");
+    let seen = lab.session("mirrorb", "zw ^Company(13)\n");
+    assert!(seen.contains("^Company(13,\"name\")=\"just before the crash\""), "{seen}");
+    set_in_session("mirrorb", "^Company(12,\"name\")", "after the failover", &mut acked);
+    // The crashed member is the one thing verify reports: down, and to be started.
+    let out = lab.run(&["verify", pb]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let diffs: Vec<&str> = stdout.lines().skip(1).map(str::trim).collect();
+    assert_eq!(
+        diffs,
+        ["MIRRORA: missing: start the failover member", "MIRRORA: expected primary or backup, live down"],
+        "{stdout}"
+    );
+
+    // 5. The old primary back as backup; 6. planned failover back.
+    let out = lab.ok(&["restart", "mirrora"]);
+    assert!(out.contains("MIRRORA is back: backup, caught up"), "{out}");
+    verify();
+    let out = lab.ok(&["failover"]);
+    assert!(out.contains("MIRRORA is primary (epoch ") && out.contains("MIRRORB is its backup, caught up"), "{out}");
+    verify();
+    assert!(lab.ok(&["plan", pb]).contains("No changes"));
+
+    // The verbs for questions from the room, each followed at once by a write and verify.
+    let mut a = lab.client("MIRRORA");
+    let write = |c: &mut Client, reference: &str, value: &str, acked: &mut Vec<(String, String)>| {
+        c.set(reference, value).unwrap_or_else(|e| panic!("set {reference}: {e}"));
+        acked.push((reference.to_string(), value.to_string()));
+    };
+    let out = lab.ok(&["pause", "mirrorb"]);
+    assert!(out.contains("MIRRORA is primary (epoch") && out.contains("goes on without MIRRORB"), "{out}");
+    write(&mut a, "^Company(20)", "while the backup hangs", &mut acked);
+    lab.ok(&["resume", "mirrorb"]);
+    verify();
+    let out = lab.ok(&["partition", "mirrorb", "--from", "mirrora"]);
+    assert!(out.contains("goes on without MIRRORB"), "{out}");
+    write(&mut a, "^Company(21)", "during the cut", &mut acked);
+    lab.ok(&["heal"]);
+    verify();
+    let out = lab.ok(&["partition", "mirrora"]);
+    assert!(out.contains("MIRRORB took over"), "{out}");
+    let mut b = lab.client("MIRRORB");
+    write(&mut b, "^Company(22)", "on the new primary", &mut acked);
+    lab.ok(&["heal"]);
+    verify();
+
+    // Every acknowledged write, on every member, with no waiting: verify said caught up.
+    for member in ["MIRRORA", "MIRRORB", "MIRRORC"] {
+        let mut c = lab.client(member);
+        for (reference, value) in &acked {
+            assert_eq!(read(&mut c, reference).as_deref(), Some(value.as_str()), "{reference} on {member}");
+        }
+    }
+    lab.ok(&["down", "--wipe"]);
+}
+
+/// `mirrorlab session` shows the durability in force; a manifest can ask for `buffered`,
+/// `plan` shows the drift and `apply` repairs it on every member.
+#[test]
+fn durability_is_shown_in_the_session_banner_and_kept_like_any_setting() {
+    let lab = Lab::new();
+    let text = std::fs::read_to_string(manifest("phonebook.yaml")).unwrap();
+    let file = lab.dir.path().join("phonebook.yaml");
+    std::fs::write(&file, &text).unwrap();
+    let m = file.to_str().unwrap();
+    lab.ok(&["up", m]);
+    let banner = |member: &str| {
+        let out = mirrorlab_cmd()
+            .current_dir(lab.dir.path())
+            .arg("--lab-dir")
+            .arg(lab.labs())
+            .args(["session", member])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let b = banner("mirrora");
+    assert!(b.contains("MIRRORA (primary), lab phonebook: durability always"), "{b}");
+
+    assert!(text.contains("durability: always"), "the phonebook manifest says its durability");
+    std::fs::write(&file, text.replace("durability: always", "durability: buffered")).unwrap();
+    let plan = lab.ok(&["plan", m]);
+    let steps: Vec<&str> = plan.lines().filter(|l| l.contains("set durability buffered")).collect();
+    assert_eq!(steps.len(), 3, "every member:\n{plan}");
+    assert!(!lab.run(&["verify", m]).status.success(), "verify reports the drift");
+    lab.ok(&["apply", m]);
+    lab.ok(&["verify", m]);
+    let b = banner("mirrorb");
+    assert!(b.contains("durability buffered") && b.contains("can lose the last second"), "{b}");
+}
+
+/// A partition that cannot set every switch clears the ones it set: the mirror goes on as
+/// before instead of being left half cut.
+#[test]
+fn a_partition_that_fails_halfway_leaves_nothing_cut() {
+    let lab = Lab::new();
+    let pb = manifest("phonebook.yaml");
+    let pb = pb.to_str().unwrap();
+    lab.ok(&["up", pb]);
+    // MIRRORC's agent is gone: its switch, the last one set, cannot be.
+    let pid: u32 = std::fs::read_to_string(lab.labs().join("phonebook").join("mirrorc").join("agent.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pid > 1);
+    assert!(std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap().success());
+    wait_until("the agent to go", Duration::from_secs(10), || !Path::new(&format!("/proc/{pid}")).exists());
+
+    let out = lab.run(&["partition", "mirrorb"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot cut MIRRORB off from MIRRORA, MIRRORC, ARBITER") && err.contains("MIRRORC"), "{err}");
+    assert!(err.contains("nothing was left cut"), "{err}");
+    // Nothing is cut: MIRRORB is still the backup and receives the primary's writes.
+    let mut a = lab.client("MIRRORA");
+    a.set("^Company(30)", "after the failed partition").unwrap();
+    let mut b = lab.client("MIRRORB");
+    assert_eq!(read(&mut b, "^Company(30)").as_deref(), Some("after the failed partition"));
+    assert_eq!(lab.member("MIRRORB")["status"], "backup");
+}

@@ -65,8 +65,19 @@ pub(crate) struct MirrorState {
 pub(crate) struct AckState {
     /// The runtime's acknowledged position (the backup has everything up to it).
     pub(crate) acked: u64,
-    /// Set on demotion: waits for positions above `acked` fail with this reason.
-    pub(crate) failure: Option<String>,
+    /// Set on demotion: waits for positions above `acked` that this member may have
+    /// written as primary fail with this reason.
+    pub(crate) failure: Option<Demoted>,
+}
+
+/// What a demotion left unknown: the outcome of every position in `(acked, fence]`.
+#[derive(Clone, Debug)]
+pub(crate) struct Demoted {
+    pub(crate) reason: String,
+    /// The mirror journal's last position when the member stopped being primary: nothing
+    /// above it was written by this member as primary (it refuses mirrored writes from
+    /// then on), so a wait above it is for records received from the new primary.
+    pub(crate) fence: u64,
 }
 
 fn role_of(t: MemberType) -> &'static str {
@@ -173,10 +184,13 @@ impl Instance {
     }
 
     /// On demotion: every wait, current or future, for a mirror journal position above the
-    /// acknowledged one fails with `reason` (its commit's outcome is unknown: the new
-    /// primary may or may not have it), until this member becomes primary again.
+    /// acknowledged one and up to the journal's end now fails with `reason` (its commit's
+    /// outcome is unknown: the new primary may or may not have it), until this member
+    /// becomes primary again. Positions past that end are records received as a follower:
+    /// a read that saw them waits only until they are durable here.
     pub fn mirror_fail_pending(&self, reason: &str) {
-        self.acks.send_modify(|a| a.failure = Some(reason.to_string()));
+        let fence = self.mirror_journal().map_or(0, |j| j.last_position());
+        self.acks.send_modify(|a| a.failure = Some(Demoted { reason: reason.to_string(), fence }));
     }
 
     /// The lowest mirror journal position a connected member still needs: purge keeps it.
@@ -208,10 +222,13 @@ impl Instance {
                 if a.acked >= position {
                     return Ok(());
                 }
-                if let Some(reason) = &a.failure {
+                // A commit made as primary, or a position it may have written as primary:
+                // its outcome is unknown. Above the fence it is a record received since
+                // (a read on the follower), durable here, which is all a follower promises.
+                if let Some(d) = a.failure.as_ref().filter(|d| needs_ack || position <= d.fence) {
                     return Err(EngineError::Mirror(format!(
-                        "mirror journal position {position} was not confirmed (confirmed up to {}): {reason}",
-                        a.acked
+                        "mirror journal position {position} was not confirmed (confirmed up to {}): {}",
+                        a.acked, d.reason
                     )));
                 }
                 if !needs_ack {

@@ -17,6 +17,7 @@ mod journal;
 mod mirror;
 mod namespaces;
 mod portal;
+mod settings;
 #[cfg(test)]
 mod tests;
 
@@ -45,6 +46,7 @@ pub fn router(instance: Arc<Instance>) -> Router {
         .merge(health::routes())
         .merge(portal::routes())
         .merge(instance::routes())
+        .merge(settings::routes())
         .merge(databases::routes())
         .merge(namespaces::routes())
         .merge(globals::routes())

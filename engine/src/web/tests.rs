@@ -505,3 +505,26 @@ async fn mirror_status_actions_and_health_with_a_member() {
     assert_eq!(r.status, 405, "{}", r.body);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn durability_changes_while_running_is_saved_and_unknown_settings_are_refused() {
+    let s = Server::start().await;
+    assert_eq!(s.get("/api/instance").await.json()["settings"]["journal"]["durability"], "buffered");
+    let r = s.send("PATCH", "/api/settings", Some(&json!({ "journal": { "durability": "always" } }).to_string())).await;
+    assert_eq!((r.status, r.json()["durability"].clone()), (200, json!("always")), "{}", r.body);
+    let instance = s.get("/api/instance").await.json();
+    assert_eq!(instance["settings"]["journal"]["durability"], "always");
+    assert_eq!(instance["durability"], "always", "the running instance applies it, not only the file");
+    let saved = std::fs::read_to_string(s._dir.path().join("engine.yaml")).unwrap();
+    assert!(saved.contains("durability: always"), "{saved}");
+
+    // A setting that would only take effect at the next start is refused by name.
+    let r = s.send("PATCH", "/api/settings", Some(&json!({ "journal": { "file_size_mb": 1 } }).to_string())).await;
+    assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()), "{}", r.body);
+    assert!(r.body.contains("file_size_mb"), "{}", r.body);
+    let r =
+        s.send("PATCH", "/api/settings", Some(&json!({ "journal": { "durability": "sometimes" } }).to_string())).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(s.get("/api/instance").await.json()["settings"]["journal"]["durability"], "always");
+    s.stop().await;
+}

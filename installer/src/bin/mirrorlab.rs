@@ -61,24 +61,65 @@ enum Cmd {
         #[arg(long)]
         watch: bool,
     },
-    /// Planned failover: the primary hands over to its backup.
-    Failover,
-    /// SIGKILL a member's engine (a crash).
-    Kill { member: String },
-    /// SIGSTOP a member's engine (a hang).
-    Pause { member: String },
-    /// SIGCONT a paused member's engine.
-    Resume { member: String },
-    /// Cut mirror traffic between MEMBER and every other member and the arbiter (or only OTHER).
+    /// Planned failover: the primary hands over to its backup; returns once the new
+    /// primary takes writes and the old one is its caught-up backup.
+    Failover {
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// SIGKILL a member's engine (a crash); returns once a new primary takes writes (or
+    /// says why none will).
+    Kill {
+        member: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// SIGSTOP a member's engine (a hang); returns once a new primary takes writes, or
+    /// the primary goes on without the member.
+    Pause {
+        member: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// SIGCONT a paused member's engine; returns once it is back in its role, caught up.
+    Resume {
+        member: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Cut mirror traffic between MEMBER and every other member and the arbiter (or only
+    /// OTHER); returns once the mirror shows the cut.
     Partition {
         member: String,
         #[arg(long)]
         from: Option<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
-    /// Clear every partition.
-    Heal,
-    /// Stop (gracefully) and start a member.
-    Restart { member: String },
+    /// Clear every partition; returns once the mirror has mended.
+    Heal {
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Stop (gracefully) and start a member; returns once it is back in its role, caught up.
+    Restart {
+        member: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Wait until the mirror (or MEMBER) reaches a state: for scripts that caused a change
+    /// themselves.
+    Wait {
+        /// `primary` (a member, or MEMBER, takes writes), `caught-up` (every running member,
+        /// or MEMBER, in its role and caught up), or a status word for MEMBER (`backup`,
+        /// `down`, `waiting`, ...).
+        #[arg(long = "for", default_value = "caught-up", value_name = "WHAT")]
+        what: String,
+        member: Option<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 60.0, value_parser = parse_seconds)]
+        timeout: f64,
+    },
     /// The engine terminal on a member.
     Session {
         member: String,
@@ -101,6 +142,50 @@ enum Cmd {
         #[arg(long, default_value_t = 200)]
         lines: usize,
     },
+}
+
+/// How the verbs that change the lab wait for what they caused.
+#[derive(clap::Args, Clone, Copy)]
+struct WaitArgs {
+    /// Return as soon as the action is done, without waiting for the mirror to settle.
+    #[arg(long)]
+    no_wait: bool,
+    /// Give up waiting after this many seconds (the error names the member and its status).
+    #[arg(long, default_value_t = 60.0, value_parser = parse_seconds)]
+    timeout: f64,
+}
+
+impl WaitArgs {
+    fn waiting(self) -> commands::Waiting {
+        commands::Waiting { wait: !self.no_wait, timeout: std::time::Duration::from_secs_f64(self.timeout) }
+    }
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds from 0 to 86400")),
+    }
+}
+
+/// What a settled wait found, for people: "MIRRORB took over: MIRRORB is primary (epoch 3)
+/// (0.21 s)".
+fn settled_text(s: &installer::settle::Settled) -> String {
+    match &s.note {
+        Some(note) => format!("{note}."),
+        None => format!("{} ({:.2} s).", s.what, s.seconds),
+    }
+}
+
+/// The JSON of a verb that waited: its own fields plus what the wait found.
+fn with_settled(mut v: serde_json::Value, s: Option<&installer::settle::Settled>) -> serde_json::Value {
+    if let (Some(s), Some(obj)) = (s, v.as_object_mut()) {
+        let extra = serde_json::to_value(s).expect("Settled serialises");
+        for (k, x) in extra.as_object().expect("Settled is an object") {
+            obj.insert(k.clone(), x.clone());
+        }
+    }
+    v
 }
 
 fn parse_target(s: &str) -> Result<installer::manifest::TargetKind, String> {
@@ -243,22 +328,26 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
             // --watch redraws on a period a person reads at; it waits for nothing.
             std::thread::sleep(std::time::Duration::from_secs(1));
         },
-        Cmd::Failover => {
-            let (old, new) = commands::failover(ctx, lab)?;
+        Cmd::Failover { wait } => {
+            let s = commands::failover(ctx, lab, wait.waiting())?;
+            let old = s.old_primary.clone().unwrap_or_default();
             if json {
-                print_json(serde_json::json!({ "ok": true, "old_primary": old, "primary": new }));
+                print_json(with_settled(serde_json::json!({ "ok": true }), Some(&s)));
             } else {
-                println!("{new} is now primary ({old} handed over).");
+                println!("{old} handed over. {}", settled_text(&s));
             }
         }
-        Cmd::Kill { member } | Cmd::Pause { member } | Cmd::Resume { member } | Cmd::Restart { member } => {
+        Cmd::Kill { member, wait }
+        | Cmd::Pause { member, wait }
+        | Cmd::Resume { member, wait }
+        | Cmd::Restart { member, wait } => {
             let verb = match &args.command {
                 Cmd::Kill { .. } => "kill",
                 Cmd::Pause { .. } => "pause",
                 Cmd::Resume { .. } => "resume",
                 _ => "restart",
             };
-            let name = commands::member_verb(ctx, lab, verb, member)?;
+            let (name, settled) = commands::member_verb(ctx, lab, verb, member, wait.waiting())?;
             let done = match verb {
                 "kill" => "killed (SIGKILL)",
                 "pause" => "paused (SIGSTOP)",
@@ -266,32 +355,59 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
                 _ => "restarted",
             };
             if json {
-                print_json(serde_json::json!({ "ok": true, "member": name, "done": verb }));
+                print_json(with_settled(
+                    serde_json::json!({ "ok": true, "member": name, "done": verb }),
+                    settled.as_ref(),
+                ));
             } else {
-                println!("{name} {done}.");
+                match &settled {
+                    Some(s) => println!("{name} {done}. {}", settled_text(s)),
+                    None => println!("{name} {done}."),
+                }
             }
         }
-        Cmd::Partition { member, from } => {
-            let cut = commands::partition(ctx, lab, member, from.as_deref())?;
+        Cmd::Partition { member, from, wait } => {
+            let cut = commands::partition(ctx, lab, member, from.as_deref(), wait.waiting())?;
             if json {
-                print_json(serde_json::json!({ "ok": true, "member": member.to_ascii_uppercase(), "cut_from": cut }));
+                print_json(with_settled(
+                    serde_json::json!({ "ok": true, "member": cut.member, "cut_from": cut.cut_from }),
+                    cut.settled.as_ref(),
+                ));
             } else {
-                println!(
-                    "{} is cut off from {}. `mirrorlab heal` restores it.",
-                    member.to_ascii_uppercase(),
-                    cut.join(", ")
-                );
+                println!("{} is cut off from {}. `mirrorlab heal` restores it.", cut.member, cut.cut_from.join(", "));
+                if let Some(s) = &cut.settled {
+                    println!("{}", settled_text(s));
+                }
             }
         }
-        Cmd::Heal => {
-            commands::heal(ctx, lab)?;
+        Cmd::Heal { wait } => {
+            let settled = commands::heal(ctx, lab, wait.waiting())?;
             if json {
-                print_json(serde_json::json!({ "ok": true }));
+                print_json(with_settled(serde_json::json!({ "ok": true }), settled.as_ref()));
             } else {
-                println!("Every partition is healed.");
+                match &settled {
+                    Some(s) => {
+                        println!("Every partition is healed. {}", settled_text(s))
+                    }
+                    None => println!("Every partition is healed."),
+                }
+            }
+        }
+        Cmd::Wait { what, member, timeout } => {
+            let what = commands::WaitFor::parse(what);
+            let s = commands::wait(ctx, lab, &what, member.as_deref(), std::time::Duration::from_secs_f64(*timeout))?;
+            if json {
+                print_json(with_settled(serde_json::json!({ "ok": true }), Some(&s)));
+            } else {
+                println!("{}", settled_text(&s));
             }
         }
         Cmd::Session { member, namespace } => {
+            // Before the terminal's own banner: which member, and what a write's
+            // acknowledgement promises there.
+            if let Ok(banner) = commands::session_banner(ctx, lab, member) {
+                eprintln!("{banner}");
+            }
             let code = commands::session(ctx, lab, member, namespace)?;
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
         }

@@ -22,6 +22,7 @@ const TOP: &[&str] = &[
     "lab",
     "target",
     "faults",
+    "durability",
     "vars",
     "arbiter",
     "members",
@@ -119,6 +120,23 @@ fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
         None | Some(Value::Null) => Some(true),
         Some(v) => w.boolean(v, "faults"),
     };
+    let durability = match top.get("durability") {
+        None | Some(Value::Null) => Some(None),
+        Some(v) => match w.string(v, "durability").as_deref() {
+            Some("always") => Some(Some(Durability::Always)),
+            Some("buffered") => Some(Some(Durability::Buffered)),
+            Some(other) => {
+                let pos = w.at_value("durability");
+                w.error(
+                    pos,
+                    format!("unknown durability `{other}`"),
+                    "use `always` (a write is acknowledged once synced, and confirmed by the backup) or `buffered` (synced within a second: faster, but a failover can lose the last second)",
+                );
+                None
+            }
+            None => None,
+        },
+    };
     let arbiter = match top.get("arbiter") {
         None | Some(Value::Null) => None,
         Some(Value::Bool(false)) => None,
@@ -161,6 +179,9 @@ fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
         lab: lab?,
         target: target?,
         faults: faults?,
+        // What a client was told is written must survive any failover the trainer causes:
+        // a lab with a mirror is `always` unless it asks for speed.
+        durability: durability?.unwrap_or(if mirror_declared { Durability::Always } else { Durability::Buffered }),
         arbiter,
         members,
         databases,

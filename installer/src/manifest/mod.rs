@@ -24,6 +24,27 @@ pub enum TargetKind {
     Compose,
 }
 
+/// When the lab's engines acknowledge a plain write (the engine's `journal.durability`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Once synced, and with a mirror once the backup has it too: nothing acknowledged is
+    /// lost by a crash or a failover. The default for labs with a mirror.
+    Always,
+    /// Once buffered; synced within `journal.sync_interval_ms` (1 s). Faster; a crash or
+    /// failover can lose what was acknowledged in the last second. The default otherwise.
+    Buffered,
+}
+
+impl Durability {
+    /// The engine's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Always => "always",
+            Durability::Buffered => "buffered",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum MemberType {
     Failover,
@@ -121,6 +142,8 @@ pub struct Manifest {
     pub target: TargetKind,
     /// Engines and agents accept the fault switch (partition / heal).
     pub faults: bool,
+    /// Every member's instance-wide durability, kept by `apply` like any other setting.
+    pub durability: Durability,
     pub arbiter: Option<Arbiter>,
     pub members: Vec<Member>,
     pub databases: Vec<Database>,
