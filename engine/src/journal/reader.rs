@@ -19,6 +19,9 @@ pub struct JournalReader {
     next: Position,
     upto: Position,
     done: bool,
+    /// Where to start in the first segment opened (a record boundary at or before
+    /// `next`), instead of its top.
+    start: Option<u64>,
 }
 
 impl std::fmt::Debug for JournalReader {
@@ -28,11 +31,14 @@ impl std::fmt::Debug for JournalReader {
 }
 
 impl JournalReader {
+    /// `start`: the offset of a record at or before `from` in the segment that holds it,
+    /// when one is known; records before `from` are still skipped, and checked.
     pub(super) fn new(
         vfs: Arc<dyn Vfs>,
         segments: Vec<SegmentInfo>,
         from: Position,
         upto: Position,
+        start: Option<u64>,
     ) -> Result<JournalReader> {
         let from = from.max(1);
         let oldest = segments.first().map_or(1, |s| s.first_position);
@@ -43,7 +49,17 @@ impl JournalReader {
         }
         // The last segment that starts at or before `from`.
         let index = segments.iter().rposition(|s| s.first_position <= from).unwrap_or(0);
-        Ok(JournalReader { vfs, segments, index, reader: None, offset: HEADER_BYTES, next: from, upto, done: false })
+        Ok(JournalReader {
+            vfs,
+            segments,
+            index,
+            reader: None,
+            offset: HEADER_BYTES,
+            next: from,
+            upto,
+            done: false,
+            start,
+        })
     }
 
     fn open_segment(&mut self) -> Result<()> {
@@ -59,7 +75,7 @@ impl JournalReader {
             ));
         }
         self.reader = Some(reader);
-        self.offset = HEADER_BYTES;
+        self.offset = self.start.take().unwrap_or(HEADER_BYTES).max(HEADER_BYTES);
         Ok(())
     }
 

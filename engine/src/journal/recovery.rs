@@ -187,5 +187,7 @@ pub(super) fn open(vfs: Arc<dyn Vfs>, options: JournalOptions) -> Result<Journal
         wake: Condvar::new(),
         syncs: AtomicU64::new(0),
         feed: tokio::sync::broadcast::channel(super::writer::FEED_CAPACITY).0,
+        seek: Mutex::new(super::writer::SeekIndex::default()),
+        file_reads: AtomicU64::new(0),
     })
 }

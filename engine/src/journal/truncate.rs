@@ -195,6 +195,8 @@ impl Journal {
         let removed =
             before.iter().filter(|s| !after.iter().any(|a| a.path == s.path)).map(|s| s.path.clone()).collect();
         *self.segments.lock() = after;
+        // The seek points past the cut name records that are gone.
+        *self.seek.lock() = super::writer::SeekIndex::default();
         a.last_position = position;
         self.epoch.store(found.last().map_or(0, |f| f.last_epoch), std::sync::atomic::Ordering::SeqCst);
         self.durable.send_replace(position);

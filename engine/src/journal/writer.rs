@@ -58,6 +58,47 @@ pub struct Journal {
     pub(super) syncs: AtomicU64,
     /// Just-written records for mirror members (see [`Journal::subscribe_feed`]).
     pub(super) feed: tokio::sync::broadcast::Sender<Arc<FeedChunk>>,
+    /// Where records start in the current segment, so a reader seeks instead of decoding
+    /// the segment from its top (a mirror member catching up reads from the middle).
+    pub(super) seek: Mutex<SeekIndex>,
+    /// Calls of [`Journal::read_from`].
+    pub(super) file_reads: AtomicU64,
+}
+
+/// Sparse (position, offset) points of the current segment, at least [`SEEK_STRIDE`]
+/// bytes apart: each is the start of a flushed buffer, so a record boundary. Reset when
+/// the segment changes (rotation, truncation); a segment written before this process
+/// started has none, and is read from its top.
+#[derive(Debug, Default)]
+pub(super) struct SeekIndex {
+    /// The segment the points belong to.
+    pub(super) sequence: u64,
+    pub(super) points: Vec<(Position, u64)>,
+}
+
+/// Bytes between seek points: a seek reads at most this much before the record it wants,
+/// and a 1 GiB segment holds at most 4,096 points.
+pub(super) const SEEK_STRIDE: u64 = 256 << 10;
+
+impl SeekIndex {
+    /// Notes that records from `first` start at `offset` of segment `sequence`.
+    fn note(&mut self, sequence: u64, first: Position, offset: u64) {
+        if self.sequence != sequence {
+            *self = SeekIndex { sequence, points: Vec::new() };
+        }
+        if self.points.last().is_none_or(|&(_, at)| offset >= at + SEEK_STRIDE) {
+            self.points.push((first, offset));
+        }
+    }
+
+    /// The latest point at or before `position` in segment `sequence`.
+    pub(super) fn before(&self, sequence: u64, position: Position) -> Option<(Position, u64)> {
+        if self.sequence != sequence {
+            return None;
+        }
+        let i = self.points.partition_point(|&(p, _)| p <= position);
+        i.checked_sub(1).map(|i| self.points[i])
+    }
 }
 
 /// Consecutive encoded record frames, positions `first..=last`, as they were written.
@@ -294,6 +335,8 @@ impl Journal {
             io.allocated = allocated;
         }
         io.file.write_all_at(io.end, buf).map_err(|e| io_error(&io.path, "writing records", e))?;
+        // Noted before the sync: a reader only asks for positions already durable.
+        self.seek.lock().note(io.sequence, last + 1 - count, io.end);
         io.file.sync_data().map_err(|e| io_error(&io.path, "fdatasync", e))?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
         io.end = end;
@@ -362,8 +405,26 @@ impl Journal {
 
     /// Records with position >= `from`, up to the durable position when called.
     pub fn read_from(&self, from: Position) -> Result<JournalReader> {
+        self.file_reads.fetch_add(1, Ordering::Relaxed);
         let upto = self.durable_position();
-        JournalReader::new(self.vfs.clone(), self.segments(), from, upto)
+        let segments = self.segments();
+        let start = segments
+            .iter()
+            .rfind(|s| s.first_position <= from)
+            .and_then(|s| self.seek.lock().before(s.sequence, from))
+            .map(|(_, offset)| offset);
+        JournalReader::new(self.vfs.clone(), segments, from, upto, start)
+    }
+
+    /// The current segment's seek points, (position, offset) (tests and diagnostics).
+    pub fn seek_points(&self) -> Vec<(Position, u64)> {
+        self.seek.lock().points.clone()
+    }
+
+    /// How many times records were read back from the journal files (`read_from`): a
+    /// mirror primary streaming live should not (diagnostics, and the shipping tests).
+    pub fn file_reads(&self) -> u64 {
+        self.file_reads.load(Ordering::Relaxed)
     }
 
     pub fn segments(&self) -> Vec<SegmentInfo> {

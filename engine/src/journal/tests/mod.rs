@@ -6,6 +6,7 @@ mod group_commit;
 mod received;
 mod recovery;
 mod rotation;
+mod seek;
 mod throughput;
 mod truncate;
 

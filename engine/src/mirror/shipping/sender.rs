@@ -149,6 +149,22 @@ where
                 held = Some(c);
             }
         }
+        // The feed holds every record written since we subscribed, published before its
+        // fsync: whatever it has queued goes first. Only a position it cannot give (written
+        // before we subscribed, or dropped because we lagged) is read from the files, and
+        // only once it is durable. Reading files for records the feed still holds made
+        // every commit under load re-read the journal (the mirrored-commit collapse).
+        match feed.try_recv() {
+            Ok(chunk) => {
+                if let Some(m) = trim(&chunk, next)? {
+                    wire::write(&mut writer, &m).await?;
+                    next = chunk.last + 1;
+                }
+                continue;
+            }
+            Err(broadcast::error::TryRecvError::Closed) => return Ok(member),
+            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Lagged(_)) => {}
+        }
         if next <= journal.durable_position() {
             next = send_from_files(&journal, next, &mut writer).await?;
             continue;

@@ -133,10 +133,15 @@ async fn a_member_catches_up_from_files_then_follows_live() {
     let member = journal(2, 1 << 20);
     let mut link = connect(&primary, &member, "demo");
     acked_to(&mut link, 400).await;
-    // Live: records written while connected arrive through the feed.
+    // Live: records written while connected arrive through the feed, never re-read from
+    // the files, however soon after its write each one is durable (regression: the
+    // sender re-read the journal for records the feed still held, and mirrored commits
+    // collapsed as the segment grew).
+    let reads = primary.file_reads();
     let p = primary.clone();
     tokio::task::spawn_blocking(move || write(&p, 600)).await.unwrap();
     acked_to(&mut link, 1000).await;
+    assert_eq!(primary.file_reads(), reads, "the live stream read the journal files");
     assert_same(&member, &primary);
     assert_eq!(member.epoch(), 2);
     assert!(*link.view.borrow() >= 400);
