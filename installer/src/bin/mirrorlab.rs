@@ -301,7 +301,17 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
                 print_json(serde_json::json!({ "ok": true, "changes": changes, "status": st }));
             } else {
                 print!("{}", installer::status::table(&st));
-                println!("\nTerminal: mirrorlab session MEMBER -U NAMESPACE    Status: mirrorlab status    Stop: mirrorlab down");
+                let durability = match m.durability {
+                    installer::manifest::Durability::Always if m.mirror.is_some() => {
+                        "always (a write is acknowledged once it is synced on the primary and on the backup)"
+                    }
+                    installer::manifest::Durability::Always => "always (a write is acknowledged once it is synced)",
+                    installer::manifest::Durability::Buffered => {
+                        "buffered (a write is acknowledged once buffered; a crash or failover can lose the last second)"
+                    }
+                };
+                println!("\nDurability: {durability}");
+                println!("Terminal: mirrorlab session MEMBER -U NAMESPACE    Status: mirrorlab status    Stop: mirrorlab down");
             }
         }
         Cmd::Down { wipe } => {
