@@ -39,7 +39,7 @@ start_redis() { # $1 = appendfsync policy
 start_lab() { # $1 = always|buffered
   sed -e "s/^durability: always.*/durability: $1/" manifests/phonebook.yaml >"$work/lab-$1.yaml"
   grep -q "^durability: $1" "$work/lab-$1.yaml" || { echo "the phonebook manifest has no durability line" >&2; exit 1; }
-  "$BIN/mirrorlab" --lab-dir "$work/labs-$1" up "$work/lab-$1.yaml" >/dev/null
+  "$BIN/mirrorlab" --lab-dir "$work/labs-$1" up "$work/lab-$1.yaml" >"$work/up-$1.log" 2>&1 || { cat "$work/up-$1.log" >&2; exit 1; }
   local status; status=$("$BIN/mirrorlab" --lab-dir "$work/labs-$1" --json status)
   for web in $(python3 -c 'import json,sys; print(" ".join(str(m["web_port"]) for m in json.load(sys.stdin)["members"]))' <<<"$status"); do
     curl -sf -X PUT "http://127.0.0.1:$web/api/namespaces/USER/mappings" -H 'Content-Type: application/json' \
@@ -48,12 +48,12 @@ start_lab() { # $1 = always|buffered
   python3 -c 'import json,sys; print(next(m["superserver_port"] for m in json.load(sys.stdin)["members"] if m["status"]=="primary"))' <<<"$status"
 }
 rps() { redis-benchmark "$@" -q | tr '\r' '\n' | grep 'requests per second' | tail -1 | sed -E 's/^[A-Z]+: ([0-9.]+) requests per second.*/\1/'; }
-row() { printf '| %-44s | %10s | %10s | %10s | %10s |\n' "$1" "$2" "$3" "$4" "$5"; }
+row() { printf '| %-44s | %12s | %12s | %12s | %14s |\n' "$1" "$2" "$3" "$4" "$5"; }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); redis $(redis-server --version | sed -E 's/.*v=([0-9.]+).*/\1/')"
 la=$(start_lab always); lb=$(start_lab buffered); ra=$(start_redis always); re=$(start_redis everysec)
 row "SET requests/s (64 B, random keys)" "lab always" "lab buffered" "redis always" "redis everysec"
-row "--------------------------------------------" "----------" "----------" "----------" "----------"
+row "--------------------------------------------" "------------" "------------" "------------" "--------------"
 plain=(-t set -c "$CLIENTS" -d 64 -r 100000 -n "$REQUESTS")
 row "$CLIENTS clients, no pipeline" "$(rps -p "$la" "${plain[@]}")" "$(rps -p "$lb" "${plain[@]}")" "$(rps -p "$ra" "${plain[@]}")" "$(rps -p "$re" "${plain[@]}")"
 piped=("${plain[@]}" -P 32)

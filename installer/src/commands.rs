@@ -311,30 +311,49 @@ pub fn member_verb(
         return Ok((name, None));
     };
     let settled = match verb {
-        "kill" => gone(&m, t, &before, &name, "killed", false, waiting.timeout, started)?,
-        "pause" => gone(&m, t, &before, &name, "paused", false, waiting.timeout, started)?,
+        "kill" => gone(&m, t, &before, &name, Loss::Killed, waiting.timeout, started)?,
+        "pause" => gone(&m, t, &before, &name, Loss::Paused, waiting.timeout, started)?,
         _ => back(&m, t, &before, &name, waiting.timeout, started)?,
     };
     Ok((name, Some(settled)))
 }
 
+/// How a member was lost.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Loss {
+    /// Its engine killed: its agent says so at once.
+    Killed,
+    /// Its engine hung: its agent says so.
+    Paused,
+    /// Cut off from everyone, agent included: only the arbiter can tell.
+    CutOff,
+}
+
+impl Loss {
+    fn word(self) -> &'static str {
+        match self {
+            Loss::Killed => "killed",
+            Loss::Paused => "paused",
+            Loss::CutOff => "cut off",
+        }
+    }
+}
+
 /// After `name` was killed, paused or cut off: once a new primary takes writes (it was the
 /// primary) or the primary goes on without it; or, at once, why nothing will change.
-#[allow(clippy::too_many_arguments)]
 fn gone(
     m: &Manifest,
     t: &dyn Target,
     before: &View,
     name: &str,
-    done: &str,
-    needs_arbiter: bool,
+    loss: Loss,
     timeout: Duration,
     started: Instant,
 ) -> Result<Settled, CliError> {
     let old = before.primary().map(|p| p.name.clone());
     let note = |why: String| Ok(settle::noted(&View::read(m, t), old.clone(), started, why));
     if old.as_deref() == Some(name) {
-        if let Some(why) = settle::no_failover_because(m, before, name, needs_arbiter) {
+        if let Some(why) = settle::no_failover_because(m, before, name, loss == Loss::CutOff) {
             return note(why);
         }
         let partner = before
@@ -343,7 +362,7 @@ fn gone(
             .find(|s| s.name != name && s.member_type == MemberType::Failover)
             .map(|s| s.name.clone())
             .unwrap_or_default();
-        let what = format!("a new primary taking writes after {name} was {done}");
+        let what = format!("a new primary taking writes after {name} was {}", loss.word());
         let v = settle::until(m, t, timeout, &what, &partner, |v| v.primary().is_some_and(|p| p.name != name))?;
         let took = format!("{} took over: {}", v.primary().map_or("", |p| p.name.as_str()), settle::primary_phrase(&v));
         return Ok(settle::outcome(&v, old, started, took));
@@ -352,7 +371,7 @@ fn gone(
         return note("no member was primary: nothing to wait for".into());
     }
     let async_member = before.member(name).is_some_and(|s| s.member_type != MemberType::Failover);
-    if done == "paused" && async_member {
+    if loss == Loss::Paused && async_member {
         // The primary does not poll an async member: a hung one only falls behind.
         return note(format!(
             "{name} is an async member: the primary goes on as before, and {name} catches up once resumed"
@@ -379,8 +398,7 @@ fn back(
     let v = settle::until(m, t, timeout, &what, name, |v| down(v) || v.in_role_caught_up(name))?;
     if down(&v) {
         return Err(CliError::Lab(format!(
-            "{name} went down while coming back (a hung primary is fenced by its agent): `mirrorlab restart {}`; see `mirrorlab logs {}`",
-            name.to_ascii_lowercase(),
+            "{name} went down while coming back (its log says why: `mirrorlab logs {0}`); start it with `mirrorlab restart {0}`",
             name.to_ascii_lowercase()
         )));
     }
@@ -394,22 +412,18 @@ fn back(
 pub fn failover(ctx: &Ctx, lab: Option<&str>, waiting: Waiting) -> Result<Settled, CliError> {
     let (m, t) = ctx.open_lab(lab)?;
     let t = t.as_ref();
+    let now = View::read(&m, t);
+    let Some(old) = now.primary().map(|p| p.name.clone()) else {
+        return Err(CliError::Lab(format!("no member is primary now: nothing to fail over ({})", now.describe())));
+    };
     // A member that just restarted is `Synchronizing` for a moment: hand over only once a
     // backup is active, as an operator would.
-    let ready = settle::until(&m, t, FAILOVER_TIMEOUT, "an active backup to hand over to", "MIRROR", |v| {
-        v.primary().is_some() && v.members.iter().any(|s| s.word() == "backup")
+    settle::until(&m, t, waiting.timeout.min(FAILOVER_TIMEOUT), "an active backup to hand over to", &old, |v| {
+        v.primary().is_some_and(|p| p.name == old) && v.members.iter().any(|s| s.word() == "backup")
     })
     .map_err(|e| {
-        if e.members.contains("primary") {
-            CliError::Lab(format!(
-                "no failover member became an active backup within {FAILOVER_TIMEOUT:?}: nothing to hand over to ({})",
-                e.members
-            ))
-        } else {
-            CliError::Lab(format!("no member is primary now: nothing to fail over ({})", e.members))
-        }
+        CliError::Lab(format!("nothing to hand over to: no failover member is an active backup ({})", e.members))
     })?;
-    let old = ready.primary().map(|p| p.name.clone()).expect("waited for a primary");
     t.api(&old).act(json!({ "action": "planned-failover" }))?;
     let started = Instant::now();
     let what = format!("another member taking writes after {old} handed over");
@@ -479,7 +493,7 @@ pub fn partition(
     let started = Instant::now();
     let old = before.primary().map(|p| p.name.clone());
     let settled = match from {
-        None => gone(&m, t, &before, &name, "cut off", true, waiting.timeout, started)?,
+        None => gone(&m, t, &before, &name, Loss::CutOff, waiting.timeout, started)?,
         Some(_) if cut_from == ["ARBITER"] => settle::noted(
             &before,
             old,
