@@ -723,6 +723,18 @@ pub fn session_banner(ctx: &Ctx, lab: Option<&str>, member: &str) -> Result<Stri
     Ok(format!("{name}{role}, lab {}: durability {durability} ({meaning})", m.lab))
 }
 
+/// An HAProxy configuration that follows the lab's primary (crate::lb).
+pub fn haproxy_config(ctx: &Ctx, lab: Option<&str>, port: u16) -> Result<String, CliError> {
+    let (m, t) = ctx.open_lab(lab)?;
+    if m.mirror.is_none() {
+        return Err(CliError::Lab(format!(
+            "lab {} has no mirror: connect to its member directly (`mirrorlab status` shows the port)",
+            m.lab
+        )));
+    }
+    Ok(crate::lb::haproxy_config(&m, t.as_ref(), port))
+}
+
 pub fn session(ctx: &Ctx, lab: Option<&str>, member: &str, namespace: &str) -> Result<i32, CliError> {
     let (m, t) = ctx.open_lab(lab)?;
     let name = member_of(&m, member)?;

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod converge;
 pub mod images;
 pub mod labdir;
+pub mod lb;
 pub mod live;
 pub mod manifest;
 pub mod positions;

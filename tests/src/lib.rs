@@ -314,3 +314,16 @@ pub fn lab_members(dir: &Path, labs: &Path) -> Vec<serde_json::Value> {
 pub fn lab_member(dir: &Path, labs: &Path, name: &str) -> serde_json::Value {
     lab_members(dir, labs).into_iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("no member {name}"))
 }
+
+/// Whether an outside tool the test drives (`haproxy`, `redis-cli`, ...) is installed. In
+/// CI (`CI=true`) a missing tool fails the test: `.ci/run` installs every one. Elsewhere
+/// the test prints why it does not run and returns: never a silent skip.
+pub fn tool_available(tool: &str, test: &str) -> bool {
+    let found =
+        std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()));
+    if !found {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{test}: `{tool}` is not installed; .ci/run installs it");
+        eprintln!("SKIPPED {test}: `{tool}` is not installed (apt-get install it, or let .ci/run do it)");
+    }
+    found
+}

@@ -120,6 +120,13 @@ enum Cmd {
         #[arg(long, default_value_t = 60.0, value_parser = parse_seconds)]
         timeout: f64,
     },
+    /// Print an HAProxy configuration whose one address always reaches the primary
+    /// (`haproxy -f FILE`): RESP on 127.0.0.1:PORT, the primary's portal on PORT + 1.
+    HaproxyConfig {
+        /// The address clients connect to (127.0.0.1:PORT).
+        #[arg(long, default_value_t = 1972)]
+        port: u16,
+    },
     /// The engine terminal on a member.
     Session {
         member: String,
@@ -411,6 +418,9 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
             } else {
                 println!("{}", settled_text(&s));
             }
+        }
+        Cmd::HaproxyConfig { port } => {
+            print!("{}", commands::haproxy_config(ctx, lab, *port)?);
         }
         Cmd::Session { member, namespace } => {
             // Before the terminal's own banner: which member, and what a write's

@@ -1,0 +1,75 @@
+//! `mirrorlab haproxy-config`: a load balancer in front of a lab that follows the primary,
+//! as the reference product documents for its load balancers: every mirror member is a
+//! server, and HAProxy's HTTP check of `/mirror_status` on its web port (200 on the
+//! primary only) keeps exactly the primary in service. Clients connect to one address and
+//! reach whichever member is primary now; after a failover, connections to the old primary
+//! are closed so clients reconnect to the new one.
+
+use crate::manifest::Manifest;
+use crate::target::Target;
+
+/// How often HAProxy checks the member in service (the primary).
+pub const CHECK_INTERVAL_MS: u32 = 500;
+/// How often it checks the members out of service: a new primary reaches clients within
+/// the lab's failover time plus about this.
+pub const DOWN_CHECK_INTERVAL_MS: u32 = 100;
+
+/// The configuration for `haproxy -f`: the superserver (RESP) on `127.0.0.1:port` and the
+/// primary's portal and API on `127.0.0.1:port + 1`.
+pub fn haproxy_config(m: &Manifest, t: &dyn Target, port: u16) -> String {
+    let members: Vec<_> = m.mirror_members().map(|x| (x.name.clone(), t.ports(&x.name))).collect();
+    let web_port = port.saturating_add(1);
+    let docker_note = if m.target == crate::manifest::TargetKind::Docker {
+        " (the docker target's host ports change when a container restarts: run it again then)"
+    } else {
+        ""
+    };
+    let mut out: Vec<String> = vec![
+        format!("# HAProxy in front of lab {}: clients connect to 127.0.0.1:{port} (RESP) and", m.lab),
+        format!("# 127.0.0.1:{web_port} (portal and API) and always reach the primary."),
+        format!("# Written by `mirrorlab haproxy-config` for the ports the lab has now{docker_note}."),
+        "# Run: haproxy -f this-file".into(),
+        "global".into(),
+        "    maxconn 4096".into(),
+        String::new(),
+        "defaults".into(),
+        "    mode tcp".into(),
+        "    # Members are on this machine: a connection is made at once or refused. HAProxy".into(),
+        "    # waits up to this long before retrying a refused one on another member.".into(),
+        "    timeout connect 250ms".into(),
+        "    timeout client 1h".into(),
+        "    timeout server 1h".into(),
+        "    # While no member is in service (a failover), a new connection waits this long.".into(),
+        "    timeout queue 10s".into(),
+        "    # A member is in service only while /mirror_status answers 200: the primary.".into(),
+        "    option httpchk GET /mirror_status".into(),
+        "    http-check expect status 200".into(),
+        "    # One failed check takes a member out and closes its client connections, so".into(),
+        "    # clients reconnect to the new primary; one good check puts it in. Members out of".into(),
+        format!("    # service are checked every {DOWN_CHECK_INTERVAL_MS} ms, so a new primary is in service that"),
+        "    # soon after taking over; a refused connection takes a member out at once and is".into(),
+        "    # retried on another.".into(),
+        format!(
+            "    default-server inter {CHECK_INTERVAL_MS}ms downinter {DOWN_CHECK_INTERVAL_MS}ms fastinter {DOWN_CHECK_INTERVAL_MS}ms fall 1 rise 1 on-marked-down shutdown-sessions observe layer4 error-limit 1 on-error mark-down"
+        ),
+        "    option redispatch".into(),
+        "    retries 3".into(),
+    ];
+    for (front, back, web) in [("superserver", "primary_superserver", false), ("portal", "primary_portal", true)] {
+        let bind = if web { web_port } else { port };
+        out.extend([
+            String::new(),
+            format!("frontend {front}"),
+            format!("    bind 127.0.0.1:{bind}"),
+            format!("    default_backend {back}"),
+            String::new(),
+            format!("backend {back}"),
+        ]);
+        for (name, p) in &members {
+            let to = if web { p.web } else { p.superserver };
+            out.push(format!("    server {name} 127.0.0.1:{to} check port {}", p.web));
+        }
+    }
+    out.push(String::new());
+    out.join("\n")
+}
