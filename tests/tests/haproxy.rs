@@ -89,7 +89,7 @@ fn writes_through_haproxy_follow_the_primary_across_a_kill_and_nothing_acknowled
                     }
                     continue;
                 };
-                match c.set(&format!("^Company(\"h\",{n})"), &format!("write {n}")) {
+                match c.set(&format!("^Company(\"h\",{n})"), format!("write {n}")) {
                     Ok(()) => {
                         acked.lock().unwrap().push((n, Instant::now()));
                         n += 1;
