@@ -5,7 +5,7 @@
 use super::walk::{join, Walker};
 use super::*;
 use crate::positions::Positions;
-use crate::problem::{Pos, Problem, Problems};
+use crate::problem::{Pos, Problems};
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 
@@ -38,17 +38,8 @@ const TOP: &[&str] = &[
 /// Renders and checks `text`; `base` resolves relative seed paths.
 pub fn load_str(file: &str, text: &str, base: &Path, inputs: &Inputs) -> Result<Manifest, Problems> {
     let rendered = crate::template::render(text, inputs).map_err(|p| Problems::sorted(file, p))?;
-    let value: Value = serde_yaml::from_str(&rendered).map_err(|e| {
-        let pos =
-            e.location().map(|l| Pos { line: l.line(), column: l.column() }).unwrap_or(Pos { line: 1, column: 1 });
-        let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-        Problems::sorted(
-            file,
-            vec![Problem::new(pos, format!("YAML syntax: {message}"))
-                .hint("check indentation and quoting; a value starting with {{ or * must be quoted")],
-        )
-    })?;
+    let value: Value = serde_yaml::from_str(&rendered)
+        .map_err(|e| Problems::sorted(file, vec![crate::template::syntax_problem(&e)]))?;
     let positions = Positions::index(&rendered);
     let mut w = Walker { positions: &positions, problems: vec![] };
     let manifest = build(&mut w, &value, base);
