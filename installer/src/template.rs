@@ -97,6 +97,23 @@ pub fn render(text: &str, inputs: &Inputs) -> Result<String, Vec<Problem>> {
         .collect();
     let skeleton = splice(text, &exprs, |i, _| tokens[i].clone());
     let styles = scalar_styles(&skeleton, &tokens);
+    // Only a double-quoted scalar can carry a character YAML does not print (escaped).
+    let unprintable: Vec<Problem> = exprs
+        .iter()
+        .zip(&styles)
+        .filter(|(e, style)| **style != Some(TScalarStyle::DoubleQuoted) && !e.value.chars().all(printable))
+        .map(|(e, _)| {
+            let c = e.value.chars().find(|c| !printable(*c)).unwrap_or_default();
+            Problem::new(
+                e.pos,
+                format!("the value of `{}` contains U+{:04X}, which YAML holds only escaped", e.variable, c as u32),
+            )
+            .hint("write the expression inside double quotes (\"{{...}}\"), or change the value")
+        })
+        .collect();
+    if !unprintable.is_empty() {
+        return Err(unprintable);
+    }
     let values: Vec<String> = exprs
         .iter()
         .zip(&styles)
@@ -148,11 +165,18 @@ fn escape_double(v: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() && c != '\t' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if !printable(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
     }
     out
+}
+
+/// A character a value may hold unescaped: YAML's printable set (1.2, 5.1), less the
+/// byte-order mark and the characters YAML 1.1 parsers read as line breaks (NEL, LS, PS).
+fn printable(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+        && !matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}')
 }
 
 /// For each placeholder, the style of the scalar it sits in (None: outside any scalar, or
@@ -614,5 +638,29 @@ mod tests {
     fn placeholders_avoid_words_the_manifest_contains() {
         let out = with_x("aaa: aab\naac: \"{{env.X}}\"\n", "aaa0000__").unwrap();
         assert_eq!(out, "aaa: aab\naac: \"aaa0000__\"\n");
+    }
+
+    /// Regression (found by the manifest fuzz harness): U+007F in a single-quoted value made
+    /// the whole manifest unreadable; it is now refused by name, and escaped in double quotes.
+    #[test]
+    fn control_character_in_a_single_quoted_value_broke_the_yaml() {
+        let problems = with_x("lab: '{{env.X}}'\n", "a\u{7f}").unwrap_err();
+        assert_eq!(
+            problems,
+            vec![(1, 7, "the value of `env.X` contains U+007F, which YAML holds only escaped".into())]
+        );
+        let out = with_x("lab: \"{{env.X}}\"\n", "a\u{7f}").unwrap();
+        assert_eq!(out, "lab: \"a\\u007f\"\n");
+    }
+
+    /// Regression (found by the manifest fuzz harness): NEL (U+0085) in a double-quoted value
+    /// was read as a line break by the YAML parser; it is now escaped.
+    #[test]
+    fn nel_in_a_double_quoted_value_was_read_as_a_line_break() {
+        for c in ['\u{85}', '\u{2028}', '\u{2029}'] {
+            let out = with_x("lab: \"x{{env.X}}y\"\n", &c.to_string()).unwrap();
+            let v: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+            assert_eq!(v["lab"].as_str(), Some(format!("x{c}y").as_str()));
+        }
     }
 }
