@@ -19,9 +19,12 @@ fn inputs() -> impl Strategy<Value = Vec<u8>> {
     mutated(corpus("src/resp/testdata/fuzz"), 512)
 }
 
+/// One frame's arguments.
+type Args = Vec<Vec<u8>>;
+
 /// Parses frame after frame, checking each against the limits; returns the frames and
 /// the unparsed rest, or the error.
-fn parse_checked(buf: &[u8], limits: &CodecLimits) -> Result<(Vec<Vec<Vec<u8>>>, usize), ProtocolError> {
+fn parse_checked(buf: &[u8], limits: &CodecLimits) -> Result<(Vec<Args>, usize), ProtocolError> {
     let mut frame = Frame::default();
     let mut pos = 0;
     let mut frames = vec![];
