@@ -235,3 +235,17 @@ fn the_fuzz_corpus_manifests_are_valid() {
         }
     }
 }
+
+/// Nested aliases that would expand to hundreds of millions of nodes: refused, quickly.
+#[test]
+fn an_alias_bomb_is_refused() {
+    let mut text = String::from("lab: bomb\nmembers: [{ name: a, type: standalone }]\nvars:\n  x: 1\n");
+    text.push_str("data:\n  - namespace: USER\n    globals:\n      '^A': &a0 [x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        let prev = format!("*a{}", i - 1);
+        text.push_str(&format!("      '^A{i}': &a{i} [{}]\n", vec![prev; 9].join(", ")));
+    }
+    let started = std::time::Instant::now();
+    assert!(load(&text).is_err());
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+}
