@@ -9,6 +9,8 @@ pub mod client;
 mod connections;
 pub mod container;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod globals;
 pub mod instance;
 pub mod journal;

@@ -66,9 +66,14 @@ pub fn image_size(image: &str) -> u64 {
     docker(&["image", "inspect", "--format", "{{.Size}}", image]).parse().expect("a size")
 }
 
-/// The host port Docker published for `container`'s `port`/tcp (bound to 127.0.0.1).
+/// The host port Docker published for `container`'s `port`/tcp. Panics unless it is
+/// published on 127.0.0.1 only: a lab is never reachable from the network by default.
 pub fn host_port(container: &str, port: u16) -> u16 {
     let out = docker(&["port", container, &format!("{port}/tcp")]);
+    assert!(
+        !out.trim().is_empty() && out.lines().all(|l| l.starts_with("127.0.0.1:")),
+        "{container} publishes {port}/tcp beyond 127.0.0.1: `docker port` said {out:?}"
+    );
     let first = out.lines().next().unwrap_or_default();
     first.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("`docker port` said {out:?}"))
 }

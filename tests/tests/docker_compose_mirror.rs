@@ -84,6 +84,34 @@ impl Lab {
     }
 }
 
+/// Every port a Compose file publishes is on `${MIRRORLAB_BIND:-127.0.0.1}` (no Docker
+/// needed: the files are read as text).
+#[test]
+fn compose_files_publish_on_loopback_unless_told_otherwise() {
+    for file in ["compose/mirror.yml", "compose/standalone.yml"] {
+        let text = std::fs::read_to_string(docker::repo_root().join(file)).unwrap();
+        let mut in_ports = false;
+        let mut published = 0;
+        for (i, line) in text.lines().enumerate() {
+            let t = line.trim();
+            if t == "ports:" {
+                in_ports = true;
+            } else if in_ports && t.starts_with('-') {
+                published += 1;
+                let entry = t.trim_start_matches('-').trim().trim_matches('"');
+                assert!(
+                    entry.starts_with("${MIRRORLAB_BIND:-127.0.0.1}:"),
+                    "{file}:{}: `{entry}` is not published on ${{MIRRORLAB_BIND:-127.0.0.1}}",
+                    i + 1
+                );
+            } else {
+                in_ports = false;
+            }
+        }
+        assert!(published >= 2, "{file} publishes no ports: the check reads nothing");
+    }
+}
+
 #[test]
 fn compose_up_configures_a_mirror_that_fails_over_rejoins_and_survives_down_and_up() {
     if let Some(reason) = docker::unavailable().or_else(docker::compose_unavailable) {
@@ -105,7 +133,8 @@ fn compose_up_configures_a_mirror_that_fails_over_rejoins_and_survives_down_and_
 
     let env = [
         ("MIRRORLAB_TAG", tag.as_str()),
-        ("MIRRORLAB_BIND", "127.0.0.1"),
+        // Empty reads as unset: the default must publish on 127.0.0.1 (host_port checks).
+        ("MIRRORLAB_BIND", ""),
         // Empty: Docker picks free host ports, so parallel runs never collide.
         ("MIRRORA_SUPERSERVER_PORT", ""),
         ("MIRRORA_WEB_PORT", ""),

@@ -17,6 +17,8 @@
 pub mod arbiter;
 pub mod fault;
 pub mod fence;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod journal_ranges;
 pub mod protocol;
 pub mod server;

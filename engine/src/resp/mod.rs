@@ -13,6 +13,8 @@ pub mod backend;
 pub mod codec;
 pub mod commands;
 mod execute;
+#[cfg(test)]
+mod fuzz_tests;
 mod info;
 mod mirror;
 pub mod reply;

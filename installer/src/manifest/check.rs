@@ -5,7 +5,7 @@
 use super::walk::{join, Walker};
 use super::*;
 use crate::positions::Positions;
-use crate::problem::{Pos, Problem, Problems};
+use crate::problem::{Pos, Problems};
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 
@@ -39,17 +39,8 @@ const TOP: &[&str] = &[
 /// Renders and checks `text`; `base` resolves relative seed paths.
 pub fn load_str(file: &str, text: &str, base: &Path, inputs: &Inputs) -> Result<Manifest, Problems> {
     let rendered = crate::template::render(text, inputs).map_err(|p| Problems::sorted(file, p))?;
-    let value: Value = serde_yaml::from_str(&rendered).map_err(|e| {
-        let pos =
-            e.location().map(|l| Pos { line: l.line(), column: l.column() }).unwrap_or(Pos { line: 1, column: 1 });
-        let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-        Problems::sorted(
-            file,
-            vec![Problem::new(pos, format!("YAML syntax: {message}"))
-                .hint("check indentation and quoting; a value starting with {{ or * must be quoted")],
-        )
-    })?;
+    let value: Value = serde_yaml::from_str(&rendered)
+        .map_err(|e| Problems::sorted(file, vec![crate::template::syntax_problem(&e)]))?;
     let positions = Positions::index(&rendered);
     let mut w = Walker { positions: &positions, problems: vec![] };
     let manifest = build(&mut w, &value, base);
@@ -175,6 +166,7 @@ fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
     let data = data(w, top, &known_ns);
     let mirror_declared = top.get("mirror").is_some_and(|v| !v.is_null());
     cross_checks(w, &members, &databases, mirror_declared);
+    distinct_ports(w, top);
     Some(Manifest {
         lab: lab?,
         target: target?,
@@ -318,17 +310,8 @@ fn databases(w: &mut Walker, top: &serde_yaml::Mapping, base: &Path) -> Vec<Data
         let Some(m) = w.map(v, &path, &["name", "mirrored", "seed"]) else { continue };
         let name = w.required(m, &path, "name").and_then(|v| engine_name(w, v, &join(&path, "name"), "database"));
         let mirrored = m.get("mirrored").map(|v| w.boolean(v, &join(&path, "mirrored"))).unwrap_or(Some(false));
-        let seed = m.get("seed").and_then(|v| w.string(v, &join(&path, "seed"))).map(|s| base.join(s));
-        if let Some(s) = &seed {
-            if !s.is_file() {
-                let pos = w.at_value(&join(&path, "seed"));
-                w.error(
-                    pos,
-                    format!("seed file {} does not exist", s.display()),
-                    "a seed path is relative to the manifest's directory",
-                );
-            }
-        }
+        let sp = join(&path, "seed");
+        let seed = m.get("seed").and_then(|v| w.string(v, &sp)).and_then(|s| seed_path(w, &s, base, &sp));
         if let Some(n) = &name {
             if n == "USER" {
                 let pos = w.at_value(&join(&path, "name"));
@@ -344,6 +327,48 @@ fn databases(w: &mut Walker, top: &serde_yaml::Mapping, base: &Path) -> Vec<Data
         }
     }
     out
+}
+
+/// A seed is a file in the manifest's directory or below it: a manifest from elsewhere
+/// must not be able to copy any file this user can read into a lab's database.
+fn seed_path(w: &mut Walker, seed: &str, base: &Path, path: &str) -> Option<PathBuf> {
+    use std::path::Component;
+    let pos = w.at_value(path);
+    let hint = "a seed is a file in the manifest's directory or below it: give its path relative to the manifest";
+    let p = Path::new(seed);
+    if p.is_absolute() || p.components().any(|c| matches!(c, Component::Prefix(_) | Component::RootDir)) {
+        w.error(pos, format!("seed path {seed} is absolute"), hint);
+        return None;
+    }
+    if p.components().any(|c| c == Component::ParentDir) {
+        w.error(pos, format!("seed path {seed} leaves the manifest's directory (`..`)"), hint);
+        return None;
+    }
+    let full = base.join(p);
+    if !full.is_file() {
+        w.error(
+            pos,
+            format!("seed file {} does not exist", full.display()),
+            "a seed path is relative to the manifest's directory",
+        );
+        return None;
+    }
+    // A symbolic link on the way may still lead out: compare the real paths.
+    match (std::fs::canonicalize(&full), std::fs::canonicalize(base)) {
+        (Ok(real), Ok(dir)) if real.starts_with(&dir) => Some(full),
+        (Ok(_), Ok(_)) => {
+            w.error(
+                pos,
+                format!("seed path {seed} leads out of the manifest's directory through a symbolic link"),
+                format!("{hint}; a link may point only inside it"),
+            );
+            None
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            w.error(pos, format!("cannot resolve seed path {seed}: {e}"), hint);
+            None
+        }
+    }
 }
 
 fn namespaces(w: &mut Walker, top: &serde_yaml::Mapping, dbs: &[String]) -> Vec<Namespace> {
@@ -568,6 +593,59 @@ fn data(w: &mut Walker, top: &serde_yaml::Mapping, namespaces: &[String]) -> Vec
         }
     }
     out
+}
+
+/// Every fixed port of the lab (each member's four, the arbiter's) is given once: the
+/// members and the arbiter all run on this machine, so two of them cannot listen on one
+/// port. 0 (chosen free) may repeat.
+fn distinct_ports(w: &mut Walker, top: &serde_yaml::Mapping) {
+    let mut given: Vec<(String, String)> = vec![];
+    if let Some(list) = top.get("members").and_then(Value::as_sequence) {
+        for (i, m) in list.iter().enumerate().take(MAX_MEMBERS) {
+            let name = m.get("name").and_then(Value::as_str).map(str::to_ascii_uppercase);
+            let who = name.map(|n| format!("member {n}")).unwrap_or_else(|| format!("member #{}", i + 1));
+            for k in ["superserver", "web", "mirror", "agent"] {
+                given.push((format!("members.{i}.ports.{k}"), format!("{who}'s {k} port")));
+            }
+        }
+    }
+    given.push(("arbiter.port".to_string(), "the arbiter's port".to_string()));
+    let mut fixed: Vec<(Pos, u64, String)> = given
+        .into_iter()
+        .filter_map(|(path, what)| {
+            let port = lookup(top, &path).and_then(Value::as_u64).filter(|p| (1..=65535).contains(p))?;
+            Some((w.at_value(&path), port, what))
+        })
+        .collect();
+    // In file order, so the second one written is the one reported.
+    fixed.sort_by_key(|(pos, _, _)| *pos);
+    let mut seen: BTreeMap<u64, (Pos, String)> = BTreeMap::new();
+    for (pos, port, what) in fixed {
+        match seen.get(&port) {
+            Some((first, first_what)) => w.error(
+                pos,
+                format!("port {port} is given twice: {what} and {first_what}"),
+                format!(
+                    "each fixed port of a lab is used once ({first_what} is at line {}); pick another, or 0 to have a free one chosen",
+                    first.line
+                ),
+            ),
+            None => drop(seen.insert(port, (pos, what))),
+        }
+    }
+}
+
+/// The node at a dotted path (`members.1.ports.web`).
+fn lookup<'v>(top: &'v serde_yaml::Mapping, path: &str) -> Option<&'v Value> {
+    let mut parts = path.split('.');
+    let mut node = top.get(parts.next()?)?;
+    for part in parts {
+        node = match (node, part.parse::<usize>()) {
+            (Value::Sequence(l), Ok(i)) => l.get(i)?,
+            (v, _) => v.get(part)?,
+        };
+    }
+    Some(node)
 }
 
 /// Rules that need several sections at once.

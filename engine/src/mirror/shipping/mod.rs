@@ -11,6 +11,8 @@
 //! streamed to.
 
 pub mod follower;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod sender;
 #[cfg(test)]
 mod tests;

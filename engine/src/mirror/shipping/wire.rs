@@ -104,8 +104,14 @@ fn put_control(out: &mut Vec<u8>, c: &Control) {
     }
 }
 
+/// At most `u16::MAX` bytes of `s`, cut at a character boundary so the cut string is
+/// still UTF-8 (a reason cut inside a character would reach the peer as a protocol error).
 fn put_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+    let mut n = s.len().min(u16::MAX as usize);
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    let bytes = &s.as_bytes()[..n];
     out.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
     out.extend_from_slice(bytes);
 }
