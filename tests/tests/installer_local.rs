@@ -151,7 +151,7 @@ fn the_demo_up_write_read_kill_rejoin_reapply_failover_down() {
 
     // Planned failover back to the original primary.
     let out = lab.ok(&["failover"]);
-    assert!(out.contains("MIRRORA is now primary"), "{out}");
+    assert!(out.contains("MIRRORB handed over. MIRRORA is primary (epoch "), "{out}");
     lab.await_status("MIRRORB", "backup");
     lab.ok(&["verify", pb]);
 
