@@ -14,9 +14,11 @@ pub mod codec;
 pub mod commands;
 mod execute;
 mod info;
+mod keyspace;
 mod mirror;
 pub mod reply;
 pub mod server;
+mod transaction;
 
 #[cfg(test)]
 pub(crate) mod memory;

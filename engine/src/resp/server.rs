@@ -13,8 +13,8 @@ use super::backend::Backend;
 use super::codec::{self, CodecLimits, Frame};
 use super::commands;
 use super::execute::{execute, Conn, Flow};
-use super::mirror;
 use super::reply::{Protocol, ReplyWriter};
+use super::{mirror, transaction};
 use crate::instance::DurableWait;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub rejected: AtomicU64,
     pub commands: AtomicU64,
     next_id: AtomicU64,
+    /// SCAN's cursors (`keyspace.rs`).
+    pub cursors: super::keyspace::Cursors,
 }
 
 /// Serves RESP on `listener` until `shutdown` completes; then stops accepting, lets every
@@ -81,6 +83,7 @@ pub async fn serve<B: Backend>(listener: TcpListener, backend: Arc<B>, limits: S
         rejected: AtomicU64::new(0),
         commands: AtomicU64::new(0),
         next_id: AtomicU64::new(1),
+        cursors: Default::default(),
     });
     let handler = Superserver { backend, shared };
     crate::connections::accept_connections(listener, "superserver", limits.max_connections, shutdown, handler).await;
@@ -142,6 +145,7 @@ async fn handle<B: Backend>(
         local: stream.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         connected_at: Instant::now(),
         durable_wait: DurableWait::NONE,
+        multi: None,
     };
     tracing::debug!(%peer, id = conn.id, "connection opened");
     match run(&mut stream, backend, shared, &mut conn, stop).await {
@@ -188,12 +192,13 @@ async fn run<B: Backend>(
                     batch += 1;
                     flow = match commands::parse(&frame) {
                         // The mirror runtime may block: awaited here, off the async workers.
-                        Ok(commands::Command::Mirror(cmd)) => {
+                        Ok(commands::Command::Mirror(cmd)) if conn.multi.is_none() => {
                             mirror::execute(backend, conn.proto, cmd, &mut out).await;
                             Flow::Continue
                         }
-                        Ok(cmd) => execute(backend, shared, conn, cmd, &mut out),
+                        Ok(cmd) => execute(backend, shared, conn, &frame, cmd, &mut out),
                         Err(e) => {
+                            transaction::note_rejected(conn);
                             ReplyWriter { out: &mut out, proto: conn.proto }.error(&e.0);
                             Flow::Continue
                         }
