@@ -129,3 +129,56 @@ fn redis_py_transactions_watch_and_scan() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Regression: every member said `role:master`, and a write on a follower got `-PROTECT`,
+/// which no client library reads as "go to the primary".
+#[test]
+fn a_mirror_tells_redis_clients_who_is_primary() {
+    use mirrorlab_tests::engine::client::Reply;
+    use mirrorlab_tests::mirror::Lab;
+    let lab = Lab::start(&[("MIRRORA", "failover"), ("MIRRORB", "failover"), ("DR", "dr")], 1000);
+    lab.add_mirrored_database("DATA");
+    lab.wait_status(2, "Connected");
+    let info = |i: usize, field: &str| {
+        let Reply::Bulk(text) = lab.client(i, "DATA").command(&[b"INFO", b"replication"]).unwrap() else {
+            panic!("INFO")
+        };
+        let text = String::from_utf8(text).unwrap();
+        let prefix = format!("{field}:");
+        text.lines().find_map(|l| l.strip_prefix(&prefix).map(str::to_string)).unwrap_or_else(|| panic!("{text}"))
+    };
+    assert_eq!(info(0, "role"), "master");
+    assert_eq!(info(0, "connected_slaves"), "2");
+    // The members' superserver address is the one the mirror configuration names.
+    for i in [1, 2] {
+        assert_eq!(info(i, "role"), "slave", "{}", lab.members[i].name);
+        assert_eq!((info(i, "master_host"), info(i, "master_port")), ("127.0.0.1".into(), "1972".into()));
+        assert_eq!(info(i, "master_link_status"), "up");
+    }
+    let mut a = lab.client(0, "DATA");
+    a.set("^r(1)", "x").unwrap();
+    assert_eq!(a.command(&[b"WAIT", b"1", b"5000"]).unwrap(), Reply::Integer(1));
+    let Reply::Array(role) = lab.client(1, "DATA").command(&[b"ROLE"]).unwrap() else { panic!("ROLE") };
+    assert_eq!(role[..3], [Reply::Bulk(b"slave".to_vec()), Reply::Bulk(b"127.0.0.1".to_vec()), Reply::Integer(1972)]);
+    let err = lab.client(1, "DATA").set("^r(2)", "x").unwrap_err().to_string();
+    assert_eq!(err, "READONLY You can't write against a read only replica. (primary is 127.0.0.1:1972)");
+
+    // redis-py turns it into its ReadOnlyError; redis-cli sees the roles.
+    if redis_cli() {
+        assert!(cli(lab.engine(0).superserver_port, &["ROLE"]).starts_with("master\n"));
+        assert!(cli(lab.engine(2).superserver_port, &["ROLE"]).starts_with("slave\n127.0.0.1\n1972\n"));
+    }
+    let has_redis_py = tool("redis-py (pip install redis)", Command::new("python3").args(["-c", "import redis"]));
+    if has_redis_py {
+        let script = "import sys, redis\n\
+                      r = redis.Redis(port=int(sys.argv[1]))\n\
+                      r.execute_command('NAMESPACE', 'DATA')\n\
+                      try:\n    r.set('^r(3)', 'x')\nexcept redis.exceptions.ReadOnlyError as e:\n    print('readonly:', e)\n";
+        let out = Command::new("python3")
+            .args(["-c", script, &lab.engine(1).superserver_port.to_string()])
+            .output()
+            .expect("run python3");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.starts_with("readonly:"), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    }
+}

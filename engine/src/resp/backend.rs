@@ -52,6 +52,11 @@ pub trait Backend: Send + Sync + 'static {
     fn wait_durable(&self, journal: JournalId, position: u64) -> impl Future<Output = Result<()>> + Send;
     fn end_session(&self, s: &mut Session);
     fn status(&self) -> InstanceStatus;
+    /// Each mirror member's name and superserver address (`host:port`) from the mirror
+    /// configuration; empty when this instance has none.
+    fn member_superservers(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// The running mirror member's status (`MIRROR STATUS`); `None` when this is no mirror
     /// member. Async because the mirror runtime may take locks: the instance reads it off the
     /// async workers.
@@ -139,6 +144,12 @@ impl Backend for Instance {
     }
     fn status(&self) -> InstanceStatus {
         Instance::status(self)
+    }
+    fn member_superservers(&self) -> Vec<(String, String)> {
+        self.config()
+            .mirror
+            .map(|m| m.members.into_iter().map(|x| (x.name, x.superserver)).collect())
+            .unwrap_or_default()
     }
     fn mirror_status(&self) -> impl Future<Output = Option<MirrorStatus>> + Send {
         let control = self.mirror_control();

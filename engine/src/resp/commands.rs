@@ -111,6 +111,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("flushdb", 1, 2, WRITE, NO_KEYS, "Kills every global of the namespace (FORCE for mirrored ones)"),
     spec("time", 1, 1, CONN, NO_KEYS, "Server time: seconds and microseconds"),
     spec("slowlog", 2, 3, &["admin", "loading", "stale"], NO_KEYS, "No slow log is kept: GET is empty"),
+    spec("role", 1, 1, &["fast", "loading", "stale"], NO_KEYS, "master on the mirror primary, slave on the others"),
+    spec("wait", 3, 3, &["readonly"], NO_KEYS, "Waits until the backup confirmed every write so far"),
     spec("memory", 2, ANY, &["readonly"], NO_KEYS, "MEMORY USAGE ref: bytes of key and value"),
     spec(
         "mirror",
@@ -263,6 +265,12 @@ pub enum Command<'a> {
     SlowlogReset,
     MemoryUsage {
         key: GlobalRef,
+    },
+    Role,
+    /// WAIT numreplicas timeout (numreplicas is checked, not used: the backup is the one
+    /// replica that confirms).
+    Wait {
+        timeout: std::time::Duration,
     },
     Get {
         key: GlobalRef,
@@ -478,6 +486,17 @@ pub fn parse(frame: &Frame) -> Result<Command<'_>, CommandError> {
             },
         },
         "time" => Command::Time,
+        "role" => Command::Role,
+        "wait" => {
+            let replicas = integer(arg(1))?;
+            let ms = integer(arg(2))?;
+            if replicas < 0 || ms < 0 {
+                return Err(CommandError::err("timeout is negative"));
+            }
+            let max = super::replication::MAX_WAIT;
+            let timeout = if ms == 0 { max } else { std::time::Duration::from_millis(ms as u64).min(max) };
+            Command::Wait { timeout }
+        }
         "slowlog" => match arg(1) {
             a if a.eq_ignore_ascii_case(b"get") => {
                 if let Some(c) = opt(2) {

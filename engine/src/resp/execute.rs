@@ -8,6 +8,7 @@
 use super::backend::Backend;
 use super::codec::Frame;
 use super::commands::{engine_error_line, Command, CommandQuery, DurabilityArg, SetCondition, COMMANDS};
+use super::replication::{self, Replication};
 use super::reply::{Protocol, ReplyWriter};
 use super::server::Shared;
 use super::{info, keyspace, transaction};
@@ -28,6 +29,9 @@ pub(crate) struct Conn {
     pub durable_wait: DurableWait,
     /// The open MULTI: commands queued for EXEC.
     pub multi: Option<transaction::Multi>,
+    /// The mirror topology, fetched by the server loop for the command about to run when
+    /// its reply tells the role (`replication.rs`).
+    pub replication: Option<Replication>,
 }
 
 impl Conn {
@@ -272,6 +276,12 @@ pub(crate) fn execute<B: Backend>(
             w.bulk(now.as_secs().to_string().as_bytes());
             w.bulk(now.subsec_micros().to_string().as_bytes());
         }
+        Command::Role => {
+            let local = b.status().journal_position;
+            replication::write_role(&mut w, conn.replication.as_ref(), local);
+        }
+        // Awaited by the server loop (`replication.rs`), refused inside MULTI.
+        Command::Wait { .. } => w.error("ERR WAIT is not allowed inside MULTI"),
         Command::SlowlogGet => w.array(0),
         Command::SlowlogLen => w.integer(0),
         Command::SlowlogReset => w.ok(),
@@ -413,8 +423,9 @@ pub(crate) fn execute<B: Backend>(
             w.map(7);
             w.bulk(b"server");
             w.bulk(b"mirrorlab");
+            // The same version as INFO's redis_version (INFO has mirrorlab_version too).
             w.bulk(b"version");
-            w.bulk(env!("CARGO_PKG_VERSION").as_bytes());
+            w.bulk(info::REDIS_COMPATIBLE_VERSION.as_bytes());
             w.bulk(b"proto");
             w.integer(conn.proto.version());
             w.bulk(b"id");
@@ -422,7 +433,7 @@ pub(crate) fn execute<B: Backend>(
             w.bulk(b"mode");
             w.bulk(b"standalone");
             w.bulk(b"role");
-            w.bulk(b"master");
+            w.bulk(if conn.replication.as_ref().is_none_or(|r| r.master) { b"master".as_slice() } else { b"slave" });
             w.bulk(b"modules");
             w.array(0);
         }
@@ -450,7 +461,7 @@ pub(crate) fn execute<B: Backend>(
         Command::Info { sections } => {
             let keys = if info::wants_keyspace(&sections) { keyspace::count(b, s).ok() } else { None };
             let ks = info::Keyspace { namespace: s.namespace.clone(), keys };
-            w.verbatim(&info::info_text(&b.status(), shared, &sections, &ks));
+            w.verbatim(&info::info_text(&b.status(), shared, &sections, &ks, conn.replication.as_ref()));
         }
         Command::Command(q) => command_reply(&mut w, q),
         Command::ConfigGet { patterns } => {

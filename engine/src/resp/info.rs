@@ -4,6 +4,7 @@
 //! libraries check it for features); `mirrorlab_version` is the engine's own version.
 
 use super::execute::Conn;
+use super::replication::Replication;
 use super::server::Shared;
 use crate::instance::{Durability, InstanceStatus};
 use std::fmt::Write;
@@ -25,8 +26,13 @@ pub(crate) struct Keyspace {
 /// Whether INFO with these sections shows the keyspace (so the caller counts the nodes
 /// only then: counting walks the namespace).
 pub(crate) fn wants_keyspace(requested: &[String]) -> bool {
+    wants_section(requested, "keyspace")
+}
+
+/// Whether INFO with these sections shows `section`.
+pub(crate) fn wants_section(requested: &[String], section: &str) -> bool {
     requested.is_empty()
-        || requested.iter().any(|s| matches!(s.as_str(), "default" | "all" | "everything" | "keyspace"))
+        || requested.iter().any(|s| matches!(s.as_str(), "default" | "all" | "everything") || s == section)
 }
 
 /// The process's resident memory in bytes (Linux `/proc`), 0 where it cannot be read.
@@ -53,7 +59,13 @@ fn human_bytes(n: u64) -> String {
 
 /// INFO's text: the requested sections, or all of them for none, `default`, `all` or
 /// `everything`. Unknown section names are ignored, as Redis does.
-pub(crate) fn info_text(status: &InstanceStatus, shared: &Shared, requested: &[String], keyspace: &Keyspace) -> String {
+pub(crate) fn info_text(
+    status: &InstanceStatus,
+    shared: &Shared,
+    requested: &[String],
+    keyspace: &Keyspace,
+    replication: Option<&Replication>,
+) -> String {
     let all = requested.is_empty() || requested.iter().any(|s| matches!(s.as_str(), "default" | "all" | "everything"));
     let mut out = String::with_capacity(1024);
     for section in SECTIONS {
@@ -64,7 +76,7 @@ pub(crate) fn info_text(status: &InstanceStatus, shared: &Shared, requested: &[S
             out.push_str("\r\n");
         }
         // Writing to a String cannot fail.
-        let _ = write_section(&mut out, section, status, shared, keyspace);
+        let _ = write_section(&mut out, section, status, shared, keyspace, replication);
     }
     out
 }
@@ -82,6 +94,7 @@ fn write_section(
     st: &InstanceStatus,
     shared: &Shared,
     keyspace: &Keyspace,
+    replication: Option<&Replication>,
 ) -> std::fmt::Result {
     let uptime = shared.started.elapsed().as_secs();
     match section {
@@ -120,7 +133,7 @@ fn write_section(
             write!(out, "total_commands_processed:{}\r\n", shared.commands.load(Ordering::Relaxed))?;
             write!(out, "rejected_connections:{}\r\n", shared.rejected.load(Ordering::Relaxed))?;
         }
-        "replication" => out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"),
+        "replication" => super::replication::write_info(out, replication, st.journal_position),
         // Database 0 is the connection's namespace (SELECT takes only 0).
         "keyspace" => {
             out.push_str("# Keyspace\r\n");

@@ -36,6 +36,8 @@ pub(crate) struct MemoryBackend {
     pub mirror: Mutex<Option<Arc<dyn MirrorControl>>>,
     /// What `mirrored_databases` answers (FLUSHDB's refusal).
     pub mirrored: Mutex<Vec<String>>,
+    /// What `member_superservers` answers.
+    pub superservers: Mutex<Vec<(String, String)>>,
 }
 
 impl MemoryBackend {
@@ -49,6 +51,7 @@ impl MemoryBackend {
             ended_sessions: AtomicU64::new(0),
             mirror: Mutex::new(None),
             mirrored: Mutex::new(Vec::new()),
+            superservers: Mutex::new(Vec::new()),
         }
     }
 
@@ -252,6 +255,10 @@ impl Backend for MemoryBackend {
             databases: 1,
             namespaces: 2,
         }
+    }
+
+    fn member_superservers(&self) -> Vec<(String, String)> {
+        self.superservers.lock().clone()
     }
 
     async fn mirror_status(&self) -> Option<MirrorStatus> {

@@ -16,6 +16,7 @@ mod execute;
 mod info;
 mod keyspace;
 mod mirror;
+mod replication;
 pub mod reply;
 pub mod server;
 mod transaction;

@@ -12,9 +12,9 @@
 use super::backend::Backend;
 use super::codec::{self, CodecLimits, Frame};
 use super::commands;
-use super::execute::{execute, Conn, Flow};
+use super::execute::{Conn, Flow};
 use super::reply::{Protocol, ReplyWriter};
-use super::{mirror, transaction};
+use super::{mirror, replication, transaction};
 use crate::instance::DurableWait;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -146,6 +146,7 @@ async fn handle<B: Backend>(
         connected_at: Instant::now(),
         durable_wait: DurableWait::NONE,
         multi: None,
+        replication: None,
     };
     tracing::debug!(%peer, id = conn.id, "connection opened");
     match run(&mut stream, backend, shared, &mut conn, stop).await {
@@ -196,7 +197,7 @@ async fn run<B: Backend>(
                             mirror::execute(backend, conn.proto, cmd, &mut out).await;
                             Flow::Continue
                         }
-                        Ok(cmd) => execute(backend, shared, conn, &frame, cmd, &mut out),
+                        Ok(cmd) => replication::run(backend, shared, conn, &frame, cmd, &mut out).await,
                         Err(e) => {
                             transaction::note_rejected(conn);
                             ReplyWriter { out: &mut out, proto: conn.proto }.error(&e.0);

@@ -881,3 +881,78 @@ fn instance_mirror_commands_go_through_its_mirror_control() {
     );
     server.shutdown();
 }
+
+/// Regression: INFO said `role:master` on the primary, the backup and the DR member alike.
+#[test]
+fn role_info_hello_and_wait_tell_the_mirror_topology() {
+    use crate::resp::memory::{sample_status, FakeMirror};
+    let backend = memory();
+    let mut server = start(backend.clone(), ServerLimits::default());
+    let mut c = server.client();
+
+    // No mirror: a master without replicas; WAIT has nobody to wait for.
+    let Reply::Array(role) = cmd(&mut c, &["ROLE"]) else { panic!("ROLE") };
+    assert_eq!((&role[0], &role[2]), (&bulk("master"), &Reply::Array(vec![])));
+    assert_eq!(cmd(&mut c, &["WAIT", "1", "0"]), Reply::Integer(0));
+    assert_eq!(info_field(&mut c, "replication", "role"), "master");
+
+    // The backup: a slave of the primary's superserver.
+    *backend.superservers.lock() = vec![
+        ("MIRRORA".into(), "10.0.0.1:1972".into()),
+        ("MIRRORB".into(), "10.0.0.2:1972".into()),
+        ("DR".into(), "10.0.0.3:1972".into()),
+    ];
+    let mut backup = sample_status();
+    backup.member = "MIRRORB".into();
+    backup.status = "Backup".into();
+    backup.durable_position = 1041;
+    let fake = FakeMirror::new(Some(backup));
+    *backend.mirror.lock() = Some(fake.clone());
+    assert_eq!(
+        cmd(&mut c, &["ROLE"]),
+        Reply::Array(vec![
+            bulk("slave"),
+            bulk("10.0.0.1"),
+            Reply::Integer(1972),
+            bulk("connected"),
+            Reply::Integer(1041)
+        ])
+    );
+    for (field, value) in [
+        ("role", "slave"),
+        ("master_host", "10.0.0.1"),
+        ("master_port", "1972"),
+        ("master_link_status", "up"),
+        ("slave_repl_offset", "1041"),
+    ] {
+        assert_eq!(info_field(&mut c, "replication", field), value, "{field}");
+    }
+    let hello = pairs(cmd(&mut c, &["HELLO", "2"]));
+    assert!(hello.contains(&("role".into(), bulk("slave"))), "{hello:?}");
+    assert!(hello.contains(&("version".into(), bulk(crate::resp::REDIS_COMPATIBLE_VERSION))), "{hello:?}");
+    assert_eq!(info_field(&mut c, "server", "redis_version"), crate::resp::REDIS_COMPATIBLE_VERSION);
+    assert!(cmd_err(&mut c, &["WAIT", "1", "10"]).starts_with("ERR WAIT cannot be used with replica instances"));
+
+    // The primary: a master with the backup and the DR member as replicas.
+    *fake.status.lock() = Some(sample_status());
+    assert_eq!(info_field(&mut c, "replication", "role"), "master");
+    assert_eq!(info_field(&mut c, "replication", "connected_slaves"), "2");
+    assert_eq!(info_field(&mut c, "replication", "slave0"), "ip=10.0.0.2,port=1972,state=online,offset=1042,lag=0");
+    let Reply::Array(role) = cmd(&mut c, &["ROLE"]) else { panic!("ROLE") };
+    assert_eq!(role[0], bulk("master"));
+    assert_eq!(
+        role[2],
+        Reply::Array(vec![
+            Reply::Array(vec![bulk("10.0.0.2"), bulk("1972"), bulk("1042")]),
+            Reply::Array(vec![bulk("10.0.0.3"), bulk("1972"), bulk("1001")]),
+        ])
+    );
+    assert_eq!(cmd(&mut c, &["WAIT", "1", "1000"]), Reply::Integer(1));
+    // Without an active backup nobody confirms.
+    let mut alone = sample_status();
+    alone.members.retain(|m| m.name == "MIRRORA");
+    *fake.status.lock() = Some(alone);
+    assert_eq!(cmd(&mut c, &["WAIT", "1", "1000"]), Reply::Integer(0));
+    assert!(cmd_err(&mut c, &["WAIT", "1", "-1"]).contains("negative"));
+    server.shutdown();
+}

@@ -70,6 +70,7 @@ pub(crate) fn queue(conn: &mut Conn, frame: &Frame, cmd: &Command<'_>, out: &mut
             Some("ERR TSTART, TCOMMIT and TROLLBACK are not allowed inside MULTI: EXEC is the transaction")
         }
         Command::Mirror(_) => Some("ERR MIRROR is not allowed inside MULTI"),
+        Command::Wait { .. } => Some("ERR WAIT is not allowed inside MULTI"),
         Command::FlushDb { .. } => Some("ERR FLUSHDB is not allowed inside MULTI: it is not transactional"),
         _ => None,
     };
