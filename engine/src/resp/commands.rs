@@ -454,7 +454,7 @@ pub fn parse(frame: &Frame) -> Result<Command<'_>, CommandError> {
         "strlen" => Command::StrLen { key: key(arg(1))? },
         "mget" => Command::MGet { keys: keys(frame, 1)? },
         "mset" => {
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 return Err(arity_error("mset"));
             }
             Command::MSet {
