@@ -6,6 +6,7 @@
 //! unknown commands and wrong arity, the engine error name first (`SYNTAX ...`,
 //! `SUBSCRIPT ...`) for bad references.
 
+pub use super::clients::KillFilter;
 use super::codec::Frame;
 use super::reply::Protocol;
 use crate::error::EngineError;
@@ -331,6 +332,13 @@ pub enum Command<'a> {
     ClientId,
     ClientInfo,
     ClientSetInfo,
+    ClientList,
+    /// The old form (`CLIENT KILL addr`) answers OK or an error, the new one a count.
+    ClientKill {
+        filters: Vec<KillFilter>,
+        skip_me: bool,
+        old_form: bool,
+    },
     Select,
     Info {
         sections: Vec<String>,
@@ -671,6 +679,45 @@ fn parse_scan(frame: &Frame) -> Result<ScanArgs<'_>, CommandError> {
     Ok(args)
 }
 
+/// `CLIENT KILL addr` or `CLIENT KILL [ID id] [ADDR addr] [LADDR addr] [SKIPME yes|no]`.
+fn parse_client_kill(frame: &Frame) -> Result<Command<'_>, CommandError> {
+    let n = frame.len();
+    if n == 3 {
+        let addr = text(frame.arg(2), "the address")?.to_string();
+        return Ok(Command::ClientKill { filters: vec![KillFilter::Addr(addr)], skip_me: false, old_form: true });
+    }
+    if n < 3 || n % 2 == 1 {
+        return Err(CommandError::err("syntax error"));
+    }
+    let mut filters = Vec::new();
+    let mut skip_me = true;
+    for i in (2..n).step_by(2) {
+        let (opt, value) = (frame.arg(i), frame.arg(i + 1));
+        if opt.eq_ignore_ascii_case(b"id") {
+            let id = integer(value).ok().and_then(|v| u64::try_from(v).ok());
+            filters.push(KillFilter::Id(id.ok_or_else(|| CommandError::err("client-id should be greater than 0"))?));
+        } else if opt.eq_ignore_ascii_case(b"addr") {
+            filters.push(KillFilter::Addr(text(value, "the address")?.to_string()));
+        } else if opt.eq_ignore_ascii_case(b"laddr") {
+            filters.push(KillFilter::LAddr(text(value, "the address")?.to_string()));
+        } else if opt.eq_ignore_ascii_case(b"skipme") {
+            skip_me = match value {
+                v if v.eq_ignore_ascii_case(b"yes") => true,
+                v if v.eq_ignore_ascii_case(b"no") => false,
+                _ => return Err(CommandError::err("syntax error")),
+            };
+        } else if [&b"type"[..], b"user", b"maxage"].iter().any(|o| opt.eq_ignore_ascii_case(o)) {
+            return Err(CommandError::err(format!(
+                "CLIENT KILL {} is not supported: filter by ID, ADDR or LADDR",
+                printable(opt).to_ascii_uppercase()
+            )));
+        } else {
+            return Err(CommandError::err("syntax error"));
+        }
+    }
+    Ok(Command::ClientKill { filters, skip_me, old_form: false })
+}
+
 fn parse_hello(frame: &Frame) -> Result<Command<'_>, CommandError> {
     let n = frame.len();
     let mut proto = None;
@@ -750,6 +797,10 @@ fn parse_client(frame: &Frame) -> Result<Command<'_>, CommandError> {
         (Some(Command::ClientInfo), 2, "client|info")
     } else if sub.eq_ignore_ascii_case(b"setinfo") {
         (Some(Command::ClientSetInfo), 4, "client|setinfo")
+    } else if sub.eq_ignore_ascii_case(b"list") {
+        (Some(Command::ClientList), 2, "client|list")
+    } else if sub.eq_ignore_ascii_case(b"kill") {
+        return parse_client_kill(frame);
     } else {
         return Err(unknown_subcommand(sub, "client"));
     };
@@ -912,7 +963,18 @@ mod tests {
         assert_eq!(p(&["CLIENT", "ID"]).unwrap(), Command::ClientId);
         assert_eq!(p(&["CLIENT", "INFO"]).unwrap(), Command::ClientInfo);
         assert_eq!(p(&["CLIENT", "SETINFO", "LIB-NAME", "x"]).unwrap(), Command::ClientSetInfo);
-        assert_eq!(err(&["CLIENT", "KILL"]), "ERR unknown subcommand 'KILL'. Try CLIENT HELP.");
+        assert_eq!(err(&["CLIENT", "FLY"]), "ERR unknown subcommand 'FLY'. Try CLIENT HELP.");
+        assert_eq!(p(&["CLIENT", "LIST"]).unwrap(), Command::ClientList);
+        assert_eq!(
+            p(&["CLIENT", "KILL", "1.2.3.4:5"]).unwrap(),
+            Command::ClientKill { filters: vec![KillFilter::Addr("1.2.3.4:5".into())], skip_me: false, old_form: true }
+        );
+        assert_eq!(
+            p(&["CLIENT", "KILL", "ID", "7", "SKIPME", "no"]).unwrap(),
+            Command::ClientKill { filters: vec![KillFilter::Id(7)], skip_me: false, old_form: false }
+        );
+        assert!(err(&["CLIENT", "KILL", "USER", "x"]).contains("not supported"));
+        assert_eq!(err(&["CLIENT", "KILL", "ID", "7", "SKIPME"]), "ERR syntax error");
         assert_eq!(p(&["QUIT"]).unwrap(), Command::Quit);
     }
 

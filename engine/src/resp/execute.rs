@@ -457,6 +457,15 @@ pub(crate) fn execute<B: Backend>(
         },
         Command::ClientId => w.integer(conn.id as i64),
         Command::ClientInfo => w.verbatim(&info::client_line(conn)),
+        Command::ClientList => w.verbatim(&shared.clients.list()),
+        Command::ClientKill { filters, skip_me, old_form } => {
+            let n = shared.clients.kill(&filters, skip_me.then_some(conn.id));
+            match (old_form, n) {
+                (true, 0) => w.error("ERR No such client"),
+                (true, _) => w.ok(),
+                (false, n) => w.integer(n as i64),
+            }
+        }
         Command::ClientSetInfo | Command::Select | Command::ConfigResetStat => w.ok(),
         Command::Info { sections } => {
             let keys = if info::wants_keyspace(&sections) { keyspace::count(b, s).ok() } else { None };

@@ -154,23 +154,8 @@ fn write_section(
 
 /// CLIENT INFO's line for this connection, in Redis's `key=value` format.
 pub(crate) fn client_line(c: &Conn) -> String {
-    let durability = match c.session.durability {
-        None => "default",
-        Some(Durability::Always) => "always",
-        Some(Durability::Buffered) => "buffered",
-    };
-    format!(
-        "id={} addr={} laddr={} name={} age={} db=0 namespace={} tlevel={} resp={} durability={}\n",
-        c.id,
-        c.peer,
-        c.local,
-        c.session.client_name.as_deref().unwrap_or(""),
-        c.connected_at.elapsed().as_secs(),
-        c.session.namespace,
-        c.session.tlevel(),
-        c.proto.version(),
-        durability,
-    )
+    let view = super::clients::View::of(c);
+    super::clients::line(c.id, &c.peer, &c.local, c.connected_at.elapsed().as_secs(), &view)
 }
 
 /// CONFIG GET: the settings tools ask about (redis-benchmark asks `save` and `appendonly`),

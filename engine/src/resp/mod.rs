@@ -10,6 +10,7 @@
 //! (`user:1000` is `^user(1000)`), see [`crate::globals::reference::parse_key`].
 
 pub mod backend;
+mod clients;
 pub mod codec;
 pub mod commands;
 mod execute;

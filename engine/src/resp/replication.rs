@@ -122,8 +122,25 @@ pub(crate) async fn run<B: Backend>(
     }
     let start = out.len();
     let write = commands::lookup(frame.arg(0)).is_some_and(|c| c.flags.contains(&"write"));
+    let changes_view = matches!(
+        cmd,
+        Command::Hello { .. }
+            | Command::ClientSetName { .. }
+            | Command::Namespace { name: Some(_) }
+            | Command::TStart
+            | Command::TCommit
+            | Command::TRollback
+            | Command::Durability { mode: Some(_) }
+            | Command::Reset
+            | Command::Multi
+            | Command::Exec
+            | Command::Discard
+    ) || conn.multi.is_some();
     let flow = execute(b, shared, conn, frame, cmd, out);
     conn.replication = None;
+    if changes_view {
+        shared.clients.update(conn);
+    }
     if write && refused_as_follower(&out[start..]) {
         if let Some(r) = fetch(b).await.filter(|r| !r.master) {
             out.truncate(start);

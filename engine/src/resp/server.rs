@@ -68,6 +68,8 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     /// SCAN's cursors (`keyspace.rs`).
     pub cursors: super::keyspace::Cursors,
+    /// The connections, for CLIENT LIST and CLIENT KILL (`clients.rs`).
+    pub clients: super::clients::Clients,
 }
 
 /// Serves RESP on `listener` until `shutdown` completes; then stops accepting, lets every
@@ -84,6 +86,7 @@ pub async fn serve<B: Backend>(listener: TcpListener, backend: Arc<B>, limits: S
         commands: AtomicU64::new(0),
         next_id: AtomicU64::new(1),
         cursors: Default::default(),
+        clients: Default::default(),
     });
     let handler = Superserver { backend, shared };
     crate::connections::accept_connections(listener, "superserver", limits.max_connections, shutdown, handler).await;
@@ -149,11 +152,15 @@ async fn handle<B: Backend>(
         replication: None,
     };
     tracing::debug!(%peer, id = conn.id, "connection opened");
+    shared.clients.register(&conn, std::os::fd::AsRawFd::as_raw_fd(&stream));
     match run(&mut stream, backend, shared, &mut conn, stop).await {
         End::Done => {}
         End::Io(e) => tracing::debug!(%peer, id = conn.id, error = %e, "connection failed"),
     }
     backend.end_session(&mut conn.session);
+    // After the rollback (CLIENT LIST then shows the transaction gone), before the socket
+    // closes (so CLIENT KILL never reaches a reused descriptor).
+    shared.clients.unregister(conn.id);
     tracing::debug!(%peer, id = conn.id, "connection closed");
 }
 

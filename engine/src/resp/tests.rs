@@ -956,3 +956,44 @@ fn role_info_hello_and_wait_tell_the_mirror_topology() {
     assert!(cmd_err(&mut c, &["WAIT", "1", "-1"]).contains("negative"));
     server.shutdown();
 }
+
+#[test]
+fn instance_client_list_and_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(open_instance(dir.path()), ServerLimits::default());
+    let mut a = server.client();
+    let mut b = server.client();
+    cmd(&mut b, &["CLIENT", "SETNAME", "victim"]);
+    b.tstart().unwrap();
+    b.set("ck:1", "uncommitted").unwrap();
+    let Reply::Integer(b_id) = cmd(&mut b, &["CLIENT", "ID"]) else { panic!("CLIENT ID") };
+    let Reply::Bulk(list) = cmd(&mut a, &["CLIENT", "LIST"]) else { panic!("CLIENT LIST") };
+    let list = String::from_utf8(list).unwrap();
+    assert_eq!(list.lines().count(), 2, "{list}");
+    let line = list.lines().find(|l| l.starts_with(&format!("id={b_id} "))).unwrap_or_else(|| panic!("{list}"));
+    assert!(line.contains(" name=victim ") && line.contains(" tlevel=1 "), "{line}");
+
+    // Killing a connection closes it, and its open transaction is rolled back.
+    assert_eq!(cmd(&mut a, &["CLIENT", "KILL", "ID", &b_id.to_string()]), Reply::Integer(1));
+    assert!(b.command(&[b"PING"]).is_err(), "the killed connection is closed");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let Reply::Bulk(list) = cmd(&mut a, &["CLIENT", "LIST"]) else { panic!("CLIENT LIST") };
+        if String::from_utf8(list).unwrap().lines().count() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the killed connection is still listed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Unregistered after its session ended: the rollback is done.
+    assert_eq!(a.get("ck:1").unwrap(), None);
+    // SKIPME: by default a client does not kill itself.
+    assert_eq!(cmd(&mut a, &["CLIENT", "KILL", "LADDR", &server.addr.to_string()]), Reply::Integer(0));
+    let mut c = server.client();
+    let Reply::Bulk(info) = cmd(&mut c, &["CLIENT", "INFO"]) else { panic!("CLIENT INFO") };
+    let addr = String::from_utf8(info).unwrap().split(' ').find_map(|f| f.strip_prefix("addr=")).unwrap().to_string();
+    assert_eq!(cmd(&mut a, &["CLIENT", "KILL", &addr]), ok());
+    assert!(c.command(&[b"PING"]).is_err());
+    assert_eq!(cmd_err(&mut a, &["CLIENT", "KILL", &addr]), "ERR No such client");
+    server.shutdown();
+}

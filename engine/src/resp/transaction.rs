@@ -43,6 +43,13 @@ pub(crate) struct Multi {
     aborted: bool,
 }
 
+impl Multi {
+    /// Commands queued so far.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+}
+
 /// A request that failed its check (`server.rs`): inside MULTI it aborts the transaction.
 pub(crate) fn note_rejected(conn: &mut Conn) {
     if let Some(m) = conn.multi.as_mut() {
