@@ -1062,6 +1062,10 @@ mod tests {
         assert_eq!(err(&["MEMORY", "DOCTOR"]), "ERR unknown subcommand 'DOCTOR'. Try MEMORY HELP.");
         assert_eq!(p(&["SLOWLOG", "GET", "10"]).unwrap(), Command::SlowlogGet);
         assert_eq!(p(&["WATCH", "a", "b"]).unwrap(), Command::Watch);
+        let max = crate::resp::replication::MAX_WAIT;
+        assert_eq!(p(&["WAIT", "1", "0"]).unwrap(), Command::Wait { timeout: max });
+        assert_eq!(p(&["WAIT", "1", "999999999"]).unwrap(), Command::Wait { timeout: max });
+        assert_eq!(p(&["WAIT", "1", "250"]).unwrap(), Command::Wait { timeout: std::time::Duration::from_millis(250) });
     }
 
     #[test]
