@@ -121,7 +121,6 @@ pub(crate) async fn run<B: Backend>(
         }
     }
     let start = out.len();
-    let write = commands::lookup(frame.arg(0)).is_some_and(|c| c.flags.contains(&"write"));
     let changes_view = matches!(
         cmd,
         Command::Hello { .. }
@@ -141,7 +140,9 @@ pub(crate) async fn run<B: Backend>(
     if changes_view {
         shared.clients.update(conn);
     }
-    if write && refused_as_follower(&out[start..]) {
+    // The cheap check first: most replies are not PROTECT errors.
+    let write = || commands::lookup(frame.arg(0)).is_some_and(|c| c.flags.contains(&"write"));
+    if refused_as_follower(&out[start..]) && write() {
         if let Some(r) = fetch(b).await.filter(|r| !r.master) {
             out.truncate(start);
             ReplyWriter { out, proto: conn.proto }.error(&readonly_error(&r));
