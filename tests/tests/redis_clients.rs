@@ -162,6 +162,11 @@ fn a_mirror_tells_redis_clients_who_is_primary() {
     assert_eq!(role[..3], [Reply::Bulk(b"slave".to_vec()), Reply::Bulk(b"127.0.0.1".to_vec()), Reply::Integer(1972)]);
     let err = lab.client(1, "DATA").set("^r(2)", "x").unwrap_err().to_string();
     assert_eq!(err, "READONLY You can't write against a read only replica. (primary is 127.0.0.1:1972)");
+    // The engine's own wording, for a connection that asks (the terminal does).
+    let mut b = lab.client(1, "DATA");
+    b.command(&[b"CLIENT", b"ERRORS", b"ENGINE"]).unwrap();
+    let err = b.set("^r(2)", "x").unwrap_err().to_string();
+    assert!(err.starts_with("PROTECT ") && err.contains("only the primary writes it"), "{err}");
 
     // redis-py turns it into its ReadOnlyError; redis-cli sees the roles.
     if redis_cli() {

@@ -83,7 +83,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("echo", 2, 2, CONN, NO_KEYS, "Returns the message"),
     spec("hello", 1, ANY, CONN, NO_KEYS, "Handshake: protocol version, AUTH, SETNAME"),
     spec("auth", 2, 3, CONN, NO_KEYS, "Authenticates (no users are configured yet)"),
-    spec("client", 2, ANY, CONN, NO_KEYS, "CLIENT SETNAME, GETNAME, ID, INFO, SETINFO"),
+    spec("client", 2, ANY, CONN, NO_KEYS, "CLIENT SETNAME, GETNAME, ID, INFO, SETINFO, LIST, KILL, ERRORS"),
     spec("select", 2, 2, CONN, NO_KEYS, "Only database 0: use NAMESPACE to switch"),
     spec("info", 1, ANY, &["loading", "stale"], NO_KEYS, "Server information in Redis INFO format"),
     spec("command", 1, ANY, &["loading", "stale"], NO_KEYS, "Describes the commands"),
@@ -333,6 +333,11 @@ pub enum Command<'a> {
     ClientInfo,
     ClientSetInfo,
     ClientList,
+    /// CLIENT ERRORS ENGINE|REDIS: whether a write on a mirror follower answers the
+    /// engine's PROTECT (the terminal) or Redis's READONLY (the default).
+    ClientErrors {
+        engine: bool,
+    },
     /// The old form (`CLIENT KILL addr`) answers OK or an error, the new one a count.
     ClientKill {
         filters: Vec<KillFilter>,
@@ -801,6 +806,15 @@ fn parse_client(frame: &Frame) -> Result<Command<'_>, CommandError> {
         (Some(Command::ClientList), 2, "client|list")
     } else if sub.eq_ignore_ascii_case(b"kill") {
         return parse_client_kill(frame);
+    } else if sub.eq_ignore_ascii_case(b"errors") {
+        if n != 3 {
+            return Err(arity_error("client|errors"));
+        }
+        return match frame.arg(2) {
+            a if a.eq_ignore_ascii_case(b"engine") => Ok(Command::ClientErrors { engine: true }),
+            a if a.eq_ignore_ascii_case(b"redis") => Ok(Command::ClientErrors { engine: false }),
+            _ => Err(CommandError::err("CLIENT ERRORS takes ENGINE or REDIS")),
+        };
     } else {
         return Err(unknown_subcommand(sub, "client"));
     };
@@ -965,6 +979,9 @@ mod tests {
         assert_eq!(p(&["CLIENT", "SETINFO", "LIB-NAME", "x"]).unwrap(), Command::ClientSetInfo);
         assert_eq!(err(&["CLIENT", "FLY"]), "ERR unknown subcommand 'FLY'. Try CLIENT HELP.");
         assert_eq!(p(&["CLIENT", "LIST"]).unwrap(), Command::ClientList);
+        assert_eq!(p(&["CLIENT", "errors", "Engine"]).unwrap(), Command::ClientErrors { engine: true });
+        assert_eq!(p(&["CLIENT", "ERRORS", "REDIS"]).unwrap(), Command::ClientErrors { engine: false });
+        assert_eq!(err(&["CLIENT", "ERRORS", "x"]), "ERR CLIENT ERRORS takes ENGINE or REDIS");
         assert_eq!(
             p(&["CLIENT", "KILL", "1.2.3.4:5"]).unwrap(),
             Command::ClientKill { filters: vec![KillFilter::Addr("1.2.3.4:5".into())], skip_me: false, old_form: true }

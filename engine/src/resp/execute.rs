@@ -32,6 +32,8 @@ pub(crate) struct Conn {
     /// The mirror topology, fetched by the server loop for the command about to run when
     /// its reply tells the role (`replication.rs`).
     pub replication: Option<Replication>,
+    /// CLIENT ERRORS ENGINE: PROTECT on a mirror follower rather than READONLY.
+    pub engine_errors: bool,
 }
 
 impl Conn {
@@ -458,6 +460,10 @@ pub(crate) fn execute<B: Backend>(
         Command::ClientId => w.integer(conn.id as i64),
         Command::ClientInfo => w.verbatim(&info::client_line(conn)),
         Command::ClientList => w.verbatim(&shared.clients.list()),
+        Command::ClientErrors { engine } => {
+            conn.engine_errors = engine;
+            w.ok();
+        }
         Command::ClientKill { filters, skip_me, old_form } => {
             let n = shared.clients.kill(&filters, skip_me.then_some(conn.id));
             match (old_form, n) {

@@ -12,8 +12,9 @@
 //!
 //! A write on a follower answers `-READONLY You can't write against a read only replica.
 //! (primary is HOST:PORT)`, the error Redis client libraries read as "go to the primary";
-//! the terminal and the management API keep the engine's PROTECT wording. Inside EXEC the
-//! per-command errors keep the PROTECT wording.
+//! the management API keeps the engine's PROTECT wording, and so does a connection that
+//! asked for it with `CLIENT ERRORS ENGINE` (the terminal, `engine session`). Inside EXEC
+//! the per-command errors keep the PROTECT wording.
 
 use super::backend::Backend;
 use super::codec::Frame;
@@ -142,7 +143,7 @@ pub(crate) async fn run<B: Backend>(
     }
     // The cheap check first: most replies are not PROTECT errors.
     let write = || commands::lookup(frame.arg(0)).is_some_and(|c| c.flags.contains(&"write"));
-    if refused_as_follower(&out[start..]) && write() {
+    if !conn.engine_errors && refused_as_follower(&out[start..]) && write() {
         if let Some(r) = fetch(b).await.filter(|r| !r.master) {
             out.truncate(start);
             ReplyWriter { out, proto: conn.proto }.error(&readonly_error(&r));

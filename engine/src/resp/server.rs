@@ -150,6 +150,7 @@ async fn handle<B: Backend>(
         durable_wait: DurableWait::NONE,
         multi: None,
         replication: None,
+        engine_errors: false,
     };
     tracing::debug!(%peer, id = conn.id, "connection opened");
     shared.clients.register(&conn, std::os::fd::AsRawFd::as_raw_fd(&stream));

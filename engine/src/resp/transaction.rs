@@ -169,6 +169,7 @@ pub(crate) fn reset<B: Backend>(b: &B, conn: &mut Conn, w: &mut ReplyWriter) {
     b.end_session(&mut conn.session);
     conn.session = b.session();
     conn.proto = super::reply::Protocol::Resp2;
+    conn.engine_errors = false;
     w.proto = conn.proto;
     w.simple("RESET");
 }
