@@ -162,6 +162,14 @@ fn a_mirror_tells_redis_clients_who_is_primary() {
     assert_eq!(role[..3], [Reply::Bulk(b"slave".to_vec()), Reply::Bulk(b"127.0.0.1".to_vec()), Reply::Integer(1972)]);
     let err = lab.client(1, "DATA").set("^r(2)", "x").unwrap_err().to_string();
     assert_eq!(err, "READONLY You can't write against a read only replica. (primary is 127.0.0.1:1972)");
+    // Inside EXEC too, in the write's place.
+    let mut b = lab.client(1, "DATA");
+    for c in [&[&b"MULTI"[..]][..], &[b"SET", b"^r(2)", b"x"], &[b"GET", b"^r(1)"]] {
+        b.command(c).unwrap();
+    }
+    let Reply::Array(replies) = b.command(&[b"EXEC"]).unwrap() else { panic!("EXEC") };
+    assert!(matches!(&replies[0], Reply::Error(e) if e.code == "READONLY"), "{replies:?}");
+    assert_eq!(replies[1], Reply::Bulk(b"x".to_vec()));
     // The engine's own wording, for a connection that asks (the terminal does).
     let mut b = lab.client(1, "DATA");
     b.command(&[b"CLIENT", b"ERRORS", b"ENGINE"]).unwrap();

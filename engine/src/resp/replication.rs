@@ -14,7 +14,7 @@
 //! (primary is HOST:PORT)`, the error Redis client libraries read as "go to the primary";
 //! the management API keeps the engine's PROTECT wording, and so does a connection that
 //! asked for it with `CLIENT ERRORS ENGINE` (the terminal, `engine session`). Inside EXEC
-//! the per-command errors keep the PROTECT wording.
+//! a queued write refused on a follower has READONLY in its place in the array.
 
 use super::backend::Backend;
 use super::codec::Frame;
@@ -96,7 +96,8 @@ pub(crate) async fn fetch<B: Backend>(b: &B) -> Option<Replication> {
 /// Whether a command's reply tells the role.
 fn needs_topology(cmd: &Command<'_>) -> bool {
     match cmd {
-        Command::Role | Command::Hello { .. } => true,
+        // EXEC: to answer READONLY in place of a queued write's PROTECT.
+        Command::Role | Command::Hello { .. } | Command::Exec => true,
         Command::Info { sections } => super::info::wants_section(sections, "replication"),
         _ => false,
     }
@@ -117,9 +118,10 @@ pub(crate) async fn run<B: Backend>(
             wait(b, conn, timeout, out).await;
             return Flow::Continue;
         }
-        if needs_topology(&cmd) {
-            conn.replication = fetch(b).await;
-        }
+    }
+    // Inside MULTI only EXEC runs now (and with it the queued INFO, ROLE, HELLO).
+    if needs_topology(&cmd) && (conn.multi.is_none() || matches!(cmd, Command::Exec)) {
+        conn.replication = fetch(b).await;
     }
     let start = out.len();
     let changes_view = matches!(
@@ -142,14 +144,25 @@ pub(crate) async fn run<B: Backend>(
         shared.clients.update(conn);
     }
     // The cheap check first: most replies are not PROTECT errors.
-    let write = || commands::lookup(frame.arg(0)).is_some_and(|c| c.flags.contains(&"write"));
-    if !conn.engine_errors && refused_as_follower(&out[start..]) && write() {
-        if let Some(r) = fetch(b).await.filter(|r| !r.master) {
-            out.truncate(start);
-            ReplyWriter { out, proto: conn.proto }.error(&readonly_error(&r));
+    if !conn.engine_errors && refused_as_follower(&out[start..]) && is_write(frame) {
+        if let Some(r) = fetch(b).await {
+            readonly_instead(conn, &r, frame, out, start);
         }
     }
     flow
+}
+
+fn is_write(frame: &Frame) -> bool {
+    commands::lookup(frame.arg(0)).is_some_and(|c| c.flags.contains(&"write"))
+}
+
+/// On a follower, replaces the write's PROTECT reply at `out[start..]` (the command's
+/// whole reply) with READONLY, unless the connection asked for the engine's errors.
+pub(crate) fn readonly_instead(conn: &Conn, r: &Replication, frame: &Frame, out: &mut Vec<u8>, start: usize) {
+    if !r.master && !conn.engine_errors && refused_as_follower(&out[start..]) && is_write(frame) {
+        out.truncate(start);
+        ReplyWriter { out, proto: conn.proto }.error(&readonly_error(r));
+    }
 }
 
 /// A PROTECT refusal because the database is mirrored and this member does not write it.

@@ -126,11 +126,17 @@ pub(crate) fn exec<B: Backend>(b: &B, shared: &Shared, conn: &mut Conn, out: &mu
         return;
     }
     let mut replies = Vec::new();
+    // Fetched by the server loop for EXEC (`replication.rs`).
+    let topology = conn.replication.clone();
     for frame in &multi.queue {
         match commands::parse(frame) {
             Ok(cmd) => {
+                let start = replies.len();
                 let flow = execute(b, shared, conn, frame, cmd, &mut replies);
                 debug_assert_eq!(flow, Flow::Continue, "QUIT is never queued");
+                if let Some(r) = &topology {
+                    super::replication::readonly_instead(conn, r, frame, &mut replies, start);
+                }
             }
             // Checked when queued; the check does not depend on state.
             Err(e) => ReplyWriter { out: &mut replies, proto: conn.proto }.error(&e.0),
