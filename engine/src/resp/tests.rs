@@ -628,6 +628,8 @@ fn instance_multi_exec_applies_all_or_nothing() {
     assert_eq!(cmd(&mut a, &["MULTI"]), ok());
     assert!(cmd_err(&mut a, &["TSTART"]).contains("not allowed inside MULTI"));
     assert!(cmd_err(&mut a, &["MIRROR", "STATUS"]).contains("not allowed inside MULTI"));
+    assert!(cmd_err(&mut a, &["HELLO", "3"]).contains("not allowed inside MULTI"));
+    assert!(cmd_err(&mut a, &["WAIT", "1", "10"]).contains("not allowed inside MULTI"));
     assert!(cmd_err(&mut a, &["EXEC"]).starts_with("EXECABORT"));
     a.tstart().unwrap();
     assert!(cmd_err(&mut a, &["MULTI"]).contains("TCOMMIT or TROLLBACK first"));

@@ -2,17 +2,21 @@
 //!
 //! After MULTI, every command is checked (the same parse as outside) and queued: the reply
 //! is `+QUEUED`. A command that fails its check (unknown, wrong arity, bad reference) or
-//! may not run inside a transaction (TSTART, TCOMMIT, TROLLBACK, MIRROR, FLUSHDB) is
-//! answered with its error and marks the transaction: EXEC then answers `-EXECABORT` and
-//! runs nothing. EXEC runs the queue between TSTART and TCOMMIT and answers the array of
-//! replies; a command that fails while running (PROTECT, a cross-journal write, ...) has
-//! its error in its place in the array and the others commit (as in Redis). EXEC's reply is sent only once TCOMMIT is durable, and on a mirror primary
-//! confirmed by the backup, like every TCOMMIT (`server.rs`). If TCOMMIT itself fails the
-//! transaction is rolled back and EXEC answers the error: a client told that EXEC failed
-//! never has any of its writes applied.
+//! may not run inside a transaction (TSTART, TCOMMIT, TROLLBACK, MIRROR, FLUSHDB, WAIT,
+//! HELLO) is answered with its error and marks the transaction: EXEC then answers
+//! `-EXECABORT` and runs nothing. EXEC runs the queue between TSTART and TCOMMIT and
+//! answers the array of replies; a command that fails while running (READONLY on a
+//! follower, a cross-journal write, ...) has its error in its place in the array and the others commit
+//! (as in Redis). EXEC's reply is sent only once TCOMMIT is durable, and on a mirror
+//! primary confirmed by the backup, like every TCOMMIT (`server.rs`). If TCOMMIT itself
+//! fails the transaction is rolled back and EXEC answers the error: a client told that
+//! EXEC failed never has any of its writes applied.
 //!
-//! WATCH is refused (optimistic locking would need a per-node version the engine does not
-//! keep): the error comes before anything is queued, and UNWATCH has nothing to forget.
+//! EXEC is atomic (all of it commits, or a failed commit rolls all of it back) but not
+//! isolated: other connections' writes may land between its commands, as between the
+//! writes of any engine transaction. So WATCH is refused (optimistic locking would need a
+//! per-node version and an EXEC that holds other writers off; the engine has neither):
+//! the error comes before anything is queued, and UNWATCH has nothing to forget.
 //!
 //! Invariant: nothing queued runs before EXEC; a connection closed with a queue drops it,
 //! a connection closed inside EXEC cannot happen (EXEC runs to its end within one batch),
@@ -78,6 +82,8 @@ pub(crate) fn queue(conn: &mut Conn, frame: &Frame, cmd: &Command<'_>, out: &mut
         }
         Command::Mirror(_) => Some("ERR MIRROR is not allowed inside MULTI"),
         Command::Wait { .. } => Some("ERR WAIT is not allowed inside MULTI"),
+        // It would switch the protocol in the middle of EXEC's reply.
+        Command::Hello { .. } => Some("ERR HELLO is not allowed inside MULTI"),
         Command::FlushDb { .. } => Some("ERR FLUSHDB is not allowed inside MULTI: it is not transactional"),
         _ => None,
     };
