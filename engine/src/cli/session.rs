@@ -19,6 +19,9 @@ pub struct ClientBackend {
 
 impl ClientBackend {
     pub fn new(mut client: Client) -> Result<ClientBackend, ClientError> {
+        // The terminal shows the engine's error names (<PROTECT> on a mirror follower),
+        // not the READONLY that Redis clients get.
+        client.command(&[b"CLIENT", b"ERRORS", b"ENGINE"])?;
         let namespace = client.current_namespace()?;
         Ok(ClientBackend { client, namespace })
     }

@@ -154,9 +154,22 @@ impl Instance {
         let Some(current) = db.get(&key)? else {
             return Ok(WriteAck { journal, position: self.journal_of(journal).last_position(), wait: false });
         };
-        let t = self.begin_write(s, journal, &db)?;
+        self.zkill_locked(s, &db, journal, key, current)
+    }
+
+    /// ZKILL of a node whose value is `current`, with the write lock held and `journal`
+    /// from [`Instance::write_journal`].
+    fn zkill_locked(
+        &self,
+        s: &mut Session,
+        db: &Arc<Database>,
+        journal: JournalId,
+        key: Vec<u8>,
+        current: Vec<u8>,
+    ) -> Result<WriteAck> {
+        let t = self.begin_write(s, journal, db)?;
         let old = if t.record_old {
-            self.push_undo(s, &t, &db, &key, Some(current.clone()));
+            self.push_undo(s, &t, db, &key, Some(current.clone()));
             OldValue::Present(current)
         } else {
             OldValue::NotRecorded
@@ -166,6 +179,38 @@ impl Instance {
             .append(t.txn, &RecordBody::ZKill { db: db.name().to_string(), key: key.clone(), old });
         db.remove(key);
         Ok(self.ack(s, journal, position, t.txn != 0))
+    }
+
+    /// Read-modify-write of one node's value under the write lock, so no other write slips
+    /// in between the read and the write (SET NX/XX/GET, SETNX, APPEND, GETDEL): `change`
+    /// sees the current value and decides. Returns the value before, and the write's
+    /// acknowledgement when something was written.
+    pub fn update(
+        &self,
+        s: &mut Session,
+        r: &GlobalRef,
+        change: impl FnOnce(Option<&[u8]>) -> Result<Update>,
+    ) -> Result<(Option<Vec<u8>>, Option<WriteAck>)> {
+        let key = key::encode(r)?;
+        let db = self.route(s, &key)?;
+        let _w = self.write_lock.lock();
+        let current = db.get(&key)?;
+        match change(current.as_deref())? {
+            Update::Keep => Ok((current, None)),
+            Update::Set(value) => {
+                if value.len() > MAX_VALUE_BYTES {
+                    return Err(GlobalsError::ValueTooLong { len: value.len(), max: MAX_VALUE_BYTES }.into());
+                }
+                let (journal, position, in_txn) = self.set_locked(s, &db, key, value)?;
+                Ok((current, Some(self.ack(s, journal, position, in_txn))))
+            }
+            Update::Remove => {
+                let Some(old) = current else { return Ok((None, None)) };
+                let journal = self.write_journal(&db)?;
+                let ack = self.zkill_locked(s, &db, journal, key, old.clone())?;
+                Ok((Some(old), Some(ack)))
+            }
+        }
     }
 
     /// `$DATA`: 0 none, 1 value only, 10 children only, 11 both.
@@ -261,6 +306,16 @@ impl Instance {
         }
         Ok(None)
     }
+}
+
+/// What [`Instance::update`] does with a node, given its current value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Update {
+    /// Write nothing.
+    Keep,
+    Set(Vec<u8>),
+    /// Remove the node's value (as ZKILL: its descendants stay).
+    Remove,
 }
 
 /// `[lo, hi)` over encoded keys.

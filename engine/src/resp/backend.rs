@@ -6,7 +6,7 @@
 
 use crate::error::{EngineError, Result};
 use crate::globals::{GlobalRef, Number, Subscript};
-use crate::instance::{Direction, DurableWait, Instance, InstanceStatus, JournalId, Session, WriteAck};
+use crate::instance::{Direction, DurableWait, Instance, InstanceStatus, JournalId, Session, Update, WriteAck};
 use crate::mirror::status::{MirrorAction, MirrorStatus};
 use std::future::Future;
 
@@ -28,6 +28,18 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Option<Subscript>>;
     fn query(&self, s: &Session, r: &GlobalRef, dir: Direction) -> Result<Option<GlobalRef>>;
     fn increment(&self, s: &mut Session, r: &GlobalRef, by: Number) -> Result<(Number, WriteAck)>;
+    /// Read-modify-write of one node, atomic with respect to other writes (see
+    /// `Instance::update`).
+    fn update<F: FnOnce(Option<&[u8]>) -> Result<Update>>(
+        &self,
+        s: &mut Session,
+        r: &GlobalRef,
+        change: F,
+    ) -> Result<(Option<Vec<u8>>, Option<WriteAck>)>;
+    /// Nodes with a value after the encoded key `after`, in order, with their value lengths.
+    fn scan_keys(&self, s: &Session, after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, usize)>>;
+    /// The mirrored databases behind the session's namespace (FLUSHDB refuses them).
+    fn mirrored_databases(&self, s: &Session) -> Result<Vec<String>>;
     fn tstart(&self, s: &mut Session) -> Result<u32>;
     fn tcommit(&self, s: &mut Session) -> Result<WriteAck>;
     fn trollback(&self, s: &mut Session) -> Result<WriteAck>;
@@ -40,6 +52,11 @@ pub trait Backend: Send + Sync + 'static {
     fn wait_durable(&self, journal: JournalId, position: u64) -> impl Future<Output = Result<()>> + Send;
     fn end_session(&self, s: &mut Session);
     fn status(&self) -> InstanceStatus;
+    /// Each mirror member's name and superserver address (`host:port`) from the mirror
+    /// configuration; empty when this instance has none.
+    fn member_superservers(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// The running mirror member's status (`MIRROR STATUS`); `None` when this is no mirror
     /// member. Async because the mirror runtime may take locks: the instance reads it off the
     /// async workers.
@@ -90,6 +107,20 @@ impl Backend for Instance {
     fn increment(&self, s: &mut Session, r: &GlobalRef, by: Number) -> Result<(Number, WriteAck)> {
         Instance::increment(self, s, r, by)
     }
+    fn update<F: FnOnce(Option<&[u8]>) -> Result<Update>>(
+        &self,
+        s: &mut Session,
+        r: &GlobalRef,
+        change: F,
+    ) -> Result<(Option<Vec<u8>>, Option<WriteAck>)> {
+        Instance::update(self, s, r, change)
+    }
+    fn scan_keys(&self, s: &Session, after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, usize)>> {
+        Instance::scan_keys(self, s, after, limit)
+    }
+    fn mirrored_databases(&self, s: &Session) -> Result<Vec<String>> {
+        Instance::mirrored_databases_of(self, s)
+    }
     fn tstart(&self, s: &mut Session) -> Result<u32> {
         Instance::tstart(self, s)
     }
@@ -113,6 +144,12 @@ impl Backend for Instance {
     }
     fn status(&self) -> InstanceStatus {
         Instance::status(self)
+    }
+    fn member_superservers(&self) -> Vec<(String, String)> {
+        self.config()
+            .mirror
+            .map(|m| m.members.into_iter().map(|x| (x.name, x.superserver)).collect())
+            .unwrap_or_default()
     }
     fn mirror_status(&self) -> impl Future<Output = Option<MirrorStatus>> + Send {
         let control = self.mirror_control();

@@ -6,6 +6,7 @@
 //! unknown commands and wrong arity, the engine error name first (`SYNTAX ...`,
 //! `SUBSCRIPT ...`) for bad references.
 
+pub use super::clients::KillFilter;
 use super::codec::Frame;
 use super::reply::Protocol;
 use crate::error::EngineError;
@@ -62,7 +63,7 @@ const CONN: &[&str] = &["fast", "loading", "stale"];
 
 /// Every command we answer, in the order `COMMAND` lists them.
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("set", 3, 3, WRITE, ONE_KEY, "Sets a node: SET ref value"),
+    spec("set", 3, ANY, WRITE, ONE_KEY, "Sets a node: SET ref value [NX|XX] [GET]"),
     spec("get", 2, 3, READ, ONE_KEY, "Gets a node's value: GET ref [default]"),
     spec("kill", 2, ANY, WRITE, (1, -1, 1), "Kills nodes and their subtrees; returns how many had data"),
     spec("del", 2, ANY, WRITE, (1, -1, 1), "Alias of KILL"),
@@ -82,12 +83,38 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("echo", 2, 2, CONN, NO_KEYS, "Returns the message"),
     spec("hello", 1, ANY, CONN, NO_KEYS, "Handshake: protocol version, AUTH, SETNAME"),
     spec("auth", 2, 3, CONN, NO_KEYS, "Authenticates (no users are configured yet)"),
-    spec("client", 2, ANY, CONN, NO_KEYS, "CLIENT SETNAME, GETNAME, ID, INFO, SETINFO"),
+    spec("client", 2, ANY, CONN, NO_KEYS, "CLIENT SETNAME, GETNAME, ID, INFO, SETINFO, LIST, KILL, ERRORS"),
     spec("select", 2, 2, CONN, NO_KEYS, "Only database 0: use NAMESPACE to switch"),
     spec("info", 1, ANY, &["loading", "stale"], NO_KEYS, "Server information in Redis INFO format"),
     spec("command", 1, ANY, &["loading", "stale"], NO_KEYS, "Describes the commands"),
     spec("config", 2, ANY, &["admin", "loading", "stale"], NO_KEYS, "CONFIG GET for tools that ask"),
     spec("quit", 1, ANY, CONN, NO_KEYS, "Closes the connection"),
+    spec("multi", 1, 1, CONN, NO_KEYS, "Starts queuing commands for EXEC (a transaction)"),
+    spec("exec", 1, 1, &["loading", "stale"], NO_KEYS, "Runs the queued commands in one transaction"),
+    spec("discard", 1, 1, CONN, NO_KEYS, "Drops the queued commands"),
+    spec("watch", 2, ANY, CONN, (1, -1, 1), "Refused: optimistic locking is not supported"),
+    spec("unwatch", 1, 1, CONN, NO_KEYS, "Nothing to forget: WATCH is refused"),
+    spec("reset", 1, 1, CONN, NO_KEYS, "Drops MULTI, rolls back TSTART, back to the default namespace"),
+    spec("exists", 2, ANY, READ, (1, -1, 1), "How many of the references have a value"),
+    spec("type", 2, 2, READ, ONE_KEY, "string for a node with a value, none otherwise"),
+    spec("strlen", 2, 2, READ, ONE_KEY, "Length of a node's value"),
+    spec("mget", 2, ANY, READ, (1, -1, 1), "Values of several nodes"),
+    spec("mset", 3, ANY, WRITE, (1, -1, 2), "Sets several nodes in one transaction"),
+    spec("setnx", 3, 3, WRITE, ONE_KEY, "Sets a node that has no value; 1 if it did"),
+    spec("getdel", 2, 2, WRITE, ONE_KEY, "Returns a node's value and removes it (as ZKILL)"),
+    spec("append", 3, 3, WRITE, ONE_KEY, "Appends to a node's value; returns the new length"),
+    spec("decr", 2, 2, WRITE, ONE_KEY, "$INCREMENT by -1"),
+    spec("decrby", 3, 3, WRITE, ONE_KEY, "$INCREMENT by minus a number"),
+    spec("unlink", 2, ANY, WRITE, (1, -1, 1), "Alias of KILL"),
+    spec("dbsize", 1, 1, &["readonly"], NO_KEYS, "Nodes with a value in the current namespace"),
+    spec("keys", 2, 2, &["readonly"], NO_KEYS, "Names of the nodes matching a pattern"),
+    spec("scan", 2, ANY, &["readonly"], NO_KEYS, "Iterates node names: SCAN cursor [MATCH p] [COUNT n] [TYPE t]"),
+    spec("flushdb", 1, 2, WRITE, NO_KEYS, "Kills every global of the namespace (FORCE for mirrored ones)"),
+    spec("time", 1, 1, CONN, NO_KEYS, "Server time: seconds and microseconds"),
+    spec("slowlog", 2, 3, &["admin", "loading", "stale"], NO_KEYS, "No slow log is kept: GET is empty"),
+    spec("role", 1, 1, &["fast", "loading", "stale"], NO_KEYS, "master on the mirror primary, slave on the others"),
+    spec("wait", 3, 3, &["readonly"], NO_KEYS, "Waits until the backup confirmed every write so far"),
+    spec("memory", 2, ANY, &["readonly"], NO_KEYS, "MEMORY USAGE ref: bytes of key and value"),
     spec(
         "mirror",
         2,
@@ -159,12 +186,92 @@ pub enum CommandQuery<'a> {
     Info(Vec<&'a [u8]>),
 }
 
+/// SET's condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetCondition {
+    Always,
+    /// NX: only when the node has no value.
+    Missing,
+    /// XX: only when it has one.
+    Present,
+}
+
+/// SCAN's arguments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanArgs<'a> {
+    pub cursor: u64,
+    pub pattern: Option<&'a [u8]>,
+    pub count: usize,
+    /// `TYPE` other than `string`: no node can match.
+    pub other_type: bool,
+}
+
+/// SCAN's COUNT when none is given, and the most nodes one call examines.
+pub const SCAN_DEFAULT_COUNT: usize = 10;
+pub const SCAN_MAX_COUNT: usize = 10_000;
+
 /// A checked request, borrowing values from its frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command<'a> {
     Set {
         key: GlobalRef,
         value: &'a [u8],
+        condition: SetCondition,
+        /// GET: answer the old value.
+        get: bool,
+    },
+    SetNx {
+        key: GlobalRef,
+        value: &'a [u8],
+    },
+    Multi,
+    Exec,
+    Discard,
+    Watch,
+    Unwatch,
+    Reset,
+    Exists {
+        keys: Vec<GlobalRef>,
+    },
+    Type {
+        key: GlobalRef,
+    },
+    StrLen {
+        key: GlobalRef,
+    },
+    MGet {
+        keys: Vec<GlobalRef>,
+    },
+    MSet {
+        pairs: Vec<(GlobalRef, &'a [u8])>,
+    },
+    GetDel {
+        key: GlobalRef,
+    },
+    Append {
+        key: GlobalRef,
+        value: &'a [u8],
+    },
+    DbSize,
+    Keys {
+        pattern: &'a [u8],
+    },
+    Scan(ScanArgs<'a>),
+    FlushDb {
+        force: bool,
+    },
+    Time,
+    SlowlogGet,
+    SlowlogLen,
+    SlowlogReset,
+    MemoryUsage {
+        key: GlobalRef,
+    },
+    Role,
+    /// WAIT numreplicas timeout (numreplicas is checked, not used: the backup is the one
+    /// replica that confirms).
+    Wait {
+        timeout: std::time::Duration,
     },
     Get {
         key: GlobalRef,
@@ -225,6 +332,18 @@ pub enum Command<'a> {
     ClientId,
     ClientInfo,
     ClientSetInfo,
+    ClientList,
+    /// CLIENT ERRORS ENGINE|REDIS: whether a write on a mirror follower answers the
+    /// engine's PROTECT (the terminal) or Redis's READONLY (the default).
+    ClientErrors {
+        engine: bool,
+    },
+    /// The old form (`CLIENT KILL addr`) answers OK or an error, the new one a count.
+    ClientKill {
+        filters: Vec<KillFilter>,
+        skip_me: bool,
+        old_form: bool,
+    },
     Select,
     Info {
         sections: Vec<String>,
@@ -335,7 +454,88 @@ pub fn parse(frame: &Frame) -> Result<Command<'_>, CommandError> {
     let arg = |i: usize| frame.arg(i);
     let opt = |i: usize| (i < n).then(|| frame.arg(i));
     Ok(match spec.name {
-        "set" => Command::Set { key: key(arg(1))?, value: arg(2) },
+        "set" => parse_set(frame)?,
+        "setnx" => Command::SetNx { key: key(arg(1))?, value: arg(2) },
+        "multi" => Command::Multi,
+        "exec" => Command::Exec,
+        "discard" => Command::Discard,
+        "watch" => Command::Watch,
+        "unwatch" => Command::Unwatch,
+        "reset" => Command::Reset,
+        "exists" => Command::Exists { keys: keys(frame, 1)? },
+        "type" => Command::Type { key: key(arg(1))? },
+        "strlen" => Command::StrLen { key: key(arg(1))? },
+        "mget" => Command::MGet { keys: keys(frame, 1)? },
+        "mset" => {
+            if n.is_multiple_of(2) {
+                return Err(arity_error("mset"));
+            }
+            Command::MSet {
+                pairs: (1..n)
+                    .step_by(2)
+                    .map(|i| Ok((key(arg(i))?, arg(i + 1))))
+                    .collect::<Result<_, CommandError>>()?,
+            }
+        }
+        "getdel" => Command::GetDel { key: key(arg(1))? },
+        "append" => Command::Append { key: key(arg(1))?, value: arg(2) },
+        "decr" => Command::Increment { key: key(arg(1))?, by: Number::from(-1) },
+        "decrby" => Command::Increment {
+            key: key(arg(1))?,
+            by: number_arg(arg(2)).ok_or_else(|| CommandError::err("value is not a number"))?.neg(),
+        },
+        "unlink" => Command::Kill { keys: keys(frame, 1)? },
+        "dbsize" => Command::DbSize,
+        "keys" => Command::Keys { pattern: arg(1) },
+        "scan" => Command::Scan(parse_scan(frame)?),
+        "flushdb" => Command::FlushDb {
+            force: match opt(1) {
+                None => false,
+                Some(a) if a.eq_ignore_ascii_case(b"force") => true,
+                Some(a) if a.eq_ignore_ascii_case(b"sync") || a.eq_ignore_ascii_case(b"async") => false,
+                Some(_) => {
+                    return Err(CommandError::err("FLUSHDB takes SYNC, ASYNC or FORCE (to flush mirrored databases)"))
+                }
+            },
+        },
+        "time" => Command::Time,
+        "role" => Command::Role,
+        "wait" => {
+            let replicas = integer(arg(1))?;
+            let ms = integer(arg(2))?;
+            if replicas < 0 || ms < 0 {
+                return Err(CommandError::err("timeout is negative"));
+            }
+            let max = super::replication::MAX_WAIT;
+            let timeout = if ms == 0 { max } else { std::time::Duration::from_millis(ms as u64).min(max) };
+            Command::Wait { timeout }
+        }
+        "slowlog" => match arg(1) {
+            a if a.eq_ignore_ascii_case(b"get") => {
+                if let Some(c) = opt(2) {
+                    integer(c)?;
+                }
+                Command::SlowlogGet
+            }
+            a if a.eq_ignore_ascii_case(b"len") && n == 2 => Command::SlowlogLen,
+            a if a.eq_ignore_ascii_case(b"reset") && n == 2 => Command::SlowlogReset,
+            a if a.eq_ignore_ascii_case(b"len") || a.eq_ignore_ascii_case(b"reset") => {
+                return Err(arity_error(&format!("slowlog|{}", String::from_utf8_lossy(a).to_ascii_lowercase())))
+            }
+            a => return Err(unknown_subcommand(a, "slowlog")),
+        },
+        "memory" => {
+            let sub = arg(1);
+            if !sub.eq_ignore_ascii_case(b"usage") {
+                return Err(unknown_subcommand(sub, "memory"));
+            }
+            // MEMORY USAGE key [SAMPLES count]: values are not sampled, SAMPLES is accepted.
+            let samples = n == 5 && arg(3).eq_ignore_ascii_case(b"samples") && integer(arg(4)).is_ok();
+            if n != 3 && !samples {
+                return Err(arity_error("memory|usage"));
+            }
+            Command::MemoryUsage { key: key(arg(2))? }
+        }
         "get" => Command::Get { key: key(arg(1))?, default: opt(2) },
         "kill" | "del" => Command::Kill { keys: (1..n).map(|i| key(arg(i))).collect::<Result<_, _>>()? },
         "zkill" => Command::ZKill { key: key(arg(1))? },
@@ -420,6 +620,109 @@ pub fn parse(frame: &Frame) -> Result<Command<'_>, CommandError> {
     })
 }
 
+fn keys(frame: &Frame, from: usize) -> Result<Vec<GlobalRef>, CommandError> {
+    (from..frame.len()).map(|i| key(frame.arg(i))).collect()
+}
+
+/// `SET key value [NX|XX] [GET]`; the expiry options are refused by name.
+fn parse_set(frame: &Frame) -> Result<Command<'_>, CommandError> {
+    let mut condition = SetCondition::Always;
+    let mut get = false;
+    for i in 3..frame.len() {
+        let a = frame.arg(i);
+        let wanted = if a.eq_ignore_ascii_case(b"nx") {
+            SetCondition::Missing
+        } else if a.eq_ignore_ascii_case(b"xx") {
+            SetCondition::Present
+        } else if a.eq_ignore_ascii_case(b"get") {
+            get = true;
+            continue;
+        } else if [&b"ex"[..], b"px", b"exat", b"pxat", b"keepttl"].iter().any(|o| a.eq_ignore_ascii_case(o)) {
+            return Err(CommandError::err(format!(
+                "SET option {} is not supported: Mirrorlab keys do not expire",
+                printable(a).to_ascii_uppercase()
+            )));
+        } else {
+            return Err(CommandError::err("syntax error"));
+        };
+        if condition != SetCondition::Always && condition != wanted {
+            return Err(CommandError::err("syntax error"));
+        }
+        condition = wanted;
+    }
+    Ok(Command::Set { key: key(frame.arg(1))?, value: frame.arg(2), condition, get })
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
+fn parse_scan(frame: &Frame) -> Result<ScanArgs<'_>, CommandError> {
+    let cursor = std::str::from_utf8(frame.arg(1))
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| CommandError::err("invalid cursor"))?;
+    let mut args = ScanArgs { cursor, pattern: None, count: SCAN_DEFAULT_COUNT, other_type: false };
+    let mut i = 2;
+    while i < frame.len() {
+        if i + 1 >= frame.len() {
+            return Err(CommandError::err("syntax error"));
+        }
+        let (opt, value) = (frame.arg(i), frame.arg(i + 1));
+        if opt.eq_ignore_ascii_case(b"match") {
+            args.pattern = Some(value);
+        } else if opt.eq_ignore_ascii_case(b"count") {
+            let count = integer(value)?;
+            if count < 1 {
+                return Err(CommandError::err("syntax error"));
+            }
+            args.count = usize::try_from(count).unwrap_or(usize::MAX).min(SCAN_MAX_COUNT);
+        } else if opt.eq_ignore_ascii_case(b"type") {
+            args.other_type = !value.eq_ignore_ascii_case(b"string");
+        } else {
+            return Err(CommandError::err("syntax error"));
+        }
+        i += 2;
+    }
+    Ok(args)
+}
+
+/// `CLIENT KILL addr` or `CLIENT KILL [ID id] [ADDR addr] [LADDR addr] [SKIPME yes|no]`.
+fn parse_client_kill(frame: &Frame) -> Result<Command<'_>, CommandError> {
+    let n = frame.len();
+    if n == 3 {
+        let addr = text(frame.arg(2), "the address")?.to_string();
+        return Ok(Command::ClientKill { filters: vec![KillFilter::Addr(addr)], skip_me: false, old_form: true });
+    }
+    if n < 3 || n % 2 == 1 {
+        return Err(CommandError::err("syntax error"));
+    }
+    let mut filters = Vec::new();
+    let mut skip_me = true;
+    for i in (2..n).step_by(2) {
+        let (opt, value) = (frame.arg(i), frame.arg(i + 1));
+        if opt.eq_ignore_ascii_case(b"id") {
+            let id = integer(value).ok().and_then(|v| u64::try_from(v).ok());
+            filters.push(KillFilter::Id(id.ok_or_else(|| CommandError::err("client-id should be greater than 0"))?));
+        } else if opt.eq_ignore_ascii_case(b"addr") {
+            filters.push(KillFilter::Addr(text(value, "the address")?.to_string()));
+        } else if opt.eq_ignore_ascii_case(b"laddr") {
+            filters.push(KillFilter::LAddr(text(value, "the address")?.to_string()));
+        } else if opt.eq_ignore_ascii_case(b"skipme") {
+            skip_me = match value {
+                v if v.eq_ignore_ascii_case(b"yes") => true,
+                v if v.eq_ignore_ascii_case(b"no") => false,
+                _ => return Err(CommandError::err("syntax error")),
+            };
+        } else if [&b"type"[..], b"user", b"maxage"].iter().any(|o| opt.eq_ignore_ascii_case(o)) {
+            return Err(CommandError::err(format!(
+                "CLIENT KILL {} is not supported: filter by ID, ADDR or LADDR",
+                printable(opt).to_ascii_uppercase()
+            )));
+        } else {
+            return Err(CommandError::err("syntax error"));
+        }
+    }
+    Ok(Command::ClientKill { filters, skip_me, old_form: false })
+}
+
 fn parse_hello(frame: &Frame) -> Result<Command<'_>, CommandError> {
     let n = frame.len();
     let mut proto = None;
@@ -499,6 +802,19 @@ fn parse_client(frame: &Frame) -> Result<Command<'_>, CommandError> {
         (Some(Command::ClientInfo), 2, "client|info")
     } else if sub.eq_ignore_ascii_case(b"setinfo") {
         (Some(Command::ClientSetInfo), 4, "client|setinfo")
+    } else if sub.eq_ignore_ascii_case(b"list") {
+        (Some(Command::ClientList), 2, "client|list")
+    } else if sub.eq_ignore_ascii_case(b"kill") {
+        return parse_client_kill(frame);
+    } else if sub.eq_ignore_ascii_case(b"errors") {
+        if n != 3 {
+            return Err(arity_error("client|errors"));
+        }
+        return match frame.arg(2) {
+            a if a.eq_ignore_ascii_case(b"engine") => Ok(Command::ClientErrors { engine: true }),
+            a if a.eq_ignore_ascii_case(b"redis") => Ok(Command::ClientErrors { engine: false }),
+            _ => Err(CommandError::err("CLIENT ERRORS takes ENGINE or REDIS")),
+        };
     } else {
         return Err(unknown_subcommand(sub, "client"));
     };
@@ -528,8 +844,14 @@ mod tests {
 
     #[test]
     fn names_are_case_insensitive_and_unknown_ones_are_reported() {
-        assert_eq!(p(&["set", "foo", "1"]).unwrap(), Command::Set { key: r("^foo"), value: b"1" });
-        assert_eq!(p(&["SeT", "^foo(1,\"a\")", "x"]).unwrap(), Command::Set { key: r("^foo(1,\"a\")"), value: b"x" });
+        let set = |k: &str, v: &'static [u8]| Command::Set {
+            key: r(k),
+            value: v,
+            condition: SetCondition::Always,
+            get: false,
+        };
+        assert_eq!(p(&["set", "foo", "1"]).unwrap(), set("^foo", b"1"));
+        assert_eq!(p(&["SeT", "^foo(1,\"a\")", "x"]).unwrap(), set("^foo(1,\"a\")", b"x"));
         assert_eq!(err(&["FLY", "x"]), "ERR unknown command 'FLY'");
         assert_eq!(err(&["a\r\nb"]), "ERR unknown command 'a??b'");
     }
@@ -538,7 +860,8 @@ mod tests {
     fn arity_is_checked_before_arguments() {
         assert_eq!(err(&["GET"]), "ERR wrong number of arguments for 'get' command");
         assert_eq!(err(&["get", "a", "b", "c"]), "ERR wrong number of arguments for 'get' command");
-        assert_eq!(err(&["SET", "^a(", "1", "2"]), "ERR wrong number of arguments for 'set' command");
+        assert_eq!(err(&["SET"]), "ERR wrong number of arguments for 'set' command");
+        assert_eq!(err(&["MSET", "a", "1", "b"]), "ERR wrong number of arguments for 'mset' command");
         assert_eq!(err(&["KILL"]), "ERR wrong number of arguments for 'kill' command");
         assert_eq!(err(&["del"]), "ERR wrong number of arguments for 'del' command");
         assert_eq!(err(&["TSTART", "x"]), "ERR wrong number of arguments for 'tstart' command");
@@ -654,7 +977,21 @@ mod tests {
         assert_eq!(p(&["CLIENT", "ID"]).unwrap(), Command::ClientId);
         assert_eq!(p(&["CLIENT", "INFO"]).unwrap(), Command::ClientInfo);
         assert_eq!(p(&["CLIENT", "SETINFO", "LIB-NAME", "x"]).unwrap(), Command::ClientSetInfo);
-        assert_eq!(err(&["CLIENT", "KILL"]), "ERR unknown subcommand 'KILL'. Try CLIENT HELP.");
+        assert_eq!(err(&["CLIENT", "FLY"]), "ERR unknown subcommand 'FLY'. Try CLIENT HELP.");
+        assert_eq!(p(&["CLIENT", "LIST"]).unwrap(), Command::ClientList);
+        assert_eq!(p(&["CLIENT", "errors", "Engine"]).unwrap(), Command::ClientErrors { engine: true });
+        assert_eq!(p(&["CLIENT", "ERRORS", "REDIS"]).unwrap(), Command::ClientErrors { engine: false });
+        assert_eq!(err(&["CLIENT", "ERRORS", "x"]), "ERR CLIENT ERRORS takes ENGINE or REDIS");
+        assert_eq!(
+            p(&["CLIENT", "KILL", "1.2.3.4:5"]).unwrap(),
+            Command::ClientKill { filters: vec![KillFilter::Addr("1.2.3.4:5".into())], skip_me: false, old_form: true }
+        );
+        assert_eq!(
+            p(&["CLIENT", "KILL", "ID", "7", "SKIPME", "no"]).unwrap(),
+            Command::ClientKill { filters: vec![KillFilter::Id(7)], skip_me: false, old_form: false }
+        );
+        assert!(err(&["CLIENT", "KILL", "USER", "x"]).contains("not supported"));
+        assert_eq!(err(&["CLIENT", "KILL", "ID", "7", "SKIPME"]), "ERR syntax error");
         assert_eq!(p(&["QUIT"]).unwrap(), Command::Quit);
     }
 
@@ -702,6 +1039,53 @@ mod tests {
     }
 
     #[test]
+    fn set_options_and_redis_key_commands() {
+        let set = |c: SetCondition, get: bool| Command::Set { key: r("^k"), value: b"v", condition: c, get };
+        assert_eq!(p(&["SET", "k", "v", "NX"]).unwrap(), set(SetCondition::Missing, false));
+        assert_eq!(p(&["SET", "k", "v", "xx", "GET"]).unwrap(), set(SetCondition::Present, true));
+        assert_eq!(p(&["SET", "k", "v", "get"]).unwrap(), set(SetCondition::Always, true));
+        assert_eq!(err(&["SET", "k", "v", "NX", "XX"]), "ERR syntax error");
+        assert_eq!(err(&["SET", "k", "v", "FLY"]), "ERR syntax error");
+        for (opt, name) in [("EX", "EX"), ("px", "PX"), ("EXAT", "EXAT"), ("PXAT", "PXAT"), ("KeepTTL", "KEEPTTL")] {
+            assert_eq!(
+                err(&["SET", "k", "v", opt, "10"]),
+                format!("ERR SET option {name} is not supported: Mirrorlab keys do not expire")
+            );
+        }
+        assert_eq!(p(&["SETNX", "k", "v"]).unwrap(), Command::SetNx { key: r("^k"), value: b"v" });
+        assert_eq!(p(&["DECR", "c"]).unwrap(), Command::Increment { key: r("^c"), by: Number::from(-1) });
+        assert_eq!(p(&["DECRBY", "c", "5"]).unwrap(), Command::Increment { key: r("^c"), by: Number::from(-5) });
+        assert_eq!(p(&["UNLINK", "a", "b"]).unwrap(), Command::Kill { keys: vec![r("^a"), r("^b")] });
+        assert_eq!(
+            p(&["MSET", "a", "1", "b:2", "x"]).unwrap(),
+            Command::MSet { pairs: vec![(r("^a"), b"1".as_slice()), (r("^b(2)"), b"x".as_slice())] }
+        );
+        assert_eq!(
+            p(&["SCAN", "0", "MATCH", "u:*", "COUNT", "100"]).unwrap(),
+            Command::Scan(ScanArgs { cursor: 0, pattern: Some(b"u:*"), count: 100, other_type: false })
+        );
+        assert_eq!(
+            p(&["scan", "7", "count", "1000000", "TYPE", "hash"]).unwrap(),
+            Command::Scan(ScanArgs { cursor: 7, pattern: None, count: SCAN_MAX_COUNT, other_type: true })
+        );
+        assert_eq!(err(&["SCAN", "x"]), "ERR invalid cursor");
+        assert_eq!(err(&["SCAN", "0", "COUNT", "0"]), "ERR syntax error");
+        assert_eq!(err(&["SCAN", "0", "MATCH"]), "ERR syntax error");
+        assert_eq!(p(&["FLUSHDB"]).unwrap(), Command::FlushDb { force: false });
+        assert_eq!(p(&["flushdb", "FORCE"]).unwrap(), Command::FlushDb { force: true });
+        assert_eq!(p(&["FLUSHDB", "ASYNC"]).unwrap(), Command::FlushDb { force: false });
+        assert_eq!(p(&["MEMORY", "USAGE", "k"]).unwrap(), Command::MemoryUsage { key: r("^k") });
+        assert_eq!(p(&["MEMORY", "USAGE", "k", "SAMPLES", "5"]).unwrap(), Command::MemoryUsage { key: r("^k") });
+        assert_eq!(err(&["MEMORY", "DOCTOR"]), "ERR unknown subcommand 'DOCTOR'. Try MEMORY HELP.");
+        assert_eq!(p(&["SLOWLOG", "GET", "10"]).unwrap(), Command::SlowlogGet);
+        assert_eq!(p(&["WATCH", "a", "b"]).unwrap(), Command::Watch);
+        let max = crate::resp::replication::MAX_WAIT;
+        assert_eq!(p(&["WAIT", "1", "0"]).unwrap(), Command::Wait { timeout: max });
+        assert_eq!(p(&["WAIT", "1", "999999999"]).unwrap(), Command::Wait { timeout: max });
+        assert_eq!(p(&["WAIT", "1", "250"]).unwrap(), Command::Wait { timeout: std::time::Duration::from_millis(250) });
+    }
+
+    #[test]
     fn the_table_is_consistent() {
         for c in COMMANDS {
             assert_eq!(c.name, c.name.to_ascii_lowercase());
@@ -709,6 +1093,7 @@ mod tests {
             assert!(std::ptr::eq(lookup(c.name.to_ascii_uppercase().as_bytes()).unwrap(), c));
         }
         assert_eq!(lookup(b"get").unwrap().arity(), -2);
-        assert_eq!(lookup(b"set").unwrap().arity(), 3);
+        assert_eq!(lookup(b"set").unwrap().arity(), -3);
+        assert_eq!(lookup(b"exec").unwrap().arity(), 1);
     }
 }

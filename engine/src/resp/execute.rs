@@ -6,13 +6,15 @@
 //! `server.rs`).
 
 use super::backend::Backend;
-use super::commands::{engine_error_line, Command, CommandQuery, DurabilityArg, COMMANDS};
-use super::info;
+use super::codec::Frame;
+use super::commands::{engine_error_line, Command, CommandQuery, DurabilityArg, SetCondition, COMMANDS};
+use super::replication::{self, Replication};
 use super::reply::{Protocol, ReplyWriter};
 use super::server::Shared;
+use super::{info, keyspace, transaction};
 use crate::error::EngineError;
-use crate::globals::reference;
-use crate::instance::{Durability, DurableWait, Session, WriteAck};
+use crate::globals::{key, reference, GlobalRef};
+use crate::instance::{Durability, DurableWait, Session, Update, WriteAck};
 use std::time::Instant;
 
 /// One connection's state.
@@ -25,6 +27,13 @@ pub(crate) struct Conn {
     pub connected_at: Instant,
     /// The highest position of each journal the buffered replies promise is durable.
     pub durable_wait: DurableWait,
+    /// The open MULTI: commands queued for EXEC.
+    pub multi: Option<transaction::Multi>,
+    /// The mirror topology, fetched by the server loop for the command about to run when
+    /// its reply tells the role (`replication.rs`).
+    pub replication: Option<Replication>,
+    /// CLIENT ERRORS ENGINE: PROTECT on a mirror follower rather than READONLY.
+    pub engine_errors: bool,
 }
 
 impl Conn {
@@ -61,24 +70,229 @@ const NO_PASSWORD: &str = "ERR AUTH <password> called without any password confi
                            Are you sure your configuration is correct?";
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
-/// Executes one command, appending its reply to `out`.
+/// Executes one command (`frame` is its request, queued as is inside MULTI), appending its
+/// reply to `out`.
 pub(crate) fn execute<B: Backend>(
     b: &B,
     shared: &Shared,
     conn: &mut Conn,
+    frame: &Frame,
     cmd: Command<'_>,
     out: &mut Vec<u8>,
 ) -> Flow {
+    if conn.multi.is_some() {
+        if let Some(flow) = transaction::queue(conn, frame, &cmd, out) {
+            return flow;
+        }
+    }
     let mut w = ReplyWriter { out, proto: conn.proto };
     let s = &mut conn.session;
     match cmd {
-        Command::Set { key, value } => match b.set(s, &key, value) {
+        Command::Set { key, value, condition: SetCondition::Always, get: false } => match b.set(s, &key, value) {
             Ok(ack) => {
                 conn.note(ack);
                 w.ok();
             }
             Err(e) => error(&mut w, &e),
         },
+        Command::Set { key, value, condition, get } => {
+            let result = b.update(s, &key, |current| {
+                Ok(match (condition, current) {
+                    (SetCondition::Missing, Some(_)) | (SetCondition::Present, None) => Update::Keep,
+                    _ => Update::Set(value.to_vec()),
+                })
+            });
+            match result {
+                Ok((old, ack)) => {
+                    let wrote = ack.is_some();
+                    if let Some(ack) = ack {
+                        conn.note(ack);
+                    }
+                    match (get, old) {
+                        (true, Some(v)) => w.bulk(&v),
+                        (true, None) => w.null(),
+                        (false, _) if wrote => w.ok(),
+                        (false, _) => w.null(),
+                    }
+                }
+                Err(e) => error(&mut w, &e),
+            }
+        }
+        Command::SetNx { key, value } => {
+            let result = b.update(s, &key, |current| {
+                Ok(if current.is_some() { Update::Keep } else { Update::Set(value.to_vec()) })
+            });
+            match result {
+                Ok((_, Some(ack))) => {
+                    conn.note(ack);
+                    w.integer(1);
+                }
+                Ok((_, None)) => w.integer(0),
+                Err(e) => error(&mut w, &e),
+            }
+        }
+        Command::GetDel { key } => {
+            match b.update(s, &key, |current| Ok(current.map_or(Update::Keep, |_| Update::Remove))) {
+                Ok((old, ack)) => {
+                    if let Some(ack) = ack {
+                        conn.note(ack);
+                    }
+                    match old {
+                        Some(v) => w.bulk(&v),
+                        None => w.null(),
+                    }
+                }
+                Err(e) => error(&mut w, &e),
+            }
+        }
+        Command::Append { key, value } => {
+            let result = b.update(s, &key, |current| {
+                let mut v = current.unwrap_or_default().to_vec();
+                v.extend_from_slice(value);
+                Ok(Update::Set(v))
+            });
+            match result {
+                Ok((old, ack)) => {
+                    if let Some(ack) = ack {
+                        conn.note(ack);
+                    }
+                    w.integer((old.map_or(0, |v| v.len()) + value.len()) as i64);
+                }
+                Err(e) => error(&mut w, &e),
+            }
+        }
+        Command::StrLen { key } => {
+            match b.get(s, &key) {
+                Ok(v) => w.integer(v.map_or(0, |v| v.len()) as i64),
+                Err(e) => error(&mut w, &e),
+            }
+            conn.read_barrier(b);
+        }
+        Command::Type { key } => {
+            match b.data(s, &key) {
+                Ok(d) => w.simple(if d & 1 == 1 { "string" } else { "none" }),
+                Err(e) => error(&mut w, &e),
+            }
+            conn.read_barrier(b);
+        }
+        Command::Exists { keys } => {
+            let mut n = 0;
+            for key in &keys {
+                match b.data(s, key) {
+                    Ok(d) => n += i64::from(d & 1),
+                    Err(e) => {
+                        error(&mut w, &e);
+                        return Flow::Continue;
+                    }
+                }
+            }
+            w.integer(n);
+            conn.read_barrier(b);
+        }
+        Command::MGet { keys } => {
+            let mut values = Vec::with_capacity(keys.len());
+            for key in &keys {
+                match b.get(s, key) {
+                    Ok(v) => values.push(v),
+                    Err(e) => {
+                        error(&mut w, &e);
+                        return Flow::Continue;
+                    }
+                }
+            }
+            w.array(values.len());
+            for v in values {
+                match v {
+                    Some(v) => w.bulk(&v),
+                    None => w.null(),
+                }
+            }
+            conn.read_barrier(b);
+        }
+        Command::MSet { pairs } => match mset(b, s, &pairs) {
+            Ok(acks) => {
+                for ack in acks {
+                    conn.note(ack);
+                }
+                w.ok();
+            }
+            Err(e) => error(&mut w, &e),
+        },
+        Command::MemoryUsage { key: k } => {
+            // The node's share of the store: its encoded key and its value.
+            let usage = key::encode(&k)
+                .map_err(EngineError::from)
+                .and_then(|encoded| Ok(b.get(s, &k)?.map(|v| v.len() + encoded.len())));
+            match usage {
+                Ok(Some(n)) => w.integer(n as i64),
+                Ok(None) => w.null(),
+                Err(e) => error(&mut w, &e),
+            }
+            conn.read_barrier(b);
+        }
+        Command::DbSize => {
+            match keyspace::count(b, s) {
+                Ok(n) => w.integer(i64::try_from(n).unwrap_or(i64::MAX)),
+                Err(e) => error(&mut w, &e),
+            }
+            conn.read_barrier(b);
+        }
+        Command::Keys { pattern } => {
+            match keyspace::keys(b, s, pattern) {
+                Ok(names) => {
+                    w.array(names.len());
+                    for n in names {
+                        w.bulk(&n);
+                    }
+                }
+                Err(e) => w.error(&e),
+            }
+            conn.read_barrier(b);
+        }
+        Command::Scan(args) => {
+            match keyspace::scan(b, s, &shared.cursors, &args) {
+                Ok((next, names)) => {
+                    w.array(2);
+                    w.bulk(next.to_string().as_bytes());
+                    w.array(names.len());
+                    for n in names {
+                        w.bulk(&n);
+                    }
+                }
+                Err(e) => w.error(&e),
+            }
+            conn.read_barrier(b);
+        }
+        Command::FlushDb { force } => match flushdb(b, s, force) {
+            Ok(acks) => {
+                for ack in acks {
+                    conn.note(ack);
+                }
+                w.ok();
+            }
+            Err(e) => w.error(&e),
+        },
+        Command::Time => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            w.array(2);
+            w.bulk(now.as_secs().to_string().as_bytes());
+            w.bulk(now.subsec_micros().to_string().as_bytes());
+        }
+        Command::Role => {
+            let local = b.status().journal_position;
+            replication::write_role(&mut w, conn.replication.as_ref(), local);
+        }
+        // Awaited by the server loop (`replication.rs`), refused inside MULTI.
+        Command::Wait { .. } => w.error("ERR WAIT is not allowed inside MULTI"),
+        Command::SlowlogGet => w.array(0),
+        Command::SlowlogLen => w.integer(0),
+        Command::SlowlogReset => w.ok(),
+        Command::Multi => transaction::multi(b, conn, &mut w),
+        Command::Exec => transaction::exec(b, shared, conn, w.out),
+        Command::Discard => transaction::discard(conn, &mut w),
+        Command::Watch => w.error(transaction::WATCH_REFUSED),
+        Command::Unwatch => w.ok(),
+        Command::Reset => transaction::reset(b, conn, &mut w),
         Command::Get { key, default } => {
             match b.get(s, &key) {
                 Ok(Some(v)) => w.bulk(&v),
@@ -211,8 +425,9 @@ pub(crate) fn execute<B: Backend>(
             w.map(7);
             w.bulk(b"server");
             w.bulk(b"mirrorlab");
+            // The same version as INFO's redis_version (INFO has mirrorlab_version too).
             w.bulk(b"version");
-            w.bulk(env!("CARGO_PKG_VERSION").as_bytes());
+            w.bulk(info::REDIS_COMPATIBLE_VERSION.as_bytes());
             w.bulk(b"proto");
             w.integer(conn.proto.version());
             w.bulk(b"id");
@@ -220,7 +435,7 @@ pub(crate) fn execute<B: Backend>(
             w.bulk(b"mode");
             w.bulk(b"standalone");
             w.bulk(b"role");
-            w.bulk(b"master");
+            w.bulk(if conn.replication.as_ref().is_none_or(|r| r.master) { b"master".as_slice() } else { b"slave" });
             w.bulk(b"modules");
             w.array(0);
         }
@@ -244,8 +459,25 @@ pub(crate) fn execute<B: Backend>(
         },
         Command::ClientId => w.integer(conn.id as i64),
         Command::ClientInfo => w.verbatim(&info::client_line(conn)),
+        Command::ClientList => w.verbatim(&shared.clients.list()),
+        Command::ClientErrors { engine } => {
+            conn.engine_errors = engine;
+            w.ok();
+        }
+        Command::ClientKill { filters, skip_me, old_form } => {
+            let n = shared.clients.kill(&filters, skip_me.then_some(conn.id));
+            match (old_form, n) {
+                (true, 0) => w.error("ERR No such client"),
+                (true, _) => w.ok(),
+                (false, n) => w.integer(n as i64),
+            }
+        }
         Command::ClientSetInfo | Command::Select | Command::ConfigResetStat => w.ok(),
-        Command::Info { sections } => w.verbatim(&info::info_text(&b.status(), shared, &sections)),
+        Command::Info { sections } => {
+            let keys = if info::wants_keyspace(&sections) { keyspace::count(b, s).ok() } else { None };
+            let ks = info::Keyspace { namespace: s.namespace.clone(), keys };
+            w.verbatim(&info::info_text(&b.status(), shared, &sections, &ks, conn.replication.as_ref()));
+        }
         Command::Command(q) => command_reply(&mut w, q),
         Command::ConfigGet { patterns } => {
             let pairs = info::config_values(&b.status(), shared, &patterns);
@@ -262,6 +494,54 @@ pub(crate) fn execute<B: Backend>(
         Command::Mirror(_) => unreachable!("MIRROR is awaited by the server loop (server.rs), never executed here"),
     }
     Flow::Continue
+}
+
+/// MSET: all pairs or none. Outside a transaction the pairs are set in one of their own
+/// (its TCOMMIT acknowledgement is returned); inside one (TSTART, EXEC) they join it.
+fn mset<B: Backend>(b: &B, s: &mut Session, pairs: &[(GlobalRef, &[u8])]) -> Result<Vec<WriteAck>, EngineError> {
+    let own = s.tlevel() == 0;
+    if own {
+        b.tstart(s)?;
+    }
+    let mut acks = Vec::new();
+    for (key, value) in pairs {
+        match b.set(s, key, value) {
+            Ok(ack) => acks.push(ack),
+            Err(e) => {
+                if own {
+                    // A rollback's acknowledgement never waits.
+                    let _rolled_back = b.trollback(s)?;
+                }
+                return Err(e);
+            }
+        }
+    }
+    if own {
+        acks.push(b.tcommit(s)?);
+    }
+    Ok(acks)
+}
+
+/// FLUSHDB: kills every global of the namespace, one KILL each (not one transaction: the
+/// undo of a whole namespace would have no bound). Refused when the namespace maps globals
+/// to mirrored databases, unless forced.
+fn flushdb<B: Backend>(b: &B, s: &mut Session, force: bool) -> Result<Vec<WriteAck>, String> {
+    let line = |e: EngineError| engine_error_line(&e);
+    if !force {
+        let mirrored = b.mirrored_databases(s).map_err(line)?;
+        if !mirrored.is_empty() {
+            return Err(format!(
+                "ERR FLUSHDB refused: namespace {} maps globals to mirrored database(s) {}; every mirror member would lose them. Use FLUSHDB FORCE to flush anyway",
+                s.namespace,
+                mirrored.join(", ")
+            ));
+        }
+    }
+    let mut acks = Vec::new();
+    for global in keyspace::global_names(b, s).map_err(line)? {
+        acks.push(b.kill(s, &global).map_err(line)?);
+    }
+    Ok(acks)
 }
 
 fn command_entry(w: &mut ReplyWriter, c: &super::commands::CommandSpec) {

@@ -4,6 +4,7 @@
 //! libraries check it for features); `mirrorlab_version` is the engine's own version.
 
 use super::execute::Conn;
+use super::replication::Replication;
 use super::server::Shared;
 use crate::instance::{Durability, InstanceStatus};
 use std::fmt::Write;
@@ -12,11 +13,59 @@ use std::sync::atomic::Ordering;
 /// The Redis version whose protocol and command conventions we follow.
 pub const REDIS_COMPATIBLE_VERSION: &str = "7.2.0";
 
-const SECTIONS: &[&str] = &["server", "clients", "persistence", "stats", "replication", "keyspace", "mirrorlab"];
+const SECTIONS: &[&str] =
+    &["server", "clients", "memory", "persistence", "stats", "replication", "keyspace", "mirrorlab"];
+
+/// What INFO's keyspace section says: the connection's namespace and its node count
+/// (`None` when counting failed, e.g. the namespace was deleted).
+pub(crate) struct Keyspace {
+    pub namespace: String,
+    pub keys: Option<u64>,
+}
+
+/// Whether INFO with these sections shows the keyspace (so the caller counts the nodes
+/// only then: counting walks the namespace).
+pub(crate) fn wants_keyspace(requested: &[String]) -> bool {
+    wants_section(requested, "keyspace")
+}
+
+/// Whether INFO with these sections shows `section`.
+pub(crate) fn wants_section(requested: &[String], section: &str) -> bool {
+    requested.is_empty()
+        || requested.iter().any(|s| matches!(s.as_str(), "default" | "all" | "everything") || s == section)
+}
+
+/// The process's resident memory in bytes (Linux `/proc`), 0 where it cannot be read.
+/// Redis reports its allocator's bytes; the resident set is the honest figure we have.
+pub(crate) fn used_memory() -> u64 {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return 0 };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Redis's `used_memory_human`: 1.50M, 812.00K, 3.20G.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [(&str, f64); 3] = [("G", 1073741824.0), ("M", 1048576.0), ("K", 1024.0)];
+    for (unit, size) in UNITS {
+        if n as f64 >= size {
+            return format!("{:.2}{unit}", n as f64 / size);
+        }
+    }
+    format!("{n}B")
+}
 
 /// INFO's text: the requested sections, or all of them for none, `default`, `all` or
 /// `everything`. Unknown section names are ignored, as Redis does.
-pub(crate) fn info_text(status: &InstanceStatus, shared: &Shared, requested: &[String]) -> String {
+pub(crate) fn info_text(
+    status: &InstanceStatus,
+    shared: &Shared,
+    requested: &[String],
+    keyspace: &Keyspace,
+    replication: Option<&Replication>,
+) -> String {
     let all = requested.is_empty() || requested.iter().any(|s| matches!(s.as_str(), "default" | "all" | "everything"));
     let mut out = String::with_capacity(1024);
     for section in SECTIONS {
@@ -27,7 +76,7 @@ pub(crate) fn info_text(status: &InstanceStatus, shared: &Shared, requested: &[S
             out.push_str("\r\n");
         }
         // Writing to a String cannot fail.
-        let _ = write_section(&mut out, section, status, shared);
+        let _ = write_section(&mut out, section, status, shared, keyspace, replication);
     }
     out
 }
@@ -39,7 +88,14 @@ fn appendfsync(d: Durability) -> &'static str {
     }
 }
 
-fn write_section(out: &mut String, section: &str, st: &InstanceStatus, shared: &Shared) -> std::fmt::Result {
+fn write_section(
+    out: &mut String,
+    section: &str,
+    st: &InstanceStatus,
+    shared: &Shared,
+    keyspace: &Keyspace,
+    replication: Option<&Replication>,
+) -> std::fmt::Result {
     let uptime = shared.started.elapsed().as_secs();
     match section {
         "server" => {
@@ -56,6 +112,13 @@ fn write_section(out: &mut String, section: &str, st: &InstanceStatus, shared: &
             out.push_str("# Clients\r\n");
             write!(out, "connected_clients:{}\r\n", shared.connected.load(Ordering::Relaxed))?;
             write!(out, "maxclients:{}\r\n", shared.limits.max_connections)?;
+            out.push_str("blocked_clients:0\r\n");
+        }
+        "memory" => {
+            let used = used_memory();
+            out.push_str("# Memory\r\n");
+            write!(out, "used_memory:{used}\r\nused_memory_human:{}\r\n", human_bytes(used))?;
+            write!(out, "used_memory_rss:{used}\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n")?;
         }
         "persistence" => {
             out.push_str("# Persistence\r\nloading:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:1\r\n");
@@ -70,9 +133,14 @@ fn write_section(out: &mut String, section: &str, st: &InstanceStatus, shared: &
             write!(out, "total_commands_processed:{}\r\n", shared.commands.load(Ordering::Relaxed))?;
             write!(out, "rejected_connections:{}\r\n", shared.rejected.load(Ordering::Relaxed))?;
         }
-        "replication" => out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"),
-        // Key counts per namespace are not tracked; the section exists so tools find it.
-        "keyspace" => out.push_str("# Keyspace\r\n"),
+        "replication" => super::replication::write_info(out, replication, st.journal_position),
+        // Database 0 is the connection's namespace (SELECT takes only 0).
+        "keyspace" => {
+            out.push_str("# Keyspace\r\n");
+            if let Some(keys) = keyspace.keys.filter(|k| *k > 0) {
+                write!(out, "db0:keys={keys},expires=0,avg_ttl=0,namespace={}\r\n", keyspace.namespace)?;
+            }
+        }
         "mirrorlab" => {
             out.push_str("# Mirrorlab\r\n");
             write!(out, "data_dir:{}\r\n", st.data_dir)?;
@@ -86,23 +154,8 @@ fn write_section(out: &mut String, section: &str, st: &InstanceStatus, shared: &
 
 /// CLIENT INFO's line for this connection, in Redis's `key=value` format.
 pub(crate) fn client_line(c: &Conn) -> String {
-    let durability = match c.session.durability {
-        None => "default",
-        Some(Durability::Always) => "always",
-        Some(Durability::Buffered) => "buffered",
-    };
-    format!(
-        "id={} addr={} laddr={} name={} age={} db=0 namespace={} tlevel={} resp={} durability={}\n",
-        c.id,
-        c.peer,
-        c.local,
-        c.session.client_name.as_deref().unwrap_or(""),
-        c.connected_at.elapsed().as_secs(),
-        c.session.namespace,
-        c.session.tlevel(),
-        c.proto.version(),
-        durability,
-    )
+    let view = super::clients::View::of(c);
+    super::clients::line(c.id, &c.peer, &c.local, c.connected_at.elapsed().as_secs(), &view)
 }
 
 /// CONFIG GET: the settings tools ask about (redis-benchmark asks `save` and `appendonly`),

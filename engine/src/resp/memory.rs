@@ -10,7 +10,9 @@ use super::backend::Backend;
 use crate::error::{EngineError, Result};
 use crate::globals::limits::MAX_VALUE_BYTES;
 use crate::globals::{key, GlobalRef, GlobalsError, Number, Subscript};
-use crate::instance::{Direction, Durability, DurableWait, InstanceStatus, JournalId, MirrorMode, Session, WriteAck};
+use crate::instance::{
+    Direction, Durability, DurableWait, InstanceStatus, JournalId, MirrorMode, Session, Update, WriteAck,
+};
 use crate::mirror::config::MemberType;
 use crate::mirror::status::{Latency, MemberLine, MirrorAction, MirrorControl, MirrorStatus, MirroredDatabase};
 use parking_lot::Mutex;
@@ -32,6 +34,10 @@ pub(crate) struct MemoryBackend {
     pub ended_sessions: AtomicU64,
     /// The mirror member, as `Instance::mirror_control` would give it.
     pub mirror: Mutex<Option<Arc<dyn MirrorControl>>>,
+    /// What `mirrored_databases` answers (FLUSHDB's refusal).
+    pub mirrored: Mutex<Vec<String>>,
+    /// What `member_superservers` answers.
+    pub superservers: Mutex<Vec<(String, String)>>,
 }
 
 impl MemoryBackend {
@@ -44,6 +50,8 @@ impl MemoryBackend {
             fail_durable: AtomicBool::new(false),
             ended_sessions: AtomicU64::new(0),
             mirror: Mutex::new(None),
+            mirrored: Mutex::new(Vec::new()),
+            superservers: Mutex::new(Vec::new()),
         }
     }
 
@@ -155,6 +163,46 @@ impl Backend for MemoryBackend {
         Ok((new, self.write(s)))
     }
 
+    fn update<F: FnOnce(Option<&[u8]>) -> Result<Update>>(
+        &self,
+        s: &mut Session,
+        r: &GlobalRef,
+        change: F,
+    ) -> Result<(Option<Vec<u8>>, Option<WriteAck>)> {
+        let k = key::encode(r)?;
+        let mut nodes = self.nodes.lock();
+        let current = nodes.get(&k).map(|(_, v)| v.clone());
+        match change(current.as_deref())? {
+            Update::Keep => Ok((current, None)),
+            Update::Set(v) => {
+                if v.len() > MAX_VALUE_BYTES {
+                    return Err(GlobalsError::ValueTooLong { len: v.len(), max: MAX_VALUE_BYTES }.into());
+                }
+                nodes.insert(k, (r.clone(), v));
+                Ok((current, Some(self.write(s))))
+            }
+            Update::Remove => {
+                if nodes.remove(&k).is_none() {
+                    return Ok((None, None));
+                }
+                Ok((current, Some(self.write(s))))
+            }
+        }
+    }
+
+    fn scan_keys(&self, _: &Session, after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, usize)>> {
+        let nodes = self.nodes.lock();
+        let lo = match after {
+            Some(a) => Excluded(a.to_vec()),
+            None => Unbounded,
+        };
+        Ok(nodes.range((lo, Unbounded)).take(limit).map(|(k, (_, v))| (k.clone(), v.len())).collect())
+    }
+
+    fn mirrored_databases(&self, _: &Session) -> Result<Vec<String>> {
+        Ok(self.mirrored.lock().clone())
+    }
+
     fn tstart(&self, _: &mut Session) -> Result<u32> {
         Err(EngineError::Invalid("transactions need the real instance".into()))
     }
@@ -207,6 +255,10 @@ impl Backend for MemoryBackend {
             databases: 1,
             namespaces: 2,
         }
+    }
+
+    fn member_superservers(&self) -> Vec<(String, String)> {
+        self.superservers.lock().clone()
     }
 
     async fn mirror_status(&self) -> Option<MirrorStatus> {

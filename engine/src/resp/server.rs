@@ -12,9 +12,9 @@
 use super::backend::Backend;
 use super::codec::{self, CodecLimits, Frame};
 use super::commands;
-use super::execute::{execute, Conn, Flow};
-use super::mirror;
+use super::execute::{Conn, Flow};
 use super::reply::{Protocol, ReplyWriter};
+use super::{mirror, replication, transaction};
 use crate::instance::DurableWait;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -66,6 +66,10 @@ pub(crate) struct Shared {
     pub rejected: AtomicU64,
     pub commands: AtomicU64,
     next_id: AtomicU64,
+    /// SCAN's cursors (`keyspace.rs`).
+    pub cursors: super::keyspace::Cursors,
+    /// The connections, for CLIENT LIST and CLIENT KILL (`clients.rs`).
+    pub clients: super::clients::Clients,
 }
 
 /// Serves RESP on `listener` until `shutdown` completes; then stops accepting, lets every
@@ -81,6 +85,8 @@ pub async fn serve<B: Backend>(listener: TcpListener, backend: Arc<B>, limits: S
         rejected: AtomicU64::new(0),
         commands: AtomicU64::new(0),
         next_id: AtomicU64::new(1),
+        cursors: Default::default(),
+        clients: Default::default(),
     });
     let handler = Superserver { backend, shared };
     crate::connections::accept_connections(listener, "superserver", limits.max_connections, shutdown, handler).await;
@@ -142,13 +148,20 @@ async fn handle<B: Backend>(
         local: stream.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         connected_at: Instant::now(),
         durable_wait: DurableWait::NONE,
+        multi: None,
+        replication: None,
+        engine_errors: false,
     };
     tracing::debug!(%peer, id = conn.id, "connection opened");
+    shared.clients.register(&conn, std::os::fd::AsRawFd::as_raw_fd(&stream));
     match run(&mut stream, backend, shared, &mut conn, stop).await {
         End::Done => {}
         End::Io(e) => tracing::debug!(%peer, id = conn.id, error = %e, "connection failed"),
     }
     backend.end_session(&mut conn.session);
+    // After the rollback (CLIENT LIST then shows the transaction gone), before the socket
+    // closes (so CLIENT KILL never reaches a reused descriptor).
+    shared.clients.unregister(conn.id);
     tracing::debug!(%peer, id = conn.id, "connection closed");
 }
 
@@ -188,12 +201,13 @@ async fn run<B: Backend>(
                     batch += 1;
                     flow = match commands::parse(&frame) {
                         // The mirror runtime may block: awaited here, off the async workers.
-                        Ok(commands::Command::Mirror(cmd)) => {
+                        Ok(commands::Command::Mirror(cmd)) if conn.multi.is_none() => {
                             mirror::execute(backend, conn.proto, cmd, &mut out).await;
                             Flow::Continue
                         }
-                        Ok(cmd) => execute(backend, shared, conn, cmd, &mut out),
+                        Ok(cmd) => replication::run(backend, shared, conn, &frame, cmd, &mut out).await,
                         Err(e) => {
+                            transaction::note_rejected(conn);
                             ReplyWriter { out: &mut out, proto: conn.proto }.error(&e.0);
                             Flow::Continue
                         }

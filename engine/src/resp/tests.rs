@@ -213,12 +213,147 @@ fn suite_values(server: &TestServer) {
     c.kill(&["^big"]).unwrap();
 }
 
+fn ok() -> Reply {
+    Reply::Simple("OK".into())
+}
+
+fn cmd(c: &mut Client, args: &[&str]) -> Reply {
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    c.command(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn cmd_err(c: &mut Client, args: &[&str]) -> String {
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    match c.command(&args) {
+        Err(ClientError::Server(e)) => e.to_string(),
+        other => panic!("{args:?}: expected an error, got {other:?}"),
+    }
+}
+
+fn names(r: Reply) -> Vec<String> {
+    let Reply::Array(items) = r else { panic!("an array: {r:?}") };
+    items
+        .into_iter()
+        .map(|i| match i {
+            Reply::Bulk(b) => String::from_utf8(b).unwrap(),
+            other => panic!("a name: {other:?}"),
+        })
+        .collect()
+}
+
+/// SCAN from 0 to the end with COUNT `count`; every name of every step, in order.
+fn scan_all(c: &mut Client, count: usize, pattern: Option<&str>) -> Vec<String> {
+    let mut cursor = "0".to_string();
+    let mut all = Vec::new();
+    let count = count.to_string();
+    loop {
+        let mut args = vec!["SCAN", cursor.as_str(), "COUNT", count.as_str()];
+        if let Some(p) = pattern {
+            args.extend(["MATCH", p]);
+        }
+        let Reply::Array(mut step) = cmd(c, &args) else { panic!("SCAN") };
+        let found = names(step.pop().unwrap());
+        let Reply::Bulk(next) = step.pop().unwrap() else { panic!("SCAN cursor") };
+        all.extend(found);
+        cursor = String::from_utf8(next).unwrap();
+        if cursor == "0" {
+            return all;
+        }
+    }
+}
+
+/// The keyspace and string commands Redis tools and clients call.
+fn suite_keyspace(server: &TestServer) {
+    let mut c = server.client();
+    assert_eq!(cmd(&mut c, &["FLUSHDB"]), ok());
+    assert_eq!(cmd(&mut c, &["DBSIZE"]), Reply::Integer(0));
+    assert_eq!(scan_all(&mut c, 10, None), Vec::<String>::new());
+    for (k, v) in [
+        ("user:1000:name", "Ada"),
+        ("user:1000:email", "ada@example.com"),
+        ("user:2:name", "Bob"),
+        ("^a(\"x:y\")", "colon"),
+        ("^a(\"007\")", "string 007"),
+        ("^a(12)", "number twelve"),
+        ("counter", "5"),
+    ] {
+        c.set(k, v).unwrap();
+    }
+    // Collation order: global by global, numbers before strings, numerically.
+    let expected = ["a:007", "^a(\"x:y\")", "a:12", "counter", "user:2:name", "user:1000:email", "user:1000:name"];
+    let all = scan_all(&mut c, 2, None);
+    assert_eq!(all.len(), 7, "{all:?}");
+    assert_eq!(sorted(all.clone()), sorted(expected.iter().map(|s| s.to_string()).collect()));
+    // Every name SCAN returns works in GET.
+    for name in &all {
+        assert!(c.get(name).unwrap().is_some(), "{name} does not round-trip");
+    }
+    assert_eq!(all[0], "a:12");
+    assert_eq!(&all[1..3], ["a:007", "^a(\"x:y\")"]);
+    assert_eq!(&all[4..], ["user:2:name", "user:1000:email", "user:1000:name"]);
+    assert_eq!(scan_all(&mut c, 1, Some("user:*:name")), ["user:2:name", "user:1000:name"]);
+    assert_eq!(scan_all(&mut c, 1000, Some("nothing*")), Vec::<String>::new());
+    assert_eq!(names(cmd(&mut c, &["KEYS", "user:1000:*"])), ["user:1000:email", "user:1000:name"]);
+    assert_eq!(names(cmd(&mut c, &["KEYS", "*"])).len(), 7);
+    assert_eq!(cmd(&mut c, &["DBSIZE"]), Reply::Integer(7));
+    assert!(cmd_err(&mut c, &["SCAN", "12345"]).starts_with("ERR invalid cursor 12345"));
+    let Reply::Array(step) = cmd(&mut c, &["SCAN", "0", "TYPE", "hash"]) else { panic!() };
+    assert_eq!(step[1], Reply::Array(vec![]));
+
+    assert_eq!(cmd(&mut c, &["EXISTS", "user:1000:name", "user:1000", "nope", "counter"]), Reply::Integer(2));
+    assert_eq!(cmd(&mut c, &["TYPE", "counter"]), Reply::Simple("string".into()));
+    assert_eq!(cmd(&mut c, &["TYPE", "user:1000"]), Reply::Simple("none".into()));
+    assert_eq!(
+        cmd(&mut c, &["MGET", "user:2:name", "nope", "counter"]),
+        Reply::Array(vec![bulk("Bob"), Reply::Nil, bulk("5")])
+    );
+    assert_eq!(cmd(&mut c, &["STRLEN", "user:1000:email"]), Reply::Integer(15));
+    assert_eq!(cmd(&mut c, &["STRLEN", "nope"]), Reply::Integer(0));
+    assert_eq!(cmd(&mut c, &["DECR", "counter"]), Reply::Integer(4));
+    assert_eq!(cmd(&mut c, &["DECRBY", "counter", "10"]), Reply::Integer(-6));
+    assert_eq!(cmd(&mut c, &["APPEND", "s", "ab"]), Reply::Integer(2));
+    assert_eq!(cmd(&mut c, &["APPEND", "s", "cd"]), Reply::Integer(4));
+    assert_eq!(c.get("s").unwrap(), Some(b"abcd".to_vec()));
+    assert_eq!(cmd(&mut c, &["SETNX", "s", "x"]), Reply::Integer(0));
+    assert_eq!(cmd(&mut c, &["SETNX", "n", "x"]), Reply::Integer(1));
+    assert_eq!(cmd(&mut c, &["SET", "n", "y", "NX"]), Reply::Nil);
+    assert_eq!(cmd(&mut c, &["SET", "n", "y", "XX", "GET"]), bulk("x"));
+    assert_eq!(cmd(&mut c, &["SET", "m", "y", "XX"]), Reply::Nil);
+    assert_eq!(cmd(&mut c, &["SET", "m", "z", "GET"]), Reply::Nil);
+    assert_eq!(c.get("m").unwrap(), Some(b"z".to_vec()));
+    assert_eq!(
+        cmd_err(&mut c, &["SET", "m", "z", "EX", "10"]),
+        "ERR SET option EX is not supported: Mirrorlab keys do not expire"
+    );
+    assert_eq!(c.get("m").unwrap(), Some(b"z".to_vec()));
+    assert_eq!(cmd(&mut c, &["GETDEL", "n"]), bulk("y"));
+    assert_eq!(cmd(&mut c, &["GETDEL", "n"]), Reply::Nil);
+    // The encoded key (`m` and a 0 byte) and the value.
+    assert_eq!(cmd(&mut c, &["MEMORY", "USAGE", "m"]), Reply::Integer(3));
+    assert_eq!(cmd(&mut c, &["MEMORY", "USAGE", "nope"]), Reply::Nil);
+    assert_eq!(cmd(&mut c, &["UNLINK", "m", "nope"]), Reply::Integer(1));
+    let Reply::Array(time) = cmd(&mut c, &["TIME"]) else { panic!("TIME") };
+    assert_eq!(time.len(), 2);
+    assert_eq!(cmd(&mut c, &["SLOWLOG", "GET"]), Reply::Array(vec![]));
+    assert_eq!(cmd(&mut c, &["SLOWLOG", "LEN"]), Reply::Integer(0));
+    let Reply::Bulk(info) = cmd(&mut c, &["INFO"]) else { panic!("INFO") };
+    let info = String::from_utf8(info).unwrap();
+    for needle in ["used_memory:", "used_memory_human:", "blocked_clients:0", "db0:keys=8,expires=0,avg_ttl=0"] {
+        assert!(info.contains(needle), "{needle} in {info}");
+    }
+    assert_eq!(cmd(&mut c, &["FLUSHDB"]), ok());
+    assert_eq!(cmd(&mut c, &["DBSIZE"]), Reply::Integer(0));
+    let Reply::Bulk(info) = cmd(&mut c, &["INFO", "keyspace"]) else { panic!("INFO") };
+    assert_eq!(String::from_utf8(info).unwrap(), "# Keyspace\r\n");
+}
+
 fn run_suites(server: &TestServer) {
     suite_globals(server);
     suite_session(server);
     suite_tools(server);
     suite_pipeline(server);
     suite_values(server);
+    suite_keyspace(server);
 }
 
 // ---- against the in-memory backend ----
@@ -413,6 +548,141 @@ fn instance_transactions() {
         assert!(Instant::now() < deadline, "the open transaction was not rolled back");
         std::thread::sleep(Duration::from_millis(10));
     }
+    server.shutdown();
+}
+
+fn queued() -> Reply {
+    Reply::Simple("QUEUED".into())
+}
+
+fn info_field(c: &mut Client, section: &str, field: &str) -> String {
+    let Reply::Bulk(text) = cmd(c, &["INFO", section]) else { panic!("INFO {section}") };
+    let text = String::from_utf8(text).unwrap();
+    let prefix = format!("{field}:");
+    text.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("{field} in {text}")).to_string()
+}
+
+/// Regression: a redis-py `pipeline()` transaction got "unknown command 'EXEC'" while the
+/// writes queued in it were applied anyway (a retry applied them twice).
+#[test]
+fn instance_multi_exec_applies_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(open_instance(dir.path()), ServerLimits::default());
+    let mut a = server.client();
+    let mut b = server.client();
+
+    // Queued commands run at EXEC only, in one transaction, and answer as an array.
+    assert_eq!(cmd(&mut a, &["MULTI"]), ok());
+    assert_eq!(cmd(&mut a, &["SET", "m:1", "one"]), queued());
+    assert_eq!(cmd(&mut a, &["INCR", "m:n"]), queued());
+    assert_eq!(cmd(&mut a, &["GET", "m:1"]), queued());
+    assert_eq!(b.get("m:1").unwrap(), None, "nothing runs before EXEC");
+    assert_eq!(cmd(&mut a, &["EXEC"]), Reply::Array(vec![ok(), Reply::Integer(1), bulk("one")]));
+    assert_eq!(b.get("m:1").unwrap(), Some(b"one".to_vec()));
+    // EXEC's reply waits for TCOMMIT's fsync, even with buffered durability.
+    let (journal, durable) =
+        (info_field(&mut a, "persistence", "journal_position"), info_field(&mut a, "persistence", "durable_position"));
+    assert!(durable.parse::<u64>().unwrap() >= journal.parse::<u64>().unwrap(), "{durable} < {journal}");
+
+    // A command refused while queuing: EXEC answers EXECABORT and applies nothing.
+    assert_eq!(cmd(&mut a, &["MULTI"]), ok());
+    assert_eq!(cmd(&mut a, &["SET", "m:2", "two"]), queued());
+    assert!(cmd_err(&mut a, &["FLY"]).starts_with("ERR unknown command"));
+    assert!(cmd_err(&mut a, &["GET", "^bad("]).starts_with("SYNTAX"));
+    assert_eq!(cmd(&mut a, &["SET", "m:3", "three"]), queued());
+    assert_eq!(cmd_err(&mut a, &["EXEC"]), "EXECABORT Transaction discarded because of previous errors.");
+    assert_eq!(b.get("m:2").unwrap(), None);
+    assert_eq!(b.get("m:3").unwrap(), None);
+    assert!(cmd_err(&mut a, &["EXEC"]).starts_with("ERR EXEC without MULTI"));
+
+    // An error while running is reported in its place; the others commit.
+    assert_eq!(cmd(&mut a, &["MULTI"]), ok());
+    assert_eq!(cmd(&mut a, &["SET", "m:4", "four"]), queued());
+    assert_eq!(cmd(&mut a, &["NAMESPACE", "NOSUCH"]), queued());
+    assert_eq!(cmd(&mut a, &["SET", "m:5", "five"]), queued());
+    let Reply::Array(replies) = cmd(&mut a, &["EXEC"]) else { panic!("EXEC") };
+    assert_eq!(replies[0], ok());
+    assert!(matches!(&replies[1], Reply::Error(e) if e.code == "NAMESPACE"), "{replies:?}");
+    assert_eq!(replies[2], ok());
+    assert_eq!(b.get("m:4").unwrap(), Some(b"four".to_vec()));
+    assert_eq!(b.get("m:5").unwrap(), Some(b"five".to_vec()));
+
+    // DISCARD drops the queue.
+    assert_eq!(cmd(&mut a, &["MULTI"]), ok());
+    assert_eq!(cmd(&mut a, &["SET", "m:6", "six"]), queued());
+    assert_eq!(cmd(&mut a, &["DISCARD"]), ok());
+    assert_eq!(b.get("m:6").unwrap(), None);
+    assert!(cmd_err(&mut a, &["DISCARD"]).starts_with("ERR DISCARD without MULTI"));
+
+    // WATCH is refused before anything is queued; inside MULTI too, without aborting.
+    assert!(cmd_err(&mut a, &["WATCH", "m:1"]).starts_with("ERR WATCH is not supported"));
+    assert_eq!(cmd(&mut a, &["UNWATCH"]), ok());
+    assert_eq!(cmd(&mut a, &["MULTI"]), ok());
+    assert_eq!(cmd_err(&mut a, &["WATCH", "m:1"]), "ERR WATCH inside MULTI is not allowed");
+    assert_eq!(cmd_err(&mut a, &["MULTI"]), "ERR MULTI calls can not be nested");
+    assert_eq!(cmd(&mut a, &["SET", "m:7", "seven"]), queued());
+    assert_eq!(cmd(&mut a, &["EXEC"]), Reply::Array(vec![ok()]));
+    assert_eq!(b.get("m:7").unwrap(), Some(b"seven".to_vec()));
+
+    // The engine's own transaction commands do not mix with MULTI.
+    assert_eq!(cmd(&mut a, &["MULTI"]), ok());
+    assert!(cmd_err(&mut a, &["TSTART"]).contains("not allowed inside MULTI"));
+    assert!(cmd_err(&mut a, &["MIRROR", "STATUS"]).contains("not allowed inside MULTI"));
+    assert!(cmd_err(&mut a, &["HELLO", "3"]).contains("not allowed inside MULTI"));
+    assert!(cmd_err(&mut a, &["WAIT", "1", "10"]).contains("not allowed inside MULTI"));
+    assert!(cmd_err(&mut a, &["EXEC"]).starts_with("EXECABORT"));
+    a.tstart().unwrap();
+    assert!(cmd_err(&mut a, &["MULTI"]).contains("TCOMMIT or TROLLBACK first"));
+    a.trollback().unwrap();
+
+    // MSET is one transaction: a refused pair applies none.
+    assert_eq!(cmd(&mut a, &["MSET", "ms:1", "a", "ms:2", "b"]), ok());
+    assert_eq!(cmd(&mut a, &["MGET", "ms:1", "ms:2"]), Reply::Array(vec![bulk("a"), bulk("b")]));
+    let big = "v".repeat(crate::globals::limits::MAX_VALUE_BYTES + 1);
+    assert!(cmd_err(&mut a, &["MSET", "ms:1", "changed", "ms:2", &big]).starts_with("MAXSTRING"));
+    assert_eq!(b.get("ms:1").unwrap(), Some(b"a".to_vec()));
+
+    // A connection closed with a queue applies none of it.
+    assert_eq!(cmd(&mut a, &["MULTI"]), ok());
+    assert_eq!(cmd(&mut a, &["SET", "m:8", "eight"]), queued());
+    drop(a);
+    let mut a = server.client();
+    assert_eq!(a.get("m:8").unwrap(), None);
+
+    // RESET: rolls back TSTART, drops MULTI, back to the default namespace and RESP2.
+    a.tstart().unwrap();
+    a.set("m:9", "nine").unwrap();
+    cmd(&mut a, &["DURABILITY", "always"]);
+    assert_eq!(cmd(&mut a, &["RESET"]), Reply::Simple("RESET".into()));
+    assert_eq!(b.get("m:9").unwrap(), None);
+    let Reply::Bulk(line) = cmd(&mut a, &["CLIENT", "INFO"]) else { panic!("CLIENT INFO in RESP2") };
+    let line = String::from_utf8(line).unwrap();
+    assert!(line.contains(" tlevel=0 resp=2 durability=default"), "{line}");
+    assert_eq!(cmd(&mut a, &["MULTI"]), ok());
+    assert_eq!(cmd(&mut a, &["SET", "m:10", "ten"]), queued());
+    assert_eq!(cmd(&mut a, &["RESET"]), Reply::Simple("RESET".into()));
+    assert!(cmd_err(&mut a, &["EXEC"]).starts_with("ERR EXEC without MULTI"));
+    assert_eq!(b.get("m:10").unwrap(), None);
+    let mut raw = server.raw();
+    raw.write_all(b"HELLO 3\r\nRESET\r\nCLIENT INFO\r\n").unwrap();
+    let seen = read_until_suffix(&mut raw, "\n\r\n");
+    assert!(seen.contains("+RESET\r\n$") && seen.contains(" resp=2 "), "{seen}");
+    server.shutdown();
+}
+
+/// FLUSHDB would empty a mirrored database on every member: refused unless forced.
+#[test]
+fn flushdb_refuses_mirrored_databases_unless_forced() {
+    let backend = memory();
+    *backend.mirrored.lock() = vec!["COMPANY".into()];
+    let mut server = start(backend, ServerLimits::default());
+    let mut c = server.client();
+    c.set("k", "v").unwrap();
+    let e = cmd_err(&mut c, &["FLUSHDB"]);
+    assert!(e.contains("mirrored database(s) COMPANY") && e.contains("FLUSHDB FORCE"), "{e}");
+    assert_eq!(c.get("k").unwrap(), Some(b"v".to_vec()));
+    assert_eq!(cmd(&mut c, &["FLUSHDB", "FORCE"]), ok());
+    assert_eq!(c.get("k").unwrap(), None);
     server.shutdown();
 }
 
@@ -611,5 +881,121 @@ fn instance_mirror_commands_go_through_its_mirror_control() {
         c.command(&[b"MIRROR", b"FAILOVER"]).unwrap(),
         Reply::Simple("MIRRORB is taking over as primary".into())
     );
+    server.shutdown();
+}
+
+/// Regression: INFO said `role:master` on the primary, the backup and the DR member alike.
+#[test]
+fn role_info_hello_and_wait_tell_the_mirror_topology() {
+    use crate::resp::memory::{sample_status, FakeMirror};
+    let backend = memory();
+    let mut server = start(backend.clone(), ServerLimits::default());
+    let mut c = server.client();
+
+    // No mirror: a master without replicas; WAIT has nobody to wait for.
+    let Reply::Array(role) = cmd(&mut c, &["ROLE"]) else { panic!("ROLE") };
+    assert_eq!((&role[0], &role[2]), (&bulk("master"), &Reply::Array(vec![])));
+    assert_eq!(cmd(&mut c, &["WAIT", "1", "0"]), Reply::Integer(0));
+    assert_eq!(info_field(&mut c, "replication", "role"), "master");
+
+    // The backup: a slave of the primary's superserver.
+    *backend.superservers.lock() = vec![
+        ("MIRRORA".into(), "10.0.0.1:1972".into()),
+        ("MIRRORB".into(), "10.0.0.2:1972".into()),
+        ("DR".into(), "10.0.0.3:1972".into()),
+    ];
+    let mut backup = sample_status();
+    backup.member = "MIRRORB".into();
+    backup.status = "Backup".into();
+    backup.durable_position = 1041;
+    let fake = FakeMirror::new(Some(backup));
+    *backend.mirror.lock() = Some(fake.clone());
+    assert_eq!(
+        cmd(&mut c, &["ROLE"]),
+        Reply::Array(vec![
+            bulk("slave"),
+            bulk("10.0.0.1"),
+            Reply::Integer(1972),
+            bulk("connected"),
+            Reply::Integer(1041)
+        ])
+    );
+    for (field, value) in [
+        ("role", "slave"),
+        ("master_host", "10.0.0.1"),
+        ("master_port", "1972"),
+        ("master_link_status", "up"),
+        ("slave_repl_offset", "1041"),
+    ] {
+        assert_eq!(info_field(&mut c, "replication", field), value, "{field}");
+    }
+    let hello = pairs(cmd(&mut c, &["HELLO", "2"]));
+    assert!(hello.contains(&("role".into(), bulk("slave"))), "{hello:?}");
+    assert!(hello.contains(&("version".into(), bulk(crate::resp::REDIS_COMPATIBLE_VERSION))), "{hello:?}");
+    assert_eq!(info_field(&mut c, "server", "redis_version"), crate::resp::REDIS_COMPATIBLE_VERSION);
+    assert!(cmd_err(&mut c, &["WAIT", "1", "10"]).starts_with("ERR WAIT cannot be used with replica instances"));
+
+    // The primary: a master with the backup and the DR member as replicas.
+    *fake.status.lock() = Some(sample_status());
+    assert_eq!(info_field(&mut c, "replication", "role"), "master");
+    assert_eq!(info_field(&mut c, "replication", "connected_slaves"), "2");
+    assert_eq!(info_field(&mut c, "replication", "slave0"), "ip=10.0.0.2,port=1972,state=online,offset=1042,lag=0");
+    let Reply::Array(role) = cmd(&mut c, &["ROLE"]) else { panic!("ROLE") };
+    assert_eq!(role[0], bulk("master"));
+    assert_eq!(
+        role[2],
+        Reply::Array(vec![
+            Reply::Array(vec![bulk("10.0.0.2"), bulk("1972"), bulk("1042")]),
+            Reply::Array(vec![bulk("10.0.0.3"), bulk("1972"), bulk("1001")]),
+        ])
+    );
+    assert_eq!(cmd(&mut c, &["WAIT", "1", "1000"]), Reply::Integer(1));
+    // Without an active backup nobody confirms.
+    let mut alone = sample_status();
+    alone.members.retain(|m| m.name == "MIRRORA");
+    *fake.status.lock() = Some(alone);
+    assert_eq!(cmd(&mut c, &["WAIT", "1", "1000"]), Reply::Integer(0));
+    assert!(cmd_err(&mut c, &["WAIT", "1", "-1"]).contains("negative"));
+    server.shutdown();
+}
+
+#[test]
+fn instance_client_list_and_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(open_instance(dir.path()), ServerLimits::default());
+    let mut a = server.client();
+    let mut b = server.client();
+    cmd(&mut b, &["CLIENT", "SETNAME", "victim"]);
+    b.tstart().unwrap();
+    b.set("ck:1", "uncommitted").unwrap();
+    let Reply::Integer(b_id) = cmd(&mut b, &["CLIENT", "ID"]) else { panic!("CLIENT ID") };
+    let Reply::Bulk(list) = cmd(&mut a, &["CLIENT", "LIST"]) else { panic!("CLIENT LIST") };
+    let list = String::from_utf8(list).unwrap();
+    assert_eq!(list.lines().count(), 2, "{list}");
+    let line = list.lines().find(|l| l.starts_with(&format!("id={b_id} "))).unwrap_or_else(|| panic!("{list}"));
+    assert!(line.contains(" name=victim ") && line.contains(" tlevel=1 "), "{line}");
+
+    // Killing a connection closes it, and its open transaction is rolled back.
+    assert_eq!(cmd(&mut a, &["CLIENT", "KILL", "ID", &b_id.to_string()]), Reply::Integer(1));
+    assert!(b.command(&[b"PING"]).is_err(), "the killed connection is closed");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let Reply::Bulk(list) = cmd(&mut a, &["CLIENT", "LIST"]) else { panic!("CLIENT LIST") };
+        if String::from_utf8(list).unwrap().lines().count() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the killed connection is still listed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Unregistered after its session ended: the rollback is done.
+    assert_eq!(a.get("ck:1").unwrap(), None);
+    // SKIPME: by default a client does not kill itself.
+    assert_eq!(cmd(&mut a, &["CLIENT", "KILL", "LADDR", &server.addr.to_string()]), Reply::Integer(0));
+    let mut c = server.client();
+    let Reply::Bulk(info) = cmd(&mut c, &["CLIENT", "INFO"]) else { panic!("CLIENT INFO") };
+    let addr = String::from_utf8(info).unwrap().split(' ').find_map(|f| f.strip_prefix("addr=")).unwrap().to_string();
+    assert_eq!(cmd(&mut a, &["CLIENT", "KILL", &addr]), ok());
+    assert!(c.command(&[b"PING"]).is_err());
+    assert_eq!(cmd_err(&mut a, &["CLIENT", "KILL", &addr]), "ERR No such client");
     server.shutdown();
 }

@@ -1,0 +1,49 @@
+//! The keyspace of a namespace as a flat, ordered list of nodes with values: what Redis
+//! tools walk with SCAN, KEYS and DBSIZE.
+
+use super::session::Session;
+use super::Instance;
+use crate::error::Result;
+use crate::globals::key::SUBTREE_END;
+use std::ops::Bound;
+
+/// Greater than every encoded key: global names are ASCII, so no key starts with 0xFF.
+const KEYSPACE_END: &[u8] = &[SUBTREE_END];
+
+impl Instance {
+    /// At most `limit` nodes with a value in the session's namespace, in collation order,
+    /// strictly after the encoded key `after` (from the first when `None`): each encoded
+    /// key with its value's length.
+    pub fn scan_keys(&self, s: &Session, after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, usize)>> {
+        let ns = self.namespace(&s.namespace)?;
+        let lo = match after {
+            // The smallest key greater than `after`.
+            Some(a) => [a, &[0]].concat(),
+            None => Vec::new(),
+        };
+        let mut out = Vec::new();
+        for (plo, phi, db) in ns.routing.pieces(&lo, KEYSPACE_END) {
+            if out.len() >= limit {
+                break;
+            }
+            let db = self.database(db)?;
+            let found = db.scan(Bound::Included(&plo), Bound::Excluded(&phi), false, limit - out.len())?;
+            out.extend(found.into_iter().map(|(k, v)| (k, v.len())));
+        }
+        Ok(out)
+    }
+
+    /// The mirrored databases the session's namespace maps globals to.
+    pub fn mirrored_databases_of(&self, s: &Session) -> Result<Vec<String>> {
+        let ns = self.namespace(&s.namespace)?;
+        let mut out = Vec::new();
+        for name in ns.routing.databases() {
+            if let Ok(db) = self.database(name) {
+                if db.with_meta(|m| !m.mirror_name.is_empty()) {
+                    out.push(name.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+}
