@@ -723,6 +723,35 @@ pub fn session_banner(ctx: &Ctx, lab: Option<&str>, member: &str) -> Result<Stri
     Ok(format!("{name}{role}, lab {}: durability {durability} ({meaning})", m.lab))
 }
 
+/// One lab under the base directory, as `mirrorlab ls` lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct LabLine {
+    pub lab: String,
+    pub target: &'static str,
+    pub members: usize,
+    /// Members whose process runs.
+    pub running: usize,
+    /// The member that is primary now, if any.
+    pub primary: Option<String>,
+}
+
+/// Every lab under the base directory, by name, with where it runs and how it is now.
+pub fn ls(ctx: &Ctx) -> Result<Vec<LabLine>, CliError> {
+    let mut out = Vec::new();
+    for name in ctx.labs() {
+        let (m, t) = ctx.open_lab(Some(&name))?;
+        let st = status::collect(&m, t.as_ref());
+        out.push(LabLine {
+            lab: name,
+            target: target_name(m.target),
+            members: st.members.len(),
+            running: st.members.iter().filter(|x| x.status != "down").count(),
+            primary: st.members.iter().find(|x| x.status == "primary").map(|x| x.name.clone()),
+        });
+    }
+    Ok(out)
+}
+
 /// An HAProxy configuration that follows the lab's primary (crate::lb).
 pub fn haproxy_config(ctx: &Ctx, lab: Option<&str>, port: u16) -> Result<String, CliError> {
     let (m, t) = ctx.open_lab(lab)?;

@@ -380,9 +380,10 @@ fn the_demo_typed_back_to_back_verifies_after_every_step_and_keeps_every_acknowl
     let seen = lab.session("mirrorb", "zw ^Company(13)\n");
     assert!(seen.contains("^Company(13,\"name\")=\"just before the crash\""), "{seen}");
     set_in_session("mirrorb", "^Company(12,\"name\")", "after the failover", &mut acked);
-    // The crashed member is the one thing verify reports: down, and to be started.
+    // The crashed member is the one thing verify reports: down, and to be started (exit 3:
+    // the lab differs).
     let out = lab.run(&["verify", pb]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(3));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let diffs: Vec<&str> = stdout.lines().skip(1).map(str::trim).collect();
     assert_eq!(
@@ -442,7 +443,12 @@ fn durability_is_shown_in_the_session_banner_and_kept_like_any_setting() {
     let file = lab.dir.path().join("phonebook.yaml");
     std::fs::write(&file, &text).unwrap();
     let m = file.to_str().unwrap();
-    lab.ok(&["up", m]);
+    let up = lab.ok(&["up", m]);
+    let port = lab.member("MIRRORA")["superserver_port"].as_u64().unwrap();
+    assert!(up.contains("Durability: always") && up.contains(&format!("redis-cli -p {port}    (MIRRORA)")), "{up}");
+    let ls = lab.ok(&["ls"]);
+    let line = ls.lines().find(|l| l.starts_with("phonebook")).unwrap_or_else(|| panic!("{ls}"));
+    assert_eq!(line.split_whitespace().collect::<Vec<_>>(), ["phonebook", "local", "3/3", "MIRRORA"], "{ls}");
     let banner = |member: &str| {
         let out = mirrorlab_cmd()
             .current_dir(lab.dir.path())

@@ -1,6 +1,6 @@
 //! The `mirrorlab` binary: argument parsing, printing and exit codes only; the work is in
-//! the `installer` library. Exit codes: 0 done, 1 failed (or `verify` found differences,
-//! or the manifest is invalid), 2 usage error.
+//! the `installer` library. Exit codes: 0 done, 1 failed (or the manifest is invalid),
+//! 2 usage error, 3 `verify` found differences (the lab runs, but not as the manifest says).
 
 use clap::{Parser, Subcommand};
 use installer::commands::{self, Ctx};
@@ -46,7 +46,8 @@ enum Cmd {
     Plan { manifest: PathBuf },
     /// Converge the lab to the manifest (resumable, idempotent).
     Apply { manifest: PathBuf },
-    /// Exit non-zero with the differences when the live lab differs from the manifest.
+    /// Exit 3 with the differences when the live lab differs from the manifest (1: the
+    /// check itself failed).
     Verify { manifest: PathBuf },
     /// Validate, start and apply, then print each member's role, ports and URLs.
     Up { manifest: PathBuf },
@@ -55,6 +56,8 @@ enum Cmd {
         #[arg(long)]
         wipe: bool,
     },
+    /// The labs under the lab directory: target, members running, primary.
+    Ls,
     /// Members with type, status, journal transfer, dejournaling, latency.
     Status {
         /// Redraw every second until interrupted.
@@ -195,6 +198,10 @@ fn with_settled(mut v: serde_json::Value, s: Option<&installer::settle::Settled>
     v
 }
 
+/// `verify`'s exit code when the lab differs from the manifest: a script can tell "it
+/// differs" (3) from "the check failed" (1).
+const EXIT_DIFFERENCES: u8 = 3;
+
 fn parse_target(s: &str) -> Result<installer::manifest::TargetKind, String> {
     commands::parse_target(s).ok_or_else(|| format!("unknown target `{s}`: use local, docker or compose"))
 }
@@ -298,7 +305,7 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
                 }
             }
             if !diffs.is_empty() {
-                return Ok(ExitCode::FAILURE);
+                return Ok(ExitCode::from(EXIT_DIFFERENCES));
             }
         }
         Cmd::Up { manifest } => {
@@ -318,6 +325,11 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
                     }
                 };
                 println!("\nDurability: {durability}");
+                // The primary (or the only member) is where a Redis client starts.
+                let first = st.members.iter().find(|x| x.status == "primary").or(st.members.first());
+                if let Some(x) = first {
+                    println!("Redis clients: redis-cli -p {}    ({})", x.superserver_port, x.name);
+                }
                 println!("Terminal: mirrorlab session MEMBER -U NAMESPACE    Status: mirrorlab status    Stop: mirrorlab down");
             }
         }
@@ -417,6 +429,20 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
                 print_json(with_settled(serde_json::json!({ "ok": true }), Some(&s)));
             } else {
                 println!("{}", settled_text(&s));
+            }
+        }
+        Cmd::Ls => {
+            let labs = commands::ls(ctx)?;
+            if json {
+                print_json(serde_json::json!({ "ok": true, "labs": labs }));
+            } else if labs.is_empty() {
+                println!("No lab under {}: start one with `mirrorlab up MANIFEST`.", ctx.base.display());
+            } else {
+                println!("{:<24} {:<8} {:<8} PRIMARY", "LAB", "TARGET", "RUNNING");
+                for l in &labs {
+                    let running = format!("{}/{}", l.running, l.members);
+                    println!("{:<24} {:<8} {:<8} {}", l.lab, l.target, running, l.primary.as_deref().unwrap_or("-"));
+                }
             }
         }
         Cmd::HaproxyConfig { port } => {
