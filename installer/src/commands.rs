@@ -752,6 +752,12 @@ pub fn ls(ctx: &Ctx) -> Result<Vec<LabLine>, CliError> {
     Ok(out)
 }
 
+/// A Prometheus configuration scraping every member of the lab (crate::lb).
+pub fn metrics_config(ctx: &Ctx, lab: Option<&str>, interval: &str) -> Result<String, CliError> {
+    let (m, t) = ctx.open_lab(lab)?;
+    Ok(crate::lb::prometheus_config(&m, t.as_ref(), interval))
+}
+
 /// An HAProxy configuration that follows the lab's primary (crate::lb).
 pub fn haproxy_config(ctx: &Ctx, lab: Option<&str>, port: u16) -> Result<String, CliError> {
     let (m, t) = ctx.open_lab(lab)?;

@@ -1,3 +1,4 @@
+//! What other tools need to watch a lab: `mirrorlab metrics-config` (Prometheus) and
 //! `mirrorlab haproxy-config`: a load balancer in front of a lab that follows the primary,
 //! as the reference product documents for its load balancers: every mirror member is a
 //! server, and HAProxy's HTTP check of `/mirror_status` on its web port (200 on the
@@ -69,6 +70,26 @@ pub fn haproxy_config(m: &Manifest, t: &dyn Target, port: u16) -> String {
             let to = if web { p.web } else { p.superserver };
             out.push(format!("    server {name} 127.0.0.1:{to} check port {}", p.web));
         }
+    }
+    out.push(String::new());
+    out.join("\n")
+}
+
+/// `mirrorlab metrics-config`: a Prometheus configuration that scrapes every member's
+/// `/metrics` (its web port), labelled with the lab and the member, every `interval`.
+pub fn prometheus_config(m: &Manifest, t: &dyn Target, interval: &str) -> String {
+    let mut out = vec![
+        format!("# Prometheus scraping lab {} (`mirrorlab metrics-config`, for the ports it has now).", m.lab),
+        "# Run: prometheus --config.file=this-file; dashboards: docs/grafana-mirror.json".into(),
+        "scrape_configs:".into(),
+        format!("  - job_name: mirrorlab-{}", m.lab),
+        format!("    scrape_interval: {interval}"),
+        "    metrics_path: /metrics".into(),
+        "    static_configs:".into(),
+    ];
+    for x in &m.members {
+        out.push(format!("      - targets: [\"127.0.0.1:{}\"]", t.ports(&x.name).web));
+        out.push(format!("        labels: {{ lab: \"{}\", instance_name: \"{}\" }}", m.lab, x.name));
     }
     out.push(String::new());
     out.join("\n")

@@ -14,6 +14,7 @@ mod globals;
 mod health;
 mod instance;
 mod journal;
+mod metrics;
 mod mirror;
 mod namespaces;
 mod portal;
@@ -51,6 +52,7 @@ pub fn router(instance: Arc<Instance>) -> Router {
         .merge(namespaces::routes())
         .merge(globals::routes())
         .merge(journal::routes())
+        .merge(metrics::routes())
         .merge(mirror::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -130,6 +130,13 @@ enum Cmd {
         #[arg(long, default_value_t = 1972)]
         port: u16,
     },
+    /// Print a Prometheus configuration that scrapes every member's /metrics
+    /// (`prometheus --config.file=FILE`).
+    MetricsConfig {
+        /// How often Prometheus scrapes (a Prometheus duration: 5s, 1m).
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        interval: String,
+    },
     /// The engine terminal on a member.
     Session {
         member: String,
@@ -168,6 +175,21 @@ struct WaitArgs {
 impl WaitArgs {
     fn waiting(self) -> commands::Waiting {
         commands::Waiting { wait: !self.no_wait, timeout: std::time::Duration::from_secs_f64(self.timeout) }
+    }
+}
+
+/// A Prometheus duration: a whole number and one of ms, s, m, h.
+fn parse_duration(s: &str) -> Result<String, String> {
+    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &s[digits.len()..];
+    if !digits.is_empty()
+        && digits.len() <= 6
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && ["ms", "s", "m", "h"].contains(&unit)
+    {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not a duration such as 500ms, 5s, 1m"))
     }
 }
 
@@ -444,6 +466,9 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
                     println!("{:<24} {:<8} {:<8} {}", l.lab, l.target, running, l.primary.as_deref().unwrap_or("-"));
                 }
             }
+        }
+        Cmd::MetricsConfig { interval } => {
+            print!("{}", commands::metrics_config(ctx, lab, interval)?);
         }
         Cmd::HaproxyConfig { port } => {
             print!("{}", commands::haproxy_config(ctx, lab, *port)?);

@@ -1,0 +1,147 @@
+//! `/metrics` on every member of a lab, as Prometheus and promtool see it: a real
+//! Prometheus (Debian's) scrapes a local lab with the configuration `mirrorlab
+//! metrics-config` prints, and its query API answers each member's mirror status.
+
+use mirrorlab_tests::{free_port, lab_members, mirrorlab_in, mirrorlab_ok, tool_available, try_http, wait_until};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn manifest() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/phonebook.yaml").display().to_string()
+}
+
+/// Stops the lab when the test ends however it ends.
+struct LabGuard<'a>(&'a Path, std::path::PathBuf);
+
+impl Drop for LabGuard<'_> {
+    fn drop(&mut self) {
+        let _ = mirrorlab_in(self.0, &self.1, &["down", "--wipe"]);
+    }
+}
+
+struct Stop(Child);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The value of the series `name{...member="M"...}` in an exposition text.
+fn series(text: &str, name: &str, member: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(&format!("member=\"{member}\"")))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn every_member_exports_its_mirror_status_promtool_accepts_it_and_prometheus_scrapes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let labs = dir.path().join("labs");
+    mirrorlab_ok(dir.path(), &labs, &["up", &manifest()]);
+    let _lab = LabGuard(dir.path(), labs.clone());
+    let members = lab_members(dir.path(), &labs);
+    let expected = [("MIRRORA", 2.0), ("MIRRORB", 3.0), ("MIRRORC", 4.0)];
+    for m in &members {
+        let name = m["name"].as_str().unwrap();
+        let web = m["web_port"].as_u64().unwrap() as u16;
+        for path in ["/metrics", "/api/monitor/metrics"] {
+            let (code, text) = try_http(web, "GET", path, None).unwrap();
+            assert_eq!(code, 200, "{name} {path}: {text}");
+            assert!(text.contains("\nmirrorlab_up 1\n"), "{text}");
+            let own = series(&text, "mirrorlab_mirror_status", name);
+            let want = expected.iter().find(|(n, _)| *n == name).unwrap().1;
+            assert_eq!(own, Some(want), "{name}'s own status in {path}:\n{text}");
+        }
+        if name == "MIRRORA" {
+            // The primary sees every member.
+            let (_, text) = try_http(web, "GET", "/metrics", None).unwrap();
+            for (member, code) in expected {
+                assert_eq!(series(&text, "mirrorlab_mirror_member_status", member), Some(code), "{member}:\n{text}");
+            }
+        }
+        if tool_available("promtool", "metrics: promtool check metrics") {
+            let (_, text) = try_http(web, "GET", "/metrics", None).unwrap();
+            let mut child = Command::new("promtool")
+                .args(["check", "metrics"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "promtool on {name}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    if !tool_available("prometheus", "metrics: a real Prometheus scraping the lab") {
+        return;
+    }
+    let config = mirrorlab_ok(dir.path(), &labs, &["metrics-config", "--interval", "1s"]);
+    let file = dir.path().join("prometheus.yml");
+    std::fs::write(&file, config).unwrap();
+    let port = free_port();
+    let _prometheus = Stop(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", file.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Prometheus's own query API: one series per member, with the lab's labels.
+    let query = "/api/v1/query?query=mirrorlab_mirror_status";
+    let mut last = String::new();
+    wait_until("Prometheus to have scraped every member", Duration::from_secs(60), || {
+        let Ok((200, body)) = try_http(port, "GET", query, None) else { return false };
+        last = body;
+        let v: serde_json::Value = serde_json::from_str(&last).unwrap_or_default();
+        v["data"]["result"].as_array().is_some_and(|r| r.len() == 3)
+    });
+    let v: serde_json::Value = serde_json::from_str(&last).unwrap();
+    for r in v["data"]["result"].as_array().unwrap() {
+        let member = r["metric"]["member"].as_str().unwrap();
+        let value: f64 = r["value"][1].as_str().unwrap().parse().unwrap();
+        let want = expected.iter().find(|(n, _)| *n == member).unwrap().1;
+        assert_eq!(value, want, "{member} in Prometheus: {r}");
+        assert_eq!(r["metric"]["lab"], "phonebook", "{r}");
+    }
+}
+
+/// The Grafana dashboard in the repository is JSON, and every series its panels query is
+/// one the engine exports (or Prometheus's own `up`).
+#[test]
+fn the_grafana_dashboard_queries_only_series_the_engine_exports() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("docs/grafana-mirror.json")).unwrap()).unwrap();
+    let exported = std::fs::read_to_string(root.join("engine/src/web/metrics.rs")).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 6);
+    for p in panels {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            for name in
+                expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("mirrorlab_"))
+            {
+                let short = name.trim_start_matches("mirrorlab_").trim_end_matches("_total");
+                assert!(
+                    exported.contains(&format!("\"{short}\"")),
+                    "panel {} queries {name}, which is not exported",
+                    p["title"]
+                );
+            }
+        }
+    }
+}
