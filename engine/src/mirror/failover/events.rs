@@ -22,6 +22,10 @@ pub enum Event {
     /// and are synced). Taken only when the current summary is a prefix of it; it changes
     /// nothing else (in particular not when the primary was last heard from).
     JournalReceived { journal: JournalSummary },
+    /// A follower's real journal was cut back to `to`: its JOIN was answered with REWIND
+    /// (it held records the primary never had; they were undone). The machine's summary
+    /// drops the same records; nothing else changes (the member stays promotable).
+    JournalRewound { to: Position },
     /// The arbiter answered.
     Arbiter(ArbiterAnswer),
     /// A member's agent answered.

@@ -234,6 +234,12 @@ impl Member {
                     self.journal = journal;
                 }
             }
+            Event::JournalRewound { to } => {
+                // Only a follower joins a primary: a rewind under a primary's feet would
+                // drop records it may have acknowledged.
+                assert!(!self.is_primary(), "{}: the journal of a primary was rewound to {to}", self.id);
+                self.journal.truncate(to);
+            }
             Event::Arbiter(answer) => self.on_arbiter(now, answer),
             Event::Agent(answer) => self.on_agent(now, answer),
             Event::Connection { peer, up } => self.on_connection(now, peer, up),
@@ -782,12 +788,15 @@ impl Member {
         self.pump_acks(now);
     }
 
-    fn pump_acks(&mut self, now: Millis) {
+    /// Whether this member, primary, may acknowledge commits at `now`: up to which
+    /// position, and until when (`send_before`). With an active backup, up to what it
+    /// received and while its lease holds; alone, everything, for `ack_lease` from `now`.
+    fn ack_window(&self, now: Millis) -> (bool, Position, Millis) {
         let t = self.cfg.timing;
         let end = self.journal.end();
-        let Role::Primary(p) = &mut self.role else { return };
+        let Role::Primary(p) = &self.role else { return (false, 0, 0) };
         let may_go_alone = p.eligible_sent.is_none_or(|s| p.alone_confirmed > s);
-        let (can, upto, send_before) = if !p.open || p.handover.is_some() || p.trouble_since.is_some() {
+        if !p.open || p.handover.is_some() || p.trouble_since.is_some() {
             (false, 0, 0)
         } else if let Some(b) = p.backup {
             let peer = p.peers.get(&b).cloned().unwrap_or_default();
@@ -795,7 +804,22 @@ impl Member {
             (now < until, peer.recv.min(end), until)
         } else {
             (may_go_alone, end, now + t.ack_lease())
-        };
+        }
+    }
+
+    /// The time (this member's clock) until which it may go on acknowledging commits as
+    /// of `now`, if it is an open primary that acknowledges: the end of its backup's ack
+    /// lease, or `ack_lease` from `now` when alone. Past it, the member must not present
+    /// itself as the primary (a health check answered late, after a pause, would
+    /// otherwise name a primary that may have been superseded).
+    pub fn acking_until(&self, now: Millis) -> Option<Millis> {
+        let (can, _, until) = self.ack_window(now);
+        can.then_some(until)
+    }
+
+    fn pump_acks(&mut self, now: Millis) {
+        let (can, upto, send_before) = self.ack_window(now);
+        let Role::Primary(p) = &mut self.role else { return };
         if can != p.acking {
             p.acking = can;
             self.out.push(if can { Command::StartAcking } else { Command::StopAcking });

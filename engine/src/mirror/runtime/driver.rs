@@ -80,6 +80,10 @@ pub struct Published {
     pub types: BTreeMap<MemberId, MemberType>,
     /// This member is the primary and takes writes (after its takeover steps).
     pub open_for_writes: bool,
+    /// Until when this member, an open primary, may acknowledge commits (its backup's
+    /// ack lease, or `ack_lease` past the last step when alone); `None` when it may not.
+    /// The health check compares it with the clock when it answers.
+    pub acking_until: Option<Instant>,
 }
 
 pub struct Driver {
@@ -305,14 +309,7 @@ impl Driver {
             }
             Input::Rewound(to) => {
                 tracing::info!("mirror: rejoining after a rewind to position {to}");
-                // The machine's journal summary must be the disk's again: restart it from
-                // the durable state, as a restarted member would.
-                let durable = {
-                    let s = self.net.state.lock();
-                    let last = self.net.store.mirror_journal().last_position();
-                    Durable { epoch: s.epoch, journal: state::summary(&s, last), no_failover: s.no_failover }
-                };
-                self.machine = Member::start(machine_config(&self.cfg), self.me, durable, self.now());
+                self.step(Event::JournalRewound { to }).await;
             }
             Input::Inconsistent(reason) => {
                 self.published.lock().problem = Some(reason);
@@ -657,6 +654,7 @@ impl Driver {
         p.no_failover = self.machine.durable().no_failover;
         p.acked = self.acked;
         p.active_backup = self.machine.active_backup();
+        p.acking_until = self.machine.acking_until(now).map(|ms| self.clock + Duration::from_millis(ms));
         let view_primary = p.primary.map(|m| self.name(m).to_string());
         // Only the primary serves other members from its journal.
         let floor = if self.machine.is_primary() { self.purge_floor(&p.peers) } else { 0 };

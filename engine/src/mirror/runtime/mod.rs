@@ -277,6 +277,11 @@ impl MirrorControl for MirrorService {
         Some(view::status(&r.cfg, r.me, &published, &state, &*r.net.store))
     }
 
+    fn acknowledging_primary(&self) -> bool {
+        let running = self.running.lock();
+        running.as_ref().is_some_and(|r| r.published.lock().acking_until.is_some_and(|t| std::time::Instant::now() < t))
+    }
+
     fn act(&self, action: MirrorAction) -> Result<String, EngineError> {
         match action {
             MirrorAction::Create => {

@@ -237,3 +237,37 @@ fn backup_demoted_to_dr_is_never_promoted_until_the_operator_says() {
     no_violation(&sim);
     assert!(sim.is_open_primary(B), "promoted by the operator with no primary left, it takes over");
 }
+
+/// Regression: a former primary whose diverged tail was rewound at its rejoin must stay
+/// promotable. It once followed as Backup but never took over again (planned failover to
+/// it left every member Waiting; a lost primary got no failover).
+#[test]
+fn old_primary_rewound_at_rejoin_can_take_over_again() {
+    let mut sim = healthy(true);
+    sim.isolate(0);
+    for _ in 0..20 {
+        sim.commit(0);
+    }
+    sim.run_for(8_000, COMMIT_EVERY);
+    assert!(sim.is_open_primary(B));
+    // Only the arbiter link heals first: A learns the newer epoch and steps down, then its
+    // connector joins B, which answers REWIND (A holds records B never had).
+    sim.net.heal(0, super::world::ARBITER_HOST);
+    sim.run_for(2_000, COMMIT_EVERY);
+    assert!(!sim.is_open_primary(A), "A stepped down");
+    let rewound = sim.rejoin(0);
+    assert!(rewound.is_some(), "A's diverged tail is rewound at its join");
+    heal_and_converge(&mut sim);
+    assert_eq!(sim.status(A), Some(MemberStatus::Backup));
+    sim.deliver(1, Event::Operator(OperatorCommand::PlannedFailover));
+    sim.run_for(3_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.is_open_primary(A), "the rewound member takes over at a planned failover");
+    assert_eq!(sim.status(B), Some(MemberStatus::Backup));
+    // And a lost primary fails over to it again... and back.
+    sim.crash(0);
+    sim.run_for(5_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.is_open_primary(B), "B takes over from the crashed A");
+    heal_and_converge(&mut sim);
+}

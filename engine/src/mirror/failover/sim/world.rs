@@ -9,8 +9,9 @@ use super::network::{Dest, Network, Packet, Payload};
 use super::node::SimNode;
 use crate::mirror::failover::{
     AgentAnswer, Arbiter, Command, Event, InstanceState, JournalOp, Member, MemberId, MemberKind, MemberSpec,
-    MemberStatus, Millis, MirrorConfig, Timing,
+    MemberStatus, Millis, MirrorConfig, Position, Timing,
 };
+use crate::mirror::failover::types::common_prefix;
 use crate::vfs::sim::SimRng;
 
 pub const A: MemberId = MemberId(0);
@@ -386,6 +387,27 @@ impl Sim {
             self.arbiter_incarnations += 1;
             self.arbiter = Some(Arbiter::new(self.arbiter_incarnations, self.cfg.timing.qos(), vec![A, B]));
         }
+    }
+
+    /// Member `i` joins the open primary over the data channel, as a real member's
+    /// connector does: a JOIN whose journal is not a prefix of the primary's is answered
+    /// with REWIND, the member cuts its journal back to the common prefix and tells its
+    /// state machine what the driver tells it. Returns the position rewound to, if any.
+    pub fn rejoin(&mut self, i: usize) -> Option<Position> {
+        let p = self.primary_index()?;
+        let node = &self.nodes[i];
+        if p == i || !node.running() || node.hung() || node.member.as_ref().is_some_and(|m| m.is_primary()) {
+            return None;
+        }
+        let primary = self.nodes[p].summary();
+        let to = common_prefix(&node.summary(), &primary);
+        if to == node.summary().end() {
+            return None;
+        }
+        self.log(|| format!("{} rejoins {} and rewinds to {to}", MemberId(i as u8), MemberId(p as u8)));
+        self.nodes[i].journal.truncate(to as usize);
+        self.deliver(i, Event::JournalRewound { to });
+        Some(to)
     }
 
     /// A client sends one commit to member `i`.
