@@ -120,6 +120,9 @@ pub enum MirrorAction {
         peers: Vec<String>,
     },
     FaultHeal,
+    /// Fault injection (only when the engine allows it): the mirror task hits a broken
+    /// invariant (panics), to show that the whole process stops, not the task alone.
+    FaultPanic,
 }
 
 /// The running mirror, as the servers see it.

@@ -222,3 +222,38 @@ fn golden_backup_takes_over_through_the_arbiter() {
         ],
     );
 }
+
+#[test]
+fn a_summary_from_another_process_is_checked() {
+    assert_eq!(JournalSummary::checked(&[]).unwrap().end(), 0);
+    assert_eq!(JournalSummary::checked(&[(16, 3), (33, 9)]).unwrap().end(), 9);
+    for bad in [&[(16, 0)][..], &[(16, 3), (16, 5)], &[(16, 3), (33, 3)], &[(33, 3), (16, 5)]] {
+        let e = JournalSummary::checked(bad).unwrap_err();
+        assert!(e.contains("does not increase"), "{bad:?}: {e}");
+    }
+    let long: Vec<(u64, u64)> = (1..=4097).map(|i| (i, i)).collect();
+    assert!(JournalSummary::checked(&long).unwrap_err().contains("at most 4096"));
+}
+
+#[test]
+fn only_an_open_primary_within_its_lease_is_acknowledging() {
+    let cfg = config();
+    let (mut a, _) = Member::create_primary(cfg.clone(), MemberId(0), 0);
+    // Alone, open once the guard passed: the window runs ack_lease past every step.
+    let _ = a.step(10, Event::Tick);
+    let lease = cfg.timing.ack_lease();
+    assert_eq!(a.acking_until(10), Some(10 + lease));
+    let b = Member::start(cfg, MemberId(1), Durable::default(), 0);
+    assert_eq!(b.acking_until(10), None, "a follower never acknowledges");
+}
+
+#[test]
+fn a_rewind_cuts_the_followers_summary_and_keeps_it_promotable() {
+    let cfg = config();
+    let journal = JournalSummary::from_records(&[16, 16, 16]);
+    let mut b = Member::start(cfg, MemberId(1), Durable { epoch: 16, journal, no_failover: false }, 0);
+    let _ = b.step(0, Event::DatabasesReady(true));
+    let _ = b.step(10, Event::JournalRewound { to: 1 });
+    assert_eq!(b.journal().end(), 1);
+    assert_eq!(b.epoch(), 16, "the epoch is kept");
+}

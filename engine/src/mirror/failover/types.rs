@@ -17,6 +17,9 @@ pub type Position = u64;
 /// The most members a mirror may have (two failover members plus fourteen asyncs).
 pub const MAX_MEMBERS: u8 = 16;
 
+/// The most epochs a journal summary from another process may list.
+pub const MAX_SUMMARY_SEGMENTS: usize = 4096;
+
 /// A member's index in the mirror configuration (`0..MAX_MEMBERS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MemberId(pub u8);
@@ -75,9 +78,27 @@ impl JournalSummary {
     }
 
     /// A summary from `(epoch, last position)` pairs, both strictly increasing (the caller
-    /// checked them).
+    /// checked them: this member's own state). Anything from another process goes through
+    /// [`JournalSummary::checked`].
     pub fn from_segments(segments: &[(Epoch, Position)]) -> JournalSummary {
         JournalSummary { segments: segments.to_vec() }
+    }
+
+    /// A summary from pairs that came from another process (the data channel, an agent):
+    /// at most [`MAX_SUMMARY_SEGMENTS`] pairs, positions from 1, epochs and positions both
+    /// strictly increasing; otherwise why not.
+    pub fn checked(segments: &[(Epoch, Position)]) -> Result<JournalSummary, String> {
+        if segments.len() > MAX_SUMMARY_SEGMENTS {
+            return Err(format!("a journal summary of {} epochs (at most {MAX_SUMMARY_SEGMENTS})", segments.len()));
+        }
+        let mut last = (None, 0);
+        for &(epoch, pos) in segments {
+            if pos <= last.1 || last.0.is_some_and(|e| epoch <= e) {
+                return Err(format!("a journal summary that does not increase: ({epoch}, {pos}) after {last:?}"));
+            }
+            last = (Some(epoch), pos);
+        }
+        Ok(JournalSummary { segments: segments.to_vec() })
     }
 
     pub fn segments(&self) -> &[(Epoch, Position)] {

@@ -49,6 +49,8 @@ pub enum Input {
     /// A member's agent did not answer.
     AgentSilent(MemberId),
     Operator(OperatorCommand),
+    /// The fault switch: behave as a broken invariant does (panic).
+    FaultPanic,
 }
 
 /// What other members look like from here, for the status.
@@ -322,6 +324,7 @@ impl Driver {
                 }
                 self.step(Event::Agent(answer)).await;
             }
+            Input::FaultPanic => panic!("mirror: the fault switch asked for a broken invariant"),
             Input::AgentSilent(member) => {
                 self.asking_agents.remove(&member);
             }

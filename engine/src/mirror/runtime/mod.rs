@@ -221,13 +221,18 @@ impl MirrorService {
             .map_err(|_| EngineError::Invalid("the mirror is busy: try again".into()))
     }
 
-    /// Drops mirror traffic to and from `peers` (member names, or ARBITER), or heals all.
-    pub fn fault(&self, drop: Option<Vec<String>>) -> Result<String, EngineError> {
+    fn fault_allowed(&self) -> Result<(), EngineError> {
         if !self.allow_faults {
             return Err(EngineError::Invalid(
                 "fault injection is disabled (start the engine with --allow-fault-injection)".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Drops mirror traffic to and from `peers` (member names, or ARBITER), or heals all.
+    pub fn fault(&self, drop: Option<Vec<String>>) -> Result<String, EngineError> {
+        self.fault_allowed()?;
         let running = self.running.lock();
         let r = running.as_ref().ok_or_else(not_a_member)?;
         let mut dropped = r.net.dropped.lock();
@@ -346,6 +351,13 @@ impl MirrorControl for MirrorService {
             MirrorAction::StartMirror => self.start_mirror(),
             MirrorAction::FaultDrop { peers } => self.fault(Some(peers)),
             MirrorAction::FaultHeal => self.fault(None),
+            MirrorAction::FaultPanic => {
+                self.fault_allowed()?;
+                let running = self.running.lock();
+                let r = running.as_ref().ok_or_else(not_a_member)?;
+                r.inputs.try_send(Input::FaultPanic).map_err(|_| EngineError::Invalid("the mirror is busy: try again".into()))?;
+                Ok("the mirror task panics: the engine stops".into())
+            }
             MirrorAction::AddDatabase { name } => {
                 let store = self.store()?;
                 let position = store.add_database(&name)?;
