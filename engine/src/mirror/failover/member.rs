@@ -801,6 +801,10 @@ impl Member {
         } else if let Some(b) = p.backup {
             let peer = p.peers.get(&b).cloned().unwrap_or_default();
             let until = peer.lease_from.map_or(0, |l| l + t.ack_lease());
+            #[cfg(test)]
+            if super::mutation::active(super::mutation::Mutation::SkipBackupAck) {
+                return (now < until, end, until);
+            }
             (now < until, peer.recv.min(end), until)
         } else {
             (may_go_alone, end, now + t.ack_lease())

@@ -27,6 +27,8 @@ pub use types::{
 };
 
 #[cfg(test)]
+pub(crate) mod mutation;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod tests;

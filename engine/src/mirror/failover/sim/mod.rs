@@ -100,20 +100,13 @@ fn rng_pick(len: u64) -> u8 {
 }
 
 fn replay_command(seed: u64) -> String {
-    format!("SIM_SEED={seed} cargo test -p mirrorlab-engine failover::sim")
+    let mutation = super::mutation::current().map_or(String::new(), |m| format!("SIM_MUTATION={} ", m.name()));
+    format!("{mutation}SIM_SEED={seed} cargo test -p mirrorlab-engine failover::sim")
 }
 
-fn run_range(first: u64) {
-    if let Ok(s) = std::env::var("SIM_SEED") {
-        if first == 0 {
-            let seed: u64 = s.parse().expect("SIM_SEED is a number");
-            if let Err(e) = run_seed(seed, true) {
-                panic!("seed {seed}: {e}");
-            }
-        }
-        return;
-    }
-    for seed in first..first + SEEDS_PER_TEST {
+/// The first seed of `seeds` that fails, with its error and replay command.
+fn first_failure(seeds: std::ops::Range<u64>) -> Option<String> {
+    for seed in seeds {
         let result = std::panic::catch_unwind(|| run_seed(seed, false));
         let error = match result {
             Ok(Ok(())) => continue,
@@ -124,8 +117,45 @@ fn run_range(first: u64) {
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default(),
         };
-        panic!("seed {seed} failed: {error}\nreplay with: {}", replay_command(seed));
+        return Some(format!("seed {seed} failed: {error}\nreplay with: {}", replay_command(seed)));
     }
+    None
+}
+
+fn run_range(first: u64) {
+    if let Ok(s) = std::env::var("SIM_SEED") {
+        if first == 0 {
+            let seed: u64 = s.parse().expect("SIM_SEED is a number");
+            let mutation = std::env::var("SIM_MUTATION").ok().map(|name| {
+                let m = super::mutation::Mutation::from_name(&name)
+                    .unwrap_or_else(|| panic!("SIM_MUTATION={name}: no such mutation"));
+                super::mutation::enable(m)
+            });
+            let result = run_seed(seed, true);
+            drop(mutation);
+            if let Err(e) = result {
+                panic!("seed {seed}: {e}");
+            }
+        }
+        return;
+    }
+    if let Some(failure) = first_failure(first..first + SEEDS_PER_TEST) {
+        panic!("{failure}");
+    }
+}
+
+/// The simulator can fail: with the primary acknowledging commits its backup does not
+/// have yet (mutation `skip-backup-ack`), a seed breaks an invariant and names the command
+/// that replays it.
+#[test]
+fn mutation_is_caught() {
+    if std::env::var("SIM_SEED").is_ok() {
+        return;
+    }
+    let _mutation = super::mutation::enable(super::mutation::Mutation::SkipBackupAck);
+    let failure = first_failure(0..200).expect("no seed of 200 caught a primary acknowledging without its backup");
+    assert!(failure.contains("replay with: SIM_MUTATION=skip-backup-ack SIM_SEED="), "{failure}");
+    eprintln!("caught as it should be: {failure}");
 }
 
 #[test]
