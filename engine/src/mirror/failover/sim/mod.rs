@@ -59,7 +59,7 @@ fn run_seed(seed: u64, trace: bool) -> Result<(), String> {
             }
             4 => {
                 sim.arbiter_down();
-                ends.push((at + len, 4, 0, (rng_pick(len))));
+                ends.push((at + len, 4, 0, 0));
             }
             _ => {}
         }
@@ -72,7 +72,6 @@ fn run_seed(seed: u64, trace: bool) -> Result<(), String> {
             match kind {
                 2 => sim.net.heal(a, b),
                 3 => (0..=ARBITER_HOST).for_each(|o| sim.net.heal(a, o)),
-                _ if b == 0 => sim.arbiter_replaced(),
                 _ => sim.arbiter_up(),
             }
         }
@@ -92,11 +91,6 @@ fn run_seed(seed: u64, trace: bool) -> Result<(), String> {
         return Err(format!("only {} commits acknowledged in the whole run", sim.acked.len()));
     }
     Ok(())
-}
-
-/// One arbiter outage in three ends with a blank replacement arbiter.
-fn rng_pick(len: u64) -> u8 {
-    u8::from(!len.is_multiple_of(3))
 }
 
 fn replay_command(seed: u64) -> String {

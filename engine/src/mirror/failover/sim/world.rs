@@ -41,8 +41,6 @@ pub struct Sim {
     pub cfg: MirrorConfig,
     pub nodes: Vec<SimNode>,
     pub arbiter: Option<Arbiter>,
-    /// The arbiter's durable record while it is down.
-    arbiter_saved: Option<Arbiter>,
     arbiter_incarnations: u64,
     pub net: Network,
     pub single_primary: SinglePrimary,
@@ -92,7 +90,6 @@ impl Sim {
             cfg: cfg.clone(),
             nodes,
             arbiter,
-            arbiter_saved: None,
             arbiter_incarnations: 1,
             net: Network::new(opts.max_delay, opts.loss_per_mille),
             single_primary: SinglePrimary::default(),
@@ -366,24 +363,22 @@ impl Sim {
         }
     }
 
-    /// The arbiter stops; its durable record stays on its disk.
+    /// The arbiter stops. Its record is lost: the real arbiter keeps it in memory only.
     pub fn arbiter_down(&mut self) {
-        if let Some(a) = self.arbiter.take() {
-            self.arbiter_saved = Some(a);
-        }
+        self.arbiter = None;
     }
 
-    /// The arbiter restarts with its record.
+    /// The arbiter restarts, blank (a new incarnation), as the real one does.
     pub fn arbiter_up(&mut self) {
         if self.arbiter.is_none() {
-            self.arbiter = self.arbiter_saved.take();
+            self.arbiter_replaced();
         }
     }
 
-    /// The arbiter is replaced by a blank one on another host.
+    /// A blank arbiter (a new incarnation) takes over the arbiter's address, whether the
+    /// old one still ran or not.
     pub fn arbiter_replaced(&mut self) {
         if self.cfg.arbiter {
-            self.arbiter_saved = None;
             self.arbiter_incarnations += 1;
             self.arbiter = Some(Arbiter::new(self.arbiter_incarnations, self.cfg.timing.qos(), vec![A, B]));
         }
