@@ -10,13 +10,13 @@ pub enum Event {
     Tick,
     /// A message from another member.
     Message { from: MemberId, msg: Message },
-    /// A client asks to commit one journal record (this member must be primary).
-    ClientCommit,
-    /// The real journal of a primary grew to `upto` in its epoch (records written by
-    /// clients, or by the rollback that precedes opening for writes). The driver of a
-    /// real engine sends this instead of one `ClientCommit` per record: the records exist
-    /// whether or not the member is open, so they are always counted, and nothing is sent
-    /// (the data channel streams them; acknowledgements come back as `JournalAck`).
+    /// The real journal of a primary grew to `upto` (durable) in its epoch: records written
+    /// by clients (only while it is open for writes: the driver's write mode), or by the
+    /// rollback that precedes opening. The records exist whether or not the member is
+    /// open, so they are always counted; the primary sends its journal summary to its
+    /// active backup (or to the failover members catching up to become it) at once, and
+    /// the acknowledgements come back as `JournalAck`. The simulator sends exactly this
+    /// after a client's write, as the driver does.
     JournalAppended { upto: Position },
     /// A member's real journal now is `journal` (records arrived over the data channel
     /// and are synced). Taken only when the current summary is a prefix of it; it changes

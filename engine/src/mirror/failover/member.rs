@@ -227,8 +227,7 @@ impl Member {
         match event {
             Event::Tick => {}
             Event::Message { from, msg } => self.on_message(now, from, msg),
-            Event::ClientCommit => self.on_commit(now),
-            Event::JournalAppended { upto } => self.on_appended(upto),
+            Event::JournalAppended { upto } => self.on_appended(now, upto),
             Event::JournalReceived { journal } => {
                 if !self.is_primary() && common_prefix(&self.journal, &journal) == self.journal.end() {
                     self.journal = journal;
@@ -453,17 +452,15 @@ impl Member {
         }
     }
 
-    fn on_commit(&mut self, now: Millis) {
-        let epoch = self.epoch;
-        let open = matches!(&self.role, Role::Primary(p) if p.open && p.handover.is_none());
-        if !open {
-            self.out.push(Command::RefuseCommit);
+    fn on_appended(&mut self, now: Millis, upto: Position) {
+        if !matches!(self.role, Role::Primary(_)) || upto <= self.journal.end() {
             return;
         }
-        let pos = self.journal.end() + 1;
-        self.journal.push(epoch, pos);
-        self.out.push(Command::Journal(JournalOp::Append { epoch, pos }));
-        // Stream to the active backup, or to every failover member catching up to become it.
+        let epoch = self.epoch;
+        for pos in self.journal.end() + 1..=upto {
+            self.journal.push(epoch, pos);
+        }
+        // To the active backup, or to every failover member catching up to become it.
         let targets = match &self.role {
             Role::Primary(p) => p.backup.map_or_else(|| self.other_failover_members(), |b| vec![b]),
             Role::Follower(_) => Vec::new(),
@@ -471,16 +468,6 @@ impl Member {
         for to in targets {
             let msg = self.journal_message(now, to);
             self.out.push(Command::Send { to, msg });
-        }
-    }
-
-    fn on_appended(&mut self, upto: Position) {
-        if !matches!(self.role, Role::Primary(_)) {
-            return;
-        }
-        let epoch = self.epoch;
-        for pos in self.journal.end() + 1..=upto {
-            self.journal.push(epoch, pos);
         }
     }
 

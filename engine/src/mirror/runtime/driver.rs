@@ -403,7 +403,6 @@ impl Driver {
                     panic!("mirror: cannot persist epoch {epoch}: {e}");
                 }
             }
-            Command::Journal(JournalOp::Append { .. }) => {}
             Command::Journal(JournalOp::Truncate { to }) => {
                 let net = self.net.clone();
                 let result = tokio::task::spawn_blocking(move || -> Result<(), crate::error::EngineError> {
@@ -520,7 +519,6 @@ impl Driver {
                 self.lease.clear();
                 self.start_connector();
             }
-            Command::RefuseCommit => {}
             Command::StatusChanged { from, to } => {
                 tracing::info!("mirror: member status {from} -> {to}");
                 let member_type = self.member_type();

@@ -9,7 +9,7 @@ use super::network::{Dest, Network, Packet, Payload};
 use super::node::SimNode;
 use crate::mirror::failover::{
     AgentAnswer, Arbiter, Command, Event, InstanceState, JournalOp, Member, MemberId, MemberKind, MemberSpec,
-    MemberStatus, Millis, MirrorConfig, Position, Timing,
+    MemberStatus, Millis, MirrorConfig, OperatorCommand, Position, Timing,
 };
 use crate::mirror::failover::types::common_prefix;
 use crate::vfs::sim::SimRng;
@@ -80,6 +80,8 @@ impl Sim {
                 journal: Vec::new(),
                 no_failover: false,
                 pending: Vec::new(),
+                writable: None,
+                queued_commits: 0,
                 restart_at: None,
             });
         }
@@ -147,6 +149,12 @@ impl Sim {
         if self.trace && !matches!(event, Event::Tick) {
             eprintln!("{:>7} {} <- {:?}", self.now, node.id, event);
         }
+        // The driver closes writes before a primary starts a planned failover, so the
+        // hand-over waits for every record written so far.
+        if event == Event::Operator(OperatorCommand::PlannedFailover) && node.member.as_ref().is_some_and(Member::is_primary)
+        {
+            node.writable = None;
+        }
         let cmds = node.member.as_mut().expect("running").step(local, event);
         self.execute(i, cmds);
     }
@@ -212,12 +220,16 @@ impl Sim {
                     self.fail(e);
                 }
             }
-            Command::OpenForWrites { .. } => {
+            Command::OpenForWrites { epoch } => {
                 if let Err(e) = self.acked.check_primary(&self.nodes[i], "opened for writes") {
                     self.fail(e);
                 }
+                self.nodes[i].writable = Some(epoch);
             }
-            Command::DemoteToBackup { .. } => self.nodes[i].pending.clear(),
+            Command::DemoteToBackup { .. } => {
+                self.nodes[i].pending.clear();
+                self.nodes[i].writable = None;
+            }
             Command::KindChanged(kind) => {
                 // The member's state file keeps its type across restarts, and the others
                 // learn it (the primary from its rejoin, followers from its agent).
@@ -226,22 +238,13 @@ impl Sim {
                     self.deliver(j, Event::PeerKind { peer: id, kind });
                 }
             }
-            Command::StopAcking
-            | Command::StartAcking
-            | Command::RefuseCommit
-            | Command::StatusChanged { .. }
-            | Command::Log(_) => {}
+            Command::StopAcking | Command::StartAcking | Command::StatusChanged { .. } | Command::Log(_) => {}
         }
     }
 
     fn journal_op(&mut self, i: usize, op: JournalOp) {
         let node = &mut self.nodes[i];
         match op {
-            JournalOp::Append { epoch, pos } => {
-                assert_eq!(pos as usize, node.journal.len() + 1, "{} appends contiguously", node.id);
-                node.journal.push(epoch);
-                node.pending.push((epoch, pos));
-            }
             JournalOp::Truncate { to } => node.journal.truncate(to as usize),
             JournalOp::Receive { target, .. } => {
                 for pos in node.journal.len() as u64 + 1..=target.end() {
@@ -303,6 +306,8 @@ impl Sim {
             node.hung_until = None;
             node.backlog.clear();
             node.pending.clear();
+            node.writable = None;
+            node.queued_commits = 0;
             let id = node.id;
             self.log(|| format!("{id} crashes"));
             // The peers' connections break (kill -9: the kernel resets them).
@@ -338,6 +343,10 @@ impl Sim {
     pub fn resume(&mut self, i: usize) {
         if self.nodes[i].hung_until.take().is_some() {
             self.log(|| format!("{} resumes", MemberId(i as u8)));
+            // The client writes queued in its sockets are served before it hears anything.
+            for _ in 0..std::mem::take(&mut self.nodes[i].queued_commits) {
+                self.commit(i);
+            }
             let backlog = std::mem::take(&mut self.nodes[i].backlog);
             for e in backlog {
                 self.deliver(i, e);
@@ -405,9 +414,23 @@ impl Sim {
         Some(to)
     }
 
-    /// A client sends one commit to member `i`.
+    /// A client sends one write to member `i`, as to a real engine: an engine open for
+    /// writes appends it to its journal (durable at once here) and its driver tells the
+    /// machine `JournalAppended`; any other refuses it; a hung one serves it on resuming.
     pub fn commit(&mut self, i: usize) {
-        self.deliver(i, Event::ClientCommit);
+        let node = &mut self.nodes[i];
+        if !node.running() {
+            return;
+        }
+        if node.hung() {
+            node.queued_commits += 1;
+            return;
+        }
+        let Some(epoch) = node.writable else { return };
+        node.journal.push(epoch);
+        let pos = node.journal.len() as Position;
+        node.pending.push((epoch, pos));
+        self.deliver(i, Event::JournalAppended { upto: pos });
     }
 
     /// The member a client would pick: whichever says it is primary.
