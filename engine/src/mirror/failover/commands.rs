@@ -90,4 +90,8 @@ pub enum LogLine {
     BackupRevoked {
         backup: MemberId,
     },
+    /// The backup did not take over after a planned failover: the hand-over is given up.
+    HandoverNotTaken {
+        backup: MemberId,
+    },
 }

@@ -91,7 +91,9 @@ struct Follower {
     /// Operator-forced promotion of a DR async.
     forced: bool,
     /// Planned failover we started: resend until the new primary shows up.
-    handed_over: Option<(MemberId, Epoch, Position)>,
+    /// To whom, in which epoch, up to where, and when (a hand-over not taken within the
+    /// trouble timeout is given up: the member then looks for a primary as any other).
+    handed_over: Option<(MemberId, Epoch, Position, Millis)>,
 }
 
 #[derive(Debug, Clone)]
@@ -766,7 +768,7 @@ impl Member {
                 self.out.push(Command::Send { to: b, msg: Message::Handover { epoch, end } });
                 self.out.push(Command::DemoteToBackup { epoch });
                 let mut f = Follower::new(now);
-                f.handed_over = Some((b, epoch, end));
+                f.handed_over = Some((b, epoch, end, now));
                 self.role = Role::Follower(Box::new(f));
                 self.set_status(MemberStatus::Waiting);
                 return;
@@ -826,8 +828,17 @@ impl Member {
         let t = self.cfg.timing;
         if heartbeat {
             self.ping_arbiter();
-            if let Some((to, epoch, end)) = self.follower().handed_over {
+            if let Some((to, epoch, end, _)) = self.follower().handed_over {
                 self.out.push(Command::Send { to, msg: Message::Handover { epoch, end } });
+            }
+        }
+        // A hand-over the backup does not take (it was marked no-failover, or lost its
+        // databases, after the primary chose it) is given up after the trouble timeout;
+        // without it every member would wait for another forever.
+        if let Some((to, _, _, at)) = self.follower().handed_over {
+            if now.saturating_sub(at) >= t.trouble_timeout() {
+                self.follower_mut().handed_over = None;
+                self.out.push(Command::Log(LogLine::HandoverNotTaken { backup: to }));
             }
         }
         let promotable = self.promotable();

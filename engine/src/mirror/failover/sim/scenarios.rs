@@ -271,3 +271,23 @@ fn old_primary_rewound_at_rejoin_can_take_over_again() {
     assert!(sim.is_open_primary(B), "B takes over from the crashed A");
     heal_and_converge(&mut sim);
 }
+
+/// Regression (found by the random operator actions): a planned failover to a backup
+/// marked no-failover left both failover members Waiting for ever: the old primary waited
+/// for the hand-over, the backup would not take it. The hand-over is now given up after
+/// the trouble timeout and the mirror finds a primary again.
+#[test]
+fn planned_failover_to_a_no_failover_backup_does_not_leave_the_mirror_without_primary() {
+    // Without an arbiter (with one, the backup is granted the takeover once cleared).
+    let mut sim = healthy(false);
+    sim.deliver(1, Event::Operator(OperatorCommand::SetNoFailover));
+    sim.deliver(0, Event::Operator(OperatorCommand::PlannedFailover));
+    // Past QoS: the backup no longer counts the old primary as its primary.
+    sim.run_for(5_000, COMMIT_EVERY);
+    assert!(!sim.is_open_primary(B), "a no-failover backup never takes over");
+    sim.deliver(1, Event::Operator(OperatorCommand::ClearNoFailover));
+    sim.run_for(15_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.primary_index().is_some(), "a primary again");
+    heal_and_converge(&mut sim);
+}

@@ -149,11 +149,16 @@ impl Sim {
         if self.trace && !matches!(event, Event::Tick) {
             eprintln!("{:>7} {} <- {:?}", self.now, node.id, event);
         }
-        // The driver closes writes before a primary starts a planned failover, so the
-        // hand-over waits for every record written so far.
-        if event == Event::Operator(OperatorCommand::PlannedFailover) && node.member.as_ref().is_some_and(Member::is_primary)
-        {
-            node.writable = None;
+        // What the driver does with an operator command before stepping: close writes
+        // before a primary starts a planned failover (the hand-over waits for every record
+        // written so far); persist the no-failover flag.
+        match event {
+            Event::Operator(OperatorCommand::PlannedFailover) if node.member.as_ref().is_some_and(Member::is_primary) => {
+                node.writable = None;
+            }
+            Event::Operator(OperatorCommand::SetNoFailover) => node.no_failover = true,
+            Event::Operator(OperatorCommand::ClearNoFailover) => node.no_failover = false,
+            _ => {}
         }
         let cmds = node.member.as_mut().expect("running").step(local, event);
         self.execute(i, cmds);
