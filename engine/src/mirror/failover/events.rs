@@ -18,6 +18,11 @@ pub enum Event {
     /// the acknowledgements come back as `JournalAck`. The simulator sends exactly this
     /// after a client's write, as the driver does.
     JournalAppended { upto: Position },
+    /// On a primary: a member acknowledged over the data channel that it has durably
+    /// received the journal up to `end` (in this epoch). It confirms records as a
+    /// `JournalAck` does, but never starts or extends the member's ack lease: only a
+    /// journal message's echoed `sent_at` does.
+    DataAck { from: MemberId, end: Position },
     /// A member's real journal now is `journal` (records arrived over the data channel
     /// and are synced). Taken only when the current summary is a prefix of it; it changes
     /// nothing else (in particular not when the primary was last heard from).

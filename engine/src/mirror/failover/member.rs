@@ -230,6 +230,7 @@ impl Member {
             Event::Tick => {}
             Event::Message { from, msg } => self.on_message(now, from, msg),
             Event::JournalAppended { upto } => self.on_appended(now, upto),
+            Event::DataAck { from, end } => self.on_peer_ack(now, from, end, None),
             Event::JournalReceived { journal } => {
                 if !self.is_primary() && common_prefix(&self.journal, &journal) == self.journal.end() {
                     self.journal = journal;
@@ -335,32 +336,39 @@ impl Member {
             Message::Journal { epoch: e, .. } | Message::Handover { epoch: e, .. } if e < epoch => {
                 self.out.push(Command::Send { to: from, msg: Message::NewerEpoch { epoch } });
             }
-            Message::JournalAck { epoch: e, end, sent_at } if e == epoch => {
-                let end_now = self.journal.end();
-                let failover_peer = self.cfg.kind_of(from) == Some(MemberKind::Failover);
-                let Role::Primary(p) = &mut self.role else { unreachable!() };
-                let peer = p.peers.entry(from).or_default();
-                peer.recv = peer.recv.max(end);
-                peer.last_ack_at = Some(now);
-                peer.lease_from = Some(peer.lease_from.map_or(sent_at, |l| l.max(sent_at)));
-                if p.backup.is_none() && failover_peer && end >= end_now && p.handover.is_none() {
-                    p.backup = Some(from);
-                    p.trouble_since = None;
-                    p.mode_seq += 1;
-                    p.eligible_sent = Some(p.mode_seq);
-                    p.arbiter_confirmed_eligible = false;
-                    self.out.push(Command::Log(LogLine::BackupActive { backup: from }));
-                    self.ping_arbiter();
-                    if self.status == MemberStatus::InTrouble {
-                        self.set_status(MemberStatus::Primary);
-                    }
-                } else if p.backup != Some(from) && failover_peer && end < end_now {
-                    // Catching up: send the rest now rather than at the next heartbeat.
-                    let msg = self.journal_message(now, from);
-                    self.out.push(Command::Send { to: from, msg });
-                }
-            }
+            Message::JournalAck { epoch: e, end, sent_at } if e == epoch => self.on_peer_ack(now, from, end, Some(sent_at)),
             _ => {}
+        }
+    }
+
+    /// A member acknowledged the journal up to `end` in this epoch; `lease_start` is the
+    /// `sent_at` of the journal message it echoed (`None` for a data acknowledgement,
+    /// which confirms records but never starts or extends the ack lease).
+    fn on_peer_ack(&mut self, now: Millis, from: MemberId, end: Position, lease_start: Option<Millis>) {
+        let end_now = self.journal.end();
+        let failover_peer = self.cfg.kind_of(from) == Some(MemberKind::Failover);
+        let Role::Primary(p) = &mut self.role else { return };
+        let peer = p.peers.entry(from).or_default();
+        peer.recv = peer.recv.max(end);
+        peer.last_ack_at = Some(now);
+        if let Some(sent_at) = lease_start {
+            peer.lease_from = Some(peer.lease_from.map_or(sent_at, |l| l.max(sent_at)));
+        }
+        if p.backup.is_none() && failover_peer && end >= end_now && p.handover.is_none() {
+            p.backup = Some(from);
+            p.trouble_since = None;
+            p.mode_seq += 1;
+            p.eligible_sent = Some(p.mode_seq);
+            p.arbiter_confirmed_eligible = false;
+            self.out.push(Command::Log(LogLine::BackupActive { backup: from }));
+            self.ping_arbiter();
+            if self.status == MemberStatus::InTrouble {
+                self.set_status(MemberStatus::Primary);
+            }
+        } else if p.backup != Some(from) && failover_peer && end < end_now {
+            // Catching up: send the rest now rather than at the next heartbeat.
+            let msg = self.journal_message(now, from);
+            self.out.push(Command::Send { to: from, msg });
         }
     }
 

@@ -257,3 +257,25 @@ fn a_rewind_cuts_the_followers_summary_and_keeps_it_promotable() {
     assert_eq!(b.journal().end(), 1);
     assert_eq!(b.epoch(), 16, "the epoch is kept");
 }
+
+#[test]
+fn a_data_acknowledgement_confirms_records_but_never_grants_a_lease() {
+    let (a, b) = (MemberId(0), MemberId(1));
+    let (mut m, _) = Member::create_primary(config(), a, 0);
+    let e = m.epoch();
+    let _ = m.step(10, Event::Tick);
+    // The backup's data acknowledgement alone: active, but no lease, so nothing is confirmed.
+    let _ = m.step(20, Event::DataAck { from: b, end: 0 });
+    assert_eq!(m.active_backup(), Some(b));
+    let _ = m.step(25, Event::JournalAppended { upto: 2 });
+    let out = m.step(30, Event::DataAck { from: b, end: 2 });
+    assert!(!out.iter().any(|c| matches!(c, Command::AckCommits { .. })), "{out:?}");
+    // Its acknowledgement of a journal message starts the lease: now records are confirmed.
+    let out = m.step(40, Event::Message { from: b, msg: Message::JournalAck { epoch: e, end: 2, sent_at: 35 } });
+    let lease = config().timing.ack_lease();
+    assert!(out.contains(&Command::AckCommits { upto: 2, send_before: 35 + lease }), "{out:?}");
+    // Later data acknowledgements confirm more, within the same lease only.
+    let _ = m.step(50, Event::JournalAppended { upto: 3 });
+    let out = m.step(60, Event::DataAck { from: b, end: 3 });
+    assert!(out.contains(&Command::AckCommits { upto: 3, send_before: 35 + lease }), "{out:?}");
+}

@@ -96,9 +96,6 @@ pub struct Driver {
     pub published: Arc<parking_lot::Mutex<Published>>,
     clock: Instant,
     links: BTreeMap<MemberId, mpsc::Sender<Control>>,
-    /// The newest `sent_at` each member echoed in a control acknowledgement: data
-    /// acknowledgements carry the same lease start.
-    lease: BTreeMap<MemberId, u64>,
     upstream: Option<(MemberId, mpsc::Sender<Message>)>,
     connector: Option<tokio::task::JoinHandle<()>>,
     arbiter: Option<mpsc::Sender<ArbiterRequest>>,
@@ -151,7 +148,6 @@ impl Driver {
             published: Arc::default(),
             clock: Instant::now(),
             links: BTreeMap::new(),
-            lease: BTreeMap::new(),
             upstream: None,
             connector: None,
             arbiter: None,
@@ -238,14 +234,10 @@ impl Driver {
                         p.caught_up_at = Some(Instant::now());
                     }
                 });
-                let sent_at = self.lease.get(&id).copied().unwrap_or(0);
-                let epoch = self.machine.epoch();
-                self.step(Event::Message { from: id, msg: Control::JournalAck { epoch, end: durable, sent_at } }).await;
+                self.step(Event::DataAck { from: id, end: durable }).await;
             }
             Input::FromMember(id, FromMember::Control(msg)) => {
-                if let Control::JournalAck { sent_at, end, .. } = msg {
-                    let lease = self.lease.entry(id).or_default();
-                    *lease = (*lease).max(sent_at);
+                if let Control::JournalAck { end, .. } = msg {
                     // A member with nothing to receive sends no data acknowledgement: its
                     // control acknowledgement says how far it is.
                     let caught_up = end >= self.net.store.mirror_journal().durable_position();
@@ -261,7 +253,6 @@ impl Driver {
             Input::LinkClosed(id, why) => {
                 tracing::info!("mirror: {} disconnected: {why}", self.name(id));
                 self.links.remove(&id);
-                self.lease.remove(&id);
                 self.peer(id, |p| {
                     p.connected = false;
                     p.since = Some(crate::instance::datadir::now_text());
@@ -516,7 +507,6 @@ impl Driver {
                 self.published.lock().open_for_writes = false;
                 self.net.view.lock().primary = false;
                 self.links.clear();
-                self.lease.clear();
                 self.start_connector();
             }
             Command::StatusChanged { from, to } => {
