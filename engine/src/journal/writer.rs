@@ -367,6 +367,12 @@ impl Journal {
         JournalReader::new(self.vfs.clone(), self.segments(), from, upto)
     }
 
+    /// The file system this journal writes through (the instance's: real, or simulated in
+    /// crash tests); the mirror's state file is written through it too.
+    pub fn vfs(&self) -> Arc<dyn Vfs> {
+        self.vfs.clone()
+    }
+
     pub fn segments(&self) -> Vec<SegmentInfo> {
         self.segments.lock().clone()
     }

@@ -324,7 +324,7 @@ impl Driver {
                     OperatorCommand::SetNoFailover | OperatorCommand::ClearNoFailover => {
                         let mut s = self.net.state.lock();
                         s.no_failover = cmd == OperatorCommand::SetNoFailover;
-                        if let Err(e) = state::save(&self.net.dir, &s) {
+                        if let Err(e) = self.net.save_state(&s) {
                             tracing::error!("mirror: {e}");
                         }
                     }
@@ -389,7 +389,7 @@ impl Driver {
             Command::PersistEpoch(epoch) => {
                 let mut s = self.net.state.lock();
                 s.epoch = s.epoch.max(epoch);
-                if let Err(e) = state::save(&self.net.dir, &s) {
+                if let Err(e) = self.net.save_state(&s) {
                     // Nothing may carry an epoch that is not durable: stop here loudly.
                     panic!("mirror: cannot persist epoch {epoch}: {e}");
                 }
@@ -400,7 +400,7 @@ impl Driver {
                     net.store.rewind(to)?;
                     let mut s = net.state.lock();
                     state::cut_epochs(&mut s, to);
-                    state::save(&net.dir, &s)
+                    net.save_state(&s)
                 })
                 .await;
                 if let Ok(Err(e)) | Err(e) = result.map_err(|e| crate::error::EngineError::Invalid(e.to_string())) {
@@ -477,7 +477,7 @@ impl Driver {
                         let mut s = net.state.lock();
                         state::note_epoch_start(&mut s, epoch, last + 1);
                         s.role = MirrorRole::Primary;
-                        state::save(&net.dir, &s)?;
+                        net.save_state(&s)?;
                     }
                     net.store.promote(epoch)
                 })
@@ -516,7 +516,7 @@ impl Driver {
                 s.status = to.to_string();
                 s.active = self.machine.is_active_backup();
                 s.role = state::role_word(self.machine.is_primary(), member_type == MemberType::Failover);
-                if let Err(e) = state::save(&self.net.dir, &s) {
+                if let Err(e) = self.net.save_state(&s) {
                     tracing::error!("mirror: {e}");
                 }
             }
@@ -533,7 +533,7 @@ impl Driver {
                     s.member_type = t.word().to_string();
                     s.active = self.machine.is_active_backup();
                     s.role = state::role_word(self.machine.is_primary(), t == MemberType::Failover);
-                    if let Err(e) = state::save(&self.net.dir, &s) {
+                    if let Err(e) = self.net.save_state(&s) {
                         tracing::error!("mirror: {e}");
                     }
                 }

@@ -142,7 +142,7 @@ impl MirrorService {
         state.role = state::role_word(false, member_type == MemberType::Failover);
         state.status = "Waiting".into();
         state.active = false;
-        state::save(&self.dir, &state)?;
+        state::save(&*store.mirror_journal().vfs(), &self.dir, &state)?;
         let listen_on = listen_address(&mine.mirror_address);
         let listener = self.handle.block_on_listener(&listen_on).map_err(|e| {
             EngineError::Invalid(format!("cannot listen for the mirror data channel on {listen_on}: {e}"))

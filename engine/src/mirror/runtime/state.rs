@@ -7,16 +7,30 @@
 
 use crate::agent::status::{read_mirror_state, MirrorRole, MirrorState, MIRROR_STATE_FILE};
 use crate::error::EngineError;
-use crate::instance::datadir::{write_atomically, DataDir};
+use crate::instance::datadir::DataDir;
+use crate::vfs::{OpenMode, Vfs};
 use crate::mirror::failover::JournalSummary;
 
 pub fn load(dir: &DataDir) -> Result<Option<MirrorState>, EngineError> {
     read_mirror_state(dir).map_err(EngineError::Invalid)
 }
 
-pub fn save(dir: &DataDir, state: &MirrorState) -> Result<(), EngineError> {
+/// Writes the state file atomically through `vfs` (the instance's file system, so crash
+/// tests on a simulated disk reach it): a temporary file written and synced, renamed into
+/// place, the directory synced. A crash leaves the old file or the new one, never half.
+pub fn save(vfs: &dyn Vfs, dir: &DataDir, state: &MirrorState) -> Result<(), EngineError> {
     let text = serde_json::to_vec_pretty(state).expect("the mirror state serialises");
-    write_atomically(&dir.root().join(MIRROR_STATE_FILE), &text)
+    let path = dir.root().join(MIRROR_STATE_FILE);
+    let tmp = path.with_extension("tmp");
+    let io = |what: &str, e| EngineError::io(format!("{what} {}", path.display()), e);
+    if vfs.exists(&tmp) {
+        vfs.remove_file(&tmp).map_err(|e| io("removing a leftover temporary file of", e))?;
+    }
+    let file = vfs.open(&tmp, OpenMode::CreateNew).map_err(|e| io("writing", e))?;
+    file.write_all_at(0, &text).and_then(|()| file.sync_data()).map_err(|e| io("writing", e))?;
+    drop(file);
+    vfs.rename(&tmp, &path).map_err(|e| io("renaming into", e))?;
+    vfs.sync_dir(dir.root()).map_err(|e| io("syncing the directory of", e))
 }
 
 /// The summary of a journal ending at `last` whose epochs start as `state.epochs` says.
@@ -79,7 +93,7 @@ mod tests {
             joined: true,
             ..MirrorState::default()
         };
-        save(&dir, &s).unwrap();
+        save(&crate::vfs::real::RealVfs::new(), &dir, &s).unwrap();
         assert_eq!(load(&dir).unwrap(), Some(s));
     }
 }
