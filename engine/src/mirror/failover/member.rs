@@ -336,7 +336,9 @@ impl Member {
             Message::Journal { epoch: e, .. } | Message::Handover { epoch: e, .. } if e < epoch => {
                 self.out.push(Command::Send { to: from, msg: Message::NewerEpoch { epoch } });
             }
-            Message::JournalAck { epoch: e, end, sent_at } if e == epoch => self.on_peer_ack(now, from, end, Some(sent_at)),
+            Message::JournalAck { epoch: e, end, sent_at } if e == epoch => {
+                self.on_peer_ack(now, from, end, Some(sent_at))
+            }
             _ => {}
         }
     }

@@ -355,7 +355,9 @@ impl MirrorControl for MirrorService {
                 self.fault_allowed()?;
                 let running = self.running.lock();
                 let r = running.as_ref().ok_or_else(not_a_member)?;
-                r.inputs.try_send(Input::FaultPanic).map_err(|_| EngineError::Invalid("the mirror is busy: try again".into()))?;
+                r.inputs
+                    .try_send(Input::FaultPanic)
+                    .map_err(|_| EngineError::Invalid("the mirror is busy: try again".into()))?;
                 Ok("the mirror task panics: the engine stops".into())
             }
             MirrorAction::AddDatabase { name } => {

@@ -8,8 +8,8 @@
 use crate::agent::status::{read_mirror_state, MirrorRole, MirrorState, MIRROR_STATE_FILE};
 use crate::error::EngineError;
 use crate::instance::datadir::DataDir;
-use crate::vfs::{OpenMode, Vfs};
 use crate::mirror::failover::JournalSummary;
+use crate::vfs::{OpenMode, Vfs};
 
 pub fn load(dir: &DataDir) -> Result<Option<MirrorState>, EngineError> {
     read_mirror_state(dir).map_err(EngineError::Invalid)

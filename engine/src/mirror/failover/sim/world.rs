@@ -7,11 +7,11 @@ use super::invariants::acked_commits_survive::AckedCommits;
 use super::invariants::single_primary::SinglePrimary;
 use super::network::{Dest, Network, Packet, Payload};
 use super::node::SimNode;
+use crate::mirror::failover::types::common_prefix;
 use crate::mirror::failover::{
     AgentAnswer, Arbiter, Command, Event, InstanceState, JournalOp, Member, MemberId, MemberKind, MemberSpec,
     MemberStatus, Millis, MirrorConfig, OperatorCommand, Position, Timing,
 };
-use crate::mirror::failover::types::common_prefix;
 use crate::vfs::sim::SimRng;
 
 pub const A: MemberId = MemberId(0);
@@ -153,7 +153,9 @@ impl Sim {
         // before a primary starts a planned failover (the hand-over waits for every record
         // written so far); persist the no-failover flag.
         match event {
-            Event::Operator(OperatorCommand::PlannedFailover) if node.member.as_ref().is_some_and(Member::is_primary) => {
+            Event::Operator(OperatorCommand::PlannedFailover)
+                if node.member.as_ref().is_some_and(Member::is_primary) =>
+            {
                 node.writable = None;
             }
             Event::Operator(OperatorCommand::SetNoFailover) => node.no_failover = true,
