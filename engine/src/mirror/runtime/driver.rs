@@ -135,11 +135,15 @@ impl Driver {
             let last = net.store.mirror_journal().last_position();
             Durable { epoch: s.epoch, journal: state::summary(&s, last), no_failover: s.no_failover }
         };
+        #[cfg(test)]
+        let start = (mcfg.clone(), durable.clone());
         let (machine, first) = if create {
             Member::create_primary(mcfg, me, 0)
         } else {
             (Member::start(mcfg, me, durable, 0), Vec::new())
         };
+        #[cfg(test)]
+        recording::start(net.dir.root(), create, me, start, &first);
         let driver = Driver {
             cfg,
             me,
@@ -331,7 +335,9 @@ impl Driver {
                     OperatorCommand::PromoteDr => {
                         // Becoming a failover member: every database is caught up as far as
                         // this member can tell.
-                        self.machine.step(self.now(), Event::DatabasesReady(true));
+                        let now = self.now();
+                        let commands = self.feed(now, Event::DatabasesReady(true));
+                        self.execute(commands).await;
                     }
                     OperatorCommand::PlannedFailover if self.machine.is_primary() => {
                         // Close writes and sync first, so the hand-over waits for every
@@ -349,6 +355,17 @@ impl Driver {
         }
     }
 
+    /// The one place the machine is stepped: everything it decides from is in `event`
+    /// (tests record every call and replay it through a fresh machine).
+    fn feed(&mut self, now: u64, event: Event) -> Vec<Command> {
+        #[cfg(test)]
+        let recorded = event.clone();
+        let commands = self.machine.step(now, event);
+        #[cfg(test)]
+        recording::step(self.net.dir.root(), now, recorded, &commands);
+        commands
+    }
+
     fn peer(&self, id: MemberId, f: impl FnOnce(&mut PeerView)) {
         f(self.published.lock().peers.entry(id).or_default());
     }
@@ -361,7 +378,7 @@ impl Driver {
         if self.machine.is_primary() {
             let upto = self.net.store.mirror_journal().durable_position();
             if upto > self.machine.journal().end() {
-                commands.extend(self.machine.step(now, Event::JournalAppended { upto }));
+                commands.extend(self.feed(now, Event::JournalAppended { upto }));
             }
         }
         // A member may be promoted only while every mirrored database is activated and
@@ -370,9 +387,9 @@ impl Driver {
         let ready = self.net.store.databases().iter().all(|d| d.status == "Normal" || d.status == "Dejournaling");
         if self.dbs_ready != Some(ready) {
             self.dbs_ready = Some(ready);
-            commands.extend(self.machine.step(now, Event::DatabasesReady(ready)));
+            commands.extend(self.feed(now, Event::DatabasesReady(ready)));
         }
-        commands.extend(self.machine.step(now, event));
+        commands.extend(self.feed(now, event));
         self.execute(commands).await;
         self.publish(now);
     }
@@ -726,4 +743,40 @@ fn fetch_from_agent(net: &NetShared, address: &str, end: Position) -> Result<u64
     }
     journal.flush().map_err(|e| e.to_string())?;
     Ok(count)
+}
+
+/// Tests only: every driver's machine start and every step (time, event, commands), by
+/// data directory, so a test can replay a real run through a fresh machine and require
+/// the same commands: the driver decides nothing the events do not carry.
+#[cfg(test)]
+pub(crate) mod recording {
+    use crate::mirror::failover::{Command, Durable, Event, MemberId, MirrorConfig};
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    pub struct Recording {
+        pub create: bool,
+        pub me: MemberId,
+        pub cfg: MirrorConfig,
+        pub durable: Durable,
+        pub first: Vec<Command>,
+        pub steps: Vec<(u64, Event, Vec<Command>)>,
+    }
+
+    static RECORDINGS: parking_lot::Mutex<BTreeMap<PathBuf, Recording>> = parking_lot::const_mutex(BTreeMap::new());
+
+    pub fn start(dir: &Path, create: bool, me: MemberId, (cfg, durable): (MirrorConfig, Durable), first: &[Command]) {
+        let r = Recording { create, me, cfg, durable, first: first.to_vec(), steps: Vec::new() };
+        RECORDINGS.lock().insert(dir.to_path_buf(), r);
+    }
+
+    pub fn step(dir: &Path, now: u64, event: Event, commands: &[Command]) {
+        if let Some(r) = RECORDINGS.lock().get_mut(dir) {
+            r.steps.push((now, event, commands.to_vec()));
+        }
+    }
+
+    pub fn take(dir: &Path) -> Option<Recording> {
+        RECORDINGS.lock().remove(dir)
+    }
 }
