@@ -50,10 +50,19 @@ struct PeerProgress {
     last_ack_at: Option<Millis>,
     /// `sent_at` of the newest journal message the peer acknowledged: the lease start.
     lease_from: Option<Millis>,
+    connected: bool,
+    /// When its connection last went down (`None` while connected or never seen).
+    gone_at: Option<Millis>,
 }
+
+/// How long a disconnected async member keeps holding the primary's journal purges back:
+/// the reference's 14 days. A failover member holds them back however long it is away.
+pub const ASYNC_PURGE_HOLD_MS: Millis = 14 * 24 * 3600 * 1000;
 
 #[derive(Debug, Clone)]
 struct Primary {
+    /// When this member became primary (members not seen since count as gone since).
+    since: Millis,
     open: bool,
     open_at: Millis,
     acked: Position,
@@ -196,6 +205,33 @@ impl Member {
         }
     }
 
+    /// On the primary, the lowest journal position another member still needs (0 when
+    /// nobody holds purges back, and on every other member: followers keep what their own
+    /// databases need). Every member's need is the position after the last one it
+    /// acknowledged to this primary (1, everything, until it has); a failover member holds
+    /// purges back however long it is away (it must be able to catch up rather than be
+    /// rebuilt), an async member until it has been out of touch for
+    /// [`ASYNC_PURGE_HOLD_MS`]. A member not seen since this member became primary counts
+    /// as gone since then.
+    pub fn purge_floor(&self, now: Millis) -> Position {
+        let Role::Primary(p) = &self.role else { return 0 };
+        self.cfg
+            .members
+            .iter()
+            .filter(|m| m.id != self.id)
+            .filter_map(|m| {
+                let seen = p.peers.get(&m.id);
+                let has = seen.map_or(0, |s| s.recv);
+                let connected = seen.is_some_and(|s| s.connected);
+                let gone_since = seen.and_then(|s| s.gone_at).unwrap_or(p.since);
+                let holds =
+                    m.kind == MemberKind::Failover || connected || now.saturating_sub(gone_since) < ASYNC_PURGE_HOLD_MS;
+                holds.then_some(has + 1)
+            })
+            .min()
+            .unwrap_or(0)
+    }
+
     pub fn durable(&self) -> Durable {
         Durable { epoch: self.epoch, journal: self.journal.clone(), no_failover: self.no_failover }
     }
@@ -283,6 +319,7 @@ impl Member {
         self.out.push(Command::BecomePrimary { epoch });
         self.set_status(MemberStatus::Transition);
         self.role = Role::Primary(Box::new(Primary {
+            since: now,
             open: false,
             open_at,
             acked: 0,
@@ -606,6 +643,11 @@ impl Member {
     }
 
     fn on_connection(&mut self, now: Millis, peer: MemberId, up: bool) {
+        if let Role::Primary(p) = &mut self.role {
+            let progress = p.peers.entry(peer).or_default();
+            progress.connected = up;
+            progress.gone_at = if up { None } else { Some(now) };
+        }
         if up {
             return;
         }

@@ -279,3 +279,29 @@ fn a_data_acknowledgement_confirms_records_but_never_grants_a_lease() {
     let out = m.step(60, Event::DataAck { from: b, end: 3 });
     assert!(out.contains(&Command::AckCommits { upto: 3, send_before: 35 + lease }), "{out:?}");
 }
+
+/// The primary's journal purge floor (docs/design/mirroring.md, "Purge"), from what the
+/// machine saw: acknowledgements and connections.
+#[test]
+fn the_purge_floor_keeps_what_other_members_need() {
+    use super::member::ASYNC_PURGE_HOLD_MS;
+    let (a, b, d) = (MemberId(0), MemberId(1), MemberId(2));
+    let (mut m, _) = Member::create_primary(config(), a, 0);
+    let e = m.epoch();
+    let _ = m.step(10, Event::JournalAppended { upto: 900 });
+    assert_eq!(m.purge_floor(20), 1, "members not seen yet need everything");
+    for (peer, end) in [(b, 900), (d, 400)] {
+        let _ = m.step(30, Event::Connection { peer, up: true });
+        let _ = m.step(40, Event::Message { from: peer, msg: Message::JournalAck { epoch: e, end, sent_at: 30 } });
+    }
+    assert_eq!(m.purge_floor(50), 401, "the member furthest behind sets the floor");
+    // The DR async goes away: it holds purges back for 14 days, then no longer.
+    let _ = m.step(100, Event::Connection { peer: d, up: false });
+    assert_eq!(m.purge_floor(100 + ASYNC_PURGE_HOLD_MS - 1), 401);
+    assert_eq!(m.purge_floor(100 + ASYNC_PURGE_HOLD_MS), 901);
+    // A failover member holds them back however long it is away.
+    let _ = m.step(200, Event::Connection { peer: b, up: false });
+    assert_eq!(m.purge_floor(200 + 10 * ASYNC_PURGE_HOLD_MS), 901);
+    let follower = Member::start(config(), b, Durable::default(), 0);
+    assert_eq!(follower.purge_floor(0), 0, "followers set no floor");
+}

@@ -9,7 +9,6 @@
 
 use super::net::{self, NetShared};
 use super::peers::{self, ArbiterClient};
-use super::purge;
 use super::state;
 use super::store::WriteMode;
 use crate::agent::status::MirrorRole;
@@ -59,8 +58,6 @@ pub struct PeerView {
     pub connected: bool,
     pub position: Position,
     pub since: Option<String>,
-    /// When it was last seen to go (for journal purge); `None` while connected.
-    pub gone_at: Option<Instant>,
     pub caught_up_at: Option<Instant>,
 }
 
@@ -218,7 +215,6 @@ impl Driver {
                 self.peer(id, |p| {
                     p.connected = true;
                     p.since = None;
-                    p.gone_at = None;
                 });
                 self.step(Event::Connection { peer: id, up: true }).await;
             }
@@ -260,7 +256,6 @@ impl Driver {
                 self.peer(id, |p| {
                     p.connected = false;
                     p.since = Some(crate::instance::datadir::now_text());
-                    p.gone_at = Some(Instant::now());
                 });
                 self.step(Event::Connection { peer: id, up: false }).await;
             }
@@ -270,7 +265,6 @@ impl Driver {
                 self.peer(id, |p| {
                     p.connected = true;
                     p.since = None;
-                    p.gone_at = None;
                 });
                 self.published.lock().problem = None;
                 self.step(Event::Connection { peer: id, up: true }).await;
@@ -300,7 +294,6 @@ impl Driver {
                 self.peer(id, |p| {
                     p.connected = false;
                     p.since = Some(crate::instance::datadir::now_text());
-                    p.gone_at = Some(Instant::now());
                 });
                 self.step(Event::Connection { peer: id, up: false }).await;
             }
@@ -665,7 +658,7 @@ impl Driver {
         p.acking_until = self.machine.acking_until(now).map(|ms| self.clock + Duration::from_millis(ms));
         let view_primary = p.primary.map(|m| self.name(m).to_string());
         // Only the primary serves other members from its journal.
-        let floor = if self.machine.is_primary() { self.purge_floor(&p.peers) } else { 0 };
+        let floor = self.machine.purge_floor(now);
         drop(p);
         self.net.store.set_purge_floor(floor);
         let mut v = self.net.view.lock();
@@ -684,26 +677,6 @@ impl Drop for Driver {
         if let Some(c) = self.connector.take() {
             c.abort();
         }
-    }
-}
-
-impl Driver {
-    /// The primary's journal purge floor from what it knows of every other member; one
-    /// not seen since this driver started counts as gone since then.
-    fn purge_floor(&self, peers: &BTreeMap<MemberId, PeerView>) -> Position {
-        let needs = self.cfg.members.iter().enumerate().filter(|(i, _)| *i != self.me.0 as usize).map(|(i, m)| {
-            let seen = peers.get(&MemberId(i as u8));
-            purge::MemberNeed {
-                member_type: m.member_type,
-                has: seen.map_or(0, |p| p.position),
-                out_of_touch: match seen {
-                    Some(p) if p.connected => None,
-                    Some(PeerView { gone_at: Some(at), .. }) => Some(at.elapsed()),
-                    _ => Some(self.clock.elapsed()),
-                },
-            }
-        });
-        purge::floor(needs)
     }
 }
 

@@ -16,7 +16,6 @@ mod latency;
 
 mod net;
 mod peers;
-mod purge;
 pub mod state;
 pub mod store;
 mod view;
