@@ -96,4 +96,40 @@ mod tests {
         save(&crate::vfs::real::RealVfs::new(), &dir, &s).unwrap();
         assert_eq!(load(&dir).unwrap(), Some(s));
     }
+
+    /// The epoch is only as safe as the file that carries it: a power cut at any point of
+    /// a save leaves the old state or the new one, whole.
+    #[test]
+    fn a_power_cut_anywhere_in_a_save_leaves_the_old_state_or_the_new_one() {
+        use crate::vfs::sim::SimVfs;
+        let dir = DataDir::new("/sim/member");
+        let path = dir.root().join(MIRROR_STATE_FILE);
+        let old = MirrorState { mirror: "M".into(), epoch: 16, epochs: vec![(16, 1)], ..MirrorState::default() };
+        let new = MirrorState { epoch: 33, epochs: vec![(16, 1), (33, 9)], ..old.clone() };
+        let fresh = |seed| {
+            let vfs = SimVfs::new(seed);
+            vfs.create_dir_all(dir.root()).unwrap();
+            save(&vfs, &dir, &old).unwrap();
+            vfs
+        };
+        let probe = fresh(0);
+        let before = probe.operations();
+        save(&probe, &dir, &new).unwrap();
+        let steps = probe.operations() - before;
+        assert!(steps >= 4, "write, sync, rename, sync the directory: {steps}");
+        for cut in 0..=steps {
+            for seed in 0..8 {
+                let vfs = fresh(seed);
+                vfs.fail_after(cut);
+                let saved = save(&vfs, &dir, &new).is_ok();
+                let after = vfs.crash();
+                let bytes = after.read_all(&path).expect("the state file survives a power cut");
+                let got: MirrorState = serde_json::from_slice(&bytes).expect("never half a file");
+                assert!(got == old || got == new, "cut after {cut} operations, seed {seed}: {got:?}");
+                if saved {
+                    assert_eq!(got, new, "a save that returned is durable");
+                }
+            }
+        }
+    }
 }
