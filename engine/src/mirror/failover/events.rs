@@ -1,6 +1,6 @@
 //! Events in: everything the state machine learns from the outside world.
 
-use super::types::{Epoch, JournalSummary, MemberId, MemberKind, Millis, Position};
+use super::types::{DatabaseStatus, Epoch, JournalSummary, MemberId, MemberKind, Millis, Position};
 
 /// One input to [`crate::mirror::failover::Member::step`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +37,9 @@ pub enum Event {
     Agent(AgentAnswer),
     /// The connection to another member went up or down (the driver's view of TCP).
     Connection { peer: MemberId, up: bool },
-    /// Every mirrored database is mounted, activated and caught up (or no longer is).
-    DatabasesReady(bool),
+    /// The status of every mirrored database this member holds (sent when it changes);
+    /// the member is promotable only while all are [`DatabaseStatus::ready`].
+    Databases(Vec<DatabaseStatus>),
     /// An operator command.
     Operator(OperatorCommand),
     /// Another member's type is now `kind` (it was demoted to DR or promoted to failover;

@@ -281,7 +281,7 @@ impl Member {
             Event::Arbiter(answer) => self.on_arbiter(now, answer),
             Event::Agent(answer) => self.on_agent(now, answer),
             Event::Connection { peer, up } => self.on_connection(now, peer, up),
-            Event::DatabasesReady(ready) => self.dbs_ready = ready,
+            Event::Databases(statuses) => self.dbs_ready = statuses.iter().all(|s| s.ready()),
             Event::Operator(cmd) => self.on_operator(now, cmd),
             Event::PeerKind { peer, kind } => self.on_peer_kind(now, peer, kind),
         }

@@ -187,7 +187,7 @@ fn golden_backup_takes_over_through_the_arbiter() {
     let (a, b) = (MemberId(0), MemberId(1));
     let mut m = Member::start(config(), b, Durable::default(), 0);
     let e = next_epoch(0, a);
-    let first = m.step(0, Event::DatabasesReady(true));
+    let first = m.step(0, Event::Databases(vec![DatabaseStatus::Dejournaling]));
     let journal = JournalSummary::from_records(&[e, e]);
     golden(
         "backup_takes_over",
@@ -252,7 +252,7 @@ fn a_rewind_cuts_the_followers_summary_and_keeps_it_promotable() {
     let cfg = config();
     let journal = JournalSummary::from_records(&[16, 16, 16]);
     let mut b = Member::start(cfg, MemberId(1), Durable { epoch: 16, journal, no_failover: false }, 0);
-    let _ = b.step(0, Event::DatabasesReady(true));
+    let _ = b.step(0, Event::Databases(vec![DatabaseStatus::Dejournaling]));
     let _ = b.step(10, Event::JournalRewound { to: 1 });
     assert_eq!(b.journal().end(), 1);
     assert_eq!(b.epoch(), 16, "the epoch is kept");
@@ -304,4 +304,13 @@ fn the_purge_floor_keeps_what_other_members_need() {
     assert_eq!(m.purge_floor(200 + 10 * ASYNC_PURGE_HOLD_MS), 901);
     let follower = Member::start(config(), b, Durable::default(), 0);
     assert_eq!(follower.purge_floor(0), 0, "followers set no floor");
+}
+
+#[test]
+fn only_caught_up_databases_make_a_member_promotable() {
+    for s in DatabaseStatus::ALL {
+        assert_eq!(DatabaseStatus::from_word(s.word()), Some(s));
+        assert_eq!(s.ready(), matches!(s, DatabaseStatus::Normal | DatabaseStatus::Dejournaling), "{s:?}");
+    }
+    assert_eq!(DatabaseStatus::from_word("Caught Up"), None);
 }

@@ -200,6 +200,58 @@ fn seg_at(s: &JournalSummary, pos: Position) -> (Epoch, Position) {
     *s.segments.iter().find(|seg| seg.1 >= pos).expect("position inside the journal")
 }
 
+/// A mirrored database's status on this member, as the Mirror Monitor prints it. The
+/// failover core decides from these whether the member may be promoted
+/// ([`DatabaseStatus::ready`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseStatus {
+    /// On the primary: mirrored and written here.
+    Normal,
+    /// Following the primary: every received record is applied as it is journaled.
+    Dejournaling,
+    NeedsActivation,
+    NeedsCatchup,
+    CatchupRunning,
+    Dismounted,
+    /// Mirrored in another mirror.
+    Obsolete,
+}
+
+impl DatabaseStatus {
+    pub const ALL: [DatabaseStatus; 7] = [
+        DatabaseStatus::Normal,
+        DatabaseStatus::Dejournaling,
+        DatabaseStatus::NeedsActivation,
+        DatabaseStatus::NeedsCatchup,
+        DatabaseStatus::CatchupRunning,
+        DatabaseStatus::Dismounted,
+        DatabaseStatus::Obsolete,
+    ];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            DatabaseStatus::Normal => "Normal",
+            DatabaseStatus::Dejournaling => "Dejournaling",
+            DatabaseStatus::NeedsActivation => "Needs Activation",
+            DatabaseStatus::NeedsCatchup => "Needs Catchup",
+            DatabaseStatus::CatchupRunning => "Catchup Running",
+            DatabaseStatus::Dismounted => "Dismounted",
+            DatabaseStatus::Obsolete => "Obsolete",
+        }
+    }
+
+    pub fn from_word(word: &str) -> Option<DatabaseStatus> {
+        DatabaseStatus::ALL.into_iter().find(|s| s.word() == word)
+    }
+
+    /// Mounted, activated and caught up with this member's journal (dejournaling is
+    /// inline, so a database that is dejournaling is caught up): a member is promotable
+    /// only while every mirrored database is.
+    pub fn ready(self) -> bool {
+        matches!(self, DatabaseStatus::Normal | DatabaseStatus::Dejournaling)
+    }
+}
+
 /// Member status, as the Mirror Monitor prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberStatus {

@@ -15,8 +15,8 @@ use crate::agent::status::MirrorRole;
 use crate::journal::Position;
 use crate::mirror::config::{MemberType, MirrorConfig as Config};
 use crate::mirror::failover::{
-    AgentAnswer, ArbiterAnswer, ArbiterRequest, Command, Durable, Event, JournalOp, Member, MemberId, MemberKind,
-    MemberSpec, Message as Control, MirrorConfig, OperatorCommand, Timing,
+    AgentAnswer, ArbiterAnswer, ArbiterRequest, Command, DatabaseStatus, Durable, Event, JournalOp, Member, MemberId,
+    MemberKind, MemberSpec, Message as Control, MirrorConfig, OperatorCommand, Timing,
 };
 use crate::mirror::shipping::follower::FromPrimary;
 use crate::mirror::shipping::sender::FromMember;
@@ -98,8 +98,8 @@ pub struct Driver {
     arbiter: Option<mpsc::Sender<ArbiterRequest>>,
     asking_agents: BTreeSet<MemberId>,
     acked: Position,
-    /// What the machine was last told about the mirrored databases being ready.
-    dbs_ready: Option<bool>,
+    /// The mirrored databases' statuses the machine was last told.
+    databases: Option<Vec<DatabaseStatus>>,
 }
 
 /// The failover core's view of a mirror configuration.
@@ -154,7 +154,7 @@ impl Driver {
             arbiter: None,
             asking_agents: BTreeSet::new(),
             acked: 0,
-            dbs_ready: None,
+            databases: None,
         };
         (driver, first)
     }
@@ -325,13 +325,6 @@ impl Driver {
                             tracing::error!("mirror: {e}");
                         }
                     }
-                    OperatorCommand::PromoteDr => {
-                        // Becoming a failover member: every database is caught up as far as
-                        // this member can tell.
-                        let now = self.now();
-                        let commands = self.feed(now, Event::DatabasesReady(true));
-                        self.execute(commands).await;
-                    }
                     OperatorCommand::PlannedFailover if self.machine.is_primary() => {
                         // Close writes and sync first, so the hand-over waits for every
                         // record written so far, buffered ones included.
@@ -341,7 +334,7 @@ impl Driver {
                             tracing::error!("mirror: syncing the journal before a planned failover: {e}");
                         }
                     }
-                    OperatorCommand::PlannedFailover | OperatorCommand::DemoteToDr => {}
+                    OperatorCommand::PlannedFailover | OperatorCommand::DemoteToDr | OperatorCommand::PromoteDr => {}
                 }
                 self.step(Event::Operator(cmd)).await;
             }
@@ -374,13 +367,20 @@ impl Driver {
                 commands.extend(self.feed(now, Event::JournalAppended { upto }));
             }
         }
-        // A member may be promoted only while every mirrored database is activated and
-        // caught up (dejournaling is inline, so a database that is dejournaling is caught
-        // up with the member's journal).
-        let ready = self.net.store.databases().iter().all(|d| d.status == "Normal" || d.status == "Dejournaling");
-        if self.dbs_ready != Some(ready) {
-            self.dbs_ready = Some(ready);
-            commands.extend(self.feed(now, Event::DatabasesReady(ready)));
+        // The machine decides from the databases' statuses whether it may be promoted.
+        let statuses: Vec<DatabaseStatus> = self
+            .net
+            .store
+            .databases()
+            .iter()
+            .map(|d| {
+                DatabaseStatus::from_word(&d.status)
+                    .unwrap_or_else(|| panic!("mirror: database {} has the unknown status {:?}", d.name, d.status))
+            })
+            .collect();
+        if self.databases.as_ref() != Some(&statuses) {
+            self.databases = Some(statuses.clone());
+            commands.extend(self.feed(now, Event::Databases(statuses)));
         }
         commands.extend(self.feed(now, event));
         self.execute(commands).await;

@@ -9,8 +9,8 @@ use super::network::{Dest, Network, Packet, Payload};
 use super::node::SimNode;
 use crate::mirror::failover::types::common_prefix;
 use crate::mirror::failover::{
-    AgentAnswer, Arbiter, Command, Event, InstanceState, JournalOp, Member, MemberId, MemberKind, MemberSpec,
-    MemberStatus, Millis, MirrorConfig, OperatorCommand, Position, Timing,
+    AgentAnswer, Arbiter, Command, DatabaseStatus, Event, InstanceState, JournalOp, Member, MemberId, MemberKind,
+    MemberSpec, MemberStatus, Millis, MirrorConfig, OperatorCommand, Position, Timing,
 };
 use crate::vfs::sim::SimRng;
 
@@ -109,7 +109,7 @@ impl Sim {
         for i in 1..sim.nodes.len() {
             let local = sim.nodes[i].clock.local(0);
             sim.nodes[i].member = Some(Member::start(cfg.clone(), sim.nodes[i].id, sim.nodes[i].durable(), local));
-            sim.deliver(i, Event::DatabasesReady(true));
+            sim.deliver(i, Event::Databases(vec![DatabaseStatus::Dejournaling]));
         }
         sim
     }
@@ -336,7 +336,7 @@ impl Sim {
             node.member = Some(Member::start(self.cfg.clone(), node.id, durable, local));
             let id = node.id;
             self.log(|| format!("{id} restarts"));
-            self.deliver(i, Event::DatabasesReady(true));
+            self.deliver(i, Event::Databases(vec![DatabaseStatus::Dejournaling]));
         }
     }
 
