@@ -34,6 +34,10 @@ pub enum EngineError {
     CorruptJournal { path: PathBuf, offset: u64, detail: String },
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
+    /// The journal could not be written or synced (no space left, an fsync error): it
+    /// accepts nothing more and the process stops (see `fatal.rs`).
+    #[error("journal {dir}: {detail}")]
+    JournalFailed { dir: PathBuf, detail: String },
     #[error("database writes are frozen for an external backup (engine thaw resumes them)")]
     Frozen,
     #[error("the engine is shutting down")]
@@ -58,7 +62,7 @@ impl EngineError {
             EngineError::NoTransaction => "NOTRANSACTION",
             EngineError::CorruptDatabase { .. } | EngineError::FutureFormat { .. } => "DATABASE",
             EngineError::CorruptJournal { .. } => "JOURNAL",
-            EngineError::Io { .. } => "DISKHARD",
+            EngineError::Io { .. } | EngineError::JournalFailed { .. } => "DISKHARD",
             EngineError::Frozen => "FROZEN",
             EngineError::ShuttingDown => "SHUTDOWN",
             EngineError::Mirror(_) => "MIRROR",

@@ -11,6 +11,7 @@ pub mod container;
 pub mod error;
 #[cfg(test)]
 mod fuzz;
+pub mod fatal;
 pub mod globals;
 pub mod instance;
 pub mod journal;
@@ -18,6 +19,7 @@ pub mod logging;
 pub mod merge;
 pub mod mirror;
 pub mod namespace;
+pub mod pid;
 pub mod resolve;
 pub mod resp;
 pub mod start;

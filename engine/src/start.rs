@@ -3,7 +3,9 @@
 //! Order: take the instance lock → open (recover) → apply the merge file → bind the
 //! superserver and web ports → publish the state file → serve. Shutdown reverses it and
 //! finishes well inside Docker's 10 s grace period: servers stop accepting, in-flight
-//! batches finish, database files are written, the journal is synced.
+//! batches finish, database files are written, the journal is synced. A fatal failure
+//! ([`crate::fatal`]: the journal cannot be written) stops it the same way, without the
+//! hand-over, and `run` returns the failure (the binary exits non-zero).
 
 use crate::error::EngineError;
 use crate::instance::datadir::{now_text, DataDir, RunState};
@@ -122,9 +124,20 @@ async fn serve(
         tokio::spawn(watch_merge_file(instance.clone(), path, merge_applied, stopped(stop_rx.clone())));
     }
 
-    wait_for_signal().await;
-    tracing::info!("shutting down");
-    hand_over_before_stopping(&mirror).await;
+    // A stop signal, or a failure after which this process must not go on (the journal
+    // cannot be written): then no hand-over (the journal is gone), the servers stop and
+    // the engine exits non-zero; its agent reports it down and the backup takes over.
+    let fatal = tokio::select! {
+        () = wait_for_signal() => None,
+        reason = crate::fatal::wait() => Some(reason),
+    };
+    match &fatal {
+        None => {
+            tracing::info!("shutting down");
+            hand_over_before_stopping(&mirror).await;
+        }
+        Some(reason) => tracing::error!("fatal: {reason}; the engine stops"),
+    }
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         let _ = resp.await;
@@ -134,7 +147,10 @@ async fn serve(
     if drained.is_err() {
         tracing::warn!("connections did not drain within {} s; closing them", DRAIN_TIMEOUT.as_secs());
     }
-    Ok(())
+    match fatal {
+        None => Ok(()),
+        Some(reason) => Err(anyhow::anyhow!("stopped after a fatal failure: {reason}")),
+    }
 }
 
 /// Installs the mirror service (it starts the member at once if it was one before).

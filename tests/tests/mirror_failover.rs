@@ -419,3 +419,64 @@ fn a_commit_acknowledged_after_the_old_primary_rejoined_survives_the_next_failov
     assert_eq!(a.get("^j(2)").unwrap().as_deref(), Some(&b"acknowledged by the new primary"[..]), "{}", lab.describe());
     signal(pid, "-CONT");
 }
+
+/// Regression: an old primary cut off under writes keeps records the new primary never
+/// got; at its rejoin the new primary answers REWIND and it cuts them. It once followed as
+/// Backup from then on but could never take over again: a planned failover to it left
+/// every member Waiting, a lost primary got no failover.
+#[test]
+fn an_old_primary_rewound_at_its_rejoin_takes_over_again() {
+    let lab = pair();
+    let mut a = lab.client(0, "DATA");
+    a.command(&[b"DURABILITY", b"always"]).unwrap();
+    for i in 0..20 {
+        a.set(&format!("^rw({i})"), "acknowledged").unwrap();
+    }
+    lab.act(0, r#"{"action":"fault-drop","peers":["MIRRORB","ARBITER"]}"#);
+    lab.act(1, r#"{"action":"fault-drop","peers":["MIRRORA"]}"#);
+    wait_until("MIRRORA to lose its backup", Duration::from_secs(10), || lab.status_word(0) == "In Trouble");
+    // Written to the cut-off primary's journal, never confirmed: the tail to rewind.
+    let _ = a.set_timeout(Some(Duration::from_millis(500)));
+    assert!(a.set("^rw(\"cut\")", "never acknowledged").is_err(), "a cut-off primary confirms nothing");
+    lab.wait_status(1, "Primary");
+    lab.act(0, r#"{"action":"fault-heal"}"#);
+    lab.act(1, r#"{"action":"fault-heal"}"#);
+    lab.wait_status(0, "Backup");
+    let log = std::fs::read_to_string(lab.members[0].dir.join("messages.log")).unwrap();
+    assert!(log.contains("rewound the journal to position"), "MIRRORA rewound at its rejoin; {}", lab.describe());
+    let mut b = lab.client(1, "DATA");
+    b.command(&[b"DURABILITY", b"always"]).unwrap();
+    b.set("^rw(\"new\")", "on the new primary").unwrap();
+    lab.act(1, r#"{"action":"planned-failover"}"#);
+    lab.wait_status(0, "Primary");
+    lab.wait_status(1, "Backup");
+    let mut a = lab.client(0, "DATA");
+    assert_eq!(a.get("^rw(\"new\")").unwrap().as_deref(), Some(&b"on the new primary"[..]));
+    assert_eq!(a.get("^rw(\"cut\")").unwrap(), None, "the rewound record is gone");
+    assert_eq!(a.get("^rw(19)").unwrap().as_deref(), Some(&b"acknowledged"[..]));
+}
+
+/// A paused primary (its agent paused too, so nobody fences it) answers a health check
+/// that was queued while it was stopped only after its acknowledgement lease is checked:
+/// once the backup took over, a load balancer must never see two primaries.
+#[test]
+fn a_resumed_old_primary_never_answers_the_health_check_as_primary() {
+    use std::io::{Read, Write};
+    let lab = pair();
+    let engine_pid = lab.engine(0).child.id();
+    let agent_pid = lab.members[0].agent.as_ref().unwrap().child.id();
+    signal(agent_pid, "-STOP");
+    signal(engine_pid, "-STOP");
+    // Queued in the stopped engine's listen backlog.
+    let mut queued = std::net::TcpStream::connect(("127.0.0.1", lab.web(0))).unwrap();
+    write!(queued, "GET /mirror_status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    lab.wait_status(1, "Primary");
+    signal(agent_pid, "-CONT");
+    signal(engine_pid, "-CONT");
+    queued.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut answer = String::new();
+    let _ = queued.read_to_string(&mut answer);
+    assert!(!answer.starts_with("HTTP/1.1 200"), "the resumed old primary answered\n{answer}");
+    let (code, _) = mirrorlab_tests::http(lab.web(1), "GET", "/mirror_status", None);
+    assert_eq!(code, 200, "the new primary is healthy");
+}

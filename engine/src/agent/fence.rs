@@ -42,11 +42,7 @@ pub fn fence(dir: &DataDir, reason: &str, timeout: Duration) -> Result<FenceOutc
         return Err(FenceError::BadPid { pid });
     }
     tracing::warn!(pid, data_dir = %dir.root().display(), reason, "fence: killing the engine");
-    // SAFETY: kill(2) with a PID read from the lock file that is held right now; it touches
-    // no memory of ours.
-    let rc = unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    if rc != 0 {
-        let e = std::io::Error::last_os_error();
+    if let Err(e) = crate::pid::send_signal(pid, libc::SIGKILL) {
         // ESRCH: it died between reading the lock and the kill; the wait below confirms.
         if e.raw_os_error() != Some(libc::ESRCH) {
             return Err(FenceError::Kill { pid, detail: e.to_string() });
@@ -101,7 +97,7 @@ mod tests {
             panic!("the stand-in engine never took the lock");
         }
         // SAFETY: stopping our own child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGSTOP) };
+        crate::pid::send_signal(child.id(), libc::SIGSTOP).unwrap();
         assert_eq!(fence(&dir, "test", Duration::from_secs(10)), Ok(FenceOutcome::Fenced(child.id())));
         assert_eq!(dir.lock_holder(), None);
         let status = child.wait().unwrap();

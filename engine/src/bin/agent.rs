@@ -50,6 +50,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    engine::fatal::abort_on_panic();
     let args = Args::parse();
     engine::logging::init(None, &args.log_level);
     let config = AgentConfig {

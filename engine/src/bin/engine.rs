@@ -167,6 +167,7 @@ enum JournalCommand {
 }
 
 fn main() -> ExitCode {
+    engine::fatal::abort_on_panic();
     let args = Args::parse();
     match run(args) {
         Ok(code) => code,

@@ -66,6 +66,7 @@ fn main() -> ExitCode {
         eprintln!("mirrorlab-init: cannot block signals: {e}");
         return ExitCode::FAILURE;
     }
+    engine::fatal::abort_on_panic();
     let args = Args::parse();
     match args.command {
         Cmd::InstallFile { staging, to } => match install::install_file(&staging, &to) {

@@ -12,9 +12,8 @@ pub enum Stopped {
 
 pub fn stop(dir: &DataDir, timeout: Duration) -> Result<Stopped, String> {
     let Some(pid) = dir.lock_holder() else { return Ok(Stopped::WasNotRunning) };
-    // SAFETY: sending a signal to a process id; no memory is involved.
-    if unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) } != 0 {
-        return Err(format!("cannot signal engine process {pid}: {}", std::io::Error::last_os_error()));
+    if let Err(e) = crate::pid::send_signal(pid, libc::SIGTERM) {
+        return Err(format!("cannot signal engine process {pid}: {e}"));
     }
     let deadline = Instant::now() + timeout;
     // The lock is released by the kernel when the process exits; poll for that condition.

@@ -113,8 +113,8 @@ pub fn exit_code(status: libc::c_int) -> i32 {
 }
 
 fn send(pid: u32, signal: libc::c_int) {
-    // SAFETY: kill has no memory effects; a process already gone gives ESRCH, ignored.
-    unsafe { libc::kill(pid as libc::pid_t, signal) };
+    // A process already gone gives ESRCH, ignored.
+    let _ = crate::pid::send_signal(pid, signal);
 }
 
 fn say(message: &str) {

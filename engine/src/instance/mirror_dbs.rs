@@ -8,6 +8,7 @@ use super::mirror_new_db;
 use super::Instance;
 use crate::error::{EngineError, Result};
 use crate::journal::RecordBody;
+use crate::mirror::failover::DatabaseStatus;
 use crate::mirror::status::MirroredDatabase;
 use crate::storage::Database;
 use std::sync::atomic::Ordering;
@@ -250,25 +251,29 @@ impl Instance {
             let follows = self.follows_mirror(&meta);
             let state = self.mirror_state.lock();
             let status = if state.catchup_running.contains(db.name()) {
-                "Catchup Running"
+                DatabaseStatus::CatchupRunning
             } else if state.needs_catchup.contains(db.name()) {
-                "Needs Catchup"
+                DatabaseStatus::NeedsCatchup
             } else if Some(meta.mirror_name.as_str()) != self.mirror_name() {
-                "Obsolete"
+                DatabaseStatus::Obsolete
             } else if !follows {
-                "Needs Activation"
+                DatabaseStatus::NeedsActivation
             } else if primary {
-                "Normal"
+                DatabaseStatus::Normal
             } else {
-                "Dejournaling"
+                DatabaseStatus::Dejournaling
             };
             let position = if follows { meta.journal_position.max(last) } else { meta.journal_position };
             seen.push(db.name().to_string());
-            out.push(MirroredDatabase { name: db.name().to_string(), status: status.into(), position });
+            out.push(MirroredDatabase { name: db.name().to_string(), status: status.word().into(), position });
         }
         for (name, position) in self.mirror_state.lock().dismounted.iter() {
             if !seen.contains(name) {
-                out.push(MirroredDatabase { name: name.clone(), status: "Dismounted".into(), position: *position });
+                out.push(MirroredDatabase {
+                    name: name.clone(),
+                    status: DatabaseStatus::Dismounted.word().into(),
+                    position: *position,
+                });
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -250,25 +250,26 @@ impl Journal {
             return Ok(());
         }
         let why = self.failure.lock().clone().unwrap_or_default();
-        Err(EngineError::io(
-            "the journal failed earlier and accepts no more writes; the engine must stop",
-            std::io::Error::other(why),
-        ))
+        Err(EngineError::JournalFailed {
+            dir: self.options.dir.clone(),
+            detail: format!("the journal failed earlier and accepts no more writes; the engine must stop ({why})"),
+        })
     }
 
+    /// Fails the journal for good after an I/O error: every later call is refused, every
+    /// waiter wakes to the error, and the process is told to stop ([`crate::fatal`]).
     pub(super) fn fail(&self, error: EngineError) -> EngineError {
-        tracing::error!(dir = %self.options.dir.display(), "journal failed, the engine must stop: {error}");
+        let failed = EngineError::JournalFailed {
+            dir: self.options.dir.clone(),
+            detail: format!("{error} (the journal accepts no more writes; the engine must stop)"),
+        };
+        tracing::error!("fatal: {failed}");
         *self.failure.lock() = Some(error.to_string());
         self.failed.store(true, Ordering::SeqCst);
         // Wake every waiter so it sees the failure.
         self.durable.send_modify(|_| {});
-        match error {
-            EngineError::Io { context, source } => EngineError::Io {
-                context: format!("{context} (the journal is now failed; the engine must stop)"),
-                source,
-            },
-            other => other,
-        }
+        crate::fatal::report(failed.to_string());
+        failed
     }
 
     /// Group commit: one write and one fdatasync for everything buffered.
@@ -425,6 +426,12 @@ impl Journal {
     /// mirror primary streaming live should not (diagnostics, and the shipping tests).
     pub fn file_reads(&self) -> u64 {
         self.file_reads.load(Ordering::Relaxed)
+    }
+
+    /// The file system this journal writes through (the instance's: real, or simulated in
+    /// crash tests); the mirror's state file is written through it too.
+    pub fn vfs(&self) -> Arc<dyn Vfs> {
+        self.vfs.clone()
     }
 
     pub fn segments(&self) -> Vec<SegmentInfo> {

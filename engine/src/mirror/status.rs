@@ -120,6 +120,9 @@ pub enum MirrorAction {
         peers: Vec<String>,
     },
     FaultHeal,
+    /// Fault injection (only when the engine allows it): the mirror task hits a broken
+    /// invariant (panics), to show that the whole process stops, not the task alone.
+    FaultPanic,
 }
 
 /// The running mirror, as the servers see it.
@@ -128,4 +131,8 @@ pub trait MirrorControl: Send + Sync {
     fn status(&self) -> Option<MirrorStatus>;
     /// Carries out an operator action; returns a sentence saying what happened.
     fn act(&self, action: MirrorAction) -> Result<String, EngineError>;
+    /// This member is the primary and may acknowledge commits *now*, judged at the time
+    /// of the call (its acknowledgement lease), not from a status published earlier: the
+    /// load balancers' health check (`/mirror_status`) answers from this.
+    fn acknowledging_primary(&self) -> bool;
 }

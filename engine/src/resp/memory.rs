@@ -312,6 +312,11 @@ impl MirrorControl for FakeMirror {
             other => Ok(format!("done: {other:?}")),
         }
     }
+
+    /// The fake has no lease: its primary acknowledges while its status says Primary.
+    fn acknowledging_primary(&self) -> bool {
+        self.status.lock().as_ref().is_some_and(|s| s.status == "Primary")
+    }
 }
 
 /// A primary's view of a mirror of two failover members and a DR async.

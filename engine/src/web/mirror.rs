@@ -23,13 +23,6 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::Value;
 
-/// The member status for which `/mirror_status` answers `SUCCESS`.
-///
-/// Only a primary that acknowledges writes: a primary "In Trouble" has stopped
-/// acknowledging them (it waits for its backup, and may be about to be superseded), so a
-/// load balancer must not send clients there; one in "Transition" is not open for work yet.
-pub const HEALTHY_STATUS: &str = "Primary";
-
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/mirror/config", get(show).put(configure))
@@ -123,10 +116,20 @@ fn normalized(action: MirrorAction) -> MirrorAction {
 }
 
 /// `200 SUCCESS` when this member is the primary acknowledging writes, `503 FAILED`
-/// otherwise (a backup, an async, a primary in trouble, not a member, or the status could
-/// not be read). Plain text, never cached.
+/// otherwise (a backup, an async, not a member, or the status could not be read). A
+/// primary "In Trouble" has stopped acknowledging (it waits for its backup, and may be
+/// about to be superseded), so a load balancer must not send clients there; one in
+/// "Transition" is not open for work yet. Plain text, never cached.
+///
+/// The answer is decided when it is sent, from the member's acknowledgement lease
+/// ([`MirrorControl::acknowledging_primary`](crate::mirror::status::MirrorControl)): a
+/// primary resumed after a pause may have been superseded before its mirror task ran
+/// again, and must not answer a request queued during the pause with `SUCCESS`.
 async fn health(State(instance): State<AppState>) -> Response {
-    let primary = matches!(current(&instance).await, Ok(Some(s)) if s.status == HEALTHY_STATUS);
+    let primary = match instance.mirror_control() {
+        Some(control) => blocking(move || Ok(control.acknowledging_primary())).await.unwrap_or(false),
+        None => false,
+    };
     let (code, text) = if primary { (StatusCode::OK, "SUCCESS") } else { (StatusCode::SERVICE_UNAVAILABLE, "FAILED") };
     (code, [(header::CACHE_CONTROL, "no-store")], text).into_response()
 }

@@ -93,14 +93,10 @@ pub fn stopped(pid: u32, binary: &str) -> bool {
     proc_state(pid, binary).is_some_and(|s| s == 'T' || s == 't')
 }
 
+/// The PID was checked against /proc just before; [`engine::pid::send_signal`] refuses
+/// 0, 1, group-wide ids and this process.
 pub fn signal(pid: u32, sig: i32) -> std::io::Result<()> {
-    let pid = i32::try_from(pid).map_err(|_| std::io::Error::other("pid out of range"))?;
-    // SAFETY: kill(2) has no memory effects; the PID was checked against /proc just before.
-    if unsafe { libc::kill(pid, sig) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    engine::pid::send_signal(pid, sig)
 }
 
 /// Polls `condition` every 10 ms until it holds or `timeout` passes.

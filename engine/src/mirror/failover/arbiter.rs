@@ -5,10 +5,10 @@
 //! from each member. It is the one place that serialises "the primary goes on alone" and
 //! "the backup takes over": once it has told the primary to go on alone it refuses the
 //! backup, and once it has granted a takeover it tells the old primary a failover happened.
-//! Its record is small and durable (written before it answers), so a restarted arbiter
-//! keeps it. A replaced arbiter (blank disk) has a new `incarnation`: a primary never takes
-//! "go on alone" from an incarnation other than the one that recorded its backup as
-//! eligible, since only that one can know whether it granted a takeover.
+//! Its record lives in memory only (the agent keeps no disk): a restarted or replaced
+//! arbiter is blank, with a new `incarnation`, and the simulator restarts it blank too. A
+//! primary never takes "go on alone" from an incarnation other than the one that recorded
+//! its backup as eligible, since only that one can know whether it granted a takeover.
 
 use std::collections::BTreeMap;
 

@@ -35,8 +35,6 @@ pub enum Command {
     /// Stop being primary: refuse writes, fail commits not yet acknowledged, follow the
     /// primary of `epoch`.
     DemoteToBackup { epoch: Epoch },
-    /// A client commit arrived on a member that is not an open primary.
-    RefuseCommit,
     /// This member's own type changed (operator promote/demote): persist it, and tell the
     /// primary (the driver rejoins, and the join carries the type).
     KindChanged(MemberKind),
@@ -49,8 +47,6 @@ pub enum Command {
 /// Local journal changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JournalOp {
-    /// The primary writes one new record at `pos` in `epoch`.
-    Append { epoch: Epoch, pos: Position },
     /// Drop every record after `to`: they were never acknowledged and the primary of a
     /// newer epoch does not have them (the member diverged).
     Truncate { to: Position },
@@ -92,6 +88,10 @@ pub enum LogLine {
         backup: MemberId,
     },
     BackupRevoked {
+        backup: MemberId,
+    },
+    /// The backup did not take over after a planned failover: the hand-over is given up.
+    HandoverNotTaken {
         backup: MemberId,
     },
 }

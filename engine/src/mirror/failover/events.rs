@@ -1,6 +1,6 @@
 //! Events in: everything the state machine learns from the outside world.
 
-use super::types::{Epoch, JournalSummary, MemberId, MemberKind, Millis, Position};
+use super::types::{DatabaseStatus, Epoch, JournalSummary, MemberId, MemberKind, Millis, Position};
 
 /// One input to [`crate::mirror::failover::Member::step`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,26 +10,36 @@ pub enum Event {
     Tick,
     /// A message from another member.
     Message { from: MemberId, msg: Message },
-    /// A client asks to commit one journal record (this member must be primary).
-    ClientCommit,
-    /// The real journal of a primary grew to `upto` in its epoch (records written by
-    /// clients, or by the rollback that precedes opening for writes). The driver of a
-    /// real engine sends this instead of one `ClientCommit` per record: the records exist
-    /// whether or not the member is open, so they are always counted, and nothing is sent
-    /// (the data channel streams them; acknowledgements come back as `JournalAck`).
+    /// The real journal of a primary grew to `upto` (durable) in its epoch: records written
+    /// by clients (only while it is open for writes: the driver's write mode), or by the
+    /// rollback that precedes opening. The records exist whether or not the member is
+    /// open, so they are always counted; the primary sends its journal summary to its
+    /// active backup (or to the failover members catching up to become it) at once, and
+    /// the acknowledgements come back as `JournalAck`. The simulator sends exactly this
+    /// after a client's write, as the driver does.
     JournalAppended { upto: Position },
+    /// On a primary: a member acknowledged over the data channel that it has durably
+    /// received the journal up to `end` (in this epoch). It confirms records as a
+    /// `JournalAck` does, but never starts or extends the member's ack lease: only a
+    /// journal message's echoed `sent_at` does.
+    DataAck { from: MemberId, end: Position },
     /// A member's real journal now is `journal` (records arrived over the data channel
     /// and are synced). Taken only when the current summary is a prefix of it; it changes
     /// nothing else (in particular not when the primary was last heard from).
     JournalReceived { journal: JournalSummary },
+    /// A follower's real journal was cut back to `to`: its JOIN was answered with REWIND
+    /// (it held records the primary never had; they were undone). The machine's summary
+    /// drops the same records; nothing else changes (the member stays promotable).
+    JournalRewound { to: Position },
     /// The arbiter answered.
     Arbiter(ArbiterAnswer),
     /// A member's agent answered.
     Agent(AgentAnswer),
     /// The connection to another member went up or down (the driver's view of TCP).
     Connection { peer: MemberId, up: bool },
-    /// Every mirrored database is mounted, activated and caught up (or no longer is).
-    DatabasesReady(bool),
+    /// The status of every mirrored database this member holds (sent when it changes);
+    /// the member is promotable only while all are [`DatabaseStatus::ready`].
+    Databases(Vec<DatabaseStatus>),
     /// An operator command.
     Operator(OperatorCommand),
     /// Another member's type is now `kind` (it was demoted to DR or promoted to failover;

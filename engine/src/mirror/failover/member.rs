@@ -50,10 +50,19 @@ struct PeerProgress {
     last_ack_at: Option<Millis>,
     /// `sent_at` of the newest journal message the peer acknowledged: the lease start.
     lease_from: Option<Millis>,
+    connected: bool,
+    /// When its connection last went down (`None` while connected or never seen).
+    gone_at: Option<Millis>,
 }
+
+/// How long a disconnected async member keeps holding the primary's journal purges back:
+/// the reference's 14 days. A failover member holds them back however long it is away.
+pub const ASYNC_PURGE_HOLD_MS: Millis = 14 * 24 * 3600 * 1000;
 
 #[derive(Debug, Clone)]
 struct Primary {
+    /// When this member became primary (members not seen since count as gone since).
+    since: Millis,
     open: bool,
     open_at: Millis,
     acked: Position,
@@ -91,7 +100,9 @@ struct Follower {
     /// Operator-forced promotion of a DR async.
     forced: bool,
     /// Planned failover we started: resend until the new primary shows up.
-    handed_over: Option<(MemberId, Epoch, Position)>,
+    /// To whom, in which epoch, up to where, and when (a hand-over not taken within the
+    /// trouble timeout is given up: the member then looks for a primary as any other).
+    handed_over: Option<(MemberId, Epoch, Position, Millis)>,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +205,33 @@ impl Member {
         }
     }
 
+    /// On the primary, the lowest journal position another member still needs (0 when
+    /// nobody holds purges back, and on every other member: followers keep what their own
+    /// databases need). Every member's need is the position after the last one it
+    /// acknowledged to this primary (1, everything, until it has); a failover member holds
+    /// purges back however long it is away (it must be able to catch up rather than be
+    /// rebuilt), an async member until it has been out of touch for
+    /// [`ASYNC_PURGE_HOLD_MS`]. A member not seen since this member became primary counts
+    /// as gone since then.
+    pub fn purge_floor(&self, now: Millis) -> Position {
+        let Role::Primary(p) = &self.role else { return 0 };
+        self.cfg
+            .members
+            .iter()
+            .filter(|m| m.id != self.id)
+            .filter_map(|m| {
+                let seen = p.peers.get(&m.id);
+                let has = seen.map_or(0, |s| s.recv);
+                let connected = seen.is_some_and(|s| s.connected);
+                let gone_since = seen.and_then(|s| s.gone_at).unwrap_or(p.since);
+                let holds =
+                    m.kind == MemberKind::Failover || connected || now.saturating_sub(gone_since) < ASYNC_PURGE_HOLD_MS;
+                holds.then_some(has + 1)
+            })
+            .min()
+            .unwrap_or(0)
+    }
+
     pub fn durable(&self) -> Durable {
         Durable { epoch: self.epoch, journal: self.journal.clone(), no_failover: self.no_failover }
     }
@@ -227,17 +265,23 @@ impl Member {
         match event {
             Event::Tick => {}
             Event::Message { from, msg } => self.on_message(now, from, msg),
-            Event::ClientCommit => self.on_commit(now),
-            Event::JournalAppended { upto } => self.on_appended(upto),
+            Event::JournalAppended { upto } => self.on_appended(now, upto),
+            Event::DataAck { from, end } => self.on_peer_ack(now, from, end, None),
             Event::JournalReceived { journal } => {
                 if !self.is_primary() && common_prefix(&self.journal, &journal) == self.journal.end() {
                     self.journal = journal;
                 }
             }
+            Event::JournalRewound { to } => {
+                // Only a follower joins a primary: a rewind under a primary's feet would
+                // drop records it may have acknowledged.
+                assert!(!self.is_primary(), "{}: the journal of a primary was rewound to {to}", self.id);
+                self.journal.truncate(to);
+            }
             Event::Arbiter(answer) => self.on_arbiter(now, answer),
             Event::Agent(answer) => self.on_agent(now, answer),
             Event::Connection { peer, up } => self.on_connection(now, peer, up),
-            Event::DatabasesReady(ready) => self.dbs_ready = ready,
+            Event::Databases(statuses) => self.dbs_ready = statuses.iter().all(|s| s.ready()),
             Event::Operator(cmd) => self.on_operator(now, cmd),
             Event::PeerKind { peer, kind } => self.on_peer_kind(now, peer, kind),
         }
@@ -275,6 +319,7 @@ impl Member {
         self.out.push(Command::BecomePrimary { epoch });
         self.set_status(MemberStatus::Transition);
         self.role = Role::Primary(Box::new(Primary {
+            since: now,
             open: false,
             open_at,
             acked: 0,
@@ -329,31 +374,40 @@ impl Member {
                 self.out.push(Command::Send { to: from, msg: Message::NewerEpoch { epoch } });
             }
             Message::JournalAck { epoch: e, end, sent_at } if e == epoch => {
-                let end_now = self.journal.end();
-                let failover_peer = self.cfg.kind_of(from) == Some(MemberKind::Failover);
-                let Role::Primary(p) = &mut self.role else { unreachable!() };
-                let peer = p.peers.entry(from).or_default();
-                peer.recv = peer.recv.max(end);
-                peer.last_ack_at = Some(now);
-                peer.lease_from = Some(peer.lease_from.map_or(sent_at, |l| l.max(sent_at)));
-                if p.backup.is_none() && failover_peer && end >= end_now && p.handover.is_none() {
-                    p.backup = Some(from);
-                    p.trouble_since = None;
-                    p.mode_seq += 1;
-                    p.eligible_sent = Some(p.mode_seq);
-                    p.arbiter_confirmed_eligible = false;
-                    self.out.push(Command::Log(LogLine::BackupActive { backup: from }));
-                    self.ping_arbiter();
-                    if self.status == MemberStatus::InTrouble {
-                        self.set_status(MemberStatus::Primary);
-                    }
-                } else if p.backup != Some(from) && failover_peer && end < end_now {
-                    // Catching up: send the rest now rather than at the next heartbeat.
-                    let msg = self.journal_message(now, from);
-                    self.out.push(Command::Send { to: from, msg });
-                }
+                self.on_peer_ack(now, from, end, Some(sent_at))
             }
             _ => {}
+        }
+    }
+
+    /// A member acknowledged the journal up to `end` in this epoch; `lease_start` is the
+    /// `sent_at` of the journal message it echoed (`None` for a data acknowledgement,
+    /// which confirms records but never starts or extends the ack lease).
+    fn on_peer_ack(&mut self, now: Millis, from: MemberId, end: Position, lease_start: Option<Millis>) {
+        let end_now = self.journal.end();
+        let failover_peer = self.cfg.kind_of(from) == Some(MemberKind::Failover);
+        let Role::Primary(p) = &mut self.role else { return };
+        let peer = p.peers.entry(from).or_default();
+        peer.recv = peer.recv.max(end);
+        peer.last_ack_at = Some(now);
+        if let Some(sent_at) = lease_start {
+            peer.lease_from = Some(peer.lease_from.map_or(sent_at, |l| l.max(sent_at)));
+        }
+        if p.backup.is_none() && failover_peer && end >= end_now && p.handover.is_none() {
+            p.backup = Some(from);
+            p.trouble_since = None;
+            p.mode_seq += 1;
+            p.eligible_sent = Some(p.mode_seq);
+            p.arbiter_confirmed_eligible = false;
+            self.out.push(Command::Log(LogLine::BackupActive { backup: from }));
+            self.ping_arbiter();
+            if self.status == MemberStatus::InTrouble {
+                self.set_status(MemberStatus::Primary);
+            }
+        } else if p.backup != Some(from) && failover_peer && end < end_now {
+            // Catching up: send the rest now rather than at the next heartbeat.
+            let msg = self.journal_message(now, from);
+            self.out.push(Command::Send { to: from, msg });
         }
     }
 
@@ -447,17 +501,15 @@ impl Member {
         }
     }
 
-    fn on_commit(&mut self, now: Millis) {
-        let epoch = self.epoch;
-        let open = matches!(&self.role, Role::Primary(p) if p.open && p.handover.is_none());
-        if !open {
-            self.out.push(Command::RefuseCommit);
+    fn on_appended(&mut self, now: Millis, upto: Position) {
+        if !matches!(self.role, Role::Primary(_)) || upto <= self.journal.end() {
             return;
         }
-        let pos = self.journal.end() + 1;
-        self.journal.push(epoch, pos);
-        self.out.push(Command::Journal(JournalOp::Append { epoch, pos }));
-        // Stream to the active backup, or to every failover member catching up to become it.
+        let epoch = self.epoch;
+        for pos in self.journal.end() + 1..=upto {
+            self.journal.push(epoch, pos);
+        }
+        // To the active backup, or to every failover member catching up to become it.
         let targets = match &self.role {
             Role::Primary(p) => p.backup.map_or_else(|| self.other_failover_members(), |b| vec![b]),
             Role::Follower(_) => Vec::new(),
@@ -465,16 +517,6 @@ impl Member {
         for to in targets {
             let msg = self.journal_message(now, to);
             self.out.push(Command::Send { to, msg });
-        }
-    }
-
-    fn on_appended(&mut self, upto: Position) {
-        if !matches!(self.role, Role::Primary(_)) {
-            return;
-        }
-        let epoch = self.epoch;
-        for pos in self.journal.end() + 1..=upto {
-            self.journal.push(epoch, pos);
         }
     }
 
@@ -601,6 +643,11 @@ impl Member {
     }
 
     fn on_connection(&mut self, now: Millis, peer: MemberId, up: bool) {
+        if let Role::Primary(p) = &mut self.role {
+            let progress = p.peers.entry(peer).or_default();
+            progress.connected = up;
+            progress.gone_at = if up { None } else { Some(now) };
+        }
         if up {
             return;
         }
@@ -773,7 +820,7 @@ impl Member {
                 self.out.push(Command::Send { to: b, msg: Message::Handover { epoch, end } });
                 self.out.push(Command::DemoteToBackup { epoch });
                 let mut f = Follower::new(now);
-                f.handed_over = Some((b, epoch, end));
+                f.handed_over = Some((b, epoch, end, now));
                 self.role = Role::Follower(Box::new(f));
                 self.set_status(MemberStatus::Waiting);
                 return;
@@ -782,20 +829,42 @@ impl Member {
         self.pump_acks(now);
     }
 
-    fn pump_acks(&mut self, now: Millis) {
+    /// Whether this member, primary, may acknowledge commits at `now`: up to which
+    /// position, and until when (`send_before`). With an active backup, up to what it
+    /// received and while its lease holds; alone, everything, for `ack_lease` from `now`.
+    fn ack_window(&self, now: Millis) -> (bool, Position, Millis) {
         let t = self.cfg.timing;
         let end = self.journal.end();
-        let Role::Primary(p) = &mut self.role else { return };
+        let Role::Primary(p) = &self.role else { return (false, 0, 0) };
         let may_go_alone = p.eligible_sent.is_none_or(|s| p.alone_confirmed > s);
-        let (can, upto, send_before) = if !p.open || p.handover.is_some() || p.trouble_since.is_some() {
+        if !p.open || p.handover.is_some() || p.trouble_since.is_some() {
             (false, 0, 0)
         } else if let Some(b) = p.backup {
             let peer = p.peers.get(&b).cloned().unwrap_or_default();
             let until = peer.lease_from.map_or(0, |l| l + t.ack_lease());
+            #[cfg(test)]
+            if super::mutation::active(super::mutation::Mutation::SkipBackupAck) {
+                return (now < until, end, until);
+            }
             (now < until, peer.recv.min(end), until)
         } else {
             (may_go_alone, end, now + t.ack_lease())
-        };
+        }
+    }
+
+    /// The time (this member's clock) until which it may go on acknowledging commits as
+    /// of `now`, if it is an open primary that acknowledges: the end of its backup's ack
+    /// lease, or `ack_lease` from `now` when alone. Past it, the member must not present
+    /// itself as the primary (a health check answered late, after a pause, would
+    /// otherwise name a primary that may have been superseded).
+    pub fn acking_until(&self, now: Millis) -> Option<Millis> {
+        let (can, _, until) = self.ack_window(now);
+        can.then_some(until)
+    }
+
+    fn pump_acks(&mut self, now: Millis) {
+        let (can, upto, send_before) = self.ack_window(now);
+        let Role::Primary(p) = &mut self.role else { return };
         if can != p.acking {
             p.acking = can;
             self.out.push(if can { Command::StartAcking } else { Command::StopAcking });
@@ -811,8 +880,17 @@ impl Member {
         let t = self.cfg.timing;
         if heartbeat {
             self.ping_arbiter();
-            if let Some((to, epoch, end)) = self.follower().handed_over {
+            if let Some((to, epoch, end, _)) = self.follower().handed_over {
                 self.out.push(Command::Send { to, msg: Message::Handover { epoch, end } });
+            }
+        }
+        // A hand-over the backup does not take (it was marked no-failover, or lost its
+        // databases, after the primary chose it) is given up after the trouble timeout;
+        // without it every member would wait for another forever.
+        if let Some((to, _, _, at)) = self.follower().handed_over {
+            if now.saturating_sub(at) >= t.trouble_timeout() {
+                self.follower_mut().handed_over = None;
+                self.out.push(Command::Log(LogLine::HandoverNotTaken { backup: to }));
             }
         }
         let promotable = self.promotable();

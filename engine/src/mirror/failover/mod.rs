@@ -2,7 +2,7 @@
 //!
 //! A driver owns one [`Member`] per data member and calls
 //! [`Member::step`]`(now, event) -> Vec<Command>` for every event: a tick, a message from
-//! another member, a client commit, an arbiter or agent answer, a connection going down, an
+//! another member, the journal growing, an arbiter or agent answer, a connection going down, an
 //! operator command. `now` is the member's monotonic clock in milliseconds; every timer
 //! derives from it. The driver executes the returned [`Command`]s in order (persist the
 //! epoch before anything after it, journal writes before the acknowledgements after them)
@@ -22,10 +22,12 @@ pub use events::{AgentAnswer, ArbiterAnswer, Event, InstanceState, Message, Oper
 pub use member::{Durable, Member, MirrorConfig};
 pub use timing::{Timing, DEFAULT_QOS_MS, MAX_DRIFT_PPM};
 pub use types::{
-    common_prefix, next_epoch, ArbiterLine, Epoch, FailoverMode, JournalSummary, MemberId, MemberKind, MemberSpec,
-    MemberStatus, Millis, Position, MAX_MEMBERS,
+    common_prefix, next_epoch, ArbiterLine, DatabaseStatus, Epoch, FailoverMode, JournalSummary, MemberId, MemberKind,
+    MemberSpec, MemberStatus, Millis, Position, MAX_MEMBERS,
 };
 
+#[cfg(test)]
+pub(crate) mod mutation;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]

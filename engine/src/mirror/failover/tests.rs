@@ -171,10 +171,10 @@ fn golden_primary_loses_backup_in_arbiter_controlled_mode() {
             (10, Event::Tick),
             (20, Event::Message { from: b, msg: Message::JournalAck { epoch: e, end: 0, sent_at: 10 } }),
             (30, pong(Some(b), 1)),
-            (40, Event::ClientCommit),
+            (40, Event::JournalAppended { upto: 1 }),
             (50, Event::Message { from: b, msg: Message::JournalAck { epoch: e, end: 1, sent_at: 40 } }),
             (60, Event::Connection { peer: b, up: false }),
-            (70, Event::ClientCommit),
+            (70, Event::JournalAppended { upto: 2 }),
             (3_000, Event::Tick),
             (3_010, pong(None, 2)),
             (3_020, Event::Tick),
@@ -187,7 +187,7 @@ fn golden_backup_takes_over_through_the_arbiter() {
     let (a, b) = (MemberId(0), MemberId(1));
     let mut m = Member::start(config(), b, Durable::default(), 0);
     let e = next_epoch(0, a);
-    let first = m.step(0, Event::DatabasesReady(true));
+    let first = m.step(0, Event::Databases(vec![DatabaseStatus::Dejournaling]));
     let journal = JournalSummary::from_records(&[e, e]);
     golden(
         "backup_takes_over",
@@ -204,7 +204,7 @@ fn golden_backup_takes_over_through_the_arbiter() {
             (3_100, Event::Tick),
             (3_200, Event::Arbiter(ArbiterAnswer::Granted { epoch: next_epoch(e, b) })),
             (4_000, Event::Tick),
-            (4_100, Event::ClientCommit),
+            (4_100, Event::JournalAppended { upto: 3 }),
             (5_000, Event::Message { from: a, msg: Message::JournalAck { epoch: e, end: 2, sent_at: 80 } }),
             (
                 5_010,
@@ -221,4 +221,96 @@ fn golden_backup_takes_over_through_the_arbiter() {
             ),
         ],
     );
+}
+
+#[test]
+fn a_summary_from_another_process_is_checked() {
+    assert_eq!(JournalSummary::checked(&[]).unwrap().end(), 0);
+    assert_eq!(JournalSummary::checked(&[(16, 3), (33, 9)]).unwrap().end(), 9);
+    for bad in [&[(16, 0)][..], &[(16, 3), (16, 5)], &[(16, 3), (33, 3)], &[(33, 3), (16, 5)]] {
+        let e = JournalSummary::checked(bad).unwrap_err();
+        assert!(e.contains("does not increase"), "{bad:?}: {e}");
+    }
+    let long: Vec<(u64, u64)> = (1..=4097).map(|i| (i, i)).collect();
+    assert!(JournalSummary::checked(&long).unwrap_err().contains("at most 4096"));
+}
+
+#[test]
+fn only_an_open_primary_within_its_lease_is_acknowledging() {
+    let cfg = config();
+    let (mut a, _) = Member::create_primary(cfg.clone(), MemberId(0), 0);
+    // Alone, open once the guard passed: the window runs ack_lease past every step.
+    let _ = a.step(10, Event::Tick);
+    let lease = cfg.timing.ack_lease();
+    assert_eq!(a.acking_until(10), Some(10 + lease));
+    let b = Member::start(cfg, MemberId(1), Durable::default(), 0);
+    assert_eq!(b.acking_until(10), None, "a follower never acknowledges");
+}
+
+#[test]
+fn a_rewind_cuts_the_followers_summary_and_keeps_it_promotable() {
+    let cfg = config();
+    let journal = JournalSummary::from_records(&[16, 16, 16]);
+    let mut b = Member::start(cfg, MemberId(1), Durable { epoch: 16, journal, no_failover: false }, 0);
+    let _ = b.step(0, Event::Databases(vec![DatabaseStatus::Dejournaling]));
+    let _ = b.step(10, Event::JournalRewound { to: 1 });
+    assert_eq!(b.journal().end(), 1);
+    assert_eq!(b.epoch(), 16, "the epoch is kept");
+}
+
+#[test]
+fn a_data_acknowledgement_confirms_records_but_never_grants_a_lease() {
+    let (a, b) = (MemberId(0), MemberId(1));
+    let (mut m, _) = Member::create_primary(config(), a, 0);
+    let e = m.epoch();
+    let _ = m.step(10, Event::Tick);
+    // The backup's data acknowledgement alone: active, but no lease, so nothing is confirmed.
+    let _ = m.step(20, Event::DataAck { from: b, end: 0 });
+    assert_eq!(m.active_backup(), Some(b));
+    let _ = m.step(25, Event::JournalAppended { upto: 2 });
+    let out = m.step(30, Event::DataAck { from: b, end: 2 });
+    assert!(!out.iter().any(|c| matches!(c, Command::AckCommits { .. })), "{out:?}");
+    // Its acknowledgement of a journal message starts the lease: now records are confirmed.
+    let out = m.step(40, Event::Message { from: b, msg: Message::JournalAck { epoch: e, end: 2, sent_at: 35 } });
+    let lease = config().timing.ack_lease();
+    assert!(out.contains(&Command::AckCommits { upto: 2, send_before: 35 + lease }), "{out:?}");
+    // Later data acknowledgements confirm more, within the same lease only.
+    let _ = m.step(50, Event::JournalAppended { upto: 3 });
+    let out = m.step(60, Event::DataAck { from: b, end: 3 });
+    assert!(out.contains(&Command::AckCommits { upto: 3, send_before: 35 + lease }), "{out:?}");
+}
+
+/// The primary's journal purge floor (docs/design/mirroring.md, "Purge"), from what the
+/// machine saw: acknowledgements and connections.
+#[test]
+fn the_purge_floor_keeps_what_other_members_need() {
+    use super::member::ASYNC_PURGE_HOLD_MS;
+    let (a, b, d) = (MemberId(0), MemberId(1), MemberId(2));
+    let (mut m, _) = Member::create_primary(config(), a, 0);
+    let e = m.epoch();
+    let _ = m.step(10, Event::JournalAppended { upto: 900 });
+    assert_eq!(m.purge_floor(20), 1, "members not seen yet need everything");
+    for (peer, end) in [(b, 900), (d, 400)] {
+        let _ = m.step(30, Event::Connection { peer, up: true });
+        let _ = m.step(40, Event::Message { from: peer, msg: Message::JournalAck { epoch: e, end, sent_at: 30 } });
+    }
+    assert_eq!(m.purge_floor(50), 401, "the member furthest behind sets the floor");
+    // The DR async goes away: it holds purges back for 14 days, then no longer.
+    let _ = m.step(100, Event::Connection { peer: d, up: false });
+    assert_eq!(m.purge_floor(100 + ASYNC_PURGE_HOLD_MS - 1), 401);
+    assert_eq!(m.purge_floor(100 + ASYNC_PURGE_HOLD_MS), 901);
+    // A failover member holds them back however long it is away.
+    let _ = m.step(200, Event::Connection { peer: b, up: false });
+    assert_eq!(m.purge_floor(200 + 10 * ASYNC_PURGE_HOLD_MS), 901);
+    let follower = Member::start(config(), b, Durable::default(), 0);
+    assert_eq!(follower.purge_floor(0), 0, "followers set no floor");
+}
+
+#[test]
+fn only_caught_up_databases_make_a_member_promotable() {
+    for s in DatabaseStatus::ALL {
+        assert_eq!(DatabaseStatus::from_word(s.word()), Some(s));
+        assert_eq!(s.ready(), matches!(s, DatabaseStatus::Normal | DatabaseStatus::Dejournaling), "{s:?}");
+    }
+    assert_eq!(DatabaseStatus::from_word("Caught Up"), None);
 }

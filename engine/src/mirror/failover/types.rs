@@ -17,6 +17,9 @@ pub type Position = u64;
 /// The most members a mirror may have (two failover members plus fourteen asyncs).
 pub const MAX_MEMBERS: u8 = 16;
 
+/// The most epochs a journal summary from another process may list.
+pub const MAX_SUMMARY_SEGMENTS: usize = 4096;
+
 /// A member's index in the mirror configuration (`0..MAX_MEMBERS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MemberId(pub u8);
@@ -75,9 +78,27 @@ impl JournalSummary {
     }
 
     /// A summary from `(epoch, last position)` pairs, both strictly increasing (the caller
-    /// checked them).
+    /// checked them: this member's own state). Anything from another process goes through
+    /// [`JournalSummary::checked`].
     pub fn from_segments(segments: &[(Epoch, Position)]) -> JournalSummary {
         JournalSummary { segments: segments.to_vec() }
+    }
+
+    /// A summary from pairs that came from another process (the data channel, an agent):
+    /// at most [`MAX_SUMMARY_SEGMENTS`] pairs, positions from 1, epochs and positions both
+    /// strictly increasing; otherwise why not.
+    pub fn checked(segments: &[(Epoch, Position)]) -> Result<JournalSummary, String> {
+        if segments.len() > MAX_SUMMARY_SEGMENTS {
+            return Err(format!("a journal summary of {} epochs (at most {MAX_SUMMARY_SEGMENTS})", segments.len()));
+        }
+        let mut last = (None, 0);
+        for &(epoch, pos) in segments {
+            if pos <= last.1 || last.0.is_some_and(|e| epoch <= e) {
+                return Err(format!("a journal summary that does not increase: ({epoch}, {pos}) after {last:?}"));
+            }
+            last = (Some(epoch), pos);
+        }
+        Ok(JournalSummary { segments: segments.to_vec() })
     }
 
     pub fn segments(&self) -> &[(Epoch, Position)] {
@@ -177,6 +198,58 @@ pub fn common_prefix(a: &JournalSummary, b: &JournalSummary) -> Position {
 
 fn seg_at(s: &JournalSummary, pos: Position) -> (Epoch, Position) {
     *s.segments.iter().find(|seg| seg.1 >= pos).expect("position inside the journal")
+}
+
+/// A mirrored database's status on this member, as the Mirror Monitor prints it. The
+/// failover core decides from these whether the member may be promoted
+/// ([`DatabaseStatus::ready`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseStatus {
+    /// On the primary: mirrored and written here.
+    Normal,
+    /// Following the primary: every received record is applied as it is journaled.
+    Dejournaling,
+    NeedsActivation,
+    NeedsCatchup,
+    CatchupRunning,
+    Dismounted,
+    /// Mirrored in another mirror.
+    Obsolete,
+}
+
+impl DatabaseStatus {
+    pub const ALL: [DatabaseStatus; 7] = [
+        DatabaseStatus::Normal,
+        DatabaseStatus::Dejournaling,
+        DatabaseStatus::NeedsActivation,
+        DatabaseStatus::NeedsCatchup,
+        DatabaseStatus::CatchupRunning,
+        DatabaseStatus::Dismounted,
+        DatabaseStatus::Obsolete,
+    ];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            DatabaseStatus::Normal => "Normal",
+            DatabaseStatus::Dejournaling => "Dejournaling",
+            DatabaseStatus::NeedsActivation => "Needs Activation",
+            DatabaseStatus::NeedsCatchup => "Needs Catchup",
+            DatabaseStatus::CatchupRunning => "Catchup Running",
+            DatabaseStatus::Dismounted => "Dismounted",
+            DatabaseStatus::Obsolete => "Obsolete",
+        }
+    }
+
+    pub fn from_word(word: &str) -> Option<DatabaseStatus> {
+        DatabaseStatus::ALL.into_iter().find(|s| s.word() == word)
+    }
+
+    /// Mounted, activated and caught up with this member's journal (dejournaling is
+    /// inline, so a database that is dejournaling is caught up): a member is promotable
+    /// only while every mirrored database is.
+    pub fn ready(self) -> bool {
+        matches!(self, DatabaseStatus::Normal | DatabaseStatus::Dejournaling)
+    }
 }
 
 /// Member status, as the Mirror Monitor prints it.

@@ -9,15 +9,14 @@
 
 use super::net::{self, NetShared};
 use super::peers::{self, ArbiterClient};
-use super::purge;
 use super::state;
 use super::store::WriteMode;
 use crate::agent::status::MirrorRole;
 use crate::journal::Position;
 use crate::mirror::config::{MemberType, MirrorConfig as Config};
 use crate::mirror::failover::{
-    AgentAnswer, ArbiterAnswer, ArbiterRequest, Command, Durable, Event, JournalOp, Member, MemberId, MemberKind,
-    MemberSpec, Message as Control, MirrorConfig, OperatorCommand, Timing,
+    AgentAnswer, ArbiterAnswer, ArbiterRequest, Command, DatabaseStatus, Durable, Event, JournalOp, Member, MemberId,
+    MemberKind, MemberSpec, Message as Control, MirrorConfig, OperatorCommand, Timing,
 };
 use crate::mirror::shipping::follower::FromPrimary;
 use crate::mirror::shipping::sender::FromMember;
@@ -49,6 +48,8 @@ pub enum Input {
     /// A member's agent did not answer.
     AgentSilent(MemberId),
     Operator(OperatorCommand),
+    /// The fault switch: behave as a broken invariant does (panic).
+    FaultPanic,
 }
 
 /// What other members look like from here, for the status.
@@ -57,8 +58,6 @@ pub struct PeerView {
     pub connected: bool,
     pub position: Position,
     pub since: Option<String>,
-    /// When it was last seen to go (for journal purge); `None` while connected.
-    pub gone_at: Option<Instant>,
     pub caught_up_at: Option<Instant>,
 }
 
@@ -80,6 +79,10 @@ pub struct Published {
     pub types: BTreeMap<MemberId, MemberType>,
     /// This member is the primary and takes writes (after its takeover steps).
     pub open_for_writes: bool,
+    /// Until when this member, an open primary, may acknowledge commits (its backup's
+    /// ack lease, or `ack_lease` past the last step when alone); `None` when it may not.
+    /// The health check compares it with the clock when it answers.
+    pub acking_until: Option<Instant>,
 }
 
 pub struct Driver {
@@ -90,16 +93,13 @@ pub struct Driver {
     pub published: Arc<parking_lot::Mutex<Published>>,
     clock: Instant,
     links: BTreeMap<MemberId, mpsc::Sender<Control>>,
-    /// The newest `sent_at` each member echoed in a control acknowledgement: data
-    /// acknowledgements carry the same lease start.
-    lease: BTreeMap<MemberId, u64>,
     upstream: Option<(MemberId, mpsc::Sender<Message>)>,
     connector: Option<tokio::task::JoinHandle<()>>,
     arbiter: Option<mpsc::Sender<ArbiterRequest>>,
     asking_agents: BTreeSet<MemberId>,
     acked: Position,
-    /// What the machine was last told about the mirrored databases being ready.
-    dbs_ready: Option<bool>,
+    /// The mirrored databases' statuses the machine was last told.
+    databases: Option<Vec<DatabaseStatus>>,
 }
 
 /// The failover core's view of a mirror configuration.
@@ -132,11 +132,15 @@ impl Driver {
             let last = net.store.mirror_journal().last_position();
             Durable { epoch: s.epoch, journal: state::summary(&s, last), no_failover: s.no_failover }
         };
+        #[cfg(test)]
+        let start = (mcfg.clone(), durable.clone());
         let (machine, first) = if create {
             Member::create_primary(mcfg, me, 0)
         } else {
             (Member::start(mcfg, me, durable, 0), Vec::new())
         };
+        #[cfg(test)]
+        recording::start(net.dir.root(), create, me, start, &first);
         let driver = Driver {
             cfg,
             me,
@@ -145,13 +149,12 @@ impl Driver {
             published: Arc::default(),
             clock: Instant::now(),
             links: BTreeMap::new(),
-            lease: BTreeMap::new(),
             upstream: None,
             connector: None,
             arbiter: None,
             asking_agents: BTreeSet::new(),
             acked: 0,
-            dbs_ready: None,
+            databases: None,
         };
         (driver, first)
     }
@@ -212,7 +215,6 @@ impl Driver {
                 self.peer(id, |p| {
                     p.connected = true;
                     p.since = None;
-                    p.gone_at = None;
                 });
                 self.step(Event::Connection { peer: id, up: true }).await;
             }
@@ -232,14 +234,10 @@ impl Driver {
                         p.caught_up_at = Some(Instant::now());
                     }
                 });
-                let sent_at = self.lease.get(&id).copied().unwrap_or(0);
-                let epoch = self.machine.epoch();
-                self.step(Event::Message { from: id, msg: Control::JournalAck { epoch, end: durable, sent_at } }).await;
+                self.step(Event::DataAck { from: id, end: durable }).await;
             }
             Input::FromMember(id, FromMember::Control(msg)) => {
-                if let Control::JournalAck { sent_at, end, .. } = msg {
-                    let lease = self.lease.entry(id).or_default();
-                    *lease = (*lease).max(sent_at);
+                if let Control::JournalAck { end, .. } = msg {
                     // A member with nothing to receive sends no data acknowledgement: its
                     // control acknowledgement says how far it is.
                     let caught_up = end >= self.net.store.mirror_journal().durable_position();
@@ -255,11 +253,9 @@ impl Driver {
             Input::LinkClosed(id, why) => {
                 tracing::info!("mirror: {} disconnected: {why}", self.name(id));
                 self.links.remove(&id);
-                self.lease.remove(&id);
                 self.peer(id, |p| {
                     p.connected = false;
                     p.since = Some(crate::instance::datadir::now_text());
-                    p.gone_at = Some(Instant::now());
                 });
                 self.step(Event::Connection { peer: id, up: false }).await;
             }
@@ -269,7 +265,6 @@ impl Driver {
                 self.peer(id, |p| {
                     p.connected = true;
                     p.since = None;
-                    p.gone_at = None;
                 });
                 self.published.lock().problem = None;
                 self.step(Event::Connection { peer: id, up: true }).await;
@@ -299,20 +294,12 @@ impl Driver {
                 self.peer(id, |p| {
                     p.connected = false;
                     p.since = Some(crate::instance::datadir::now_text());
-                    p.gone_at = Some(Instant::now());
                 });
                 self.step(Event::Connection { peer: id, up: false }).await;
             }
             Input::Rewound(to) => {
                 tracing::info!("mirror: rejoining after a rewind to position {to}");
-                // The machine's journal summary must be the disk's again: restart it from
-                // the durable state, as a restarted member would.
-                let durable = {
-                    let s = self.net.state.lock();
-                    let last = self.net.store.mirror_journal().last_position();
-                    Durable { epoch: s.epoch, journal: state::summary(&s, last), no_failover: s.no_failover }
-                };
-                self.machine = Member::start(machine_config(&self.cfg), self.me, durable, self.now());
+                self.step(Event::JournalRewound { to }).await;
             }
             Input::Inconsistent(reason) => {
                 self.published.lock().problem = Some(reason);
@@ -325,6 +312,7 @@ impl Driver {
                 }
                 self.step(Event::Agent(answer)).await;
             }
+            Input::FaultPanic => panic!("mirror: the fault switch asked for a broken invariant"),
             Input::AgentSilent(member) => {
                 self.asking_agents.remove(&member);
             }
@@ -333,14 +321,9 @@ impl Driver {
                     OperatorCommand::SetNoFailover | OperatorCommand::ClearNoFailover => {
                         let mut s = self.net.state.lock();
                         s.no_failover = cmd == OperatorCommand::SetNoFailover;
-                        if let Err(e) = state::save(&self.net.dir, &s) {
+                        if let Err(e) = self.net.save_state(&s) {
                             tracing::error!("mirror: {e}");
                         }
-                    }
-                    OperatorCommand::PromoteDr => {
-                        // Becoming a failover member: every database is caught up as far as
-                        // this member can tell.
-                        self.machine.step(self.now(), Event::DatabasesReady(true));
                     }
                     OperatorCommand::PlannedFailover if self.machine.is_primary() => {
                         // Close writes and sync first, so the hand-over waits for every
@@ -351,11 +334,22 @@ impl Driver {
                             tracing::error!("mirror: syncing the journal before a planned failover: {e}");
                         }
                     }
-                    OperatorCommand::PlannedFailover | OperatorCommand::DemoteToDr => {}
+                    OperatorCommand::PlannedFailover | OperatorCommand::DemoteToDr | OperatorCommand::PromoteDr => {}
                 }
                 self.step(Event::Operator(cmd)).await;
             }
         }
+    }
+
+    /// The one place the machine is stepped: everything it decides from is in `event`
+    /// (tests record every call and replay it through a fresh machine).
+    fn feed(&mut self, now: u64, event: Event) -> Vec<Command> {
+        #[cfg(test)]
+        let recorded = event.clone();
+        let commands = self.machine.step(now, event);
+        #[cfg(test)]
+        recording::step(self.net.dir.root(), now, recorded, &commands);
+        commands
     }
 
     fn peer(&self, id: MemberId, f: impl FnOnce(&mut PeerView)) {
@@ -370,18 +364,25 @@ impl Driver {
         if self.machine.is_primary() {
             let upto = self.net.store.mirror_journal().durable_position();
             if upto > self.machine.journal().end() {
-                commands.extend(self.machine.step(now, Event::JournalAppended { upto }));
+                commands.extend(self.feed(now, Event::JournalAppended { upto }));
             }
         }
-        // A member may be promoted only while every mirrored database is activated and
-        // caught up (dejournaling is inline, so a database that is dejournaling is caught
-        // up with the member's journal).
-        let ready = self.net.store.databases().iter().all(|d| d.status == "Normal" || d.status == "Dejournaling");
-        if self.dbs_ready != Some(ready) {
-            self.dbs_ready = Some(ready);
-            commands.extend(self.machine.step(now, Event::DatabasesReady(ready)));
+        // The machine decides from the databases' statuses whether it may be promoted.
+        let statuses: Vec<DatabaseStatus> = self
+            .net
+            .store
+            .databases()
+            .iter()
+            .map(|d| {
+                DatabaseStatus::from_word(&d.status)
+                    .unwrap_or_else(|| panic!("mirror: database {} has the unknown status {:?}", d.name, d.status))
+            })
+            .collect();
+        if self.databases.as_ref() != Some(&statuses) {
+            self.databases = Some(statuses.clone());
+            commands.extend(self.feed(now, Event::Databases(statuses)));
         }
-        commands.extend(self.machine.step(now, event));
+        commands.extend(self.feed(now, event));
         self.execute(commands).await;
         self.publish(now);
     }
@@ -398,19 +399,18 @@ impl Driver {
             Command::PersistEpoch(epoch) => {
                 let mut s = self.net.state.lock();
                 s.epoch = s.epoch.max(epoch);
-                if let Err(e) = state::save(&self.net.dir, &s) {
+                if let Err(e) = self.net.save_state(&s) {
                     // Nothing may carry an epoch that is not durable: stop here loudly.
                     panic!("mirror: cannot persist epoch {epoch}: {e}");
                 }
             }
-            Command::Journal(JournalOp::Append { .. }) => {}
             Command::Journal(JournalOp::Truncate { to }) => {
                 let net = self.net.clone();
                 let result = tokio::task::spawn_blocking(move || -> Result<(), crate::error::EngineError> {
                     net.store.rewind(to)?;
                     let mut s = net.state.lock();
                     state::cut_epochs(&mut s, to);
-                    state::save(&net.dir, &s)
+                    net.save_state(&s)
                 })
                 .await;
                 if let Ok(Err(e)) | Err(e) = result.map_err(|e| crate::error::EngineError::Invalid(e.to_string())) {
@@ -487,7 +487,7 @@ impl Driver {
                         let mut s = net.state.lock();
                         state::note_epoch_start(&mut s, epoch, last + 1);
                         s.role = MirrorRole::Primary;
-                        state::save(&net.dir, &s)?;
+                        net.save_state(&s)?;
                     }
                     net.store.promote(epoch)
                 })
@@ -517,10 +517,8 @@ impl Driver {
                 self.published.lock().open_for_writes = false;
                 self.net.view.lock().primary = false;
                 self.links.clear();
-                self.lease.clear();
                 self.start_connector();
             }
-            Command::RefuseCommit => {}
             Command::StatusChanged { from, to } => {
                 tracing::info!("mirror: member status {from} -> {to}");
                 let member_type = self.member_type();
@@ -528,7 +526,7 @@ impl Driver {
                 s.status = to.to_string();
                 s.active = self.machine.is_active_backup();
                 s.role = state::role_word(self.machine.is_primary(), member_type == MemberType::Failover);
-                if let Err(e) = state::save(&self.net.dir, &s) {
+                if let Err(e) = self.net.save_state(&s) {
                     tracing::error!("mirror: {e}");
                 }
             }
@@ -545,7 +543,7 @@ impl Driver {
                     s.member_type = t.word().to_string();
                     s.active = self.machine.is_active_backup();
                     s.role = state::role_word(self.machine.is_primary(), t == MemberType::Failover);
-                    if let Err(e) = state::save(&self.net.dir, &s) {
+                    if let Err(e) = self.net.save_state(&s) {
                         tracing::error!("mirror: {e}");
                     }
                 }
@@ -657,9 +655,10 @@ impl Driver {
         p.no_failover = self.machine.durable().no_failover;
         p.acked = self.acked;
         p.active_backup = self.machine.active_backup();
+        p.acking_until = self.machine.acking_until(now).map(|ms| self.clock + Duration::from_millis(ms));
         let view_primary = p.primary.map(|m| self.name(m).to_string());
         // Only the primary serves other members from its journal.
-        let floor = if self.machine.is_primary() { self.purge_floor(&p.peers) } else { 0 };
+        let floor = self.machine.purge_floor(now);
         drop(p);
         self.net.store.set_purge_floor(floor);
         let mut v = self.net.view.lock();
@@ -678,26 +677,6 @@ impl Drop for Driver {
         if let Some(c) = self.connector.take() {
             c.abort();
         }
-    }
-}
-
-impl Driver {
-    /// The primary's journal purge floor from what it knows of every other member; one
-    /// not seen since this driver started counts as gone since then.
-    fn purge_floor(&self, peers: &BTreeMap<MemberId, PeerView>) -> Position {
-        let needs = self.cfg.members.iter().enumerate().filter(|(i, _)| *i != self.me.0 as usize).map(|(i, m)| {
-            let seen = peers.get(&MemberId(i as u8));
-            purge::MemberNeed {
-                member_type: m.member_type,
-                has: seen.map_or(0, |p| p.position),
-                out_of_touch: match seen {
-                    Some(p) if p.connected => None,
-                    Some(PeerView { gone_at: Some(at), .. }) => Some(at.elapsed()),
-                    _ => Some(self.clock.elapsed()),
-                },
-            }
-        });
-        purge::floor(needs)
     }
 }
 
@@ -737,4 +716,40 @@ fn fetch_from_agent(net: &NetShared, address: &str, end: Position) -> Result<u64
     }
     journal.flush().map_err(|e| e.to_string())?;
     Ok(count)
+}
+
+/// Tests only: every driver's machine start and every step (time, event, commands), by
+/// data directory, so a test can replay a real run through a fresh machine and require
+/// the same commands: the driver decides nothing the events do not carry.
+#[cfg(test)]
+pub(crate) mod recording {
+    use crate::mirror::failover::{Command, Durable, Event, MemberId, MirrorConfig};
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    pub struct Recording {
+        pub create: bool,
+        pub me: MemberId,
+        pub cfg: MirrorConfig,
+        pub durable: Durable,
+        pub first: Vec<Command>,
+        pub steps: Vec<(u64, Event, Vec<Command>)>,
+    }
+
+    static RECORDINGS: parking_lot::Mutex<BTreeMap<PathBuf, Recording>> = parking_lot::const_mutex(BTreeMap::new());
+
+    pub fn start(dir: &Path, create: bool, me: MemberId, (cfg, durable): (MirrorConfig, Durable), first: &[Command]) {
+        let r = Recording { create, me, cfg, durable, first: first.to_vec(), steps: Vec::new() };
+        RECORDINGS.lock().insert(dir.to_path_buf(), r);
+    }
+
+    pub fn step(dir: &Path, now: u64, event: Event, commands: &[Command]) {
+        if let Some(r) = RECORDINGS.lock().get_mut(dir) {
+            r.steps.push((now, event, commands.to_vec()));
+        }
+    }
+
+    pub fn take(dir: &Path) -> Option<Recording> {
+        RECORDINGS.lock().remove(dir)
+    }
 }

@@ -16,7 +16,6 @@ mod latency;
 
 mod net;
 mod peers;
-mod purge;
 pub mod state;
 pub mod store;
 mod view;
@@ -142,7 +141,7 @@ impl MirrorService {
         state.role = state::role_word(false, member_type == MemberType::Failover);
         state.status = "Waiting".into();
         state.active = false;
-        state::save(&self.dir, &state)?;
+        state::save(&*store.mirror_journal().vfs(), &self.dir, &state)?;
         let listen_on = listen_address(&mine.mirror_address);
         let listener = self.handle.block_on_listener(&listen_on).map_err(|e| {
             EngineError::Invalid(format!("cannot listen for the mirror data channel on {listen_on}: {e}"))
@@ -221,13 +220,18 @@ impl MirrorService {
             .map_err(|_| EngineError::Invalid("the mirror is busy: try again".into()))
     }
 
-    /// Drops mirror traffic to and from `peers` (member names, or ARBITER), or heals all.
-    pub fn fault(&self, drop: Option<Vec<String>>) -> Result<String, EngineError> {
+    fn fault_allowed(&self) -> Result<(), EngineError> {
         if !self.allow_faults {
             return Err(EngineError::Invalid(
                 "fault injection is disabled (start the engine with --allow-fault-injection)".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Drops mirror traffic to and from `peers` (member names, or ARBITER), or heals all.
+    pub fn fault(&self, drop: Option<Vec<String>>) -> Result<String, EngineError> {
+        self.fault_allowed()?;
         let running = self.running.lock();
         let r = running.as_ref().ok_or_else(not_a_member)?;
         let mut dropped = r.net.dropped.lock();
@@ -275,6 +279,11 @@ impl MirrorControl for MirrorService {
         let published = r.published.lock().clone();
         let state: MirrorState = r.net.state.lock().clone();
         Some(view::status(&r.cfg, r.me, &published, &state, &*r.net.store))
+    }
+
+    fn acknowledging_primary(&self) -> bool {
+        let running = self.running.lock();
+        running.as_ref().is_some_and(|r| r.published.lock().acking_until.is_some_and(|t| std::time::Instant::now() < t))
     }
 
     fn act(&self, action: MirrorAction) -> Result<String, EngineError> {
@@ -341,6 +350,15 @@ impl MirrorControl for MirrorService {
             MirrorAction::StartMirror => self.start_mirror(),
             MirrorAction::FaultDrop { peers } => self.fault(Some(peers)),
             MirrorAction::FaultHeal => self.fault(None),
+            MirrorAction::FaultPanic => {
+                self.fault_allowed()?;
+                let running = self.running.lock();
+                let r = running.as_ref().ok_or_else(not_a_member)?;
+                r.inputs
+                    .try_send(Input::FaultPanic)
+                    .map_err(|_| EngineError::Invalid("the mirror is busy: try again".into()))?;
+                Ok("the mirror task panics: the engine stops".into())
+            }
             MirrorAction::AddDatabase { name } => {
                 let store = self.store()?;
                 let position = store.add_database(&name)?;

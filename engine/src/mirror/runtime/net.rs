@@ -56,6 +56,11 @@ pub struct NetShared {
 }
 
 impl NetShared {
+    /// Writes the mirror state file through the instance's file system.
+    pub fn save_state(&self, state: &crate::agent::status::MirrorState) -> Result<(), EngineError> {
+        super::state::save(&*self.store.mirror_journal().vfs(), &self.dir, state)
+    }
+
     pub fn is_dropped(&self, name: &str) -> bool {
         self.dropped.lock().contains(name)
     }
@@ -163,7 +168,7 @@ pub fn receive_noting_epochs(
         for (epoch, position) in changes {
             state::note_epoch_start(&mut s, epoch, position);
         }
-        state::save(&net.dir, &s)?;
+        net.save_state(&s)?;
     }
     net.store.receive(first, last, frames)
 }
@@ -234,7 +239,7 @@ pub async fn connect_and_follow(net: Arc<NetShared>, candidates: Vec<MemberId>) 
                     n.store.rewind(to)?;
                     let mut s = n.state.lock();
                     state::cut_epochs(&mut s, to);
-                    state::save(&n.dir, &s)
+                    n.save_state(&s)
                 })
                 .await;
                 match rewound {

@@ -147,7 +147,14 @@ pub fn ask_agent(
         Some("async") => fields.get("mirror_type").and_then(|t| MemberType::from_word(t)).or(Some(MemberType::Dr)),
         _ => None,
     };
-    let answer = AgentAnswer { member, state, epoch, journal: JournalSummary::from_segments(&summary) };
+    let journal = match JournalSummary::checked(&summary) {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::warn!("mirror: the agent at {address} answered a bad journal summary: {e}");
+            return None;
+        }
+    };
+    let answer = AgentAnswer { member, state, epoch, journal };
     Some((answer, member_type))
 }
 

@@ -7,16 +7,30 @@
 
 use crate::agent::status::{read_mirror_state, MirrorRole, MirrorState, MIRROR_STATE_FILE};
 use crate::error::EngineError;
-use crate::instance::datadir::{write_atomically, DataDir};
+use crate::instance::datadir::DataDir;
 use crate::mirror::failover::JournalSummary;
+use crate::vfs::{OpenMode, Vfs};
 
 pub fn load(dir: &DataDir) -> Result<Option<MirrorState>, EngineError> {
     read_mirror_state(dir).map_err(EngineError::Invalid)
 }
 
-pub fn save(dir: &DataDir, state: &MirrorState) -> Result<(), EngineError> {
+/// Writes the state file atomically through `vfs` (the instance's file system, so crash
+/// tests on a simulated disk reach it): a temporary file written and synced, renamed into
+/// place, the directory synced. A crash leaves the old file or the new one, never half.
+pub fn save(vfs: &dyn Vfs, dir: &DataDir, state: &MirrorState) -> Result<(), EngineError> {
     let text = serde_json::to_vec_pretty(state).expect("the mirror state serialises");
-    write_atomically(&dir.root().join(MIRROR_STATE_FILE), &text)
+    let path = dir.root().join(MIRROR_STATE_FILE);
+    let tmp = path.with_extension("tmp");
+    let io = |what: &str, e| EngineError::io(format!("{what} {}", path.display()), e);
+    if vfs.exists(&tmp) {
+        vfs.remove_file(&tmp).map_err(|e| io("removing a leftover temporary file of", e))?;
+    }
+    let file = vfs.open(&tmp, OpenMode::CreateNew).map_err(|e| io("writing", e))?;
+    file.write_all_at(0, &text).and_then(|()| file.sync_data()).map_err(|e| io("writing", e))?;
+    drop(file);
+    vfs.rename(&tmp, &path).map_err(|e| io("renaming into", e))?;
+    vfs.sync_dir(dir.root()).map_err(|e| io("syncing the directory of", e))
 }
 
 /// The summary of a journal ending at `last` whose epochs start as `state.epochs` says.
@@ -79,7 +93,43 @@ mod tests {
             joined: true,
             ..MirrorState::default()
         };
-        save(&dir, &s).unwrap();
+        save(&crate::vfs::real::RealVfs::new(), &dir, &s).unwrap();
         assert_eq!(load(&dir).unwrap(), Some(s));
+    }
+
+    /// The epoch is only as safe as the file that carries it: a power cut at any point of
+    /// a save leaves the old state or the new one, whole.
+    #[test]
+    fn a_power_cut_anywhere_in_a_save_leaves_the_old_state_or_the_new_one() {
+        use crate::vfs::sim::SimVfs;
+        let dir = DataDir::new("/sim/member");
+        let path = dir.root().join(MIRROR_STATE_FILE);
+        let old = MirrorState { mirror: "M".into(), epoch: 16, epochs: vec![(16, 1)], ..MirrorState::default() };
+        let new = MirrorState { epoch: 33, epochs: vec![(16, 1), (33, 9)], ..old.clone() };
+        let fresh = |seed| {
+            let vfs = SimVfs::new(seed);
+            vfs.create_dir_all(dir.root()).unwrap();
+            save(&vfs, &dir, &old).unwrap();
+            vfs
+        };
+        let probe = fresh(0);
+        let before = probe.operations();
+        save(&probe, &dir, &new).unwrap();
+        let steps = probe.operations() - before;
+        assert!(steps >= 4, "write, sync, rename, sync the directory: {steps}");
+        for cut in 0..=steps {
+            for seed in 0..8 {
+                let vfs = fresh(seed);
+                vfs.fail_after(cut);
+                let saved = save(&vfs, &dir, &new).is_ok();
+                let after = vfs.crash();
+                let bytes = after.read_all(&path).expect("the state file survives a power cut");
+                let got: MirrorState = serde_json::from_slice(&bytes).expect("never half a file");
+                assert!(got == old || got == new, "cut after {cut} operations, seed {seed}: {got:?}");
+                if saved {
+                    assert_eq!(got, new, "a save that returned is durable");
+                }
+            }
+        }
     }
 }

@@ -173,4 +173,26 @@ async fn a_backup_joins_confirms_commits_and_a_planned_failover_goes_both_ways()
     let p = write(&a, 2);
     until("A confirms", || *a.store.acked.borrow() >= p).await;
     assert_eq!(b.store.journal.durable_position(), p);
+    for n in [&a, &b] {
+        replay_matches(n);
+    }
+}
+
+/// Replays everything a real driver fed its machine through a fresh machine: the same
+/// commands must come out of every step. The machine decides only from its events (the
+/// simulator can feed it the same ones), and the driver steps it nowhere else.
+fn replay_matches(n: &Node) {
+    use crate::mirror::failover::Member;
+    let r = super::driver::recording::take(n._tmp.path()).expect("the driver recorded its run");
+    let (mut m, first) = if r.create {
+        Member::create_primary(r.cfg, r.me, 0)
+    } else {
+        (Member::start(r.cfg, r.me, r.durable, 0), Vec::new())
+    };
+    assert_eq!(first, r.first);
+    assert!(r.steps.len() > 50, "a real run of {} steps", r.steps.len());
+    for (i, (now, event, commands)) in r.steps.into_iter().enumerate() {
+        let replayed = m.step(now, event.clone());
+        assert_eq!(replayed, commands, "step {i} at {now} ms: {event:?}");
+    }
 }

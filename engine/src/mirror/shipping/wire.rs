@@ -47,7 +47,7 @@ pub enum Message {
 }
 
 /// Most epochs a journal summary on the wire may hold.
-pub const MAX_SUMMARY_EPOCHS: usize = 4096;
+pub const MAX_SUMMARY_EPOCHS: usize = crate::mirror::failover::types::MAX_SUMMARY_SEGMENTS;
 
 const JOIN: u8 = 1;
 const WELCOME: u8 = 2;
@@ -193,12 +193,9 @@ impl Cursor<'_> {
         }
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            let pair = (self.u64()?, self.u64()?);
-            if out.last().is_some_and(|&(e, p): &(u64, u64)| pair.0 <= e || pair.1 <= p) {
-                return Err(ShippingError::Protocol("a journal summary that does not increase".into()));
-            }
-            out.push(pair);
+            out.push((self.u64()?, self.u64()?));
         }
+        JournalSummary::checked(&out).map_err(ShippingError::Protocol)?;
         Ok(out)
     }
     fn control(&mut self) -> Result<Control, ShippingError> {

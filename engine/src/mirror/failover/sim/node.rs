@@ -18,6 +18,11 @@ pub struct SimNode {
     pub no_failover: bool,
     /// Records this member appended as primary, not yet acknowledged to clients.
     pub pending: Vec<(Epoch, Position)>,
+    /// The driver's write mode: open for client writes, in this epoch (from
+    /// `OpenForWrites` until `DemoteToBackup`, a planned failover's start or a crash).
+    pub writable: Option<Epoch>,
+    /// Client writes that arrived while the process was hung: served when it resumes.
+    pub queued_commits: u32,
     /// Real time of a scheduled restart after a crash.
     pub restart_at: Option<u64>,
 }

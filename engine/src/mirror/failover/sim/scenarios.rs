@@ -237,3 +237,57 @@ fn backup_demoted_to_dr_is_never_promoted_until_the_operator_says() {
     no_violation(&sim);
     assert!(sim.is_open_primary(B), "promoted by the operator with no primary left, it takes over");
 }
+
+/// Regression: a former primary whose diverged tail was rewound at its rejoin must stay
+/// promotable. It once followed as Backup but never took over again (planned failover to
+/// it left every member Waiting; a lost primary got no failover).
+#[test]
+fn old_primary_rewound_at_rejoin_can_take_over_again() {
+    let mut sim = healthy(true);
+    sim.isolate(0);
+    for _ in 0..20 {
+        sim.commit(0);
+    }
+    sim.run_for(8_000, COMMIT_EVERY);
+    assert!(sim.is_open_primary(B));
+    // Only the arbiter link heals first: A learns the newer epoch and steps down, then its
+    // connector joins B, which answers REWIND (A holds records B never had).
+    sim.net.heal(0, super::world::ARBITER_HOST);
+    sim.run_for(2_000, COMMIT_EVERY);
+    assert!(!sim.is_open_primary(A), "A stepped down");
+    let rewound = sim.rejoin(0);
+    assert!(rewound.is_some(), "A's diverged tail is rewound at its join");
+    heal_and_converge(&mut sim);
+    assert_eq!(sim.status(A), Some(MemberStatus::Backup));
+    sim.deliver(1, Event::Operator(OperatorCommand::PlannedFailover));
+    sim.run_for(3_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.is_open_primary(A), "the rewound member takes over at a planned failover");
+    assert_eq!(sim.status(B), Some(MemberStatus::Backup));
+    // And a lost primary fails over to it again... and back.
+    sim.crash(0);
+    sim.run_for(5_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.is_open_primary(B), "B takes over from the crashed A");
+    heal_and_converge(&mut sim);
+}
+
+/// Regression (found by the random operator actions): a planned failover to a backup
+/// marked no-failover left both failover members Waiting for ever: the old primary waited
+/// for the hand-over, the backup would not take it. The hand-over is now given up after
+/// the trouble timeout and the mirror finds a primary again.
+#[test]
+fn planned_failover_to_a_no_failover_backup_does_not_leave_the_mirror_without_primary() {
+    // Without an arbiter (with one, the backup is granted the takeover once cleared).
+    let mut sim = healthy(false);
+    sim.deliver(1, Event::Operator(OperatorCommand::SetNoFailover));
+    sim.deliver(0, Event::Operator(OperatorCommand::PlannedFailover));
+    // Past QoS: the backup no longer counts the old primary as its primary.
+    sim.run_for(5_000, COMMIT_EVERY);
+    assert!(!sim.is_open_primary(B), "a no-failover backup never takes over");
+    sim.deliver(1, Event::Operator(OperatorCommand::ClearNoFailover));
+    sim.run_for(15_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.primary_index().is_some(), "a primary again");
+    heal_and_converge(&mut sim);
+}

@@ -7,9 +7,10 @@ use super::invariants::acked_commits_survive::AckedCommits;
 use super::invariants::single_primary::SinglePrimary;
 use super::network::{Dest, Network, Packet, Payload};
 use super::node::SimNode;
+use crate::mirror::failover::types::common_prefix;
 use crate::mirror::failover::{
-    AgentAnswer, Arbiter, Command, Event, InstanceState, JournalOp, Member, MemberId, MemberKind, MemberSpec,
-    MemberStatus, Millis, MirrorConfig, Timing,
+    AgentAnswer, Arbiter, Command, DatabaseStatus, Event, InstanceState, JournalOp, Member, MemberId, MemberKind,
+    MemberSpec, MemberStatus, Millis, MirrorConfig, OperatorCommand, Position, Timing,
 };
 use crate::vfs::sim::SimRng;
 
@@ -40,8 +41,6 @@ pub struct Sim {
     pub cfg: MirrorConfig,
     pub nodes: Vec<SimNode>,
     pub arbiter: Option<Arbiter>,
-    /// The arbiter's durable record while it is down.
-    arbiter_saved: Option<Arbiter>,
     arbiter_incarnations: u64,
     pub net: Network,
     pub single_primary: SinglePrimary,
@@ -81,6 +80,8 @@ impl Sim {
                 journal: Vec::new(),
                 no_failover: false,
                 pending: Vec::new(),
+                writable: None,
+                queued_commits: 0,
                 restart_at: None,
             });
         }
@@ -91,7 +92,6 @@ impl Sim {
             cfg: cfg.clone(),
             nodes,
             arbiter,
-            arbiter_saved: None,
             arbiter_incarnations: 1,
             net: Network::new(opts.max_delay, opts.loss_per_mille),
             single_primary: SinglePrimary::default(),
@@ -109,7 +109,7 @@ impl Sim {
         for i in 1..sim.nodes.len() {
             let local = sim.nodes[i].clock.local(0);
             sim.nodes[i].member = Some(Member::start(cfg.clone(), sim.nodes[i].id, sim.nodes[i].durable(), local));
-            sim.deliver(i, Event::DatabasesReady(true));
+            sim.deliver(i, Event::Databases(vec![DatabaseStatus::Dejournaling]));
         }
         sim
     }
@@ -148,6 +148,19 @@ impl Sim {
         let local = node.clock.local(self.now);
         if self.trace && !matches!(event, Event::Tick) {
             eprintln!("{:>7} {} <- {:?}", self.now, node.id, event);
+        }
+        // What the driver does with an operator command before stepping: close writes
+        // before a primary starts a planned failover (the hand-over waits for every record
+        // written so far); persist the no-failover flag.
+        match event {
+            Event::Operator(OperatorCommand::PlannedFailover)
+                if node.member.as_ref().is_some_and(Member::is_primary) =>
+            {
+                node.writable = None;
+            }
+            Event::Operator(OperatorCommand::SetNoFailover) => node.no_failover = true,
+            Event::Operator(OperatorCommand::ClearNoFailover) => node.no_failover = false,
+            _ => {}
         }
         let cmds = node.member.as_mut().expect("running").step(local, event);
         self.execute(i, cmds);
@@ -214,12 +227,16 @@ impl Sim {
                     self.fail(e);
                 }
             }
-            Command::OpenForWrites { .. } => {
+            Command::OpenForWrites { epoch } => {
                 if let Err(e) = self.acked.check_primary(&self.nodes[i], "opened for writes") {
                     self.fail(e);
                 }
+                self.nodes[i].writable = Some(epoch);
             }
-            Command::DemoteToBackup { .. } => self.nodes[i].pending.clear(),
+            Command::DemoteToBackup { .. } => {
+                self.nodes[i].pending.clear();
+                self.nodes[i].writable = None;
+            }
             Command::KindChanged(kind) => {
                 // The member's state file keeps its type across restarts, and the others
                 // learn it (the primary from its rejoin, followers from its agent).
@@ -228,22 +245,13 @@ impl Sim {
                     self.deliver(j, Event::PeerKind { peer: id, kind });
                 }
             }
-            Command::StopAcking
-            | Command::StartAcking
-            | Command::RefuseCommit
-            | Command::StatusChanged { .. }
-            | Command::Log(_) => {}
+            Command::StopAcking | Command::StartAcking | Command::StatusChanged { .. } | Command::Log(_) => {}
         }
     }
 
     fn journal_op(&mut self, i: usize, op: JournalOp) {
         let node = &mut self.nodes[i];
         match op {
-            JournalOp::Append { epoch, pos } => {
-                assert_eq!(pos as usize, node.journal.len() + 1, "{} appends contiguously", node.id);
-                node.journal.push(epoch);
-                node.pending.push((epoch, pos));
-            }
             JournalOp::Truncate { to } => node.journal.truncate(to as usize),
             JournalOp::Receive { target, .. } => {
                 for pos in node.journal.len() as u64 + 1..=target.end() {
@@ -305,6 +313,8 @@ impl Sim {
             node.hung_until = None;
             node.backlog.clear();
             node.pending.clear();
+            node.writable = None;
+            node.queued_commits = 0;
             let id = node.id;
             self.log(|| format!("{id} crashes"));
             // The peers' connections break (kill -9: the kernel resets them).
@@ -326,7 +336,7 @@ impl Sim {
             node.member = Some(Member::start(self.cfg.clone(), node.id, durable, local));
             let id = node.id;
             self.log(|| format!("{id} restarts"));
-            self.deliver(i, Event::DatabasesReady(true));
+            self.deliver(i, Event::Databases(vec![DatabaseStatus::Dejournaling]));
         }
     }
 
@@ -340,6 +350,10 @@ impl Sim {
     pub fn resume(&mut self, i: usize) {
         if self.nodes[i].hung_until.take().is_some() {
             self.log(|| format!("{} resumes", MemberId(i as u8)));
+            // The client writes queued in its sockets are served before it hears anything.
+            for _ in 0..std::mem::take(&mut self.nodes[i].queued_commits) {
+                self.commit(i);
+            }
             let backlog = std::mem::take(&mut self.nodes[i].backlog);
             for e in backlog {
                 self.deliver(i, e);
@@ -365,32 +379,65 @@ impl Sim {
         }
     }
 
-    /// The arbiter stops; its durable record stays on its disk.
+    /// The arbiter stops. Its record is lost: the real arbiter keeps it in memory only.
     pub fn arbiter_down(&mut self) {
-        if let Some(a) = self.arbiter.take() {
-            self.arbiter_saved = Some(a);
-        }
+        self.arbiter = None;
     }
 
-    /// The arbiter restarts with its record.
+    /// The arbiter restarts, blank (a new incarnation), as the real one does.
     pub fn arbiter_up(&mut self) {
         if self.arbiter.is_none() {
-            self.arbiter = self.arbiter_saved.take();
+            self.arbiter_replaced();
         }
     }
 
-    /// The arbiter is replaced by a blank one on another host.
+    /// A blank arbiter (a new incarnation) takes over the arbiter's address, whether the
+    /// old one still ran or not.
     pub fn arbiter_replaced(&mut self) {
         if self.cfg.arbiter {
-            self.arbiter_saved = None;
             self.arbiter_incarnations += 1;
             self.arbiter = Some(Arbiter::new(self.arbiter_incarnations, self.cfg.timing.qos(), vec![A, B]));
         }
     }
 
-    /// A client sends one commit to member `i`.
+    /// Member `i` joins the open primary over the data channel, as a real member's
+    /// connector does: a JOIN whose journal is not a prefix of the primary's is answered
+    /// with REWIND, the member cuts its journal back to the common prefix and tells its
+    /// state machine what the driver tells it. Returns the position rewound to, if any.
+    pub fn rejoin(&mut self, i: usize) -> Option<Position> {
+        let p = self.primary_index()?;
+        let node = &self.nodes[i];
+        if p == i || !node.running() || node.hung() || node.member.as_ref().is_some_and(|m| m.is_primary()) {
+            return None;
+        }
+        let primary = self.nodes[p].summary();
+        let to = common_prefix(&node.summary(), &primary);
+        if to == node.summary().end() {
+            return None;
+        }
+        self.log(|| format!("{} rejoins {} and rewinds to {to}", MemberId(i as u8), MemberId(p as u8)));
+        self.nodes[i].journal.truncate(to as usize);
+        self.deliver(i, Event::JournalRewound { to });
+        Some(to)
+    }
+
+    /// A client sends one write to member `i`, as to a real engine: an engine open for
+    /// writes appends it to its journal (durable at once here) and its driver tells the
+    /// machine `JournalAppended`; any other refuses it; a hung one serves it on resuming.
     pub fn commit(&mut self, i: usize) {
-        self.deliver(i, Event::ClientCommit);
+        let node = &mut self.nodes[i];
+        if !node.running() {
+            return;
+        }
+        if node.hung() {
+            node.queued_commits += 1;
+            return;
+        }
+        let Some(epoch) = node.writable else { return };
+        node.journal.push(epoch);
+        let pos = node.journal.len() as Position;
+        node.pending.push((epoch, pos));
+        self.deliver(i, Event::JournalAppended { upto: pos });
     }
 
     /// The member a client would pick: whichever says it is primary.

@@ -1,0 +1,82 @@
+//! A broken invariant or a storage failure stops the process, never one thread of it: the
+//! engine exits non-zero with a message saying why, so its agent reports it down and a
+//! backup takes over (docs/design/failover.md, "Failures that stop a member").
+
+use mirrorlab_tests::mirror::Lab;
+use mirrorlab_tests::{engine_cmd, wait_until, Engine};
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::Duration;
+
+/// The largest file the engine may write: its first journal segment (preallocated 8 MiB)
+/// and its database files fit; the journal's next preallocation does not, and fails with
+/// EFBIG as a full disk fails with ENOSPC.
+const FILE_SIZE_LIMIT: u64 = 12 << 20;
+
+#[test]
+fn an_engine_whose_journal_cannot_be_written_exits_non_zero_and_says_why() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let _ = std::fs::remove_file(dir.join("engine.state.json"));
+    let mut cmd = engine_cmd();
+    cmd.arg("start")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--superserver-port", "0", "--web-port", "0", "--log-level", "warn"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            // Writes past the limit fail with EFBIG instead of killing the process.
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit { rlim_cur: FILE_SIZE_LIMIT, rlim_max: FILE_SIZE_LIMIT };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut engine = Engine::attach(dir, cmd.spawn().expect("spawn engine"));
+    let mut client = engine.client();
+    client.command(&[b"DURABILITY", b"always"]).unwrap();
+    let value = "x".repeat(60_000);
+    let mut refused = None;
+    for i in 0..1_000 {
+        if let Err(e) = client.set(&format!("^big({i})"), value.clone()) {
+            refused = Some(e.to_string());
+            break;
+        }
+    }
+    assert!(refused.is_some(), "16 MB of writes all succeeded under a {FILE_SIZE_LIMIT}-byte file limit");
+    let mut status = None;
+    wait_until("the engine to exit", Duration::from_secs(20), || {
+        status = engine.child.try_wait().unwrap();
+        status.is_some()
+    });
+    let status = status.unwrap();
+    assert!(!status.success(), "the engine exits non-zero: {status}");
+    let mut stderr = String::new();
+    engine.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(stderr.contains("fatal failure") && stderr.contains("journal"), "stderr says why:\n{stderr}");
+    let log = std::fs::read_to_string(dir.join("messages.log")).unwrap();
+    assert!(log.contains("fatal: journal") && log.contains("the engine stops"), "messages.log says why:\n{log}");
+}
+
+#[test]
+fn a_panic_in_the_mirror_task_stops_the_engine_and_the_backup_takes_over() {
+    let mut lab = Lab::start(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], 1000);
+    let _ = mirrorlab_tests::try_http(lab.web(0), "POST", "/api/mirror/actions", Some(r#"{"action":"fault-panic"}"#));
+    let engine = lab.members[0].engine.as_mut().unwrap();
+    let mut status = None;
+    wait_until("the engine to stop", Duration::from_secs(20), || {
+        status = engine.child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(!status.unwrap().success(), "a panic is not a clean exit");
+    let log = std::fs::read_to_string(lab.members[0].dir.join("messages.log")).unwrap();
+    assert!(log.contains("fatal: a broken invariant"), "messages.log says why:\n{log}");
+    lab.members[0].engine = None;
+    lab.wait_status(1, "Primary");
+}
