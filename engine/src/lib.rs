@@ -9,9 +9,9 @@ pub mod client;
 mod connections;
 pub mod container;
 pub mod error;
+pub mod fatal;
 #[cfg(test)]
 mod fuzz;
-pub mod fatal;
 pub mod globals;
 pub mod instance;
 pub mod journal;
