@@ -156,8 +156,19 @@ pub fn receive_noting_epochs(
     last: Position,
     frames: &[u8],
 ) -> Result<Position, EngineError> {
-    let previous = net.state.lock().epochs.last().map_or(0, |e| e.0);
+    let (previous, known) = {
+        let s = net.state.lock();
+        let previous = s.epochs.last().map_or(0, |e| e.0);
+        (previous, previous.max(s.epoch))
+    };
     let changes = epoch_changes(frames, previous)?;
+    for &(epoch, position) in &changes {
+        // An epoch from the wire is checked before it is written anywhere.
+        if let Err(bad) = crate::mirror::failover::check_epoch(epoch, known) {
+            tracing::error!("mirror: record {position} from the primary: {bad}");
+            return Err(EngineError::Invalid(format!("record {position} from the primary: {bad}")));
+        }
+    }
     if !changes.is_empty() {
         let mut s = net.state.lock();
         for (epoch, position) in changes {
