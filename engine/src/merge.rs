@@ -60,6 +60,7 @@ pub struct NetworkPatch {
     pub web_port: Option<u16>,
     pub interface: Option<String>,
     pub max_connections: Option<u32>,
+    pub protected_mode: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +149,7 @@ impl SettingsPatch {
             set(&mut c.network.web_port, n.web_port);
             set(&mut c.network.interface, n.interface.clone());
             set(&mut c.network.max_connections, n.max_connections);
+            set(&mut c.network.protected_mode, n.protected_mode);
         }
     }
 }

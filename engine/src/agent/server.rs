@@ -77,7 +77,8 @@ pub async fn serve(listener: TcpListener, config: AgentConfig, shutdown: impl Fu
         config,
     });
     let max = shared.config.max_connections;
-    crate::connections::accept_connections(listener, "agent", max, shutdown, AgentConnections(shared)).await;
+    let protected = shared.config.protected_mode.then_some(crate::access::AGENT_DENIED);
+    crate::connections::accept_connections(listener, "agent", max, protected, shutdown, AgentConnections(shared)).await;
 }
 
 /// Wall-clock nanoseconds mixed with the process id: different for every start.
@@ -360,10 +361,14 @@ async fn execute(shared: &Shared, conn: &mut Conn, request: Request, out: &mut V
                     return Flow::Continue;
                 }
                 let members: Vec<MemberId> = ask.failover_members.iter().map(|&m| MemberId(m)).collect();
-                decisions
-                    .entry(ask.mirror.clone())
-                    .or_insert_with(|| Decisions::new(shared.incarnation, ask.qos_ms, members))
-                    .handle(now, MemberId(ask.member), &ask.request)
+                let fresh = Decisions::new(shared.incarnation, ask.qos_ms, members);
+                let record = decisions.get(&ask.mirror).unwrap_or(&fresh);
+                if let Err(bad) = record.check(&ask.request) {
+                    tracing::warn!(peer = %conn.peer, mirror = ask.mirror, member = ask.member, "arbiter: {bad}");
+                    w.error(&format!("EPOCH {bad}"));
+                    return Flow::Continue;
+                }
+                decisions.entry(ask.mirror.clone()).or_insert(fresh).handle(now, MemberId(ask.member), &ask.request)
             };
             let id = |m: Option<MemberId>| m.map_or(-1, |m| i64::from(m.0));
             match answer {

@@ -44,6 +44,8 @@ pub struct ServerLimits {
     pub max_batch_commands: usize,
     pub max_batch_output: usize,
     pub codec: CodecLimits,
+    /// Protected mode: only loopback peers are served (see [`crate::access`]).
+    pub protected_mode: bool,
 }
 
 impl Default for ServerLimits {
@@ -53,6 +55,7 @@ impl Default for ServerLimits {
             max_batch_commands: MAX_BATCH_COMMANDS,
             max_batch_output: MAX_BATCH_OUTPUT,
             codec: CodecLimits::default(),
+            protected_mode: true,
         }
     }
 }
@@ -83,7 +86,16 @@ pub async fn serve<B: Backend>(listener: TcpListener, backend: Arc<B>, limits: S
         next_id: AtomicU64::new(1),
     });
     let handler = Superserver { backend, shared };
-    crate::connections::accept_connections(listener, "superserver", limits.max_connections, shutdown, handler).await;
+    let protected = limits.protected_mode.then_some(crate::access::ENGINE_DENIED);
+    crate::connections::accept_connections(
+        listener,
+        "superserver",
+        limits.max_connections,
+        protected,
+        shutdown,
+        handler,
+    )
+    .await;
 }
 
 struct Superserver<B> {

@@ -14,6 +14,7 @@ mod globals;
 mod health;
 mod instance;
 mod journal;
+mod listener;
 mod mirror;
 mod namespaces;
 mod portal;
@@ -58,14 +59,17 @@ pub fn router(instance: Arc<Instance>) -> Router {
 
 /// Serves the management API on `listener` until `shutdown` completes, then lets requests
 /// in progress finish.
+/// `protected_mode`: only loopback peers are served (see [`crate::access`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     instance: Arc<Instance>,
+    protected_mode: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!("management API and portal on http://{addr}/");
     }
+    let listener = listener::GuardedListener::new(listener, protected_mode, listener::MAX_WEB_CONNECTIONS);
     axum::serve(listener, router(instance)).with_graceful_shutdown(shutdown).await
 }
 
