@@ -3,7 +3,7 @@
 //! a missing engine.yaml beside data refused. See docs/design/security.md.
 
 use engine::client::{Client, ClientError, Reply};
-use mirrorlab_tests::{engine_cmd, Agent, Engine};
+use mirrorlab_tests::{Agent, Engine};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
@@ -82,15 +82,22 @@ fn a_missing_engine_yaml_beside_a_journal_refuses_to_start() {
     let config = tmp.path().join("engine.yaml");
     let saved = std::fs::read(&config).unwrap();
     std::fs::remove_file(&config).unwrap();
-    let out = engine_cmd()
-        .arg("start")
-        .arg("--data-dir")
-        .arg(tmp.path())
-        .args(["--superserver-port", "0", "--web-port", "0", "--log-level", "warn"])
-        .output()
-        .expect("run engine start");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "started without engine.yaml:\n{err}");
+    let mut child = Engine::spawn(tmp.path(), &[]);
+    // It either exits or serves (publishes its state file): never wait for ever.
+    let dir = engine::instance::datadir::DataDir::new(tmp.path());
+    let mut status = None;
+    mirrorlab_tests::wait_until("the engine to exit or serve", Duration::from_secs(30), || {
+        status = child.try_wait().unwrap();
+        status.is_some() || dir.read_state().is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the engine started without engine.yaml, as a new instance");
+    };
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(!status.success(), "exited 0 without engine.yaml:\n{err}");
     assert!(err.contains("engine.yaml is missing") && err.contains("Restore engine.yaml"), "{err}");
     assert!(!config.exists(), "a new engine.yaml was written");
     // Restored, the instance is the same one: the key is there.

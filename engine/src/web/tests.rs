@@ -47,7 +47,7 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, instance.clone(), async {
+        let task = tokio::spawn(serve(listener, instance.clone(), true, async {
             let _ = stopped.await;
         }));
         Server { addr, instance, stop, task, _dir: dir }
