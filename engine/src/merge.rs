@@ -61,6 +61,7 @@ pub struct NetworkPatch {
     pub interface: Option<String>,
     pub max_connections: Option<u32>,
     pub protected_mode: Option<bool>,
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,6 +151,7 @@ impl SettingsPatch {
             set(&mut c.network.interface, n.interface.clone());
             set(&mut c.network.max_connections, n.max_connections);
             set(&mut c.network.protected_mode, n.protected_mode);
+            set(&mut c.network.allowed_hosts, n.allowed_hosts.clone());
         }
     }
 }

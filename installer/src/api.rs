@@ -74,9 +74,11 @@ impl Api {
     fn call(&self, method: &str, path: &str, body: Option<&Value>, timeout: Duration) -> Result<Value, ApiError> {
         let url = format!("{}{path}", self.base);
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("methods are literals");
-        let mut req = self.client.request(m, &url).timeout(timeout);
+        // The engine refuses a state-changing request without a JSON content type or this
+        // header (its guard against cross-site requests from browsers).
+        let mut req = self.client.request(m, &url).timeout(timeout).header("X-Mirrorlab-Request", "installer");
         if let Some(b) = body {
-            req = req.body(b.to_string());
+            req = req.header("Content-Type", "application/json").body(b.to_string());
         }
         let unreachable = |reason: String| ApiError::Unreachable {
             member: self.member.clone(),

@@ -46,6 +46,10 @@ pub struct NetworkSettings {
     pub max_connections: u32,
     /// Protected mode, as in Redis: only loopback peers are served unless this is false.
     pub protected_mode: bool,
+    /// Host names the web port answers to besides IP addresses, `localhost` and this
+    /// machine's host name (a guard against DNS rebinding).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for NetworkSettings {
@@ -56,6 +60,7 @@ impl Default for NetworkSettings {
             interface: "127.0.0.1".into(),
             max_connections: 1024,
             protected_mode: true,
+            allowed_hosts: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@
 mod databases;
 mod error;
 mod globals;
+mod guard;
 mod health;
 mod instance;
 mod journal;
@@ -42,6 +43,7 @@ type AppState = Arc<Instance>;
 /// The management API and portal for `instance`.
 pub fn router(instance: Arc<Instance>) -> Router {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let allowed = Arc::new(guard::AllowedHosts::new(&instance.config().network.allowed_hosts));
     Router::new()
         .merge(health::routes())
         .merge(portal::routes())
@@ -54,7 +56,19 @@ pub fn router(instance: Arc<Instance>) -> Router {
         .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(in_flight, limit_in_flight))
+        .layer(middleware::from_fn_with_state(allowed, guard_request))
         .with_state(instance)
+}
+
+/// Host allow-list and cross-site request checks (see [`guard`]).
+async fn guard_request(State(allowed): State<Arc<guard::AllowedHosts>>, request: Request, next: Next) -> Response {
+    match guard::check(request.method(), request.headers(), &allowed) {
+        Ok(()) => next.run(request).await,
+        Err(e) => {
+            tracing::warn!(method = %request.method(), uri = %request.uri(), "web: {}", e.message);
+            e.into_response()
+        }
+    }
 }
 
 /// Serves the management API on `listener` until `shutdown` completes, then lets requests

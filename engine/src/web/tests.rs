@@ -61,12 +61,15 @@ impl Server {
     }
 
     async fn send(&self, method: &str, target: &str, body: Option<&str>) -> Reply {
+        self.send_with(method, target, "Content-Type: application/json\r\n", body).await
+    }
+
+    /// A request with the given header lines (each ending in CRLF) instead of the JSON
+    /// content type.
+    async fn send_with(&self, method: &str, target: &str, headers: &str, body: Option<&str>) -> Reply {
         let (mut reader, mut writer) = TcpStream::connect(self.addr).await.unwrap().into_split();
         let body = body.unwrap_or("");
-        let request = format!(
-            "{method} {target} HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let request = format!("{method} {target} HTTP/1.0\r\n{headers}Content-Length: {}\r\n\r\n{body}", body.len());
         // The server may answer (413) and close before reading a large body: write on the
         // side, keep the write half open until the answer is read, and keep what was read
         // before a reset.
@@ -336,6 +339,84 @@ async fn freeze_and_thaw() {
     assert_eq!((r.status, r.json()), (200, json!({ "frozen": false })));
     let r = s.send("POST", "/api/thaw", None).await;
     assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()));
+    s.stop().await;
+}
+
+/// Regression: a huge `timeout_s` overflowed the thaw deadline and panicked the handler.
+#[tokio::test]
+async fn a_freeze_longer_than_a_day_is_refused_clearly() {
+    let s = Server::start().await;
+    for timeout_s in [u64::MAX, 86_401] {
+        let r = s.post("/api/freeze", json!({ "timeout_s": timeout_s })).await;
+        assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()), "{}", r.body);
+        assert!(r.body.contains("at most 86400 s"), "{}", r.body);
+    }
+    assert_eq!(s.get("/api/instance").await.json()["frozen"], false);
+    s.stop().await;
+}
+
+/// A database directory from a request stays inside the data directory: no absolute
+/// path, no `..`, no symbolic link out; nor does DELETE remove a file outside it.
+#[tokio::test]
+async fn database_directories_are_confined_to_the_data_directory() {
+    let s = Server::start().await;
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), s.instance.data_dir().root().join("escape")).unwrap();
+    let abs = outside.path().join("db").display().to_string();
+    for dir in [abs.as_str(), "../elsewhere", "databases/../../elsewhere", "escape/db", "escape"] {
+        let r = s.post("/api/databases", json!({ "name": "EVIL", "directory": dir })).await;
+        assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()), "{dir}: {}", r.body);
+        assert!(r.body.contains("inside the data directory"), "{}", r.body);
+    }
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "a file was created outside");
+    let r = s.post("/api/databases", json!({ "name": "GOOD", "directory": "databases/sub/GOOD" })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // A database that engine.yaml places outside (edited by hand) is not deleted through the API.
+    let victim = outside.path().join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("mirrorlab.dat"), b"precious").unwrap();
+    s.instance
+        .change_config(|c| {
+            c.databases.insert(
+                "OUT".into(),
+                crate::instance::config::DatabaseConfig {
+                    directory: victim.display().to_string(),
+                    read_only: false,
+                    mounted: false,
+                },
+            );
+            Ok(())
+        })
+        .unwrap();
+    let r = s.delete("/api/databases/OUT").await;
+    assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()), "{}", r.body);
+    assert_eq!(std::fs::read(victim.join("mirrorlab.dat")).unwrap(), b"precious");
+    s.stop().await;
+}
+
+/// A browser can be made to send a form POST or to resolve an attacker's name to
+/// 127.0.0.1: neither reaches a handler.
+#[tokio::test]
+async fn cross_site_and_rebinding_requests_are_refused() {
+    let s = Server::start().await;
+    let body = r#"{"name": "CSRF"}"#;
+    let form = "Content-Type: application/x-www-form-urlencoded\r\n";
+    let r = s.send_with("POST", "/api/databases", form, Some(body)).await;
+    assert_eq!((r.status, r.error_code()), (415, "ILLEGAL".into()), "{}", r.body);
+    let r = s.send_with("POST", "/api/databases", "Content-Type: text/plain\r\n", Some(body)).await;
+    assert_eq!(r.status, 415, "{}", r.body);
+    let cross = "Content-Type: application/json\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\n";
+    let r = s.send_with("POST", "/api/databases", cross, Some(body)).await;
+    assert_eq!((r.status, r.error_code()), (403, "FORBIDDEN".into()), "{}", r.body);
+    let rebound = "Host: evil.example:52773\r\n";
+    let r = s.send_with("GET", "/api/instance", rebound, None).await;
+    assert_eq!((r.status, r.error_code()), (403, "FORBIDDEN".into()), "{}", r.body);
+    assert!(r.body.contains("network.allowed_hosts"), "{}", r.body);
+    let r = s.get("/api/databases/CSRF").await;
+    assert_eq!(r.status, 404, "the database was created: {}", r.body);
+    // A script that is not a browser says so with the header.
+    let r = s.send_with("POST", "/api/databases", "X-Mirrorlab-Request: 1\r\nHost: localhost\r\n", Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
     s.stop().await;
 }
 
