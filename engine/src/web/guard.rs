@@ -46,7 +46,7 @@ impl AllowedHosts {
             || (host.starts_with('[')
                 && host.ends_with(']')
                 && host[1..host.len() - 1].parse::<std::net::Ipv6Addr>().is_ok())
-            || self.names.iter().any(|n| *n == host)
+            || self.names.contains(&host)
     }
 }
 
