@@ -23,6 +23,8 @@ pub enum GlobalsError {
     ValueTooLong { len: usize, max: usize },
     #[error("stored key is malformed at byte {offset}")]
     BadKey { offset: usize },
+    #[error("number {} is beyond the engine's range (36 significant digits times 10^300 at most)", excerpt(literal))]
+    MaxNumber { literal: String },
 }
 
 /// Most bytes of client input an error message repeats.
@@ -53,6 +55,7 @@ impl GlobalsError {
             | GlobalsError::NameTooLong { .. } => "SUBSCRIPT",
             GlobalsError::ValueTooLong { .. } => "MAXSTRING",
             GlobalsError::BadKey { .. } => "DATABASE",
+            GlobalsError::MaxNumber { .. } => "MAXNUMBER",
         }
     }
 }

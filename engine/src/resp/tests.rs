@@ -287,6 +287,18 @@ fn error_replies_echo_a_bounded_excerpt_of_the_input() {
     server.shutdown();
 }
 
+/// Regression: ^n(1e300) and ^n(1e500) were the same key (numbers >= 1e301 saturated).
+#[test]
+fn numbers_beyond_the_range_are_maxnumber() {
+    let mut server = start(memory(), ServerLimits::default());
+    let mut c = server.client();
+    c.set("^n(1e300)", "in range").unwrap();
+    assert_eq!(code(c.get("^n(1e500)")), "MAXNUMBER");
+    assert_eq!(code(c.set("^n(1e301)", "x")), "MAXNUMBER");
+    assert_eq!(c.get("^n(1e300)").unwrap(), Some(b"in range".to_vec()));
+    server.shutdown();
+}
+
 #[test]
 fn inline_commands_work_like_telnet() {
     let mut server = start(memory(), ServerLimits::default());
