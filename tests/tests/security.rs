@@ -181,3 +181,17 @@ fn the_mirror_data_channel_honours_the_interface() {
     let reached = TcpStream::connect_timeout(&SocketAddr::new(ip, port), IO_TIMEOUT);
     assert!(reached.is_err(), "the data channel answers on {ip}:{port} while the engine listens on 127.0.0.1");
 }
+
+/// Regression: 32 connections to the primary's data channel that never sent a JOIN held
+/// every member slot, and a restarted backup could never join again.
+#[test]
+fn idle_data_channel_connections_do_not_lock_a_backup_out() {
+    let mut lab = mirrorlab_tests::mirror::Lab::start(&[("A", "failover"), ("B", "failover")], 3000);
+    lab.kill9(1);
+    let primary = SocketAddr::from(([127, 0, 0, 1], lab.members[0].mirror_port));
+    let idle: Vec<TcpStream> = (0..32).filter_map(|_| TcpStream::connect_timeout(&primary, IO_TIMEOUT).ok()).collect();
+    assert!(!idle.is_empty());
+    lab.start_engine(1);
+    lab.wait_status(1, "Backup");
+    drop(idle);
+}
