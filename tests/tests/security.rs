@@ -195,3 +195,19 @@ fn idle_data_channel_connections_do_not_lock_a_backup_out() {
     lab.wait_status(1, "Backup");
     drop(idle);
 }
+
+/// As Redis: an HTTP request on a RESP port (a browser made to POST there by a web page)
+/// closes the connection without an answer, on the superserver and the agent alike.
+#[test]
+fn http_requests_on_resp_ports_are_closed_unanswered() {
+    let e = Engine::start();
+    let agent = Agent::arbiter(&[]);
+    let request = b"POST /api/databases HTTP/1.1\r\nHost: evil.example\r\nContent-Length: 2\r\n\r\n{}";
+    for port in [e.superserver_port, agent.port] {
+        let said = exchange(SocketAddr::from(([127, 0, 0, 1], port)), request).unwrap();
+        assert_eq!(said, "", "port {port} answered an HTTP request");
+    }
+    // Both still serve RESP.
+    assert_eq!(command(&mut e.client(), &["PING"]).unwrap(), Reply::Simple("PONG".into()));
+    assert_eq!(command(&mut agent.client(), &["PING"]).unwrap(), Reply::Simple("PONG".into()));
+}

@@ -178,6 +178,16 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, id: ConnId, shared: &Sh
                     if frame.is_empty() {
                         continue;
                     }
+                    if crate::resp::server::looks_like_http(&frame) {
+                        // As the superserver: a web page made a browser send HTTP here.
+                        tracing::warn!(
+                            %peer,
+                            id,
+                            "Possible SECURITY ATTACK detected: an HTTP request reached the agent, likely a \
+                             cross-protocol attack from a web page. Connection closed."
+                        );
+                        break 'conn;
+                    }
                     flow = match protocol::parse(&frame) {
                         Ok(request) => execute(shared, &mut conn, request, &mut out).await,
                         Err(line) => {
