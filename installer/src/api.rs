@@ -64,6 +64,9 @@ impl Api {
         let client = reqwest::blocking::Client::builder()
             .timeout(ACTION_TIMEOUT)
             .connect_timeout(Duration::from_secs(2))
+            // The engine closes a keep-alive connection idle for 10 s (its header read
+            // timeout): drop ours first, so a request never races that close.
+            .pool_idle_timeout(Duration::from_secs(5))
             .no_proxy()
             .dns_resolver(std::sync::Arc::new(FilesAndDns))
             .build()

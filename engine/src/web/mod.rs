@@ -80,10 +80,22 @@ pub async fn serve(
     protected_mode: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, instance, protected_mode, listener::HEADER_READ_TIMEOUT, shutdown).await
+}
+
+/// [`serve`] with another header read timeout (tests).
+pub(crate) async fn serve_with(
+    listener: tokio::net::TcpListener,
+    instance: Arc<Instance>,
+    protected_mode: bool,
+    header_timeout: std::time::Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!("management API and portal on http://{addr}/");
     }
-    let listener = listener::GuardedListener::new(listener, protected_mode, listener::MAX_WEB_CONNECTIONS);
+    let listener =
+        listener::GuardedListener::new(listener, protected_mode, listener::MAX_WEB_CONNECTIONS, header_timeout);
     axum::serve(listener, router(instance)).with_graceful_shutdown(shutdown).await
 }
 

@@ -289,6 +289,45 @@ async fn listing_large_values_is_bounded() {
     s.stop().await;
 }
 
+/// A client that never finishes its request head (slowloris) is closed after the header
+/// read timeout instead of holding one of the web port's connections for ever; one that
+/// does is served.
+#[tokio::test]
+async fn a_request_head_that_never_ends_is_timed_out() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::open(InstanceOptions {
+        data_dir: dir.path().to_path_buf(),
+        vfs: Arc::new(RealVfs::new()),
+        background: true,
+    })
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let timeout = Duration::from_millis(500);
+    let task = tokio::spawn(super::serve_with(listener, instance.clone(), true, timeout, async {
+        let _ = stopped.await;
+    }));
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /api/instance HTTP/1.1\r\nHost: localhost\r\n").await.unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the connection was still open after 10 s");
+    assert!(started.elapsed() >= timeout / 2, "closed too early: {:?}", started.elapsed());
+    // A whole request is served, and keep-alive still works for a prompt next request.
+    let mut ok = TcpStream::connect(addr).await.unwrap();
+    ok.write_all(b"GET /api/instance HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = ok.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+    let _ = stop.send(());
+    drop(ok);
+    task.await.unwrap().unwrap();
+    tokio::task::spawn_blocking(move || instance.shutdown()).await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn errors_have_a_code_and_a_status() {
     let s = Server::start().await;
