@@ -1,5 +1,5 @@
-//! The accept loop shared by the superserver and the agent: a bounded number of
-//! connections, each on its own task; over the bound, a RESP error and close; accept
+//! The accept loop shared by the superserver and the agent: protected mode (loopback
+//! peers only unless configured otherwise), a bounded number of connections, each on its own task; over the bound, a RESP error and close; accept
 //! errors retried with a backoff; at shutdown, stop accepting, tell every connection, and
 //! wait for them all.
 
@@ -33,10 +33,13 @@ pub(crate) trait ConnectionHandler {
 }
 
 /// Serves connections until `shutdown` completes, then drains them. `name` labels the log.
+/// `protected`: protected mode's refusal (see [`crate::access`]); a peer not on loopback
+/// gets it as a RESP error and is closed. `None`: protected mode is off.
 pub(crate) async fn accept_connections(
     listener: TcpListener,
     name: &'static str,
     max_connections: usize,
+    protected: Option<&'static str>,
     shutdown: impl Future,
     mut handler: impl ConnectionHandler,
 ) {
@@ -63,6 +66,14 @@ pub(crate) async fn accept_connections(
                 continue;
             }
         };
+        if let Some(denied) = protected {
+            if !crate::access::admits(true, peer.ip()) {
+                tracing::warn!(%peer, "{name}: connection refused: protected mode admits loopback peers only");
+                // A fresh socket's send buffer is empty: this cannot block.
+                let _ = stream.try_write(format!("-{denied}\r\n").as_bytes());
+                continue;
+            }
+        }
         if !handler.admit(peer) {
             continue;
         }

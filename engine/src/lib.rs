@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md at the repository root for the code map and each module's invariant.
 
+pub mod access;
 pub mod agent;
 pub mod calendar;
 pub mod cli;

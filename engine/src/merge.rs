@@ -60,6 +60,8 @@ pub struct NetworkPatch {
     pub web_port: Option<u16>,
     pub interface: Option<String>,
     pub max_connections: Option<u32>,
+    pub protected_mode: Option<bool>,
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +150,8 @@ impl SettingsPatch {
             set(&mut c.network.web_port, n.web_port);
             set(&mut c.network.interface, n.interface.clone());
             set(&mut c.network.max_connections, n.max_connections);
+            set(&mut c.network.protected_mode, n.protected_mode);
+            set(&mut c.network.allowed_hosts, n.allowed_hosts.clone());
         }
     }
 }

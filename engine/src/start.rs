@@ -31,6 +31,10 @@ pub struct StartOptions {
     pub log_level: String,
     /// Accept the mirror fault switch (tests and labs only).
     pub allow_fault_injection: bool,
+    /// Overrides `network.interface` (the image sets it: containers listen on 0.0.0.0).
+    pub interface: Option<String>,
+    /// Overrides `network.protected_mode`.
+    pub protected_mode: Option<bool>,
 }
 
 /// How long servers get to drain at shutdown before connections are dropped.
@@ -82,7 +86,8 @@ async fn serve(
     merge_applied: Option<Vec<u8>>,
 ) -> Result<()> {
     let config = instance.config();
-    let interface = config.network.interface.clone();
+    let interface = options.interface.clone().unwrap_or_else(|| config.network.interface.clone());
+    let protected_mode = options.protected_mode.unwrap_or(config.network.protected_mode);
     let ss_port = options.superserver_port.unwrap_or(config.network.superserver_port);
     let web_port = options.web_port.unwrap_or(config.network.web_port);
     let resp_listener = TcpListener::bind((interface.as_str(), ss_port))
@@ -110,16 +115,24 @@ async fn serve(
         dir.root().display()
     );
 
-    let mirror = start_mirror(&instance, dir, options.allow_fault_injection)?;
+    if !protected_mode && !is_loopback_interface(&interface) {
+        tracing::warn!(
+            "protected mode is off and the engine listens on {interface}: anyone who can reach its ports can use it"
+        );
+    }
+    let mirror = start_mirror(&instance, dir, &interface, options.allow_fault_injection)?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let limits =
-        crate::resp::ServerLimits { max_connections: config.network.max_connections as usize, ..Default::default() };
+    let limits = crate::resp::ServerLimits {
+        max_connections: config.network.max_connections as usize,
+        protected_mode,
+        ..Default::default()
+    };
     let resp = tokio::spawn(crate::resp::serve(resp_listener, instance.clone(), limits, stopped(stop_rx.clone())));
-    let web = tokio::spawn(crate::web::serve(web_listener, instance.clone(), stopped(stop_rx.clone())));
+    let web = tokio::spawn(crate::web::serve(web_listener, instance.clone(), protected_mode, stopped(stop_rx.clone())));
     if let Some(path) = options.merge_file.clone() {
         tokio::spawn(watch_merge_file(instance.clone(), path, merge_applied, stopped(stop_rx.clone())));
     }
@@ -153,8 +166,19 @@ async fn serve(
     }
 }
 
-/// Installs the mirror service (it starts the member at once if it was one before).
-fn start_mirror(instance: &Arc<Instance>, dir: &DataDir, allow_faults: bool) -> Result<Arc<MirrorService>> {
+/// Whether `interface` is a loopback address (a name such as `localhost` counts as not).
+fn is_loopback_interface(interface: &str) -> bool {
+    interface.parse().is_ok_and(crate::access::is_loopback)
+}
+
+/// Installs the mirror service (it starts the member at once if it was one before); its
+/// data channel listens on `interface` like the other listeners.
+fn start_mirror(
+    instance: &Arc<Instance>,
+    dir: &DataDir,
+    interface: &str,
+    allow_faults: bool,
+) -> Result<Arc<MirrorService>> {
     let weak = Arc::downgrade(instance);
     let open: StoreFactory = Arc::new(move || {
         let instance = weak.upgrade().ok_or_else(|| EngineError::Invalid("the engine is stopping".into()))?;
@@ -166,7 +190,8 @@ fn start_mirror(instance: &Arc<Instance>, dir: &DataDir, allow_faults: bool) -> 
         let store: Arc<dyn MirrorStore> = Arc::new(InstanceStore::open(instance)?);
         Ok((store, cfg))
     });
-    let service = MirrorService::start(dir.clone(), open, allow_faults).context("starting the mirror member")?;
+    let service = MirrorService::start(dir.clone(), open, interface.to_string(), allow_faults)
+        .context("starting the mirror member")?;
     instance.set_mirror_control(service.clone());
     Ok(service)
 }

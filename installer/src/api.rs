@@ -64,6 +64,9 @@ impl Api {
         let client = reqwest::blocking::Client::builder()
             .timeout(ACTION_TIMEOUT)
             .connect_timeout(Duration::from_secs(2))
+            // The engine closes a keep-alive connection idle for 10 s (its header read
+            // timeout): drop ours first, so a request never races that close.
+            .pool_idle_timeout(Duration::from_secs(5))
             .no_proxy()
             .dns_resolver(std::sync::Arc::new(FilesAndDns))
             .build()
@@ -74,7 +77,9 @@ impl Api {
     fn call(&self, method: &str, path: &str, body: Option<&Value>, timeout: Duration) -> Result<Value, ApiError> {
         let url = format!("{}{path}", self.base);
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("methods are literals");
-        let mut req = self.client.request(m, &url).timeout(timeout);
+        // The engine refuses a state-changing request without a JSON content type or this
+        // header (its guard against cross-site requests from browsers).
+        let mut req = self.client.request(m, &url).timeout(timeout).header("X-Mirrorlab-Request", "installer");
         if let Some(b) = body {
             req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.to_string());
         }

@@ -141,7 +141,7 @@ pub fn agent_cmd() -> Command {
     Command::new(bin("agent"))
 }
 
-/// An agent process on 127.0.0.1 with a port chosen by the OS: beside an engine (with
+/// An agent process on 127.0.0.1 (unless `--interface` says otherwise) with a port chosen by the OS: beside an engine (with
 /// `--data-dir`) or a pure arbiter.
 pub struct Agent {
     pub child: Child,
@@ -163,7 +163,10 @@ impl Agent {
     pub fn spawn(data_dir: Option<&Path>, extra: &[&str]) -> Agent {
         use std::io::{BufRead, Read};
         let mut cmd = agent_cmd();
-        cmd.args(["--port", "0", "--interface", "127.0.0.1", "--log-level", "warn"]);
+        cmd.args(["--port", "0", "--log-level", "warn"]);
+        if !extra.contains(&"--interface") {
+            cmd.args(["--interface", "127.0.0.1"]);
+        }
         if let Some(dir) = data_dir {
             cmd.arg("--data-dir").arg(dir);
         }

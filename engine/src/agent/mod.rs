@@ -55,6 +55,8 @@ pub struct AgentConfig {
     pub engine_host: String,
     pub fence_timeout: Duration,
     pub max_connections: usize,
+    /// Protected mode: only loopback peers are served (see [`crate::access`]).
+    pub protected_mode: bool,
 }
 
 impl Default for AgentConfig {
@@ -67,6 +69,7 @@ impl Default for AgentConfig {
             engine_host: DEFAULT_ENGINE_HOST.to_string(),
             fence_timeout: fence::DEFAULT_FENCE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            protected_mode: true,
         }
     }
 }

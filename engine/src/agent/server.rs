@@ -77,7 +77,8 @@ pub async fn serve(listener: TcpListener, config: AgentConfig, shutdown: impl Fu
         config,
     });
     let max = shared.config.max_connections;
-    crate::connections::accept_connections(listener, "agent", max, shutdown, AgentConnections(shared)).await;
+    let protected = shared.config.protected_mode.then_some(crate::access::AGENT_DENIED);
+    crate::connections::accept_connections(listener, "agent", max, protected, shutdown, AgentConnections(shared)).await;
 }
 
 /// Wall-clock nanoseconds mixed with the process id: different for every start.
@@ -176,6 +177,16 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, id: ConnId, shared: &Sh
                     used += n;
                     if frame.is_empty() {
                         continue;
+                    }
+                    if crate::resp::server::looks_like_http(&frame) {
+                        // As the superserver: a web page made a browser send HTTP here.
+                        tracing::warn!(
+                            %peer,
+                            id,
+                            "Possible SECURITY ATTACK detected: an HTTP request reached the agent, likely a \
+                             cross-protocol attack from a web page. Connection closed."
+                        );
+                        break 'conn;
                     }
                     flow = match protocol::parse(&frame) {
                         Ok(request) => execute(shared, &mut conn, request, &mut out).await,
@@ -360,10 +371,14 @@ async fn execute(shared: &Shared, conn: &mut Conn, request: Request, out: &mut V
                     return Flow::Continue;
                 }
                 let members: Vec<MemberId> = ask.failover_members.iter().map(|&m| MemberId(m)).collect();
-                decisions
-                    .entry(ask.mirror.clone())
-                    .or_insert_with(|| Decisions::new(shared.incarnation, ask.qos_ms, members))
-                    .handle(now, MemberId(ask.member), &ask.request)
+                let fresh = Decisions::new(shared.incarnation, ask.qos_ms, members);
+                let record = decisions.get(&ask.mirror).unwrap_or(&fresh);
+                if let Err(bad) = record.check(&ask.request) {
+                    tracing::warn!(peer = %conn.peer, mirror = ask.mirror, member = ask.member, "arbiter: {bad}");
+                    w.error(&format!("EPOCH {bad}"));
+                    return Flow::Continue;
+                }
+                decisions.entry(ask.mirror.clone()).or_insert(fresh).handle(now, MemberId(ask.member), &ask.request)
             };
             let id = |m: Option<MemberId>| m.map_or(-1, |m| i64::from(m.0));
             match answer {

@@ -18,9 +18,13 @@ struct Args {
     /// Port to listen on; 0 picks a free port.
     #[arg(long, default_value_t = agent::DEFAULT_PORT, env = "MIRRORLAB_AGENT_PORT")]
     port: u16,
-    /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0", env = "MIRRORLAB_AGENT_INTERFACE")]
+    /// Address to listen on: loopback unless configured (0.0.0.0 = every interface).
+    #[arg(long, default_value = "127.0.0.1", env = "MIRRORLAB_AGENT_INTERFACE")]
     interface: IpAddr,
+    /// Protected mode: serve loopback peers only. Turn it off (`--protected-mode false`)
+    /// where members on other hosts or containers must reach this agent.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "MIRRORLAB_AGENT_PROTECTED_MODE")]
+    protected_mode: bool,
     /// Log filter: error, warn, info, debug (RUST_LOG overrides it).
     #[arg(long, default_value = "info", env = "MIRRORLAB_LOG_LEVEL")]
     log_level: String,
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         engine_host: args.engine_host,
         fence_timeout: Duration::from_millis(args.fence_timeout_ms.into()),
         max_connections: args.max_connections as usize,
+        protected_mode: args.protected_mode,
     };
     match agent::run(SocketAddr::new(args.interface, args.port), config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -37,6 +37,14 @@ enum Command {
         /// Accept the mirror fault switch (FAULT-DROP/HEAL actions): for tests and labs only.
         #[arg(long, env = "MIRRORLAB_ALLOW_FAULT_INJECTION")]
         allow_fault_injection: bool,
+        /// Address every listener binds (superserver, web, mirror data channel). Default:
+        /// configured `network.interface`, 127.0.0.1.
+        #[arg(long, env = "MIRRORLAB_INTERFACE")]
+        interface: Option<String>,
+        /// Protected mode (loopback peers only): `false` to serve other hosts. Default:
+        /// configured `network.protected_mode`, true.
+        #[arg(long, action = clap::ArgAction::Set, env = "MIRRORLAB_PROTECTED_MODE")]
+        protected_mode: Option<bool>,
     },
     /// Stop the engine running on the data directory and wait until it has.
     Stop {
@@ -183,7 +191,15 @@ fn run(mut args: Args) -> Result<ExitCode> {
     args.data_dir = std::path::absolute(&args.data_dir).context("resolving --data-dir")?;
     let dir = DataDir::new(&args.data_dir);
     match args.command {
-        Command::Start { superserver_port, web_port, merge, log_level, allow_fault_injection } => {
+        Command::Start {
+            superserver_port,
+            web_port,
+            merge,
+            log_level,
+            allow_fault_injection,
+            interface,
+            protected_mode,
+        } => {
             engine::start::run(engine::start::StartOptions {
                 data_dir: args.data_dir,
                 superserver_port,
@@ -191,6 +207,8 @@ fn run(mut args: Args) -> Result<ExitCode> {
                 merge_file: merge,
                 log_level,
                 allow_fault_injection,
+                interface,
+                protected_mode,
             })?;
         }
         Command::Stop { timeout } => {

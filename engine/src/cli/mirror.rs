@@ -293,7 +293,7 @@ mod tests {
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let target = Target { host: "localhost".into(), port: listener.local_addr().unwrap().port() };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = rt.spawn(crate::web::serve(listener, instance.clone(), async {
+        let server = rt.spawn(crate::web::serve(listener, instance.clone(), true, async {
             let _ = stopped.await;
         }));
 

@@ -47,7 +47,15 @@ impl From<i64> for Number {
 impl Number {
     pub const ZERO: Number = Number { mantissa: 0, exponent: 0 };
 
-    fn normalized(mut self) -> Self {
+    fn normalized(self) -> Self {
+        let mut n = self.normalized_unclamped();
+        n.exponent = n.exponent.clamp(-MAX_EXPONENT * 2, MAX_EXPONENT);
+        n
+    }
+
+    /// Trailing zeros moved into the exponent and the mantissa rounded to its width, the
+    /// exponent left as it is (it may be out of range).
+    fn normalized_unclamped(mut self) -> Self {
         if self.mantissa == 0 {
             self.exponent = 0;
             return self;
@@ -60,7 +68,6 @@ impl Number {
             self.mantissa = div_round(self.mantissa, 10);
             self.exponent += 1;
         }
-        self.exponent = self.exponent.clamp(-MAX_EXPONENT * 2, MAX_EXPONENT);
         self
     }
 
@@ -68,6 +75,19 @@ impl Number {
     /// `+`/`-` signs, digits, an optional fraction and an optional `E` exponent. A string with
     /// no numeric prefix (`"abc"`, `""`) is zero.
     pub fn parse_prefix(s: &[u8]) -> Number {
+        Number::parse_raw(s).normalized()
+    }
+
+    /// [`Number::parse_prefix`] for a number literal that must be exact in magnitude (a
+    /// subscript): `None` when it is beyond the engine's range (10^300 times 36 digits),
+    /// which the reference product answers with `<MAXNUMBER>`, rather than a saturated
+    /// value that would be the same key as every other too-large number.
+    pub fn parse_in_range(s: &[u8]) -> Option<Number> {
+        let n = Number::parse_raw(s).normalized_unclamped();
+        (n.exponent <= MAX_EXPONENT).then(|| n.normalized())
+    }
+
+    fn parse_raw(s: &[u8]) -> Number {
         let mut i = 0;
         let mut negative = false;
         while i < s.len() && (s[i] == b'+' || s[i] == b'-') {
@@ -124,7 +144,7 @@ impl Number {
         if negative {
             mantissa = -mantissa;
         }
-        Number { mantissa, exponent }.normalized()
+        Number { mantissa, exponent }
     }
 
     /// The canonical text of this number: no leading or trailing zeros, no `+`, `.5` for

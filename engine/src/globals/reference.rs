@@ -222,7 +222,10 @@ impl Parser<'_> {
                         "not a number: a subscript number is digits with an optional sign, fraction and exponent",
                     ));
                 }
-                Ok(Number::parse_prefix(literal).to_canonical().into_bytes())
+                match Number::parse_in_range(literal) {
+                    Some(n) => Ok(n.to_canonical().into_bytes()),
+                    None => Err(GlobalsError::MaxNumber { literal: String::from_utf8_lossy(literal).into_owned() }),
+                }
             }
             _ => Err(self.error("expected a subscript: a \"string\", a number or $c(...)")),
         }
@@ -319,6 +322,15 @@ mod tests {
         }
         assert!(parse("^a(\"x").is_err());
         assert!(matches!(parse(&format!("^{}", "a".repeat(32))), Err(GlobalsError::NameTooLong { .. })));
+        // Regression: numbers beyond the range saturated, so ^n(1e300) and ^n(1e500) were
+        // the same node.
+        assert!(parse("^n(1e300)").is_ok());
+        assert!(parse(&format!("^n({}e264)", "9".repeat(36))).is_ok());
+        for big in ["1e301", "1e500", "-1e500", "10e300", "1e3000000"] {
+            let e = parse(&format!("^n({big})")).unwrap_err();
+            assert_eq!(e.code(), "MAXNUMBER", "{big}: {e}");
+        }
+        assert_ne!(parse("^n(1e300)").unwrap(), parse("^n(1e299)").unwrap());
     }
 
     #[test]

@@ -124,7 +124,7 @@ impl Instance {
     }
 
     /// Validates a configuration change, saves it, and returns the new configuration.
-    fn change_config(&self, change: impl FnOnce(&mut Config) -> Result<()>) -> Result<Config> {
+    pub(crate) fn change_config(&self, change: impl FnOnce(&mut Config) -> Result<()>) -> Result<Config> {
         let mut config = self.config.lock();
         let mut next = config.clone();
         change(&mut next)?;
@@ -165,6 +165,7 @@ impl Instance {
     pub fn create_database(&self, name: &str, directory: Option<&str>, read_only: bool) -> Result<DatabaseInfo> {
         let name = normalize_name("database", name).map_err(EngineError::Invalid)?;
         let directory = directory.map(str::to_string).unwrap_or_else(|| format!("databases/{name}"));
+        self.dir.confined_database_dir(&directory)?;
         let wanted = DatabaseConfig { directory, read_only, mounted: true };
         // Copied out: a guard in the `if let` would be held through the block, and
         // `database_info` takes the config lock again.
@@ -294,6 +295,13 @@ impl Instance {
                 users.join(", ")
             )));
         }
+        // The file is removed below: never one outside the data directory.
+        self.dir.confined_database_dir(&cfg.directory).map_err(|e| {
+            EngineError::Invalid(format!(
+                "database {name} is not deleted: {e}. Remove it from engine.yaml while the engine is down, \
+                 and its file by hand"
+            ))
+        })?;
         if self.databases.read().contains_key(&name) {
             self.dismount_database(&name)?;
         }

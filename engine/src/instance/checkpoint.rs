@@ -9,6 +9,9 @@ use crate::storage::Database;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// The longest a freeze may last before it thaws by itself.
+pub const MAX_FREEZE_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// A journal's position as of a capture, and where its recovery must start.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct JournalPoint {
@@ -177,11 +180,19 @@ impl Instance {
     /// Freeze for an external backup: database files are brought up to date, then not
     /// written until [`Instance::thaw`] or the timeout; the journal keeps accepting writes.
     pub fn freeze(&self, timeout: Option<Duration>) -> Result<()> {
+        let timeout = timeout.unwrap_or(Duration::from_secs(self.config.lock().storage.freeze_timeout_s));
+        if timeout > MAX_FREEZE_TIMEOUT {
+            return Err(EngineError::Invalid(format!(
+                "a freeze thaws by itself after at most {} s (24 hours), not {} s: give a shorter timeout_s \
+                 (or storage.freeze_timeout_s), and thaw when done",
+                MAX_FREEZE_TIMEOUT.as_secs(),
+                timeout.as_secs()
+            )));
+        }
         if self.frozen_until.lock().is_some() {
             return Err(EngineError::Invalid("the instance is already frozen".into()));
         }
         self.checkpoint()?;
-        let timeout = timeout.unwrap_or(Duration::from_secs(self.config.lock().storage.freeze_timeout_s));
         let _c = self.checkpoint_lock.lock();
         *self.frozen_until.lock() = Some(Instant::now() + timeout);
         tracing::info!("database writes frozen for up to {} s", timeout.as_secs());

@@ -40,14 +40,28 @@ pub struct InstanceSection {
 pub struct NetworkSettings {
     pub superserver_port: u16,
     pub web_port: u16,
-    /// Address both servers listen on.
+    /// Address every listener binds (superserver, web port, mirror data channel):
+    /// loopback by default; `0.0.0.0` for every interface.
     pub interface: String,
     pub max_connections: u32,
+    /// Protected mode, as in Redis: only loopback peers are served unless this is false.
+    pub protected_mode: bool,
+    /// Host names the web port answers to besides IP addresses, `localhost` and this
+    /// machine's host name (a guard against DNS rebinding).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for NetworkSettings {
     fn default() -> Self {
-        NetworkSettings { superserver_port: 1972, web_port: 52773, interface: "0.0.0.0".into(), max_connections: 1024 }
+        NetworkSettings {
+            superserver_port: 1972,
+            web_port: 52773,
+            interface: "127.0.0.1".into(),
+            max_connections: 1024,
+            protected_mode: true,
+            allowed_hosts: Vec::new(),
+        }
     }
 }
 

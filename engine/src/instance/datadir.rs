@@ -64,6 +64,41 @@ impl DataDir {
         }
     }
 
+    /// The directory of a database that requests (the API, a merge file) may name: a
+    /// relative path of plain components (no `..`, not absolute) that stays inside the data
+    /// directory once symbolic links are followed. Configured paths elsewhere (engine.yaml
+    /// edited by hand) still open; requests cannot create or delete files there.
+    pub fn confined_database_dir(&self, configured: &str) -> Result<PathBuf> {
+        use std::path::Component;
+        let refuse = |why: &str| {
+            EngineError::Invalid(format!(
+                "database directory {configured:?} {why}: it must be a relative path inside the data directory \
+                 (for example databases/NAME)"
+            ))
+        };
+        let p = Path::new(configured);
+        if configured.is_empty() || p.is_absolute() {
+            return Err(refuse("is absolute or empty"));
+        }
+        if !p.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+            return Err(refuse("climbs out with .."));
+        }
+        let wanted = self.root.join(p);
+        // Follow symbolic links as far as the path exists: it must still be inside.
+        let root = std::fs::canonicalize(&self.root)
+            .map_err(|e| EngineError::io(format!("resolving {}", self.root.display()), e))?;
+        let mut existing = wanted.as_path();
+        while !existing.exists() {
+            existing = existing.parent().unwrap_or(&self.root);
+        }
+        let resolved = std::fs::canonicalize(existing)
+            .map_err(|e| EngineError::io(format!("resolving {}", existing.display()), e))?;
+        if !resolved.starts_with(&root) {
+            return Err(refuse(&format!("leads outside through a symbolic link (to {})", resolved.display())));
+        }
+        Ok(wanted)
+    }
+
     /// Takes the instance lock, or explains who holds it.
     pub fn lock(&self) -> Result<InstanceLock> {
         std::fs::create_dir_all(&self.root)

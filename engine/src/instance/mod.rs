@@ -469,6 +469,7 @@ fn load_or_init_config(dir: &DataDir) -> Result<(Config, bool)> {
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok((Config::parse(&text, &path.display().to_string()).map_err(EngineError::Invalid)?, false)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            refuse_to_reinitialise(dir)?;
             std::fs::create_dir_all(dir.root())
                 .map_err(|e| EngineError::io(format!("creating {}", dir.root().display()), e))?;
             let config = Config::initial(crate::storage::meta::new_guid());
@@ -478,4 +479,30 @@ fn load_or_init_config(dir: &DataDir) -> Result<(Config, bool)> {
         }
         Err(e) => Err(EngineError::io(format!("reading {}", path.display()), e)),
     }
+}
+
+/// A data directory without `engine.yaml` is initialised only when it holds no instance's
+/// data: with a journal, databases or a mirror state beside the missing file, a new
+/// configuration would give the instance a new journal identity and lose every write that
+/// is only in the journal. The engine refuses and says how to recover instead.
+fn refuse_to_reinitialise(dir: &DataDir) -> Result<()> {
+    let non_empty = |p: std::path::PathBuf| std::fs::read_dir(&p).is_ok_and(|mut d| d.next().is_some()).then_some(p);
+    let mirror_state = dir.root().join(crate::agent::status::MIRROR_STATE_FILE);
+    let found: Vec<String> =
+        [non_empty(dir.journal_dir()), non_empty(dir.databases_dir()), mirror_state.exists().then_some(mirror_state)]
+            .into_iter()
+            .flatten()
+            .map(|p| p.display().to_string())
+            .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(EngineError::Invalid(format!(
+        "{} is missing, but this data directory holds an instance's data ({}): starting would \
+         initialise a new instance with a new journal identity and lose the writes that are only \
+         in the journal. Restore engine.yaml from a backup (its instance guid must be the journal's), or, \
+         to really start afresh, move those away first",
+        dir.config_file().display(),
+        found.join(", ")
+    )))
 }

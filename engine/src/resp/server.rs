@@ -44,6 +44,8 @@ pub struct ServerLimits {
     pub max_batch_commands: usize,
     pub max_batch_output: usize,
     pub codec: CodecLimits,
+    /// Protected mode: only loopback peers are served (see [`crate::access`]).
+    pub protected_mode: bool,
 }
 
 impl Default for ServerLimits {
@@ -53,6 +55,7 @@ impl Default for ServerLimits {
             max_batch_commands: MAX_BATCH_COMMANDS,
             max_batch_output: MAX_BATCH_OUTPUT,
             codec: CodecLimits::default(),
+            protected_mode: true,
         }
     }
 }
@@ -89,7 +92,16 @@ pub async fn serve<B: Backend>(listener: TcpListener, backend: Arc<B>, limits: S
         clients: Default::default(),
     });
     let handler = Superserver { backend, shared };
-    crate::connections::accept_connections(listener, "superserver", limits.max_connections, shutdown, handler).await;
+    let protected = limits.protected_mode.then_some(crate::access::ENGINE_DENIED);
+    crate::connections::accept_connections(
+        listener,
+        "superserver",
+        limits.max_connections,
+        protected,
+        shutdown,
+        handler,
+    )
+    .await;
 }
 
 struct Superserver<B> {
@@ -199,6 +211,18 @@ async fn run<B: Backend>(
                         continue;
                     }
                     batch += 1;
+                    if looks_like_http(&frame) {
+                        // As Redis does: an HTTP request here is most likely a browser
+                        // tricked into talking to this port. Close without an answer.
+                        tracing::warn!(
+                            id = conn.id,
+                            peer = conn.peer,
+                            "Possible SECURITY ATTACK detected: an HTTP request (POST, GET ... HTTP/1.x or a \
+                             Host: line) reached the superserver, likely a cross-protocol attack from a web \
+                             page. Connection closed."
+                        );
+                        return End::Done;
+                    }
                     flow = match commands::parse(&frame) {
                         // The mirror runtime may block: awaited here, off the async workers.
                         Ok(commands::Command::Mirror(cmd)) if conn.multi.is_none() => {
@@ -248,6 +272,19 @@ async fn run<B: Backend>(
         }
         frame.shrink(KEEP_CAPACITY);
     }
+}
+
+/// Whether a request is really an HTTP request line or header (`POST ...`, `Host: ...`, or
+/// any `METHOD target HTTP/1.x`): no RESP command is named `POST` or `HOST:`.
+pub(crate) fn looks_like_http(frame: &Frame) -> bool {
+    let n = frame.len();
+    if n == 0 {
+        return false;
+    }
+    let name = frame.arg(0);
+    name.eq_ignore_ascii_case(b"POST")
+        || name.eq_ignore_ascii_case(b"HOST:")
+        || (n == 3 && frame.arg(2).len() >= 7 && frame.arg(2)[..7].eq_ignore_ascii_case(b"HTTP/1."))
 }
 
 /// Waits for the durability the buffered replies promise, then sends them.

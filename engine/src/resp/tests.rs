@@ -381,6 +381,59 @@ fn garbage_closes_only_its_own_connection() {
     server.shutdown();
 }
 
+/// As Redis: an HTTP request on the superserver is a cross-protocol attack (a web page
+/// making a browser POST here); the connection is closed without an answer.
+#[test]
+fn http_requests_are_closed_without_an_answer() {
+    let mut server = start(memory(), ServerLimits::default());
+    let mut good = server.client();
+    for request in [
+        &b"POST /api/databases HTTP/1.1\r\nHost: evil.example\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\n",
+        b"get /x http/1.0\r\n",
+        b"Host: 127.0.0.1:1972\r\n",
+        b"*2\r\n$4\r\nPOST\r\n$1\r\n/\r\n",
+    ] {
+        let mut s = server.raw();
+        s.write_all(request).unwrap();
+        assert_eq!(read_to_close(&mut s), "", "{:?}", String::from_utf8_lossy(request));
+    }
+    assert_eq!(good.command(&[b"PING"]).unwrap(), Reply::Simple("PONG".into()));
+    server.shutdown();
+}
+
+/// Regression: a 3 MiB key in a bad reference came back whole in the error reply.
+#[test]
+fn error_replies_echo_a_bounded_excerpt_of_the_input() {
+    let mut server = start(memory(), ServerLimits::default());
+    let mut c = server.client();
+    let key = format!("^a({}", "x".repeat(3 << 20));
+    let long_name = format!("^{}", "a".repeat(3 << 20));
+    let bad_name = format!("{}:1", "\u{e9}".repeat(1 << 20));
+    for key in [key, long_name, bad_name] {
+        match c.command(&[b"GET", key.as_bytes()]) {
+            Err(ClientError::Server(e)) => {
+                let start: String = e.message.chars().take(100).collect();
+                assert!(e.message.len() < 400, "{} bytes echoed: {start}...", e.message.len());
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+    server.shutdown();
+}
+
+/// Regression: ^n(1e300) and ^n(1e500) were the same key (numbers >= 1e301 saturated).
+#[test]
+fn numbers_beyond_the_range_are_maxnumber() {
+    let mut server = start(memory(), ServerLimits::default());
+    let mut c = server.client();
+    c.set("^n(1e300)", "in range").unwrap();
+    assert_eq!(code(c.get("^n(1e500)")), "MAXNUMBER");
+    assert_eq!(code(c.set("^n(1e301)", "x")), "MAXNUMBER");
+    assert_eq!(c.get("^n(1e300)").unwrap(), Some(b"in range".to_vec()));
+    server.shutdown();
+}
+
 #[test]
 fn inline_commands_work_like_telnet() {
     let mut server = start(memory(), ServerLimits::default());

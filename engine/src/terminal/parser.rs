@@ -435,7 +435,12 @@ impl Parser {
             }
             Tok::Num(n) => {
                 self.next();
-                Expr::Num(Number::parse_prefix(n.as_bytes()).to_canonical().into_bytes())
+                // A literal beyond the engine's range is an error, not a saturated number
+                // (^n(1e300) and ^n(1e500) must not be one node).
+                let Some(number) = Number::parse_in_range(n.as_bytes()) else {
+                    return Err(TermError::new("MAXNUMBER", crate::globals::error::excerpt(&n)));
+                };
+                Expr::Num(number.to_canonical().into_bytes())
             }
             Tok::Name(_) | Tok::Global(_) => Expr::Var(self.var_ref()?),
             Tok::Dollar(name) => {

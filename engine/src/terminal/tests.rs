@@ -106,6 +106,10 @@ fn errors_print_and_the_session_goes_on() {
     assert_eq!(line(&mut t, "w ^nope(2)"), "<UNDEFINED> ^nope(2)\n");
     assert_eq!(line(&mut t, "w 1/0"), "<DIVIDE>\n");
     assert_eq!(line(&mut t, "w 5#0"), "<DIVIDE>\n");
+    // Regression: 1e500 saturated to the same number as 1e300 (and the same subscript).
+    assert_eq!(line(&mut t, "s ^n(1e500)=1"), "<MAXNUMBER> \"1e500\"\n");
+    assert_eq!(w(&mut t, "$d(^n)"), "0");
+    t.column = 0;
     assert!(line(&mut t, "s x=").starts_with("<SYNTAX> "));
     assert!(line(&mut t, "frob").starts_with("<SYNTAX> unknown command frob"));
     assert_eq!(line(&mut t, "s ^ro(1)=1"), "<PROTECT> ^ro(1),/mem/readonly/\n");

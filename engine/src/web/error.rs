@@ -39,7 +39,7 @@ impl ApiError {
 pub fn status_for(code: &str) -> StatusCode {
     match code {
         "NAMESPACE" | "DIRECTORY" => StatusCode::NOT_FOUND,
-        "ILLEGAL" | "SYNTAX" | "SUBSCRIPT" | "MAXSTRING" => StatusCode::BAD_REQUEST,
+        "ILLEGAL" | "SYNTAX" | "SUBSCRIPT" | "MAXSTRING" | "MAXNUMBER" => StatusCode::BAD_REQUEST,
         "PROTECT" => StatusCode::FORBIDDEN,
         "NOTMIRRORED" => StatusCode::CONFLICT,
         "FROZEN" | "SHUTDOWN" => StatusCode::SERVICE_UNAVAILABLE,

@@ -17,6 +17,11 @@ use std::sync::Arc;
 /// Most nodes one listing returns.
 pub const MAX_LIST: u32 = 10_000;
 const DEFAULT_LIST: u32 = 100;
+/// A listed value shows at most this many bytes (then `truncated`, and its full length).
+pub const MAX_LISTED_VALUE_BYTES: usize = 1024;
+/// A page ends once its values add up to this many bytes: a listing of large values is
+/// paged by size as well as by count.
+pub const MAX_LIST_VALUE_BYTES: usize = 1 << 20;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -40,6 +45,12 @@ struct NodeView {
     value: Option<String>,
     /// The value as a ZWRITE literal (`"text"`, `42`, `"a"_$c(0)`), exact for any bytes.
     literal: Option<String>,
+    /// In a listing: the value was longer than [`MAX_LISTED_VALUE_BYTES`]; `value` and
+    /// `literal` show its start, `bytes` its length.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<usize>,
 }
 
 impl NodeView {
@@ -48,6 +59,27 @@ impl NodeView {
             reference: format(r),
             literal: value.as_deref().map(format_value),
             value: value.map(|v| String::from_utf8_lossy(&v).into_owned()),
+            truncated: false,
+            bytes: None,
+        }
+    }
+
+    /// A listed node: a long value is cut to its first [`MAX_LISTED_VALUE_BYTES`].
+    fn listed(r: &GlobalRef, mut value: Vec<u8>) -> NodeView {
+        let len = value.len();
+        if len <= MAX_LISTED_VALUE_BYTES {
+            return NodeView::new(r, Some(value));
+        }
+        value.truncate(MAX_LISTED_VALUE_BYTES);
+        NodeView { truncated: true, bytes: Some(len), ..NodeView::new(r, Some(value)) }
+    }
+
+    /// The ZWRITE line; a cut value is marked with its full length.
+    fn line(&self) -> String {
+        let literal = self.literal.as_deref().unwrap_or_default();
+        match self.bytes {
+            Some(n) if self.truncated => format!("{}={literal}... ({n} bytes)", self.reference),
+            _ => format!("{}={literal}", self.reference),
         }
     }
 }
@@ -81,6 +113,8 @@ struct ListQuery {
     #[serde(rename = "ref")]
     reference: String,
     max: Option<u32>,
+    /// Start after this node (the previous page's `next`).
+    after: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -92,6 +126,9 @@ struct ListView {
     nodes: Vec<NodeView>,
     /// More nodes follow the last one listed.
     truncated: bool,
+    /// When truncated: the last node listed, to pass as `after` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
 }
 
 /// The node and its descendants that have values, in collation order, at most `max`.
@@ -105,25 +142,42 @@ async fn list(
         return Err(ApiError::bad_request(format!("max must be between 1 and {MAX_LIST}, not {max}")));
     }
     let root = parse(&q.reference)?;
+    let after = q.after.as_deref().map(parse).transpose()?;
+    if let Some(a) = &after {
+        if a.name != root.name || !a.subscripts.starts_with(&root.subscripts) {
+            return Err(ApiError::bad_request(format!(
+                "after {} is not in the subtree of {}: pass the previous page's next",
+                format(a),
+                format(&root)
+            )));
+        }
+    }
     blocking(move || {
         let s = session(&instance, &namespace)?;
         let mut nodes = Vec::new();
         let mut truncated = false;
-        let mut next = match instance.get(&s, &root)? {
-            Some(v) => Some((root.clone(), v)),
-            None => following(&instance, &s, &root, &root)?,
+        let mut last = None;
+        let mut page_bytes = 0;
+        let mut next = match &after {
+            Some(a) => following(&instance, &s, &root, a)?,
+            None => match instance.get(&s, &root)? {
+                Some(v) => Some((root.clone(), v)),
+                None => following(&instance, &s, &root, &root)?,
+            },
         };
         while let Some((r, value)) = next {
-            if nodes.len() == max as usize {
+            if nodes.len() == max as usize || page_bytes >= MAX_LIST_VALUE_BYTES {
                 truncated = true;
                 break;
             }
-            nodes.push(NodeView::new(&r, Some(value)));
+            page_bytes += value.len().min(MAX_LISTED_VALUE_BYTES);
+            nodes.push(NodeView::listed(&r, value));
             next = following(&instance, &s, &root, &r)?;
+            last = Some(r);
         }
-        let lines =
-            nodes.iter().map(|n| format!("{}={}", n.reference, n.literal.as_deref().unwrap_or_default())).collect();
-        Ok(Json(ListView { reference: format(&root), lines, nodes, truncated }))
+        let lines = nodes.iter().map(NodeView::line).collect();
+        let next = if truncated { last.as_ref().map(format) } else { None };
+        Ok(Json(ListView { reference: format(&root), lines, nodes, truncated, next }))
     })
     .await
 }

@@ -11,9 +11,11 @@
 mod databases;
 mod error;
 mod globals;
+mod guard;
 mod health;
 mod instance;
 mod journal;
+mod listener;
 mod metrics;
 mod mirror;
 mod namespaces;
@@ -43,6 +45,7 @@ type AppState = Arc<Instance>;
 /// The management API and portal for `instance`.
 pub fn router(instance: Arc<Instance>) -> Router {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let allowed = Arc::new(guard::AllowedHosts::new(&instance.config().network.allowed_hosts));
     Router::new()
         .merge(health::routes())
         .merge(portal::routes())
@@ -57,19 +60,46 @@ pub fn router(instance: Arc<Instance>) -> Router {
         .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(in_flight, limit_in_flight))
+        .layer(middleware::from_fn_with_state(allowed, guard_request))
         .with_state(instance)
+}
+
+/// Host allow-list and cross-site request checks (see [`guard`]).
+async fn guard_request(State(allowed): State<Arc<guard::AllowedHosts>>, request: Request, next: Next) -> Response {
+    match guard::check(request.method(), request.headers(), &allowed) {
+        Ok(()) => next.run(request).await,
+        Err(e) => {
+            tracing::warn!(method = %request.method(), uri = %request.uri(), "web: {}", e.message);
+            e.into_response()
+        }
+    }
 }
 
 /// Serves the management API on `listener` until `shutdown` completes, then lets requests
 /// in progress finish.
+/// `protected_mode`: only loopback peers are served (see [`crate::access`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     instance: Arc<Instance>,
+    protected_mode: bool,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, instance, protected_mode, listener::HEADER_READ_TIMEOUT, shutdown).await
+}
+
+/// [`serve`] with another header read timeout (tests).
+pub(crate) async fn serve_with(
+    listener: tokio::net::TcpListener,
+    instance: Arc<Instance>,
+    protected_mode: bool,
+    header_timeout: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!("management API and portal on http://{addr}/");
     }
+    let listener =
+        listener::GuardedListener::new(listener, protected_mode, listener::MAX_WEB_CONNECTIONS, header_timeout);
     axum::serve(listener, router(instance)).with_graceful_shutdown(shutdown).await
 }
 

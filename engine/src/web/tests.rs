@@ -47,7 +47,7 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, instance.clone(), async {
+        let task = tokio::spawn(serve(listener, instance.clone(), true, async {
             let _ = stopped.await;
         }));
         Server { addr, instance, stop, task, _dir: dir }
@@ -61,12 +61,15 @@ impl Server {
     }
 
     async fn send(&self, method: &str, target: &str, body: Option<&str>) -> Reply {
+        self.send_with(method, target, "Content-Type: application/json\r\n", body).await
+    }
+
+    /// A request with the given header lines (each ending in CRLF) instead of the JSON
+    /// content type.
+    async fn send_with(&self, method: &str, target: &str, headers: &str, body: Option<&str>) -> Reply {
         let (mut reader, mut writer) = TcpStream::connect(self.addr).await.unwrap().into_split();
         let body = body.unwrap_or("");
-        let request = format!(
-            "{method} {target} HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let request = format!("{method} {target} HTTP/1.0\r\n{headers}Content-Length: {}\r\n\r\n{body}", body.len());
         // The server may answer (413) and close before reading a large body: write on the
         // side, keep the write half open until the answer is read, and keep what was read
         // before a reset.
@@ -242,6 +245,13 @@ async fn listing_is_in_collation_order_and_bounded() {
     let v = s.get(&format!("/api/globals/USER/list?ref={}&max=2", q("^Company"))).await.json();
     assert_eq!(v["lines"], json!(["^Company=\"top\"", "^Company(1,\"name\")=\"Acme\""]));
     assert_eq!(v["truncated"], true);
+    // The next page starts after the last node listed.
+    assert_eq!(v["next"], "^Company(1,\"name\")");
+    let after = q(v["next"].as_str().unwrap());
+    let v = s.get(&format!("/api/globals/USER/list?ref={}&max=2&after={after}", q("^Company"))).await.json();
+    assert_eq!(v["lines"], json!(["^Company(2)=\"two\"", "^Company(10)=\"ten\""]));
+    let r = s.get(&format!("/api/globals/USER/list?ref={}&after={}", q("^Company"), q("^Other(1)"))).await;
+    assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()), "{}", r.body);
 
     let v = s.get(&format!("/api/globals/USER/list?ref={}", q("^Company(1)"))).await.json();
     assert_eq!(v["lines"], json!(["^Company(1,\"name\")=\"Acme\""]), "a subtree stops at its end");
@@ -256,6 +266,66 @@ async fn listing_is_in_collation_order_and_bounded() {
     let v = s.get(&format!("/api/globals/USER/list?ref={}", q("^Company"))).await.json();
     assert_eq!(v["lines"].as_array().unwrap().len(), 4, "{v}");
     s.stop().await;
+}
+
+/// Regression: listing large values built every value whole, three times over (RSS grew
+/// 25 times the data). A listed value is cut to 1 KiB, and a page ends by size too.
+#[tokio::test]
+async fn listing_large_values_is_bounded() {
+    let s = Server::start().await;
+    let big = "v".repeat(200_000);
+    for i in 0..8 {
+        s.set("USER", &format!("^Big({i})"), &big).await;
+    }
+    let r = s.get(&format!("/api/globals/USER/list?ref={}&max=10000", q("^Big"))).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.len() < 8 * 4 * 1024, "a listing of 8 x 200 kB values is {} bytes", r.body.len());
+    let v = r.json();
+    let node = &v["nodes"][0];
+    assert_eq!((node["truncated"].as_bool(), node["bytes"].as_u64()), (Some(true), Some(200_000)), "{node}");
+    assert_eq!(node["value"].as_str().unwrap().len(), super::globals::MAX_LISTED_VALUE_BYTES);
+    assert!(v["lines"][0].as_str().unwrap().ends_with("... (200000 bytes)"));
+    assert_eq!(v["nodes"].as_array().unwrap().len(), 8);
+    s.stop().await;
+}
+
+/// A client that never finishes its request head (slowloris) is closed after the header
+/// read timeout instead of holding one of the web port's connections for ever; one that
+/// does is served.
+#[tokio::test]
+async fn a_request_head_that_never_ends_is_timed_out() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::open(InstanceOptions {
+        data_dir: dir.path().to_path_buf(),
+        vfs: Arc::new(RealVfs::new()),
+        background: true,
+    })
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let timeout = Duration::from_millis(500);
+    let task = tokio::spawn(super::serve_with(listener, instance.clone(), true, timeout, async {
+        let _ = stopped.await;
+    }));
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /api/instance HTTP/1.1\r\nHost: localhost\r\n").await.unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the connection was still open after 10 s");
+    assert!(started.elapsed() >= timeout / 2, "closed too early: {:?}", started.elapsed());
+    // A whole request is served, and keep-alive still works for a prompt next request.
+    let mut ok = TcpStream::connect(addr).await.unwrap();
+    ok.write_all(b"GET /api/instance HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = ok.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+    let _ = stop.send(());
+    drop(ok);
+    task.await.unwrap().unwrap();
+    tokio::task::spawn_blocking(move || instance.shutdown()).await.unwrap().unwrap();
 }
 
 #[tokio::test]
@@ -336,6 +406,84 @@ async fn freeze_and_thaw() {
     assert_eq!((r.status, r.json()), (200, json!({ "frozen": false })));
     let r = s.send("POST", "/api/thaw", None).await;
     assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()));
+    s.stop().await;
+}
+
+/// Regression: a huge `timeout_s` overflowed the thaw deadline and panicked the handler.
+#[tokio::test]
+async fn a_freeze_longer_than_a_day_is_refused_clearly() {
+    let s = Server::start().await;
+    for timeout_s in [u64::MAX, 86_401] {
+        let r = s.post("/api/freeze", json!({ "timeout_s": timeout_s })).await;
+        assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()), "{}", r.body);
+        assert!(r.body.contains("at most 86400 s"), "{}", r.body);
+    }
+    assert_eq!(s.get("/api/instance").await.json()["frozen"], false);
+    s.stop().await;
+}
+
+/// A database directory from a request stays inside the data directory: no absolute
+/// path, no `..`, no symbolic link out; nor does DELETE remove a file outside it.
+#[tokio::test]
+async fn database_directories_are_confined_to_the_data_directory() {
+    let s = Server::start().await;
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), s.instance.data_dir().root().join("escape")).unwrap();
+    let abs = outside.path().join("db").display().to_string();
+    for dir in [abs.as_str(), "../elsewhere", "databases/../../elsewhere", "escape/db", "escape"] {
+        let r = s.post("/api/databases", json!({ "name": "EVIL", "directory": dir })).await;
+        assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()), "{dir}: {}", r.body);
+        assert!(r.body.contains("inside the data directory"), "{}", r.body);
+    }
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "a file was created outside");
+    let r = s.post("/api/databases", json!({ "name": "GOOD", "directory": "databases/sub/GOOD" })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // A database that engine.yaml places outside (edited by hand) is not deleted through the API.
+    let victim = outside.path().join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("mirrorlab.dat"), b"precious").unwrap();
+    s.instance
+        .change_config(|c| {
+            c.databases.insert(
+                "OUT".into(),
+                crate::instance::config::DatabaseConfig {
+                    directory: victim.display().to_string(),
+                    read_only: false,
+                    mounted: false,
+                },
+            );
+            Ok(())
+        })
+        .unwrap();
+    let r = s.delete("/api/databases/OUT").await;
+    assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()), "{}", r.body);
+    assert_eq!(std::fs::read(victim.join("mirrorlab.dat")).unwrap(), b"precious");
+    s.stop().await;
+}
+
+/// A browser can be made to send a form POST or to resolve an attacker's name to
+/// 127.0.0.1: neither reaches a handler.
+#[tokio::test]
+async fn cross_site_and_rebinding_requests_are_refused() {
+    let s = Server::start().await;
+    let body = r#"{"name": "CSRF"}"#;
+    let form = "Content-Type: application/x-www-form-urlencoded\r\n";
+    let r = s.send_with("POST", "/api/databases", form, Some(body)).await;
+    assert_eq!((r.status, r.error_code()), (415, "ILLEGAL".into()), "{}", r.body);
+    let r = s.send_with("POST", "/api/databases", "Content-Type: text/plain\r\n", Some(body)).await;
+    assert_eq!(r.status, 415, "{}", r.body);
+    let cross = "Content-Type: application/json\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\n";
+    let r = s.send_with("POST", "/api/databases", cross, Some(body)).await;
+    assert_eq!((r.status, r.error_code()), (403, "FORBIDDEN".into()), "{}", r.body);
+    let rebound = "Host: evil.example:52773\r\n";
+    let r = s.send_with("GET", "/api/instance", rebound, None).await;
+    assert_eq!((r.status, r.error_code()), (403, "FORBIDDEN".into()), "{}", r.body);
+    assert!(r.body.contains("network.allowed_hosts"), "{}", r.body);
+    let r = s.get("/api/databases/CSRF").await;
+    assert_eq!(r.status, 404, "the database was created: {}", r.body);
+    // A script that is not a browser says so with the header.
+    let r = s.send_with("POST", "/api/databases", "X-Mirrorlab-Request: 1\r\nHost: localhost\r\n", Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
     s.stop().await;
 }
 

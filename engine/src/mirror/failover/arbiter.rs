@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use super::commands::ArbiterRequest;
 use super::events::ArbiterAnswer;
-use super::types::{next_epoch, Epoch, MemberId, Millis};
+use super::types::{check_epoch, next_epoch, Epoch, ImplausibleEpoch, MemberId, Millis};
 
 #[derive(Debug, Clone)]
 pub struct Arbiter {
@@ -71,6 +71,14 @@ impl Arbiter {
             mode_seq: self.mode_seq,
             other_connected,
         }
+    }
+
+    /// Whether the epoch a request carries is plausible (see [`check_epoch`]) against the
+    /// arbiter's record. A request that is not must be refused before [`Arbiter::handle`]:
+    /// the record never holds an epoch nobody can follow.
+    pub fn check(&self, request: &ArbiterRequest) -> Result<(), ImplausibleEpoch> {
+        let (ArbiterRequest::Ping { epoch, .. } | ArbiterRequest::Takeover { epoch }) = *request;
+        check_epoch(epoch, self.epoch)
     }
 
     /// Answers one request from `from`, received at `now` on the arbiter's clock.

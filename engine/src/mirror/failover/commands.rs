@@ -94,4 +94,10 @@ pub enum LogLine {
     HandoverNotTaken {
         backup: MemberId,
     },
+    /// An event carried an epoch far above anything this member knows (a broken or
+    /// hostile peer, agent or arbiter): the whole event was refused, nothing saved.
+    ImplausibleEpoch {
+        epoch: Epoch,
+        known: Epoch,
+    },
 }

@@ -9,8 +9,8 @@ use super::commands::{ArbiterRequest, Command, JournalOp, LogLine};
 use super::events::{AgentAnswer, ArbiterAnswer, Event, InstanceState, Message, OperatorCommand};
 use super::timing::Timing;
 use super::types::{
-    common_prefix, next_epoch, ArbiterLine, Epoch, FailoverMode, JournalSummary, MemberId, MemberKind, MemberSpec,
-    MemberStatus, Millis, Position,
+    check_epoch, common_prefix, next_epoch, ArbiterLine, Epoch, FailoverMode, ImplausibleEpoch, JournalSummary,
+    MemberId, MemberKind, MemberSpec, MemberStatus, Millis, Position,
 };
 
 /// The mirror as every member knows it.
@@ -262,6 +262,12 @@ impl Member {
     /// Feeds one event at `now` (milliseconds on this member's monotonic clock) and returns
     /// the commands to execute, in order.
     pub fn step(&mut self, now: Millis, event: Event) -> Vec<Command> {
+        if let Err(bad) = self.check_epochs(&event) {
+            // Refused whole: nothing of the event is believed, nothing is persisted.
+            self.out.push(Command::Log(LogLine::ImplausibleEpoch { epoch: bad.epoch, known: bad.known }));
+            self.on_tick(now);
+            return std::mem::take(&mut self.out);
+        }
         match event {
             Event::Tick => {}
             Event::Message { from, msg } => self.on_message(now, from, msg),
@@ -287,6 +293,49 @@ impl Member {
         }
         self.on_tick(now);
         std::mem::take(&mut self.out)
+    }
+
+    /// The highest epoch this member knows: its durable one, its journal's, the arbiter's.
+    fn known_epoch(&self) -> Epoch {
+        self.epoch.max(self.journal.last_epoch()).max(self.arbiter_epoch)
+    }
+
+    /// Every epoch an event carries from outside (a peer, the arbiter, an agent, the data
+    /// channel) must be plausible (see [`check_epoch`]): one implausible epoch refuses the
+    /// whole event.
+    fn check_epochs(&self, event: &Event) -> Result<(), ImplausibleEpoch> {
+        let known = self.known_epoch();
+        let summary = |j: &JournalSummary| j.segments().iter().try_for_each(|&(e, _)| check_epoch(e, known));
+        match event {
+            Event::Message { msg, .. } => match msg {
+                Message::Journal { epoch, journal, .. } => {
+                    check_epoch(*epoch, known)?;
+                    summary(journal)
+                }
+                Message::JournalAck { epoch, .. } | Message::NewerEpoch { epoch } | Message::Handover { epoch, .. } => {
+                    check_epoch(*epoch, known)
+                }
+            },
+            Event::JournalReceived { journal } => summary(journal),
+            Event::Arbiter(answer) => match answer {
+                ArbiterAnswer::Pong { epoch, .. }
+                | ArbiterAnswer::Granted { epoch }
+                | ArbiterAnswer::Refused { epoch }
+                | ArbiterAnswer::NewerEpoch { epoch } => check_epoch(*epoch, known),
+            },
+            Event::Agent(answer) => {
+                check_epoch(answer.epoch, known)?;
+                summary(&answer.journal)
+            }
+            Event::Tick
+            | Event::JournalAppended { .. }
+            | Event::DataAck { .. }
+            | Event::JournalRewound { .. }
+            | Event::Connection { .. }
+            | Event::Databases(_)
+            | Event::Operator(_)
+            | Event::PeerKind { .. } => Ok(()),
+        }
     }
 
     fn set_status(&mut self, to: MemberStatus) {

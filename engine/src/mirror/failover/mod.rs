@@ -22,8 +22,9 @@ pub use events::{AgentAnswer, ArbiterAnswer, Event, InstanceState, Message, Oper
 pub use member::{Durable, Member, MirrorConfig};
 pub use timing::{Timing, DEFAULT_QOS_MS, MAX_DRIFT_PPM};
 pub use types::{
-    common_prefix, next_epoch, ArbiterLine, DatabaseStatus, Epoch, FailoverMode, JournalSummary, MemberId, MemberKind,
-    MemberSpec, MemberStatus, Millis, Position, MAX_MEMBERS,
+    check_epoch, common_prefix, next_epoch, ArbiterLine, DatabaseStatus, Epoch, FailoverMode, ImplausibleEpoch,
+    JournalSummary, MemberId, MemberKind, MemberSpec, MemberStatus, Millis, Position, MAX_EPOCH, MAX_EPOCH_STEP,
+    MAX_MEMBERS,
 };
 
 #[cfg(test)]

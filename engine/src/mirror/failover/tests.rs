@@ -114,6 +114,91 @@ fn arbiter_serialises_going_alone_and_taking_over() {
     assert_eq!(arb.handle(23_003, a, &ping(None, 4)), ArbiterAnswer::NewerEpoch { epoch: new });
 }
 
+#[test]
+fn epochs_from_outside_are_checked_against_a_bounded_step() {
+    assert_eq!(check_epoch(0, 0), Ok(()));
+    assert_eq!(check_epoch(MAX_EPOCH_STEP, 0), Ok(()));
+    assert_eq!(check_epoch(MAX_EPOCH_STEP + 1, 0), Err(ImplausibleEpoch { epoch: MAX_EPOCH_STEP + 1, known: 0 }));
+    assert_eq!(check_epoch(1000 + MAX_EPOCH_STEP, 1000), Ok(()));
+    // Never above MAX_EPOCH, whatever is known; and the check itself cannot wrap.
+    assert!(check_epoch(MAX_EPOCH + 1, MAX_EPOCH).is_err());
+    assert!(check_epoch(u64::MAX, u64::MAX - 1).is_err());
+    // Any epoch a process accepts leaves room for takeovers without overflow.
+    assert!(next_epoch(MAX_EPOCH, MemberId(15)) > MAX_EPOCH);
+    let err = check_epoch(u64::MAX - 3, 16).unwrap_err().to_string();
+    assert!(err.contains("implausible epoch 18446744073709551612") && err.contains("known here is 16"), "{err}");
+}
+
+/// Regression: one `ARBITER ASK` with an epoch near `u64::MAX` made the primary demote
+/// itself and persist that epoch; the next takeover wrapped the epoch arithmetic.
+#[test]
+fn an_implausible_epoch_is_refused_whole_and_never_persisted() {
+    let (a, b) = (MemberId(0), MemberId(1));
+    let (mut primary, _) = Member::create_primary(config(), a, 0);
+    let epoch = primary.epoch();
+    let huge = u64::MAX - 3;
+    let events = [
+        Event::Arbiter(ArbiterAnswer::NewerEpoch { epoch: huge }),
+        Event::Arbiter(ArbiterAnswer::Pong {
+            incarnation: 1,
+            epoch: huge,
+            primary: Some(b),
+            eligible: None,
+            mode_seq: 1,
+            other_connected: true,
+        }),
+        Event::Message { from: b, msg: Message::NewerEpoch { epoch: epoch + MAX_EPOCH_STEP + 1 } },
+        Event::Message {
+            from: b,
+            msg: Message::Journal {
+                epoch,
+                journal: JournalSummary::from_segments(&[(epoch, 1), (huge, 2)]),
+                acked: 0,
+                active: false,
+                sent_at: 1,
+            },
+        },
+    ];
+    for (i, event) in events.into_iter().enumerate() {
+        let now = 10 + i as Millis;
+        let commands = primary.step(now, event.clone());
+        assert!(
+            commands
+                .iter()
+                .any(|c| matches!(c, Command::Log(LogLine::ImplausibleEpoch { known, .. }) if *known == epoch)),
+            "{event:?} was not refused: {commands:?}"
+        );
+        assert!(
+            !commands.iter().any(|c| matches!(c, Command::PersistEpoch(_) | Command::DemoteToBackup { .. })),
+            "{event:?} changed the epoch: {commands:?}"
+        );
+        assert!(primary.is_primary() && primary.epoch() == epoch, "{event:?}");
+    }
+    // A follower told of an implausible epoch by an agent does not take over with it.
+    let mut follower = Member::start(config(), b, Durable { epoch, ..Durable::default() }, 0);
+    let down = AgentAnswer { member: a, state: InstanceState::Down, epoch: huge, journal: JournalSummary::new() };
+    let commands = follower.step(10_000, Event::Agent(down));
+    assert!(!commands.iter().any(|c| matches!(c, Command::PersistEpoch(_))), "{commands:?}");
+    assert_eq!(follower.epoch(), epoch);
+    // A plausible newer epoch still demotes the primary, as before.
+    let newer = next_epoch(epoch, b);
+    let commands = primary.step(100, Event::Arbiter(ArbiterAnswer::NewerEpoch { epoch: newer }));
+    assert!(commands.contains(&Command::PersistEpoch(newer)), "{commands:?}");
+}
+
+#[test]
+fn the_arbiter_refuses_an_implausible_epoch_before_recording_it() {
+    let (a, b) = (MemberId(0), MemberId(1));
+    let mut arb = Arbiter::new(1, 3000, vec![a, b]);
+    let huge = ArbiterRequest::Ping { epoch: u64::MAX - 3, primary: true, eligible: None, mode_seq: 1 };
+    assert!(arb.check(&huge).is_err());
+    assert!(arb.check(&ArbiterRequest::Takeover { epoch: MAX_EPOCH_STEP + 1 }).is_err());
+    let ok = ArbiterRequest::Ping { epoch: next_epoch(0, a), primary: true, eligible: None, mode_seq: 1 };
+    assert_eq!(arb.check(&ok), Ok(()));
+    arb.handle(0, a, &ok);
+    assert_eq!(arb.epoch(), next_epoch(0, a));
+}
+
 fn config() -> MirrorConfig {
     MirrorConfig {
         members: vec![

@@ -30,10 +30,57 @@ impl fmt::Display for MemberId {
     }
 }
 
-/// The smallest epoch larger than `after` that belongs to `member`.
+/// The largest epoch any member or arbiter accepts, loads or creates. A takeover adds at
+/// most `2 * MAX_MEMBERS` to the epoch, so this is trillions of takeovers away, and every
+/// epoch arithmetic on accepted epochs stays far from `u64::MAX`.
+pub const MAX_EPOCH: Epoch = 1 << 48;
+
+/// How far above the highest epoch a process knows a received epoch may be. A mirror's
+/// epoch grows by at most `2 * MAX_MEMBERS` per takeover, so this is 32,768 takeovers the
+/// receiver missed: more is not a failover it slept through but a peer or arbiter that is
+/// broken or hostile. Such an epoch is refused and logged, never saved.
+pub const MAX_EPOCH_STEP: Epoch = 1 << 20;
+
+/// An epoch received from a peer, an agent or the arbiter that is implausible: above
+/// [`MAX_EPOCH`], or more than [`MAX_EPOCH_STEP`] above `known`, the highest epoch the
+/// receiver knows (its own durable epoch, its journal's, the arbiter's it last heard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImplausibleEpoch {
+    pub epoch: Epoch,
+    pub known: Epoch,
+}
+
+impl fmt::Display for ImplausibleEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "implausible epoch {} refused: the highest epoch known here is {}, and an epoch may be at most {} above it and at most {}",
+            self.epoch, self.known, MAX_EPOCH_STEP, MAX_EPOCH
+        )
+    }
+}
+
+/// Checks an epoch received from outside against `known` (see [`ImplausibleEpoch`]).
+pub fn check_epoch(epoch: Epoch, known: Epoch) -> Result<(), ImplausibleEpoch> {
+    let limit = known.saturating_add(MAX_EPOCH_STEP).min(MAX_EPOCH);
+    if epoch <= limit {
+        Ok(())
+    } else {
+        Err(ImplausibleEpoch { epoch, known })
+    }
+}
+
+/// The smallest epoch larger than `after` that belongs to `member`. `after` is an epoch
+/// this process accepted (at most [`MAX_EPOCH`] plus a few takeovers), so the arithmetic
+/// cannot overflow; if it ever did, that is a broken invariant, not a wrapped epoch.
 pub fn next_epoch(after: Epoch, member: MemberId) -> Epoch {
     assert!(member.0 < MAX_MEMBERS, "member index {} out of range", member.0);
-    (after / u64::from(MAX_MEMBERS) + 1) * u64::from(MAX_MEMBERS) + u64::from(member.0)
+    let step = u64::from(MAX_MEMBERS);
+    (after / step)
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(step))
+        .and_then(|e| e.checked_add(u64::from(member.0)))
+        .unwrap_or_else(|| panic!("epoch overflow after {after}: an unchecked epoch got in"))
 }
 
 /// What a member may become.

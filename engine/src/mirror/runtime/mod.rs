@@ -52,6 +52,8 @@ pub struct MirrorService {
     /// Set while the operator stopped mirroring on this member (`stop-mirror`).
     stopped: Mutex<Option<Stopped>>,
     allow_faults: bool,
+    /// Where the data channel listens (the engine's `network.interface`).
+    interface: String,
 }
 
 /// A member whose mirroring the operator stopped: enough to report it.
@@ -85,6 +87,7 @@ impl MirrorService {
     pub fn start(
         dir: DataDir,
         open_store: StoreFactory,
+        interface: String,
         allow_faults: bool,
     ) -> Result<Arc<MirrorService>, EngineError> {
         let service = Arc::new(MirrorService {
@@ -94,6 +97,7 @@ impl MirrorService {
             running: Mutex::new(None),
             stopped: Mutex::new(None),
             allow_faults,
+            interface,
         });
         if state::load(&service.dir)?.is_some_and(|s| s.joined) {
             service.launch(false)?;
@@ -142,7 +146,7 @@ impl MirrorService {
         state.status = "Waiting".into();
         state.active = false;
         state::save(&*store.mirror_journal().vfs(), &self.dir, &state)?;
-        let listen_on = listen_address(&mine.mirror_address);
+        let listen_on = listen_address(&self.interface, &mine.mirror_address);
         let listener = self.handle.block_on_listener(&listen_on).map_err(|e| {
             EngineError::Invalid(format!("cannot listen for the mirror data channel on {listen_on}: {e}"))
         })?;
@@ -247,10 +251,15 @@ fn not_a_member() -> EngineError {
     EngineError::NotMirrored
 }
 
-/// The data channel listens on every interface at the port of the member's mirror address.
-fn listen_address(mirror_address: &str) -> String {
+/// The data channel listens on the engine's interface (`network.interface`) at the port of
+/// the member's mirror address.
+fn listen_address(interface: &str, mirror_address: &str) -> String {
     let port = mirror_address.rsplit_once(':').map_or(mirror_address, |(_, p)| p);
-    format!("0.0.0.0:{port}")
+    if interface.contains(':') {
+        format!("[{interface}]:{port}")
+    } else {
+        format!("{interface}:{port}")
+    }
 }
 
 trait BindListener {

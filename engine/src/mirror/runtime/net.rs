@@ -29,6 +29,9 @@ const CONTROL_QUEUE: usize = 64;
 /// Most member connections a primary serves at once (two failover members, fourteen
 /// asyncs, and room for reconnections racing old ones).
 const MAX_MEMBER_CONNECTIONS: usize = 32;
+/// Of those, most that have not joined yet (each has `JOIN_TIMEOUT` to do so): the rest
+/// stay free for members that do join.
+const MAX_UNJOINED_CONNECTIONS: usize = 8;
 
 /// What the listener needs to know, kept current by the driver.
 #[derive(Debug, Clone, Default)]
@@ -73,6 +76,7 @@ impl NetShared {
 /// Accepts member connections on the data channel until the task is aborted.
 pub async fn listen(listener: TcpListener, net: Arc<NetShared>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_MEMBER_CONNECTIONS));
+    let unjoined = Arc::new(tokio::sync::Semaphore::new(MAX_UNJOINED_CONNECTIONS));
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             tokio::time::sleep(RECONNECT_DELAY).await;
@@ -84,16 +88,24 @@ pub async fn listen(listener: TcpListener, net: Arc<NetShared>) {
             );
             continue;
         };
+        let Ok(waiting) = unjoined.clone().try_acquire_owned() else {
+            tracing::warn!(
+                "mirror: refusing a connection from {peer}: {MAX_UNJOINED_CONNECTIONS} connections have not joined yet"
+            );
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let net = net.clone();
         tokio::spawn(async move {
-            serve_one(stream, net).await;
+            serve_one(stream, net, waiting).await;
             drop(slot);
         });
     }
 }
 
-async fn serve_one(stream: TcpStream, net: Arc<NetShared>) {
+/// `waiting`: this connection's place among those not joined yet, given up at its JOIN.
+async fn serve_one(stream: TcpStream, net: Arc<NetShared>, waiting: tokio::sync::OwnedSemaphorePermit) {
+    let mut waiting = Some(waiting);
     let view = net.view.lock().clone();
     let joined: Arc<Mutex<Option<MemberId>>> = Arc::default();
     let decide = {
@@ -126,6 +138,9 @@ async fn serve_one(stream: TcpStream, net: Arc<NetShared>) {
     let mut control_tx = Some(control_tx);
     while let Some(event) = events_rx.recv().await {
         let Some(id) = *joined.lock() else { continue };
+        if matches!(event, FromMember::Joined { .. }) {
+            waiting.take();
+        }
         if let (FromMember::Joined { .. }, Some(tx)) = (&event, control_tx.take()) {
             let _ = net.inputs.send(Input::Link(id, tx)).await;
         }
@@ -161,8 +176,19 @@ pub fn receive_noting_epochs(
     last: Position,
     frames: &[u8],
 ) -> Result<Position, EngineError> {
-    let previous = net.state.lock().epochs.last().map_or(0, |e| e.0);
+    let (previous, known) = {
+        let s = net.state.lock();
+        let previous = s.epochs.last().map_or(0, |e| e.0);
+        (previous, previous.max(s.epoch))
+    };
     let changes = epoch_changes(frames, previous)?;
+    for &(epoch, position) in &changes {
+        // An epoch from the wire is checked before it is written anywhere.
+        if let Err(bad) = crate::mirror::failover::check_epoch(epoch, known) {
+            tracing::error!("mirror: record {position} from the primary: {bad}");
+            return Err(EngineError::Invalid(format!("record {position} from the primary: {bad}")));
+        }
+    }
     if !changes.is_empty() {
         let mut s = net.state.lock();
         for (epoch, position) in changes {

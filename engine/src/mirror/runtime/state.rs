@@ -12,7 +12,20 @@ use crate::mirror::failover::JournalSummary;
 use crate::vfs::{OpenMode, Vfs};
 
 pub fn load(dir: &DataDir) -> Result<Option<MirrorState>, EngineError> {
-    read_mirror_state(dir).map_err(EngineError::Invalid)
+    let state = read_mirror_state(dir).map_err(EngineError::Invalid)?;
+    if let Some(s) = &state {
+        // A state saved before epochs were checked may hold one nobody can follow.
+        let highest = s.epochs.iter().map(|e| e.0).chain([s.epoch]).max().unwrap_or(0);
+        if highest > crate::mirror::failover::MAX_EPOCH {
+            return Err(EngineError::Invalid(format!(
+                "{MIRROR_STATE_FILE} holds epoch {highest}, above the largest valid epoch {}: it was \
+                 poisoned by an unchecked peer or arbiter; rebuild this member from the primary \
+                 (remove it from the mirror, delete its mirror state and journal, join again)",
+                crate::mirror::failover::MAX_EPOCH
+            )));
+        }
+    }
+    Ok(state)
 }
 
 /// Writes the state file atomically through `vfs` (the instance's file system, so crash

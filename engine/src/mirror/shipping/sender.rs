@@ -11,6 +11,9 @@ use tokio::sync::{broadcast, mpsc};
 
 /// How often an idle primary tells members its durable position.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(250);
+/// A connection must send its JOIN within this long, or it is closed: idle connections
+/// must not hold the primary's member slots (a restarted backup was locked out by them).
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A member's JOIN.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,9 +94,10 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let Some(Message::Join { mirror, member, member_type, last_position, summary, .. }) =
-        wire::read(&mut reader).await?
-    else {
+    let first = tokio::time::timeout(JOIN_TIMEOUT, wire::read(&mut reader)).await.map_err(|_| {
+        ShippingError::Protocol(format!("no JOIN within {} s of connecting; closed", JOIN_TIMEOUT.as_secs()))
+    })?;
+    let Some(Message::Join { mirror, member, member_type, last_position, summary, .. }) = first? else {
         return Err(ShippingError::Protocol("expected JOIN as the first message".into()));
     };
     let join = JoinRequest { mirror, member: member.clone(), summary: wire::summary_of(&summary) };

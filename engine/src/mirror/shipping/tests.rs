@@ -223,3 +223,22 @@ async fn the_join_matrix_refuses_with_reasons() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+/// Regression: connections that never sent a JOIN held the primary's member slots for
+/// ever, so 32 idle connections locked a restarted backup out.
+/// (Real time: JOIN_TIMEOUT, 5 s.)
+#[tokio::test]
+async fn a_connection_that_never_joins_is_closed() {
+    use super::sender::{JoinDecision, JoinRequest, JOIN_TIMEOUT};
+    let p = journal(3, 1 << 20);
+    let (a, _idle_peer) = tokio::io::duplex(1024);
+    let (_control_tx, control_rx) = mpsc::channel(4);
+    let (events_tx, _events_rx) = mpsc::channel(4);
+    let never = |_: &JoinRequest| -> JoinDecision { unreachable!("nothing was sent") };
+    let served = tokio::time::timeout(2 * JOIN_TIMEOUT, serve_member(a, p, never, control_rx, events_tx)).await;
+    match served {
+        Ok(Err(ShippingError::Protocol(m))) => assert!(m.contains("no JOIN within"), "{m}"),
+        Ok(other) => panic!("unexpected end: {other:?}"),
+        Err(_) => panic!("the connection was still open after {:?} without a JOIN", 2 * JOIN_TIMEOUT),
+    }
+}
