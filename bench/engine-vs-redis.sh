@@ -10,33 +10,20 @@ REQUESTS=${REQUESTS:-2000000}
 DURABLE_REQUESTS=${DURABLE_REQUESTS:-100000}
 KEYSPACE=${KEYSPACE:-100000}
 
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-  echo "installing redis-server and redis-tools (Debian packages) for the comparison"
-  apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null
-fi
 cargo build --release -q -p mirrorlab-engine --bin engine --example recovery_bench
 ENGINE=target/x86_64-unknown-linux-gnu/release/engine
 work=$(mktemp -d)
 # Servers are started inside $( ), a subshell: their PIDs go to a file the trap reads.
 cleanup() { if [ -f "$work/pids" ]; then xargs -r kill <"$work/pids"; fi; rm -rf "$work"; }
 trap cleanup EXIT
+. bench/redis-peer.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 500); do redis-cli -p "$1" PING >/dev/null 2>&1 && return 0; sleep 0.02; done; echo "port $1 never answered" >&2; exit 1; }
 
-start_redis() { # $1 = appendfsync policy
-  local port; port=$(free_port); mkdir -p "$work/redis-$1"
-  redis-server --port "$port" --dir "$work/redis-$1" --appendonly yes --appendfsync "$1" --save '' --daemonize no >/dev/null &
-  echo $! >>"$work/pids"; wait_port "$port"; echo "$port"
-}
 start_engine() { # $1 = durability (buffered|always)
   local port web; port=$(free_port); web=$(free_port); mkdir -p "$work/engine-$1"
   printf 'config:\n  journal:\n    durability: %s\n' "$1" > "$work/engine-$1.merge.yaml"
   "$ENGINE" start --data-dir "$work/engine-$1" --superserver-port "$port" --web-port "$web" --merge "$work/engine-$1.merge.yaml" --log-level warn >/dev/null 2>&1 &
   echo $! >>"$work/pids"; wait_port "$port"; echo "$port"
-}
-rps() { # redis-benchmark -q output: "SET: 123456.79 requests per second, p50=..."
-  redis-benchmark "$@" -q | tr '\r' '\n' | grep 'requests per second' | tail -1 | sed -E 's/^[A-Z]+: ([0-9.]+) requests per second.*/\1/'
 }
 row() { printf '| %-48s | %12s | %12s | %6s |\n' "$1" "$2" "$3" "$(python3 -c "print(f'{$2/$3:.2f}')")"; }
 

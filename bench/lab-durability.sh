@@ -12,10 +12,6 @@ cd "$(dirname "$0")/.."
 REQUESTS=${REQUESTS:-100000}
 CLIENTS=${CLIENTS:-16}
 
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-  echo "installing redis-server and redis-tools (Debian packages) for the comparison"
-  apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null
-fi
 cargo build --release -q --bins
 BIN=target/x86_64-unknown-linux-gnu/release
 work=$(mktemp -d)
@@ -25,14 +21,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+. bench/redis-peer.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 500); do redis-cli -p "$1" PING >/dev/null 2>&1 && return 0; sleep 0.02; done; echo "port $1 never answered" >&2; exit 1; }
-start_redis() { # $1 = appendfsync policy
-  local port; port=$(free_port); mkdir -p "$work/redis-$1"
-  redis-server --port "$port" --dir "$work/redis-$1" --appendonly yes --appendfsync "$1" --save '' --daemonize no >/dev/null &
-  echo $! >>"$work/pids"; wait_port "$port"; echo "$port"
-}
 # The phonebook lab with the given durability. redis-benchmark's connections use the USER
 # namespace: on every member it maps `key*` (the keys redis-benchmark writes) to the
 # mirrored COMPANY database, so every SET is mirrored. Prints the primary's superserver port.
@@ -47,7 +37,6 @@ start_lab() { # $1 = always|buffered
   done
   python3 -c 'import json,sys; print(next(m["superserver_port"] for m in json.load(sys.stdin)["members"] if m["status"]=="primary"))' <<<"$status"
 }
-rps() { redis-benchmark "$@" -q | tr '\r' '\n' | grep 'requests per second' | tail -1 | sed -E 's/^[A-Z]+: ([0-9.]+) requests per second.*/\1/'; }
 row() { printf '| %-44s | %12s | %12s | %12s | %14s |\n' "$1" "$2" "$3" "$4" "$5"; }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); redis $(redis-server --version | sed -E 's/.*v=([0-9.]+).*/\1/')"
