@@ -266,6 +266,7 @@ mod tests {
             journal_latency: Latency::default(),
             database_latency: Latency::default(),
             position: 0,
+            last_heard_ms: None,
         }
     }
 

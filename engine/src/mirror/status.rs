@@ -57,6 +57,10 @@ pub struct MemberLine {
     pub database_latency: Latency,
     /// The member's acknowledged (durable) mirror journal position.
     pub position: u64,
+    /// Milliseconds since a message from this member last arrived (None: never, or this
+    /// member itself).
+    #[serde(default)]
+    pub last_heard_ms: Option<u64>,
 }
 
 /// A latency as the Mirror Monitor shows it: time, bytes and journal files.

@@ -330,6 +330,7 @@ pub(crate) fn sample_status() -> MirrorStatus {
         journal_latency: Latency { time_ms: 0, bytes: 0, files: 0 },
         database_latency: Latency { time_ms: 120, bytes: 4096, files: 1 },
         position,
+        last_heard_ms: Some(40),
     };
     MirrorStatus {
         mirror: "DEMO".into(),

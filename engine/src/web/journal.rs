@@ -19,6 +19,9 @@ struct JournalView {
     durable_position: u64,
     /// Oldest first.
     files: Vec<FileView>,
+    /// The mirror journal, on a mirror member (same fields; its own `mirror` is absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mirror: Option<Box<JournalView>>,
 }
 
 #[derive(Serialize)]
@@ -34,27 +37,33 @@ struct FileView {
     created_ms: u64,
 }
 
+fn view(journal: &crate::journal::Journal) -> JournalView {
+    let files = journal
+        .segments()
+        .into_iter()
+        .map(|s| FileView {
+            path: s.path.display().to_string(),
+            sequence: s.sequence,
+            first_position: s.first_position,
+            last_position: s.last_position,
+            bytes: s.bytes,
+            records: s.records,
+            created_ms: s.created_ms,
+        })
+        .collect();
+    JournalView {
+        last_position: journal.last_position(),
+        durable_position: journal.durable_position(),
+        files,
+        mirror: None,
+    }
+}
+
 async fn journal(State(instance): State<AppState>) -> ApiResult<Json<JournalView>> {
     blocking(move || {
-        let journal = instance.journal();
-        let files = journal
-            .segments()
-            .into_iter()
-            .map(|s| FileView {
-                path: s.path.display().to_string(),
-                sequence: s.sequence,
-                first_position: s.first_position,
-                last_position: s.last_position,
-                bytes: s.bytes,
-                records: s.records,
-                created_ms: s.created_ms,
-            })
-            .collect();
-        Ok(Json(JournalView {
-            last_position: journal.last_position(),
-            durable_position: journal.durable_position(),
-            files,
-        }))
+        let mut local = view(instance.journal());
+        local.mirror = instance.mirror_journal().map(|j| Box::new(view(&j)));
+        Ok(Json(local))
     })
     .await
 }

@@ -13,8 +13,12 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/", get(portal))
 }
 
+/// The page names the mirror member it is on (every member of a lab may share one
+/// instance name), or the instance when it is no member.
 async fn portal(State(instance): State<AppState>) -> Html<String> {
-    Html(PAGE.replace("{{NAME}}", &escape_html(&instance.config().instance.name)))
+    let config = instance.config();
+    let name = config.mirror.as_ref().map_or(config.instance.name.clone(), |m| m.this_member.clone());
+    Html(PAGE.replace("{{NAME}}", &escape_html(&name)))
 }
 
 fn escape_html(text: &str) -> String {

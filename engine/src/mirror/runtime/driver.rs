@@ -59,6 +59,9 @@ pub struct PeerView {
     pub position: Position,
     pub since: Option<String>,
     pub caught_up_at: Option<Instant>,
+    /// When a message from this member last arrived over the data channel (the Mirror
+    /// Monitor's "last heard from").
+    pub heard_at: Option<Instant>,
 }
 
 /// The driver's published view, read by the status.
@@ -209,6 +212,10 @@ impl Driver {
     }
 
     async fn input(&mut self, input: Input) {
+        if let Input::FromMember(id, _) | Input::FromPrimary(id, _) = &input {
+            let id = *id;
+            self.peer(id, |p| p.heard_at = Some(Instant::now()));
+        }
         match input {
             Input::Link(id, tx) => {
                 self.links.insert(id, tx);

@@ -51,6 +51,7 @@ pub fn status(
                 journal_latency: own_latency(p, durable),
                 database_latency: own_latency(p, durable),
                 position: durable,
+                last_heard_ms: None,
             })
         } else if primary_here || p.primary == Some(id) {
             let peer = p.peers.get(&id).cloned().unwrap_or_default();
@@ -94,6 +95,7 @@ pub fn status(
                 journal_latency: member_latency,
                 database_latency: member_latency,
                 position: peer.position,
+                last_heard_ms: peer.heard_at.map(|t| t.elapsed().as_millis() as u64),
             })
         } else {
             None
