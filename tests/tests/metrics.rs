@@ -57,8 +57,14 @@ fn every_member_exports_its_mirror_status_promtool_accepts_it_and_prometheus_scr
             assert_eq!(own, Some(want), "{name}'s own status in {path}:\n{text}");
         }
         if name == "MIRRORA" {
-            // The primary sees every member.
+            // The primary sees every member, and has synced its mirror journal (the lab's
+            // initial data): the group-commit histograms counted those syncs.
             let (_, text) = try_http(web, "GET", "/metrics", None).unwrap();
+            let count = |series: &str| {
+                text.lines().find_map(|l| l.strip_prefix(&format!("{series} "))?.parse::<f64>().ok()).unwrap_or(0.0)
+            };
+            assert!(count("mirrorlab_mirror_journal_sync_seconds_count") >= 1.0, "{text}");
+            assert!(count("mirrorlab_mirror_journal_batch_records_sum") >= 1.0, "{text}");
             for (member, code) in expected {
                 assert_eq!(series(&text, "mirrorlab_mirror_member_status", member), Some(code), "{member}:\n{text}");
             }

@@ -23,6 +23,7 @@ pub use background::WriterHandle;
 pub use reader::JournalReader;
 pub use record::{OldValue, Position, Record, RecordBody, MAX_RECORD_BYTES};
 pub use tools::{dump_segment, list_segments};
+pub use writer::CommitStats;
 pub use writer::{FeedChunk, Journal, FEED_CAPACITY};
 
 use std::path::PathBuf;

@@ -189,5 +189,6 @@ pub(super) fn open(vfs: Arc<dyn Vfs>, options: JournalOptions) -> Result<Journal
         feed: tokio::sync::broadcast::channel(super::writer::FEED_CAPACITY).0,
         seek: Mutex::new(super::writer::SeekIndex::default()),
         file_reads: AtomicU64::new(0),
+        commit_stats: super::writer::CommitStats::default(),
     })
 }

@@ -33,13 +33,16 @@ pub(super) fn routes() -> Router<AppState> {
 async fn metrics(State(instance): State<AppState>, headers: HeaderMap) -> Response {
     let status = instance.status();
     let syncs = instance.journal().sync_count();
-    let mirror_syncs = instance.mirror_journal().map(|j| j.sync_count());
+    let mirror_journal = instance.mirror_journal();
+    let mirror_syncs = mirror_journal.as_ref().map(|j| j.sync_count());
+    let mut commits = vec![("local", instance.journal().commit_stats().clone())];
+    commits.extend(mirror_journal.map(|j| ("mirror", j.commit_stats().clone())));
     let control = instance.mirror_control();
     let mirror = match control {
         Some(c) => blocking(move || Ok(c.status())).await.ok().flatten(),
         None => None,
     };
-    let text = render(&Figures { status: &status, syncs, mirror_syncs, mirror: mirror.as_ref() });
+    let text = render(&Figures { status: &status, syncs, mirror_syncs, commits: &commits, mirror: mirror.as_ref() });
     let openmetrics = headers
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())
@@ -71,6 +74,8 @@ pub(crate) struct Figures<'a> {
     pub status: &'a crate::instance::InstanceStatus,
     pub syncs: u64,
     pub mirror_syncs: Option<u64>,
+    /// Each journal's group-commit histograms.
+    pub commits: &'a [(&'static str, crate::journal::CommitStats)],
     pub mirror: Option<&'a MirrorStatus>,
 }
 
@@ -133,6 +138,21 @@ pub(crate) fn render(f: &Figures) -> String {
     syncs.get_or_create(&journal("local")).inc_by(f.syncs);
     if let Some(s) = f.mirror_syncs {
         syncs.get_or_create(&journal("mirror")).inc_by(s);
+    }
+    // One name per journal (`journal_...` and `mirror_journal_...`): histograms shared with
+    // the journal cannot be one labelled family.
+    for (journal, stats) in f.commits {
+        let prefix = if *journal == "mirror" { "mirror_journal" } else { "journal" };
+        r.register(
+            format!("{prefix}_sync_seconds"),
+            format!("How long each group commit's fdatasync of the {journal} journal took"),
+            stats.sync_seconds.clone(),
+        );
+        r.register(
+            format!("{prefix}_batch_records"),
+            format!("Records each fdatasync of the {journal} journal made durable (the writers sharing it)"),
+            stats.batch_records.clone(),
+        );
     }
     gauge(&mut r, "frozen", "1 while database-file writes are frozen for a backup", i64::from(f.status.frozen));
     gauge(&mut r, "databases", "Databases configured", as_i64(f.status.databases as u64));
