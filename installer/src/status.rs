@@ -251,7 +251,7 @@ mod tests {
 
     #[test]
     fn the_json_has_epoch_and_lag_and_not_the_position() {
-        let v = serde_json::to_value(&lab()).unwrap();
+        let v = serde_json::to_value(lab()).unwrap();
         assert_eq!(v["members"][0]["epoch"], 7);
         assert_eq!(v["members"][0]["lag"], 0);
         assert!(v["members"][1]["epoch"].is_null() && v["members"][1]["lag"].is_null());
