@@ -159,10 +159,17 @@ pub fn table(status: &LabStatus) -> String {
     if let Some(a) = &status.arbiter {
         out.push_str(&format!("Arbiter: {a}\n"));
     }
-    // Each member that reports an arbiter line, named: the two failover members can see
+    // Each arbiter line with the members that report it: the two failover members can see
     // the arbiter differently (one of them cut off from it).
+    let mut lines: Vec<(&str, Vec<&str>)> = Vec::new();
     for m in status.members.iter().filter(|m| !m.arbiter.is_empty()) {
-        out.push_str(&format!("Arbiter mode ({}): {}\n", m.name, m.arbiter));
+        match lines.iter_mut().find(|(line, _)| *line == m.arbiter) {
+            Some((_, names)) => names.push(&m.name),
+            None => lines.push((&m.arbiter, vec![&m.name])),
+        }
+    }
+    for (line, names) in lines {
+        out.push_str(&format!("Arbiter mode ({}): {line}\n", names.join(", ")));
     }
     out.push('\n');
     for r in rows {
@@ -238,6 +245,17 @@ mod tests {
         assert!(lines[header].starts_with("MEMBER   TYPE      STATUS   EPOCH  LAG  SUPERSERVER"), "{t}");
         assert!(lines[header + 1].starts_with("MIRRORA  failover  primary  7      0    1972"), "{t}");
         assert!(lines[header + 2].starts_with("MIRRORB  failover  down     \u{2013}      \u{2013}    1972"), "{t}");
+        let mut cut = lab();
+        cut.members.push(member(
+            "MIRRORC",
+            "connected",
+            Some(7),
+            Some(3),
+            "Both failover members are connected to the arbiter",
+        ));
+        cut.members[1].arbiter = "This member is not connected to the arbiter".into();
+        let t = table(&cut);
+        assert!(t.contains("\nArbiter mode (MIRRORA, MIRRORC): Both failover members are connected to the arbiter\nArbiter mode (MIRRORB): This member is not connected to the arbiter\n"), "{t}");
     }
 
     #[test]
