@@ -104,6 +104,7 @@ fn the_demo_up_write_read_kill_rejoin_reapply_failover_down() {
     );
     assert!(st.iter().all(|m| m["web_port"].as_u64().unwrap() > 0 && m["type"].is_string()));
     json_shapes(&lab, pb);
+    watch_leaves_the_alternate_screen_on_ctrl_c(&lab);
 
     // The manifest's sample records are on the backup and the DR member.
     let mut b = lab.client("MIRRORB");
@@ -207,6 +208,53 @@ fn json_shapes(lab: &Lab, pb: &str) {
     let table = lab.ok(&["status"]);
     assert!(table.contains("EPOCH") && table.contains("LAG"), "{table}");
     assert!(table.contains("Arbiter mode (MIRRORA"), "{table}");
+}
+
+/// `status --watch` on a terminal (script(1) gives it one): the alternate screen, the
+/// header line, and on Ctrl-C the screen given back and exit 130.
+fn watch_leaves_the_alternate_screen_on_ctrl_c(lab: &Lab) {
+    use std::io::{Read, Write};
+    if !mirrorlab_tests::tool_available("script", "watch_leaves_the_alternate_screen_on_ctrl_c") {
+        return;
+    }
+    let bin = mirrorlab_cmd().get_program().to_str().unwrap().to_string();
+    let command = format!("{bin} --lab-dir '{}' status --watch", lab.labs().display());
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env_remove("MIRRORLAB_BIN_DIR")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let mut text = String::new();
+    while !text.contains("MIRRORC") {
+        let chunk = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no table drawn: {text:?}"));
+        seen.extend(chunk);
+        text = String::from_utf8_lossy(&seen).into_owned();
+    }
+    assert!(text.contains("\x1b[?1049h"), "not on the alternate screen: {text:?}");
+    assert!(text.contains("+ Lab: phonebook  ") && text.contains(" UTC  epoch "), "{text:?}");
+    // Ctrl-C typed on the terminal.
+    child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    let status = child.wait().unwrap();
+    while let Ok(chunk) = rx.recv_timeout(Duration::from_secs(5)) {
+        seen.extend(chunk);
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert_eq!(status.code(), Some(130), "{text:?}");
+    let left = text.rfind("\x1b[?1049l").unwrap_or_else(|| panic!("the screen was not given back: {text:?}"));
+    assert!(left > text.rfind("MIRRORC").unwrap(), "{text:?}");
 }
 
 /// `logs --agent`, `logs arbiter`, and `logs --follow` printing a line written after it
