@@ -40,7 +40,8 @@ impl From<crate::api::ApiError> for CliError {
 }
 
 pub struct Ctx {
-    /// The directory holding labs (`.mirrorlab` by default); each lab is `<base>/<lab>`.
+    /// The directory holding labs (by default the nearest `.mirrorlab` upward, see
+    /// `labdir::find_base`); each lab is `<base>/<lab>`.
     pub base: PathBuf,
     pub ui: Ui,
     pub inputs: Inputs,

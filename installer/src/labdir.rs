@@ -55,7 +55,7 @@ pub enum LabDirError {
 }
 
 impl LabDir {
-    /// `<base>/<lab>`; the default base is `.mirrorlab` in the current directory.
+    /// `<base>/<lab>`; the default base is the nearest `.mirrorlab` ([`find_base`]).
     pub fn new(base: &Path, lab: &str) -> LabDir {
         LabDir { root: base.join(lab) }
     }
