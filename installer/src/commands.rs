@@ -40,7 +40,8 @@ impl From<crate::api::ApiError> for CliError {
 }
 
 pub struct Ctx {
-    /// The directory holding labs (`.mirrorlab` by default); each lab is `<base>/<lab>`.
+    /// The directory holding labs (by default the nearest `.mirrorlab` upward, see
+    /// `labdir::find_base`); each lab is `<base>/<lab>`.
     pub base: PathBuf,
     pub ui: Ui,
     pub inputs: Inputs,
@@ -776,10 +777,137 @@ pub fn session(ctx: &Ctx, lab: Option<&str>, member: &str, namespace: &str) -> R
     Ok(t.session(&name, namespace)?)
 }
 
-pub fn logs(ctx: &Ctx, lab: Option<&str>, member: &str, lines: usize) -> Result<String, CliError> {
+/// Whose log `mirrorlab logs` reads: `arbiter` (any case) is the arbiter's, else the
+/// member's engine messages.log, or with `agent` its agent's. Returns the member's name
+/// (None for the arbiter).
+fn log_owner(m: &Manifest, who: &str, agent: bool) -> Result<Option<String>, CliError> {
+    if who.eq_ignore_ascii_case("arbiter") {
+        if m.arbiter.is_none() {
+            return Err(CliError::Lab(format!("lab {} has no arbiter", m.lab)));
+        }
+        return Ok(None);
+    }
+    let name = member_of(m, who)?;
+    if agent && !m.member(&name).is_some_and(|x| x.member_type.in_mirror()) {
+        return Err(CliError::Lab(format!("{name} runs no agent: only mirror members do")));
+    }
+    Ok(Some(name))
+}
+
+/// The last `lines` lines of a member's messages.log, its agent's log (`agent`), or the
+/// arbiter's (`who` = `arbiter`).
+pub fn logs(ctx: &Ctx, lab: Option<&str>, who: &str, agent: bool, lines: usize) -> Result<String, CliError> {
     let (m, t) = ctx.open_lab(lab)?;
-    let name = member_of(&m, member)?;
-    let text = t.logs(&name)?;
+    let text = match log_owner(&m, who, agent)? {
+        Some(name) if !agent => t.logs(&name)?,
+        owner => t.agent_logs(owner.as_deref())?,
+    };
+    Ok(last_lines(&text, lines))
+}
+
+fn last_lines(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
-    Ok(all[all.len().saturating_sub(lines)..].join("\n"))
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// `logs --follow`: the last `lines` lines, then every line as it is written, to `out`,
+/// until `done` says so (the binary's never does: it runs until interrupted).
+pub fn follow_logs(
+    ctx: &Ctx,
+    lab: Option<&str>,
+    who: &str,
+    agent: bool,
+    lines: usize,
+    done: &dyn Fn() -> bool,
+    out: &mut dyn FnMut(&str),
+) -> Result<(), CliError> {
+    let (m, t) = ctx.open_lab(lab)?;
+    let owner = log_owner(&m, who, agent)?;
+    let Some(path) = t.log_file(owner.as_deref(), agent) else {
+        return Err(CliError::Lab(format!(
+            "--follow reads the log file of a local lab; lab {} runs on {}: follow its container with `docker logs -f`",
+            m.lab,
+            target_name(m.target)
+        )));
+    };
+    follow_file(&path, lines, FOLLOW_PERIOD, done, out)
+}
+
+/// How often `logs --follow` looks for new lines: a file's growth has no event to await
+/// without inotify, and a person reads at this pace.
+pub const FOLLOW_PERIOD: Duration = Duration::from_millis(200);
+
+/// Sends the last `lines` lines of `path`, then each complete line appended to it, to
+/// `out`, looking every `period` until `done` says so. A file that shrinks (replaced, or truncated) is read again
+/// from its start; one that does not exist yet is waited for.
+pub fn follow_file(
+    path: &Path,
+    lines: usize,
+    period: Duration,
+    done: &dyn Fn() -> bool,
+    out: &mut dyn FnMut(&str),
+) -> Result<(), CliError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut offset = 0u64;
+    let mut pending = String::new();
+    let mut first = true;
+    loop {
+        if let Ok(mut f) = std::fs::File::open(path) {
+            let len = f.metadata().map(|md| md.len()).unwrap_or(0);
+            if len < offset {
+                offset = 0;
+                pending.clear();
+            }
+            if len > offset {
+                f.seek(SeekFrom::Start(offset))
+                    .map_err(|e| CliError::Lab(format!("cannot read {}: {e}", path.display())))?;
+                let mut buf = Vec::new();
+                f.take(len - offset)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| CliError::Lab(format!("cannot read {}: {e}", path.display())))?;
+                offset += buf.len() as u64;
+                pending.push_str(&String::from_utf8_lossy(&buf));
+                // Only whole lines; the rest waits for its newline.
+                let complete = pending.rfind('\n').map_or(0, |i| i + 1);
+                let text: String = pending.drain(..complete).collect();
+                let text = if first { last_lines(&text, lines) } else { text.trim_end_matches('\n').to_string() };
+                text.lines().for_each(&mut *out);
+            }
+        }
+        first = false;
+        if done() {
+            return Ok(());
+        }
+        std::thread::sleep(period);
+    }
+}
+
+#[cfg(test)]
+mod follow_tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn follow_prints_the_last_lines_then_each_whole_line_appended_and_starts_over_on_a_shorter_file() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("messages.log");
+        std::fs::write(&path, "one\ntwo\nthree\n").unwrap();
+        let seen = std::cell::RefCell::new(Vec::<String>::new());
+        let step = std::cell::Cell::new(0);
+        // Each look at the file, the test changes it; `done` is where it does, as the
+        // follower waits between looks.
+        let done = || {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+            step.set(step.get() + 1);
+            match step.get() {
+                1 => f.write_all(b"four\nfi").unwrap(),
+                2 => f.write_all(b"ve\n").unwrap(),
+                3 => std::fs::write(&path, "new\n").unwrap(),
+                _ => return true,
+            }
+            false
+        };
+        follow_file(&path, 2, Duration::ZERO, &done, &mut |l| seen.borrow_mut().push(l.to_string())).unwrap();
+        assert_eq!(*seen.borrow(), ["two", "three", "four", "five", "new"]);
+    }
 }

@@ -26,6 +26,17 @@ pub struct LabState {
     pub data_loaded: bool,
 }
 
+/// The name of the directory holding labs, found as git finds `.git`.
+pub const BASE_NAME: &str = ".mirrorlab";
+
+/// The lab directory when `--lab-dir` is not given: the nearest `.mirrorlab` directory in
+/// `cwd` or one of its parents, so the verbs work from a subdirectory of where `up` ran;
+/// `cwd/.mirrorlab` when there is none (where `up` creates it). The path is absolute when
+/// `cwd` is, so an error naming it says which one was used.
+pub fn find_base(cwd: &Path) -> PathBuf {
+    cwd.ancestors().map(|d| d.join(BASE_NAME)).find(|d| d.is_dir()).unwrap_or_else(|| cwd.join(BASE_NAME))
+}
+
 #[derive(Clone, Debug)]
 pub struct LabDir {
     pub root: PathBuf,
@@ -44,7 +55,7 @@ pub enum LabDirError {
 }
 
 impl LabDir {
-    /// `<base>/<lab>`; the default base is `.mirrorlab` in the current directory.
+    /// `<base>/<lab>`; the default base is the nearest `.mirrorlab` ([`find_base`]).
     pub fn new(base: &Path, lab: &str) -> LabDir {
         LabDir { root: base.join(lab) }
     }
@@ -186,4 +197,24 @@ fn ephemeral_port(taken: &mut Vec<u16>) -> Result<u16, LabDirError> {
         }
     }
     Err(LabDirError::NoPort(std::io::Error::other("the OS kept handing out taken ports")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lab_directory_is_found_in_a_parent_as_git_finds_its_own() {
+        let t = tempfile::tempdir().unwrap();
+        let deep = t.path().join("a/b/c");
+        std::fs::create_dir_all(&deep).unwrap();
+        // None anywhere: the current directory's, where `up` will create it.
+        assert_eq!(find_base(&deep), deep.join(BASE_NAME));
+        std::fs::create_dir_all(t.path().join(BASE_NAME)).unwrap();
+        assert_eq!(find_base(&deep), t.path().join(BASE_NAME));
+        // The nearest wins; a file of that name is no lab directory.
+        std::fs::create_dir_all(t.path().join("a").join(BASE_NAME)).unwrap();
+        std::fs::write(t.path().join("a/b").join(BASE_NAME), b"").unwrap();
+        assert_eq!(find_base(&deep), t.path().join("a").join(BASE_NAME));
+    }
 }

@@ -29,6 +29,16 @@ pub struct MemberStatus {
     pub latency_ms: u64,
     pub arbiter: String,
     pub failover_mode: String,
+    /// The member's durable epoch; null when it does not answer (down, paused, ...) or
+    /// is no mirror member.
+    pub epoch: Option<u64>,
+    /// How far the member's mirror journal is behind the primary's, in journal positions
+    /// (the primary's `journal_position` less the member's; 0 on the primary); null when
+    /// either does not answer or the lab has no primary.
+    pub lag: Option<u64>,
+    /// The member's own mirror journal position (to compute `lag`).
+    #[serde(skip)]
+    pub position: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -39,7 +49,7 @@ pub struct LabStatus {
 }
 
 pub fn collect(manifest: &Manifest, target: &dyn Target) -> LabStatus {
-    let members = manifest
+    let mut members: Vec<MemberStatus> = manifest
         .members
         .iter()
         .map(|m| {
@@ -58,6 +68,9 @@ pub fn collect(manifest: &Manifest, target: &dyn Target) -> LabStatus {
                 latency_ms: 0,
                 arbiter: String::new(),
                 failover_mode: String::new(),
+                epoch: None,
+                lag: None,
+                position: None,
             };
             s.status = match target.proc_state(&m.name) {
                 Proc::Down => "down".into(),
@@ -80,6 +93,10 @@ pub fn collect(manifest: &Manifest, target: &dyn Target) -> LabStatus {
             s
         })
         .collect();
+    let primary = members.iter().find(|m| m.status == "primary").and_then(|m| m.position);
+    for m in &mut members {
+        m.lag = primary.zip(m.position).map(|(p, x)| p.saturating_sub(x));
+    }
     let arbiter = manifest.arbiter.as_ref().map(|_| {
         format!("{} ({})", target.arbiter_address(), if target.arbiter_running() { "running" } else { "down" })
     });
@@ -90,6 +107,8 @@ pub fn collect(manifest: &Manifest, target: &dyn Target) -> LabStatus {
 fn fill(s: &mut MemberStatus, st: &Value) {
     s.arbiter = st["arbiter"].as_str().unwrap_or_default().to_string();
     s.failover_mode = st["failover_mode"].as_str().unwrap_or_default().to_string();
+    s.epoch = st["epoch"].as_u64();
+    s.position = st["journal_position"].as_u64();
     let me = st["members"].as_array().and_then(|ms| ms.iter().find(|m| m["name"].as_str() == Some(&s.name)).cloned());
     if let Some(me) = me {
         s.journal_transfer = me["journal_transfer"].as_str().unwrap_or_default().to_string();
@@ -99,13 +118,20 @@ fn fill(s: &mut MemberStatus, st: &Value) {
     }
 }
 
+/// What the EPOCH and LAG columns show for a figure the member did not give (it is down,
+/// paused, unreachable, or no mirror member).
+pub const NO_FIGURE: &str = "\u{2013}";
+
 /// The table people read.
 pub fn table(status: &LabStatus) -> String {
     let dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
+    let figure = |n: Option<u64>| n.map_or_else(|| NO_FIGURE.to_string(), |n| n.to_string());
     let mut rows = vec![vec![
         "MEMBER".to_string(),
         "TYPE".into(),
         "STATUS".into(),
+        "EPOCH".into(),
+        "LAG".into(),
         "SUPERSERVER".into(),
         "PORTAL".into(),
         "JOURNAL TRANSFER".into(),
@@ -117,6 +143,8 @@ pub fn table(status: &LabStatus) -> String {
             m.name.clone(),
             m.member_type.clone(),
             m.status.clone(),
+            figure(m.epoch),
+            figure(m.lag),
             m.superserver_port.to_string(),
             m.url.clone(),
             dash(&m.journal_transfer),
@@ -124,19 +152,127 @@ pub fn table(status: &LabStatus) -> String {
             format!("{} ms", m.latency_ms),
         ]);
     }
-    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    // Widths in characters, not bytes: the dash is three bytes.
+    let width = |s: &str| s.chars().count();
+    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| width(&r[c])).max().unwrap_or(0)).collect();
     let mut out = format!("Lab {}\n", status.lab);
     if let Some(a) = &status.arbiter {
         out.push_str(&format!("Arbiter: {a}\n"));
     }
-    if let Some(line) = status.members.iter().map(|m| m.arbiter.as_str()).find(|a| !a.is_empty()) {
-        out.push_str(&format!("Arbiter mode: {line}\n"));
+    // Each arbiter line with the members that report it: the two failover members can see
+    // the arbiter differently (one of them cut off from it).
+    let mut lines: Vec<(&str, Vec<&str>)> = Vec::new();
+    for m in status.members.iter().filter(|m| !m.arbiter.is_empty()) {
+        match lines.iter_mut().find(|(line, _)| *line == m.arbiter) {
+            Some((_, names)) => names.push(&m.name),
+            None => lines.push((&m.arbiter, vec![&m.name])),
+        }
+    }
+    for (line, names) in lines {
+        out.push_str(&format!("Arbiter mode ({}): {line}\n", names.join(", ")));
     }
     out.push('\n');
     for r in rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> =
+            r.iter().zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - width(c)))).collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
     out
+}
+
+/// The epoch the lab is in: the primary's, else the highest any member reports.
+pub fn lab_epoch(status: &LabStatus) -> Option<u64> {
+    status
+        .members
+        .iter()
+        .find(|m| m.status == "primary")
+        .and_then(|m| m.epoch)
+        .or_else(|| status.members.iter().filter_map(|m| m.epoch).max())
+}
+
+/// The first line of `status --watch`, as `patronictl list -W` heads its table: the lab,
+/// the time of the reading (UTC) and the epoch.
+pub fn watch_header(status: &LabStatus, now: std::time::SystemTime) -> String {
+    let secs = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (h, m, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let epoch = lab_epoch(status).map_or_else(|| NO_FIGURE.to_string(), |e| e.to_string());
+    format!("+ Lab: {}  {h:02}:{m:02}:{s:02} UTC  epoch {epoch}  (Ctrl-C to quit)", status.lab)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(name: &str, status: &str, epoch: Option<u64>, lag: Option<u64>, arbiter: &str) -> MemberStatus {
+        MemberStatus {
+            name: name.into(),
+            member_type: "failover".into(),
+            status: status.into(),
+            superserver_port: 1972,
+            web_port: 52773,
+            mirror_port: 2188,
+            agent_port: 2189,
+            url: "http://127.0.0.1:52773/".into(),
+            journal_transfer: String::new(),
+            dejournaling: String::new(),
+            latency_ms: 0,
+            arbiter: arbiter.into(),
+            failover_mode: String::new(),
+            epoch,
+            lag,
+            position: None,
+        }
+    }
+
+    fn lab() -> LabStatus {
+        LabStatus {
+            lab: "demo".into(),
+            arbiter: Some("127.0.0.1:2188 (running)".into()),
+            members: vec![
+                member("MIRRORA", "primary", Some(7), Some(0), "Both failover members are connected to the arbiter"),
+                member("MIRRORB", "down", None, None, ""),
+            ],
+        }
+    }
+
+    #[test]
+    fn the_table_has_epoch_and_lag_a_dash_for_a_member_that_is_down_and_names_the_arbiter_line() {
+        let t = table(&lab());
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[2], "Arbiter mode (MIRRORA): Both failover members are connected to the arbiter");
+        let header = lines.iter().position(|l| l.starts_with("MEMBER")).unwrap();
+        assert!(lines[header].starts_with("MEMBER   TYPE      STATUS   EPOCH  LAG  SUPERSERVER"), "{t}");
+        assert!(lines[header + 1].starts_with("MIRRORA  failover  primary  7      0    1972"), "{t}");
+        assert!(lines[header + 2].starts_with("MIRRORB  failover  down     \u{2013}      \u{2013}    1972"), "{t}");
+        let mut cut = lab();
+        cut.members.push(member(
+            "MIRRORC",
+            "connected",
+            Some(7),
+            Some(3),
+            "Both failover members are connected to the arbiter",
+        ));
+        cut.members[1].arbiter = "This member is not connected to the arbiter".into();
+        let t = table(&cut);
+        assert!(t.contains("\nArbiter mode (MIRRORA, MIRRORC): Both failover members are connected to the arbiter\nArbiter mode (MIRRORB): This member is not connected to the arbiter\n"), "{t}");
+    }
+
+    #[test]
+    fn the_watch_header_has_the_lab_the_time_and_the_primarys_epoch() {
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(86_400 * 3 + 9 * 3600 + 5 * 60 + 7);
+        assert_eq!(watch_header(&lab(), at), "+ Lab: demo  09:05:07 UTC  epoch 7  (Ctrl-C to quit)");
+        let mut down = lab();
+        down.members[0].epoch = None;
+        assert!(watch_header(&down, at).contains("epoch \u{2013}"));
+    }
+
+    #[test]
+    fn the_json_has_epoch_and_lag_and_not_the_position() {
+        let v = serde_json::to_value(lab()).unwrap();
+        assert_eq!(v["members"][0]["epoch"], 7);
+        assert_eq!(v["members"][0]["lag"], 0);
+        assert!(v["members"][1]["epoch"].is_null() && v["members"][1]["lag"].is_null());
+        assert!(v["members"][0].get("position").is_none());
+    }
 }

@@ -103,6 +103,8 @@ fn the_demo_up_write_read_kill_rejoin_reapply_failover_down() {
         ]
     );
     assert!(st.iter().all(|m| m["web_port"].as_u64().unwrap() > 0 && m["type"].is_string()));
+    json_shapes(&lab, pb);
+    watch_leaves_the_alternate_screen_on_ctrl_c(&lab);
 
     // The manifest's sample records are on the backup and the DR member.
     let mut b = lab.client("MIRRORB");
@@ -148,6 +150,7 @@ fn the_demo_up_write_read_kill_rejoin_reapply_failover_down() {
     let applied: Value = serde_json::from_str(&lab.ok(&["--json", "apply", pb])).unwrap();
     assert_eq!(applied["changes"], serde_json::json!([]), "{applied}");
     assert!(!lab.ok(&["logs", "mirrora"]).is_empty());
+    logs_of_agents_and_the_arbiter_and_followed(&lab);
 
     // Planned failover back to the original primary.
     let out = lab.ok(&["failover"]);
@@ -157,6 +160,132 @@ fn the_demo_up_write_read_kill_rejoin_reapply_failover_down() {
 
     lab.ok(&["down", "--wipe"]);
     assert!(!lab.labs().join("phonebook").exists());
+}
+
+fn sorted_keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect();
+    k.sort();
+    k
+}
+
+/// The `--json` documents of a running lab keep the shapes docs/json.md gives them.
+fn json_shapes(lab: &Lab, pb: &str) {
+    let doc = |args: &[&str]| -> Value { serde_json::from_str(&lab.ok(args)).unwrap() };
+    let st = doc(&["status", "--json"]);
+    assert_eq!(sorted_keys(&st), ["arbiter", "lab", "members", "schema_version"], "{st}");
+    assert_eq!(st["schema_version"], 1);
+    let member_keys = [
+        "agent_port",
+        "arbiter",
+        "dejournaling",
+        "epoch",
+        "failover_mode",
+        "journal_transfer",
+        "lag",
+        "latency_ms",
+        "mirror_port",
+        "name",
+        "status",
+        "superserver_port",
+        "type",
+        "url",
+        "web_port",
+    ];
+    for m in st["members"].as_array().unwrap() {
+        assert_eq!(sorted_keys(m), member_keys, "{m}");
+        assert!(m["epoch"].as_u64().is_some_and(|e| e >= 1), "a running member has an epoch: {m}");
+        assert!(m["lag"].as_u64().is_some(), "{m}");
+    }
+    let primary = st["members"].as_array().unwrap().iter().find(|m| m["status"] == "primary").unwrap();
+    assert_eq!(primary["lag"], 0, "{primary}");
+    let verify = doc(&["verify", "--json", pb]);
+    assert_eq!(sorted_keys(&verify), ["differences", "ok", "schema_version"], "{verify}");
+    assert_eq!(verify["ok"], true);
+    let ls = doc(&["ls", "--json"]);
+    assert_eq!(sorted_keys(&ls), ["labs", "ok", "schema_version"], "{ls}");
+    assert_eq!(sorted_keys(&ls["labs"][0]), ["lab", "members", "primary", "running", "target"], "{ls}");
+    // The table has the same figures, and names the member each arbiter line is from.
+    let table = lab.ok(&["status"]);
+    assert!(table.contains("EPOCH") && table.contains("LAG"), "{table}");
+    assert!(table.contains("Arbiter mode (MIRRORA"), "{table}");
+}
+
+/// `status --watch` on a terminal (script(1) gives it one): the alternate screen, the
+/// header line, and on Ctrl-C the screen given back and exit 130.
+fn watch_leaves_the_alternate_screen_on_ctrl_c(lab: &Lab) {
+    use std::io::{Read, Write};
+    if !mirrorlab_tests::tool_available("script", "watch_leaves_the_alternate_screen_on_ctrl_c") {
+        return;
+    }
+    let bin = mirrorlab_cmd().get_program().to_str().unwrap().to_string();
+    let command = format!("{bin} --lab-dir '{}' status --watch", lab.labs().display());
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env_remove("MIRRORLAB_BIN_DIR")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let mut text = String::new();
+    while !text.contains("MIRRORC") {
+        let chunk = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no table drawn: {text:?}"));
+        seen.extend(chunk);
+        text = String::from_utf8_lossy(&seen).into_owned();
+    }
+    assert!(text.contains("\x1b[?1049h"), "not on the alternate screen: {text:?}");
+    assert!(text.contains("+ Lab: phonebook  ") && text.contains(" UTC  epoch "), "{text:?}");
+    // Ctrl-C typed on the terminal.
+    child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    let status = child.wait().unwrap();
+    while let Ok(chunk) = rx.recv_timeout(Duration::from_secs(5)) {
+        seen.extend(chunk);
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert_eq!(status.code(), Some(130), "{text:?}");
+    let left = text.rfind("\x1b[?1049l").unwrap_or_else(|| panic!("the screen was not given back: {text:?}"));
+    assert!(left > text.rfind("MIRRORC").unwrap(), "{text:?}");
+}
+
+/// `logs --agent`, `logs arbiter`, and `logs --follow` printing a line written after it
+/// started.
+fn logs_of_agents_and_the_arbiter_and_followed(lab: &Lab) {
+    assert!(!lab.ok(&["logs", "mirrora", "--agent"]).trim().is_empty());
+    assert!(!lab.ok(&["logs", "arbiter"]).trim().is_empty());
+    use std::io::BufRead;
+    let mut child = mirrorlab_cmd()
+        .current_dir(lab.dir.path())
+        .arg("--lab-dir")
+        .arg(lab.labs())
+        .args(["logs", "mirrora", "--follow", "--lines", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // A restart of the backup writes to its messages.log after the follower started.
+    lab.ok(&["restart", "mirrora"]);
+    let line = rx.recv_timeout(Duration::from_secs(30)).expect("a line written after `logs --follow` started");
+    assert!(!line.is_empty());
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! the `installer` library. Exit codes: 0 done, 1 failed (or the manifest is invalid),
 //! 2 usage error, 3 `verify` found differences (the lab runs, but not as the manifest says).
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use installer::commands::{self, Ctx};
 use installer::template::Inputs;
 use installer::ui::Ui;
@@ -10,29 +10,35 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The heading the options every verb takes are grouped under in `--help`.
+const GLOBAL: &str = "Global options";
+
 #[derive(Parser)]
 #[command(
     name = "mirrorlab",
     version,
-    about = "Build and drive a mirrored Mirrorlab lab from one YAML manifest (docs/manifest.md)"
+    about = "Build and drive a mirrored Mirrorlab lab from one YAML manifest (docs/manifest.md)",
+    after_help = "Examples:\n  mirrorlab up manifests/phonebook.yaml\n  mirrorlab status --watch\n  mirrorlab kill mirrora\n  mirrorlab completions bash > /etc/bash_completion.d/mirrorlab\n  mirrorlab man | man -l -"
 )]
 struct Args {
-    /// Directory holding the labs; each lab lives in <DIR>/<lab name>.
-    #[arg(long, global = true, env = "MIRRORLAB_LAB_DIR", default_value = ".mirrorlab")]
-    lab_dir: PathBuf,
+    /// Directory holding the labs; each lab lives in <DIR>/<lab name>. Default: the
+    /// nearest `.mirrorlab` in this directory or above it (as git finds `.git`), else
+    /// `./.mirrorlab`.
+    #[arg(long, global = true, env = "MIRRORLAB_LAB_DIR", value_name = "DIR", help_heading = GLOBAL)]
+    lab_dir: Option<PathBuf>,
     /// Which lab (its name) for the verbs that take no manifest; default: the only one.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "NAME", help_heading = GLOBAL)]
     lab: Option<String>,
-    /// Print one JSON document on stdout instead of text (for CI).
-    #[arg(long, global = true)]
+    /// Print one JSON document on stdout instead of text (for CI; docs/json.md).
+    #[arg(long, global = true, help_heading = GLOBAL)]
     json: bool,
     /// Where the lab runs, overriding the manifest's `target:` (`local`, `docker`, or
     /// `compose` inside a Compose lab's installer service); kept
     /// with the lab, so later verbs need not repeat it.
-    #[arg(long, global = true, value_parser = parse_target)]
+    #[arg(long, global = true, value_parser = parse_target, help_heading = GLOBAL)]
     target: Option<installer::manifest::TargetKind>,
     /// Template variable overriding the manifest's `vars:` (repeatable).
-    #[arg(long = "var", global = true, value_name = "NAME=VALUE", value_parser = parse_var)]
+    #[arg(long = "var", global = true, value_name = "NAME=VALUE", value_parser = parse_var, help_heading = GLOBAL)]
     vars: Vec<(String, String)>,
     #[command(subcommand)]
     command: Cmd,
@@ -41,83 +47,139 @@ struct Args {
 #[derive(Subcommand)]
 enum Cmd {
     /// Check a manifest: every problem at once, with file:line:column and a hint.
-    Validate { manifest: PathBuf },
+    #[command(
+        after_help = "Examples:\n  mirrorlab validate manifests/phonebook.yaml\n  mirrorlab validate --var MIRROR=DEMO2 lab.yaml"
+    )]
+    Validate {
+        /// The lab's YAML manifest (docs/manifest.md).
+        manifest: PathBuf,
+    },
     /// Show what `apply` would change, from the live lab; empty when converged.
-    Plan { manifest: PathBuf },
+    #[command(
+        after_help = "Examples:\n  mirrorlab plan manifests/phonebook.yaml\n  mirrorlab plan --json lab.yaml | jq '.changes | length'"
+    )]
+    Plan {
+        /// The lab's YAML manifest (docs/manifest.md).
+        manifest: PathBuf,
+    },
     /// Converge the lab to the manifest (resumable, idempotent).
-    Apply { manifest: PathBuf },
+    #[command(
+        after_help = "Examples:\n  mirrorlab apply manifests/phonebook.yaml\n  mirrorlab apply --target docker lab.yaml"
+    )]
+    Apply {
+        /// The lab's YAML manifest (docs/manifest.md).
+        manifest: PathBuf,
+    },
     /// Exit 3 with the differences when the live lab differs from the manifest (1: the
     /// check itself failed).
-    Verify { manifest: PathBuf },
+    #[command(
+        after_help = "Examples:\n  mirrorlab verify manifests/phonebook.yaml\n  mirrorlab verify --json lab.yaml || echo \"drift: $?\""
+    )]
+    Verify {
+        /// The lab's YAML manifest (docs/manifest.md).
+        manifest: PathBuf,
+    },
     /// Validate, start and apply, then print each member's role, ports and URLs.
-    Up { manifest: PathBuf },
+    #[command(
+        after_help = "Examples:\n  mirrorlab up manifests/phonebook.yaml\n  mirrorlab up --target docker manifests/phonebook.yaml\n  mirrorlab --lab-dir /tmp/labs up lab.yaml"
+    )]
+    Up {
+        /// The lab's YAML manifest (docs/manifest.md).
+        manifest: PathBuf,
+    },
     /// Stop every process of the lab; --wipe also removes its directory.
+    #[command(after_help = "Examples:\n  mirrorlab down\n  mirrorlab down --wipe --lab phonebook")]
     Down {
+        /// Also remove the lab's directory (its data, logs and saved manifest).
         #[arg(long)]
         wipe: bool,
     },
     /// The labs under the lab directory: target, members running, primary.
+    #[command(after_help = "Examples:\n  mirrorlab ls\n  mirrorlab ls --json")]
     Ls,
-    /// Members with type, status, journal transfer, dejournaling, latency.
+    /// Members with type, status, epoch, lag, journal transfer, dejournaling, latency.
+    #[command(
+        after_help = "Examples:\n  mirrorlab status\n  mirrorlab status --watch\n  mirrorlab status --json | jq '.members[] | {name, status, lag}'"
+    )]
     Status {
-        /// Redraw every second until interrupted.
-        #[arg(long)]
+        /// Redraw every second on the terminal's alternate screen until interrupted
+        /// (Ctrl-C); with --json, one document a line.
+        #[arg(long, short = 'W')]
         watch: bool,
     },
     /// Planned failover: the primary hands over to its backup; returns once the new
     /// primary takes writes and the old one is its caught-up backup.
+    #[command(after_help = "Examples:\n  mirrorlab failover\n  mirrorlab failover --no-wait")]
     Failover {
         #[command(flatten)]
         wait: WaitArgs,
     },
     /// SIGKILL a member's engine (a crash); returns once a new primary takes writes (or
     /// says why none will).
+    #[command(after_help = "Examples:\n  mirrorlab kill mirrora\n  mirrorlab kill mirrora --timeout 30")]
     Kill {
+        /// The member (its name in the manifest, any case).
         member: String,
         #[command(flatten)]
         wait: WaitArgs,
     },
     /// SIGSTOP a member's engine (a hang); returns once a new primary takes writes, or
     /// the primary goes on without the member.
+    #[command(after_help = "Examples:\n  mirrorlab pause mirrorb\n  mirrorlab pause mirrorb --no-wait")]
     Pause {
+        /// The member (its name in the manifest, any case).
         member: String,
         #[command(flatten)]
         wait: WaitArgs,
     },
     /// SIGCONT a paused member's engine; returns once it is back in its role, caught up.
+    #[command(after_help = "Examples:\n  mirrorlab resume mirrorb")]
     Resume {
+        /// The member (its name in the manifest, any case).
         member: String,
         #[command(flatten)]
         wait: WaitArgs,
     },
     /// Cut mirror traffic between MEMBER and every other member and the arbiter (or only
     /// OTHER); returns once the mirror shows the cut.
+    #[command(
+        after_help = "Examples:\n  mirrorlab partition mirrorb\n  mirrorlab partition mirrora --from mirrorb\n  mirrorlab partition mirrora --from arbiter"
+    )]
     Partition {
+        /// The member to cut off.
         member: String,
-        #[arg(long)]
+        /// Cut only the link to this member (or `arbiter`); default: every link.
+        #[arg(long, value_name = "OTHER")]
         from: Option<String>,
         #[command(flatten)]
         wait: WaitArgs,
     },
     /// Clear every partition; returns once the mirror has mended.
+    #[command(after_help = "Examples:\n  mirrorlab heal\n  mirrorlab heal --timeout 120")]
     Heal {
         #[command(flatten)]
         wait: WaitArgs,
     },
     /// Stop (gracefully) and start a member; returns once it is back in its role, caught up.
+    #[command(after_help = "Examples:\n  mirrorlab restart mirrora")]
     Restart {
+        /// The member (its name in the manifest, any case).
         member: String,
         #[command(flatten)]
         wait: WaitArgs,
     },
     /// Wait until the mirror (or MEMBER) reaches a state: for scripts that caused a change
     /// themselves.
+    #[command(
+        after_help = "Examples:\n  mirrorlab wait\n  mirrorlab wait --for primary\n  mirrorlab wait --for backup mirrora --timeout 30"
+    )]
     Wait {
         /// `primary` (a member, or MEMBER, takes writes), `caught-up` (every running member,
         /// or MEMBER, in its role and caught up), or a status word for MEMBER (`backup`,
         /// `down`, `waiting`, ...).
         #[arg(long = "for", default_value = "caught-up", value_name = "WHAT")]
         what: String,
+        /// Wait for this member only (needed with a status word).
         member: Option<String>,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 60.0, value_parser = parse_seconds)]
@@ -125,6 +187,9 @@ enum Cmd {
     },
     /// Print an HAProxy configuration whose one address always reaches the primary
     /// (`haproxy -f FILE`): RESP on 127.0.0.1:PORT, the primary's portal on PORT + 1.
+    #[command(
+        after_help = "Examples:\n  mirrorlab haproxy-config > haproxy.cfg && haproxy -f haproxy.cfg\n  mirrorlab haproxy-config --port 6380"
+    )]
     HaproxyConfig {
         /// The address clients connect to (127.0.0.1:PORT).
         #[arg(long, default_value_t = 1972)]
@@ -132,19 +197,28 @@ enum Cmd {
     },
     /// Print a Prometheus configuration that scrapes every member's /metrics
     /// (`prometheus --config.file=FILE`).
+    #[command(
+        after_help = "Examples:\n  mirrorlab metrics-config > prometheus.yml\n  mirrorlab metrics-config --interval 1s"
+    )]
     MetricsConfig {
         /// How often Prometheus scrapes (a Prometheus duration: 5s, 1m).
         #[arg(long, default_value = "5s", value_parser = parse_duration)]
         interval: String,
     },
     /// The engine terminal on a member.
+    #[command(
+        after_help = "Examples:\n  mirrorlab session mirrora -U PHONEBOOK\n  echo 'zw ^Company' | mirrorlab session mirrorb -U PHONEBOOK"
+    )]
     Session {
+        /// The member (its name in the manifest, any case).
         member: String,
+        /// The namespace the terminal starts in.
         #[arg(short = 'U', long = "namespace", default_value = "USER")]
         namespace: String,
     },
     /// Build the lab images (mirrorlab/engine, mirrorlab/arbiter) from the binaries next to
     /// this mirrorlab, tagged with the version and `latest` (no checkout needed).
+    #[command(after_help = "Examples:\n  mirrorlab images\n  mirrorlab images --tag dev --no-cache")]
     Images {
         /// An extra tag for both images (repeatable).
         #[arg(long = "tag", value_name = "TAG", value_parser = parse_tag)]
@@ -153,12 +227,36 @@ enum Cmd {
         #[arg(long)]
         no_cache: bool,
     },
-    /// A member's messages.log.
+    /// A member's messages.log (or its agent's log, or the arbiter's).
+    #[command(
+        after_help = "Examples:\n  mirrorlab logs mirrora\n  mirrorlab logs mirrora --follow\n  mirrorlab logs mirrora --agent --lines 50\n  mirrorlab logs arbiter"
+    )]
     Logs {
+        /// The member (its name in the manifest, any case), or `arbiter`.
         member: String,
+        /// How many of the last lines to print.
         #[arg(long, default_value_t = 200)]
         lines: usize,
+        /// Go on printing lines as they are written, until interrupted (Ctrl-C).
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// The member's agent's log instead of the engine's messages.log.
+        #[arg(long)]
+        agent: bool,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  mirrorlab completions bash > ~/.local/share/bash-completion/completions/mirrorlab\n  mirrorlab completions zsh > \"${fpath[1]}/_mirrorlab\"\n  mirrorlab completions fish > ~/.config/fish/completions/mirrorlab.fish"
+    )]
+    Completions {
+        /// The shell the script is for.
+        shell: clap_complete::Shell,
+    },
+    /// Print mirrorlab's man page (roff) on stdout.
+    #[command(
+        after_help = "Examples:\n  mirrorlab man | man -l -\n  mirrorlab man > /usr/local/share/man/man1/mirrorlab.1"
+    )]
+    Man,
 }
 
 /// How the verbs that change the lab wait for what they caused.
@@ -244,7 +342,9 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let ui = Ui { json: args.json };
     let overrides: BTreeMap<String, String> = args.vars.iter().cloned().collect();
-    let ctx = Ctx { base: args.lab_dir.clone(), ui, inputs: Inputs::from_process(overrides), target: args.target };
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let base = args.lab_dir.clone().unwrap_or_else(|| installer::labdir::find_base(&cwd));
+    let ctx = Ctx { base, ui, inputs: Inputs::from_process(overrides), target: args.target };
     match run(&ctx, &args) {
         Ok(code) => code,
         Err(commands::CliError::Load(installer::manifest::LoadError::Invalid(problems))) => {
@@ -254,7 +354,7 @@ fn main() -> ExitCode {
                     .iter()
                     .map(|p| serde_json::json!({ "file": problems.file, "line": p.pos.line, "column": p.pos.column, "message": p.message, "hint": p.hint }))
                     .collect();
-                println!("{}", serde_json::json!({ "ok": false, "problems": list }));
+                println!("{}", with_schema(serde_json::json!({ "ok": false, "problems": list })));
             } else {
                 eprintln!("{problems}");
             }
@@ -262,7 +362,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             if args.json {
-                println!("{}", serde_json::json!({ "ok": false, "error": e.to_string() }));
+                println!("{}", with_schema(serde_json::json!({ "ok": false, "error": e.to_string() })));
             } else {
                 eprintln!("mirrorlab: error: {e}");
             }
@@ -271,14 +371,37 @@ fn main() -> ExitCode {
     }
 }
 
+/// The version of every `--json` document's shape (docs/json.md): raised when a field is
+/// removed or changes meaning, not when one is added.
+const SCHEMA_VERSION: u32 = 1;
+
+/// `v` with `schema_version` added (an object only).
+fn with_schema(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("schema_version".into(), SCHEMA_VERSION.into());
+    }
+    v
+}
+
+/// A `--json` document, with its `schema_version`.
 fn print_json(v: serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(&v).expect("JSON values serialise"));
+    println!("{}", serde_json::to_string_pretty(&with_schema(v)).expect("JSON values serialise"));
 }
 
 fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
     let lab = args.lab.as_deref();
     let json = args.json;
     match &args.command {
+        Cmd::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Args::command(), "mirrorlab", &mut std::io::stdout());
+        }
+        Cmd::Man => {
+            let mut out = Vec::new();
+            installer::help::man_page(Args::command(), &mut out)
+                .map_err(|e| commands::CliError::Lab(format!("cannot write the man page: {e}")))?;
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&out);
+        }
         Cmd::Validate { manifest } => {
             let m = ctx.load(manifest)?;
             if json {
@@ -363,22 +486,32 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
                 println!("Lab {name} is down{}.", if *wipe { " and its directory removed" } else { "" });
             }
         }
-        Cmd::Status { watch } => loop {
+        Cmd::Status { watch: false } => {
             let st = commands::status(ctx, lab)?;
             if json {
-                println!("{}", serde_json::to_string(&st).expect("status serialises"));
+                print_json(serde_json::to_value(&st).expect("status serialises"));
             } else {
-                if *watch {
-                    print!("\x1b[2J\x1b[H");
-                }
                 print!("{}", installer::status::table(&st));
             }
-            if !*watch {
-                break;
+        }
+        Cmd::Status { watch: true } => {
+            use std::io::IsTerminal;
+            // The alternate screen only on a terminal; piped, a reading a line per period.
+            let screen = (!json && std::io::stdout().is_terminal()).then(installer::ui::AltScreen::enter);
+            loop {
+                let st = commands::status(ctx, lab)?;
+                let header = installer::status::watch_header(&st, std::time::SystemTime::now());
+                if json {
+                    println!("{}", with_schema(serde_json::to_value(&st).expect("status serialises")));
+                } else if let Some(screen) = &screen {
+                    screen.draw(&format!("{header}\n{}", installer::status::table(&st)));
+                } else {
+                    println!("{header}\n{}", installer::status::table(&st));
+                }
+                // --watch redraws on a period a person reads at; it waits for nothing.
+                std::thread::sleep(std::time::Duration::from_secs(1));
             }
-            // --watch redraws on a period a person reads at; it waits for nothing.
-            std::thread::sleep(std::time::Duration::from_secs(1));
-        },
+        }
         Cmd::Failover { wait } => {
             let s = commands::failover(ctx, lab, wait.waiting())?;
             let old = s.old_primary.clone().unwrap_or_default();
@@ -496,8 +629,19 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
                 }
             }
         }
-        Cmd::Logs { member, lines } => {
-            println!("{}", commands::logs(ctx, lab, member, *lines)?);
+        Cmd::Logs { member, lines, follow: false, agent } => {
+            println!("{}", commands::logs(ctx, lab, member, *agent, *lines)?);
+        }
+        Cmd::Logs { member, lines, follow: true, agent } => {
+            use std::io::Write;
+            // Until interrupted (Ctrl-C ends the process), or until stdout is closed (`| head`).
+            let closed = std::cell::Cell::new(false);
+            commands::follow_logs(ctx, lab, member, *agent, *lines, &|| closed.get(), &mut |line| {
+                let mut out = std::io::stdout().lock();
+                if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                    closed.set(true);
+                }
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)

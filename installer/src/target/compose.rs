@@ -191,6 +191,11 @@ impl Target for Compose {
         Err(compose_does(member, &format!("logs {}", hostname(member))))
     }
 
+    fn agent_logs(&self, member: Option<&str>) -> Result<String, TargetError> {
+        let service = member.map_or_else(|| "arbiter".to_string(), |m| format!("{}-agent", hostname(m)));
+        Err(compose_does(member.unwrap_or("ARBITER"), &format!("logs {service}")))
+    }
+
     fn agent_fault(&self, member: Option<&str>, _peers: &[String]) -> Result<(), TargetError> {
         let who = member.unwrap_or("ARBITER");
         Err(failed(

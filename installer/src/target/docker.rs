@@ -384,6 +384,11 @@ impl Target for Docker {
         self.api.logs(&self.name(Part::Engine(member))).map_err(|e| failed(member, e))
     }
 
+    fn agent_logs(&self, member: Option<&str>) -> Result<String, TargetError> {
+        let part = member.map_or(Part::Arbiter, Part::Agent);
+        self.api.logs(&self.name(part)).map_err(|e| failed(part.who(), e))
+    }
+
     /// Through the agent's published port: the member's agent container (started with the
     /// switch from the environment when the manifest says `faults: true`) or the arbiter.
     fn agent_fault(&self, member: Option<&str>, peers: &[String]) -> Result<(), TargetError> {

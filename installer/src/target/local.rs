@@ -285,6 +285,21 @@ impl Target for Local {
         std::fs::read_to_string(&path).map_err(|e| failed(member, format!("cannot read {}: {e}", path.display())))
     }
 
+    fn agent_logs(&self, member: Option<&str>) -> Result<String, TargetError> {
+        let path = self.log_file(member, true).expect("the local target's logs are files");
+        std::fs::read_to_string(&path)
+            .map_err(|e| failed(member.unwrap_or("ARBITER"), format!("cannot read {}: {e}", path.display())))
+    }
+
+    fn log_file(&self, member: Option<&str>, agent: bool) -> Option<PathBuf> {
+        Some(match (member, agent) {
+            (Some(m), false) => self.dir.data_dir(m).join("messages.log"),
+            // Where start_agent sends the agent's output.
+            (Some(m), true) => self.dir.member_dir(m).join("agent.log"),
+            (None, _) => self.dir.arbiter_dir().join("agent.log"),
+        })
+    }
+
     fn agent_fault(&self, member: Option<&str>, peers: &[String]) -> Result<(), TargetError> {
         let port = match member {
             Some(m) => self.port(m).agent,

@@ -83,6 +83,14 @@ pub trait Target {
     fn session(&self, member: &str, namespace: &str) -> Result<i32, TargetError>;
     /// The member's logs, oldest first.
     fn logs(&self, member: &str) -> Result<String, TargetError>;
+    /// The log of a member's agent, or of the arbiter (`member` None), oldest first.
+    fn agent_logs(&self, member: Option<&str>) -> Result<String, TargetError>;
+    /// The file a log is written to, when it is a file on this machine (the local
+    /// target): the member's messages.log, or with `agent` its agent's log; the arbiter's
+    /// log for `member` None. `logs --follow` reads it as it grows.
+    fn log_file(&self, _member: Option<&str>, _agent: bool) -> Option<std::path::PathBuf> {
+        None
+    }
     /// Sends the fault switch to a member's agent or the arbiter (`FAULT DROP peers...`,
     /// `FAULT HEAL` when `peers` is empty).
     fn agent_fault(&self, member: Option<&str>, peers: &[String]) -> Result<(), TargetError>;
