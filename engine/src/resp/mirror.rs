@@ -92,7 +92,7 @@ pub(crate) fn write_status(w: &mut ReplyWriter, s: &MirrorStatus) {
 }
 
 fn write_member(w: &mut ReplyWriter, m: &MemberLine) {
-    w.map(8);
+    w.map(9);
     text(w, "name", &m.name);
     text(w, "type", member_type_name(m.member_type));
     text(w, "status", &m.status);
@@ -103,6 +103,11 @@ fn write_member(w: &mut ReplyWriter, m: &MemberLine) {
     w.bulk(b"database_latency");
     write_latency(w, &m.database_latency);
     number(w, "position", m.position);
+    w.bulk(b"last_heard_ms");
+    match m.last_heard_ms {
+        Some(ms) => w.integer(i64::try_from(ms).unwrap_or(i64::MAX)),
+        None => w.null(),
+    }
 }
 
 fn write_latency(w: &mut ReplyWriter, l: &Latency) {

@@ -907,7 +907,7 @@ fn mirror_status_has_the_json_fields_and_actions_reach_the_member() {
     assert!(status.starts_with("%14\r\n$6\r\nmirror\r\n$4\r\nDEMO\r\n$6\r\nmember\r\n$7\r\nMIRRORA\r\n"), "{status}");
     assert!(status.contains("$7\r\nprimary\r\n_\r\n$5\r\nepoch\r\n:7\r\n"), "{status}");
     assert!(status.contains("$11\r\nno_failover\r\n#t\r\n"), "{status}");
-    assert!(status.contains("$7\r\nmembers\r\n*3\r\n%8\r\n$4\r\nname\r\n$7\r\nMIRRORA\r\n"), "{status}");
+    assert!(status.contains("$7\r\nmembers\r\n*3\r\n%9\r\n$4\r\nname\r\n$7\r\nMIRRORA\r\n"), "{status}");
     assert!(status.contains("$15\r\njournal_latency\r\n%3\r\n$7\r\ntime_ms\r\n:0\r\n"), "{status}");
     assert!(status.contains("$9\r\ndatabases\r\n*2\r\n%3\r\n$4\r\nname\r\n$7\r\nCOMPANY\r\n"), "{status}");
     server.shutdown();
