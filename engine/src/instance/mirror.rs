@@ -74,9 +74,10 @@ pub(crate) struct AckState {
 #[derive(Clone, Debug)]
 pub(crate) struct Demoted {
     pub(crate) reason: String,
-    /// The mirror journal's last position when the member stopped being primary: nothing
-    /// above it was written by this member as primary (it refuses mirrored writes from
-    /// then on), so a wait above it is for records received from the new primary.
+    /// The mirror journal's last position when the member stopped taking writes as
+    /// primary (set when its mode leaves Primary, under the write lock; `u64::MAX` until
+    /// then): nothing above it was written by this member as primary, so a wait above it
+    /// is for records received from the new primary.
     pub(crate) fence: u64,
 }
 
@@ -161,6 +162,18 @@ impl Instance {
         let before = std::mem::replace(&mut self.mirror_state.lock().mode, mode);
         if matches!(mode, MirrorMode::Primary { .. }) {
             self.acks.send_modify(|a| a.failure = None);
+        } else if matches!(before, MirrorMode::Primary { .. }) {
+            // The last position this member wrote as primary: no write is in flight (the
+            // write lock) and none is taken as primary from here on. The unknown outcomes
+            // of a demotion end there (see `Demoted`).
+            let last = self.mirror_journal().map_or(0, |j| j.last_position());
+            self.acks.send_if_modified(|a| match a.failure.as_mut() {
+                Some(d) if d.fence > last => {
+                    d.fence = last;
+                    true
+                }
+                _ => false,
+            });
         }
         if before != mode {
             tracing::info!("mirror mode: {before:?} -> {mode:?}");
@@ -184,13 +197,14 @@ impl Instance {
     }
 
     /// On demotion: every wait, current or future, for a mirror journal position above the
-    /// acknowledged one and up to the journal's end now fails with `reason` (its commit's
-    /// outcome is unknown: the new primary may or may not have it), until this member
-    /// becomes primary again. Positions past that end are records received as a follower:
-    /// a read that saw them waits only until they are durable here.
+    /// acknowledged one, up to the journal's end when the mode leaves Primary, fails with
+    /// `reason` (its commit's outcome is unknown: the new primary may or may not have it),
+    /// until this member becomes primary again. Positions past that end are records
+    /// received as a follower: a read that saw them waits only until they are durable here.
     pub fn mirror_fail_pending(&self, reason: &str) {
-        let fence = self.mirror_journal().map_or(0, |j| j.last_position());
-        self.acks.send_modify(|a| a.failure = Some(Demoted { reason: reason.to_string(), fence }));
+        // Every position fails until the mode leaves Primary, which sets the real fence: a
+        // write may still be appended as primary until then.
+        self.acks.send_modify(|a| a.failure = Some(Demoted { reason: reason.to_string(), fence: u64::MAX }));
     }
 
     /// The lowest mirror journal position a connected member still needs: purge keeps it.
