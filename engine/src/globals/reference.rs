@@ -344,6 +344,8 @@ mod tests {
     }
 
     proptest! {
+        // Seeded, so a run is reproducible (PROPTEST_CASES / PROPTEST_RNG_SEED vary it).
+        #![proptest_config(crate::fuzz::config(256, 0x52454631))]
         #[test]
         fn any_subscript_bytes_round_trip(bytes in prop::collection::vec(any::<u8>(), 1..12)) {
             let r = GlobalRef::new("g", vec![Subscript::from_bytes(bytes, 1).unwrap()]).unwrap();

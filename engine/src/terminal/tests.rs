@@ -241,7 +241,7 @@ mod no_line_panics {
     const ALPHABET: &str = "swkzqhie^$()=,:+-*/\\#_'<>[]!&?\" .1209xyEPOJDGITRCAL%";
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #![proptest_config(crate::fuzz::config(2000, 0x5445524d))]
         #[test]
         fn any_line_runs_or_reports_an_error(chars in prop::collection::vec(prop::sample::select(ALPHABET.chars().collect::<Vec<_>>()), 0..40)) {
             let line: String = chars.into_iter().collect();

@@ -170,7 +170,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(crate::fuzz::config(48, 0x4d4f444c))]
     #[test]
     fn random_operations_match_the_model(ops in prop::collection::vec(op(), 1..60)) {
         run(ops)?;

@@ -330,6 +330,8 @@ mod tests {
     }
 
     proptest! {
+        // Seeded, so a run is reproducible (PROPTEST_CASES / PROPTEST_RNG_SEED vary it).
+        #![proptest_config(crate::fuzz::config(256, 0x57495245))]
         #[test]
         fn messages_round_trip(m in message()) {
             let bytes = encode(&m);
