@@ -533,6 +533,16 @@ enum Switch {
     Agent(Option<String>),
 }
 
+/// Sets one fault switch to drop `peers` (none: clears it).
+fn set_switch(t: &dyn Target, switch: &Switch, peers: &[String]) -> Result<(), CliError> {
+    match switch {
+        Switch::Engine(x) if peers.is_empty() => t.api(x).act(json!({ "action": "fault-heal" })).map(drop)?,
+        Switch::Engine(x) => t.api(x).act(json!({ "action": "fault-drop", "peers": peers })).map(drop)?,
+        Switch::Agent(x) => t.agent_fault(x.as_deref(), peers)?,
+    }
+    Ok(())
+}
+
 /// Sets the fault switches that cut `name` off from `others`, on both sides. When one
 /// cannot be set, clears again exactly those it had set, and says what failed.
 fn cut(m: &Manifest, t: &dyn Target, name: &str, others: &[String]) -> Result<(), CliError> {
@@ -549,14 +559,7 @@ fn cut(m: &Manifest, t: &dyn Target, name: &str, others: &[String]) -> Result<()
             plan.push((Switch::Agent(Some(o.clone())), vec![name.into()]));
         }
     }
-    let set = |switch: &Switch, peers: &[String]| -> Result<(), CliError> {
-        match switch {
-            Switch::Engine(x) if peers.is_empty() => t.api(x).act(json!({ "action": "fault-heal" })).map(drop)?,
-            Switch::Engine(x) => t.api(x).act(json!({ "action": "fault-drop", "peers": peers })).map(drop)?,
-            Switch::Agent(x) => t.agent_fault(x.as_deref(), peers)?,
-        }
-        Ok(())
-    };
+    let set = |switch: &Switch, peers: &[String]| set_switch(t, switch, peers);
     for (done, (switch, peers)) in plan.iter().enumerate() {
         if let Err(e) = set(switch, peers) {
             let left: Vec<String> =
@@ -587,18 +590,18 @@ fn heal_switches(m: &Manifest, t: &dyn Target) -> Result<(), CliError> {
             // a running member's agent must answer.
             let running = t.proc_state(&x.name) == Proc::Running;
             if running {
-                if let Err(e) = t.api(&x.name).act(json!({ "action": "fault-heal" })) {
+                if let Err(e) = set_switch(t, &Switch::Engine(x.name.clone()), &[]) {
                     failed.push(e.to_string());
                 }
             }
-            if let Err(e) = t.agent_fault(Some(&x.name), &[]) {
+            if let Err(e) = set_switch(t, &Switch::Agent(Some(x.name.clone())), &[]) {
                 if running {
                     failed.push(e.to_string());
                 }
             }
         }
         if m.arbiter.is_some() && t.arbiter_running() {
-            if let Err(e) = t.agent_fault(None, &[]) {
+            if let Err(e) = set_switch(t, &Switch::Agent(None), &[]) {
                 failed.push(e.to_string());
             }
         }

@@ -318,15 +318,30 @@ pub fn lab_member(dir: &Path, labs: &Path, name: &str) -> serde_json::Value {
     lab_members(dir, labs).into_iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("no member {name}"))
 }
 
-/// Whether an outside tool the test drives (`haproxy`, `redis-cli`, ...) is installed. In
+/// Whether an outside tool the test drives (`haproxy`, `redis-cli`, ...) is on `PATH`. In
 /// CI (`CI=true`) a missing tool fails the test: `.ci/run` installs every one. Elsewhere
 /// the test prints why it does not run and returns: never a silent skip.
 pub fn tool_available(tool: &str, test: &str) -> bool {
     let found =
         std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()));
     if !found {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{test}: `{tool}` is not installed; .ci/run installs it");
-        eprintln!("SKIPPED {test}: `{tool}` is not installed (apt-get install it, or let .ci/run do it)");
+        tool_missing(&format!("{test}: `{tool}`"));
     }
     found
+}
+
+/// Whether `check` (`redis-cli --version`, `python3 -c 'import redis'`) runs successfully;
+/// a missing tool is handled as in [`tool_available`].
+pub fn tool_works(what: &str, check: &mut Command) -> bool {
+    let works = check.output().is_ok_and(|o| o.status.success());
+    if !works {
+        tool_missing(what);
+    }
+    works
+}
+
+/// Under CI a missing tool is a failure; elsewhere it is said, and the test returns.
+fn tool_missing(what: &str) {
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{what} is not installed; .ci/run installs it");
+    eprintln!("SKIPPED {what}: not installed (apt-get or pip install it, or let .ci/run do it)");
 }

@@ -3,26 +3,15 @@
 //! both; elsewhere a missing tool is reported and the test returns, under CI (`CI=true`)
 //! it fails.
 
-use mirrorlab_tests::Engine;
+use mirrorlab_tests::{tool_works, Engine};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// Whether `check` runs successfully; if not, says why, and fails under CI.
-fn tool(what: &str, check: &mut Command) -> bool {
-    if check.output().is_ok_and(|o| o.status.success()) {
-        return true;
-    }
-    let why = format!("{what} is not installed (.ci/run installs it)");
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}; under CI it must be there");
-    eprintln!("not run: {why}");
-    false
-}
-
 fn redis_cli() -> bool {
-    tool("redis-cli (apt-get install redis-tools)", Command::new("redis-cli").arg("--version"))
+    tool_works("redis-cli (apt-get install redis-tools)", Command::new("redis-cli").arg("--version"))
 }
 
 fn cli(port: u16, args: &[&str]) -> String {
@@ -114,7 +103,7 @@ fn redis_cli_stat_shows_keys_memory_and_clients() {
 
 #[test]
 fn redis_py_transactions_watch_and_scan() {
-    let has_redis_py = tool("redis-py (pip install redis)", Command::new("python3").args(["-c", "import redis"]));
+    let has_redis_py = tool_works("redis-py (pip install redis)", Command::new("python3").args(["-c", "import redis"]));
     if !has_redis_py {
         return;
     }
@@ -181,7 +170,7 @@ fn a_mirror_tells_redis_clients_who_is_primary() {
         assert!(cli(lab.engine(0).superserver_port, &["ROLE"]).starts_with("master\n"));
         assert!(cli(lab.engine(2).superserver_port, &["ROLE"]).starts_with("slave\n127.0.0.1\n1972\n"));
     }
-    let has_redis_py = tool("redis-py (pip install redis)", Command::new("python3").args(["-c", "import redis"]));
+    let has_redis_py = tool_works("redis-py (pip install redis)", Command::new("python3").args(["-c", "import redis"]));
     if has_redis_py {
         let script = "import sys, redis\n\
                       r = redis.Redis(port=int(sys.argv[1]))\n\

@@ -1,7 +1,7 @@
 //! The management API end to end: a real instance on a temporary directory, the router on
 //! a free port, and plain HTTP/1.0 requests over TCP.
 
-use super::{serve, MAX_BODY_BYTES};
+use super::{serve_with, MAX_BODY_BYTES};
 use crate::instance::{Instance, InstanceOptions};
 use crate::vfs::real::RealVfs;
 use serde_json::{json, Value};
@@ -37,6 +37,11 @@ impl Reply {
 
 impl Server {
     async fn start() -> Server {
+        Server::start_with(super::listener::HEADER_READ_TIMEOUT).await
+    }
+
+    /// A server whose request heads must arrive within `header_timeout`.
+    async fn start_with(header_timeout: std::time::Duration) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let instance = Instance::open(InstanceOptions {
             data_dir: dir.path().to_path_buf(),
@@ -47,7 +52,7 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, instance.clone(), true, async {
+        let task = tokio::spawn(serve_with(listener, instance.clone(), true, header_timeout, async {
             let _ = stopped.await;
         }));
         Server { addr, instance, stop, task, _dir: dir }
@@ -300,20 +305,9 @@ async fn listing_large_values_is_bounded() {
 #[tokio::test]
 async fn a_request_head_that_never_ends_is_timed_out() {
     use std::time::{Duration, Instant};
-    let dir = tempfile::tempdir().unwrap();
-    let instance = Instance::open(InstanceOptions {
-        data_dir: dir.path().to_path_buf(),
-        vfs: Arc::new(RealVfs::new()),
-        background: true,
-    })
-    .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
     let timeout = Duration::from_millis(500);
-    let task = tokio::spawn(super::serve_with(listener, instance.clone(), true, timeout, async {
-        let _ = stopped.await;
-    }));
+    let s = Server::start_with(timeout).await;
+    let addr = s.addr;
     let mut slow = TcpStream::connect(addr).await.unwrap();
     slow.write_all(b"GET /api/instance HTTP/1.1\r\nHost: localhost\r\n").await.unwrap();
     let started = Instant::now();
@@ -327,10 +321,8 @@ async fn a_request_head_that_never_ends_is_timed_out() {
     let mut buf = vec![0u8; 64 * 1024];
     let n = ok.read(&mut buf).await.unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
-    let _ = stop.send(());
     drop(ok);
-    task.await.unwrap().unwrap();
-    tokio::task::spawn_blocking(move || instance.shutdown()).await.unwrap().unwrap();
+    s.stop().await;
 }
 
 #[tokio::test]
