@@ -9,6 +9,10 @@
 //!    journals and applies that backlog once mirroring starts again on it.
 //!
 //! `cargo run --release -p mirrorlab-tests --example mirror_bench -- [seconds] [failover runs]`
+//!
+//! `... --example mirror_bench -- commits SECONDS CLIENTS` runs part 1 only, with CLIENTS
+//! clients, and ends with one `result` line of figures for scripts
+//! (bench/mirror-vs-postgres.sh).
 
 use mirrorlab_tests::engine::client::Client;
 use mirrorlab_tests::mirror::Lab;
@@ -21,31 +25,26 @@ const CLIENTS: u64 = 16;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("commits") {
+        let number = |i: usize, what: &str| -> u64 {
+            args.get(i).and_then(|a| a.parse().ok()).unwrap_or_else(|| {
+                eprintln!("usage: mirror_bench commits SECONDS CLIENTS ({what} missing or not a number)");
+                std::process::exit(2)
+            })
+        };
+        let (alone, mirrored) = commit_rates(number(2, "SECONDS"), number(3, "CLIENTS"));
+        // alone: rate p50 p99 lowest-window; mirrored: the same.
+        println!(
+            "result {:.0} {:.3} {:.3} {:.2} {:.0} {:.3} {:.3} {:.2}",
+            alone.0, alone.1, alone.2, alone.3, mirrored.0, mirrored.1, mirrored.2, mirrored.3
+        );
+        return;
+    }
     let seconds: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5);
     let runs: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20);
 
     // 1. Commit throughput.
-    let lone = Engine::start();
-    let (code, text) = http(lone.web_port, "POST", "/api/databases", Some(r#"{"name":"DATA"}"#));
-    assert!(code == 201 || code == 200, "{text}");
-    let (code, text) = http(lone.web_port, "POST", "/api/namespaces", Some(r#"{"name":"DATA","globals":"DATA"}"#));
-    assert!(code == 201 || code == 200, "{text}");
-    let alone = commits(lone.superserver_port, seconds);
-    drop(lone);
-    let lab = Lab::start(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], 3000);
-    lab.add_mirrored_database("DATA");
-    let mirrored = commits(lab.engine(0).superserver_port, seconds);
-    drop(lab);
-    println!("durable commits, {CLIENTS} clients, {seconds} s each");
-    println!(
-        "  lone engine:          {:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  lowest 250 ms: {:.2}x the mean",
-        alone.0, alone.1, alone.2, alone.3
-    );
-    println!(
-        "  primary + backup:     {:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  lowest 250 ms: {:.2}x the mean",
-        mirrored.0, mirrored.1, mirrored.2, mirrored.3
-    );
-    println!("  ratio:                {:.2}x", mirrored.0 / alone.0);
+    commit_rates(seconds, CLIENTS);
 
     // 3. Dejournaling against ingest.
     let (ingest, records, catch_up) = dejournal_rate(seconds);
@@ -74,15 +73,72 @@ fn main() {
     );
 }
 
-/// 16 clients committing `SET ^b(n)` in `always` durability for `seconds`: (commits/s,
+/// Durable commits on a lone engine, then on a primary with an active backup, the same
+/// load each (see `commits`); prints both and their ratio.
+fn commit_rates(seconds: u64, clients: u64) -> (Rates, Rates) {
+    let lone = Engine::start();
+    let (code, text) = http(lone.web_port, "POST", "/api/databases", Some(r#"{"name":"DATA"}"#));
+    assert!(code == 201 || code == 200, "{text}");
+    let (code, text) = http(lone.web_port, "POST", "/api/namespaces", Some(r#"{"name":"DATA","globals":"DATA"}"#));
+    assert!(code == 201 || code == 200, "{text}");
+    let alone = commits(lone.superserver_port, seconds, clients);
+    drop(lone);
+    let lab = Lab::start(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], 3000);
+    lab.add_mirrored_database("DATA");
+    let mirrored = commits(lab.engine(0).superserver_port, seconds, clients);
+    let stages = [(0, "round_trip"), (0, "confirm"), (1, "member_append"), (1, "member_sync")].map(|(i, stage)| {
+        let (_, text) = http(lab.engine(i).web_port, "GET", "/metrics", None);
+        (stage, stage_figures(&text, stage))
+    });
+    drop(lab);
+    println!("durable commits, {clients} clients, {seconds} s each");
+    println!(
+        "  lone engine:          {:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  lowest 250 ms: {:.2}x the mean",
+        alone.0, alone.1, alone.2, alone.3
+    );
+    println!(
+        "  primary + backup:     {:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  lowest 250 ms: {:.2}x the mean",
+        mirrored.0, mirrored.1, mirrored.2, mirrored.3
+    );
+    println!("  ratio:                {:.2}x", mirrored.0 / alone.0);
+    println!("  where a mirrored commit's time goes (mirror::stages; p99 as a bucket bound):");
+    for (stage, (count, mean, p99)) in stages {
+        println!("    {stage:<14} {count:>9} observed  mean {:>7.3} ms  p99 <= {:>7.3} ms", mean * 1e3, p99 * 1e3);
+    }
+    (alone, mirrored)
+}
+
+/// (observations, mean seconds, the bucket bound under which 99% fall) of the histogram
+/// `mirrorlab_mirror_commit_<stage>_seconds` in a scrape.
+fn stage_figures(scrape: &str, stage: &str) -> (u64, f64, f64) {
+    let name = format!("mirrorlab_mirror_commit_{stage}_seconds");
+    let value = |line: &str| line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let find =
+        |suffix: &str| scrape.lines().find(|l| l.starts_with(&format!("{name}_{suffix} "))).map(value).unwrap_or(0.0);
+    let (count, sum) = (find("count"), find("sum"));
+    let buckets: Vec<(f64, f64)> = scrape
+        .lines()
+        .filter_map(|l| {
+            let le = l.strip_prefix(&format!("{name}_bucket{{le=\""))?.split('"').next()?;
+            Some((if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? }, value(l)))
+        })
+        .collect();
+    let p99 = buckets.iter().find(|(_, n)| *n >= count * 0.99).map_or(0.0, |b| b.0);
+    (count as u64, if count > 0.0 { sum / count } else { 0.0 }, p99)
+}
+
+/// (commits/s, p50 ms, p99 ms, the lowest 250 ms window's rate as a fraction of the mean).
+type Rates = (f64, f64, f64, f64);
+
+/// `clients` clients committing `SET ^b(n)` in `always` durability for `seconds`: (commits/s,
 /// p50 ms, p99 ms, the lowest 250 ms window's rate as a fraction of the mean: a stall or a
 /// collapse shows there, never in the mean alone).
-fn commits(port: u16, seconds: u64) -> (f64, f64, f64, f64) {
+fn commits(port: u16, seconds: u64, clients: u64) -> Rates {
     let stop = Arc::new(AtomicBool::new(false));
     let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
     let done_at: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let start = Instant::now();
-    let threads: Vec<_> = (0..CLIENTS)
+    let threads: Vec<_> = (0..clients)
         .map(|c| {
             let (stop, latencies, done_at) = (stop.clone(), latencies.clone(), done_at.clone());
             std::thread::spawn(move || {

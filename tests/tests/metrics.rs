@@ -2,6 +2,7 @@
 //! Prometheus (Debian's) scrapes a local lab with the configuration `mirrorlab
 //! metrics-config` prints, and its query API answers each member's mirror status.
 
+use mirrorlab_tests::engine::client::Client;
 use mirrorlab_tests::{free_port, lab_members, mirrorlab_in, mirrorlab_ok, tool_available, try_http, wait_until};
 use std::io::Write;
 use std::path::Path;
@@ -57,6 +58,13 @@ fn every_member_exports_its_mirror_status_promtool_accepts_it_and_prometheus_scr
             assert_eq!(own, Some(want), "{name}'s own status in {path}:\n{text}");
         }
         if name == "MIRRORA" {
+            // A durable mirrored commit: the primary measured its stages (mirror::stages)
+            // before it confirmed it.
+            let port = m["superserver_port"].as_u64().unwrap() as u16;
+            let mut client = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
+            client.namespace("PHONEBOOK").unwrap();
+            client.command(&[b"DURABILITY", b"always"]).unwrap();
+            client.set("^Company(9,\"name\")", "Stages Inc").unwrap();
             // The primary sees every member, and has synced its mirror journal (the lab's
             // initial data): the group-commit histograms counted those syncs.
             let (_, text) = try_http(web, "GET", "/metrics", None).unwrap();
@@ -65,8 +73,21 @@ fn every_member_exports_its_mirror_status_promtool_accepts_it_and_prometheus_scr
             };
             assert!(count("mirrorlab_mirror_journal_sync_seconds_count") >= 1.0, "{text}");
             assert!(count("mirrorlab_mirror_journal_batch_records_sum") >= 1.0, "{text}");
+            assert!(count("mirrorlab_mirror_commit_round_trip_seconds_count") >= 1.0, "{text}");
+            assert!(count("mirrorlab_mirror_commit_confirm_seconds_count") >= 1.0, "{text}");
             for (member, code) in expected {
                 assert_eq!(series(&text, "mirrorlab_mirror_member_status", member), Some(code), "{member}:\n{text}");
+            }
+        }
+        if name == "MIRRORB" {
+            // The backup received the lab's initial data: appended, applied and synced.
+            let (_, text) = try_http(web, "GET", "/metrics", None).unwrap();
+            for series in [
+                "mirrorlab_mirror_commit_member_append_seconds_count",
+                "mirrorlab_mirror_commit_member_sync_seconds_count",
+            ] {
+                let n = text.lines().find_map(|l| l.strip_prefix(&format!("{series} "))?.parse::<f64>().ok());
+                assert!(n.unwrap_or(0.0) >= 1.0, "{series} on the backup:\n{text}");
             }
         }
         if tool_available("promtool", "metrics: promtool check metrics") {

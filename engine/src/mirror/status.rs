@@ -139,4 +139,8 @@ pub trait MirrorControl: Send + Sync {
     /// of the call (its acknowledgement lease), not from a status published earlier: the
     /// load balancers' health check (`/mirror_status`) answers from this.
     fn acknowledging_primary(&self) -> bool;
+    /// Where this member's mirrored commits spend their time (`None`: not measured).
+    fn commit_stages(&self) -> Option<std::sync::Arc<crate::mirror::stages::CommitStages>> {
+        None
+    }
 }

@@ -38,11 +38,19 @@ async fn metrics(State(instance): State<AppState>, headers: HeaderMap) -> Respon
     let mut commits = vec![("local", instance.journal().commit_stats().clone())];
     commits.extend(mirror_journal.map(|j| ("mirror", j.commit_stats().clone())));
     let control = instance.mirror_control();
+    let stages = control.as_ref().and_then(|c| c.commit_stages());
     let mirror = match control {
         Some(c) => blocking(move || Ok(c.status())).await.ok().flatten(),
         None => None,
     };
-    let text = render(&Figures { status: &status, syncs, mirror_syncs, commits: &commits, mirror: mirror.as_ref() });
+    let text = render(&Figures {
+        status: &status,
+        syncs,
+        mirror_syncs,
+        commits: &commits,
+        mirror: mirror.as_ref(),
+        stages: stages.as_deref(),
+    });
     let openmetrics = headers
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())
@@ -77,6 +85,8 @@ pub(crate) struct Figures<'a> {
     /// Each journal's group-commit histograms.
     pub commits: &'a [(&'static str, crate::journal::CommitStats)],
     pub mirror: Option<&'a MirrorStatus>,
+    /// Where mirrored commits spend their time (mirror::stages).
+    pub stages: Option<&'a crate::mirror::stages::CommitStages>,
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -161,6 +171,11 @@ pub(crate) fn render(f: &Figures) -> String {
         return finish(&r);
     };
     gauge(&mut r, "mirror_epoch", "This member's durable mirror epoch", as_i64(m.epoch));
+    if let Some(stages) = f.stages {
+        for (stage, histogram) in stages.labelled() {
+            r.register(format!("mirror_commit_{stage}_seconds"), stage_help(stage), histogram.clone());
+        }
+    }
     gauge(
         &mut r,
         "mirror_acked_position",
@@ -202,6 +217,16 @@ pub(crate) fn render(f: &Figures) -> String {
         latency.get_or_create(&l).set(ms as f64 / 1000.0);
     }
     finish(&r)
+}
+
+/// What one stage of a mirrored commit measures (mirror::stages).
+fn stage_help(stage: &str) -> &'static str {
+    match stage {
+        "round_trip" => "On the primary: a batch sent to a member until its acknowledgement that it is synced arrives",
+        "confirm" => "On the primary: a member's acknowledgement until the commits it covers are confirmed to clients",
+        "member_append" => "On a member: received records appended to its journal and applied",
+        _ => "On a member: the fsync of received records (one per group of batches)",
+    }
 }
 
 fn finish(r: &Registry) -> String {

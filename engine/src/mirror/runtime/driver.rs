@@ -21,6 +21,7 @@ use crate::mirror::failover::{
 use crate::mirror::shipping::follower::FromPrimary;
 use crate::mirror::shipping::sender::FromMember;
 use crate::mirror::shipping::wire::Message;
+use crate::mirror::stages::Marks;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -101,6 +102,9 @@ pub struct Driver {
     arbiter: Option<mpsc::Sender<ArbiterRequest>>,
     asking_agents: BTreeSet<MemberId>,
     acked: Position,
+    /// Data acknowledgements received and the commits they cover not yet confirmed
+    /// (the `confirm` stage of mirror::stages).
+    confirming: Marks,
     /// The mirrored databases' statuses the machine was last told.
     databases: Option<Vec<DatabaseStatus>>,
 }
@@ -157,6 +161,7 @@ impl Driver {
             arbiter: None,
             asking_agents: BTreeSet::new(),
             acked: 0,
+            confirming: Marks::default(),
             databases: None,
         };
         (driver, first)
@@ -233,7 +238,11 @@ impl Driver {
                     self.learn_type(id, t).await;
                 }
             }
-            Input::FromMember(id, FromMember::Ack { durable, .. }) => {
+            Input::FromMember(id, FromMember::Ack { durable, received, round_trip, .. }) => {
+                if let Some(d) = round_trip {
+                    self.net.stages.round_trip.observe(d.as_secs_f64());
+                }
+                self.confirming.start(durable, received);
                 let caught_up = durable >= self.net.store.mirror_journal().durable_position();
                 self.peer(id, |p| {
                     p.position = p.position.max(durable);
@@ -476,6 +485,11 @@ impl Driver {
             Command::AckCommits { upto, send_before } => {
                 if self.now() < send_before {
                     self.acked = self.acked.max(upto);
+                    // Measured before the clients are released, so a scrape after a
+                    // confirmed commit counts it.
+                    if let Some(d) = self.confirming.end(self.acked, Instant::now()) {
+                        self.net.stages.confirm.observe(d.as_secs_f64());
+                    }
                     store.ack_commits(upto);
                 }
             }

@@ -25,6 +25,7 @@ use crate::error::EngineError;
 use crate::instance::datadir::DataDir;
 use crate::mirror::config::{MemberType, MirrorConfig};
 use crate::mirror::failover::{MemberId, OperatorCommand};
+use crate::mirror::stages::CommitStages;
 use crate::mirror::status::{MirrorAction, MirrorControl, MirrorStatus};
 use driver::{Driver, Input, Published};
 use net::{NetShared, NetView};
@@ -54,6 +55,8 @@ pub struct MirrorService {
     allow_faults: bool,
     /// Where the data channel listens (the engine's `network.interface`).
     interface: String,
+    /// Where mirrored commits spend their time, across stops and starts of mirroring.
+    stages: Arc<CommitStages>,
 }
 
 /// A member whose mirroring the operator stopped: enough to report it.
@@ -98,6 +101,7 @@ impl MirrorService {
             stopped: Mutex::new(None),
             allow_faults,
             interface,
+            stages: Arc::default(),
         });
         if state::load(&service.dir)?.is_some_and(|s| s.joined) {
             service.launch(false)?;
@@ -162,6 +166,7 @@ impl MirrorService {
             dir: self.dir.clone(),
             state: Arc::new(Mutex::new(state)),
             inputs: inputs.clone(),
+            stages: self.stages.clone(),
         });
         let _guard = self.handle.enter();
         let mut driver_cfg = cfg.clone();
@@ -288,6 +293,10 @@ impl MirrorControl for MirrorService {
         let published = r.published.lock().clone();
         let state: MirrorState = r.net.state.lock().clone();
         Some(view::status(&r.cfg, r.me, &published, &state, &*r.net.store))
+    }
+
+    fn commit_stages(&self) -> Option<Arc<CommitStages>> {
+        Some(self.stages.clone())
     }
 
     fn acknowledging_primary(&self) -> bool {

@@ -56,6 +56,8 @@ pub struct NetShared {
     pub dir: DataDir,
     pub state: Arc<Mutex<MirrorState>>,
     pub inputs: mpsc::Sender<Input>,
+    /// Where mirrored commits spend their time.
+    pub stages: Arc<crate::mirror::stages::CommitStages>,
 }
 
 impl NetShared {
@@ -201,11 +203,17 @@ pub fn receive_noting_epochs(
 
 impl RecordSink for MemberSink {
     fn receive(&self, first: Position, last: Position, frames: &[u8]) -> Result<Position, EngineError> {
-        receive_noting_epochs(&self.net, first, last, frames)
+        let started = std::time::Instant::now();
+        let result = receive_noting_epochs(&self.net, first, last, frames);
+        self.net.stages.member_append.observe(started.elapsed().as_secs_f64());
+        result
     }
 
     fn flush(&self) -> Result<Position, EngineError> {
-        self.net.store.mirror_journal().flush()
+        let started = std::time::Instant::now();
+        let result = self.net.store.mirror_journal().flush();
+        self.net.stages.member_sync.observe(started.elapsed().as_secs_f64());
+        result
     }
 }
 

@@ -150,10 +150,12 @@ where
                     })
                     .await
                     .map_err(|e| ShippingError::Protocol(format!("appending received records: {e}")))??;
-                    let _ = events.send(FromPrimary::Durable(durable)).await;
+                    // The primary's clients wait on the acknowledgement: it goes before
+                    // this member's own bookkeeping, which may queue behind its driver.
                     if acks.send(Message::Ack { durable, sent_at: 0 }).await.is_err() {
                         return Ok(FollowEnd::Closed);
                     }
+                    let _ = events.send(FromPrimary::Durable(durable)).await;
                 }
                 Message::Control(c) => {
                     let _ = events.send(FromPrimary::Control(c)).await;

@@ -4,8 +4,9 @@ use super::wire::{self, Message, BATCH_BYTES};
 use super::{AbortOnDrop, ShippingError};
 use crate::journal::{record, FeedChunk, Journal, Position};
 use crate::mirror::failover::{common_prefix, JournalSummary, Message as Control};
+use crate::mirror::stages::Marks;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{broadcast, mpsc};
 
@@ -73,6 +74,11 @@ pub enum FromMember {
     Ack {
         durable: Position,
         sent_at: u64,
+        /// When it was read off the connection.
+        received: Instant,
+        /// From sending the oldest live batch it covers to receiving it (`None`: it
+        /// covers none, e.g. records read from the files to catch up).
+        round_trip: Option<Duration>,
     },
     Control(Control),
 }
@@ -127,10 +133,17 @@ where
     // The member's messages arrive on their own task: reading a message is not cancel
     // safe. The guard ends that task with this one (it holds half of the connection open).
     let from_member = events.clone();
+    // Live batches sent and not yet acknowledged, for the round trip (mirror::stages).
+    let sent = Arc::new(parking_lot::Mutex::new(Marks::default()));
+    let acked = sent.clone();
     let mut acks = AbortOnDrop(tokio::spawn(async move {
         loop {
             let event = match wire::read(&mut reader).await? {
-                Some(Message::Ack { durable, sent_at }) => FromMember::Ack { durable, sent_at },
+                Some(Message::Ack { durable, sent_at }) => {
+                    let received = Instant::now();
+                    let round_trip = acked.lock().end(durable, received);
+                    FromMember::Ack { durable, sent_at, received, round_trip }
+                }
                 Some(Message::Control(c)) => FromMember::Control(c),
                 Some(other) => {
                     return Err(ShippingError::Protocol(format!("unexpected message from a member: {other:?}")))
@@ -162,6 +175,7 @@ where
             Ok(chunk) => {
                 if let Some(m) = trim(&chunk, next)? {
                     wire::write(&mut writer, &m).await?;
+                    sent.lock().start(chunk.last, Instant::now());
                     next = chunk.last + 1;
                 }
                 continue;
@@ -178,6 +192,7 @@ where
                 Ok(chunk) => {
                     if let Some(m) = trim(&chunk, next)? {
                         wire::write(&mut writer, &m).await?;
+                        sent.lock().start(chunk.last, Instant::now());
                         next = chunk.last + 1;
                     }
                 }
