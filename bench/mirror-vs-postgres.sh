@@ -34,7 +34,8 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 cargo build --release -q -p mirrorlab-tests --example mirror_bench --bins
-BENCH=$(ls -t target/*/release/examples/mirror_bench target/release/examples/mirror_bench 2>/dev/null | head -1)
+# The host target directory, or target/<triple>/ when the project's cargo configuration names one.
+BENCH=$( (ls -t target/*/release/examples/mirror_bench target/release/examples/mirror_bench 2>/dev/null || true) | head -1)
 
 # --- PostgreSQL: a primary and a streaming standby on loopback --------------------------
 primary_port=$(free_port)
@@ -95,7 +96,9 @@ echo "durable commits, ${SECONDS_PER_RUN} s per run (one small write per commit)
 row clients system "commits/s" "p99 ms" "lowest 250 ms"
 row ------- ---------------------------------- ---------- -------- ----------
 for clients in $CLIENT_COUNTS; do
-  read -r _ e_rate _ e_p99 e_low m_rate _ m_p99 m_low < <("$BENCH" commits "$SECONDS_PER_RUN" "$clients" | grep '^result')
+  "$BENCH" commits "$SECONDS_PER_RUN" "$clients" >"$work/engine-$clients.txt" 2>>"$work/engine.log" ||
+    { cat "$work/engine.log" >&2; exit 1; }
+  read -r _ e_rate _ e_p99 e_low m_rate _ m_p99 m_low < <(grep '^result' "$work/engine-$clients.txt")
   set_sync ''
   read -r pg_alone pg_alone_p99 < <(pg_run "$clients")
   set_sync standby
@@ -113,4 +116,5 @@ print(f"  {c} clients: mirrored / alone {m / e:.2f}x (target >= 0.7: {check(m / 
       f"p99 {m99 / e99:.1f}x alone's (target <= 3: {check(m99 <= 3 * e99)}); "
       f"lowest 250 ms {low:.2f}x the mean (target >= 0.5: {check(low >= 0.5)})")
 EOF
+  sed -n '/where a mirrored commit/,/^result/p' "$work/engine-$clients.txt" | grep -v '^result'
 done
