@@ -3,7 +3,9 @@
 //! 1. durable commits, 16 clients, no pipelining: a lone engine vs. a primary with an
 //!    active backup (throughput, p50/p99 commit latency);
 //! 2. failover time: kill -9 of the primary under load, measured by a client as the last
-//!    acknowledged commit on the old primary → the first on the new one, over N runs;
+//!    acknowledged commit on the old primary → the first on the new one, over N runs; once
+//!    with the primary's agent left running (the agent path), once with it killed first
+//!    (host loss: the backup waits for the QoS timeout and asks the arbiter);
 //! 3. dejournaling: the primary's maximum ingest rate (pipelined writes, 4 clients, while
 //!    the backup's mirroring is stopped), then the rate at which the backup receives,
 //!    journals and applies that backlog once mirroring starts again on it.
@@ -12,7 +14,7 @@
 //!
 //! `... --example mirror_bench -- commits SECONDS CLIENTS` runs part 1 only, with CLIENTS
 //! clients, and ends with one `result` line of figures for scripts
-//! (bench/mirror-vs-postgres.sh).
+//! (bench/mirror-vs-postgres.sh); `... -- failover RUNS` runs part 2 only.
 
 use mirrorlab_tests::engine::client::Client;
 use mirrorlab_tests::mirror::Lab;
@@ -40,6 +42,11 @@ fn main() {
         );
         return;
     }
+    if args.get(1).map(String::as_str) == Some("failover") {
+        let runs = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20);
+        failovers(runs);
+        return;
+    }
     let seconds: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5);
     let runs: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20);
 
@@ -54,24 +61,38 @@ fn main() {
     println!("  ratio:                        {:.2}x", records as f64 / catch_up.as_secs_f64() / ingest);
 
     // 2. Failover time.
+    failovers(runs);
+}
+
+/// Failover time over `runs` runs of each path: the primary's engine killed with its
+/// agent left running, then its whole host lost (agent and engine).
+fn failovers(runs: usize) {
     if runs == 0 {
         return;
     }
-    let mut times = Vec::new();
-    for run in 0..runs {
-        let t = failover_once();
-        println!("  failover run {:>2}: {:>6.0} ms", run + 1, t.as_secs_f64() * 1000.0);
-        times.push(t);
+    for (host_loss, what) in [
+        (false, "kill -9 of the engine, agent left (agent path)"),
+        (true, "host loss, agent and engine killed (QoS + arbiter path)"),
+    ] {
+        let mut times = Vec::new();
+        for run in 0..runs {
+            let t = failover_once(host_loss);
+            println!("  failover run {:>2}: {:>6.0} ms", run + 1, t.as_secs_f64() * 1000.0);
+            times.push(t);
+        }
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "failover, {what}, under load, QoS {QOS_MS} ms, {runs} runs: p50 {:.0} ms, max {:.0} ms, min {:.0} ms",
+            ms(times[times.len() / 2]),
+            ms(*times.last().unwrap()),
+            ms(times[0])
+        );
     }
-    times.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "failover (kill -9 under load, QoS 3000 ms), {runs} runs: p50 {:.0} ms, max {:.0} ms, min {:.0} ms",
-        ms(times[times.len() / 2]),
-        ms(*times.last().unwrap()),
-        ms(times[0])
-    );
 }
+
+/// The QoS timeout of the failover runs (the engine's default).
+const QOS_MS: u32 = 3000;
 
 /// Durable commits on a lone engine, then on a primary with an active backup, the same
 /// load each (see `commits`); prints both and their ratio.
@@ -181,10 +202,10 @@ fn commits(port: u16, seconds: u64, clients: u64) -> Rates {
     (l.len() as f64 / elapsed, pct(0.50), pct(0.99), if mean > 0.0 { lowest / mean } else { 0.0 })
 }
 
-/// One kill -9 of the primary under load; the client-measured gap between the last
-/// acknowledged commit before and the first after.
-fn failover_once() -> Duration {
-    let mut lab = Lab::start(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], 3000);
+/// One kill -9 of the primary under load (with its agent first when `host_loss`); the
+/// client-measured gap between the last acknowledged commit before and the first after.
+fn failover_once(host_loss: bool) -> Duration {
+    let mut lab = Lab::start(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], QOS_MS);
     lab.add_mirrored_database("DATA");
     let ports = [lab.engine(0).superserver_port, lab.engine(1).superserver_port];
     let acks: Arc<Mutex<Vec<(Instant, usize)>>> = Arc::default();
@@ -221,7 +242,11 @@ fn failover_once() -> Duration {
     mirrorlab_tests::wait_until("commits before the kill", Duration::from_secs(30), || {
         acks.lock().unwrap().len() > 100
     });
-    lab.kill9(0);
+    if host_loss {
+        lab.lose_host(0);
+    } else {
+        lab.kill9(0);
+    }
     mirrorlab_tests::wait_until("a commit on the new primary", Duration::from_secs(30), || {
         acks.lock().unwrap().iter().any(|&(_, w)| w == 1)
     });

@@ -184,4 +184,11 @@ impl Lab {
             e.kill9();
         }
     }
+
+    /// Loses member `i`'s host: its agent is killed first (nobody can ask it any more),
+    /// then its engine, both with SIGKILL.
+    pub fn lose_host(&mut self, i: usize) {
+        drop(self.members[i].agent.take());
+        self.kill9(i);
+    }
 }
