@@ -2,7 +2,7 @@
 //! engine with its agent beside it, configured through the management API.
 
 use crate::{free_port, http, Agent, Engine};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub struct Member {
@@ -26,6 +26,12 @@ impl Lab {
     /// configures the mirror on each, creates it on the first and joins the others, and
     /// waits until the second member is the active backup.
     pub fn start(members: &[(&str, &str)], qos_ms: u32) -> Lab {
+        Lab::start_with(members, qos_ms, &|_, dir| Engine::start_in(dir, &["--allow-fault-injection"]))
+    }
+
+    /// As [`Lab::start`], each engine started by `engine(member index, data directory)`
+    /// (a test that needs a member's process set up its own way).
+    pub fn start_with(members: &[(&str, &str)], qos_ms: u32, engine: &dyn Fn(usize, &Path) -> Engine) -> Lab {
         let temp = tempfile::tempdir().expect("temp dir");
         let arbiter = Agent::arbiter(&["--allow-fault-injection"]);
         let mut lab = Lab { arbiter: Some(arbiter), members: Vec::new(), qos_ms, _temp: temp };
@@ -43,7 +49,8 @@ impl Lab {
             });
         }
         for i in 0..lab.members.len() {
-            lab.start_engine(i);
+            let dir = lab.members[i].dir.clone();
+            lab.members[i].engine = Some(engine(i, &dir));
             let config = lab.config(i);
             let (code, body) = http(lab.web(i), "PUT", "/api/mirror/config", Some(&config));
             assert_eq!(code, 200, "configuring {}: {body}", lab.members[i].name);
