@@ -826,14 +826,17 @@ pub fn follow_logs(
 ) -> Result<(), CliError> {
     let (m, t) = ctx.open_lab(lab)?;
     let owner = log_owner(&m, who, agent)?;
-    let Some(path) = t.log_file(owner.as_deref(), agent) else {
-        return Err(CliError::Lab(format!(
-            "--follow reads the log file of a local lab; lab {} runs on {}: follow its container with `docker logs -f`",
-            m.lab,
-            target_name(m.target)
-        )));
-    };
-    follow_file(&path, lines, FOLLOW_PERIOD, done, out)
+    if let Some(path) = t.log_file(owner.as_deref(), agent) {
+        return follow_file(&path, lines, FOLLOW_PERIOD, done, out);
+    }
+    if t.follow_log(owner.as_deref(), agent, lines, done, out)? {
+        return Ok(());
+    }
+    Err(CliError::Lab(format!(
+        "--follow cannot follow the logs of lab {}, which runs on {}: follow its service with `docker compose logs -f`",
+        m.lab,
+        target_name(m.target)
+    )))
 }
 
 /// How often `logs --follow` looks for new lines: a file's growth has no event to await

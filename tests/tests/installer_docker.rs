@@ -238,8 +238,12 @@ fn docker_target_up_replicate_kill_rejoin_pause_partition_down() {
     let mut b = lab.client("MIRRORB");
     assert_eq!(read(&mut b, "^Company(10,\"name\")").as_deref(), Some("Initech"));
     b.set("^Company(12,\"name\")", "after the kill").unwrap();
+    // `logs --follow` of a container: the new primary's log, followed from now on, shows
+    // mirrora joining again when it restarts.
+    let follower = follow(&lab, "mirrorb");
     lab.ok(&["restart", "mirrora"]);
     lab.await_status("MIRRORA", "backup");
+    follower.expect_line("MIRRORA joined");
     lab.await_value("MIRRORA", "^Company(12,\"name\")", "after the kill");
 
     // partition --from cuts only the link between the failover members (engines' and
@@ -289,6 +293,57 @@ fn docker_target_up_replicate_kill_rejoin_pause_partition_down() {
         assert_eq!(docker::docker(&list), "", "left after down --wipe: docker {list:?}");
     }
     assert!(!lab.dir.path().join("labs").join(&lab.name).exists());
+}
+
+/// `mirrorlab logs MEMBER --follow --lines 0` running in the background; killed when dropped.
+struct Follower {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+fn follow(lab: &Lab, member: &str) -> Follower {
+    use std::io::BufRead;
+    let mut child = mirrorlab_tests::mirrorlab_cmd()
+        .current_dir(lab.dir.path())
+        .arg("--lab-dir")
+        .arg(lab.dir.path().join("labs"))
+        .args(["logs", member, "--follow", "--lines", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Follower { child, lines }
+}
+
+impl Follower {
+    /// Waits for a followed line containing `text`.
+    fn expect_line(&self, text: &str) {
+        let deadline = Instant::now() + AWAIT;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return,
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        panic!("`logs --follow` printed no line with {text:?}; it printed:\n{}", seen.join("\n"));
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// The mirror configuration as the member's management API shows it (raw JSON text).

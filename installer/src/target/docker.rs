@@ -389,6 +389,25 @@ impl Target for Docker {
         self.api.logs(&self.name(part)).map_err(|e| failed(part.who(), e))
     }
 
+    fn follow_log(
+        &self,
+        member: Option<&str>,
+        agent: bool,
+        lines: usize,
+        done: &dyn Fn() -> bool,
+        out: &mut dyn FnMut(&str),
+    ) -> Result<bool, TargetError> {
+        let part = match member {
+            Some(m) if agent => Part::Agent(m),
+            Some(m) => Part::Engine(m),
+            None => Part::Arbiter,
+        };
+        self.api
+            .follow_logs(&self.name(part), lines, crate::commands::FOLLOW_PERIOD, done, out)
+            .map_err(|e| failed(part.who(), e))?;
+        Ok(true)
+    }
+
     /// Through the agent's published port: the member's agent container (started with the
     /// switch from the environment when the manifest says `faults: true`) or the arbiter.
     fn agent_fault(&self, member: Option<&str>, peers: &[String]) -> Result<(), TargetError> {

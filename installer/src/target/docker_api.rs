@@ -263,6 +263,52 @@ impl DockerApi {
         })
     }
 
+    /// Follows the container's log: its last `tail` lines, then each line as it is written
+    /// (`docker logs -f`), to `out`, until `done` says so (looked at every `period`) or
+    /// the container's log ends (it was removed).
+    pub fn follow_logs(
+        &self,
+        name: &str,
+        tail: usize,
+        period: Duration,
+        done: &dyn Fn() -> bool,
+        out: &mut dyn FnMut(&str),
+    ) -> Result<(), String> {
+        let opts = Some(LogsOptions::<String> {
+            stdout: true,
+            stderr: true,
+            follow: true,
+            tail: tail.to_string(),
+            ..Default::default()
+        });
+        self.rt.block_on(async {
+            let mut s = self.docker.logs(name, opts);
+            // Bytes of a line whose newline has not come yet.
+            let mut pending = Vec::new();
+            loop {
+                if done() {
+                    return Ok(());
+                }
+                // No deadline on the stream itself: a quiet container is not a failure.
+                let item = match tokio::time::timeout(period, s.next()).await {
+                    Err(_) => continue,
+                    Ok(None) => return Ok(()),
+                    Ok(Some(item)) => item.map_err(|e| format!("following the log of container {name}: {e}"))?,
+                };
+                match item {
+                    LogOutput::StdOut { message } | LogOutput::StdErr { message } | LogOutput::Console { message } => {
+                        pending.extend_from_slice(&message);
+                        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                            let line: Vec<u8> = pending.drain(..=end).collect();
+                            out(String::from_utf8_lossy(&line[..end]).trim_end_matches('\r'));
+                        }
+                    }
+                    LogOutput::StdIn { .. } => {}
+                }
+            }
+        })
+    }
+
     /// `path` in the container as a tar archive (Docker's archive API), written to `sink`.
     /// `Ok(false)` when the path does not exist.
     pub fn download(&self, container: &str, path: &str, sink: &mut dyn std::io::Write) -> Result<bool, String> {

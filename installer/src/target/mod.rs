@@ -91,6 +91,19 @@ pub trait Target {
     fn log_file(&self, _member: Option<&str>, _agent: bool) -> Option<std::path::PathBuf> {
         None
     }
+    /// Follows a log that is not a file here (the docker target: a container's log): its
+    /// last `lines` lines, then each line written, to `out`, until `done` says so.
+    /// `Ok(false)`: this target cannot (the caller says what to do instead).
+    fn follow_log(
+        &self,
+        _member: Option<&str>,
+        _agent: bool,
+        _lines: usize,
+        _done: &dyn Fn() -> bool,
+        _out: &mut dyn FnMut(&str),
+    ) -> Result<bool, TargetError> {
+        Ok(false)
+    }
     /// Sends the fault switch to a member's agent or the arbiter (`FAULT DROP peers...`,
     /// `FAULT HEAL` when `peers` is empty).
     fn agent_fault(&self, member: Option<&str>, peers: &[String]) -> Result<(), TargetError>;
