@@ -75,6 +75,11 @@ fn every_member_exports_its_mirror_status_promtool_accepts_it_and_prometheus_scr
             assert!(count("mirrorlab_mirror_journal_batch_records_sum") >= 1.0, "{text}");
             assert!(count("mirrorlab_mirror_commit_round_trip_seconds_count") >= 1.0, "{text}");
             assert!(count("mirrorlab_mirror_commit_confirm_seconds_count") >= 1.0, "{text}");
+            // The superserver's counters, as INFO shows them: this test's client is open
+            // and ran three commands.
+            assert!(count("mirrorlab_resp_connected_clients") >= 1.0, "{text}");
+            assert!(count("mirrorlab_resp_connections_received_total") >= 1.0, "{text}");
+            assert!(count("mirrorlab_resp_commands_processed_total") >= 3.0, "{text}");
             for (member, code) in expected {
                 assert_eq!(series(&text, "mirrorlab_mirror_member_status", member), Some(code), "{member}:\n{text}");
             }

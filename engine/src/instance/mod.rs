@@ -13,6 +13,7 @@
 pub mod admin;
 mod checkpoint;
 pub mod config;
+pub mod counters;
 pub mod datadir;
 mod dejournal;
 mod keyspace;
@@ -121,6 +122,8 @@ pub struct Instance {
     /// The running mirror member, once the mirror runtime started (status and operator
     /// actions for the servers).
     mirror_control: RwLock<Option<Arc<dyn crate::mirror::status::MirrorControl>>>,
+    /// The superserver's client counters (INFO, /metrics).
+    superserver: Arc<counters::ServerCounters>,
 }
 
 struct Daemon {
@@ -193,6 +196,7 @@ impl Instance {
             durability: AtomicU8::new(durability_code(durability)),
             writes: AtomicU64::new(0),
             mirror_control: RwLock::new(None),
+            superserver: Arc::default(),
         });
         if has_mirror {
             instance.open_mirror_journal()?;
@@ -233,6 +237,11 @@ impl Instance {
     }
 
     /// The running mirror member, if any.
+    /// The superserver's client counters.
+    pub fn superserver_counters(&self) -> Arc<counters::ServerCounters> {
+        self.superserver.clone()
+    }
+
     pub fn mirror_control(&self) -> Option<Arc<dyn crate::mirror::status::MirrorControl>> {
         self.mirror_control.read().clone()
     }

@@ -9,9 +9,12 @@ use crate::globals::{GlobalRef, Number, Subscript};
 use crate::instance::{Direction, DurableWait, Instance, InstanceStatus, JournalId, Session, Update, WriteAck};
 use crate::mirror::status::{MirrorAction, MirrorStatus};
 use std::future::Future;
+use std::sync::Arc;
 
 /// The database operations behind the commands. Signatures mirror [`Instance`]'s.
 pub trait Backend: Send + Sync + 'static {
+    /// The superserver's client counters (INFO reads them; the instance's are its own).
+    fn counters(&self) -> Arc<crate::instance::counters::ServerCounters>;
     fn session(&self) -> Session;
     fn use_namespace(&self, s: &mut Session, name: &str) -> Result<()>;
     fn get(&self, s: &Session, r: &GlobalRef) -> Result<Option<Vec<u8>>>;
@@ -71,6 +74,10 @@ pub trait Backend: Send + Sync + 'static {
 }
 
 impl Backend for Instance {
+    fn counters(&self) -> Arc<crate::instance::counters::ServerCounters> {
+        self.superserver_counters()
+    }
+
     fn session(&self) -> Session {
         Instance::session(self)
     }

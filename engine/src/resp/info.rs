@@ -110,7 +110,7 @@ fn write_section(
         }
         "clients" => {
             out.push_str("# Clients\r\n");
-            write!(out, "connected_clients:{}\r\n", shared.connected.load(Ordering::Relaxed))?;
+            write!(out, "connected_clients:{}\r\n", shared.counters.connected.load(Ordering::Relaxed))?;
             write!(out, "maxclients:{}\r\n", shared.limits.max_connections)?;
             out.push_str("blocked_clients:0\r\n");
         }
@@ -129,9 +129,9 @@ fn write_section(
         }
         "stats" => {
             out.push_str("# Stats\r\n");
-            write!(out, "total_connections_received:{}\r\n", shared.total_connections.load(Ordering::Relaxed))?;
-            write!(out, "total_commands_processed:{}\r\n", shared.commands.load(Ordering::Relaxed))?;
-            write!(out, "rejected_connections:{}\r\n", shared.rejected.load(Ordering::Relaxed))?;
+            write!(out, "total_connections_received:{}\r\n", shared.counters.connections.load(Ordering::Relaxed))?;
+            write!(out, "total_commands_processed:{}\r\n", shared.counters.commands.load(Ordering::Relaxed))?;
+            write!(out, "rejected_connections:{}\r\n", shared.counters.rejected.load(Ordering::Relaxed))?;
         }
         "replication" => super::replication::write_info(out, replication, st.journal_position),
         // Database 0 is the connection's namespace (SELECT takes only 0).

@@ -38,6 +38,7 @@ pub(crate) struct MemoryBackend {
     pub mirrored: Mutex<Vec<String>>,
     /// What `member_superservers` answers.
     pub superservers: Mutex<Vec<(String, String)>>,
+    pub counters: Arc<crate::instance::counters::ServerCounters>,
 }
 
 impl MemoryBackend {
@@ -52,6 +53,7 @@ impl MemoryBackend {
             mirror: Mutex::new(None),
             mirrored: Mutex::new(Vec::new()),
             superservers: Mutex::new(Vec::new()),
+            counters: Arc::default(),
         }
     }
 
@@ -66,6 +68,10 @@ impl MemoryBackend {
 }
 
 impl Backend for MemoryBackend {
+    fn counters(&self) -> Arc<crate::instance::counters::ServerCounters> {
+        self.counters.clone()
+    }
+
     fn session(&self) -> Session {
         Session { namespace: "USER".into(), client_name: None, durability: None, txn: None }
     }

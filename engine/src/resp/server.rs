@@ -18,7 +18,7 @@ use super::{mirror, replication, transaction};
 use crate::instance::DurableWait;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -64,10 +64,8 @@ impl Default for ServerLimits {
 pub(crate) struct Shared {
     pub limits: ServerLimits,
     pub started: Instant,
-    pub connected: AtomicUsize,
-    pub total_connections: AtomicU64,
-    pub rejected: AtomicU64,
-    pub commands: AtomicU64,
+    /// The backend's client counters (connections, commands).
+    pub counters: Arc<crate::instance::counters::ServerCounters>,
     next_id: AtomicU64,
     /// SCAN's cursors (`keyspace.rs`).
     pub cursors: super::keyspace::Cursors,
@@ -83,10 +81,7 @@ pub async fn serve<B: Backend>(listener: TcpListener, backend: Arc<B>, limits: S
     let shared = Arc::new(Shared {
         limits,
         started: Instant::now(),
-        connected: AtomicUsize::new(0),
-        total_connections: AtomicU64::new(0),
-        rejected: AtomicU64::new(0),
-        commands: AtomicU64::new(0),
+        counters: backend.counters(),
         next_id: AtomicU64::new(1),
         cursors: Default::default(),
         clients: Default::default(),
@@ -111,12 +106,12 @@ struct Superserver<B> {
 
 impl<B: Backend> crate::connections::ConnectionHandler for Superserver<B> {
     fn admit(&mut self, _peer: SocketAddr) -> bool {
-        self.shared.total_connections.fetch_add(1, Ordering::Relaxed);
+        self.shared.counters.connections.fetch_add(1, Ordering::Relaxed);
         true
     }
 
     fn refused(&mut self, _peer: SocketAddr) {
-        self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+        self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
     }
 
     fn serve(
@@ -127,9 +122,9 @@ impl<B: Backend> crate::connections::ConnectionHandler for Superserver<B> {
     ) -> impl Future<Output = ()> + Send + 'static {
         let (backend, shared) = (self.backend.clone(), self.shared.clone());
         async move {
-            shared.connected.fetch_add(1, Ordering::Relaxed);
+            shared.counters.connected.fetch_add(1, Ordering::Relaxed);
             handle(stream, peer, &*backend, &shared, stop).await;
-            shared.connected.fetch_sub(1, Ordering::Relaxed);
+            shared.counters.connected.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -240,7 +235,7 @@ async fn run<B: Backend>(
                         break;
                     }
                     if batch >= limits.max_batch_commands as u64 || out.len() >= limits.max_batch_output {
-                        shared.commands.fetch_add(batch, Ordering::Relaxed);
+                        shared.counters.commands.fetch_add(batch, Ordering::Relaxed);
                         batch = 0;
                         if let Err(end) = flush(stream, backend, conn, &mut out).await {
                             return end;
@@ -254,7 +249,7 @@ async fn run<B: Backend>(
                 }
             }
         }
-        shared.commands.fetch_add(batch, Ordering::Relaxed);
+        shared.counters.commands.fetch_add(batch, Ordering::Relaxed);
         input.drain(..used);
         if let Some(e) = protocol_error {
             tracing::debug!(id = conn.id, error = %e, "protocol error; closing the connection");

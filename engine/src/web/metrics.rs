@@ -20,6 +20,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// OpenMetrics text, for a scraper that asks for it (Prometheus does).
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -50,6 +51,7 @@ async fn metrics(State(instance): State<AppState>, headers: HeaderMap) -> Respon
         commits: &commits,
         mirror: mirror.as_ref(),
         stages: stages.as_deref(),
+        clients: &instance.superserver_counters(),
     });
     let openmetrics = headers
         .get(header::ACCEPT)
@@ -87,6 +89,8 @@ pub(crate) struct Figures<'a> {
     pub mirror: Option<&'a MirrorStatus>,
     /// Where mirrored commits spend their time (mirror::stages).
     pub stages: Option<&'a crate::mirror::stages::CommitStages>,
+    /// The superserver's client counters (as INFO clients and stats show them).
+    pub clients: &'a crate::instance::counters::ServerCounters,
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -163,6 +167,22 @@ pub(crate) fn render(f: &Figures) -> String {
             format!("Records each fdatasync of the {journal} journal made durable (the writers sharing it)"),
             stats.batch_records.clone(),
         );
+    }
+    let c = f.clients;
+    gauge(
+        &mut r,
+        "resp_connected_clients",
+        "Superserver connections open now",
+        as_i64(c.connected.load(Relaxed) as u64),
+    );
+    for (name, help, value) in [
+        ("resp_connections_received", "Superserver connections accepted", &c.connections),
+        ("resp_connections_rejected", "Superserver connections refused at max_connections", &c.rejected),
+        ("resp_commands_processed", "Commands the superserver ran (each command of a pipeline)", &c.commands),
+    ] {
+        let counter: Counter<u64, AtomicU64> = Counter::default();
+        counter.inc_by(value.load(Relaxed));
+        r.register(name, help, counter);
     }
     gauge(&mut r, "frozen", "1 while database-file writes are frozen for a backup", i64::from(f.status.frozen));
     gauge(&mut r, "databases", "Databases configured", as_i64(f.status.databases as u64));
