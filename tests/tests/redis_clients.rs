@@ -102,6 +102,39 @@ fn redis_cli_stat_shows_keys_memory_and_clients() {
 }
 
 #[test]
+fn redis_cli_monitor_shows_every_command_as_redis_does() {
+    if !redis_cli() {
+        return;
+    }
+    let e = Engine::start();
+    let mut child = Command::new("redis-cli")
+        .args(["-p", &e.superserver_port.to_string(), "monitor"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run redis-cli monitor");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).as_deref(), Ok("OK"), "redis-cli monitor starts with OK");
+    let mut c = e.client();
+    c.set("^mon(1)", "seen").unwrap();
+    let line = rx.recv_timeout(Duration::from_secs(10)).expect("a monitor line for the SET");
+    let _ = child.kill();
+    let _ = child.wait();
+    // 1339518083.107412 [0 127.0.0.1:60866] "SET" "^mon(1)" "seen"
+    let (time, rest) = line.split_once(' ').unwrap_or_else(|| panic!("{line}"));
+    assert!(time.parse::<f64>().is_ok(), "a timestamp first: {line}");
+    assert!(rest.starts_with("[0 127.0.0.1:") && rest.ends_with(r#"] "SET" "^mon(1)" "seen""#), "{line}");
+}
+
+#[test]
 fn redis_py_transactions_watch_and_scan() {
     let has_redis_py = tool_works("redis-py (pip install redis)", Command::new("python3").args(["-c", "import redis"]));
     if !has_redis_py {

@@ -95,6 +95,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("watch", 2, ANY, CONN, (1, -1, 1), "Refused: optimistic locking is not supported"),
     spec("unwatch", 1, 1, CONN, NO_KEYS, "Nothing to forget: WATCH is refused"),
     spec("reset", 1, 1, CONN, NO_KEYS, "Drops MULTI, rolls back TSTART, back to the default namespace"),
+    spec(
+        "monitor",
+        1,
+        1,
+        &["admin", "loading", "stale"],
+        NO_KEYS,
+        "Streams every command the server runs, until QUIT or RESET",
+    ),
     spec("exists", 2, ANY, READ, (1, -1, 1), "How many of the references have a value"),
     spec("type", 2, 2, READ, ONE_KEY, "string for a node with a value, none otherwise"),
     spec("strlen", 2, 2, READ, ONE_KEY, "Length of a node's value"),
@@ -230,6 +238,7 @@ pub enum Command<'a> {
     Watch,
     Unwatch,
     Reset,
+    Monitor,
     Exists {
         keys: Vec<GlobalRef>,
     },
@@ -462,6 +471,7 @@ pub fn parse(frame: &Frame) -> Result<Command<'_>, CommandError> {
         "watch" => Command::Watch,
         "unwatch" => Command::Unwatch,
         "reset" => Command::Reset,
+        "monitor" => Command::Monitor,
         "exists" => Command::Exists { keys: keys(frame, 1)? },
         "type" => Command::Type { key: key(arg(1))? },
         "strlen" => Command::StrLen { key: key(arg(1))? },
@@ -993,6 +1003,7 @@ mod tests {
         assert!(err(&["CLIENT", "KILL", "USER", "x"]).contains("not supported"));
         assert_eq!(err(&["CLIENT", "KILL", "ID", "7", "SKIPME"]), "ERR syntax error");
         assert_eq!(p(&["QUIT"]).unwrap(), Command::Quit);
+        assert_eq!(p(&["monitor"]).unwrap(), Command::Monitor);
     }
 
     #[test]

@@ -293,6 +293,8 @@ pub(crate) fn execute<B: Backend>(
         Command::Watch => w.error(transaction::WATCH_REFUSED),
         Command::Unwatch => w.ok(),
         Command::Reset => transaction::reset(b, conn, &mut w),
+        // The server loop turns the connection into a monitor; inside MULTI it is refused.
+        Command::Monitor => w.error("ERR MONITOR is not allowed inside MULTI"),
         Command::Get { key, default } => {
             match b.get(s, &key) {
                 Ok(Some(v)) => w.bulk(&v),

@@ -22,6 +22,7 @@ mod fuzz_tests;
 mod info;
 mod keyspace;
 mod mirror;
+mod monitor;
 mod replication;
 pub mod reply;
 pub mod server;

@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     pub cursors: super::keyspace::Cursors,
     /// The connections, for CLIENT LIST and CLIENT KILL (`clients.rs`).
     pub clients: super::clients::Clients,
+    /// The feed of every command, for MONITOR (`monitor.rs`).
+    pub monitors: super::monitor::Monitors,
 }
 
 /// Serves RESP on `listener` until `shutdown` completes; then stops accepting, lets every
@@ -85,6 +87,7 @@ pub async fn serve<B: Backend>(listener: TcpListener, backend: Arc<B>, limits: S
         next_id: AtomicU64::new(1),
         cursors: Default::default(),
         clients: Default::default(),
+        monitors: Default::default(),
     });
     let handler = Superserver { backend, shared };
     let protected = limits.protected_mode.then_some(crate::access::ENGINE_DENIED);
@@ -218,7 +221,36 @@ async fn run<B: Backend>(
                         );
                         return End::Done;
                     }
+                    shared.monitors.publish(&frame, &conn.peer);
                     flow = match commands::parse(&frame) {
+                        Ok(commands::Command::Monitor) if conn.multi.is_none() => {
+                            // Subscribed before +OK: every command after it is in the feed.
+                            let feed = shared.monitors.subscribe();
+                            // Replies to the commands before it go first, then the feed.
+                            ReplyWriter { out: &mut out, proto: conn.proto }.ok();
+                            if let Err(end) = flush(stream, backend, conn, &mut out).await {
+                                return end;
+                            }
+                            // What the client sent after MONITOR is the monitor's to read.
+                            let after = input.split_off(used);
+                            match super::monitor::stream_to(stream, feed, after, &limits.codec, conn.proto, &mut stop)
+                                .await
+                            {
+                                super::monitor::Left::Reset(rest) => {
+                                    input.extend_from_slice(&rest);
+                                    // The monitor answered +RESET itself.
+                                    let mut answered = Vec::new();
+                                    transaction::reset(
+                                        backend,
+                                        conn,
+                                        &mut ReplyWriter { out: &mut answered, proto: conn.proto },
+                                    );
+                                    Flow::Continue
+                                }
+                                super::monitor::Left::Closed => return End::Done,
+                                super::monitor::Left::Io(e) => return End::Io(e),
+                            }
+                        }
                         // The mirror runtime may block: awaited here, off the async workers.
                         Ok(commands::Command::Mirror(cmd)) if conn.multi.is_none() => {
                             mirror::execute(backend, conn.proto, cmd, &mut out).await;

@@ -1052,3 +1052,40 @@ fn instance_client_list_and_kill() {
     assert_eq!(cmd_err(&mut a, &["CLIENT", "KILL", &addr]), "ERR No such client");
     server.shutdown();
 }
+
+/// Reads one CRLF-terminated line from a raw connection.
+fn read_line(s: &mut TcpStream) -> String {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "closed after {:?}", String::from_utf8_lossy(&line));
+        line.push(byte[0]);
+    }
+    String::from_utf8(line).unwrap().trim_end().to_string()
+}
+
+#[test]
+fn monitor_streams_other_clients_commands_with_passwords_redacted_until_reset() {
+    let mut server = start(memory(), ServerLimits::default());
+    let mut monitor = server.raw();
+    monitor.write_all(b"MONITOR\r\n").unwrap();
+    assert_eq!(read_line(&mut monitor), "+OK");
+    let mut c = server.client();
+    c.set("^watched(1)", "value \"quoted\"").unwrap();
+    let _ = c.command(&[b"AUTH", b"secret-password"]);
+    let line = read_line(&mut monitor);
+    assert!(line.starts_with('+') && line.contains("] \"SET\" \"^watched(1)\" \"value \\\"quoted\\\"\""), "{line}");
+    let line = read_line(&mut monitor);
+    assert!(line.ends_with("\"AUTH\" \"(redacted)\"") && !line.contains("secret"), "{line}");
+    // Only QUIT and RESET run on a monitoring connection; RESET makes it a client again.
+    monitor.write_all(b"GET ^watched(1)\r\n").unwrap();
+    assert!(read_line(&mut monitor).starts_with("-ERR only QUIT and RESET"));
+    monitor.write_all(b"RESET\r\nPING\r\n").unwrap();
+    assert_eq!(read_line(&mut monitor), "+RESET");
+    assert_eq!(read_line(&mut monitor), "+PONG");
+    // No longer monitoring: another client's command reaches nobody.
+    c.set("^watched(2)", "x").unwrap();
+    monitor.write_all(b"PING\r\n").unwrap();
+    assert_eq!(read_line(&mut monitor), "+PONG");
+    server.shutdown();
+}
