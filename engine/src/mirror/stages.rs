@@ -35,14 +35,10 @@ impl Default for CommitStages {
 }
 
 impl CommitStages {
-    /// Each stage with its label, in the order a commit passes them.
-    pub fn labelled(&self) -> [(&'static str, &Histogram); 4] {
-        [
-            ("round_trip", &self.round_trip),
-            ("confirm", &self.confirm),
-            ("member_append", &self.member_append),
-            ("member_sync", &self.member_sync),
-        ]
+    /// The stages in the order a commit passes them: round trip, confirm, member append,
+    /// member sync.
+    pub fn in_order(&self) -> [&Histogram; 4] {
+        [&self.round_trip, &self.confirm, &self.member_append, &self.member_sync]
     }
 }
 

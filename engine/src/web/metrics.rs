@@ -192,8 +192,8 @@ pub(crate) fn render(f: &Figures) -> String {
     };
     gauge(&mut r, "mirror_epoch", "This member's durable mirror epoch", as_i64(m.epoch));
     if let Some(stages) = f.stages {
-        for (stage, histogram) in stages.labelled() {
-            r.register(format!("mirror_commit_{stage}_seconds"), stage_help(stage), histogram.clone());
+        for ((name, help), histogram) in STAGES.iter().zip(stages.in_order()) {
+            r.register(*name, *help, histogram.clone());
         }
     }
     gauge(
@@ -239,15 +239,19 @@ pub(crate) fn render(f: &Figures) -> String {
     finish(&r)
 }
 
-/// What one stage of a mirrored commit measures (mirror::stages).
-fn stage_help(stage: &str) -> &'static str {
-    match stage {
-        "round_trip" => "On the primary: a batch sent to a member until its acknowledgement that it is synced arrives",
-        "confirm" => "On the primary: a member's acknowledgement until the commits it covers are confirmed to clients",
-        "member_append" => "On a member: received records appended to its journal and applied",
-        _ => "On a member: the fsync of received records (one per group of batches)",
-    }
-}
+/// The stages of a mirrored commit (mirror::stages), in `CommitStages::in_order`'s order.
+const STAGES: [(&str, &str); 4] = [
+    (
+        "mirror_commit_round_trip_seconds",
+        "On the primary: a batch sent to a member until its acknowledgement that it is synced arrives",
+    ),
+    (
+        "mirror_commit_confirm_seconds",
+        "On the primary: a member's acknowledgement until the commits it covers are confirmed to clients",
+    ),
+    ("mirror_commit_member_append_seconds", "On a member: received records appended to its journal and applied"),
+    ("mirror_commit_member_sync_seconds", "On a member: the fsync of received records (one per group of batches)"),
+];
 
 fn finish(r: &Registry) -> String {
     let mut out = String::new();
