@@ -46,3 +46,55 @@ fn piped_script_with_increment_zwrite_and_protect() {
     assert!(out.contains("<PROTECT>"), "{out}");
     assert!(out.contains("still here x"), "{out}");
 }
+
+/// On a terminal (script(1) gives it one), the session edits lines and keeps history: the
+/// up arrow brings the last line back, and Enter runs it again.
+#[test]
+fn on_a_terminal_the_up_arrow_recalls_the_last_line() {
+    use std::io::Read;
+    use std::time::Duration;
+    if !mirrorlab_tests::tool_available("script", "on_a_terminal_the_up_arrow_recalls_the_last_line") {
+        return;
+    }
+    let e = Engine::start();
+    let bin = engine_cmd().get_program().to_str().unwrap().to_string();
+    let command = format!("{bin} session --port {}", e.superserver_port);
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut seen = Vec::new();
+    // Each keystroke batch goes once the session shows its `prompts`-th prompt.
+    let mut type_at = |prompts: usize, keys: &[u8]| {
+        while String::from_utf8_lossy(&seen).matches("USER>").count() < prompts {
+            let chunk = rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no prompt {prompts}: {:?}", String::from_utf8_lossy(&seen)));
+            seen.extend(chunk);
+        }
+        stdin.write_all(keys).unwrap();
+        stdin.flush().unwrap();
+    };
+    type_at(1, b"set ^n=$increment(^n)\r");
+    type_at(2, b"\x1b[A\r");
+    type_at(3, b"halt\r");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let mut c = e.client();
+    let n = c.get("^n").unwrap().map(|v| String::from_utf8(v).unwrap());
+    assert_eq!(n.as_deref(), Some("2"), "the recalled line ran a second time");
+}

@@ -118,6 +118,42 @@ pub fn run(host: &str, port: u16, namespace: &str) -> Result<ExitCode> {
     let mut terminal = Terminal::new(ClientBackend::new(client)?);
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal();
+    // On a terminal: line editing and history (arrow keys, Ctrl-R) as in the reference
+    // product's terminal; piped, plain reads so scripts behave the same everywhere.
+    if interactive && std::io::stdout().is_terminal() {
+        match Editor::new() {
+            Ok(mut editor) => {
+                terminal.run_edited(&mut editor, &mut std::io::stdout());
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(e) => tracing::debug!("no line editing on this terminal: {e}"),
+        }
+    }
     terminal.run(stdin.lock(), &mut std::io::stdout(), interactive);
     Ok(ExitCode::SUCCESS)
+}
+
+/// rustyline, with this session's lines as history (kept in memory only: a terminal's
+/// lines may hold values nobody wants in a file).
+struct Editor(rustyline::DefaultEditor);
+
+/// Lines of history kept.
+const HISTORY_LINES: usize = 500;
+
+impl Editor {
+    fn new() -> rustyline::Result<Editor> {
+        let config = rustyline::Config::builder().max_history_size(HISTORY_LINES)?.auto_add_history(true).build();
+        Ok(Editor(rustyline::DefaultEditor::with_config(config)?))
+    }
+}
+
+impl crate::terminal::LineEditor for Editor {
+    fn read_line(&mut self, prompt: &str) -> Option<String> {
+        match self.0.readline(prompt) {
+            Ok(line) => Some(line),
+            // Ctrl-C drops the line being typed, as in a shell.
+            Err(rustyline::error::ReadlineError::Interrupted) => Some(String::new()),
+            Err(_) => None,
+        }
+    }
 }

@@ -51,6 +51,14 @@ pub enum Flow {
     Halt,
 }
 
+/// Reads lines typed on a terminal with editing and history (the `engine session`
+/// binary's is rustyline); tests give scripted ones.
+pub trait LineEditor {
+    /// Shows `prompt` and returns the line typed, without its newline; `None` when the
+    /// input ended (Ctrl-D, or the terminal went away).
+    fn read_line(&mut self, prompt: &str) -> Option<String>;
+}
+
 pub struct Terminal<B: Backend> {
     backend: B,
     locals: Tree,
@@ -170,6 +178,27 @@ impl<B: Backend> Terminal<B> {
     /// at column 0. Piped input is not echoed: output follows the prompt on the same line,
     /// exactly as the bytes are written (`USER>1`), and a line with no output leaves the
     /// bare prompt on its line.
+    /// Runs on a line editor (a terminal with line editing and history): the editor
+    /// shows the prompt and returns each line typed, until it says the input ended.
+    pub fn run_edited(&mut self, editor: &mut dyn LineEditor, out: &mut dyn Write) {
+        self.interactive = true;
+        loop {
+            self.refresh_namespace();
+            let prompt = self.prompt();
+            if self.fresh_line(out).is_err() || out.flush().is_err() {
+                return;
+            }
+            let Some(line) = editor.read_line(&prompt) else { break };
+            // The editor echoed the line and its newline.
+            self.column = 0;
+            if self.execute_line(&line, out) == Flow::Halt {
+                break;
+            }
+        }
+        let _ = self.fresh_line(out);
+        let _ = out.flush();
+    }
+
     pub fn run(&mut self, mut input: impl BufRead, out: &mut dyn Write, interactive: bool) {
         self.interactive = interactive;
         let mut buf = Vec::new();
