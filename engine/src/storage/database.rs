@@ -7,11 +7,13 @@
 use super::cache::{Cache, DirtyEntry};
 use super::dbfile::{DbFile, IntegrityReport};
 use super::meta::DbMeta;
-use crate::error::Result;
+use crate::error::{EngineError, Result};
+use crate::vfs::VfsFile;
 use parking_lot::{Mutex, RwLock};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Clean entries kept in memory per database before eviction.
 pub const CACHE_BUDGET_BYTES: usize = 256 << 20;
@@ -27,6 +29,12 @@ pub struct Database {
     /// Cleared by dismount under the instance write lock; a write that found this database
     /// before the dismount checks it after taking the lock.
     mounted: AtomicBool,
+    /// The file handle whose advisory lock says "mounted here" (held from mount to
+    /// dismount); `None` for files not opened through the engine's file system.
+    lock: Mutex<Option<Arc<dyn VfsFile>>>,
+    /// The last damage a read found in the file since it was mounted (the database stays
+    /// mounted: other nodes still read; `engine integrity` checks the whole file).
+    corruption: Mutex<Option<String>>,
 }
 
 /// What a checkpoint captured from one database.
@@ -58,7 +66,15 @@ impl Database {
             meta: Mutex::new(meta),
             read_only: AtomicBool::new(read_only),
             mounted: AtomicBool::new(true),
+            lock: Mutex::new(None),
+            corruption: Mutex::new(None),
         }
+    }
+
+    /// Keeps `file`, whose lock the caller took, until dismount releases it.
+    pub fn holding_lock(self, file: Arc<dyn VfsFile>) -> Database {
+        *self.lock.lock() = Some(file);
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -73,8 +89,39 @@ impl Database {
         self.mounted.load(Ordering::SeqCst)
     }
 
+    /// Marks the database dismounted and releases its file's lock: nothing writes the file
+    /// any more (a session may still hold this value for a while), so another engine, or
+    /// this one, may mount it.
     pub fn set_dismounted(&self) {
         self.mounted.store(false, Ordering::SeqCst);
+        if let Some(file) = self.lock.lock().take() {
+            if let Err(e) = file.unlock() {
+                tracing::warn!("database {}: releasing the lock of {}: {e}", self.name, self.path().display());
+            }
+        }
+    }
+
+    /// The last damage a read found in the file since mount, if any.
+    pub fn corruption(&self) -> Option<String> {
+        self.corruption.lock().clone()
+    }
+
+    /// Logs and remembers damage found by a read; the error itself goes to the caller (the
+    /// client sees `-DATABASE ...`). Repeats of the same damage are logged once.
+    fn noted<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(e @ EngineError::CorruptDatabase { .. }) = &result {
+            let text = e.to_string();
+            let mut last = self.corruption.lock();
+            if last.as_deref() != Some(text.as_str()) {
+                tracing::error!(
+                    "database {}: {text}; the node is not served, other nodes are; run `engine integrity {}` to check the whole file",
+                    self.name,
+                    self.name
+                );
+                *last = Some(text);
+            }
+        }
+        result
     }
 
     pub fn is_read_only(&self) -> bool {
@@ -107,7 +154,7 @@ impl Database {
             }
             cache.evictions()
         };
-        let value = self.file.read().get(key)?;
+        let value = self.noted(self.file.read().get(key))?;
         self.cache.write().put_clean(key, value.clone(), evictions, CACHE_BUDGET_BYTES);
         Ok(value)
     }
@@ -122,6 +169,16 @@ impl Database {
 
     /// Live entries in the range, in order (descending when `reverse`), at most `limit`.
     pub fn scan(
+        &self,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.noted(self.scan_unnoted(lo, hi, reverse, limit))
+    }
+
+    fn scan_unnoted(
         &self,
         lo: Bound<&[u8]>,
         hi: Bound<&[u8]>,
@@ -155,7 +212,11 @@ impl Database {
                     }
                     next_cached = from_cache.next();
                 }
-                _ => out.push(from_file.next().expect("peeked").expect("peeked ok")),
+                _ => {
+                    let (k, sealed) = from_file.next().expect("peeked").expect("peeked ok");
+                    let v = reader.open(&k, sealed)?;
+                    out.push((k, v));
+                }
             }
         }
         Ok(out)
