@@ -67,6 +67,28 @@ fn increment_is_exact() {
     assert_eq!(i.get(&s, &r("^n")).unwrap(), Some(b"3.5".to_vec()));
 }
 
+/// `$INCREMENT` / INCRBY past the engine's range is `MAXNUMBER` and changes nothing; it
+/// used to saturate, so the node silently stopped counting at 10^300 times 36 digits.
+#[test]
+fn increment_beyond_the_range_is_maxnumber_and_changes_nothing() {
+    let (_d, _v, i) = sim_instance();
+    let mut s = i.session();
+    let _ = i.set(&mut s, &r("^big"), b"1e300").unwrap();
+    let nine = format!("9{}", "0".repeat(300));
+    let (v, _) = i.increment(&mut s, &r("^big"), Number::parse_prefix(b"8e300")).unwrap();
+    assert_eq!(v.to_canonical(), nine, "9e300 is in range");
+    // 1e301, as a literal is refused (docs/design/security.md); it used to saturate to 1e300.
+    let e = i.increment(&mut s, &r("^big"), Number::parse_prefix(b"1e300")).unwrap_err();
+    assert_eq!(e.code(), "MAXNUMBER", "{e}");
+    assert_eq!(i.get(&s, &r("^big")).unwrap(), Some(nine.into_bytes()), "unchanged");
+    // A stored value beyond the range (values are not checked; subscripts are).
+    let _ = i.set(&mut s, &r("^huge"), b"1e400").unwrap();
+    let e = i.increment(&mut s, &r("^huge"), Number::from(1)).unwrap_err();
+    assert_eq!(e.code(), "MAXNUMBER", "{e}");
+    assert!(e.to_string().contains("1e400"), "{e}");
+    assert_eq!(i.get(&s, &r("^huge")).unwrap(), Some(b"1e400".to_vec()));
+}
+
 #[test]
 fn mappings_route_reads_writes_and_traversal() {
     let (_d, _v, i) = sim_instance();
