@@ -12,11 +12,8 @@ use crate::vfs::VfsFile;
 use parking_lot::{Mutex, RwLock};
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-
-/// Clean entries kept in memory per database before eviction.
-pub const CACHE_BUDGET_BYTES: usize = 256 << 20;
 
 pub struct Database {
     name: String,
@@ -24,6 +21,8 @@ pub struct Database {
     /// it alone.
     file: RwLock<DbFile>,
     cache: RwLock<Cache>,
+    /// Bytes of values read from the file the cache may keep (`storage.cache_mb`).
+    cache_budget: AtomicUsize,
     meta: Mutex<DbMeta>,
     read_only: AtomicBool,
     /// Cleared by dismount under the instance write lock; a write that found this database
@@ -58,17 +57,27 @@ impl std::fmt::Debug for Database {
 }
 
 impl Database {
-    pub fn new(file: DbFile, meta: DbMeta, read_only: bool) -> Database {
+    pub fn new(file: DbFile, meta: DbMeta, read_only: bool, cache_budget: usize) -> Database {
         Database {
             name: meta.name.clone(),
             file: RwLock::new(file),
             cache: RwLock::new(Cache::default()),
+            cache_budget: AtomicUsize::new(cache_budget),
             meta: Mutex::new(meta),
             read_only: AtomicBool::new(read_only),
             mounted: AtomicBool::new(true),
             lock: Mutex::new(None),
             corruption: Mutex::new(None),
         }
+    }
+
+    pub fn set_cache_budget(&self, bytes: usize) {
+        self.cache_budget.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes the cache holds now (clean and dirty entries).
+    pub fn cache_bytes(&self) -> usize {
+        self.cache.read().total_bytes()
     }
 
     /// Keeps `file`, whose lock the caller took, until dismount releases it.
@@ -155,7 +164,7 @@ impl Database {
             cache.evictions()
         };
         let value = self.noted(self.file.read().get(key))?;
-        self.cache.write().put_clean(key, value.clone(), evictions, CACHE_BUDGET_BYTES);
+        self.cache.write().put_clean(key, value.clone(), evictions, self.cache_budget.load(Ordering::Relaxed));
         Ok(value)
     }
 
@@ -246,7 +255,7 @@ impl Database {
         let changes: Vec<_> = checkpoint.entries.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect();
         self.file.read().write_batch(&changes, &meta)?;
         *self.meta.lock() = meta;
-        self.cache.write().mark_clean(&checkpoint.entries, CACHE_BUDGET_BYTES);
+        self.cache.write().mark_clean(&checkpoint.entries, self.cache_budget.load(Ordering::Relaxed));
         Ok(())
     }
 
@@ -276,8 +285,8 @@ mod tests {
 
     fn db() -> Database {
         let meta = DbMeta::new("T", "g".into(), "i", 0);
-        let file = DbFile::create(Path::new("t.dat"), InMemoryBackend::new(), &meta).unwrap();
-        Database::new(file, meta, false)
+        let file = DbFile::create(Path::new("t.dat"), InMemoryBackend::new(), &meta, 1 << 20).unwrap();
+        Database::new(file, meta, false, 1 << 20)
     }
 
     fn keys(v: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<u8> {

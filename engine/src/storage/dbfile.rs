@@ -100,9 +100,13 @@ pub struct IntegrityReport {
 
 impl DbFile {
     /// Creates a new database file on an empty backend and writes its metadata.
-    pub fn create(path: &Path, backend: impl StorageBackend, meta: &DbMeta) -> Result<DbFile> {
+    /// `cache_bytes` sizes redb's page cache (`storage.file_cache_mb`).
+    pub fn create(path: &Path, backend: impl StorageBackend, meta: &DbMeta, cache_bytes: usize) -> Result<DbFile> {
         assert_eq!(meta.format_version, FORMAT_VERSION, "a new file is written in the current format");
-        let db = redb::Builder::new().create_with_backend(backend).map_err(|e| corrupt(path, None, e))?;
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create_with_backend(backend)
+            .map_err(|e| corrupt(path, None, e))?;
         let file = DbFile { path: path.to_path_buf(), db, format: FORMAT_VERSION };
         file.write_batch(&[], meta)?;
         Ok(file)
@@ -111,8 +115,11 @@ impl DbFile {
     /// Opens an existing file and reads its metadata. A file that is not a database, is
     /// truncated or corrupt, or comes from a newer engine is refused with an error naming it.
     /// A format 1 file opens for reading; [`DbFile::upgrade`] makes it writable.
-    pub fn open(path: &Path, backend: impl StorageBackend) -> Result<(DbFile, DbMeta)> {
-        let db = redb::Builder::new().create_with_backend(backend).map_err(|e| corrupt(path, None, e))?;
+    pub fn open(path: &Path, backend: impl StorageBackend, cache_bytes: usize) -> Result<(DbFile, DbMeta)> {
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create_with_backend(backend)
+            .map_err(|e| corrupt(path, None, e))?;
         let mut file = DbFile { path: path.to_path_buf(), db, format: 0 };
         let meta = file.read_meta()?;
         file.format = meta.format_version;
@@ -343,7 +350,7 @@ mod tests {
     }
 
     fn file_with(nodes: &[(&str, &[u8])]) -> DbFile {
-        let f = DbFile::create(Path::new("/d/t.dat"), InMemoryBackend::new(), &meta()).unwrap();
+        let f = DbFile::create(Path::new("/d/t.dat"), InMemoryBackend::new(), &meta(), 1 << 20).unwrap();
         let changes: Vec<Change> = nodes.iter().map(|(r, v)| (k(r), Some(v.to_vec()))).collect();
         f.write_batch(&changes, &meta()).unwrap();
         f
@@ -452,14 +459,14 @@ mod tests {
         let borrowed: Vec<(&str, &[u8])> = nodes.iter().map(|(r, v)| (r.as_str(), v.as_slice())).collect();
         format_1_file(VfsBackend::new(vfs.open(&path, OpenMode::CreateNew).unwrap()), &borrowed);
         let backend = || VfsBackend::new(vfs.open(&path, OpenMode::ReadWrite).unwrap());
-        let (mut f, m) = DbFile::open(&path, backend()).unwrap();
+        let (mut f, m) = DbFile::open(&path, backend(), 1 << 20).unwrap();
         assert_eq!((f.format(), m.format_version), (1, 1));
         assert_eq!(f.get(&k("^o(7)")).unwrap(), Some(b"v7".to_vec()), "format 1 values read bare");
         let m = f.upgrade(&m).unwrap();
         assert_eq!((f.format(), m.format_version), (FORMAT_VERSION, FORMAT_VERSION));
         f.write_batch(&[(k("^new"), Some(b"x".to_vec()))], &m).unwrap();
         drop(f);
-        let (mut f, m) = DbFile::open(&path, backend()).unwrap();
+        let (mut f, m) = DbFile::open(&path, backend(), 1 << 20).unwrap();
         assert_eq!(m.format_version, FORMAT_VERSION, "the upgrade is durable");
         assert_eq!(raw(&f, &k("^o(9999)")).len(), SEAL_BYTES + 5, "every value sealed, past the first chunk");
         let report = f.integrity().unwrap();
@@ -476,7 +483,8 @@ mod tests {
         let marker = b"MARKER-0123456789-VALUE".to_vec();
         {
             let f =
-                DbFile::create(&path, VfsBackend::new(vfs.open(&path, OpenMode::CreateNew).unwrap()), &meta()).unwrap();
+                DbFile::create(&path, VfsBackend::new(vfs.open(&path, OpenMode::CreateNew).unwrap()), &meta(), 1 << 20)
+                    .unwrap();
             f.write_batch(&[(k("^x(1)"), Some(marker.clone())), (k("^x(2)"), Some(b"fine".to_vec()))], &meta())
                 .unwrap();
         }
@@ -485,7 +493,8 @@ mod tests {
         assert!(bytes[at + 1..].windows(marker.len()).all(|w| w != marker), "the value is in the file once");
         bytes[at + 3] ^= 0x20;
         std::fs::write(&path, &bytes).unwrap();
-        let (f, _) = DbFile::open(&path, VfsBackend::new(vfs.open(&path, OpenMode::ReadWrite).unwrap())).unwrap();
+        let (f, _) =
+            DbFile::open(&path, VfsBackend::new(vfs.open(&path, OpenMode::ReadWrite).unwrap()), 1 << 20).unwrap();
         let e = f.get(&k("^x(1)")).unwrap_err();
         assert!(matches!(&e, EngineError::CorruptDatabase { global: Some(g), .. } if g == "^x(1)"), "{e}");
         assert!(e.to_string().contains(&path.display().to_string()), "{e}");

@@ -219,3 +219,37 @@ fn after_a_journal_failure_no_write_is_acknowledged() {
     assert!(e.to_string().contains("accepts no more writes; the engine must stop"), "{e}");
     assert_eq!(i.get(&s, &r("^after")).unwrap(), None, "the refused write is not visible");
 }
+
+/// `storage.cache_mb` bounds what a database keeps of what it read: a keyspace many times
+/// the budget reads back whole (from the file for what is not cached) while the cache
+/// stays within it. A budget of 0 is refused.
+#[test]
+fn the_cache_budget_bounds_memory_and_every_read_is_still_right() {
+    let (_d, _v, i) = sim_instance();
+    i.update_config(|c| {
+        c.storage.cache_mb = 1;
+        Ok(())
+    })
+    .unwrap();
+    let e = i
+        .update_config(|c| {
+            c.storage.cache_mb = 0;
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("storage.cache_mb"), "{e}");
+    let mut s = i.session();
+    let value = |n: u32| format!("{n:0>200}").into_bytes();
+    for n in 0..20_000u32 {
+        let _ = i.set(&mut s, &r(&format!("^k({n})")), &value(n)).unwrap();
+    }
+    i.checkpoint().unwrap();
+    let db = i.database("USER").unwrap();
+    assert!(db.cache_bytes() <= 1 << 20, "after the checkpoint: {} bytes", db.cache_bytes());
+    for round in 0..2 {
+        for n in (0..20_000u32).step_by(7) {
+            assert_eq!(i.get(&s, &r(&format!("^k({n})"))).unwrap(), Some(value(n)), "round {round}, key {n}");
+            assert!(db.cache_bytes() <= 1 << 20, "{} bytes after reading {n}", db.cache_bytes());
+        }
+    }
+}

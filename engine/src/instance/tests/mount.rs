@@ -57,6 +57,7 @@ fn garbage_and_future_formats_are_refused_with_the_file_named() {
             crate::vfs::redb_backend::VfsBackend::new(
                 crate::vfs::Vfs::open(&RealVfs::new(), &file, crate::vfs::OpenMode::ReadWrite).unwrap(),
             ),
+            1 << 20,
         )
         .unwrap();
         meta.format_version = 99;
