@@ -252,8 +252,8 @@ impl Database {
     pub fn write_checkpoint_with(&self, checkpoint: Checkpoint, update: impl FnOnce(&mut DbMeta)) -> Result<()> {
         let mut meta = self.meta.lock().clone();
         update(&mut meta);
-        let changes: Vec<_> = checkpoint.entries.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect();
-        self.file.read().write_batch(&changes, &meta)?;
+        let changes = checkpoint.entries.iter().map(|(k, v, _)| (k.as_slice(), v.as_deref()));
+        self.file.read().write_batch(changes, &meta)?;
         *self.meta.lock() = meta;
         self.cache.write().mark_clean(&checkpoint.entries, self.cache_budget.load(Ordering::Relaxed));
         Ok(())
@@ -263,7 +263,7 @@ impl Database {
     pub fn update_meta(&self, change: impl FnOnce(&mut DbMeta)) -> Result<()> {
         let mut meta = self.meta.lock().clone();
         change(&mut meta);
-        self.file.read().write_batch(&[], &meta)?;
+        self.file.read().write_meta(&meta)?;
         *self.meta.lock() = meta;
         Ok(())
     }

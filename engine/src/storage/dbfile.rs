@@ -18,6 +18,7 @@ use crate::globals::key;
 use redb::{ReadableDatabase, ReadableTable, StorageBackend, TableDefinition};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const GLOBALS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("globals");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -25,9 +26,16 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// One change of a batch: a value to store, or `None` to remove the key.
 pub type Change = (Vec<u8>, Option<Vec<u8>>);
 
+/// A change as [`DbFile::write_batch`] takes it, borrowed from the caller's entries (a
+/// checkpoint's capture is written without a copy).
+pub type ChangeRef<'a> = (&'a [u8], Option<&'a [u8]>);
+
 pub struct DbFile {
     path: PathBuf,
     db: redb::Database,
+    /// The read view of the last commit, shared by reads until the next commit drops it:
+    /// a read transaction and its table opened once per checkpoint, not once per read.
+    snapshot: parking_lot::Mutex<Option<Arc<FileReader>>>,
     /// The format of the values in the file: [`FORMAT_VERSION`] (sealed), or 1 (bare values)
     /// for a format 1 file opened but not yet upgraded.
     format: u32,
@@ -107,8 +115,8 @@ impl DbFile {
             .set_cache_size(cache_bytes)
             .create_with_backend(backend)
             .map_err(|e| corrupt(path, None, e))?;
-        let file = DbFile { path: path.to_path_buf(), db, format: FORMAT_VERSION };
-        file.write_batch(&[], meta)?;
+        let file = DbFile { path: path.to_path_buf(), db, snapshot: Default::default(), format: FORMAT_VERSION };
+        file.write_meta(meta)?;
         Ok(file)
     }
 
@@ -120,7 +128,7 @@ impl DbFile {
             .set_cache_size(cache_bytes)
             .create_with_backend(backend)
             .map_err(|e| corrupt(path, None, e))?;
-        let mut file = DbFile { path: path.to_path_buf(), db, format: 0 };
+        let mut file = DbFile { path: path.to_path_buf(), db, snapshot: Default::default(), format: 0 };
         let meta = file.read_meta()?;
         file.format = meta.format_version;
         if meta.format_version > FORMAT_VERSION {
@@ -188,6 +196,7 @@ impl DbFile {
             }
         }
         txn.commit().map_err(|e| self.storage(None, e))?;
+        *self.snapshot.lock() = None;
         self.format = FORMAT_VERSION;
         tracing::info!(
             "database file {}: upgraded from format 1 to {FORMAT_VERSION} ({nodes} values now carry checksums)",
@@ -211,15 +220,28 @@ impl DbFile {
         reader.get(key)
     }
 
-    /// A consistent read view for range scans.
-    pub fn reader(&self) -> Result<FileReader> {
+    /// A consistent read view of the last commit. Whoever asks after a commit returned
+    /// sees it (the commit drops the shared view before returning), which is what the
+    /// cache needs: a key leaves the cache only after the commit that wrote it.
+    pub fn reader(&self) -> Result<Arc<FileReader>> {
+        let mut snapshot = self.snapshot.lock();
+        if let Some(reader) = snapshot.as_ref() {
+            return Ok(reader.clone());
+        }
         let txn = self.db.begin_read().map_err(|e| self.storage(None, e))?;
         let table = txn.open_table(GLOBALS).map_err(|e| self.storage(None, e))?;
-        Ok(FileReader { table, path: self.path.clone(), format: self.format })
+        let reader = Arc::new(FileReader { table, path: self.path.clone(), format: self.format });
+        *snapshot = Some(reader.clone());
+        Ok(reader)
+    }
+
+    /// Stores `meta` alone, in one durable transaction.
+    pub fn write_meta(&self, meta: &DbMeta) -> Result<()> {
+        self.write_batch(std::iter::empty(), meta)
     }
 
     /// Applies `changes` (values sealed here) and stores `meta` in one durable transaction.
-    pub fn write_batch(&self, changes: &[Change], meta: &DbMeta) -> Result<()> {
+    pub fn write_batch<'a>(&self, changes: impl IntoIterator<Item = ChangeRef<'a>>, meta: &DbMeta) -> Result<()> {
         // Mounting upgrades a file before anything writes it: a sealed value in a file of
         // bare values would read as corrupt.
         assert_eq!(self.format, FORMAT_VERSION, "{}: writing a file not upgraded", self.path.display());
@@ -229,10 +251,10 @@ impl DbFile {
             for (k, v) in changes {
                 match v {
                     Some(v) => {
-                        globals.insert(k.as_slice(), seal(k, v).as_slice()).map_err(|e| self.storage(Some(k), e))?;
+                        globals.insert(k, seal(k, v).as_slice()).map_err(|e| self.storage(Some(k), e))?;
                     }
                     None => {
-                        globals.remove(k.as_slice()).map_err(|e| self.storage(Some(k), e))?;
+                        globals.remove(k).map_err(|e| self.storage(Some(k), e))?;
                     }
                 }
             }
@@ -241,12 +263,15 @@ impl DbFile {
                 table.insert(k, v.as_slice()).map_err(|e| self.storage(None, e))?;
             }
         }
-        txn.commit().map_err(|e| self.storage(None, e))
+        txn.commit().map_err(|e| self.storage(None, e))?;
+        *self.snapshot.lock() = None;
+        Ok(())
     }
 
     /// Verifies the file: redb's page checksums and structure, then every key decodes,
     /// and every value matches its checksum.
     pub fn integrity(&mut self) -> Result<IntegrityReport> {
+        *self.snapshot.lock() = None; // no read transaction of ours stays open across the check
         let ok = self.db.check_integrity().map_err(|e| corrupt(&self.path, None, e))?;
         if !ok {
             return Err(corrupt(&self.path, None, "page checksums or structure do not verify"));
@@ -352,7 +377,7 @@ mod tests {
     fn file_with(nodes: &[(&str, &[u8])]) -> DbFile {
         let f = DbFile::create(Path::new("/d/t.dat"), InMemoryBackend::new(), &meta(), 1 << 20).unwrap();
         let changes: Vec<Change> = nodes.iter().map(|(r, v)| (k(r), Some(v.to_vec()))).collect();
-        f.write_batch(&changes, &meta()).unwrap();
+        f.write_batch(changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())), &meta()).unwrap();
         f
     }
 
@@ -361,6 +386,7 @@ mod tests {
         let txn = f.db.begin_write().unwrap();
         txn.open_table(GLOBALS).unwrap().insert(key, stored).unwrap();
         txn.commit().unwrap();
+        *f.snapshot.lock() = None;
     }
 
     fn raw(f: &DbFile, key: &[u8]) -> Vec<u8> {
@@ -464,7 +490,7 @@ mod tests {
         assert_eq!(f.get(&k("^o(7)")).unwrap(), Some(b"v7".to_vec()), "format 1 values read bare");
         let m = f.upgrade(&m).unwrap();
         assert_eq!((f.format(), m.format_version), (FORMAT_VERSION, FORMAT_VERSION));
-        f.write_batch(&[(k("^new"), Some(b"x".to_vec()))], &m).unwrap();
+        f.write_batch([(k("^new").as_slice(), Some(&b"x"[..]))], &m).unwrap();
         drop(f);
         let (mut f, m) = DbFile::open(&path, backend(), 1 << 20).unwrap();
         assert_eq!(m.format_version, FORMAT_VERSION, "the upgrade is durable");
@@ -485,8 +511,11 @@ mod tests {
             let f =
                 DbFile::create(&path, VfsBackend::new(vfs.open(&path, OpenMode::CreateNew).unwrap()), &meta(), 1 << 20)
                     .unwrap();
-            f.write_batch(&[(k("^x(1)"), Some(marker.clone())), (k("^x(2)"), Some(b"fine".to_vec()))], &meta())
-                .unwrap();
+            f.write_batch(
+                [(k("^x(1)").as_slice(), Some(&marker[..])), (k("^x(2)").as_slice(), Some(&b"fine"[..]))],
+                &meta(),
+            )
+            .unwrap();
         }
         let mut bytes = std::fs::read(&path).unwrap();
         let at = bytes.windows(marker.len()).position(|w| w == marker).expect("the value is in the file");
