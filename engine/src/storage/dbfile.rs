@@ -548,3 +548,40 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use redb::backends::InMemoryBackend;
+
+    /// Shared read view vs a read transaction per read (the miss path), same keys.
+    #[test]
+    #[ignore = "timing: run by hand"]
+    fn shared_view_vs_transaction_per_read() {
+        let meta = DbMeta::new("T", "g".into(), "i", 0);
+        let f = DbFile::create(Path::new("/t"), InMemoryBackend::new(), &meta, 64 << 20).unwrap();
+        let keys: Vec<Vec<u8>> = (0..200_000u32).map(|n| format!("key{n:08}").into_bytes()).collect();
+        f.write_batch(keys.iter().map(|k| (k.as_slice(), Some(&[7u8; 64][..]))), &meta).unwrap();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 200_000) as usize
+        };
+        let t = std::time::Instant::now();
+        for _ in 0..200_000 {
+            assert!(f.get(&keys[next()]).unwrap().is_some());
+        }
+        let shared = t.elapsed();
+        let t = std::time::Instant::now();
+        for _ in 0..200_000 {
+            let txn = f.db.begin_read().unwrap();
+            let table = txn.open_table(GLOBALS).unwrap();
+            let reader = FileReader { table, path: f.path.clone(), format: f.format };
+            assert!(reader.get(&keys[next()]).unwrap().is_some());
+        }
+        let per_read = t.elapsed();
+        println!("shared view {shared:?}, transaction per read {per_read:?}");
+    }
+}
