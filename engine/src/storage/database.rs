@@ -195,7 +195,10 @@ impl Database {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let cache = self.cache.read();
-        let reader = self.file.read().reader()?;
+        // The file stays read-locked through the scan, so the integrity check (which takes
+        // it alone) never finds a read transaction of ours open.
+        let file = self.file.read();
+        let reader = file.reader()?;
         let mut from_file = reader.range(lo, hi, reverse)?.peekable();
         let cached = cache.range(lo, hi);
         let mut from_cache: Box<dyn Iterator<Item = _>> =

@@ -272,7 +272,7 @@ impl DbFile {
     /// and every value matches its checksum.
     pub fn integrity(&mut self) -> Result<IntegrityReport> {
         *self.snapshot.lock() = None; // no read transaction of ours stays open across the check
-        let ok = self.db.check_integrity().map_err(|e| corrupt(&self.path, None, e))?;
+        let ok = self.db.check_integrity().map_err(|e| self.storage(None, e))?;
         if !ok {
             return Err(corrupt(&self.path, None, "page checksums or structure do not verify"));
         }
