@@ -26,8 +26,18 @@ pub enum EngineError {
     Invalid(String),
     #[error("no transaction is open")]
     NoTransaction,
-    #[error("database file {path} is corrupt: {detail}")]
-    CorruptDatabase { path: PathBuf, detail: String },
+    /// A database file that does not verify: at open (structure, metadata) or on a read
+    /// (a value whose checksum does not match, a page redb finds malformed). `global` names
+    /// the node when the damage is in one (decoded from the key as stored).
+    #[error("database file {path} is corrupt{}: {detail}", at_global(.global))]
+    CorruptDatabase { path: PathBuf, global: Option<String>, detail: String },
+    /// The file's lock is held: another engine has it mounted (or another database of this
+    /// one names the same file, through a link).
+    #[error(
+        "database file {path} is in use: another engine (or another database of this engine) has it mounted; \
+         a file can be mounted by one engine at a time, so give the other instance a copy, not a link"
+    )]
+    DatabaseLocked { path: PathBuf },
     #[error("database file {path} has format version {found}; this engine reads up to {supported}")]
     FutureFormat { path: PathBuf, found: u32, supported: u32 },
     #[error("journal file {path} is corrupt at offset {offset}: {detail}")]
@@ -60,7 +70,9 @@ impl EngineError {
             EngineError::NoDatabase(_) | EngineError::NotMounted { .. } => "DIRECTORY",
             EngineError::DatabaseExists(_) | EngineError::NamespaceExists(_) | EngineError::Invalid(_) => "ILLEGAL",
             EngineError::NoTransaction => "NOTRANSACTION",
-            EngineError::CorruptDatabase { .. } | EngineError::FutureFormat { .. } => "DATABASE",
+            EngineError::CorruptDatabase { .. }
+            | EngineError::FutureFormat { .. }
+            | EngineError::DatabaseLocked { .. } => "DATABASE",
             EngineError::CorruptJournal { .. } => "JOURNAL",
             EngineError::Io { .. } | EngineError::JournalFailed { .. } => "DISKHARD",
             EngineError::Frozen => "FROZEN",
@@ -73,6 +85,10 @@ impl EngineError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> EngineError {
         EngineError::Io { context: context.into(), source }
     }
+}
+
+fn at_global(global: &Option<String>) -> String {
+    global.as_ref().map(|g| format!(" at {g}")).unwrap_or_default()
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -51,6 +51,8 @@ pub struct JournalPatch {
 pub struct StoragePatch {
     pub flush_interval_ms: Option<u64>,
     pub freeze_timeout_s: Option<u64>,
+    pub cache_mb: Option<u64>,
+    pub file_cache_mb: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -144,6 +146,8 @@ impl SettingsPatch {
         if let Some(s) = &self.storage {
             set(&mut c.storage.flush_interval_ms, s.flush_interval_ms);
             set(&mut c.storage.freeze_timeout_s, s.freeze_timeout_s);
+            set(&mut c.storage.cache_mb, s.cache_mb);
+            set(&mut c.storage.file_cache_mb, s.file_cache_mb);
         }
         if let Some(n) = &self.network {
             set(&mut c.network.superserver_port, n.superserver_port);

@@ -35,6 +35,6 @@ pub fn check(dir: &DataDir, database: &str) -> Result<serde_json::Value> {
     let path = file_name(&dir.database_dir(&db.directory));
     let file =
         RealVfs::new().open(&path, OpenMode::ReadWrite).with_context(|| format!("opening {}", path.display()))?;
-    let (mut dbfile, _) = DbFile::open(&path, VfsBackend::new(file))?;
+    let (mut dbfile, _) = DbFile::open(&path, VfsBackend::new(file), config.storage.file_cache_bytes())?;
     Ok(serde_json::to_value(dbfile.integrity()?)?)
 }

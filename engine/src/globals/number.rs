@@ -249,6 +249,40 @@ impl Number {
         self.add(other.neg())
     }
 
+    /// `a + b`, or `None` when the sum is beyond the engine's range (it would saturate):
+    /// the reference product's `<MAXNUMBER>`. `$INCREMENT` and terminal arithmetic use it.
+    pub fn checked_add(&self, other: Number) -> Option<Number> {
+        let (a, b, e) = Number::aligned(*self, other);
+        Number { mantissa: a + b, exponent: e }.in_range()
+    }
+
+    /// `a - b`, or `None` beyond the engine's range.
+    pub fn checked_sub(&self, other: Number) -> Option<Number> {
+        self.checked_add(other.neg())
+    }
+
+    /// `a * b`, or `None` beyond the engine's range.
+    pub fn checked_mul(&self, other: Number) -> Option<Number> {
+        let (mut a, mut b) = (*self, other);
+        loop {
+            if let Some(m) = a.mantissa.checked_mul(b.mantissa) {
+                return Number { mantissa: m, exponent: a.exponent + b.exponent }.in_range();
+            }
+            if a.mantissa.abs() > b.mantissa.abs() {
+                a = Number { mantissa: div_round(a.mantissa, 10), exponent: a.exponent + 1 };
+            } else {
+                b = Number { mantissa: div_round(b.mantissa, 10), exponent: b.exponent + 1 };
+            }
+        }
+    }
+
+    /// Normalized, or `None` when the magnitude is beyond the range ([`Number::normalized`]
+    /// would saturate it). The small end keeps saturating toward zero as before.
+    fn in_range(self) -> Option<Number> {
+        let n = self.normalized_unclamped();
+        (n.exponent <= MAX_EXPONENT).then(|| n.normalized())
+    }
+
     pub fn mul(&self, other: Number) -> Number {
         let (mut a, mut b) = (*self, other);
         loop {
@@ -343,6 +377,23 @@ mod tests {
 
     fn canon(s: &str) -> String {
         Number::parse_prefix(s.as_bytes()).to_canonical()
+    }
+
+    #[test]
+    fn arithmetic_beyond_the_range_is_refused_not_saturated() {
+        let n = |s: &str| Number::parse_in_range(s.as_bytes()).unwrap();
+        let top = n("9e300");
+        assert_eq!(top.add(top), n("18e300"), "36 digits times 10^300 are in range");
+        assert_eq!(top.checked_add(top), Some(n("18e300")));
+        assert_eq!(n("1e300").checked_mul(n("10")), None, "1e301 would saturate to 1e300");
+        assert_eq!(n("1e300").mul(n("10")), n("1e300"), "what the unchecked product does");
+        assert_eq!(n("-1e300").checked_mul(n("10")), None);
+        assert_eq!(n("-1e300").checked_sub(n("1e300")).map(|v| v.to_canonical().len()), Some(302));
+        let widest = n(&"9".repeat(36)).mul(n("1e300"));
+        assert_eq!(widest.checked_add(n("1e300")), None, "one more carries past the range");
+        assert!(widest.checked_add(n("-1e300")).is_some());
+        assert_eq!(n("5").checked_add(n("-7")), Some(n("-2")));
+        assert_eq!(n("1e-300").checked_mul(n("1e-300")), Some(n("1e-300").mul(n("1e-300"))), "small numbers unchanged");
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct DatabaseInfo {
     pub read_only: bool,
     /// Why a configured database could not be mounted.
     pub error: Option<String>,
+    /// The last damage a read found in the mounted file (a value failing its checksum);
+    /// the database stays mounted and serves its other nodes.
+    pub corruption: Option<String>,
     pub size_bytes: Option<u64>,
     pub meta: Option<DbMeta>,
 }
@@ -30,6 +33,17 @@ pub struct NamespaceInfo {
     pub name: String,
     pub globals: String,
     pub mappings: Vec<MappingConfig>,
+}
+
+/// Takes the database file's lock, or says who may hold it.
+fn lock_file(path: &std::path::Path, file: &dyn crate::vfs::VfsFile) -> Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            Err(EngineError::DatabaseLocked { path: path.to_path_buf() })
+        }
+        Err(e) => Err(EngineError::io(format!("locking database file {}", path.display()), e)),
+    }
 }
 
 impl Instance {
@@ -61,7 +75,10 @@ impl Instance {
         let dir = self.dir.database_dir(&db.directory);
         let path = file_name(&dir);
         let ctx = |what: &str| format!("{what} database file {}", path.display());
-        let our_journal = self.config.lock().instance.guid.clone();
+        let (our_journal, storage) = {
+            let config = self.config.lock();
+            (config.instance.guid.clone(), config.storage.clone())
+        };
         if !self.vfs.exists(&path) {
             if !create_missing {
                 return Err(EngineError::Invalid(format!(
@@ -71,18 +88,25 @@ impl Instance {
             }
             self.vfs.create_dir_all(&dir).map_err(|e| EngineError::io(ctx("creating the directory of"), e))?;
             let file = self.vfs.open(&path, OpenMode::CreateNew).map_err(|e| EngineError::io(ctx("creating"), e))?;
+            lock_file(&path, file.as_ref())?;
             // A durable position: the file must never claim records a crash could lose.
             let position = self.journal.last_position();
             self.journal.flush_to(position)?;
             let meta = DbMeta::new(name, crate::storage::meta::new_guid(), &our_journal, position);
-            let dbfile = DbFile::create(&path, VfsBackend::new(file), &meta)?;
+            let dbfile = DbFile::create(&path, VfsBackend::new(file.clone()), &meta, storage.file_cache_bytes())?;
             self.vfs.sync_dir(&dir).map_err(|e| EngineError::io(ctx("syncing the directory of"), e))?;
             tracing::info!("created database {name} at {}", path.display());
-            return Ok(Database::new(dbfile, meta, db.read_only));
+            return Ok(Database::new(dbfile, meta, db.read_only, storage.cache_bytes()).holding_lock(file));
         }
         let file = self.vfs.open(&path, OpenMode::ReadWrite).map_err(|e| EngineError::io(ctx("opening"), e))?;
-        let (dbfile, meta) = DbFile::open(&path, VfsBackend::new(file))?;
-        let database = Database::new(dbfile, meta.clone(), db.read_only);
+        // Locked before anything reads or writes it: a file another engine has mounted
+        // changes under us.
+        lock_file(&path, file.as_ref())?;
+        let (mut dbfile, mut meta) = DbFile::open(&path, VfsBackend::new(file.clone()), storage.file_cache_bytes())?;
+        if dbfile.format() < crate::storage::meta::FORMAT_VERSION {
+            meta = dbfile.upgrade(&meta)?;
+        }
+        let database = Database::new(dbfile, meta.clone(), db.read_only, storage.cache_bytes()).holding_lock(file);
         if meta.is_mirrored() {
             if meta.local_instance != our_journal {
                 // A mirrored database copied from another member: its position refers to
@@ -131,6 +155,10 @@ impl Instance {
         validate(&next)?;
         write_atomically(&self.dir.config_file(), next.to_yaml().as_bytes())?;
         self.durability.store(super::durability_code(next.journal.durability), std::sync::atomic::Ordering::Relaxed);
+        // The cache budget applies at once; redb's page cache is sized when a file opens.
+        for db in self.databases.read().values() {
+            db.set_cache_budget(next.storage.cache_bytes());
+        }
         *config = next.clone();
         Ok(next)
     }
@@ -153,6 +181,7 @@ impl Instance {
                     mounted: db.is_some(),
                     read_only: db.map_or(c.read_only, |d| d.is_read_only()),
                     error: errors.get(name).cloned(),
+                    corruption: db.and_then(|d| d.corruption()),
                     size_bytes: std::fs::metadata(&file).ok().map(|m| m.len()),
                     meta: db.map(|d| d.meta()),
                 }
@@ -425,6 +454,14 @@ impl Instance {
 /// Cross-checks a configuration: namespaces and mappings name known databases, and every
 /// mapping parses.
 pub fn validate(c: &Config) -> Result<()> {
+    // A limit on everything: 1 MiB ..= 1 TiB per database.
+    for (name, mb) in [("storage.cache_mb", c.storage.cache_mb), ("storage.file_cache_mb", c.storage.file_cache_mb)] {
+        if !(1..=1 << 20).contains(&mb) {
+            return Err(EngineError::Invalid(format!(
+                "{name} is {mb}; it must be between 1 and 1048576 (MiB, per database)"
+            )));
+        }
+    }
     for (name, ns) in &c.namespaces {
         if !c.databases.contains_key(&ns.globals) {
             return Err(EngineError::Invalid(format!(

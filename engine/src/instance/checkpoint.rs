@@ -99,7 +99,15 @@ impl Instance {
             if cp.is_empty() && next == meta {
                 continue;
             }
+            let (entries, started) = (cp.len(), std::time::Instant::now());
             db.write_checkpoint_with(cp, |m| *m = next)?;
+            tracing::debug!(
+                "checkpoint of database {}: {entries} entries in {} ms, {} bytes still dirty, {} cached",
+                db.name(),
+                started.elapsed().as_millis(),
+                db.dirty_bytes(),
+                db.cache_bytes()
+            );
         }
         Ok(())
     }

@@ -96,11 +96,27 @@ pub struct StorageSettings {
     pub flush_interval_ms: u64,
     /// A freeze thaws by itself after this long.
     pub freeze_timeout_s: u64,
+    /// Most memory, per database, for values read from its file and kept (the global
+    /// buffers); changes not yet checkpointed come on top (a checkpoint starts at 64 MiB).
+    pub cache_mb: u64,
+    /// redb's page cache per database file (its B-tree pages); reads beyond it go to the
+    /// operating system's page cache.
+    pub file_cache_mb: u64,
 }
 
 impl Default for StorageSettings {
     fn default() -> Self {
-        StorageSettings { flush_interval_ms: 2000, freeze_timeout_s: 600 }
+        StorageSettings { flush_interval_ms: 2000, freeze_timeout_s: 600, cache_mb: 256, file_cache_mb: 64 }
+    }
+}
+
+impl StorageSettings {
+    pub fn cache_bytes(&self) -> usize {
+        usize::try_from(self.cache_mb << 20).unwrap_or(usize::MAX)
+    }
+
+    pub fn file_cache_bytes(&self) -> usize {
+        usize::try_from(self.file_cache_mb << 20).unwrap_or(usize::MAX)
     }
 }
 

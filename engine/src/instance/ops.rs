@@ -279,8 +279,14 @@ impl Instance {
         let key = key::encode(r)?;
         let db = self.route(s, &key)?;
         let _w = self.write_lock.lock();
-        let current = db.get(&key)?.map(|v| Number::parse_prefix(&v)).unwrap_or(Number::ZERO);
-        let new = current.add(by);
+        let current = match db.get(&key)? {
+            Some(v) => Number::parse_in_range(&v)
+                .ok_or_else(|| GlobalsError::MaxNumber { literal: String::from_utf8_lossy(&v).into_owned() })?,
+            None => Number::ZERO,
+        };
+        let new = current.checked_add(by).ok_or_else(|| GlobalsError::MaxNumber {
+            literal: format!("{} + {}", current.to_canonical(), by.to_canonical()),
+        })?;
         let (journal, position, in_txn) = self.set_locked(s, &db, key, new.to_canonical().into_bytes())?;
         Ok((new, self.ack(s, journal, position, in_txn)))
     }

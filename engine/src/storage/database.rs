@@ -7,14 +7,13 @@
 use super::cache::{Cache, DirtyEntry};
 use super::dbfile::{DbFile, IntegrityReport};
 use super::meta::DbMeta;
-use crate::error::Result;
+use crate::error::{EngineError, Result};
+use crate::vfs::VfsFile;
 use parking_lot::{Mutex, RwLock};
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Clean entries kept in memory per database before eviction.
-pub const CACHE_BUDGET_BYTES: usize = 256 << 20;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 pub struct Database {
     name: String,
@@ -22,11 +21,19 @@ pub struct Database {
     /// it alone.
     file: RwLock<DbFile>,
     cache: RwLock<Cache>,
+    /// Bytes of values read from the file the cache may keep (`storage.cache_mb`).
+    cache_budget: AtomicUsize,
     meta: Mutex<DbMeta>,
     read_only: AtomicBool,
     /// Cleared by dismount under the instance write lock; a write that found this database
     /// before the dismount checks it after taking the lock.
     mounted: AtomicBool,
+    /// The file handle whose advisory lock says "mounted here" (held from mount to
+    /// dismount); `None` for files not opened through the engine's file system.
+    lock: Mutex<Option<Arc<dyn VfsFile>>>,
+    /// The last damage a read found in the file since it was mounted (the database stays
+    /// mounted: other nodes still read; `engine integrity` checks the whole file).
+    corruption: Mutex<Option<String>>,
 }
 
 /// What a checkpoint captured from one database.
@@ -50,15 +57,33 @@ impl std::fmt::Debug for Database {
 }
 
 impl Database {
-    pub fn new(file: DbFile, meta: DbMeta, read_only: bool) -> Database {
+    pub fn new(file: DbFile, meta: DbMeta, read_only: bool, cache_budget: usize) -> Database {
         Database {
             name: meta.name.clone(),
             file: RwLock::new(file),
             cache: RwLock::new(Cache::default()),
+            cache_budget: AtomicUsize::new(cache_budget),
             meta: Mutex::new(meta),
             read_only: AtomicBool::new(read_only),
             mounted: AtomicBool::new(true),
+            lock: Mutex::new(None),
+            corruption: Mutex::new(None),
         }
+    }
+
+    pub fn set_cache_budget(&self, bytes: usize) {
+        self.cache_budget.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes the cache holds now (clean and dirty entries).
+    pub fn cache_bytes(&self) -> usize {
+        self.cache.read().total_bytes()
+    }
+
+    /// Keeps `file`, whose lock the caller took, until dismount releases it.
+    pub fn holding_lock(self, file: Arc<dyn VfsFile>) -> Database {
+        *self.lock.lock() = Some(file);
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -73,8 +98,39 @@ impl Database {
         self.mounted.load(Ordering::SeqCst)
     }
 
+    /// Marks the database dismounted and releases its file's lock: nothing writes the file
+    /// any more (a session may still hold this value for a while), so another engine, or
+    /// this one, may mount it.
     pub fn set_dismounted(&self) {
         self.mounted.store(false, Ordering::SeqCst);
+        if let Some(file) = self.lock.lock().take() {
+            if let Err(e) = file.unlock() {
+                tracing::warn!("database {}: releasing the lock of {}: {e}", self.name, self.path().display());
+            }
+        }
+    }
+
+    /// The last damage a read found in the file since mount, if any.
+    pub fn corruption(&self) -> Option<String> {
+        self.corruption.lock().clone()
+    }
+
+    /// Logs and remembers damage found by a read; the error itself goes to the caller (the
+    /// client sees `-DATABASE ...`). Repeats of the same damage are logged once.
+    fn noted<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(e @ EngineError::CorruptDatabase { .. }) = &result {
+            let text = e.to_string();
+            let mut last = self.corruption.lock();
+            if last.as_deref() != Some(text.as_str()) {
+                tracing::error!(
+                    "database {}: {text}; the node is not served, other nodes are; run `engine integrity {}` to check the whole file",
+                    self.name,
+                    self.name
+                );
+                *last = Some(text);
+            }
+        }
+        result
     }
 
     pub fn is_read_only(&self) -> bool {
@@ -107,8 +163,8 @@ impl Database {
             }
             cache.evictions()
         };
-        let value = self.file.read().get(key)?;
-        self.cache.write().put_clean(key, value.clone(), evictions, CACHE_BUDGET_BYTES);
+        let value = self.noted(self.file.read().get(key))?;
+        self.cache.write().put_clean(key, value.clone(), evictions, self.cache_budget.load(Ordering::Relaxed));
         Ok(value)
     }
 
@@ -128,8 +184,21 @@ impl Database {
         reverse: bool,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.noted(self.scan_unnoted(lo, hi, reverse, limit))
+    }
+
+    fn scan_unnoted(
+        &self,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let cache = self.cache.read();
-        let reader = self.file.read().reader()?;
+        // The file stays read-locked through the scan, so the integrity check (which takes
+        // it alone) never finds a read transaction of ours open.
+        let file = self.file.read();
+        let reader = file.reader()?;
         let mut from_file = reader.range(lo, hi, reverse)?.peekable();
         let cached = cache.range(lo, hi);
         let mut from_cache: Box<dyn Iterator<Item = _>> =
@@ -155,7 +224,11 @@ impl Database {
                     }
                     next_cached = from_cache.next();
                 }
-                _ => out.push(from_file.next().expect("peeked").expect("peeked ok")),
+                _ => {
+                    let (k, sealed) = from_file.next().expect("peeked").expect("peeked ok");
+                    let v = reader.open(&k, sealed)?;
+                    out.push((k, v));
+                }
             }
         }
         Ok(out)
@@ -182,10 +255,10 @@ impl Database {
     pub fn write_checkpoint_with(&self, checkpoint: Checkpoint, update: impl FnOnce(&mut DbMeta)) -> Result<()> {
         let mut meta = self.meta.lock().clone();
         update(&mut meta);
-        let changes: Vec<_> = checkpoint.entries.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect();
-        self.file.read().write_batch(&changes, &meta)?;
+        let changes = checkpoint.entries.iter().map(|(k, v, _)| (k.as_slice(), v.as_deref()));
+        self.file.read().write_batch(changes, &meta)?;
         *self.meta.lock() = meta;
-        self.cache.write().mark_clean(&checkpoint.entries, CACHE_BUDGET_BYTES);
+        self.cache.write().mark_clean(&checkpoint.entries, self.cache_budget.load(Ordering::Relaxed));
         Ok(())
     }
 
@@ -193,7 +266,7 @@ impl Database {
     pub fn update_meta(&self, change: impl FnOnce(&mut DbMeta)) -> Result<()> {
         let mut meta = self.meta.lock().clone();
         change(&mut meta);
-        self.file.read().write_batch(&[], &meta)?;
+        self.file.read().write_meta(&meta)?;
         *self.meta.lock() = meta;
         Ok(())
     }
@@ -215,8 +288,8 @@ mod tests {
 
     fn db() -> Database {
         let meta = DbMeta::new("T", "g".into(), "i", 0);
-        let file = DbFile::create(Path::new("t.dat"), InMemoryBackend::new(), &meta).unwrap();
-        Database::new(file, meta, false)
+        let file = DbFile::create(Path::new("t.dat"), InMemoryBackend::new(), &meta, 1 << 20).unwrap();
+        Database::new(file, meta, false, 1 << 20)
     }
 
     fn keys(v: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<u8> {

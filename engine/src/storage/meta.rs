@@ -5,7 +5,10 @@
 
 /// Newest database-file format this engine reads and writes. Bump it (and the version log
 /// in docs/design/journal.md) on any change to the tables or the key encoding.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// 2: every value carries a checksum (`dbfile::seal`). Format 1 files (bare values) are
+/// upgraded in place when mounted (`DbFile::upgrade`).
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct DbMeta {

@@ -22,10 +22,12 @@ fn check_len(v: Vec<u8>) -> Result<Vec<u8>, TermError> {
 
 fn binary(op: BinOp, a: Vec<u8>, b: &[u8]) -> Result<Vec<u8>, TermError> {
     let divide = || TermError::new("DIVIDE", "");
+    // A result beyond the engine's range is <MAXNUMBER>, never a saturated number.
+    let maxnumber = || TermError::new("MAXNUMBER", "the result is beyond 36 significant digits times 10^300");
     let logical = match op.kind {
-        BinKind::Add => return Ok(from_num(num(&a).add(num(b)))),
-        BinKind::Sub => return Ok(from_num(num(&a).sub(num(b)))),
-        BinKind::Mul => return Ok(from_num(num(&a).mul(num(b)))),
+        BinKind::Add => return Ok(from_num(num(&a).checked_add(num(b)).ok_or_else(maxnumber)?)),
+        BinKind::Sub => return Ok(from_num(num(&a).checked_sub(num(b)).ok_or_else(maxnumber)?)),
+        BinKind::Mul => return Ok(from_num(num(&a).checked_mul(num(b)).ok_or_else(maxnumber)?)),
         BinKind::Div => return Ok(from_num(num(&a).div(num(b)).ok_or_else(divide)?)),
         BinKind::IntDiv => return Ok(from_num(num(&a).int_div(num(b)).ok_or_else(divide)?)),
         BinKind::Mod => return Ok(from_num(num(&a).modulo(num(b)).ok_or_else(divide)?)),

@@ -110,6 +110,12 @@ fn errors_print_and_the_session_goes_on() {
     assert_eq!(line(&mut t, "s ^n(1e500)=1"), "<MAXNUMBER> \"1e500\"\n");
     assert_eq!(w(&mut t, "$d(^n)"), "0");
     t.column = 0;
+    // Arithmetic beyond the range is <MAXNUMBER> too; it used to saturate to 1e300.
+    assert!(line(&mut t, "w 1e300*10").starts_with("<MAXNUMBER>"));
+    assert!(line(&mut t, "w -9e300*100").starts_with("<MAXNUMBER>"));
+    assert!(line(&mut t, "s x=1e300*10").starts_with("<MAXNUMBER>"));
+    assert!(line(&mut t, "s ^c=\"1e400\" w $i(^c,1)").starts_with("<MAXNUMBER>"));
+    t.column = 0;
     assert!(line(&mut t, "s x=").starts_with("<SYNTAX> "));
     assert!(line(&mut t, "frob").starts_with("<SYNTAX> unknown command frob"));
     assert_eq!(line(&mut t, "s ^ro(1)=1"), "<PROTECT> ^ro(1),/mem/readonly/\n");

@@ -98,8 +98,14 @@ impl Tree {
 
     pub fn increment(&mut self, r: &GlobalRef, by: Number) -> Result<Number, GlobalsError> {
         let k = key::encode(r)?;
-        let old = self.map.get(&k).map(|v| Number::parse_prefix(v)).unwrap_or(Number::ZERO);
-        let new = old.add(by);
+        let old = match self.map.get(&k) {
+            Some(v) => Number::parse_in_range(v)
+                .ok_or_else(|| GlobalsError::MaxNumber { literal: String::from_utf8_lossy(v).into_owned() })?,
+            None => Number::ZERO,
+        };
+        let new = old.checked_add(by).ok_or_else(|| GlobalsError::MaxNumber {
+            literal: format!("{} + {}", old.to_canonical(), by.to_canonical()),
+        })?;
         self.map.insert(k, new.to_canonical().into_bytes());
         Ok(new)
     }

@@ -34,6 +34,12 @@ pub trait VfsFile: Send + Sync + Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Makes every write so far durable (fdatasync).
     fn sync_data(&self) -> io::Result<()>;
+    /// Takes an exclusive advisory lock on the file through this handle, without waiting:
+    /// `ErrorKind::WouldBlock` when another open handle holds it (another process, or another
+    /// open of the same file, a hard link included). Released by [`VfsFile::unlock`] or when
+    /// the last clone of the handle is dropped.
+    fn try_lock(&self) -> io::Result<()>;
+    fn unlock(&self) -> io::Result<()>;
 }
 
 /// A file system. Creation, rename and removal become durable only after

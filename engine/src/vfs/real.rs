@@ -64,6 +64,31 @@ impl VfsFile for RealFile {
     fn sync_data(&self) -> io::Result<()> {
         self.file.sync_data()
     }
+
+    /// `flock(LOCK_EX | LOCK_NB)`: held by the open file description, so a second open of
+    /// the same inode (through another path or a hard link), in this process or another,
+    /// conflicts.
+    fn try_lock(&self) -> io::Result<()> {
+        self.flock(libc::LOCK_EX | libc::LOCK_NB)
+    }
+
+    fn unlock(&self) -> io::Result<()> {
+        self.flock(libc::LOCK_UN)
+    }
+}
+
+impl RealFile {
+    fn flock(&self, operation: libc::c_int) -> io::Result<()> {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: flock only reads its integer arguments; the descriptor is open for as long
+        // as `self.file` lives.
+        let rc = unsafe { libc::flock(self.file.as_raw_fd(), operation) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
 }
 
 fn with_path(e: io::Error, path: &Path) -> io::Error {
@@ -140,6 +165,18 @@ mod tests {
         vfs.rename(&a, &b).unwrap();
         assert_eq!(vfs.list(&dir).unwrap(), vec![b.clone()]);
         let ro = vfs.open(&b, OpenMode::ReadOnly).unwrap();
+        f.try_lock().unwrap();
+        assert_eq!(ro.try_lock().unwrap_err().kind(), io::ErrorKind::WouldBlock, "a second open conflicts");
+        let linked = dir.join("linked");
+        std::fs::hard_link(&b, &linked).unwrap();
+        let through_link = vfs.open(&linked, OpenMode::ReadWrite).unwrap();
+        assert_eq!(through_link.try_lock().unwrap_err().kind(), io::ErrorKind::WouldBlock, "a hard link conflicts");
+        f.unlock().unwrap();
+        through_link.try_lock().unwrap();
+        drop(through_link);
+        ro.try_lock().unwrap();
+        ro.unlock().unwrap();
+        vfs.remove_file(&linked).unwrap();
         assert!(ro.write_all_at(0, b"x").is_err());
         vfs.remove_file(&b).unwrap();
         assert!(!vfs.exists(&b));

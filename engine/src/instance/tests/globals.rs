@@ -67,6 +67,28 @@ fn increment_is_exact() {
     assert_eq!(i.get(&s, &r("^n")).unwrap(), Some(b"3.5".to_vec()));
 }
 
+/// `$INCREMENT` / INCRBY past the engine's range is `MAXNUMBER` and changes nothing; it
+/// used to saturate, so the node silently stopped counting at 10^300 times 36 digits.
+#[test]
+fn increment_beyond_the_range_is_maxnumber_and_changes_nothing() {
+    let (_d, _v, i) = sim_instance();
+    let mut s = i.session();
+    let _ = i.set(&mut s, &r("^big"), b"1e300").unwrap();
+    let nine = format!("9{}", "0".repeat(300));
+    let (v, _) = i.increment(&mut s, &r("^big"), Number::parse_prefix(b"8e300")).unwrap();
+    assert_eq!(v.to_canonical(), nine, "9e300 is in range");
+    // 1e301, as a literal is refused (docs/design/security.md); it used to saturate to 1e300.
+    let e = i.increment(&mut s, &r("^big"), Number::parse_prefix(b"1e300")).unwrap_err();
+    assert_eq!(e.code(), "MAXNUMBER", "{e}");
+    assert_eq!(i.get(&s, &r("^big")).unwrap(), Some(nine.into_bytes()), "unchanged");
+    // A stored value beyond the range (values are not checked; subscripts are).
+    let _ = i.set(&mut s, &r("^huge"), b"1e400").unwrap();
+    let e = i.increment(&mut s, &r("^huge"), Number::from(1)).unwrap_err();
+    assert_eq!(e.code(), "MAXNUMBER", "{e}");
+    assert!(e.to_string().contains("1e400"), "{e}");
+    assert_eq!(i.get(&s, &r("^huge")).unwrap(), Some(b"1e400".to_vec()));
+}
+
 #[test]
 fn mappings_route_reads_writes_and_traversal() {
     let (_d, _v, i) = sim_instance();
@@ -196,4 +218,38 @@ fn after_a_journal_failure_no_write_is_acknowledged() {
     assert_eq!(e.code(), "DISKHARD");
     assert!(e.to_string().contains("accepts no more writes; the engine must stop"), "{e}");
     assert_eq!(i.get(&s, &r("^after")).unwrap(), None, "the refused write is not visible");
+}
+
+/// `storage.cache_mb` bounds what a database keeps of what it read: a keyspace many times
+/// the budget reads back whole (from the file for what is not cached) while the cache
+/// stays within it. A budget of 0 is refused.
+#[test]
+fn the_cache_budget_bounds_memory_and_every_read_is_still_right() {
+    let (_d, _v, i) = sim_instance();
+    i.update_config(|c| {
+        c.storage.cache_mb = 1;
+        Ok(())
+    })
+    .unwrap();
+    let e = i
+        .update_config(|c| {
+            c.storage.cache_mb = 0;
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("storage.cache_mb"), "{e}");
+    let mut s = i.session();
+    let value = |n: u32| format!("{n:0>200}").into_bytes();
+    for n in 0..20_000u32 {
+        let _ = i.set(&mut s, &r(&format!("^k({n})")), &value(n)).unwrap();
+    }
+    i.checkpoint().unwrap();
+    let db = i.database("USER").unwrap();
+    assert!(db.cache_bytes() <= 1 << 20, "after the checkpoint: {} bytes", db.cache_bytes());
+    for round in 0..2 {
+        for n in (0..20_000u32).step_by(7) {
+            assert_eq!(i.get(&s, &r(&format!("^k({n})"))).unwrap(), Some(value(n)), "round {round}, key {n}");
+            assert!(db.cache_bytes() <= 1 << 20, "{} bytes after reading {n}", db.cache_bytes());
+        }
+    }
 }

@@ -57,10 +57,11 @@ fn garbage_and_future_formats_are_refused_with_the_file_named() {
             crate::vfs::redb_backend::VfsBackend::new(
                 crate::vfs::Vfs::open(&RealVfs::new(), &file, crate::vfs::OpenMode::ReadWrite).unwrap(),
             ),
+            1 << 20,
         )
         .unwrap();
         meta.format_version = 99;
-        db.write_batch(&[], &meta).unwrap();
+        db.write_meta(&meta).unwrap();
     }
     let i = open_real(dir.path());
     let e = i.mount_database("COMPANY", false).unwrap_err();
@@ -169,4 +170,78 @@ fn a_database_that_missed_recovery_is_recovered_at_the_next_start() {
     assert_eq!(i.get(&s, &r("^Company(2)")).unwrap(), Some(b"Beta".to_vec()), "the acknowledged write is replayed");
     assert_eq!(i.get(&s, &r("^Company(3)")).unwrap(), None);
     assert_eq!(i.get(&i.session(), &r("^user")).unwrap(), None);
+}
+
+/// A file another engine has mounted is refused, here reached through a hard link from a
+/// second data directory; once dismounted there, it mounts here.
+#[test]
+fn a_database_file_another_engine_has_mounted_is_refused() {
+    let first = tempfile::tempdir().unwrap();
+    with_company(first.path());
+    let a = open_real(first.path());
+    let second = tempfile::tempdir().unwrap();
+    let b = open_real(second.path());
+    let linked = company_file(second.path());
+    std::fs::create_dir_all(linked.parent().unwrap()).unwrap();
+    std::fs::hard_link(company_file(first.path()), &linked).unwrap();
+    let e = b.create_database("COMPANY", None, false).unwrap_err();
+    assert_eq!(e.code(), "DATABASE");
+    assert!(e.to_string().contains(&linked.display().to_string()) && e.to_string().contains("in use"), "{e}");
+    assert!(!b.databases().iter().any(|d| d.name == "COMPANY"), "nothing configured for a refused file");
+    // The same engine cannot mount it twice either (two databases naming one file).
+    a.dismount_database("COMPANY").unwrap();
+    b.create_database("COMPANY", None, false).unwrap();
+    let e = a.mount_database("COMPANY", false).unwrap_err();
+    assert!(matches!(e, crate::error::EngineError::DatabaseLocked { .. }), "{e}");
+    b.dismount_database("COMPANY").unwrap();
+    a.mount_database("COMPANY", false).unwrap();
+}
+
+/// A value damaged on disk is a `DATABASE` error naming the file and the node, logged and
+/// listed; the database stays mounted, its other nodes read, and a new SET repairs it.
+#[test]
+fn a_damaged_value_is_an_error_naming_the_file_and_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    with_company(dir.path());
+    let marker = b"the value that will be damaged on disk".to_vec();
+    {
+        let i = open_real(dir.path());
+        let mut s = i.session();
+        i.use_namespace(&mut s, "APP").unwrap();
+        let _ = i.set(&mut s, &r("^Company(2,\"name\")"), &marker).unwrap();
+        i.shutdown().unwrap();
+    }
+    let file = company_file(dir.path());
+    let mut bytes = std::fs::read(&file).unwrap();
+    // Every copy (a copy-on-write file may keep an old page with it; the live one is among them).
+    let places: Vec<usize> =
+        (0..=bytes.len() - marker.len()).filter(|&at| bytes[at..at + marker.len()] == marker[..]).collect();
+    assert!(!places.is_empty(), "the value is in the file");
+    for at in places {
+        bytes[at + 10] ^= 0xff;
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    let i = open_real(dir.path());
+    let mut s = i.session();
+    i.use_namespace(&mut s, "APP").unwrap();
+    let e = i.get(&s, &r("^Company(2,\"name\")")).unwrap_err();
+    assert_eq!(e.code(), "DATABASE");
+    let text = e.to_string();
+    assert!(text.contains(&file.display().to_string()) && text.contains("^Company(2,\"name\")"), "{text}");
+    assert_eq!(i.get(&s, &r("^Company(1)")).unwrap(), Some(b"Acme".to_vec()), "other nodes still read");
+    assert_eq!(i.get(&s, &r("^other")).unwrap(), Some(b"kept".to_vec()));
+    // A scan that reaches it says so too ($ORDER over the subtree, KILL of it).
+    assert_eq!(i.kill(&mut s, &r("^Company(2)")).unwrap_err().code(), "DATABASE");
+    let listed = i.databases().into_iter().find(|d| d.name == "COMPANY").unwrap();
+    assert!(listed.mounted);
+    assert_eq!(listed.corruption.as_deref(), Some(text.as_str()));
+    // Overwriting the node repairs it, through the checkpoint into the file.
+    let _ = i.set(&mut s, &r("^Company(2,\"name\")"), b"rewritten").unwrap();
+    i.shutdown().unwrap();
+    drop(i);
+    let i = open_real(dir.path());
+    let mut s = i.session();
+    i.use_namespace(&mut s, "APP").unwrap();
+    assert_eq!(i.get(&s, &r("^Company(2,\"name\")")).unwrap(), Some(b"rewritten".to_vec()));
+    assert_eq!(i.integrity("COMPANY").unwrap().nodes, 3);
 }
