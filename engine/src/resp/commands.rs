@@ -429,6 +429,14 @@ pub fn number_arg(arg: &[u8]) -> Option<Number> {
     (i == arg.len()).then(|| Number::parse_prefix(arg))
 }
 
+/// INCRBY's increment: a number ([`number_arg`]) within the engine's range; beyond it
+/// `MAXNUMBER`, never a saturated increment.
+fn increment_arg(arg: &[u8]) -> Result<Number, CommandError> {
+    number_arg(arg).ok_or_else(|| CommandError::err("value is not a number"))?;
+    Number::parse_in_range(arg)
+        .ok_or_else(|| GlobalsError::MaxNumber { literal: String::from_utf8_lossy(arg).into_owned() }.into())
+}
+
 /// Redis accepts client names of printable characters without spaces.
 fn client_name(arg: &[u8]) -> Result<&str, CommandError> {
     if !arg.iter().all(|b| (b'!'..=b'~').contains(b)) {
@@ -556,10 +564,7 @@ pub fn parse(frame: &Frame) -> Result<Command<'_>, CommandError> {
         }
         "query" => Command::Query { key: key(arg(1))?, dir: direction(opt(2))? },
         "incr" => Command::Increment { key: key(arg(1))?, by: Number::from(1) },
-        "incrby" => Command::Increment {
-            key: key(arg(1))?,
-            by: number_arg(arg(2)).ok_or_else(|| CommandError::err("value is not a number"))?,
-        },
+        "incrby" => Command::Increment { key: key(arg(1))?, by: increment_arg(arg(2))? },
         "namespace" => Command::Namespace { name: opt(1).map(|a| text(a, "the namespace name")).transpose()? },
         "tstart" => Command::TStart,
         "tcommit" => Command::TCommit,

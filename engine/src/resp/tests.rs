@@ -431,6 +431,10 @@ fn numbers_beyond_the_range_are_maxnumber() {
     assert_eq!(code(c.get("^n(1e500)")), "MAXNUMBER");
     assert_eq!(code(c.set("^n(1e301)", "x")), "MAXNUMBER");
     assert_eq!(c.get("^n(1e300)").unwrap(), Some(b"in range".to_vec()));
+    // An increment beyond the range is refused, not saturated, and changes nothing.
+    c.set("^n(2)", "5").unwrap();
+    assert_eq!(code(c.command(&[b"INCRBY", b"^n(2)", b"1e400"])), "MAXNUMBER");
+    assert_eq!(c.get("^n(2)").unwrap(), Some(b"5".to_vec()));
     server.shutdown();
 }
 
