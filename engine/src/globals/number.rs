@@ -299,6 +299,18 @@ impl Number {
 
     /// `a / b` to 18 significant digits; `None` when dividing by zero (`<DIVIDE>`).
     pub fn div(&self, other: Number) -> Option<Number> {
+        self.quotient(other).map(Number::normalized)
+    }
+
+    /// `a / b` for a non-zero `b`, or `None` when the quotient is beyond the engine's range
+    /// (`<MAXNUMBER>`, where [`Number::div`] saturates).
+    pub fn checked_div(&self, other: Number) -> Option<Number> {
+        assert!(!other.is_zero(), "checked_div: the caller refuses a zero divisor (<DIVIDE>)");
+        self.quotient(other)?.in_range()
+    }
+
+    /// `a / b` before normalizing; `None` when dividing by zero.
+    fn quotient(&self, other: Number) -> Option<Number> {
         if other.mantissa == 0 {
             return None;
         }
@@ -316,7 +328,7 @@ impl Number {
             result.mantissa = div_round(result.mantissa, 10i128.pow(drop));
             result.exponent += drop as i32;
         }
-        Some(result.normalized())
+        Some(result)
     }
 
     /// Integer division `a \ b`, truncated toward zero.

@@ -28,7 +28,13 @@ fn binary(op: BinOp, a: Vec<u8>, b: &[u8]) -> Result<Vec<u8>, TermError> {
         BinKind::Add => return Ok(from_num(num(&a).checked_add(num(b)).ok_or_else(maxnumber)?)),
         BinKind::Sub => return Ok(from_num(num(&a).checked_sub(num(b)).ok_or_else(maxnumber)?)),
         BinKind::Mul => return Ok(from_num(num(&a).checked_mul(num(b)).ok_or_else(maxnumber)?)),
-        BinKind::Div => return Ok(from_num(num(&a).div(num(b)).ok_or_else(divide)?)),
+        BinKind::Div => {
+            let divisor = num(b);
+            if divisor.is_zero() {
+                return Err(divide());
+            }
+            return Ok(from_num(num(&a).checked_div(divisor).ok_or_else(maxnumber)?));
+        }
         BinKind::IntDiv => return Ok(from_num(num(&a).int_div(num(b)).ok_or_else(divide)?)),
         BinKind::Mod => return Ok(from_num(num(&a).modulo(num(b)).ok_or_else(divide)?)),
         BinKind::Pow => return Ok(from_num(pow(num(&a), num(b))?)),

@@ -114,6 +114,8 @@ fn errors_print_and_the_session_goes_on() {
     assert!(line(&mut t, "w 1e300*10").starts_with("<MAXNUMBER>"));
     assert!(line(&mut t, "w -9e300*100").starts_with("<MAXNUMBER>"));
     assert!(line(&mut t, "s x=1e300*10").starts_with("<MAXNUMBER>"));
+    assert!(line(&mut t, "w 1e300/.001").starts_with("<MAXNUMBER>"));
+    assert!(line(&mut t, "w 10**301").starts_with("<MAXNUMBER>"));
     assert!(line(&mut t, "s ^c=\"1e400\" w $i(^c,1)").starts_with("<MAXNUMBER>"));
     t.column = 0;
     assert!(line(&mut t, "s x=").starts_with("<SYNTAX> "));
