@@ -6,7 +6,8 @@
 //!   in [`blocking`]; only in-memory reads (`status`, `config`) run inline.
 //! - Every failure is an [`error::ApiError`]: an engine error name, a message, a status.
 //! - Request bodies and requests in flight are bounded ([`MAX_BODY_BYTES`],
-//!   [`MAX_IN_FLIGHT`]).
+//!   [`MAX_IN_FLIGHT`]), and a body must arrive whole within the header read timeout of
+//!   its head, so a client trickling one holds no connection or place for long.
 
 mod databases;
 mod error;
@@ -44,6 +45,11 @@ type AppState = Arc<Instance>;
 
 /// The management API and portal for `instance`.
 pub fn router(instance: Arc<Instance>) -> Router {
+    router_with(instance, listener::HEADER_READ_TIMEOUT)
+}
+
+/// [`router`] whose request bodies must arrive within `body_timeout`.
+fn router_with(instance: Arc<Instance>, body_timeout: std::time::Duration) -> Router {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let allowed = Arc::new(guard::AllowedHosts::new(&instance.config().network.allowed_hosts));
     Router::new()
@@ -59,9 +65,35 @@ pub fn router(instance: Arc<Instance>) -> Router {
         .merge(mirror::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(body_timeout, body_in_time))
         .layer(middleware::from_fn_with_state(in_flight, limit_in_flight))
         .layer(middleware::from_fn_with_state(allowed, guard_request))
         .with_state(instance)
+}
+
+/// Reads the request's body whole (at most [`MAX_BODY_BYTES`]) within `timeout`, before
+/// any handler sees it: 408 when it is not all there in time, 413 when it is too large.
+async fn body_in_time(State(timeout): State<std::time::Duration>, request: Request, next: Next) -> Response {
+    use axum::http::StatusCode;
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Ok(Err(_)) => ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "ILLEGAL",
+            message: format!("the request body is larger than {MAX_BODY_BYTES} bytes, or was cut off"),
+        }
+        .into_response(),
+        Err(_) => {
+            tracing::warn!(method = %parts.method, uri = %parts.uri, "web: request body not complete within {timeout:?}");
+            ApiError {
+                status: StatusCode::REQUEST_TIMEOUT,
+                code: "ILLEGAL",
+                message: format!("the request body did not arrive whole within {} s", timeout.as_secs_f64()),
+            }
+            .into_response()
+        }
+    }
 }
 
 /// Host allow-list and cross-site request checks (see [`guard`]).
@@ -100,7 +132,7 @@ pub(crate) async fn serve_with(
     }
     let listener =
         listener::GuardedListener::new(listener, protected_mode, listener::MAX_WEB_CONNECTIONS, header_timeout);
-    axum::serve(listener, router(instance)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router_with(instance, header_timeout)).with_graceful_shutdown(shutdown).await
 }
 
 async fn limit_in_flight(State(permits): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {

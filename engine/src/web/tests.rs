@@ -325,6 +325,29 @@ async fn a_request_head_that_never_ends_is_timed_out() {
     s.stop().await;
 }
 
+/// A body that never arrives whole is answered 408 within the timeout, not waited for.
+#[tokio::test]
+async fn a_request_body_that_never_ends_is_timed_out() {
+    use std::time::Duration;
+    let timeout = Duration::from_millis(500);
+    let s = Server::start_with(timeout).await;
+    let mut slow = TcpStream::connect(s.addr).await.unwrap();
+    slow.write_all(
+        b"PUT /api/globals/USER HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"ref\":",
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), slow.read(&mut answer))
+        .await
+        .expect("no answer within 10 s")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("did not arrive whole"), "{answer}");
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn errors_have_a_code_and_a_status() {
     let s = Server::start().await;
