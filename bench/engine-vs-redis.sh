@@ -37,8 +37,11 @@ row "SET, 16 clients, pipeline 32, 64 B, random keys" "$(rps -p "$e" -t set "${c
 row "GET, 16 clients, pipeline 32, random keys" "$(rps -p "$e" -t get "${common[@]}")" "$(rps -p "$r" -t get "${common[@]}")"
 
 ra=$(start_redis always); ea=$(start_engine always)
-durable=(-c 16 -d 64 -r "$KEYSPACE" -n "$DURABLE_REQUESTS")
-row "SET, 16 clients, no pipeline, every write synced" "$(rps -p "$ea" -t set "${durable[@]}")" "$(rps -p "$ra" -t set "${durable[@]}")"
+# Group commit must scale with the writers waiting on it: the same load at 16, 64, 256.
+for clients in 16 64 256; do
+  durable=(-c "$clients" -d 64 -r "$KEYSPACE" -n "$DURABLE_REQUESTS")
+  row "SET, $clients clients, no pipeline, every write synced" "$(rps -p "$ea" -t set "${durable[@]}")" "$(rps -p "$ra" -t set "${durable[@]}")"
+done
 
 echo
 target/x86_64-unknown-linux-gnu/release/examples/recovery_bench 2000000
