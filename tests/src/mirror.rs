@@ -2,6 +2,7 @@
 //! engine with its agent beside it, configured through the management API.
 
 use crate::{free_port, http, Agent, Engine};
+pub use installer::certs::{LabCerts, Party};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ pub struct Lab {
     pub arbiter: Option<Agent>,
     pub members: Vec<Member>,
     pub qos_ms: u32,
+    /// The lab CA and certificates when the lab speaks mutual TLS.
+    pub certs: Option<LabCerts>,
     _temp: tempfile::TempDir,
 }
 
@@ -26,13 +29,31 @@ impl Lab {
     /// configures the mirror on each, creates it on the first and joins the others, and
     /// waits until the second member is the active backup.
     pub fn start(members: &[(&str, &str)], qos_ms: u32) -> Lab {
+        Lab::start_with(members, qos_ms, false)
+    }
+
+    /// [`Lab::start`] with mutual TLS: a lab CA and a certificate for every member, the
+    /// arbiter and the operator (installer::certs, as `mirrorlab up` makes them).
+    pub fn start_tls(members: &[(&str, &str)], qos_ms: u32) -> Lab {
+        Lab::start_with(members, qos_ms, true)
+    }
+
+    fn start_with(members: &[(&str, &str)], qos_ms: u32, tls: bool) -> Lab {
         let temp = tempfile::tempdir().expect("temp dir");
-        let arbiter = Agent::arbiter(&["--allow-fault-injection"]);
-        let mut lab = Lab { arbiter: Some(arbiter), members: Vec::new(), qos_ms, _temp: temp };
+        let certs = tls.then(|| {
+            let certs = LabCerts::new(temp.path().join("tls"));
+            let mut parties: Vec<Party<'_>> = members.iter().map(|&(name, _)| Party::Member(name)).collect();
+            parties.extend([Party::Arbiter, Party::Operator]);
+            certs.ensure(&parties).expect("make the lab certificates");
+            certs
+        });
+        let flags = |party: Party<'_>| certs.as_ref().map(|c| tls_flags(c, party)).unwrap_or_default();
+        let arbiter = Agent::arbiter(&with(&["--allow-fault-injection"], &flags(Party::Arbiter)));
+        let mut lab = Lab { arbiter: Some(arbiter), members: Vec::new(), qos_ms, certs: certs.clone(), _temp: temp };
         for (name, member_type) in members {
             let dir = lab._temp.path().join(name);
             std::fs::create_dir_all(&dir).unwrap();
-            let agent = Agent::beside(&dir, &["--allow-fault-injection"]);
+            let agent = Agent::beside(&dir, &with(&["--allow-fault-injection"], &flags(Party::Member(*name))));
             lab.members.push(Member {
                 name: name.to_string(),
                 member_type: member_type.to_string(),
@@ -85,7 +106,31 @@ impl Lab {
 
     pub fn start_engine(&mut self, i: usize) {
         let dir = self.members[i].dir.clone();
-        self.members[i].engine = Some(Engine::start_in(&dir, &["--allow-fault-injection"]));
+        let tls = self.certs.as_ref().map(|c| tls_flags(c, Party::Member(&self.members[i].name))).unwrap_or_default();
+        self.members[i].engine = Some(Engine::start_in(&dir, &with(&["--allow-fault-injection"], &tls)));
+    }
+
+    /// The TLS identity of `party` in this lab (a TLS lab only).
+    pub fn tls(&self, party: Party<'_>) -> engine::tls::Tls {
+        let certs = self.certs.as_ref().expect("a lab started with start_tls");
+        engine::tls::Tls::load(&certs.files(party), std::path::Path::new("/")).expect("load the lab certificate")
+    }
+
+    /// A client of member `i`'s agent (the arbiter's with `None`), as the operator in a
+    /// TLS lab.
+    pub fn agent_client(&self, i: Option<usize>) -> engine::client::Client {
+        let (agent, name) = match i {
+            Some(i) => (self.members[i].agent.as_ref().expect("agent"), self.members[i].name.as_str()),
+            None => (self.arbiter.as_ref().expect("arbiter"), engine::tls::ARBITER_NAME),
+        };
+        match &self.certs {
+            None => agent.client(),
+            Some(_) => {
+                let address = format!("127.0.0.1:{}", agent.port);
+                engine::client::Client::connect_tls(address, Duration::from_secs(5), &self.tls(Party::Operator), name)
+                    .expect("connect to the agent with the operator's certificate")
+            }
+        }
     }
 
     pub fn engine(&self, i: usize) -> &Engine {
@@ -184,4 +229,15 @@ impl Lab {
             e.kill9();
         }
     }
+}
+
+/// The `--tls-ca/--tls-cert/--tls-key` flags of `party`'s process.
+pub fn tls_flags(certs: &LabCerts, party: Party<'_>) -> Vec<String> {
+    let files = certs.files(party);
+    ["--tls-ca".into(), files.ca, "--tls-cert".into(), files.certificate, "--tls-key".into(), files.key].into()
+}
+
+/// `base` followed by `more`, as the argument slices the process helpers take.
+fn with<'a>(base: &[&'a str], more: &'a [String]) -> Vec<&'a str> {
+    base.iter().copied().chain(more.iter().map(String::as_str)).collect()
 }

@@ -403,7 +403,8 @@ impl Target for Docker {
                 ),
             ));
         }
-        super::local::agent_fault_at(member, port, peers)
+        // The docker target's agents speak plain TCP (TLS is the local target's so far).
+        super::local::agent_fault_at(member, port, peers, None)
     }
 
     /// Disconnects both of the member's containers: the others can reach neither its

@@ -54,6 +54,8 @@ pub struct MirrorService {
     allow_faults: bool,
     /// Where the data channel listens (the engine's `network.interface`).
     interface: String,
+    /// Mutual TLS with the lab CA for the data channel, agents and the arbiter.
+    tls: Option<Arc<crate::tls::Tls>>,
 }
 
 /// A member whose mirroring the operator stopped: enough to report it.
@@ -89,6 +91,7 @@ impl MirrorService {
         open_store: StoreFactory,
         interface: String,
         allow_faults: bool,
+        tls: Option<Arc<crate::tls::Tls>>,
     ) -> Result<Arc<MirrorService>, EngineError> {
         let service = Arc::new(MirrorService {
             dir,
@@ -98,6 +101,7 @@ impl MirrorService {
             stopped: Mutex::new(None),
             allow_faults,
             interface,
+            tls,
         });
         if state::load(&service.dir)?.is_some_and(|s| s.joined) {
             service.launch(false)?;
@@ -162,6 +166,7 @@ impl MirrorService {
             dir: self.dir.clone(),
             state: Arc::new(Mutex::new(state)),
             inputs: inputs.clone(),
+            tls: self.tls.clone(),
         });
         let _guard = self.handle.enter();
         let mut driver_cfg = cfg.clone();
