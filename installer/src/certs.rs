@@ -21,6 +21,11 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+/// The names of a container's TLS files (its directory: docker_layout::TLS_DIR for the
+/// docker target, `<out>/<party>/` of [`export`] for the Compose lab): the lab CA's
+/// certificate, the party's certificate, the party's key.
+pub const TLS_FILES: [&str; 3] = ["ca.pem", "certificate.pem", "key.pem"];
+
 /// The lab CA's subject (the same every time: a CA reloaded from its key signs
 /// certificates that chain to the saved `ca.pem`).
 const CA_NAME: &str = "Mirrorlab lab CA";
@@ -48,8 +53,8 @@ pub enum Party<'a> {
 }
 
 impl Party<'_> {
-    /// The file stem of its certificate and key.
-    fn stem(&self) -> String {
+    /// The file stem of its certificate and key (and its directory in `export`).
+    pub fn stem(&self) -> String {
         match self {
             Party::Member(m) => dns_name(m),
             Party::Arbiter => "arbiter".into(),
@@ -154,6 +159,50 @@ impl LabCerts {
     }
 }
 
+/// The files one container is given (`mirrorlab secrets`, the Compose lab): under
+/// `<out>/<party>/`, the names docker_layout::TLS_FILES gives them. Certificates 0444, the
+/// key 0600, all owned by `owner` (uid and gid) when given: the images' user, which must
+/// read them, while `secrets` runs as root to own the shared volume. The CA's key is not
+/// among them: it stays in the lab CA's directory.
+pub fn export(
+    certs: &LabCerts,
+    parties: &[Party<'_>],
+    out: &Path,
+    owner: Option<u32>,
+) -> Result<Vec<PathBuf>, CertError> {
+    certs.ensure(parties)?;
+    let ca = std::fs::read(certs.ca_file()).map_err(|source| CertError::Io { path: certs.ca_file(), source })?;
+    let mut written = Vec::new();
+    for party in parties {
+        let dir = out.join(party.stem());
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CertError::Io { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let (cert, key) = certs.paths(*party);
+        let cert = std::fs::read(&cert).map_err(io(&cert))?;
+        let key = std::fs::read(&key).map_err(io(&key))?;
+        let [ca_name, cert_name, key_name] = TLS_FILES;
+        for (name, bytes, mode) in [(ca_name, &ca, 0o444), (cert_name, &cert, 0o444), (key_name, &key, 0o600)] {
+            let path = dir.join(name);
+            // Replaced whole: an older file may be read-only.
+            let _ = std::fs::remove_file(&path);
+            let mut f =
+                std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&path).map_err(io(&path))?;
+            f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io(&path))?;
+            if let Some(uid) = owner {
+                std::os::unix::fs::chown(&path, Some(uid), Some(uid)).map_err(io(&path))?;
+            }
+            written.push(path);
+        }
+        if let Some(uid) = owner {
+            std::os::unix::fs::chown(&dir, Some(uid), Some(uid)).map_err(io(&dir))?;
+        }
+    }
+    Ok(written)
+}
+
 /// Writes a private key readable by its owner only (created 0600, never wider).
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CertError> {
     let io = |source| CertError::Io { path: path.to_path_buf(), source };
@@ -166,6 +215,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CertError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn certificates_are_made_once_signed_by_one_ca_and_load_for_mutual_tls() {
@@ -181,11 +231,50 @@ mod tests {
         for party in [Party::Member("MEMBERA"), Party::Member("MEMBERB"), Party::Arbiter, Party::Operator] {
             let tls = engine::tls::Tls::load(&certs.files(party), Path::new("/"));
             assert!(tls.is_ok(), "{party:?}: {:?}", tls.err());
-            use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(certs.paths(party).1).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{party:?}");
         }
         let mode = std::fs::metadata(certs.dir.join("ca.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn export_gives_each_party_its_files_and_never_the_ca_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let certs = LabCerts::new(tmp.path().join("ca"));
+        let out = tmp.path().join("out");
+        let parties = [Party::Member("MIRRORA"), Party::Arbiter, Party::Operator];
+        let written = export(&certs, &parties, &out, None).unwrap();
+        assert_eq!(written.len(), 9);
+        for party in parties {
+            let dir = out.join(party.stem());
+            let [ca, cert, key] = TLS_FILES.map(|f| dir.join(f));
+            let files = TlsFiles {
+                ca: ca.display().to_string(),
+                certificate: cert.display().to_string(),
+                key: key.display().to_string(),
+            };
+            assert!(engine::tls::Tls::load(&files, Path::new("/")).is_ok(), "{party:?}");
+            assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let ca_key = std::fs::read(certs.dir.join("ca.key")).unwrap();
+        for path in walk(&out) {
+            assert_ne!(std::fs::read(&path).unwrap(), ca_key, "{} is the CA's key", path.display());
+        }
+        // A second run (the Compose lab's `up` again) rewrites the same files.
+        export(&certs, &parties, &out, None).unwrap();
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.extend(walk(&path));
+            } else {
+                files.push(path);
+            }
+        }
+        files
     }
 }
