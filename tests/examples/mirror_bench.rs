@@ -1,9 +1,11 @@
 //! Mirroring benchmarks with real processes on loopback (figures for docs/benchmarks.md):
 //!
 //! 1. durable commits, 16 clients, no pipelining: a lone engine vs. a primary with an
-//!    active backup (throughput, p50/p99 commit latency);
+//!    active backup, over plain TCP and over mutual TLS (throughput, p50/p99 commit
+//!    latency);
 //! 2. failover time: kill -9 of the primary under load, measured by a client as the last
-//!    acknowledged commit on the old primary → the first on the new one, over N runs;
+//!    acknowledged commit on the old primary → the first on the new one, over N runs of
+//!    a plain and N of a TLS mirror, alternated;
 //! 3. dejournaling: the primary's maximum ingest rate (pipelined writes, 4 clients, while
 //!    the backup's mirroring is stopped), then the rate at which the backup receives,
 //!    journals and applies that backlog once mirroring starts again on it.
@@ -36,6 +38,10 @@ fn main() {
     lab.add_mirrored_database("DATA");
     let mirrored = commits(lab.engine(0).superserver_port, seconds);
     drop(lab);
+    let lab = Lab::start_tls(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], 3000);
+    lab.add_mirrored_database("DATA");
+    let over_tls = commits(lab.engine(0).superserver_port, seconds);
+    drop(lab);
     println!("durable commits, {CLIENTS} clients, {seconds} s each");
     println!(
         "  lone engine:          {:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  lowest 250 ms: {:.2}x the mean",
@@ -45,7 +51,12 @@ fn main() {
         "  primary + backup:     {:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  lowest 250 ms: {:.2}x the mean",
         mirrored.0, mirrored.1, mirrored.2, mirrored.3
     );
+    println!(
+        "  primary + backup, TLS:{:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  lowest 250 ms: {:.2}x the mean",
+        over_tls.0, over_tls.1, over_tls.2, over_tls.3
+    );
     println!("  ratio:                {:.2}x", mirrored.0 / alone.0);
+    println!("  ratio, TLS / plain:   {:.2}x", over_tls.0 / mirrored.0);
 
     // 3. Dejournaling against ingest.
     let (ingest, records, catch_up) = dejournal_rate(seconds);
@@ -58,20 +69,26 @@ fn main() {
     if runs == 0 {
         return;
     }
-    let mut times = Vec::new();
+    // Alternated, so the machine's other load falls on both alike.
+    let (mut plain, mut tls) = (Vec::new(), Vec::new());
     for run in 0..runs {
-        let t = failover_once();
-        println!("  failover run {:>2}: {:>6.0} ms", run + 1, t.as_secs_f64() * 1000.0);
-        times.push(t);
+        for (over_tls, times) in [(false, &mut plain), (true, &mut tls)] {
+            let t = failover_once(over_tls);
+            let what = if over_tls { "TLS  " } else { "plain" };
+            println!("  failover run {:>2} {what}: {:>6.0} ms", run + 1, t.as_secs_f64() * 1000.0);
+            times.push(t);
+        }
     }
-    times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "failover (kill -9 under load, QoS 3000 ms), {runs} runs: p50 {:.0} ms, max {:.0} ms, min {:.0} ms",
-        ms(times[times.len() / 2]),
-        ms(*times.last().unwrap()),
-        ms(times[0])
-    );
+    for (what, mut times) in [("plain", plain), ("TLS", tls)] {
+        times.sort();
+        println!(
+            "failover (kill -9 under load, QoS 3000 ms), {what}, {runs} runs: p50 {:.0} ms, max {:.0} ms, min {:.0} ms",
+            ms(times[times.len() / 2]),
+            ms(*times.last().unwrap()),
+            ms(times[0])
+        );
+    }
 }
 
 /// 16 clients committing `SET ^b(n)` in `always` durability for `seconds`: (commits/s,
@@ -127,8 +144,10 @@ fn commits(port: u16, seconds: u64) -> (f64, f64, f64, f64) {
 
 /// One kill -9 of the primary under load; the client-measured gap between the last
 /// acknowledged commit before and the first after.
-fn failover_once() -> Duration {
-    let mut lab = Lab::start(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], 3000);
+/// `tls`: the mirror speaks mutual TLS (the clients' superserver connections stay plain).
+fn failover_once(tls: bool) -> Duration {
+    let members = [("MIRRORA", "failover"), ("MIRRORB", "failover")];
+    let mut lab = if tls { Lab::start_tls(&members, 3000) } else { Lab::start(&members, 3000) };
     lab.add_mirrored_database("DATA");
     let ports = [lab.engine(0).superserver_port, lab.engine(1).superserver_port];
     let acks: Arc<Mutex<Vec<(Instant, usize)>>> = Arc::default();
