@@ -119,7 +119,10 @@ fn check_signed_and_current(
             problem(match e {
                 webpki::Error::CertExpired { .. } => format!("has expired ({e:?}): make a new one"),
                 webpki::Error::CertNotValidYet { .. } => format!("is not valid yet ({e:?}): check the clock"),
-                webpki::Error::UnknownIssuer => format!("is not signed by the lab CA {}", ca_path.display()),
+                // Another lab's CA has the same name: its signature is what fails.
+                webpki::Error::UnknownIssuer | webpki::Error::InvalidSignatureForPublicKey => {
+                    format!("is not signed by the lab CA {}", ca_path.display())
+                }
                 other => format!("is not usable with the lab CA {}: {other}", ca_path.display()),
             })
         })?;

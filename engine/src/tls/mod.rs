@@ -15,6 +15,8 @@
 
 pub mod identity;
 pub mod load;
+#[cfg(test)]
+mod tests;
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::path::{Path, PathBuf};
