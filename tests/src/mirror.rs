@@ -53,7 +53,7 @@ impl Lab {
         for (name, member_type) in members {
             let dir = lab._temp.path().join(name);
             std::fs::create_dir_all(&dir).unwrap();
-            let agent = Agent::beside(&dir, &with(&["--allow-fault-injection"], &flags(Party::Member(*name))));
+            let agent = Agent::beside(&dir, &with(&["--allow-fault-injection"], &flags(Party::Member(name))));
             lab.members.push(Member {
                 name: name.to_string(),
                 member_type: member_type.to_string(),
