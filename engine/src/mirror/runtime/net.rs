@@ -265,6 +265,8 @@ fn join_message(net: &NetShared) -> Result<wire::Message, EngineError> {
 /// this task when the member becomes primary).
 pub async fn connect_and_follow(net: Arc<NetShared>, candidates: Vec<MemberId>) {
     let mut turn = 0usize;
+    // The last TLS failure logged.
+    let mut refused: Option<String> = None;
     loop {
         if candidates.is_empty() {
             return;
@@ -286,9 +288,17 @@ pub async fn connect_and_follow(net: Arc<NetShared>, candidates: Vec<MemberId>) 
         };
         let _ = stream.set_nodelay(true);
         let stream = match secure(&net, &name, stream).await {
-            Ok(s) => s,
+            Ok(s) => {
+                refused = None;
+                s
+            }
             Err(why) => {
-                tracing::warn!("mirror: cannot reach {name} at {address}: {why}");
+                // A refused handshake is a configuration problem: said once, not at every
+                // retry.
+                if refused.as_ref() != Some(&why) {
+                    tracing::warn!("mirror: cannot reach {name} at {address}: {why}");
+                }
+                refused = Some(why);
                 tokio::time::sleep(RECONNECT_DELAY).await;
                 continue;
             }
