@@ -12,7 +12,7 @@
 //! ```
 
 use crate::instance::Direction;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 use thiserror::Error;
@@ -57,6 +57,8 @@ pub enum Reply {
 pub enum ClientError {
     #[error("cannot connect to {addr}")]
     Connect { addr: String, source: io::Error },
+    #[error("TLS with {addr} failed: {detail}")]
+    Tls { addr: String, detail: String },
     #[error("connection error: {0}")]
     Io(#[from] io::Error),
     #[error("the server sent something that is not RESP: {0}")]
@@ -79,8 +81,42 @@ impl ClientError {
 }
 
 pub struct Client {
-    reader: BufReader<TcpStream>,
-    writer: BufWriter<TcpStream>,
+    reader: BufReader<Stream>,
+    /// Commands are encoded here, then written whole (one TLS record, one segment).
+    pending: Vec<u8>,
+    /// The socket under the stream, for its timeouts.
+    socket: TcpStream,
+}
+
+/// A connection as it is read and written: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
 }
 
 fn encode(out: &mut impl Write, args: &[&[u8]]) -> io::Result<()> {
@@ -106,20 +142,55 @@ impl Client {
 
     pub fn from_stream(stream: TcpStream) -> io::Result<Client> {
         stream.set_nodelay(true)?;
-        let writer = BufWriter::new(stream.try_clone()?);
-        Ok(Client { reader: BufReader::new(stream), writer })
+        let socket = stream.try_clone()?;
+        Ok(Client { reader: BufReader::new(Stream::Plain(stream)), pending: Vec::new(), socket })
+    }
+
+    /// Connects as [`Client::connect`], then speaks TLS presenting `tls`'s certificate,
+    /// and believes the server only if its certificate is signed by the lab CA and names
+    /// `peer` (a member's name or [`crate::tls::ARBITER_NAME`]). The handshake is bounded
+    /// by `timeout` too.
+    pub fn connect_tls(
+        addr: impl std::fmt::Display,
+        timeout: Duration,
+        tls: &crate::tls::Tls,
+        peer: &str,
+    ) -> Result<Client, ClientError> {
+        let name = addr.to_string();
+        let failed = |detail: String| ClientError::Tls { addr: name.clone(), detail };
+        let server = crate::tls::server_name(peer).map_err(|e| failed(e.to_string()))?;
+        let mut socket = crate::resolve::connect_std(&name, timeout)
+            .map_err(|source| ClientError::Connect { addr: name.clone(), source })?;
+        socket.set_nodelay(true)?;
+        socket.set_read_timeout(Some(timeout))?;
+        socket.set_write_timeout(Some(timeout))?;
+        let mut conn = rustls::ClientConnection::new(tls.client_config(), server).map_err(|e| failed(e.to_string()))?;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut socket).map_err(|e| failed(e.to_string()))?;
+        }
+        let clone = socket.try_clone()?;
+        let stream = Stream::Tls(Box::new(rustls::StreamOwned::new(conn, socket)));
+        Ok(Client { reader: BufReader::new(stream), pending: Vec::new(), socket: clone })
     }
 
     /// How long a reply may take before the call fails (`None`: forever, the default).
     pub fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.reader.get_ref().set_read_timeout(timeout)?;
-        self.writer.get_ref().set_write_timeout(timeout)
+        self.socket.set_read_timeout(timeout)?;
+        self.socket.set_write_timeout(timeout)
+    }
+
+    /// Writes the encoded commands.
+    fn send_pending(&mut self) -> io::Result<()> {
+        let stream = self.reader.get_mut();
+        let sent = stream.write_all(&self.pending).and_then(|()| stream.flush());
+        self.pending.clear();
+        sent
     }
 
     /// Sends one command; an error reply becomes [`ClientError::Server`].
     pub fn command(&mut self, args: &[&[u8]]) -> Result<Reply, ClientError> {
-        encode(&mut self.writer, args)?;
-        self.writer.flush()?;
+        encode(&mut self.pending, args)?;
+        self.send_pending()?;
         match self.read_reply()? {
             Reply::Error(e) => Err(ClientError::Server(e)),
             r => Ok(r),
@@ -130,16 +201,16 @@ impl Client {
     /// the list as [`Reply::Error`], so one failing command does not hide the others.
     pub fn pipeline(&mut self, commands: &[&[&[u8]]]) -> Result<Vec<Reply>, ClientError> {
         for c in commands {
-            encode(&mut self.writer, c)?;
+            encode(&mut self.pending, c)?;
         }
-        self.writer.flush()?;
+        self.send_pending()?;
         commands.iter().map(|_| self.read_reply()).collect()
     }
 
     /// Sends raw bytes (tests of malformed input) without reading anything.
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        self.writer.write_all(bytes)?;
-        Ok(self.writer.flush()?)
+        self.pending.extend_from_slice(bytes);
+        Ok(self.send_pending()?)
     }
 
     /// Reads one reply.

@@ -26,6 +26,7 @@ pub mod resp;
 pub mod start;
 pub mod storage;
 pub mod terminal;
+pub mod tls;
 // `VfsFile::len` is fallible I/O, so an `is_empty` beside it would only add a second syscall.
 #[allow(clippy::len_without_is_empty)]
 pub mod vfs;

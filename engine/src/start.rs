@@ -35,6 +35,8 @@ pub struct StartOptions {
     pub interface: Option<String>,
     /// Overrides `network.protected_mode`.
     pub protected_mode: Option<bool>,
+    /// Overrides the `tls` section (absolute paths).
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// How long servers get to drain at shutdown before connections are dropped.
@@ -120,7 +122,10 @@ async fn serve(
             "protected mode is off and the engine listens on {interface}: anyone who can reach its ports can use it"
         );
     }
-    let mirror = start_mirror(&instance, dir, &interface, options.allow_fault_injection)?;
+    // Relative paths in engine.yaml are under the data directory; the flags' are made
+    // absolute by the binary.
+    let tls = crate::tls::load_optional(options.tls.as_ref().or(config.tls.as_ref()), dir.root(), "mirror")?;
+    let mirror = start_mirror(&instance, dir, &interface, options.allow_fault_injection, tls)?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -178,6 +183,7 @@ fn start_mirror(
     dir: &DataDir,
     interface: &str,
     allow_faults: bool,
+    tls: Option<Arc<crate::tls::Tls>>,
 ) -> Result<Arc<MirrorService>> {
     let weak = Arc::downgrade(instance);
     let open: StoreFactory = Arc::new(move || {
@@ -190,7 +196,7 @@ fn start_mirror(
         let store: Arc<dyn MirrorStore> = Arc::new(InstanceStore::open(instance)?);
         Ok((store, cfg))
     });
-    let service = MirrorService::start(dir.clone(), open, interface.to_string(), allow_faults)
+    let service = MirrorService::start(dir.clone(), open, interface.to_string(), allow_faults, tls)
         .context("starting the mirror member")?;
     instance.set_mirror_control(service.clone());
     Ok(service)

@@ -31,6 +31,8 @@ pub enum CliError {
     Lab(String),
     #[error(transparent)]
     Images(#[from] crate::images::ImagesError),
+    #[error(transparent)]
+    Certs(#[from] crate::certs::CertError),
 }
 
 impl From<crate::api::ApiError> for CliError {

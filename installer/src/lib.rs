@@ -2,6 +2,7 @@
 //! arguments; everything here can be driven by tests.
 
 pub mod api;
+pub mod certs;
 pub mod commands;
 pub mod converge;
 pub mod help;

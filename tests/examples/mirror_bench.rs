@@ -1,11 +1,13 @@
 //! Mirroring benchmarks with real processes on loopback (figures for docs/benchmarks.md):
 //!
 //! 1. durable commits, 16 clients, no pipelining: a lone engine vs. a primary with an
-//!    active backup (throughput, p50/p99 commit latency);
+//!    active backup, over plain TCP and over mutual TLS (throughput, p50/p99 commit
+//!    latency);
 //! 2. failover time: kill -9 of the primary under load, measured by a client as the last
-//!    acknowledged commit on the old primary → the first on the new one, over N runs; once
-//!    with the primary's agent left running (the agent path), once with it killed first
-//!    (host loss: the backup waits for the QoS timeout and asks the arbiter);
+//!    acknowledged commit on the old primary → the first on the new one, over N runs:
+//!    kill -9 of the engine with its agent left running (the agent path), over plain TCP
+//!    and over mutual TLS alternated; then the whole host lost, its agent killed first
+//!    (the backup waits for the QoS timeout and asks the arbiter);
 //! 3. dejournaling: the primary's maximum ingest rate (pipelined writes, 4 clients, while
 //!    the backup's mirroring is stopped), then the rate at which the backup receives,
 //!    journals and applies that backlog once mirroring starts again on it.
@@ -34,7 +36,7 @@ fn main() {
                 std::process::exit(2)
             })
         };
-        let (alone, mirrored) = commit_rates(number(2, "SECONDS"), number(3, "CLIENTS"));
+        let (alone, mirrored) = commit_rates(number(2, "SECONDS"), number(3, "CLIENTS"), false);
         // alone: rate p50 p99 lowest-window; mirrored: the same.
         println!(
             "result {:.0} {:.3} {:.3} {:.2} {:.0} {:.3} {:.3} {:.2}",
@@ -51,7 +53,7 @@ fn main() {
     let runs: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20);
 
     // 1. Commit throughput.
-    commit_rates(seconds, CLIENTS);
+    commit_rates(seconds, CLIENTS, true);
 
     // 3. Dejournaling against ingest.
     let (ingest, records, catch_up) = dejournal_rate(seconds);
@@ -70,33 +72,45 @@ fn failovers(runs: usize) {
     if runs == 0 {
         return;
     }
-    for (host_loss, what) in [
-        (false, "kill -9 of the engine, agent left (agent path)"),
-        (true, "host loss, agent and engine killed (QoS + arbiter path)"),
-    ] {
-        let mut times = Vec::new();
-        for run in 0..runs {
-            let t = failover_once(host_loss);
-            println!("  failover run {:>2}: {:>6.0} ms", run + 1, t.as_secs_f64() * 1000.0);
-            times.push(t);
-        }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let summary = |what: &str, mut times: Vec<Duration>| {
         times.sort();
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
             "failover, {what}, under load, QoS {QOS_MS} ms, {runs} runs: p50 {:.0} ms, max {:.0} ms, min {:.0} ms",
             ms(times[times.len() / 2]),
             ms(*times.last().unwrap()),
             ms(times[0])
         );
+    };
+    // The agent path over plain TCP and TLS alternated, so the machine's other load falls
+    // on both alike.
+    let (mut plain, mut tls) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        for (over_tls, times) in [(false, &mut plain), (true, &mut tls)] {
+            let t = failover_once(false, over_tls);
+            let what = if over_tls { "TLS  " } else { "plain" };
+            println!("  failover run {:>2} {what}: {:>6.0} ms", run + 1, ms(t));
+            times.push(t);
+        }
     }
+    summary("kill -9 of the engine, agent left (agent path), plain TCP", plain);
+    summary("kill -9 of the engine, agent left (agent path), mutual TLS", tls);
+    let mut lost = Vec::new();
+    for run in 0..runs {
+        let t = failover_once(true, false);
+        println!("  failover run {:>2} host loss: {:>6.0} ms", run + 1, ms(t));
+        lost.push(t);
+    }
+    summary("host loss, agent and engine killed (QoS + arbiter path)", lost);
 }
 
 /// The QoS timeout of the failover runs (the engine's default).
 const QOS_MS: u32 = 3000;
 
 /// Durable commits on a lone engine, then on a primary with an active backup, the same
-/// load each (see `commits`); prints both and their ratio.
-fn commit_rates(seconds: u64, clients: u64) -> (Rates, Rates) {
+/// load each (see `commits`), and with `tls` on a mirror speaking mutual TLS too; prints
+/// them and their ratios.
+fn commit_rates(seconds: u64, clients: u64, tls: bool) -> (Rates, Rates) {
     let lone = Engine::start();
     let (code, text) = http(lone.web_port, "POST", "/api/databases", Some(r#"{"name":"DATA"}"#));
     assert!(code == 201 || code == 200, "{text}");
@@ -112,6 +126,11 @@ fn commit_rates(seconds: u64, clients: u64) -> (Rates, Rates) {
         (stage, stage_figures(&text, stage))
     });
     drop(lab);
+    let over_tls = tls.then(|| {
+        let lab = Lab::start_tls(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], 3000);
+        lab.add_mirrored_database("DATA");
+        commits(lab.engine(0).superserver_port, seconds, clients)
+    });
     println!("durable commits, {clients} clients, {seconds} s each");
     println!(
         "  lone engine:          {:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  lowest 250 ms: {:.2}x the mean",
@@ -122,6 +141,13 @@ fn commit_rates(seconds: u64, clients: u64) -> (Rates, Rates) {
         mirrored.0, mirrored.1, mirrored.2, mirrored.3
     );
     println!("  ratio:                {:.2}x", mirrored.0 / alone.0);
+    if let Some(t) = over_tls {
+        println!(
+            "  primary + backup, TLS:{:>8.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  lowest 250 ms: {:.2}x the mean",
+            t.0, t.1, t.2, t.3
+        );
+        println!("  ratio, TLS / plain:   {:.2}x", t.0 / mirrored.0);
+    }
     println!("  where a mirrored commit's time goes (mirror::stages; p99 as a bucket bound):");
     for (stage, (count, mean, p99)) in stages {
         println!("    {stage:<14} {count:>9} observed  mean {:>7.3} ms  p99 <= {:>7.3} ms", mean * 1e3, p99 * 1e3);
@@ -204,8 +230,10 @@ fn commits(port: u16, seconds: u64, clients: u64) -> Rates {
 
 /// One kill -9 of the primary under load (with its agent first when `host_loss`); the
 /// client-measured gap between the last acknowledged commit before and the first after.
-fn failover_once(host_loss: bool) -> Duration {
-    let mut lab = Lab::start(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], QOS_MS);
+/// `tls`: the mirror speaks mutual TLS (the clients' superserver connections stay plain).
+fn failover_once(host_loss: bool, tls: bool) -> Duration {
+    let members = [("MIRRORA", "failover"), ("MIRRORB", "failover")];
+    let mut lab = if tls { Lab::start_tls(&members, QOS_MS) } else { Lab::start(&members, QOS_MS) };
     lab.add_mirrored_database("DATA");
     let ports = [lab.engine(0).superserver_port, lab.engine(1).superserver_port];
     let acks: Arc<Mutex<Vec<(Instant, usize)>>> = Arc::default();

@@ -2,6 +2,7 @@
 //! engine with its agent beside it, configured through the management API.
 
 use crate::{free_port, http, Agent, Engine};
+pub use installer::certs::{LabCerts, Party};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ pub struct Lab {
     pub arbiter: Option<Agent>,
     pub members: Vec<Member>,
     pub qos_ms: u32,
+    /// The lab CA and certificates when the lab speaks mutual TLS.
+    pub certs: Option<LabCerts>,
     _temp: tempfile::TempDir,
 }
 
@@ -26,19 +29,46 @@ impl Lab {
     /// configures the mirror on each, creates it on the first and joins the others, and
     /// waits until the second member is the active backup.
     pub fn start(members: &[(&str, &str)], qos_ms: u32) -> Lab {
-        Lab::start_with(members, qos_ms, &|_, dir| Engine::start_in(dir, &["--allow-fault-injection"]))
+        Lab::build(members, qos_ms, false, &Engine::start_in)
     }
 
-    /// As [`Lab::start`], each engine started by `engine(member index, data directory)`
-    /// (a test that needs a member's process set up its own way).
-    pub fn start_with(members: &[(&str, &str)], qos_ms: u32, engine: &dyn Fn(usize, &Path) -> Engine) -> Lab {
+    /// [`Lab::start`], each engine started by `engine(data directory, arguments)` where
+    /// `member` says which (a test that needs a member's process set up its own way).
+    pub fn start_with(members: &[(&str, &str)], qos_ms: u32, engine: &dyn Fn(usize, &Path, &[&str]) -> Engine) -> Lab {
+        Lab::build_each(members, qos_ms, false, engine)
+    }
+
+    /// [`Lab::start`] with mutual TLS: a lab CA and a certificate for every member, the
+    /// arbiter and the operator (installer::certs, as `mirrorlab up` makes them).
+    pub fn start_tls(members: &[(&str, &str)], qos_ms: u32) -> Lab {
+        Lab::build(members, qos_ms, true, &Engine::start_in)
+    }
+
+    fn build(members: &[(&str, &str)], qos_ms: u32, tls: bool, engine: &dyn Fn(&Path, &[&str]) -> Engine) -> Lab {
+        Lab::build_each(members, qos_ms, tls, &|_, dir, args| engine(dir, args))
+    }
+
+    fn build_each(
+        members: &[(&str, &str)],
+        qos_ms: u32,
+        tls: bool,
+        engine: &dyn Fn(usize, &Path, &[&str]) -> Engine,
+    ) -> Lab {
         let temp = tempfile::tempdir().expect("temp dir");
-        let arbiter = Agent::arbiter(&["--allow-fault-injection"]);
-        let mut lab = Lab { arbiter: Some(arbiter), members: Vec::new(), qos_ms, _temp: temp };
+        let certs = tls.then(|| {
+            let certs = LabCerts::new(temp.path().join("tls"));
+            let mut parties: Vec<Party<'_>> = members.iter().map(|&(name, _)| Party::Member(name)).collect();
+            parties.extend([Party::Arbiter, Party::Operator]);
+            certs.ensure(&parties).expect("make the lab certificates");
+            certs
+        });
+        let flags = |party: Party<'_>| certs.as_ref().map(|c| tls_flags(c, party)).unwrap_or_default();
+        let arbiter = Agent::arbiter(&with(&["--allow-fault-injection"], &flags(Party::Arbiter)));
+        let mut lab = Lab { arbiter: Some(arbiter), members: Vec::new(), qos_ms, certs: certs.clone(), _temp: temp };
         for (name, member_type) in members {
             let dir = lab._temp.path().join(name);
             std::fs::create_dir_all(&dir).unwrap();
-            let agent = Agent::beside(&dir, &["--allow-fault-injection"]);
+            let agent = Agent::beside(&dir, &with(&["--allow-fault-injection"], &flags(Party::Member(name))));
             lab.members.push(Member {
                 name: name.to_string(),
                 member_type: member_type.to_string(),
@@ -50,7 +80,9 @@ impl Lab {
         }
         for i in 0..lab.members.len() {
             let dir = lab.members[i].dir.clone();
-            lab.members[i].engine = Some(engine(i, &dir));
+            let args = lab.engine_args(i);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            lab.members[i].engine = Some(engine(i, &dir, &args));
             let config = lab.config(i);
             let (code, body) = http(lab.web(i), "PUT", "/api/mirror/config", Some(&config));
             assert_eq!(code, 200, "configuring {}: {body}", lab.members[i].name);
@@ -92,7 +124,39 @@ impl Lab {
 
     pub fn start_engine(&mut self, i: usize) {
         let dir = self.members[i].dir.clone();
-        self.members[i].engine = Some(Engine::start_in(&dir, &["--allow-fault-injection"]));
+        let args = self.engine_args(i);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.members[i].engine = Some(Engine::start_in(&dir, &args));
+    }
+
+    /// The arguments member `i`'s engine starts with: fault injection allowed, and its
+    /// certificate in a TLS lab.
+    fn engine_args(&self, i: usize) -> Vec<String> {
+        let tls = self.certs.as_ref().map(|c| tls_flags(c, Party::Member(&self.members[i].name))).unwrap_or_default();
+        std::iter::once("--allow-fault-injection".to_string()).chain(tls).collect()
+    }
+
+    /// The TLS identity of `party` in this lab (a TLS lab only).
+    pub fn tls(&self, party: Party<'_>) -> engine::tls::Tls {
+        let certs = self.certs.as_ref().expect("a lab started with start_tls");
+        engine::tls::Tls::load(&certs.files(party), std::path::Path::new("/")).expect("load the lab certificate")
+    }
+
+    /// A client of member `i`'s agent (the arbiter's with `None`), as the operator in a
+    /// TLS lab.
+    pub fn agent_client(&self, i: Option<usize>) -> engine::client::Client {
+        let (agent, name) = match i {
+            Some(i) => (self.members[i].agent.as_ref().expect("agent"), self.members[i].name.as_str()),
+            None => (self.arbiter.as_ref().expect("arbiter"), engine::tls::ARBITER_NAME),
+        };
+        match &self.certs {
+            None => agent.client(),
+            Some(_) => {
+                let address = format!("127.0.0.1:{}", agent.port);
+                engine::client::Client::connect_tls(address, Duration::from_secs(5), &self.tls(Party::Operator), name)
+                    .expect("connect to the agent with the operator's certificate")
+            }
+        }
     }
 
     pub fn engine(&self, i: usize) -> &Engine {
@@ -198,4 +262,15 @@ impl Lab {
         drop(self.members[i].agent.take());
         self.kill9(i);
     }
+}
+
+/// The `--tls-ca/--tls-cert/--tls-key` flags of `party`'s process.
+pub fn tls_flags(certs: &LabCerts, party: Party<'_>) -> Vec<String> {
+    let files = certs.files(party);
+    ["--tls-ca".into(), files.ca, "--tls-cert".into(), files.certificate, "--tls-key".into(), files.key].into()
+}
+
+/// `base` followed by `more`, as the argument slices the process helpers take.
+fn with<'a>(base: &[&'a str], more: &'a [String]) -> Vec<&'a str> {
+    base.iter().copied().chain(more.iter().map(String::as_str)).collect()
 }

@@ -154,6 +154,13 @@ fn compose_up_configures_a_mirror_that_fails_over_rejoins_and_survives_down_and_
     let (took, log) = lab.up_configured();
     println!("compose up to a configured, verified mirror: {:.1} s", took.as_secs_f64());
     assert!(log.contains("every member is caught up"), "the installer's log:\n{log}");
+    // Mutual TLS from the `secrets` service's files: the engines and agents say so at start.
+    for service in ["mirrora", "mirrorb-agent", "arbiter"] {
+        let c = lab.compose.container(service);
+        let out = docker::docker_quiet(&["logs", &c]);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("mutual TLS with the lab CA"), "{service} runs without TLS:\n{text}");
+    }
     let (a_resp, a_web) = lab.ports("mirrora");
     let (b_resp, b_web) = lab.ports("mirrorb");
     let (c_resp, c_web) = lab.ports("mirrorc");

@@ -98,11 +98,11 @@ fn a_panic_in_the_mirror_task_stops_the_engine_and_the_backup_takes_over() {
 
 #[test]
 fn a_primary_whose_disk_is_full_stops_and_the_backup_takes_over_with_every_acknowledged_write() {
-    let mut lab = Lab::start_with(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], 1000, &|i, dir| {
+    let mut lab = Lab::start_with(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], 1000, &|i, dir, args| {
         if i == 0 {
-            engine_on_a_small_disk(dir, &["--allow-fault-injection"])
+            engine_on_a_small_disk(dir, args)
         } else {
-            Engine::start_in(dir, &["--allow-fault-injection"])
+            Engine::start_in(dir, args)
         }
     });
     lab.add_mirrored_database("DATA");

@@ -225,6 +225,13 @@ fn docker_target_up_replicate_kill_rejoin_pause_partition_down() {
         assert!(err.starts_with("READONLY "), "{member} must be read-only: {err}");
     }
     assert!(lab.ok(&["logs", "mirrora"]).contains("[engine]"));
+    // Mutual TLS: each container got its certificate and key as files before it first
+    // started; the key is in no environment variable, and the engine uses it.
+    for c in [&container, &agent] {
+        assert!(inspect(c, "{{json .Config.Cmd}}").contains("--tls-key"), "{c} runs without TLS");
+        assert!(!inspect(c, "{{json .Config.Env}}").contains("PRIVATE KEY"), "{c} has a key in its environment");
+    }
+    assert!(lab.ok(&["logs", "mirrora"]).contains("mutual TLS with the lab CA"), "mirrora runs without TLS");
 
     // kill = SIGKILL the engine's container: its agent survives and tells mirrorb the
     // engine is down, so mirrorb takes over in one agent round trip, not after the QoS

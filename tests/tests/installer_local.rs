@@ -104,6 +104,7 @@ fn the_demo_up_write_read_kill_rejoin_reapply_failover_down() {
     );
     assert!(st.iter().all(|m| m["web_port"].as_u64().unwrap() > 0 && m["type"].is_string()));
     json_shapes(&lab, pb);
+    the_lab_speaks_mutual_tls(&lab, &st);
     watch_leaves_the_alternate_screen_on_ctrl_c(&lab);
 
     // The manifest's sample records are on the backup and the DR member.
@@ -166,6 +167,27 @@ fn sorted_keys(v: &Value) -> Vec<String> {
     let mut k: Vec<String> = v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect();
     k.sort();
     k
+}
+
+/// `up` made the lab CA and the certificates under the lab directory (keys 0600), and the
+/// agents serve holders of a lab certificate only.
+fn the_lab_speaks_mutual_tls(lab: &Lab, members: &[Value]) {
+    use std::os::unix::fs::PermissionsExt;
+    let tls = lab.labs().join("phonebook").join("tls");
+    for file in ["ca.pem", "mirrora.pem", "mirrorc.pem", "arbiter.pem", "operator.pem"] {
+        assert!(tls.join(file).is_file(), "{file} missing in {}", tls.display());
+    }
+    for key in ["ca.key", "mirrora.key", "mirrorb.key", "arbiter.key", "operator.key"] {
+        let mode = std::fs::metadata(tls.join(key)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{key}");
+    }
+    let agent_port = members[0]["agent_port"].as_u64().unwrap();
+    let address = format!("127.0.0.1:{agent_port}");
+    let plain = Client::connect(&address, Duration::from_secs(5)).and_then(|mut c| c.command(&[b"AGENT", b"STATUS"]));
+    assert!(plain.is_err(), "an agent answered plain TCP: {plain:?}");
+    let operator = installer::certs::LabCerts::new(&tls).operator().unwrap();
+    let mut c = Client::connect_tls(&address, Duration::from_secs(5), &operator, "MIRRORA").unwrap();
+    assert!(c.command(&[b"AGENT", b"STATUS"]).is_ok());
 }
 
 /// The `--json` documents of a running lab keep the shapes docs/json.md gives them.

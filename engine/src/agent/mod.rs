@@ -57,6 +57,9 @@ pub struct AgentConfig {
     pub max_connections: usize,
     /// Protected mode: only loopback peers are served (see [`crate::access`]).
     pub protected_mode: bool,
+    /// Mutual TLS with the lab CA: only holders of a lab certificate are served, and what
+    /// a certificate names decides what its holder may do (`server::authorize`).
+    pub tls: Option<std::sync::Arc<crate::tls::Tls>>,
 }
 
 impl Default for AgentConfig {
@@ -70,6 +73,7 @@ impl Default for AgentConfig {
             fence_timeout: fence::DEFAULT_FENCE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             protected_mode: true,
+            tls: None,
         }
     }
 }

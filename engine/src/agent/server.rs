@@ -14,13 +14,14 @@ use super::AgentConfig;
 use crate::instance::datadir::DataDir;
 use crate::resp::codec::{self, Frame};
 use crate::resp::reply::{Protocol, ReplyWriter};
+use crate::tls::{Identity, HANDSHAKE_TIMEOUT};
 use crate::vfs::real::RealVfs;
 use parking_lot::Mutex;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
@@ -107,7 +108,23 @@ impl crate::connections::ConnectionHandler for AgentConnections {
         let shared = self.0.clone();
         async move {
             let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-            handle(stream, peer, id, &shared, stop).await;
+            let _ = stream.set_nodelay(true);
+            match shared.config.tls.clone() {
+                None => handle(stream, peer, Identity::Plain, id, &shared, stop).await,
+                Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        let identity = tls.identify(stream.get_ref().1.peer_certificates());
+                        handle(stream, peer, identity, id, &shared, stop).await;
+                    }
+                    Ok(Err(e)) => tracing::warn!(
+                        %peer,
+                        "connection refused: TLS handshake failed (only holders of a lab certificate are served): {e}"
+                    ),
+                    Err(_) => {
+                        tracing::warn!(%peer, "connection closed: no TLS handshake within {} s", HANDSHAKE_TIMEOUT.as_secs())
+                    }
+                },
+            }
             shared.arbiter.lock().disconnect(id);
         }
     }
@@ -117,6 +134,8 @@ impl crate::connections::ConnectionHandler for AgentConnections {
 struct Conn {
     id: ConnId,
     peer: SocketAddr,
+    /// What the peer's certificate proved (`Plain` without TLS: everything allowed).
+    identity: Identity,
     /// CLIENT SETNAME.
     name: Option<String>,
     /// (mirror, member) pairs this connection said HELLO as.
@@ -140,9 +159,17 @@ enum Flow {
     Drop,
 }
 
-async fn handle(mut stream: TcpStream, peer: SocketAddr, id: ConnId, shared: &Shared, mut stop: watch::Receiver<bool>) {
-    let _ = stream.set_nodelay(true);
-    let mut conn = Conn { id, peer, name: None, members: Vec::new() };
+async fn handle<S>(
+    mut stream: S,
+    peer: SocketAddr,
+    identity: Identity,
+    id: ConnId,
+    shared: &Shared,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut conn = Conn { id, peer, identity, name: None, members: Vec::new() };
     let mut faults_changed = shared.fault_generation.subscribe();
     let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::new();
@@ -233,6 +260,53 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, id: ConnId, shared: &Sh
     tracing::debug!(%peer, id, "connection closed");
 }
 
+/// Who may do what once TLS is on (without TLS, [`Identity::Plain`], anyone may do
+/// anything, as before): members fence, read journal ranges and ask the arbiter; the
+/// operator (the installer) reads status and works the fault switches; the greeting
+/// commands are everyone's who completed the handshake.
+fn authorize(identity: &Identity, request: &Request) -> Result<(), String> {
+    let members_only = matches!(
+        request,
+        Request::AgentFence { .. }
+            | Request::JournalRange { .. }
+            | Request::ArbiterHello { .. }
+            | Request::ArbiterPing { .. }
+            | Request::ArbiterSees { .. }
+            | Request::ArbiterAsk(_)
+    );
+    let operators_too = matches!(
+        request,
+        Request::AgentStatus | Request::ArbiterStatus | Request::FaultDrop(_) | Request::FaultHeal | Request::FaultList
+    );
+    if members_only && !identity.is_member() {
+        return Err(format!(
+            "NOPERM only mirror members (a member certificate of the lab CA) may do this; the peer presented {}",
+            identity.describe()
+        ));
+    }
+    if operators_too && !identity.is_operator_or_member() {
+        return Err(format!(
+            "NOPERM only members and the operator may do this; the peer presented {}",
+            identity.describe()
+        ));
+    }
+    Ok(())
+}
+
+/// The command's name for the log.
+fn request_word(request: &Request) -> &'static str {
+    match request {
+        Request::AgentFence { .. } => "AGENT FENCE",
+        Request::JournalRange { .. } => "JOURNAL RANGE",
+        Request::ArbiterAsk(_) => "ARBITER ASK",
+        Request::ArbiterHello { .. } | Request::ArbiterPing { .. } | Request::ArbiterSees { .. } => "ARBITER",
+        Request::AgentStatus => "AGENT STATUS",
+        Request::ArbiterStatus => "ARBITER STATUS",
+        Request::FaultDrop(_) | Request::FaultHeal | Request::FaultList => "FAULT",
+        _ => "a command",
+    }
+}
+
 /// Runs `job` on the blocking pool, at most [`MAX_BLOCKING_JOBS`] at once.
 async fn blocking<T: Send + 'static>(shared: &Shared, job: impl FnOnce() -> T + Send + 'static) -> T {
     let _permit = shared.blocking.acquire().await.expect("the semaphore is never closed");
@@ -247,6 +321,11 @@ async fn execute(shared: &Shared, conn: &mut Conn, request: Request, out: &mut V
         return Flow::Drop;
     }
     let mut w = ReplyWriter { out, proto: Protocol::Resp2 };
+    if let Err(refusal) = authorize(&conn.identity, &request) {
+        tracing::warn!(peer = %conn.peer, id = conn.id, "refused {}: {refusal}", request_word(&request));
+        w.error(&refusal);
+        return Flow::Continue;
+    }
     match request {
         Request::Ping(None) => w.simple("PONG"),
         Request::Ping(Some(msg)) => w.bulk(&msg),

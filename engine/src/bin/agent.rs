@@ -4,7 +4,7 @@
 use clap::Parser;
 use engine::agent::{self, AgentConfig};
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -51,12 +51,32 @@ struct Args {
     /// Most concurrent connections.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     max_connections: u32,
+    /// The lab CA (PEM): with --tls-cert and --tls-key, only holders of a certificate of
+    /// the lab CA are served (mutual TLS). Without: plain TCP.
+    #[arg(long, env = "MIRRORLAB_AGENT_TLS_CA", requires_all = ["tls_cert", "tls_key"])]
+    tls_ca: Option<PathBuf>,
+    /// This agent's certificate (PEM): its member's, or the arbiter's.
+    #[arg(long, env = "MIRRORLAB_AGENT_TLS_CERT", requires_all = ["tls_ca", "tls_key"])]
+    tls_cert: Option<PathBuf>,
+    /// This agent's private key (PEM).
+    #[arg(long, env = "MIRRORLAB_AGENT_TLS_KEY", requires_all = ["tls_ca", "tls_cert"])]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     engine::fatal::abort_on_panic();
     let args = Args::parse();
     engine::logging::init(None, &args.log_level);
+    let tls = engine::tls::files_from_flags(args.tls_ca, args.tls_cert, args.tls_key).and_then(|files| {
+        engine::tls::load_optional(files.as_ref(), Path::new("."), "agent").map_err(|e| e.to_string())
+    });
+    let tls = match tls {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("agent: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let config = AgentConfig {
         data_dir: args.data_dir,
         allow_fault_injection: args.allow_fault_injection,
@@ -66,6 +86,7 @@ fn main() -> ExitCode {
         fence_timeout: Duration::from_millis(args.fence_timeout_ms.into()),
         max_connections: args.max_connections as usize,
         protected_mode: args.protected_mode,
+        tls,
     };
     match agent::run(SocketAddr::new(args.interface, args.port), config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -45,6 +45,16 @@ enum Command {
         /// configured `network.protected_mode`, true.
         #[arg(long, action = clap::ArgAction::Set, env = "MIRRORLAB_PROTECTED_MODE")]
         protected_mode: Option<bool>,
+        /// The lab CA (PEM): with --tls-cert and --tls-key, the mirror's data channel,
+        /// agents and arbiter use mutual TLS. Default: engine.yaml's `tls`, else plain TCP.
+        #[arg(long, env = "MIRRORLAB_TLS_CA", requires_all = ["tls_cert", "tls_key"])]
+        tls_ca: Option<PathBuf>,
+        /// This member's certificate (PEM), signed by the lab CA, naming the member.
+        #[arg(long, env = "MIRRORLAB_TLS_CERT", requires_all = ["tls_ca", "tls_key"])]
+        tls_cert: Option<PathBuf>,
+        /// This member's private key (PEM).
+        #[arg(long, env = "MIRRORLAB_TLS_KEY", requires_all = ["tls_ca", "tls_cert"])]
+        tls_key: Option<PathBuf>,
     },
     /// Stop the engine running on the data directory and wait until it has.
     Stop {
@@ -199,7 +209,11 @@ fn run(mut args: Args) -> Result<ExitCode> {
             allow_fault_injection,
             interface,
             protected_mode,
+            tls_ca,
+            tls_cert,
+            tls_key,
         } => {
+            let tls = engine::tls::files_from_flags(tls_ca, tls_cert, tls_key).map_err(anyhow::Error::msg)?;
             engine::start::run(engine::start::StartOptions {
                 data_dir: args.data_dir,
                 superserver_port,
@@ -209,6 +223,7 @@ fn run(mut args: Args) -> Result<ExitCode> {
                 allow_fault_injection,
                 interface,
                 protected_mode,
+                tls,
             })?;
         }
         Command::Stop { timeout } => {

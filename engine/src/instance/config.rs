@@ -24,6 +24,10 @@ pub struct Config {
     /// This instance's mirror membership, once configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror: Option<crate::mirror::config::MirrorConfig>,
+    /// Mutual TLS with the lab CA for the mirror (data channel, agents, arbiter); paths
+    /// relative to the data directory. Absent: plain TCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -166,6 +170,7 @@ impl Config {
             )]),
             namespaces: BTreeMap::from([("USER".into(), NamespaceConfig { globals: "USER".into(), mappings: vec![] })]),
             mirror: None,
+            tls: None,
         }
     }
 

@@ -227,6 +227,27 @@ enum Cmd {
         #[arg(long)]
         no_cache: bool,
     },
+    /// Make the lab CA (once, in --dir) and the TLS files of the members, the arbiter and
+    /// the operator, each under OUT/<name>/ (ca.pem, certificate.pem, key.pem): the Compose
+    /// lab's one-shot `secrets` service. The CA's key stays in --dir.
+    #[command(
+        after_help = "Examples:\n  mirrorlab secrets --dir /ca --out /tls --members mirrora,mirrorb,mirrorc --owner 10001\n  mirrorlab secrets --dir .mirrorlab/ca --out ./tls --members mirrora,mirrorb"
+    )]
+    Secrets {
+        /// Where the lab CA's certificate and key are kept (made on the first run).
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// Where each party's files are written, one directory per member, `arbiter`
+        /// and `operator`.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// The members, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        members: Vec<String>,
+        /// The uid (and gid) that owns the files written under --out: the images' user.
+        #[arg(long)]
+        owner: Option<u32>,
+    },
     /// A member's messages.log (or its agent's log, or the arbiter's).
     #[command(
         after_help = "Examples:\n  mirrorlab logs mirrora\n  mirrorlab logs mirrora --follow\n  mirrorlab logs mirrora --agent --lines 50\n  mirrorlab logs arbiter"
@@ -627,6 +648,22 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
                     let names: Vec<String> = b.tags.iter().map(|t| format!("{}:{t}", b.repository)).collect();
                     println!("{}  {:.1} MB", names.join(" "), b.size as f64 / 1e6);
                 }
+            }
+        }
+        Cmd::Secrets { dir, out, members, owner } => {
+            use installer::certs::{export, LabCerts, Party};
+            let mut parties: Vec<Party<'_>> = members.iter().map(|m| Party::Member(m)).collect();
+            parties.extend([Party::Arbiter, Party::Operator]);
+            let written = export(&LabCerts::new(dir), &parties, out, *owner)?;
+            if json {
+                print_json(serde_json::json!({ "ok": true, "files": written }));
+            } else {
+                println!(
+                    "TLS files of {} parties under {} (lab CA in {})",
+                    parties.len(),
+                    out.display(),
+                    dir.display()
+                );
             }
         }
         Cmd::Logs { member, lines, follow: false, agent } => {

@@ -13,6 +13,7 @@ use super::docker_api::{ContainerState, DockerApi, Spec};
 use super::docker_layout::{network_name, plan, volume_name, Part, AGENT_KEY, MIRROR_PORT, SUPERSERVER_KEY, WEB_KEY};
 use super::{docker_copy, failed, Addresses, Proc, Target, TargetError};
 use crate::api::Api;
+use crate::certs::{LabCerts, Party};
 use crate::labdir::{LabDir, LabState, MemberPorts};
 use crate::manifest::Manifest;
 use std::cell::RefCell;
@@ -29,6 +30,9 @@ pub struct Docker {
     api: DockerApi,
     lab: String,
     dir: LabDir,
+    /// The lab CA and certificates (the lab directory's `tls/`): each container gets its
+    /// own before it first starts; the installer talks to agents with the operator's.
+    certs: LabCerts,
     faults: bool,
     members: Vec<String>,
     has_arbiter: bool,
@@ -50,6 +54,7 @@ impl Docker {
             api,
             lab: manifest.lab.clone(),
             dir: LabDir::new(base, &manifest.lab),
+            certs: LabCerts::new(LabDir::new(base, &manifest.lab).root.join("tls")),
             faults: manifest.faults,
             members: manifest.members.iter().map(|m| m.name.clone()).collect(),
             has_arbiter: manifest.arbiter.is_some(),
@@ -157,7 +162,21 @@ impl Docker {
                 pid_mode: p.pid_of.map(|c| format!("container:{c}")),
                 no_healthcheck: p.no_healthcheck,
             })
-            .map_err(f)
+            .map_err(f)?;
+        self.give_tls_files(part)
+    }
+
+    /// Uploads the container's TLS files (made once in the lab directory) into the new,
+    /// not yet started container: the process finds them at its first start.
+    fn give_tls_files(&self, part: Part) -> Result<(), TargetError> {
+        let who = part.who();
+        let party = super::docker_layout::party(part);
+        self.certs.ensure(&[party, Party::Operator]).map_err(|e| failed(who, e.to_string()))?;
+        let (cert, key) = self.certs.paths(party);
+        let read = |p: &Path| std::fs::read(p).map_err(|e| failed(who, format!("reading {}: {e}", p.display())));
+        let archive = docker_copy::tls_archive(&read(&self.certs.ca_file())?, &read(&cert)?, &read(&key)?)
+            .map_err(|e| failed(who, e))?;
+        self.api.upload(&self.name(part), "/", archive).map_err(|e| failed(who, e))
     }
 
     /// Creates (if needed) and starts a container, then waits for `ready`.
@@ -422,7 +441,9 @@ impl Target for Docker {
                 ),
             ));
         }
-        super::local::agent_fault_at(member, port, peers)
+        self.certs.ensure(&[Party::Operator]).map_err(|e| failed(part.who(), e.to_string()))?;
+        let tls = self.certs.operator().map_err(|e| failed(part.who(), e.to_string()))?;
+        super::local::agent_fault_at(member, port, peers, Some(&tls))
     }
 
     /// Disconnects both of the member's containers: the others can reach neither its

@@ -76,6 +76,36 @@ pub fn staging_archive(db: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
     b.into_inner().map_err(io)
 }
 
+/// The archive that gives a container its TLS files before it first starts (extracted at
+/// `/`): `tls/` readable by the image's user only, the CA's and the party's certificates,
+/// and the party's key mode 0600. They live in the container's own writable layer: never
+/// in an image layer, never in the environment.
+pub fn tls_archive(ca: &[u8], certificate: &[u8], key: &[u8]) -> Result<Vec<u8>, String> {
+    let io = |e: std::io::Error| format!("building the TLS archive: {e}");
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_path("tls/").map_err(io)?;
+    h.set_mode(0o500);
+    h.set_uid(ENGINE_UID);
+    h.set_gid(ENGINE_UID);
+    h.set_size(0);
+    h.set_cksum();
+    b.append(&h, std::io::empty()).map_err(io)?;
+    let names = super::docker_layout::TLS_FILES;
+    for ((name, bytes), mode) in names.iter().zip([ca, certificate, key]).zip([0o444, 0o444, 0o600]) {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(format!("tls/{name}")).map_err(io)?;
+        h.set_mode(mode);
+        h.set_uid(ENGINE_UID);
+        h.set_gid(ENGINE_UID);
+        h.set_size(bytes.len() as u64);
+        h.set_cksum();
+        b.append(&h, bytes).map_err(io)?;
+    }
+    b.into_inner().map_err(io)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +153,29 @@ mod tests {
         b.append(&h, std::io::empty()).unwrap();
         let err = file_from_archive(&b.into_inner().unwrap()).unwrap_err();
         assert!(err.contains("no file"), "{err}");
+    }
+
+    #[test]
+    fn the_tls_archive_gives_the_key_to_the_images_user_only() {
+        let archive = tls_archive(b"ca", b"cert", b"key").unwrap();
+        let mut ar = tar::Archive::new(&archive[..]);
+        let entries: Vec<(String, u32, u64)> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (e.path().unwrap().display().to_string(), h.mode().unwrap(), h.uid().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("tls/".to_string(), 0o500, ENGINE_UID),
+                ("tls/ca.pem".to_string(), 0o444, ENGINE_UID),
+                ("tls/certificate.pem".to_string(), 0o444, ENGINE_UID),
+                ("tls/key.pem".to_string(), 0o600, ENGINE_UID),
+            ]
+        );
     }
 }

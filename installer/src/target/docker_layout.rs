@@ -25,6 +25,10 @@ pub const WEB_KEY: &str = "52773/tcp";
 pub const AGENT_KEY: &str = "2188/tcp";
 
 const INIT: &str = "/usr/local/bin/mirrorlab-init";
+/// Where a container finds its TLS files, uploaded before it first starts
+/// (docker_copy::tls_archive): the lab CA's certificate, its party's certificate and key.
+pub const TLS_DIR: &str = "/tls";
+pub use crate::certs::TLS_FILES;
 /// The agent's fault switch from the environment (engine/src/bin/agent.rs): the agent
 /// runs under `mirrorlab-init agent`, which passes no switch of its own.
 const FAULT_ENV: &str = "MIRRORLAB_ALLOW_FAULT_INJECTION=true";
@@ -88,6 +92,21 @@ pub fn volume_name(lab: &str, member: &str) -> String {
     format!("mirrorlab-{lab}-{}-data", member.to_ascii_lowercase())
 }
 
+/// The flags that point an engine or agent at its TLS files.
+pub fn tls_flags() -> Vec<String> {
+    let [ca, cert, key] = TLS_FILES.map(|f| format!("{TLS_DIR}/{f}"));
+    vec!["--tls-ca".into(), ca, "--tls-cert".into(), cert, "--tls-key".into(), key]
+}
+
+/// Which certificate a container holds: its member's (engine and agent alike) or the
+/// arbiter's.
+pub fn party<'a>(part: Part<'a>) -> crate::certs::Party<'a> {
+    match part {
+        Part::Engine(m) | Part::Agent(m) => crate::certs::Party::Member(m),
+        Part::Arbiter => crate::certs::Party::Arbiter,
+    }
+}
+
 /// What a new container runs.
 #[derive(Debug)]
 pub struct Plan {
@@ -113,7 +132,7 @@ pub fn plan(lab: &str, part: Part, faults: bool) -> Plan {
         Part::Arbiter => Plan {
             image: "arbiter",
             entrypoint: vec![],
-            cmd: if faults { strings(&["--allow-fault-injection"]) } else { vec![] },
+            cmd: [if faults { strings(&["--allow-fault-injection"]) } else { vec![] }, tls_flags()].concat(),
             env: vec![],
             volume: None,
             publish: &[AGENT_KEY],
@@ -124,7 +143,7 @@ pub fn plan(lab: &str, part: Part, faults: bool) -> Plan {
             image: "engine",
             entrypoint: strings(&[INIT, "agent"]),
             // The agent probes the engine's superserver by the engine's hostname.
-            cmd: vec!["--engine-host".into(), Part::Engine(m).alias()],
+            cmd: [vec!["--engine-host".into(), Part::Engine(m).alias()], tls_flags()].concat(),
             env: if faults { vec![FAULT_ENV.into()] } else { vec![] },
             volume: Some(volume_name(lab, m)),
             publish: &[AGENT_KEY],
@@ -142,6 +161,7 @@ pub fn plan(lab: &str, part: Part, faults: bool) -> Plan {
             if faults {
                 cmd.push("--allow-fault-injection".into());
             }
+            cmd.extend(tls_flags());
             Plan {
                 image: "engine",
                 entrypoint: strings(&[INIT, "start", "--no-agent"]),
@@ -174,7 +194,7 @@ mod tests {
         assert_eq!(Part::Engine("MIRRORA").container("pb"), "mirrorlab-pb-mirrora");
         assert_eq!(Part::Agent("MIRRORA").alias(), "mirrora-agent");
         assert_eq!(agent.entrypoint, [INIT, "agent"]);
-        assert_eq!(agent.cmd, ["--engine-host", "mirrora"]);
+        assert_eq!(agent.cmd, [&["--engine-host".to_string(), "mirrora".into()][..], &tls_flags()].concat());
         assert!(agent.no_healthcheck && agent.pid_of.is_none());
         assert_eq!(agent.publish, [AGENT_KEY]);
         assert_eq!(engine.entrypoint, [INIT, "start", "--no-agent"]);
@@ -189,7 +209,11 @@ mod tests {
     fn faults_switch_on_the_agents_from_the_environment_and_the_engines_and_arbiter_by_flag() {
         assert_eq!(plan("pb", Part::Agent("MIRRORB"), true).env, [FAULT_ENV]);
         assert!(plan("pb", Part::Engine("MIRRORB"), true).cmd.contains(&"--allow-fault-injection".to_string()));
-        assert_eq!(plan("pb", Part::Arbiter, true).cmd, ["--allow-fault-injection"]);
+        assert_eq!(
+            plan("pb", Part::Arbiter, true).cmd,
+            [&["--allow-fault-injection".to_string()][..], &tls_flags()].concat()
+        );
+        assert!(!plan("pb", Part::Arbiter, false).cmd.contains(&"--allow-fault-injection".to_string()));
         assert_eq!(Part::Arbiter.container("pb"), "mirrorlab-pb-arbiter");
     }
 }

@@ -5,9 +5,10 @@
 use super::process::{self, alive, find_binary, read_pid};
 use super::{failed, Addresses, Proc, Target, TargetError};
 use crate::api::Api;
+use crate::certs::{LabCerts, Party};
 use crate::labdir::{LabDir, LabState, MemberPorts};
 use crate::manifest::Manifest;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -19,6 +20,8 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Local {
     dir: LabDir,
+    /// The lab CA and certificates: engines, agents and the arbiter speak mutual TLS.
+    certs: LabCerts,
     state: LabState,
     faults: bool,
     members: Vec<String>,
@@ -34,7 +37,9 @@ impl Local {
     pub fn open(manifest: &Manifest, base: &Path) -> Result<Local, TargetError> {
         let dir = LabDir::new(base, &manifest.lab);
         let state = dir.state_for(manifest)?;
+        let certs = LabCerts::new(dir.root.join("tls"));
         Ok(Local {
+            certs,
             dir,
             state,
             faults: manifest.faults,
@@ -59,6 +64,20 @@ impl Local {
         read_pid(&self.agent_pid_file(member)).filter(|&pid| alive(pid, "agent"))
     }
 
+    /// Makes `party`'s certificate if it has none yet and names its files on `cmd`.
+    fn tls_args(&self, cmd: &mut Command, party: Party<'_>) -> Result<(), String> {
+        self.certs.ensure(&[party, Party::Operator]).map_err(|e| e.to_string())?;
+        let files = self.certs.files(party);
+        cmd.args(["--tls-ca", &files.ca, "--tls-cert", &files.certificate, "--tls-key", &files.key]);
+        Ok(())
+    }
+
+    /// The installer's own certificate, for talking to the agents.
+    fn operator_tls(&self, who: &str) -> Result<engine::tls::Tls, TargetError> {
+        self.certs.ensure(&[Party::Operator]).map_err(|e| failed(who, e.to_string()))?;
+        self.certs.operator().map_err(|e| failed(who, e.to_string()))
+    }
+
     fn port(&self, member: &str) -> &MemberPorts {
         self.state.members.get(member).expect("the lab state has every manifest member (LabDir::state_for)")
     }
@@ -70,6 +89,8 @@ impl Local {
         let bin = find_binary("agent").map_err(|e| failed(who, e.to_string()))?;
         let mut cmd = Command::new(bin);
         cmd.args(["--port", &port.to_string(), "--interface", "127.0.0.1", "--log-level", "info"]);
+        let party = member.map_or(Party::Arbiter, Party::Member);
+        self.tls_args(&mut cmd, party).map_err(|e| failed(who, e))?;
         let dir = match member {
             Some(m) => {
                 cmd.arg("--data-dir").arg(self.dir.data_dir(m));
@@ -114,6 +135,7 @@ impl Local {
         std::fs::create_dir_all(&data).map_err(|e| failed(member, format!("cannot create {}: {e}", data.display())))?;
         let mut cmd = Command::new(bin);
         cmd.arg("start").arg("--data-dir").arg(&data);
+        self.tls_args(&mut cmd, Party::Member(member)).map_err(|e| failed(member, e))?;
         cmd.args([
             "--superserver-port",
             &p.superserver.to_string(),
@@ -305,7 +327,8 @@ impl Target for Local {
             Some(m) => self.port(m).agent,
             None => self.state.arbiter_port,
         };
-        agent_fault_at(member, port, peers)
+        let tls = self.operator_tls(member.unwrap_or("ARBITER"))?;
+        agent_fault_at(member, port, peers, Some(&tls))
     }
 
     fn down(&self, wipe: bool) -> Result<(), TargetError> {
@@ -394,7 +417,13 @@ pub(crate) fn engine_session_on(member: &str, host: &str, port: u16, namespace: 
 }
 
 /// The fault switch of the agent (or arbiter, `member` None) listening on 127.0.0.1:`port`.
-pub(crate) fn agent_fault_at(member: Option<&str>, port: u16, peers: &[String]) -> Result<(), TargetError> {
+/// `tls`: the operator's certificate, when the lab's agents speak TLS.
+pub(crate) fn agent_fault_at(
+    member: Option<&str>,
+    port: u16,
+    peers: &[String],
+    tls: Option<&engine::tls::Tls>,
+) -> Result<(), TargetError> {
     let who = member.unwrap_or("ARBITER");
     let mut args: Vec<&str> = vec!["FAULT"];
     if peers.is_empty() {
@@ -403,26 +432,26 @@ pub(crate) fn agent_fault_at(member: Option<&str>, port: u16, peers: &[String]) 
         args.push("DROP");
         args.extend(peers.iter().map(String::as_str));
     }
-    let reply =
-        resp_command(port, &args).map_err(|e| failed(who, format!("agent fault switch on port {port}: {e}")))?;
-    if reply.starts_with('-') {
-        return Err(failed(who, format!("the agent refused {}: {}", args.join(" "), reply.trim_start_matches('-'))));
+    let address = format!("127.0.0.1:{port}");
+    let timeout = Duration::from_secs(5);
+    // The agent's certificate names its member, the arbiter's ARBITER_NAME.
+    let peer = member.unwrap_or(engine::tls::ARBITER_NAME);
+    let connected = match tls {
+        Some(tls) => engine::client::Client::connect_tls(&address, timeout, tls, peer),
+        None => engine::client::Client::connect(&address, timeout),
+    };
+    let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    let reply = connected.and_then(|mut c| {
+        c.set_timeout(Some(timeout))?;
+        c.command(&argv)
+    });
+    match reply {
+        Ok(_) => Ok(()),
+        Err(engine::client::ClientError::Server(e)) => {
+            Err(failed(who, format!("the agent refused {}: {e}", args.join(" "))))
+        }
+        Err(e) => Err(failed(who, format!("agent fault switch on port {port}: {e}"))),
     }
-    Ok(())
-}
-
-/// One RESP command to 127.0.0.1:`port`; the first reply line.
-fn resp_command(port: u16, args: &[&str]) -> std::io::Result<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut req = format!("*{}\r\n", args.len());
-    for a in args {
-        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-    }
-    s.write_all(req.as_bytes())?;
-    let mut buf = [0u8; 512];
-    let n = s.read(&mut buf)?;
-    Ok(String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_string())
 }
 
 /// A terminal error line: `<CODE> detail` (docs/terminal.md).

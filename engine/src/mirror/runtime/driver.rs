@@ -436,8 +436,10 @@ impl Driver {
             }
             Command::Journal(JournalOp::Receive { source, from_agent: true, target }) => {
                 let address = self.cfg.members[source.0 as usize].agent.clone();
+                let name = self.name(source).to_string();
                 let net = self.net.clone();
-                let fetched = tokio::task::spawn_blocking(move || fetch_from_agent(&net, &address, target.end())).await;
+                let fetched =
+                    tokio::task::spawn_blocking(move || fetch_from_agent(&net, (&address, &name), target.end())).await;
                 match fetched {
                     Ok(Ok(n)) => {
                         tracing::info!("mirror: fetched {n} journal records from {}'s agent", self.name(source))
@@ -464,14 +466,18 @@ impl Driver {
                 let inputs = self.net.inputs.clone();
                 let reason = format!("{} takes over mirror {}", self.name(self.me), self.cfg.name);
                 let dropped = self.net.is_dropped(self.name(member));
+                let name = self.name(member).to_string();
+                let tls = self.net.tls.clone();
                 tokio::spawn(async move {
                     let answer = if dropped {
                         None
                     } else {
-                        tokio::task::spawn_blocking(move || peers::ask_agent(&address, member, fence, &reason))
-                            .await
-                            .ok()
-                            .flatten()
+                        tokio::task::spawn_blocking(move || {
+                            peers::ask_agent(&address, (member, &name), tls.as_deref(), fence, &reason)
+                        })
+                        .await
+                        .ok()
+                        .flatten()
                     };
                     // No answer (its host may be down): forget the request so the machine's
                     // next retry asks again.
@@ -639,8 +645,14 @@ impl Driver {
             .filter(|(_, m)| m.member_type == MemberType::Failover)
             .map(|(i, _)| MemberId(i as u8))
             .collect();
-        let mut client =
-            ArbiterClient::new(address, self.cfg.name.clone(), self.me, failover, u64::from(self.cfg.qos_ms));
+        let mut client = ArbiterClient::new(
+            address,
+            self.cfg.name.clone(),
+            self.me,
+            failover,
+            u64::from(self.cfg.qos_ms),
+            self.net.tls.clone(),
+        );
         let (tx, mut rx) = mpsc::channel::<ArbiterRequest>(4);
         let inputs = self.net.inputs.clone();
         let net = self.net.clone();
@@ -703,8 +715,9 @@ impl Drop for Driver {
 
 /// Copies records `last+1..=end` from another member's agent into this member's journal
 /// (agent-controlled takeover with a peer whose journal is longer). Returns how many.
-fn fetch_from_agent(net: &NetShared, address: &str, end: Position) -> Result<u64, String> {
-    let mut client = crate::client::Client::connect(address, peers::PEER_TIMEOUT).map_err(|e| e.to_string())?;
+fn fetch_from_agent(net: &NetShared, (address, name): (&str, &str), end: Position) -> Result<u64, String> {
+    let mut client =
+        peers::connect(address, name, net.tls.as_deref(), peers::PEER_TIMEOUT).map_err(|e| e.to_string())?;
     let _ = client.set_timeout(Some(Duration::from_secs(10)));
     let journal = net.store.mirror_journal();
     let mut count = 0;

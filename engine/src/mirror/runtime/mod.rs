@@ -57,6 +57,8 @@ pub struct MirrorService {
     interface: String,
     /// Where mirrored commits spend their time, across stops and starts of mirroring.
     stages: Arc<CommitStages>,
+    /// Mutual TLS with the lab CA for the data channel, agents and the arbiter.
+    tls: Option<Arc<crate::tls::Tls>>,
 }
 
 /// A member whose mirroring the operator stopped: enough to report it.
@@ -92,6 +94,7 @@ impl MirrorService {
         open_store: StoreFactory,
         interface: String,
         allow_faults: bool,
+        tls: Option<Arc<crate::tls::Tls>>,
     ) -> Result<Arc<MirrorService>, EngineError> {
         let service = Arc::new(MirrorService {
             dir,
@@ -102,6 +105,7 @@ impl MirrorService {
             allow_faults,
             interface,
             stages: Arc::default(),
+            tls,
         });
         if state::load(&service.dir)?.is_some_and(|s| s.joined) {
             service.launch(false)?;
@@ -167,6 +171,7 @@ impl MirrorService {
             state: Arc::new(Mutex::new(state)),
             inputs: inputs.clone(),
             stages: self.stages.clone(),
+            tls: self.tls.clone(),
         });
         let _guard = self.handle.enter();
         let mut driver_cfg = cfg.clone();

@@ -13,10 +13,12 @@ use crate::mirror::shipping::follower::{follow, FollowEnd, FromPrimary, RecordSi
 use crate::mirror::shipping::sender::{decide_join, serve_member, FromMember, JoinDecision};
 use crate::mirror::shipping::AbortOnDrop;
 use crate::mirror::shipping::{epoch_changes, wire, ShippingError};
+use crate::tls::{Identity, HANDSHAKE_TIMEOUT};
 use parking_lot::Mutex;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -58,6 +60,8 @@ pub struct NetShared {
     pub inputs: mpsc::Sender<Input>,
     /// Where mirrored commits spend their time.
     pub stages: Arc<crate::mirror::stages::CommitStages>,
+    /// Mutual TLS with the lab CA; `None`: plain TCP, peers believed by their JOIN.
+    pub tls: Option<Arc<crate::tls::Tls>>,
 }
 
 impl NetShared {
@@ -99,14 +103,35 @@ pub async fn listen(listener: TcpListener, net: Arc<NetShared>) {
         let _ = stream.set_nodelay(true);
         let net = net.clone();
         tokio::spawn(async move {
-            serve_one(stream, net, waiting).await;
+            match net.tls.clone() {
+                None => serve_one(stream, Identity::Plain, net, waiting).await,
+                // The handshake counts as not joined yet: it holds `waiting`, and is
+                // bounded like the JOIN that follows it.
+                Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        let identity = tls.identify(stream.get_ref().1.peer_certificates());
+                        serve_one(stream, identity, net, waiting).await;
+                    }
+                    Ok(Err(e)) => tracing::warn!(
+                        "mirror: refused a connection from {peer}: TLS handshake failed (a member needs a certificate of the lab CA): {e}"
+                    ),
+                    Err(_) => tracing::warn!(
+                        "mirror: closed a connection from {peer}: no TLS handshake within {} s",
+                        HANDSHAKE_TIMEOUT.as_secs()
+                    ),
+                },
+            }
             drop(slot);
         });
     }
 }
 
 /// `waiting`: this connection's place among those not joined yet, given up at its JOIN.
-async fn serve_one(stream: TcpStream, net: Arc<NetShared>, waiting: tokio::sync::OwnedSemaphorePermit) {
+/// `identity`: what the peer's certificate proved ([`Identity::Plain`] without TLS).
+async fn serve_one<S>(stream: S, identity: Identity, net: Arc<NetShared>, waiting: tokio::sync::OwnedSemaphorePermit)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     let mut waiting = Some(waiting);
     let view = net.view.lock().clone();
     let joined: Arc<Mutex<Option<MemberId>>> = Arc::default();
@@ -119,6 +144,18 @@ async fn serve_one(stream: TcpStream, net: Arc<NetShared>, waiting: tokio::sync:
                     j.member, net.mirror
                 ));
             };
+            if !identity.names_member(&j.member) {
+                tracing::warn!(
+                    "mirror: refused a JOIN as {}: the peer presented {} that does not name {}",
+                    j.member,
+                    identity.describe(),
+                    j.member
+                );
+                return JoinDecision::Reject(format!(
+                    "the certificate presented does not name member {}: a member joins under its own name only",
+                    j.member
+                ));
+            }
             if net.is_dropped(&j.member) {
                 return JoinDecision::Reject("traffic from this member is dropped by the fault switch".into());
             }
@@ -236,6 +273,8 @@ fn join_message(net: &NetShared) -> Result<wire::Message, EngineError> {
 /// this task when the member becomes primary).
 pub async fn connect_and_follow(net: Arc<NetShared>, candidates: Vec<MemberId>) {
     let mut turn = 0usize;
+    // The last TLS failure logged.
+    let mut refused: Option<String> = None;
     loop {
         if candidates.is_empty() {
             return;
@@ -256,6 +295,22 @@ pub async fn connect_and_follow(net: Arc<NetShared>, candidates: Vec<MemberId>) 
             }
         };
         let _ = stream.set_nodelay(true);
+        let stream = match secure(&net, &name, stream).await {
+            Ok(s) => {
+                refused = None;
+                s
+            }
+            Err(why) => {
+                // A refused handshake is a configuration problem: said once, not at every
+                // retry.
+                if refused.as_ref() != Some(&why) {
+                    tracing::warn!("mirror: cannot reach {name} at {address}: {why}");
+                }
+                refused = Some(why);
+                tokio::time::sleep(RECONNECT_DELAY).await;
+                continue;
+            }
+        };
         let n = net.clone();
         let join = match tokio::task::spawn_blocking(move || join_message(&n)).await {
             Ok(Ok(j)) => j,
@@ -309,10 +364,26 @@ pub async fn connect_and_follow(net: Arc<NetShared>, candidates: Vec<MemberId>) 
     }
 }
 
+/// A stream to member `name`: TLS over `stream` when the mirror uses TLS (the member must
+/// present a lab certificate naming it), else `stream` itself.
+async fn secure(net: &NetShared, name: &str, stream: TcpStream) -> Result<Box<dyn Channel>, String> {
+    let Some(tls) = &net.tls else { return Ok(Box::new(stream)) };
+    let server = crate::tls::server_name(name).map_err(|e| e.to_string())?;
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.connector().connect(server, stream)).await {
+        Ok(Ok(s)) => Ok(Box::new(s)),
+        Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
+        Err(_) => Err(format!("no TLS handshake within {} s", HANDSHAKE_TIMEOUT.as_secs())),
+    }
+}
+
+/// A data channel connection, plain or TLS.
+trait Channel: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Channel for T {}
+
 async fn follow_one(
     net: &Arc<NetShared>,
     id: MemberId,
-    stream: TcpStream,
+    stream: Box<dyn Channel>,
     join: wire::Message,
 ) -> Result<FollowEnd, ShippingError> {
     let (out_tx, out_rx) = mpsc::channel(CONTROL_QUEUE);

@@ -3,14 +3,26 @@
 //! no event, and the failover core retries on its own schedule.
 
 use crate::agent::status::parse_summary;
-use crate::client::{Client, Reply};
+use crate::client::{Client, ClientError, Reply};
 use crate::mirror::config::MemberType;
 use crate::mirror::failover::{AgentAnswer, ArbiterAnswer, ArbiterRequest, InstanceState, JournalSummary, MemberId};
+use crate::tls::Tls;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Connect and answer timeout for arbiter and agent requests: well under the QoS, so a
 /// dead peer costs one retry interval, not a failover.
 pub const PEER_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// Opens a connection to an agent or the arbiter: with TLS, presenting this member's
+/// certificate and believing the server only with a lab certificate naming `peer` (the
+/// member whose agent it is, or [`crate::tls::ARBITER_NAME`]).
+pub fn connect(address: &str, peer: &str, tls: Option<&Tls>, timeout: Duration) -> Result<Client, ClientError> {
+    match tls {
+        Some(tls) => Client::connect_tls(address, timeout, tls, peer),
+        None => Client::connect(address, timeout),
+    }
+}
 
 /// One connection to the arbiter, reopened when it fails.
 pub struct ArbiterClient {
@@ -19,12 +31,20 @@ pub struct ArbiterClient {
     pub me: MemberId,
     pub failover_members: Vec<MemberId>,
     pub qos_ms: u64,
+    tls: Option<Arc<Tls>>,
     conn: Option<Client>,
 }
 
 impl ArbiterClient {
-    pub fn new(address: String, mirror: String, me: MemberId, failover_members: Vec<MemberId>, qos_ms: u64) -> Self {
-        ArbiterClient { address, mirror, me, failover_members, qos_ms, conn: None }
+    pub fn new(
+        address: String,
+        mirror: String,
+        me: MemberId,
+        failover_members: Vec<MemberId>,
+        qos_ms: u64,
+        tls: Option<Arc<Tls>>,
+    ) -> Self {
+        ArbiterClient { address, mirror, me, failover_members, qos_ms, tls, conn: None }
     }
 
     pub fn ask(&mut self, request: &ArbiterRequest) -> Option<ArbiterAnswer> {
@@ -53,7 +73,14 @@ impl ArbiterClient {
 
     fn command(&mut self, args: &[String]) -> Option<Reply> {
         if self.conn.is_none() {
-            let mut c = Client::connect(self.address.as_str(), PEER_TIMEOUT).ok()?;
+            let connected = connect(&self.address, crate::tls::ARBITER_NAME, self.tls.as_deref(), PEER_TIMEOUT);
+            let mut c = match connected {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::debug!("mirror: cannot reach the arbiter at {}: {e}", self.address);
+                    return None;
+                }
+            };
             c.set_timeout(Some(PEER_TIMEOUT)).ok()?;
             // Named, so a test's fault switch can drop this member's arbiter traffic.
             let name = format!("{}-{}", self.mirror, self.me.0);
@@ -113,11 +140,18 @@ fn parse_arbiter(reply: &Reply) -> Option<ArbiterAnswer> {
 /// agent-controlled takeover is possible, as in the reference).
 pub fn ask_agent(
     address: &str,
-    member: MemberId,
+    (member, name): (MemberId, &str),
+    tls: Option<&Tls>,
     fence: bool,
     reason: &str,
 ) -> Option<(AgentAnswer, Option<MemberType>)> {
-    let mut c = Client::connect(address, PEER_TIMEOUT).ok()?;
+    let mut c = match connect(address, name, tls, PEER_TIMEOUT) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!("mirror: cannot reach {name}'s agent at {address}: {e}");
+            return None;
+        }
+    };
     // A fence waits for the killed engine's lock: allow for it.
     c.set_timeout(Some(if fence { Duration::from_secs(12) } else { PEER_TIMEOUT * 3 })).ok()?;
     if fence {

@@ -106,7 +106,7 @@ fn node(this: &str, ports: &[u16; 2]) -> Node {
     let cfg = config(this, ports);
     let s = store.clone();
     let factory: StoreFactory = Arc::new(move || Ok((s.clone() as Arc<dyn MirrorStore>, cfg.clone())));
-    let service = MirrorService::start(DataDir::new(tmp.path()), factory, "127.0.0.1".into(), false).unwrap();
+    let service = MirrorService::start(DataDir::new(tmp.path()), factory, "127.0.0.1".into(), false, None).unwrap();
     Node { _tmp: tmp, store, service }
 }
 
