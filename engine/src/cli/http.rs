@@ -32,9 +32,10 @@ pub fn call_host(
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     let body = body.unwrap_or("");
+    let auth = super::credentials::basic_header().unwrap_or_default();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut raw = Vec::new();
@@ -72,6 +73,13 @@ pub fn error_message(body: &str) -> String {
         .and_then(|v| {
             let e = v.get("error")?;
             Some(format!("{} {}", e.get("code")?.as_str()?, e.get("message")?.as_str()?))
+        })
+        .map(|m| {
+            if m.starts_with("NOAUTH") {
+                format!("{m} (give --user, and the password in MIRRORLAB_PASSWORD or at the prompt)")
+            } else {
+                m
+            }
         })
         .unwrap_or_else(|| body.trim().to_string())
 }

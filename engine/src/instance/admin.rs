@@ -131,6 +131,9 @@ impl Instance {
         validate(&next)?;
         write_atomically(&self.dir.config_file(), next.to_yaml().as_bytes())?;
         self.durability.store(super::durability_code(next.journal.durability), std::sync::atomic::Ordering::Relaxed);
+        if next.security != config.security {
+            self.security.replace(next.security.clone());
+        }
         *config = next.clone();
         Ok(next)
     }
@@ -425,6 +428,7 @@ impl Instance {
 /// Cross-checks a configuration: namespaces and mappings name known databases, and every
 /// mapping parses.
 pub fn validate(c: &Config) -> Result<()> {
+    c.security.validate().map_err(EngineError::Invalid)?;
     for (name, ns) in &c.namespaces {
         if !c.databases.contains_key(&ns.globals) {
             return Err(EngineError::Invalid(format!(

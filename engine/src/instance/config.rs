@@ -24,6 +24,9 @@ pub struct Config {
     /// This instance's mirror membership, once configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror: Option<crate::mirror::config::MirrorConfig>,
+    /// Users and roles; none configured means no authentication (docs/design/security.md).
+    #[serde(default, skip_serializing_if = "crate::security::SecurityConfig::is_empty")]
+    pub security: crate::security::SecurityConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -150,6 +153,7 @@ impl Config {
             )]),
             namespaces: BTreeMap::from([("USER".into(), NamespaceConfig { globals: "USER".into(), mappings: vec![] })]),
             mirror: None,
+            security: Default::default(),
         }
     }
 

@@ -14,7 +14,7 @@ use super::codec::{self, CodecLimits, Frame};
 use super::commands;
 use super::execute::{Conn, Flow};
 use super::reply::{Protocol, ReplyWriter};
-use super::{mirror, replication, transaction};
+use super::{auth, mirror, replication, transaction};
 use crate::instance::DurableWait;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -163,6 +163,8 @@ async fn handle<B: Backend>(
         multi: None,
         replication: None,
         engine_errors: false,
+        user: None,
+        auth_generation: backend.security().map_or(0, |s| s.generation()),
     };
     tracing::debug!(%peer, id = conn.id, "connection opened");
     shared.clients.register(&conn, std::os::fd::AsRawFd::as_raw_fd(&stream));
@@ -222,6 +224,9 @@ async fn run<B: Backend>(
                              page. Connection closed."
                         );
                         return End::Done;
+                    }
+                    if let auth::Gate::Answered = auth::gate(backend, shared, conn, &frame, &mut out).await {
+                        continue;
                     }
                     flow = match commands::parse(&frame) {
                         // The mirror runtime may block: awaited here, off the async workers.

@@ -8,6 +8,7 @@
 //! - Request bodies and requests in flight are bounded ([`MAX_BODY_BYTES`],
 //!   [`MAX_IN_FLIGHT`]).
 
+mod auth;
 mod databases;
 mod error;
 mod globals;
@@ -20,6 +21,7 @@ mod metrics;
 mod mirror;
 mod namespaces;
 mod portal;
+mod security;
 mod settings;
 #[cfg(test)]
 mod tests;
@@ -57,8 +59,10 @@ pub fn router(instance: Arc<Instance>) -> Router {
         .merge(journal::routes())
         .merge(metrics::routes())
         .merge(mirror::routes())
+        .merge(security::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(instance.clone(), auth::authenticate))
         .layer(middleware::from_fn_with_state(in_flight, limit_in_flight))
         .layer(middleware::from_fn_with_state(allowed, guard_request))
         .with_state(instance)
