@@ -4,6 +4,7 @@
 pub mod api;
 pub mod commands;
 pub mod converge;
+pub mod credentials;
 pub mod help;
 pub mod images;
 pub mod labdir;

@@ -68,7 +68,11 @@ fn without_credentials_nothing_but_probes_is_served() {
     assert_eq!(http(&e, "GET", "/health", None, "").status, 200);
     // Not a mirror member: 503, but answered without credentials (load balancers).
     assert_ne!(http(&e, "GET", "/mirror_status", None, "").status, 401);
-    assert_eq!(http(&e, "GET", "/", None, "").status, 200, "the portal page itself is static");
+    // The portal page: a Basic challenge, and the page (its own login form) as the body.
+    let page = http(&e, "GET", "/", None, "");
+    assert_eq!(page.status, 401);
+    assert!(page.body.contains("id=\"login-form\""), "{}", page.body);
+    assert_eq!(http(&e, "GET", "/", None, &basic("admin", ADMIN_PASSWORD)).status, 200);
 }
 
 #[test]

@@ -60,19 +60,7 @@ pub(super) async fn authenticate(State(instance): State<AppState>, mut request: 
         return next.run(request).await;
     }
     let portal = request.headers().contains_key(PORTAL_HEADER);
-    let rights = match credentials(request.headers()) {
-        Some(Credentials::Basic(user, password)) => {
-            let peer = request
-                .extensions()
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.to_string())
-                .unwrap_or_default();
-            security.authenticate(&user, &password, &peer).await.ok()
-        }
-        Some(Credentials::Session(token)) => security.session_user(&token).and_then(|u| security.rights_of(Some(&u))),
-        None => None,
-    };
-    let Some(rights) = rights else { return unauthorized(portal) };
+    let Some(rights) = identify(&security, request.headers()).await else { return unauthorized(portal) };
     if let Some((p, action)) = needed(request.method(), &path) {
         if let Err(e) = rights.check(p, action) {
             return ApiError::from(e).into_response();
@@ -80,6 +68,15 @@ pub(super) async fn authenticate(State(instance): State<AppState>, mut request: 
     }
     request.extensions_mut().insert(Arc::new(rights));
     next.run(request).await
+}
+
+/// The rights of the request's Basic credentials or portal session; `None` without valid
+/// ones.
+pub(super) async fn identify(security: &Arc<crate::security::Security>, headers: &HeaderMap) -> Option<Rights> {
+    match credentials(headers)? {
+        Credentials::Basic(user, password) => security.authenticate(&user, &password, "web").await.ok(),
+        Credentials::Session(token) => security.session_user(&token).and_then(|u| security.rights_of(Some(&u))),
+    }
 }
 
 enum Credentials {
@@ -110,7 +107,7 @@ pub(super) fn session_token(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-fn unauthorized(portal: bool) -> Response {
+pub(super) fn unauthorized(portal: bool) -> Response {
     let mut response = ApiError {
         status: StatusCode::UNAUTHORIZED,
         code: "NOAUTH",

@@ -424,9 +424,13 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
             }
         }
         Cmd::Apply { manifest } => {
-            let (_, changes) = commands::apply(ctx, manifest)?;
+            let (m, changes, drawn) = commands::apply(ctx, manifest)?;
             if json {
                 print_json(serde_json::json!({ "ok": true, "changes": changes }));
+            } else if let Some(password) = &drawn {
+                println!("Applied {} changes.", changes.len());
+                let dir = installer::labdir::LabDir::new(&ctx.base, &m.lab);
+                println!("{}", installer::credentials::first_login_text(&dir, password));
             } else if changes.is_empty() {
                 println!("No changes: the lab already matches {}.", manifest.display());
             } else {
@@ -454,10 +458,13 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
             }
         }
         Cmd::Up { manifest } => {
-            let (m, changes) = commands::apply(ctx, manifest)?;
+            let (m, changes, drawn) = commands::apply(ctx, manifest)?;
             let st = commands::status(ctx, Some(&m.lab))?;
+            let dir = installer::labdir::LabDir::new(&ctx.base, &m.lab);
             if json {
-                print_json(serde_json::json!({ "ok": true, "changes": changes, "status": st }));
+                // The password itself stays out of JSON (logs keep JSON); its file is named.
+                let file = installer::credentials::load(&dir).map(|_| installer::credentials::password_file(&dir));
+                print_json(serde_json::json!({ "ok": true, "changes": changes, "status": st, "admin_password_file": file }));
             } else {
                 print!("{}", installer::status::table(&st));
                 let durability = match m.durability {
@@ -474,8 +481,18 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
                 let first = st.members.iter().find(|x| x.status == "primary").or(st.members.first());
                 if let Some(x) = first {
                     println!("Redis clients: redis-cli -p {}    ({})", x.superserver_port, x.name);
+                    if installer::credentials::load(&dir).is_some() {
+                        println!(
+                            "               add --user {} --pass \"$(cat {})\" (the lab's admin password)",
+                            installer::credentials::ADMIN_USER,
+                            installer::credentials::password_file(&dir).display()
+                        );
+                    }
                 }
                 println!("Terminal: mirrorlab session MEMBER -U NAMESPACE    Status: mirrorlab status    Stop: mirrorlab down");
+                if let Some(password) = &drawn {
+                    println!("{}", installer::credentials::first_login_text(&dir, password));
+                }
             }
         }
         Cmd::Down { wipe } => {

@@ -180,11 +180,11 @@ impl Target for Compose {
     }
 
     fn run_script(&self, member: &str, namespace: &str, script: &str) -> Result<String, TargetError> {
-        engine_session_script_on(member, &hostname(member), SUPERSERVER_PORT, namespace, script)
+        engine_session_script_on(member, &hostname(member), SUPERSERVER_PORT, namespace, script, None)
     }
 
     fn session(&self, member: &str, namespace: &str) -> Result<i32, TargetError> {
-        engine_session_on(member, &hostname(member), SUPERSERVER_PORT, namespace)
+        engine_session_on(member, &hostname(member), SUPERSERVER_PORT, namespace, None)
     }
 
     fn logs(&self, member: &str) -> Result<String, TargetError> {

@@ -372,11 +372,11 @@ impl Target for Docker {
 
     fn run_script(&self, member: &str, namespace: &str, script: &str) -> Result<String, TargetError> {
         let port = self.host_port(Part::Engine(member), SUPERSERVER_KEY);
-        super::local::engine_session_script(member, port, namespace, script)
+        super::local::engine_session_script(member, port, namespace, script, None)
     }
 
     fn session(&self, member: &str, namespace: &str) -> Result<i32, TargetError> {
-        super::local::engine_session(member, self.host_port(Part::Engine(member), SUPERSERVER_KEY), namespace)
+        super::local::engine_session(member, self.host_port(Part::Engine(member), SUPERSERVER_KEY), namespace, None)
     }
 
     /// The engine's container log (the agent's is its own container's, `docker logs`).

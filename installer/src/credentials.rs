@@ -1,0 +1,86 @@
+//! The lab's admin password: drawn once from the operating system's generator when the
+//! lab is first built, kept in `<lab-dir>/admin.password` (mode 0600, never printed again
+//! after `up` showed it), handed to each engine with `engine start --password-file`, and
+//! sent by every verb that talks to a member (HTTP Basic, or `MIRRORLAB_PASSWORD` for
+//! `engine session`).
+//!
+//! Invariant: the password never appears on a command line (`ps` shows those to every
+//! user) and is written only to files only its owner can read.
+
+use crate::labdir::LabDir;
+use rand::Rng;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+/// The engine's bootstrap user, which `--password-file` sets.
+pub const ADMIN_USER: &str = engine::security::BOOTSTRAP_USER;
+/// The file in the lab directory.
+pub const PASSWORD_FILE: &str = "admin.password";
+/// 24 characters of 62: about 143 bits.
+const PASSWORD_CHARS: usize = 24;
+const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+pub fn password_file(dir: &LabDir) -> PathBuf {
+    dir.root.join(PASSWORD_FILE)
+}
+
+/// The lab's password, if the lab has one.
+pub fn load(dir: &LabDir) -> Option<String> {
+    let text = std::fs::read_to_string(password_file(dir)).ok()?;
+    let p = text.trim_end_matches(['\n', '\r']).to_string();
+    (!p.is_empty()).then_some(p)
+}
+
+/// The lab's password, drawn and saved when it has none; `true` when drawn now.
+pub fn ensure(dir: &LabDir) -> std::io::Result<(String, bool)> {
+    if let Some(p) = load(dir) {
+        return Ok((p, false));
+    }
+    std::fs::create_dir_all(&dir.root)?;
+    let mut rng = rand::rngs::OsRng;
+    let password: String =
+        (0..PASSWORD_CHARS).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
+    let path = password_file(dir);
+    let staging = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&staging);
+    // Created 0600 (never readable by others, not even for a moment), synced, renamed.
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&staging)?;
+    f.write_all(format!("{password}\n").as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&staging, &path)?;
+    std::fs::File::open(&dir.root)?.sync_all()?;
+    Ok((password, true))
+}
+
+/// What `up` prints once, when it drew the password.
+pub fn first_login_text(dir: &LabDir, password: &str) -> String {
+    format!(
+        "Admin password (shown once; stored in {}, mode 0600): {password}\n\
+         Log in: mirrorlab session MEMBER (uses it), redis-cli --user {ADMIN_USER} --pass \"$(cat {})\" -p PORT, \
+         curl -u {ADMIN_USER}:PASSWORD, or the portal's login as user {ADMIN_USER}",
+        password_file(dir).display(),
+        password_file(dir).display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_password_is_drawn_once_and_kept_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = LabDir::new(tmp.path(), "lab");
+        assert!(load(&dir).is_none());
+        let (p, drawn) = ensure(&dir).unwrap();
+        assert!(drawn);
+        assert_eq!(p.len(), PASSWORD_CHARS);
+        assert!(p.bytes().all(|b| ALPHABET.contains(&b)));
+        let mode = std::fs::metadata(password_file(&dir)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(ensure(&dir).unwrap(), (p.clone(), false));
+        assert_eq!(load(&dir), Some(p));
+    }
+}
