@@ -18,3 +18,4 @@ pub mod status;
 pub mod target;
 pub mod template;
 pub mod ui;
+pub mod users;

@@ -79,7 +79,7 @@ fn writes_through_haproxy_follow_the_primary_across_a_kill_and_nothing_acknowled
     let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
-        let (acked, stop) = (acked.clone(), stop.clone());
+        let (acked, stop, password) = (acked.clone(), stop.clone(), password.clone());
         std::thread::spawn(move || {
             let mut client: Option<Client> = None;
             let mut n = 0u64;

@@ -55,8 +55,6 @@ fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
     for (key, what) in [
         ("ecp", "ECP application servers"),
         ("remote_databases", "remote databases"),
-        ("users", "users"),
-        ("roles", "roles"),
     ] {
         if top.get(key).is_some_and(|v| !v.is_null()) {
             let pos = w.at_key(key);
@@ -165,6 +163,8 @@ fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
     let known_ns: Vec<String> = declared("namespaces").into_iter().chain(["USER".to_string()]).collect();
     let data = data(w, top, &known_ns);
     let mirror_declared = top.get("mirror").is_some_and(|v| !v.is_null());
+    let roles = super::security::roles(w, top);
+    let users = super::security::users(w, top, &roles);
     cross_checks(w, &members, &databases, mirror_declared);
     distinct_ports(w, top);
     Some(Manifest {
@@ -180,6 +180,8 @@ fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
         namespaces,
         mirror,
         data,
+        roles,
+        users,
     })
 }
 
