@@ -366,6 +366,58 @@ fn a_new_lab_has_a_private_admin_password_and_its_members_refuse_strangers() {
     lab.ok(&["down", "--wipe"]);
 }
 
+/// The manifest's users reach every member (mirroring does not copy them); one deleted by
+/// hand on one member is drift `verify` reports and `apply` repairs.
+#[test]
+fn manifest_users_are_on_every_member_and_a_deleted_one_is_drift_that_apply_repairs() {
+    let lab = Lab::new();
+    let text = std::fs::read_to_string(manifest("phonebook.yaml")).unwrap()
+        + "\nroles:\n  - { name: reader, databases: { PERSONAL: R, COMPANY: R } }\n\
+           users:\n  - { name: ann, password: \"{{env.ANN_PASSWORD}}\", roles: [reader] }\n";
+    let file = lab.dir.path().join("phonebook-users.yaml");
+    std::fs::write(&file, text).unwrap();
+    let m = file.to_str().unwrap();
+    let with_env = |args: &[&str]| {
+        mirrorlab_cmd()
+            .current_dir(lab.dir.path())
+            .arg("--lab-dir")
+            .arg(lab.labs())
+            .args(args)
+            .env("ANN_PASSWORD", "ann's secret")
+            .output()
+            .unwrap()
+    };
+    let up = with_env(&["up", m]);
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let password = mirrorlab_tests::lab_password(&lab.labs()).unwrap();
+    for member in ["MIRRORA", "MIRRORB", "MIRRORC"] {
+        let port = lab.member(member)["superserver_port"].as_u64().unwrap() as u16;
+        let mut c = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
+        c.command(&[b"AUTH", b"ann", b"ann's secret"]).unwrap_or_else(|e| panic!("ann on {member}: {e}"));
+        c.namespace("PHONEBOOK").unwrap();
+        let refused = c.set("^Person(9)", "x").unwrap_err().to_string();
+        assert!(refused.contains("NOPERM") || refused.contains("READONLY"), "{member}: {refused}");
+    }
+    let verify = with_env(&["verify", m]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+
+    // Deleted by hand on the backup only.
+    let web = lab.member("MIRRORB")["web_port"].as_u64().unwrap() as u16;
+    let (code, body) =
+        mirrorlab_tests::try_http_as(web, "DELETE", "/api/security/users/ann", None, Some(&password)).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let verify = with_env(&["verify", m]);
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(!verify.status.success() && said.contains("MIRRORB: missing: create user ann"), "{said}");
+    assert!(!said.contains("MIRRORA: missing"), "{said}");
+    let apply = with_env(&["apply", m]);
+    assert!(apply.status.success(), "{}", String::from_utf8_lossy(&apply.stderr));
+    let verify = with_env(&["verify", m]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let (code, body) = mirrorlab_tests::try_http_as(web, "GET", "/api/security/users/ann", None, Some(&password)).unwrap();
+    assert_eq!(code, 200, "{body}");
+}
+
 #[test]
 fn pause_resume_partition_heal_then_a_whole_restart_elects_a_primary_with_the_data() {
     let lab = Lab::new();
