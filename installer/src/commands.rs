@@ -194,10 +194,10 @@ pub fn apply(ctx: &Ctx, path: &Path) -> Result<(Manifest, Vec<Change>, Option<St
     let t = target::open(&m, &ctx.base)?;
     ctx.remember(path, &m)?;
     let dir = LabDir::new(&ctx.base, &m.lab);
-    // Before any engine starts, so each starts with it (local target; the docker and
-    // Compose targets do not pass it on yet, see docs/design/security.md).
+    // Before any engine starts, so each starts with it (local and docker targets; the
+    // Compose lab's engines start before the installer, see docs/design/security.md).
     let drawn = match m.target {
-        crate::manifest::TargetKind::Local => {
+        crate::manifest::TargetKind::Local | crate::manifest::TargetKind::Docker => {
             let (password, drawn) = crate::credentials::ensure(&dir).map_err(|e| {
                 CliError::Lab(format!("cannot write {}: {e}", crate::credentials::password_file(&dir).display()))
             })?;

@@ -53,6 +53,30 @@ pub fn ensure(dir: &LabDir) -> std::io::Result<(String, bool)> {
     Ok((password, true))
 }
 
+/// Where a docker member's engine reads the password: its data volume, which only the
+/// engine's user can read (the file is 0600 and owned by it).
+pub const PASSWORD_IN_VOLUME: &str = "/data/admin.password";
+/// The environment that points `engine start` at it.
+pub const PASSWORD_FILE_ENV: &str = "MIRRORLAB_PASSWORD_FILE=/data/admin.password";
+
+/// A tar archive holding `admin.password` (0600, owned by the engine's user in the image),
+/// to extract into a created, not yet started engine container's `/data`.
+pub fn volume_archive(password: &str, uid: u64) -> Result<Vec<u8>, String> {
+    let io = |e: std::io::Error| format!("building the password archive: {e}");
+    let bytes = format!("{password}\n").into_bytes();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_path(PASSWORD_FILE).map_err(io)?;
+    h.set_mode(0o600);
+    h.set_uid(uid);
+    h.set_gid(uid);
+    h.set_size(bytes.len() as u64);
+    h.set_cksum();
+    b.append(&h, bytes.as_slice()).map_err(io)?;
+    b.into_inner().map_err(io)
+}
+
 /// What `up` prints once, when it drew the password.
 pub fn first_login_text(dir: &LabDir, password: &str) -> String {
     format!(
