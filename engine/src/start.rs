@@ -53,7 +53,12 @@ pub fn run(options: StartOptions) -> Result<()> {
     crate::logging::init(Some(&dir.messages_log()), &options.log_level);
     tracing::info!("starting engine {} on data directory {}", env!("CARGO_PKG_VERSION"), dir.root().display());
     let merge = options.merge_file.as_deref().map(crate::merge::load_text).transpose()?;
-    let secret = options.password_file.as_deref().map(crate::instance::read_password_file).transpose().map_err(anyhow::Error::msg)?;
+    let secret = options
+        .password_file
+        .as_deref()
+        .map(crate::instance::read_password_file)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let instance = Instance::open(InstanceOptions {
         data_dir: options.data_dir.clone(),
         vfs: Arc::new(RealVfs::new()),
@@ -99,7 +104,8 @@ async fn serve(
     let interface = options.interface.clone().unwrap_or_else(|| config.network.interface.clone());
     // As in Redis, protected mode guards an engine nobody has to authenticate to: with
     // users configured at start every peer must authenticate, so the password lifts it.
-    let protected_mode = options.protected_mode.unwrap_or(config.network.protected_mode) && !config.security.auth_required();
+    let protected_mode =
+        options.protected_mode.unwrap_or(config.network.protected_mode) && !config.security.auth_required();
     if config.security.auth_required() {
         tracing::info!("users are configured: every client authenticates, and protected mode does not apply");
     }

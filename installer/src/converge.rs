@@ -252,7 +252,8 @@ impl<'a> Converge<'a> {
     fn users(&mut self, member: &str) -> Result<(), StepError> {
         let api = self.api(member);
         let running = self.target.proc_state(member) == Proc::Running;
-        let fixes = crate::users::fixes(self.manifest, running.then_some(&api)).during("read users and roles", member)?;
+        let fixes =
+            crate::users::fixes(self.manifest, running.then_some(&api)).during("read users and roles", member)?;
         for fix in fixes {
             if self.change(member, fix.step.clone()) {
                 api.put(&fix.path, &fix.body).during(&fix.step, member)?;

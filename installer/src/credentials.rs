@@ -39,8 +39,7 @@ pub fn ensure(dir: &LabDir) -> std::io::Result<(String, bool)> {
     }
     std::fs::create_dir_all(&dir.root)?;
     let mut rng = rand::rngs::OsRng;
-    let password: String =
-        (0..PASSWORD_CHARS).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
+    let password: String = (0..PASSWORD_CHARS).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
     let path = password_file(dir);
     let staging = path.with_extension("tmp");
     let _ = std::fs::remove_file(&staging);

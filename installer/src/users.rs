@@ -37,9 +37,11 @@ pub fn fixes(m: &Manifest, api: Option<&Api>) -> Result<Vec<Fix>, ApiError> {
         };
         let step = match live {
             None => format!("create role {}", role.name),
-            Some(v) if v["databases"] == body["databases"] || (v["databases"].is_null() && role.databases.is_empty()) => {
-                let same_privileges = v["privileges"] == body["privileges"]
-                    || (v["privileges"].is_null() && role.privileges.is_empty());
+            Some(v)
+                if v["databases"] == body["databases"] || (v["databases"].is_null() && role.databases.is_empty()) =>
+            {
+                let same_privileges =
+                    v["privileges"] == body["privileges"] || (v["privileges"].is_null() && role.privileges.is_empty());
                 if same_privileges {
                     continue;
                 }
@@ -70,8 +72,10 @@ pub fn fixes(m: &Manifest, api: Option<&Api>) -> Result<Vec<Fix>, ApiError> {
 fn user_step(user: &User, live: Option<&Value>) -> Option<String> {
     let Some(v) = live else { return Some(format!("create user {}", user.name)) };
     let mut what = vec![];
-    let mut live_roles: Vec<String> =
-        v["roles"].as_array().map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let mut live_roles: Vec<String> = v["roles"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
     let mut want_roles = user.roles.clone();
     live_roles.sort();
     want_roles.sort();

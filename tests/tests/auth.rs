@@ -59,7 +59,9 @@ fn without_credentials_nothing_but_probes_is_served() {
     // The agent's health probe needs no password.
     assert_eq!(command(&mut c, &["PING"]).unwrap(), Reply::Simple("PONG".into()));
 
-    for (method, path) in [("GET", "/api/globals/USER?ref=%5Ex"), ("PUT", "/api/globals/USER"), ("GET", "/api/instance")] {
+    for (method, path) in
+        [("GET", "/api/globals/USER?ref=%5Ex"), ("PUT", "/api/globals/USER"), ("GET", "/api/instance")]
+    {
         let r = http(&e, method, path, Some(r#"{"ref":"^x","value":"1"}"#), "");
         assert_eq!(r.status, 401, "{method} {path}: {}", r.body);
         assert!(r.body.contains("NOAUTH"), "{}", r.body);
@@ -139,7 +141,13 @@ fn roles_limit_databases_and_privileges() {
     let err = server_error(command(&mut wr, &["MIRROR", "FAILOVER"]));
     assert!(err.starts_with("NOPERM user writer may not act on the mirror"), "{err}");
     assert_eq!(http(&e, "GET", "/api/instance", None, &basic("writer", "writer pw")).status, 403);
-    let u = http(&e, "PUT", "/api/security/users/evil", Some(r#"{"password":"x","roles":["%All"]}"#), &basic("writer", "writer pw"));
+    let u = http(
+        &e,
+        "PUT",
+        "/api/security/users/evil",
+        Some(r#"{"password":"x","roles":["%All"]}"#),
+        &basic("writer", "writer pw"),
+    );
     assert_eq!(u.status, 403, "{}", u.body);
 
     // The operator may act on the mirror (this engine is none: NOTMIRRORED, not NOPERM)
@@ -147,7 +155,8 @@ fn roles_limit_databases_and_privileges() {
     let mut op = login(&e, "operator", "operator pw");
     let err = server_error(command(&mut op, &["MIRROR", "FAILOVER"]));
     assert!(err.starts_with("NOTMIRRORED"), "{err}");
-    assert!(server_error(command(&mut op, &["GET", "^x"])).starts_with("NOPERM user operator has no access to database USER"));
+    assert!(server_error(command(&mut op, &["GET", "^x"]))
+        .starts_with("NOPERM user operator has no access to database USER"));
     let opb = basic("operator", "operator pw");
     assert_eq!(http(&e, "GET", "/api/security/users", None, &opb).status, 403);
     assert_eq!(http(&e, "GET", "/metrics", None, &opb).status, 200, "monitor comes with operator");
@@ -174,7 +183,8 @@ fn the_portal_logs_in_with_a_session_cookie_and_out_again() {
     assert!(!r.head.to_ascii_lowercase().contains("www-authenticate"), "no browser dialog for the portal: {}", r.head);
     let bad = http(&e, "POST", "/api/login", Some(r#"{"user":"admin","password":"nope"}"#), json);
     assert_eq!(bad.status, 401, "{}", bad.body);
-    let ok = http(&e, "POST", "/api/login", Some(&format!(r#"{{"user":"admin","password":"{ADMIN_PASSWORD}"}}"#)), json);
+    let ok =
+        http(&e, "POST", "/api/login", Some(&format!(r#"{{"user":"admin","password":"{ADMIN_PASSWORD}"}}"#)), json);
     assert_eq!(ok.status, 200, "{}", ok.body);
     let cookie_line = ok.head.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).expect("a cookie");
     assert!(cookie_line.contains("HttpOnly") && cookie_line.contains("SameSite=Strict"), "{cookie_line}");
@@ -226,7 +236,11 @@ fn the_engine_cli_takes_a_user_and_a_password_from_the_environment() {
     };
     let out = session(&[]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("MIRRORLAB_PASSWORD"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("MIRRORLAB_PASSWORD"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = session(&[("MIRRORLAB_USER", "admin"), ("MIRRORLAB_PASSWORD", ADMIN_PASSWORD)]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("42"), "{}", String::from_utf8_lossy(&out.stdout));

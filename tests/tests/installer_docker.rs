@@ -64,7 +64,8 @@ impl Lab {
     fn client(&self, name: &str) -> Client {
         let port = self.member(name)["superserver_port"].as_u64().unwrap();
         assert!(port > 0, "{name} publishes no superserver port");
-        let mut c = mirrorlab_tests::lab_client(port as u16, self.password().as_deref(), Duration::from_secs(5)).unwrap();
+        let mut c =
+            mirrorlab_tests::lab_client(port as u16, self.password().as_deref(), Duration::from_secs(5)).unwrap();
         c.namespace("PHONEBOOK").unwrap();
         c
     }
@@ -91,7 +92,8 @@ impl Lab {
             else {
                 return false;
             };
-            let Ok(mut c) = mirrorlab_tests::lab_client(port as u16, self.password().as_deref(), Duration::from_secs(2))
+            let Ok(mut c) =
+                mirrorlab_tests::lab_client(port as u16, self.password().as_deref(), Duration::from_secs(2))
             else {
                 return false;
             };

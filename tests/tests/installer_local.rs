@@ -360,9 +360,16 @@ fn a_new_lab_has_a_private_admin_password_and_its_members_refuse_strangers() {
     child.stdin.take().unwrap().write_all(b"write ^Company(1,\"name\"),!\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Acme Corporation"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Acme Corporation"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let metrics = lab.ok(&["metrics-config"]);
-    assert!(metrics.contains("basic_auth:") && metrics.contains(&format!("password_file: {}", file.display())), "{metrics}");
+    assert!(
+        metrics.contains("basic_auth:") && metrics.contains(&format!("password_file: {}", file.display())),
+        "{metrics}"
+    );
     lab.ok(&["down", "--wipe"]);
 }
 
@@ -414,7 +421,8 @@ fn manifest_users_are_on_every_member_and_a_deleted_one_is_drift_that_apply_repa
     assert!(apply.status.success(), "{}", String::from_utf8_lossy(&apply.stderr));
     let verify = with_env(&["verify", m]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
-    let (code, body) = mirrorlab_tests::try_http_as(web, "GET", "/api/security/users/ann", None, Some(&password)).unwrap();
+    let (code, body) =
+        mirrorlab_tests::try_http_as(web, "GET", "/api/security/users/ann", None, Some(&password)).unwrap();
     assert_eq!(code, 200, "{body}");
 }
 

@@ -2,7 +2,9 @@
 //! Prometheus (Debian's) scrapes a local lab with the configuration `mirrorlab
 //! metrics-config` prints, and its query API answers each member's mirror status.
 
-use mirrorlab_tests::{free_port, lab_members, mirrorlab_in, mirrorlab_ok, tool_available, try_http, try_http_as, wait_until};
+use mirrorlab_tests::{
+    free_port, lab_members, mirrorlab_in, mirrorlab_ok, tool_available, try_http, try_http_as, wait_until,
+};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

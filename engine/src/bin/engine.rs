@@ -200,7 +200,11 @@ fn run(mut args: Args) -> Result<ExitCode> {
     let dir = DataDir::new(&args.data_dir);
     if matches!(
         args.command,
-        Command::Session { .. } | Command::Freeze { .. } | Command::Thaw | Command::Integrity { .. } | Command::Mirror { .. }
+        Command::Session { .. }
+            | Command::Freeze { .. }
+            | Command::Thaw
+            | Command::Integrity { .. }
+            | Command::Mirror { .. }
     ) {
         let password = std::env::var("MIRRORLAB_PASSWORD").ok().filter(|p| !p.is_empty());
         cli::credentials::init(args.user.clone(), password).map_err(anyhow::Error::msg)?;

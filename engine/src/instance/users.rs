@@ -66,7 +66,8 @@ impl Instance {
             }
             (Some(p), None) => Some(password::hash(p).map_err(|e| EngineError::Invalid(format!("user {name}: {e}")))?),
             (None, Some(h)) => {
-                password::check_hash(h).map_err(|e| EngineError::Invalid(format!("user {name}: password_hash: {e}")))?;
+                password::check_hash(h)
+                    .map_err(|e| EngineError::Invalid(format!("user {name}: password_hash: {e}")))?;
                 Some(h.clone())
             }
             (None, None) => None,
@@ -93,7 +94,11 @@ impl Instance {
 
     pub fn delete_user(&self, name: &str) -> Result<()> {
         self.change_config(|c| {
-            c.security.users.remove(name).map(|_| ()).ok_or_else(|| EngineError::Invalid(format!("user {name} does not exist")))
+            c.security
+                .users
+                .remove(name)
+                .map(|_| ())
+                .ok_or_else(|| EngineError::Invalid(format!("user {name} does not exist")))
         })?;
         tracing::info!(user = name, "user deleted");
         Ok(())
@@ -113,9 +118,16 @@ impl Instance {
     pub fn delete_role(&self, name: &str) -> Result<()> {
         self.change_config(|c| {
             if let Some(user) = c.security.users.iter().find(|(_, u)| u.roles.iter().any(|r| r == name)) {
-                return Err(EngineError::Invalid(format!("role {name} is held by user {}: take it away first", user.0)));
+                return Err(EngineError::Invalid(format!(
+                    "role {name} is held by user {}: take it away first",
+                    user.0
+                )));
             }
-            c.security.roles.remove(name).map(|_| ()).ok_or_else(|| EngineError::Invalid(format!("role {name} does not exist")))
+            c.security
+                .roles
+                .remove(name)
+                .map(|_| ())
+                .ok_or_else(|| EngineError::Invalid(format!("role {name} does not exist")))
         })?;
         tracing::info!(role = name, "role deleted");
         Ok(())
@@ -134,7 +146,8 @@ impl Instance {
                 if !roles.iter().any(|r| r == "%All") {
                     roles.push("%All".into());
                 }
-                let change = UserChange { password_hash: Some(u.password_hash), roles, enabled: true, ..Default::default() };
+                let change =
+                    UserChange { password_hash: Some(u.password_hash), roles, enabled: true, ..Default::default() };
                 self.put_user(BOOTSTRAP_USER, change).map(|_| ())
             }
             other => {
@@ -142,7 +155,8 @@ impl Instance {
                 if !roles.iter().any(|r| r == "%All") {
                     roles.push("%All".into());
                 }
-                let change = UserChange { password: Some(secret.to_string()), roles, enabled: true, ..Default::default() };
+                let change =
+                    UserChange { password: Some(secret.to_string()), roles, enabled: true, ..Default::default() };
                 self.put_user(BOOTSTRAP_USER, change).map(|_| ())
             }
         }
@@ -154,7 +168,12 @@ impl Instance {
 pub fn read_password_file(path: &std::path::Path) -> std::result::Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("password file {}: {e}", path.display()))?;
     if meta.len() > password::MAX_PASSWORD_BYTES as u64 + 2 {
-        return Err(format!("password file {}: {} bytes, at most {}", path.display(), meta.len(), password::MAX_PASSWORD_BYTES));
+        return Err(format!(
+            "password file {}: {} bytes, at most {}",
+            path.display(),
+            meta.len(),
+            password::MAX_PASSWORD_BYTES
+        ));
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("password file {}: {e}", path.display()))?;
     let secret = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);

@@ -77,19 +77,15 @@ impl SecurityConfig {
                 return Err(format!("role {name}: at most {MAX_ROLE_DATABASES} databases"));
             }
             for db in role.databases.keys() {
-                let ok = db == "*"
-                    || crate::instance::config::normalize_name("database", db).is_ok_and(|n| n == *db);
+                let ok = db == "*" || crate::instance::config::normalize_name("database", db).is_ok_and(|n| n == *db);
                 if !ok {
-                    return Err(format!(
-                        "role {name}: database {db:?} is not an upper-case database name or `*`"
-                    ));
+                    return Err(format!("role {name}: database {db:?} is not an upper-case database name or `*`"));
                 }
             }
         }
         for (name, user) in &self.users {
             check_user_name(name)?;
-            super::password::check_hash(&user.password_hash)
-                .map_err(|e| format!("user {name}: password_hash: {e}"))?;
+            super::password::check_hash(&user.password_hash).map_err(|e| format!("user {name}: password_hash: {e}"))?;
             if user.roles.len() > MAX_USER_ROLES {
                 return Err(format!("user {name}: at most {MAX_USER_ROLES} roles"));
             }
@@ -102,9 +98,7 @@ impl SecurityConfig {
             }
         }
         // Without an enabled admin nobody could ever change users again.
-        let admin = self.users.keys().any(|u| {
-            super::rights::resolve(self, u).is_some_and(|r| r.has(Privilege::Admin))
-        });
+        let admin = self.users.keys().any(|u| super::rights::resolve(self, u).is_some_and(|r| r.has(Privilege::Admin)));
         if !self.users.is_empty() && !admin {
             return Err(
                 "security: no enabled user would have the admin privilege (role %All or a role with `admin`), so nobody could manage users any more".into(),

@@ -77,7 +77,9 @@ mod tests {
     fn malformed_hashes_and_passwords_are_refused() {
         assert!(!verify("plaintext", "plaintext"));
         assert!(check_hash("plaintext").unwrap_err().contains("not a PHC string"));
-        assert!(check_hash("$argon2i$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo").unwrap_err().contains("argon2id"));
+        assert!(check_hash("$argon2i$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo")
+            .unwrap_err()
+            .contains("argon2id"));
         assert!(hash("").is_err());
         assert!(hash(&"x".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
     }

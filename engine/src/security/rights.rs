@@ -70,7 +70,12 @@ pub struct Rights {
 impl Rights {
     /// No users configured: everything, as before users existed.
     pub fn open() -> Rights {
-        Rights { user: None, privileges: vec![Privilege::Admin], all_databases: Some(Access::RW), databases: BTreeMap::new() }
+        Rights {
+            user: None,
+            privileges: vec![Privilege::Admin],
+            all_databases: Some(Access::RW),
+            databases: BTreeMap::new(),
+        }
     }
 
     /// Users exist and nobody authenticated yet: nothing is allowed.
@@ -110,9 +115,7 @@ impl Rights {
                 "user {} may only read database {db} (its roles grant R, writing needs RW)",
                 self.who()
             ))),
-            (None, _) => {
-                Err(EngineError::NoPermission(format!("user {} has no access to database {db}", self.who())))
-            }
+            (None, _) => Err(EngineError::NoPermission(format!("user {} has no access to database {db}", self.who()))),
         }
     }
 

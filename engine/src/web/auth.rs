@@ -38,7 +38,8 @@ fn needed(method: &Method, path: &str) -> Option<(Privilege, &'static str)> {
     if path.starts_with("/api/security") {
         return Some((Privilege::Admin, "manage users and roles"));
     }
-    if (path == "/api/mirror/actions" && method == Method::POST) || (path == "/api/mirror/config" && method == Method::PUT)
+    if (path == "/api/mirror/actions" && method == Method::POST)
+        || (path == "/api/mirror/config" && method == Method::PUT)
     {
         return Some((Privilege::MirrorOperator, "act on or configure the mirror"));
     }
@@ -115,7 +116,9 @@ pub(super) fn unauthorized(portal: bool) -> Response {
     }
     .into_response();
     if !portal {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"mirrorlab\", charset=\"UTF-8\""));
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"mirrorlab\", charset=\"UTF-8\""));
     }
     response
 }

@@ -8,10 +8,10 @@ use super::{blocking, AppState};
 use crate::globals::reference::{format, format_value, parse};
 use crate::globals::GlobalRef;
 use crate::instance::{Direction, Instance, Session, WriteAck};
+use crate::security::Rights;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use crate::security::Rights;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@ use super::auth::{session_token, SESSION_COOKIE};
 use super::error::{ApiError, ApiJson, ApiResult};
 use super::{blocking, AppState, Deleted};
 use crate::instance::{UserChange, UserInfo};
-use crate::security::{RoleConfig, Rights};
+use crate::security::{Rights, RoleConfig};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -113,7 +113,8 @@ async fn login(State(instance): State<AppState>, ApiJson(req): ApiJson<Login>) -
                 "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
                 crate::security::SESSION_TTL.as_secs()
             );
-            let mut response = Json(WhoAmI { user: Some(req.user), auth_required: security.required() }).into_response();
+            let mut response =
+                Json(WhoAmI { user: Some(req.user), auth_required: security.required() }).into_response();
             response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("ASCII cookie"));
             response
         }

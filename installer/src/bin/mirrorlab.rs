@@ -464,7 +464,9 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
             if json {
                 // The password itself stays out of JSON (logs keep JSON); its file is named.
                 let file = installer::credentials::load(&dir).map(|_| installer::credentials::password_file(&dir));
-                print_json(serde_json::json!({ "ok": true, "changes": changes, "status": st, "admin_password_file": file }));
+                print_json(
+                    serde_json::json!({ "ok": true, "changes": changes, "status": st, "admin_password_file": file }),
+                );
             } else {
                 print!("{}", installer::status::table(&st));
                 let durability = match m.durability {

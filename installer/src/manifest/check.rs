@@ -52,10 +52,7 @@ pub fn load_str(file: &str, text: &str, base: &Path, inputs: &Inputs) -> Result<
 
 fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
     let top = w.map(root, "", TOP)?;
-    for (key, what) in [
-        ("ecp", "ECP application servers"),
-        ("remote_databases", "remote databases"),
-    ] {
+    for (key, what) in [("ecp", "ECP application servers"), ("remote_databases", "remote databases")] {
         if top.get(key).is_some_and(|v| !v.is_null()) {
             let pos = w.at_key(key);
             w.error(

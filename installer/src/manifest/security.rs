@@ -38,7 +38,11 @@ pub struct User {
 /// Never printed: a plan shows what changes, not the password.
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("User").field("name", &self.name).field("roles", &self.roles).field("enabled", &self.enabled).finish()
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .field("enabled", &self.enabled)
+            .finish()
     }
 }
 
@@ -81,7 +85,11 @@ pub fn roles(w: &mut Walker, top: &serde_yaml::Mapping) -> Vec<Role> {
                     }
                     Some(other) => {
                         let pos = w.at_value(&vp);
-                        w.error(pos, format!("unknown access `{other}`"), "use R (read globals) or RW (read and write)");
+                        w.error(
+                            pos,
+                            format!("unknown access `{other}`"),
+                            "use R (read globals) or RW (read and write)",
+                        );
                     }
                     None => {}
                 }
@@ -162,7 +170,11 @@ pub fn users(w: &mut Walker, top: &serde_yaml::Mapping, roles: &[Role]) -> Vec<U
                     Ok(()) => Some(Secret::Hash(h)),
                     Err(e) => {
                         let pos = w.at_value(&hp);
-                        w.error(pos, format!("password_hash: {e}"), "an argon2id PHC string, as GET /api/security/users shows");
+                        w.error(
+                            pos,
+                            format!("password_hash: {e}"),
+                            "an argon2id PHC string, as GET /api/security/users shows",
+                        );
                         None
                     }
                 })
