@@ -41,9 +41,12 @@ impl Privilege {
     }
 }
 
+/// What a built-in role grants: a database's access (`%DB_<NAME>`), and privileges.
+pub type BuiltinGrant = (Option<(String, Access)>, Vec<Privilege>);
+
 /// The built-in roles, as in the reference product: `%All` (admin), `%Operator` (mirror
 /// operator), `%Monitor`, and `%DB_<NAME>` (read-write on database NAME).
-pub fn builtin_role(name: &str) -> Option<(Option<(String, Access)>, Vec<Privilege>)> {
+pub fn builtin_role(name: &str) -> Option<BuiltinGrant> {
     match name {
         "%All" => Some((None, vec![Privilege::Admin])),
         "%Operator" => Some((None, vec![Privilege::MirrorOperator])),
