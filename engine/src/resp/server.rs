@@ -225,10 +225,10 @@ async fn run<B: Backend>(
                         );
                         return End::Done;
                     }
-                    if let auth::Gate::Answered = auth::gate(backend, shared, conn, &frame, &mut out).await {
-                        continue;
-                    }
+                    let gate = auth::gate(backend, shared, conn, &frame, &mut out).await;
                     flow = match commands::parse(&frame) {
+                        // Answered by the authentication gate (AUTH, or a refusal).
+                        _ if matches!(gate, auth::Gate::Answered) => Flow::Continue,
                         // The mirror runtime may block: awaited here, off the async workers.
                         Ok(commands::Command::Mirror(cmd)) if conn.multi.is_none() => {
                             mirror::execute(backend, conn.proto, cmd, &mut out).await;

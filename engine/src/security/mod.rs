@@ -114,7 +114,13 @@ impl Security {
             return self.rights_of(Some(user)).ok_or(AuthFailed);
         }
         let config = self.config();
-        let user_config = config.users.get(user).filter(|u| u.enabled).ok_or(AuthFailed)?;
+        let Some(user_config) = config.users.get(user).filter(|u| u.enabled) else {
+            // As long as a wrong password takes: the time tells nothing of which users exist.
+            static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            let dummy = DUMMY.get_or_init(|| password::hash("no user has this password").unwrap_or_default());
+            let _ = password::verify(dummy, password);
+            return Err(AuthFailed);
+        };
         if !password::verify(&user_config.password_hash, password) {
             return Err(AuthFailed);
         }
@@ -149,5 +155,44 @@ impl Security {
 
     pub fn close_session(&self, token: &str) {
         self.sessions.close(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(password: &str) -> SecurityConfig {
+        let mut c = SecurityConfig::default();
+        let user =
+            UserConfig { password_hash: password::hash(password).unwrap(), roles: vec!["%All".into()], enabled: true };
+        c.users.insert("admin".into(), user);
+        c
+    }
+
+    #[test]
+    fn a_changed_password_is_never_accepted_from_the_cache_and_ends_sessions() {
+        let s = Security::new(config("one"));
+        assert!(s.required());
+        assert!(s.verify_blocking("admin", "one").is_ok());
+        assert!(s.verify_blocking("admin", "one").is_ok(), "from the cache");
+        assert!(s.verify_blocking("admin", "two").is_err());
+        assert!(s.verify_blocking("nobody", "one").is_err());
+        let token = s.open_session("admin");
+        assert_eq!(s.session_user(&token).as_deref(), Some("admin"));
+        let before = s.generation();
+        s.replace(config("two"));
+        assert!(s.generation() > before, "connections re-read their rights");
+        assert!(s.verify_blocking("admin", "one").is_err(), "the old password is gone, cached or not");
+        assert!(s.verify_blocking("admin", "two").is_ok());
+        assert_eq!(s.session_user(&token), None, "a password change ends the user's sessions");
+    }
+
+    #[test]
+    fn without_users_everything_is_open_and_auth_means_admin() {
+        let s = Security::new(SecurityConfig::default());
+        assert!(!s.required());
+        assert_eq!(s.rights_of(None), Some(Rights::open()));
+        assert_eq!(s.default_user(), BOOTSTRAP_USER);
     }
 }
