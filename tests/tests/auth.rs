@@ -101,6 +101,9 @@ fn a_wrong_password_is_refused_slowly_and_the_right_one_works() {
     let mut h = e.client();
     command(&mut h, &["HELLO", "2", "AUTH", "admin", ADMIN_PASSWORD]).unwrap();
     assert_eq!(command(&mut h, &["GET", "^x"]).unwrap(), Reply::Bulk(b"1".to_vec()));
+    // RESET keeps the login (and its rights).
+    command(&mut h, &["RESET"]).unwrap();
+    assert_eq!(command(&mut h, &["GET", "^x"]).unwrap(), Reply::Bulk(b"1".to_vec()));
 
     let r = http(&e, "GET", "/api/globals/USER?ref=%5Ex", None, &basic("admin", ADMIN_PASSWORD));
     assert_eq!(r.status, 200, "{}", r.body);
