@@ -11,7 +11,7 @@ use crate::labdir::LabDir;
 use rand::Rng;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The engine's bootstrap user, which `--password-file` sets.
 pub const ADMIN_USER: &str = engine::security::BOOTSTRAP_USER;
@@ -27,20 +27,37 @@ pub fn password_file(dir: &LabDir) -> PathBuf {
 
 /// The lab's password, if the lab has one.
 pub fn load(dir: &LabDir) -> Option<String> {
-    let text = std::fs::read_to_string(password_file(dir)).ok()?;
+    read(&password_file(dir))
+}
+
+/// A password file's password (one line).
+pub fn read(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
     let p = text.trim_end_matches(['\n', '\r']).to_string();
     (!p.is_empty()).then_some(p)
 }
 
+/// The password the Compose target's installer service reads from the file
+/// `MIRRORLAB_PASSWORD_FILE` names (the secrets volume), as the engines do.
+pub fn from_env() -> Option<String> {
+    read(Path::new(&std::env::var_os("MIRRORLAB_PASSWORD_FILE")?))
+}
+
 /// The lab's password, drawn and saved when it has none; `true` when drawn now.
 pub fn ensure(dir: &LabDir) -> std::io::Result<(String, bool)> {
-    if let Some(p) = load(dir) {
+    ensure_in(&dir.root)
+}
+
+/// The password file in `dir` (`mirrorlab secrets --dir`: the Compose lab's secrets
+/// volume), drawn when missing; `true` when drawn now.
+pub fn ensure_in(dir: &Path) -> std::io::Result<(String, bool)> {
+    if let Some(p) = read(&dir.join(PASSWORD_FILE)) {
         return Ok((p, false));
     }
-    std::fs::create_dir_all(&dir.root)?;
+    std::fs::create_dir_all(dir)?;
     let mut rng = rand::rngs::OsRng;
     let password: String = (0..PASSWORD_CHARS).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
-    let path = password_file(dir);
+    let path = dir.join(PASSWORD_FILE);
     let staging = path.with_extension("tmp");
     let _ = std::fs::remove_file(&staging);
     // Created 0600 (never readable by others, not even for a moment), synced, renamed.
@@ -48,7 +65,7 @@ pub fn ensure(dir: &LabDir) -> std::io::Result<(String, bool)> {
     f.write_all(format!("{password}\n").as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&staging, &path)?;
-    std::fs::File::open(&dir.root)?.sync_all()?;
+    std::fs::File::open(dir)?.sync_all()?;
     Ok((password, true))
 }
 

@@ -205,6 +205,14 @@ enum Cmd {
         #[arg(long, default_value = "5s", value_parser = parse_duration)]
         interval: String,
     },
+    /// Draw the Compose lab's admin password into DIR (once; a shared volume the engines read
+    /// through MIRRORLAB_PASSWORD_FILE): compose/mirror.yml's one-shot `secrets` service.
+    #[command(after_help = "Examples:\n  mirrorlab secrets --dir /data\n  mirrorlab secrets --dir ./lab-secrets")]
+    Secrets {
+        /// Directory for admin.password (created 0600).
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// The engine terminal on a member.
     #[command(
         after_help = "Examples:\n  mirrorlab session mirrora -U PHONEBOOK\n  echo 'zw ^Company' | mirrorlab session mirrorb -U PHONEBOOK"
@@ -617,6 +625,21 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
                     let running = format!("{}/{}", l.running, l.members);
                     println!("{:<24} {:<8} {:<8} {}", l.lab, l.target, running, l.primary.as_deref().unwrap_or("-"));
                 }
+            }
+        }
+        Cmd::Secrets { dir } => {
+            let (password, drawn) = installer::credentials::ensure_in(dir).map_err(|e| {
+                let file = dir.join(installer::credentials::PASSWORD_FILE);
+                commands::CliError::Lab(format!("cannot write {}: {e}", file.display()))
+            })?;
+            let file = dir.join(installer::credentials::PASSWORD_FILE);
+            if json {
+                print_json(serde_json::json!({ "ok": true, "drawn": drawn, "admin_password_file": file }));
+            } else if drawn {
+                // Shown once, in this one-shot service's log: how a person learns it.
+                println!("Admin password (shown once; stored in {}): {password}", file.display());
+            } else {
+                println!("The admin password is kept in {}.", file.display());
             }
         }
         Cmd::MetricsConfig { interval } => {
