@@ -13,8 +13,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const MB: u64 = 1_000_000;
-/// Size bound of each image (docs/benchmarks.md records the actual sizes).
-const MAX_IMAGE: u64 = 30 * MB;
+/// Size bound of each image (docs/benchmarks.md records the actual sizes). 32 MB since
+/// users and roles (argon2, BLAKE2, the API and RESP authentication) grew the engine and
+/// the installer by about 1.2 MB each; the profile keeps symbols for named backtraces.
+const MAX_IMAGE: u64 = 32 * MB;
 /// The workspace version: every build is tagged with it (and `latest`).
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
