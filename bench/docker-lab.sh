@@ -34,10 +34,11 @@ resp() {
     [ "${reply%$'\r'}" = "+OK" ]
 }
 
-# Opens a PHONEBOOK session on 127.0.0.1:$1 as file descriptor 3.
+# Opens a PHONEBOOK session on 127.0.0.1:$1 as file descriptor 3, logged in as the lab's
+# admin ($password: the secrets service drew it and printed it once in its log).
 session() {
     exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
-    resp NAMESPACE PHONEBOOK
+    resp AUTH admin "$password" && resp NAMESPACE PHONEBOOK
 }
 
 # The committing client: SETs on mirrora until its connection fails (the kill); creates
@@ -72,6 +73,7 @@ for run in $(seq 1 "$runs"); do
         docker logs "$installer" >&2
         exit 1
     fi
+    password=$(docker logs "$("${c[@]}" ps -a -q secrets)" 2>&1 | sed -n 's/^Admin password[^)]*): //p' | head -1)
     a=$("${c[@]}" ps -a -q mirrora) b=$("${c[@]}" ps -a -q mirrorb)
     a_resp=$(host_port "$a" 1972) b_resp=$(host_port "$b" 1972) b_web=$(host_port "$b" 52773)
     load "$a_resp" "$work/loading$run" &

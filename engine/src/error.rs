@@ -59,6 +59,9 @@ pub enum EngineError {
     /// A mirror status or action asked of an instance that runs no mirror member.
     #[error("this instance is not a mirror member: create or join a mirror first")]
     NotMirrored,
+    /// The authenticated user's roles do not allow the request (docs/design/security.md).
+    #[error("{0}")]
+    NoPermission(String),
 }
 
 impl EngineError {
@@ -79,6 +82,7 @@ impl EngineError {
             EngineError::ShuttingDown => "SHUTDOWN",
             EngineError::Mirror(_) => "MIRROR",
             EngineError::NotMirrored => "NOTMIRRORED",
+            EngineError::NoPermission(_) => "NOPERM",
         }
     }
 

@@ -23,6 +23,7 @@ pub mod namespace;
 pub mod pid;
 pub mod resolve;
 pub mod resp;
+pub mod security;
 pub mod start;
 pub mod storage;
 pub mod terminal;

@@ -37,6 +37,9 @@ pub struct StartOptions {
     pub protected_mode: Option<bool>,
     /// Overrides the `tls` section (absolute paths).
     pub tls: Option<crate::tls::TlsFiles>,
+    /// `--password-file`: user `admin` (role `%All`) gets this file's content as its
+    /// password before any port opens.
+    pub password_file: Option<PathBuf>,
 }
 
 /// How long servers get to drain at shutdown before connections are dropped.
@@ -52,11 +55,23 @@ pub fn run(options: StartOptions) -> Result<()> {
     crate::logging::init(Some(&dir.messages_log()), &options.log_level);
     tracing::info!("starting engine {} on data directory {}", env!("CARGO_PKG_VERSION"), dir.root().display());
     let merge = options.merge_file.as_deref().map(crate::merge::load_text).transpose()?;
+    let secret = options
+        .password_file
+        .as_deref()
+        .map(crate::instance::read_password_file)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let instance = Instance::open(InstanceOptions {
         data_dir: options.data_dir.clone(),
         vfs: Arc::new(RealVfs::new()),
         background: true,
     })?;
+    // Before any listener opens: there is never a moment when the engine serves without
+    // the password the operator gave it.
+    if let Some(secret) = secret {
+        instance.bootstrap_admin(&secret)?;
+        tracing::info!("user {} set from the password file", crate::security::BOOTSTRAP_USER);
+    }
     if let Some((m, _)) = &merge {
         for change in crate::merge::apply(&instance, m)?.changes {
             tracing::info!("merge file: {change}");
@@ -89,7 +104,13 @@ async fn serve(
 ) -> Result<()> {
     let config = instance.config();
     let interface = options.interface.clone().unwrap_or_else(|| config.network.interface.clone());
-    let protected_mode = options.protected_mode.unwrap_or(config.network.protected_mode);
+    // As in Redis, protected mode guards an engine nobody has to authenticate to: with
+    // users configured at start every peer must authenticate, so the password lifts it.
+    let protected_mode =
+        options.protected_mode.unwrap_or(config.network.protected_mode) && !config.security.auth_required();
+    if config.security.auth_required() {
+        tracing::info!("users are configured: every client authenticates, and protected mode does not apply");
+    }
     let ss_port = options.superserver_port.unwrap_or(config.network.superserver_port);
     let web_port = options.web_port.unwrap_or(config.network.web_port);
     let resp_listener = TcpListener::bind((interface.as_str(), ss_port))

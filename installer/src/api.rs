@@ -38,6 +38,9 @@ pub struct Api {
     pub member: String,
     pub base: String,
     client: reqwest::blocking::Client,
+    /// The lab's admin password (`credentials.rs`), sent as HTTP Basic; `None` for a lab
+    /// built before engines had users.
+    password: Option<String>,
 }
 
 /// Host names resolved by the engine's resolver (hosts file, then DNS over UDP), not the
@@ -71,7 +74,13 @@ impl Api {
             .dns_resolver(std::sync::Arc::new(FilesAndDns))
             .build()
             .expect("an HTTP client with default TLS-free settings always builds");
-        Api { member: member.to_string(), base: format!("http://{host}:{web_port}"), client }
+        Api { member: member.to_string(), base: format!("http://{host}:{web_port}"), client, password: None }
+    }
+
+    /// The same API, calling as the lab's admin with `password`.
+    pub fn with_password(mut self, password: Option<String>) -> Api {
+        self.password = password;
+        self
     }
 
     fn call(&self, method: &str, path: &str, body: Option<&Value>, timeout: Duration) -> Result<Value, ApiError> {
@@ -80,6 +89,9 @@ impl Api {
         // The engine refuses a state-changing request without a JSON content type or this
         // header (its guard against cross-site requests from browsers).
         let mut req = self.client.request(m, &url).timeout(timeout).header("X-Mirrorlab-Request", "installer");
+        if let Some(p) = &self.password {
+            req = req.basic_auth(crate::credentials::ADMIN_USER, Some(p));
+        }
         if let Some(b) = body {
             req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.to_string());
         }

@@ -189,15 +189,28 @@ fn open_target_for_plan(ctx: &Ctx, m: &Manifest) -> Result<Box<dyn Target>, CliE
     Ok(t)
 }
 
-pub fn apply(ctx: &Ctx, path: &Path) -> Result<(Manifest, Vec<Change>), CliError> {
+/// Returns the manifest, the changes made, and the lab's admin password when this run
+/// drew it (a new lab: `up` prints it once).
+pub fn apply(ctx: &Ctx, path: &Path) -> Result<(Manifest, Vec<Change>, Option<String>), CliError> {
     let m = ctx.load(path)?;
     let t = target::open(&m, &ctx.base)?;
     ctx.remember(path, &m)?;
     let dir = LabDir::new(&ctx.base, &m.lab);
+    // Before any engine starts, so each starts with it (local and docker targets; the
+    // Compose lab's engines start before the installer, see docs/design/security.md).
+    let drawn = match m.target {
+        crate::manifest::TargetKind::Local | crate::manifest::TargetKind::Docker => {
+            let (password, drawn) = crate::credentials::ensure(&dir).map_err(|e| {
+                CliError::Lab(format!("cannot write {}: {e}", crate::credentials::password_file(&dir).display()))
+            })?;
+            drawn.then_some(password)
+        }
+        _ => None,
+    };
     let mut c = Converge::new(&m, t.as_ref(), &dir, Mode::Apply, ctx.ui);
     c.run()?;
     let changes = c.changes;
-    Ok((m, changes))
+    Ok((m, changes, drawn))
 }
 
 /// Differences between the manifest and the live lab, one readable line each; empty
@@ -761,7 +774,9 @@ pub fn ls(ctx: &Ctx) -> Result<Vec<LabLine>, CliError> {
 /// A Prometheus configuration scraping every member of the lab (crate::lb).
 pub fn metrics_config(ctx: &Ctx, lab: Option<&str>, interval: &str) -> Result<String, CliError> {
     let (m, t) = ctx.open_lab(lab)?;
-    Ok(crate::lb::prometheus_config(&m, t.as_ref(), interval))
+    let dir = LabDir::new(&ctx.base, &m.lab);
+    let file = crate::credentials::load(&dir).map(|_| crate::credentials::password_file(&dir));
+    Ok(crate::lb::prometheus_config(&m, t.as_ref(), interval, file.as_deref()))
 }
 
 /// An HAProxy configuration that follows the lab's primary (crate::lb).

@@ -7,7 +7,8 @@
 //! primary -> mirrored databases on the primary -> per joining member: join, freeze the
 //! primary, copy each missing file (staging, fsync, rename), thaw, create + activate,
 //! namespaces -> initial data -> wait until every member is caught up.
-//! Apply only adds and corrects; it never deletes a database, namespace or mapping.
+//! Apply only adds and corrects; it never deletes a database, namespace, mapping, role or
+//! user. Roles and users (`users.rs`) are put on every member, right after its settings.
 
 use crate::api::{Api, ApiError};
 use crate::labdir::LabDir;
@@ -155,6 +156,7 @@ impl<'a> Converge<'a> {
         for m in &self.manifest.members {
             self.refresh(&m.name)?;
             self.durability(&m.name)?;
+            self.users(&m.name)?;
         }
         let standalone: Vec<String> = self
             .manifest
@@ -241,6 +243,21 @@ impl<'a> Converge<'a> {
                 .patch("/api/settings", &json!({ "journal": { "durability": want } }))
                 .during(&step, member)?;
             self.live.get_mut(member).expect("refreshed").durability = want.to_string();
+        }
+        Ok(())
+    }
+
+    /// The manifest's roles and users on `member` (every member: mirroring does not copy
+    /// them, see `users.rs`).
+    fn users(&mut self, member: &str) -> Result<(), StepError> {
+        let api = self.api(member);
+        let running = self.target.proc_state(member) == Proc::Running;
+        let fixes =
+            crate::users::fixes(self.manifest, running.then_some(&api)).during("read users and roles", member)?;
+        for fix in fixes {
+            if self.change(member, fix.step.clone()) {
+                api.put(&fix.path, &fix.body).during(&fix.step, member)?;
+            }
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 
 use crate::manifest::Manifest;
 use crate::target::Target;
+use std::path::Path;
 
 /// How often HAProxy checks the member in service (the primary).
 pub const CHECK_INTERVAL_MS: u32 = 500;
@@ -77,7 +78,10 @@ pub fn haproxy_config(m: &Manifest, t: &dyn Target, port: u16) -> String {
 
 /// `mirrorlab metrics-config`: a Prometheus configuration that scrapes every member's
 /// `/metrics` (its web port), labelled with the lab and the member, every `interval`.
-pub fn prometheus_config(m: &Manifest, t: &dyn Target, interval: &str) -> String {
+/// `password_file`: the lab's admin password file, which Prometheus reads for HTTP Basic
+/// (`/metrics` needs the monitor privilege once engines have users); `None` for a lab
+/// without one.
+pub fn prometheus_config(m: &Manifest, t: &dyn Target, interval: &str, password_file: Option<&Path>) -> String {
     let mut out = vec![
         format!("# Prometheus scraping lab {} (`mirrorlab metrics-config`, for the ports it has now).", m.lab),
         "# Run: prometheus --config.file=this-file; dashboards: docs/grafana-mirror.json".into(),
@@ -85,8 +89,15 @@ pub fn prometheus_config(m: &Manifest, t: &dyn Target, interval: &str) -> String
         format!("  - job_name: mirrorlab-{}", m.lab),
         format!("    scrape_interval: {interval}"),
         "    metrics_path: /metrics".into(),
-        "    static_configs:".into(),
     ];
+    if let Some(file) = password_file {
+        out.extend([
+            "    basic_auth:".into(),
+            format!("      username: {}", crate::credentials::ADMIN_USER),
+            format!("      password_file: {}", file.display()),
+        ]);
+    }
+    out.push("    static_configs:".into());
     for x in &m.members {
         out.push(format!("      - targets: [\"127.0.0.1:{}\"]", t.ports(&x.name).web));
         out.push(format!("        labels: {{ lab: \"{}\", instance_name: \"{}\" }}", m.lab, x.name));

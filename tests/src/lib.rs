@@ -214,13 +214,28 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, St
 
 /// `http`, for a server that may be gone: a refused or broken connection is an error.
 pub fn try_http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
+    try_http_as(port, method, path, body, None)
+}
+
+/// [`try_http`] as the lab's admin (HTTP Basic) when `password` is given.
+pub fn try_http_as(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    password: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    use base64::Engine as _;
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = body.unwrap_or("");
+    let auth = password.map_or(String::new(), |p| {
+        format!("Authorization: Basic {}\r\n", base64::engine::general_purpose::STANDARD.encode(format!("admin:{p}")))
+    });
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut raw = Vec::new();
@@ -289,6 +304,24 @@ pub fn mirrorlab_cmd() -> Command {
 /// Runs `mirrorlab --lab-dir LABS ARGS` in `dir`.
 pub fn mirrorlab_in(dir: &Path, labs: &Path, args: &[&str]) -> std::process::Output {
     mirrorlab_cmd().current_dir(dir).arg("--lab-dir").arg(labs).args(args).output().expect("run mirrorlab")
+}
+
+/// The admin password `mirrorlab up` drew for the (one) lab under `labs`
+/// (`<labs>/<lab>/admin.password`), if any.
+pub fn lab_password(labs: &Path) -> Option<String> {
+    std::fs::read_dir(labs).ok()?.flatten().find_map(|d| {
+        let text = std::fs::read_to_string(d.path().join("admin.password")).ok()?;
+        Some(text.trim_end().to_string())
+    })
+}
+
+/// A RESP client on 127.0.0.1:`port`, logged in as the lab's admin when `password` is given.
+pub fn lab_client(port: u16, password: Option<&str>, timeout: Duration) -> Result<engine::client::Client, String> {
+    let mut c = engine::client::Client::connect(format!("127.0.0.1:{port}"), timeout).map_err(|e| e.to_string())?;
+    if let Some(p) = password {
+        c.command(&[b"AUTH", b"admin", p.as_bytes()]).map_err(|e| e.to_string())?;
+    }
+    Ok(c)
 }
 
 /// [`mirrorlab_in`], failing the test with both outputs unless it succeeds; its stdout.

@@ -7,6 +7,7 @@
 //! has its own project (names, network, volumes) and lets Docker pick the host ports;
 //! `down -v` runs whatever happens. Without Docker the test says why and returns.
 
+use base64::Engine as _;
 use mirrorlab_tests::docker::{self, await_exit, await_healthy, docker, host_port, Cleanup, Compose};
 use mirrorlab_tests::engine;
 use mirrorlab_tests::engine::client::Client;
@@ -16,8 +17,19 @@ use std::time::{Duration, Instant};
 const CONFIGURED_WITHIN: Duration = Duration::from_secs(300);
 const FAILOVER_WITHIN: Duration = Duration::from_secs(30);
 
+/// The lab's admin password, which the one-shot `secrets` service drew and printed once.
+static PASSWORD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn password() -> &'static str {
+    PASSWORD.get().expect("read from the secrets service's log after up")
+}
+
 fn api(port: u16, path: &str) -> Option<(u16, String)> {
-    engine::cli::http::call(port, "GET", path, None, Duration::from_secs(5)).ok().map(|r| (r.status, r.body))
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("admin:{}", password()));
+    let auth = format!("Authorization: Basic {token}\r\n");
+    engine::cli::http::request("127.0.0.1", port, "GET", path, None, &auth, Duration::from_secs(5))
+        .ok()
+        .map(|r| (r.status, r.body))
 }
 
 fn status_word(web: u16) -> String {
@@ -28,7 +40,7 @@ fn status_word(web: u16) -> String {
 
 /// A client on the PHONEBOOK namespace of the superserver published on `port`.
 fn phonebook(port: u16) -> Option<Client> {
-    let mut c = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(2)).ok()?;
+    let mut c = mirrorlab_tests::lab_client(port, Some(password()), Duration::from_secs(2)).ok()?;
     c.set_timeout(Some(Duration::from_secs(5))).ok()?;
     c.namespace("PHONEBOOK").ok()?;
     Some(c)
@@ -153,6 +165,17 @@ fn compose_up_configures_a_mirror_that_fails_over_rejoins_and_survives_down_and_
 
     let (took, log) = lab.up_configured();
     println!("compose up to a configured, verified mirror: {:.1} s", took.as_secs_f64());
+    // The engines started with the password the secrets service drew (printed once).
+    let secrets = docker::logs(&lab.compose.container("secrets"));
+    let drawn = secrets
+        .lines()
+        .find_map(|l| l.split_once("): ").filter(|(head, _)| head.contains("Admin password")).map(|(_, p)| p.trim()))
+        .unwrap_or_else(|| panic!("the secrets service printed no password:\n{secrets}"));
+    PASSWORD.set(drawn.to_string()).unwrap();
+    let (a_port, _) = lab.ports("mirrora");
+    let mut stranger = Client::connect(format!("127.0.0.1:{a_port}"), Duration::from_secs(5)).unwrap();
+    let refused = stranger.command(&[b"GET", b"^Phone(1)"]).unwrap_err().to_string();
+    assert!(refused.contains("NOAUTH"), "a client without the password: {refused}");
     assert!(log.contains("every member is caught up"), "the installer's log:\n{log}");
     // Mutual TLS from the `secrets` service's files: the engines and agents say so at start.
     for service in ["mirrora", "mirrorb-agent", "arbiter"] {

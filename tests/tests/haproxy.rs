@@ -34,8 +34,9 @@ impl Drop for LabGuard<'_> {
 }
 
 /// A client on the PHONEBOOK namespace (mirrored databases) through `port`.
-fn connect(port: u16) -> Option<Client> {
-    let mut c = Client::connect(format!("127.0.0.1:{port}"), Duration::from_millis(500)).ok()?;
+/// Logged in as the lab's admin (`password`, from the lab directory).
+fn connect(port: u16, password: Option<&str>) -> Option<Client> {
+    let mut c = mirrorlab_tests::lab_client(port, password, Duration::from_millis(500)).ok()?;
     c.set_timeout(Some(Duration::from_secs(5))).ok()?;
     c.namespace("PHONEBOOK").ok()?;
     Some(c)
@@ -49,6 +50,7 @@ fn writes_through_haproxy_follow_the_primary_across_a_kill_and_nothing_acknowled
     let dir = tempfile::tempdir().unwrap();
     let labs = dir.path().join("labs");
     mirrorlab_ok(dir.path(), &labs, &["up", &manifest()]);
+    let password = mirrorlab_tests::lab_password(&labs);
     let _lab = LabGuard(dir.path(), labs.clone());
 
     let port = free_port();
@@ -70,20 +72,20 @@ fn writes_through_haproxy_follow_the_primary_across_a_kill_and_nothing_acknowled
     );
     // Through HAProxy once its first check found the primary.
     wait_until("HAProxy to reach the primary", Duration::from_secs(30), || {
-        connect(port).is_some_and(|mut c| c.set("^Company(1000)", "through haproxy").is_ok())
+        connect(port, password.as_deref()).is_some_and(|mut c| c.set("^Company(1000)", "through haproxy").is_ok())
     });
 
     // A writer through HAProxy's address only: it reconnects to the same address on error.
     let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
-        let (acked, stop) = (acked.clone(), stop.clone());
+        let (acked, stop, password) = (acked.clone(), stop.clone(), password.clone());
         std::thread::spawn(move || {
             let mut client: Option<Client> = None;
             let mut n = 0u64;
             while !stop.load(Ordering::SeqCst) {
                 let Some(c) = client.as_mut() else {
-                    client = connect(port);
+                    client = connect(port, password.as_deref());
                     if client.is_none() {
                         std::thread::sleep(Duration::from_millis(20)); // reconnect pacing
                     }
@@ -125,7 +127,7 @@ fn writes_through_haproxy_follow_the_primary_across_a_kill_and_nothing_acknowled
     );
     // Every acknowledged write is on the new primary, read directly, not through HAProxy.
     let b_port = mirrorlab_tests::lab_member(dir.path(), &labs, "MIRRORB")["superserver_port"].as_u64().unwrap();
-    let mut b = connect(b_port as u16).unwrap();
+    let mut b = connect(b_port as u16, password.as_deref()).unwrap();
     for (n, _) in &acked {
         let v = b.get(&format!("^Company(\"h\",{n})")).unwrap();
         assert_eq!(v.as_deref(), Some(format!("write {n}").as_bytes()), "acknowledged write {n} on MIRRORB");

@@ -64,9 +64,15 @@ impl Lab {
     fn client(&self, name: &str) -> Client {
         let port = self.member(name)["superserver_port"].as_u64().unwrap();
         assert!(port > 0, "{name} publishes no superserver port");
-        let mut c = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
+        let mut c =
+            mirrorlab_tests::lab_client(port as u16, self.password().as_deref(), Duration::from_secs(5)).unwrap();
         c.namespace("PHONEBOOK").unwrap();
         c
+    }
+
+    /// The admin password `up` drew for the lab (each engine got it in its volume).
+    fn password(&self) -> Option<String> {
+        mirrorlab_tests::lab_password(&self.dir.path().join("labs"))
     }
 
     /// A client whose writes are acknowledged only once durable on the mirror (the
@@ -86,7 +92,9 @@ impl Lab {
             else {
                 return false;
             };
-            let Ok(mut c) = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(2)) else {
+            let Ok(mut c) =
+                mirrorlab_tests::lab_client(port as u16, self.password().as_deref(), Duration::from_secs(2))
+            else {
                 return false;
             };
             c.namespace("PHONEBOOK").is_ok() && read(&mut c, r).as_deref() == Some(value)
@@ -204,7 +212,10 @@ fn docker_target_up_replicate_kill_rejoin_pause_partition_down() {
     assert_eq!(inspect(&container, "{{.HostConfig.PidMode}}"), format!("container:{agent_id}"));
     assert_eq!(inspect(&agent, "{{.State.Running}}"), "true");
     let web = lab.member("MIRRORA")["web_port"].as_u64().unwrap();
-    let config = mirror_config(web);
+    // The engines have the lab's password (from their volume): strangers are refused.
+    let password = lab.password().expect("up drew an admin password");
+    assert_eq!(mirrorlab_tests::try_http(web as u16, "GET", "/api/mirror/config", None).unwrap().0, 401);
+    let config = mirror_config(web, &password);
     assert!(
         config.contains("mirrora:2189") && config.contains("mirrora-agent:2188") && config.contains("arbiter:2188"),
         "{config}"
@@ -354,12 +365,9 @@ impl Drop for Follower {
 }
 
 /// The mirror configuration as the member's management API shows it (raw JSON text).
-fn mirror_config(web_port: u64) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", web_port as u16)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET /api/mirror/config HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
+fn mirror_config(web_port: u64, password: &str) -> String {
+    let (code, body) =
+        mirrorlab_tests::try_http_as(web_port as u16, "GET", "/api/mirror/config", None, Some(password)).unwrap();
+    assert_eq!(code, 200, "{body}");
+    body
 }

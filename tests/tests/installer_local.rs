@@ -66,7 +66,8 @@ impl Lab {
 
     fn client(&self, name: &str) -> Client {
         let port = self.member(name)["superserver_port"].as_u64().unwrap();
-        let mut c = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
+        let password = mirrorlab_tests::lab_password(&self.labs());
+        let mut c = mirrorlab_tests::lab_client(port as u16, password.as_deref(), Duration::from_secs(5)).unwrap();
         c.namespace("PHONEBOOK").unwrap();
         c
     }
@@ -337,6 +338,114 @@ fn the_standalone_manifest_comes_up_with_its_data_and_a_second_apply_is_a_no_op(
     let applied: Value = serde_json::from_str(&lab.ok(&["--json", "apply", m])).unwrap();
     assert_eq!(applied["changes"], serde_json::json!([]));
     lab.ok(&["down", "--wipe"]);
+}
+
+/// `up` draws the lab's admin password once, keeps it 0600 in the lab directory, prints it
+/// once, and every member refuses whoever does not have it; the verbs log in with it.
+#[test]
+fn a_new_lab_has_a_private_admin_password_and_its_members_refuse_strangers() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = Lab::new();
+    let m = manifest("standalone.yaml");
+    let m = m.to_str().unwrap();
+    let up = lab.ok(&["up", m]);
+    let password = mirrorlab_tests::lab_password(&lab.labs()).expect("a password file");
+    let file = lab.labs().join("standalone").join("admin.password");
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600, "{}", file.display());
+    assert!(up.contains(&format!("Admin password (shown once; stored in {}", file.display())), "{up}");
+    assert!(up.contains(&password), "printed once by up: {up}");
+    let again = lab.ok(&["up", m]);
+    assert!(!again.contains(&password), "never printed again: {again}");
+
+    let dev = lab.member("DEV");
+    let port = dev["superserver_port"].as_u64().unwrap() as u16;
+    let mut stranger = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
+    let refused = stranger.command(&[b"GET", b"^Company(1,\"name\")"]).unwrap_err().to_string();
+    assert!(refused.contains("NOAUTH"), "{refused}");
+    let web = dev["web_port"].as_u64().unwrap() as u16;
+    assert_eq!(mirrorlab_tests::try_http(web, "GET", "/api/instance", None).unwrap().0, 401);
+    assert_eq!(mirrorlab_tests::try_http_as(web, "GET", "/api/instance", None, Some(&password)).unwrap().0, 200);
+
+    // The verbs use the stored password: status reads the members, session logs in.
+    assert_eq!(lab.member("DEV")["status"], "running");
+    let mut child = mirrorlab_cmd()
+        .current_dir(lab.dir.path())
+        .arg("--lab-dir")
+        .arg(lab.labs())
+        .args(["session", "DEV", "-U", "PHONEBOOK"])
+        .env_remove("MIRRORLAB_PASSWORD")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"write ^Company(1,\"name\"),!\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Acme Corporation"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let metrics = lab.ok(&["metrics-config"]);
+    assert!(
+        metrics.contains("basic_auth:") && metrics.contains(&format!("password_file: {}", file.display())),
+        "{metrics}"
+    );
+    lab.ok(&["down", "--wipe"]);
+}
+
+/// The manifest's users reach every member (mirroring does not copy them); one deleted by
+/// hand on one member is drift `verify` reports and `apply` repairs.
+#[test]
+fn manifest_users_are_on_every_member_and_a_deleted_one_is_drift_that_apply_repairs() {
+    let lab = Lab::new();
+    let text = std::fs::read_to_string(manifest("phonebook.yaml")).unwrap()
+        + "\nroles:\n  - { name: reader, databases: { PERSONAL: R, COMPANY: R } }\n\
+           users:\n  - { name: ann, password: \"{{env.ANN_PASSWORD}}\", roles: [reader] }\n";
+    let file = lab.dir.path().join("phonebook-users.yaml");
+    std::fs::write(&file, text).unwrap();
+    let m = file.to_str().unwrap();
+    let with_env = |args: &[&str]| {
+        mirrorlab_cmd()
+            .current_dir(lab.dir.path())
+            .arg("--lab-dir")
+            .arg(lab.labs())
+            .args(args)
+            .env("ANN_PASSWORD", "ann's secret")
+            .output()
+            .unwrap()
+    };
+    let up = with_env(&["up", m]);
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let password = mirrorlab_tests::lab_password(&lab.labs()).unwrap();
+    for member in ["MIRRORA", "MIRRORB", "MIRRORC"] {
+        let port = lab.member(member)["superserver_port"].as_u64().unwrap() as u16;
+        let mut c = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
+        c.command(&[b"AUTH", b"ann", b"ann's secret"]).unwrap_or_else(|e| panic!("ann on {member}: {e}"));
+        c.namespace("PHONEBOOK").unwrap();
+        let refused = c.set("^Person(9)", "x").unwrap_err().to_string();
+        assert!(refused.contains("NOPERM") || refused.contains("READONLY"), "{member}: {refused}");
+    }
+    let verify = with_env(&["verify", m]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+
+    // Deleted by hand on the backup only.
+    let web = lab.member("MIRRORB")["web_port"].as_u64().unwrap() as u16;
+    let (code, body) =
+        mirrorlab_tests::try_http_as(web, "DELETE", "/api/security/users/ann", None, Some(&password)).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let verify = with_env(&["verify", m]);
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(!verify.status.success() && said.contains("MIRRORB: missing: create user ann"), "{said}");
+    assert!(!said.contains("MIRRORA: missing"), "{said}");
+    let apply = with_env(&["apply", m]);
+    assert!(apply.status.success(), "{}", String::from_utf8_lossy(&apply.stderr));
+    let verify = with_env(&["verify", m]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let (code, body) =
+        mirrorlab_tests::try_http_as(web, "GET", "/api/security/users/ann", None, Some(&password)).unwrap();
+    assert_eq!(code, 200, "{body}");
 }
 
 #[test]

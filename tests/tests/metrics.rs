@@ -3,7 +3,9 @@
 //! metrics-config` prints, and its query API answers each member's mirror status.
 
 use mirrorlab_tests::engine::client::Client;
-use mirrorlab_tests::{free_port, lab_members, mirrorlab_in, mirrorlab_ok, tool_available, try_http, wait_until};
+use mirrorlab_tests::{
+    free_port, lab_members, mirrorlab_in, mirrorlab_ok, tool_available, try_http, try_http_as, wait_until,
+};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -43,6 +45,8 @@ fn every_member_exports_its_mirror_status_promtool_accepts_it_and_prometheus_scr
     let dir = tempfile::tempdir().unwrap();
     let labs = dir.path().join("labs");
     mirrorlab_ok(dir.path(), &labs, &["up", &manifest()]);
+    // /metrics needs the monitor privilege: the lab's admin password.
+    let password = mirrorlab_tests::lab_password(&labs);
     let _lab = LabGuard(dir.path(), labs.clone());
     let members = lab_members(dir.path(), &labs);
     let expected = [("MIRRORA", 2.0), ("MIRRORB", 3.0), ("MIRRORC", 4.0)];
@@ -50,7 +54,7 @@ fn every_member_exports_its_mirror_status_promtool_accepts_it_and_prometheus_scr
         let name = m["name"].as_str().unwrap();
         let web = m["web_port"].as_u64().unwrap() as u16;
         for path in ["/metrics", "/api/monitor/metrics"] {
-            let (code, text) = try_http(web, "GET", path, None).unwrap();
+            let (code, text) = try_http_as(web, "GET", path, None, password.as_deref()).unwrap();
             assert_eq!(code, 200, "{name} {path}: {text}");
             assert!(text.contains("\nmirrorlab_up 1\n"), "{text}");
             let own = series(&text, "mirrorlab_mirror_status", name);
@@ -67,7 +71,7 @@ fn every_member_exports_its_mirror_status_promtool_accepts_it_and_prometheus_scr
             client.set("^Company(9,\"name\")", "Stages Inc").unwrap();
             // The primary sees every member, and has synced its mirror journal (the lab's
             // initial data): the group-commit histograms counted those syncs.
-            let (_, text) = try_http(web, "GET", "/metrics", None).unwrap();
+            let (_, text) = try_http_as(web, "GET", "/metrics", None, password.as_deref()).unwrap();
             let count = |series: &str| {
                 text.lines().find_map(|l| l.strip_prefix(&format!("{series} "))?.parse::<f64>().ok()).unwrap_or(0.0)
             };
@@ -96,7 +100,7 @@ fn every_member_exports_its_mirror_status_promtool_accepts_it_and_prometheus_scr
             }
         }
         if tool_available("promtool", "metrics: promtool check metrics") {
-            let (_, text) = try_http(web, "GET", "/metrics", None).unwrap();
+            let (_, text) = try_http_as(web, "GET", "/metrics", None, password.as_deref()).unwrap();
             let mut child = Command::new("promtool")
                 .args(["check", "metrics"])
                 .stdin(Stdio::piped())

@@ -39,10 +39,13 @@ fn each_members_portal_names_it_and_shows_every_members_status() {
     let labs = dir.path().join("labs");
     mirrorlab_ok(dir.path(), &labs, &["up", &manifest()]);
     let _lab = LabGuard(dir.path(), labs.clone());
+    // The engines have users: Chromium answers the page's Basic challenge with the
+    // credentials in the URL, then sends them with every request of the page.
+    let password = mirrorlab_tests::lab_password(&labs).expect("up drew an admin password");
     let expected = [("MIRRORA", "Primary"), ("MIRRORB", "Backup"), ("MIRRORC", "Connected")];
     for m in lab_members(dir.path(), &labs) {
         let name = m["name"].as_str().unwrap().to_string();
-        let url = format!("http://127.0.0.1:{}/", m["web_port"]);
+        let url = format!("http://admin:{password}@127.0.0.1:{}/", m["web_port"]);
         let own = expected.iter().find(|(n, _)| *n == name).unwrap().1;
         let out = chromium(&url, &dir.path().join("profile"), &["--dump-dom"]);
         let dom = String::from_utf8_lossy(&out.stdout);
@@ -76,7 +79,7 @@ fn each_members_portal_names_it_and_shows_every_members_status() {
     }
     // A picture of the primary's page, as a person would see it.
     let shot = dir.path().join("portal.png");
-    let url = format!("http://127.0.0.1:{}/", lab_members(dir.path(), &labs)[0]["web_port"]);
+    let url = format!("http://admin:{password}@127.0.0.1:{}/", lab_members(dir.path(), &labs)[0]["web_port"]);
     let out = chromium(
         &url,
         &dir.path().join("profile"),

@@ -15,6 +15,10 @@ struct Args {
     /// Durable data directory (configuration, databases, journal, messages.log).
     #[arg(long, global = true, env = "MIRRORLAB_DATA_DIR", default_value = ".mirrorlab/engine")]
     data_dir: PathBuf,
+    /// User for the commands that talk to a running engine (session, freeze, thaw,
+    /// integrity, mirror); the password comes from MIRRORLAB_PASSWORD or a prompt.
+    #[arg(long, global = true, env = "MIRRORLAB_USER")]
+    user: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,6 +59,10 @@ enum Command {
         /// This member's private key (PEM).
         #[arg(long, env = "MIRRORLAB_TLS_KEY", requires_all = ["tls_ca", "tls_cert"])]
         tls_key: Option<PathBuf>,
+        /// File holding the password of user `admin` (role %All), set before any port
+        /// opens; from then on every client must authenticate. One line, at most 1 KiB.
+        #[arg(long, env = "MIRRORLAB_PASSWORD_FILE", value_name = "FILE")]
+        password_file: Option<PathBuf>,
     },
     /// Stop the engine running on the data directory and wait until it has.
     Stop {
@@ -200,6 +208,17 @@ fn run(mut args: Args) -> Result<ExitCode> {
     // Absolute, so that qlist, logs and the state file name the directory unambiguously.
     args.data_dir = std::path::absolute(&args.data_dir).context("resolving --data-dir")?;
     let dir = DataDir::new(&args.data_dir);
+    if matches!(
+        args.command,
+        Command::Session { .. }
+            | Command::Freeze { .. }
+            | Command::Thaw
+            | Command::Integrity { .. }
+            | Command::Mirror { .. }
+    ) {
+        let password = std::env::var("MIRRORLAB_PASSWORD").ok().filter(|p| !p.is_empty());
+        cli::credentials::init(args.user.clone(), password).map_err(anyhow::Error::msg)?;
+    }
     match args.command {
         Command::Start {
             superserver_port,
@@ -212,6 +231,7 @@ fn run(mut args: Args) -> Result<ExitCode> {
             tls_ca,
             tls_cert,
             tls_key,
+            password_file,
         } => {
             let tls = engine::tls::files_from_flags(tls_ca, tls_cert, tls_key).map_err(anyhow::Error::msg)?;
             engine::start::run(engine::start::StartOptions {
@@ -224,6 +244,7 @@ fn run(mut args: Args) -> Result<ExitCode> {
                 interface,
                 protected_mode,
                 tls,
+                password_file,
             })?;
         }
         Command::Stop { timeout } => {

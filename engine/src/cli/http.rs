@@ -10,6 +10,8 @@ const MAX_RESPONSE_BYTES: u64 = 16 << 20;
 
 pub struct Response {
     pub status: u16,
+    /// The status line and headers.
+    pub head: String,
     pub body: String,
 }
 
@@ -27,6 +29,21 @@ pub fn call_host(
     body: Option<&str>,
     timeout: Duration,
 ) -> std::io::Result<Response> {
+    let auth = super::credentials::basic_header().unwrap_or_default();
+    request(host, port, method, path, body, &auth, timeout)
+}
+
+/// One request with `headers` (complete `Name: value\r\n` lines) besides Host, the JSON
+/// content type, the length and `Connection: close`.
+pub fn request(
+    host: &str,
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &str,
+    timeout: Duration,
+) -> std::io::Result<Response> {
     let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
     let mut stream = crate::resolve::connect_std(&authority, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
@@ -34,7 +51,7 @@ pub fn call_host(
     let body = body.unwrap_or("");
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut raw = Vec::new();
@@ -48,7 +65,7 @@ pub fn call_host(
         .ok_or_else(|| std::io::Error::other("malformed HTTP status line"))?;
     let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
     let body = if chunked { dechunk(rest) } else { rest.to_string() };
-    Ok(Response { status, body })
+    Ok(Response { status, head: head.to_string(), body })
 }
 
 fn dechunk(mut s: &str) -> String {
@@ -72,6 +89,13 @@ pub fn error_message(body: &str) -> String {
         .and_then(|v| {
             let e = v.get("error")?;
             Some(format!("{} {}", e.get("code")?.as_str()?, e.get("message")?.as_str()?))
+        })
+        .map(|m| {
+            if m.starts_with("NOAUTH") {
+                format!("{m} (give --user, and the password in MIRRORLAB_PASSWORD or at the prompt)")
+            } else {
+                m
+            }
         })
         .unwrap_or_else(|| body.trim().to_string())
 }

@@ -1,5 +1,6 @@
 //! Library side of the `engine` subcommands, so tests drive them without a process.
 
+pub mod credentials;
 pub mod http;
 pub mod integrity;
 pub mod journal;

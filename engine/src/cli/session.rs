@@ -114,7 +114,17 @@ pub fn run(host: &str, port: u16, namespace: &str) -> Result<ExitCode> {
     let mut client = Client::connect(format!("{host}:{port}"), Duration::from_secs(5)).with_context(|| {
         format!("no engine answers on {host}:{port} (start one with `engine start`, or pass --port)")
     })?;
-    client.namespace(namespace).with_context(|| format!("cannot open namespace {namespace}"))?;
+    if let Some(c) = super::credentials::get() {
+        client
+            .command(&[b"AUTH", c.user.as_bytes(), c.password.as_bytes()])
+            .with_context(|| format!("cannot log in to {host}:{port} as {}", c.user))?;
+    }
+    client.namespace(namespace).map_err(|e| match e.code() {
+        Some("NOAUTH") => anyhow::anyhow!(
+            "{e}: the engine has users; give --user, and the password in MIRRORLAB_PASSWORD or at the prompt"
+        ),
+        _ => anyhow::Error::new(e).context(format!("cannot open namespace {namespace}")),
+    })?;
     let mut terminal = Terminal::new(ClientBackend::new(client)?);
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal();

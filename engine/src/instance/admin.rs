@@ -159,6 +159,9 @@ impl Instance {
         for db in self.databases.read().values() {
             db.set_cache_budget(next.storage.cache_bytes());
         }
+        if next.security != config.security {
+            self.security.replace(next.security.clone());
+        }
         *config = next.clone();
         Ok(next)
     }
@@ -462,6 +465,7 @@ pub fn validate(c: &Config) -> Result<()> {
             )));
         }
     }
+    c.security.validate().map_err(EngineError::Invalid)?;
     for (name, ns) in &c.namespaces {
         if !c.databases.contains_key(&ns.globals) {
             return Err(EngineError::Invalid(format!(

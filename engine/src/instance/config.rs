@@ -28,6 +28,9 @@ pub struct Config {
     /// relative to the data directory. Absent: plain TCP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Users and roles; none configured means no authentication (docs/design/security.md).
+    #[serde(default, skip_serializing_if = "crate::security::SecurityConfig::is_empty")]
+    pub security: crate::security::SecurityConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -171,6 +174,7 @@ impl Config {
             namespaces: BTreeMap::from([("USER".into(), NamespaceConfig { globals: "USER".into(), mappings: vec![] })]),
             mirror: None,
             tls: None,
+            security: Default::default(),
         }
     }
 

@@ -26,6 +26,7 @@ impl Instance {
             if out.len() >= limit {
                 break;
             }
+            s.rights.check_database(db, false)?;
             let db = self.database(db)?;
             let found = db.scan(Bound::Included(&plo), Bound::Excluded(&phi), false, limit - out.len())?;
             out.extend(found.into_iter().map(|(k, v)| (k, v.len())));

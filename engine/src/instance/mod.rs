@@ -32,10 +32,13 @@ pub mod session;
 #[cfg(test)]
 mod tests;
 mod txn;
+mod users;
+pub use users::{read_password_file, UserChange, UserInfo};
 
 use crate::error::{EngineError, Result};
 use crate::journal::{Journal, WriterHandle};
 use crate::namespace::{GlobalMapping, Routing};
+use crate::security::{Rights, Security};
 use crate::storage::Database;
 use crate::vfs::Vfs;
 use config::Config;
@@ -124,6 +127,8 @@ pub struct Instance {
     mirror_control: RwLock<Option<Arc<dyn crate::mirror::status::MirrorControl>>>,
     /// The superserver's client counters (INFO, /metrics).
     superserver: Arc<counters::ServerCounters>,
+    /// Users and roles in force (a copy of the configuration's `security`, changed with it).
+    security: Arc<Security>,
 }
 
 struct Daemon {
@@ -172,6 +177,7 @@ impl Instance {
         let has_mirror = config.mirror.is_some();
         let ports = (config.network.superserver_port, config.network.web_port);
         let durability = config.journal.durability;
+        let security = Arc::new(Security::new(config.security.clone()));
         let instance = Arc::new(Instance {
             dir,
             vfs: options.vfs,
@@ -197,6 +203,7 @@ impl Instance {
             writes: AtomicU64::new(0),
             mirror_control: RwLock::new(None),
             superserver: Arc::default(),
+            security,
         });
         if has_mirror {
             instance.open_mirror_journal()?;
@@ -259,8 +266,14 @@ impl Instance {
         &self.started_at
     }
 
+    /// Users and roles in force.
+    pub fn security(&self) -> &Arc<Security> {
+        &self.security
+    }
+
     pub fn session(&self) -> Session {
-        Session { namespace: "USER".into(), client_name: None, durability: None, txn: None }
+        let rights = if self.security.required() { Rights::nobody() } else { Rights::open() };
+        Session { namespace: "USER".into(), client_name: None, durability: None, txn: None, rights: Arc::new(rights) }
     }
 
     pub fn use_namespace(&self, s: &mut Session, name: &str) -> Result<()> {
@@ -476,7 +489,13 @@ fn journal_options(dir: PathBuf, config: &Config) -> crate::journal::JournalOpti
 fn load_or_init_config(dir: &DataDir) -> Result<(Config, bool)> {
     let path = dir.config_file();
     match std::fs::read_to_string(&path) {
-        Ok(text) => Ok((Config::parse(&text, &path.display().to_string()).map_err(EngineError::Invalid)?, false)),
+        Ok(text) => {
+            let config = Config::parse(&text, &path.display().to_string()).map_err(EngineError::Invalid)?;
+            // A hand-edited file with a plaintext password or an unknown role is refused
+            // whole rather than started half-secured.
+            config.security.validate().map_err(|e| EngineError::Invalid(format!("{}: {e}", path.display())))?;
+            Ok((config, false))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             refuse_to_reinitialise(dir)?;
             std::fs::create_dir_all(dir.root())

@@ -13,9 +13,21 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 impl Instance {
+    /// The database `key` maps to in the session's namespace, once the session's user may
+    /// read it.
     fn route(&self, s: &Session, key: &[u8]) -> Result<Arc<Database>> {
         let ns = self.namespace(&s.namespace)?;
-        self.database(ns.routing.route(key))
+        let name = ns.routing.route(key);
+        s.rights.check_database(name, false)?;
+        self.database(name)
+    }
+
+    /// As [`Instance::route`], for a write: the user needs RW on the database.
+    fn route_write(&self, s: &Session, key: &[u8]) -> Result<Arc<Database>> {
+        let ns = self.namespace(&s.namespace)?;
+        let name = ns.routing.route(key);
+        s.rights.check_database(name, true)?;
+        self.database(name)
     }
 
     pub fn get(&self, s: &Session, r: &GlobalRef) -> Result<Option<Vec<u8>>> {
@@ -28,7 +40,7 @@ impl Instance {
             return Err(GlobalsError::ValueTooLong { len: value.len(), max: MAX_VALUE_BYTES }.into());
         }
         let key = key::encode(r)?;
-        let db = self.route(s, &key)?;
+        let db = self.route_write(s, &key)?;
         let _w = self.write_lock.lock();
         let (journal, position, in_txn) = self.set_locked(s, &db, key, value.to_vec())?;
         Ok(self.ack(s, journal, position, in_txn))
@@ -75,6 +87,7 @@ impl Instance {
             match targets.iter_mut().find(|(d, _)| d.name() == name) {
                 Some((_, ranges)) => ranges.push((lo, end)),
                 None => {
+                    s.rights.check_database(name, true)?;
                     let db = self.database(name)?;
                     targets.push((db, vec![(lo, end)]));
                 }
@@ -148,7 +161,7 @@ impl Instance {
     /// ZKILL: removes the node's value, keeping its descendants.
     pub fn zkill(&self, s: &mut Session, r: &GlobalRef) -> Result<WriteAck> {
         let key = key::encode(r)?;
-        let db = self.route(s, &key)?;
+        let db = self.route_write(s, &key)?;
         let _w = self.write_lock.lock();
         let journal = self.write_journal(&db)?;
         let Some(current) = db.get(&key)? else {
@@ -192,7 +205,7 @@ impl Instance {
         change: impl FnOnce(Option<&[u8]>) -> Result<Update>,
     ) -> Result<(Option<Vec<u8>>, Option<WriteAck>)> {
         let key = key::encode(r)?;
-        let db = self.route(s, &key)?;
+        let db = self.route_write(s, &key)?;
         let _w = self.write_lock.lock();
         let current = db.get(&key)?;
         match change(current.as_deref())? {
@@ -217,10 +230,10 @@ impl Instance {
     pub fn data(&self, s: &Session, r: &GlobalRef) -> Result<u8> {
         let key = key::encode(r)?;
         let ns = self.namespace(&s.namespace)?;
-        let has_value = self.database(ns.routing.route(&key))?.get(&key)?.is_some();
+        let has_value = self.route(s, &key)?.get(&key)?.is_some();
         let mut lo = key.clone();
         lo.push(0x01);
-        let has_children = self.first_in(&ns, &lo, &subtree_end(&key))?.is_some();
+        let has_children = self.first_in(s, &ns, &lo, &subtree_end(&key))?.is_some();
         Ok(u8::from(has_value) + 10 * u8::from(has_children))
     }
 
@@ -239,15 +252,15 @@ impl Instance {
         first_child.push(0x01);
         let end = subtree_end(&pk);
         let found = match (dir, after) {
-            (Direction::Forward, None) => self.first_in(&ns, &first_child, &end)?,
+            (Direction::Forward, None) => self.first_in(s, &ns, &first_child, &end)?,
             (Direction::Forward, Some(sub)) => {
                 let ck = key::encode(&parent.child(sub.clone())?)?;
-                self.first_in(&ns, &subtree_end(&ck), &end)?
+                self.first_in(s, &ns, &subtree_end(&ck), &end)?
             }
-            (Direction::Backward, None) => self.last_in(&ns, &first_child, &end)?,
+            (Direction::Backward, None) => self.last_in(s, &ns, &first_child, &end)?,
             (Direction::Backward, Some(sub)) => {
                 let ck = key::encode(&parent.child(sub.clone())?)?;
-                self.last_in(&ns, &first_child, &ck)?
+                self.last_in(s, &ns, &first_child, &ck)?
             }
         };
         match found {
@@ -267,9 +280,9 @@ impl Instance {
             Direction::Forward => {
                 let mut after = k.clone();
                 after.push(0); // the smallest key greater than k
-                self.first_in(&ns, &after, &name_hi)?
+                self.first_in(s, &ns, &after, &name_hi)?
             }
-            Direction::Backward => self.last_in(&ns, &name_lo, &k)?,
+            Direction::Backward => self.last_in(s, &ns, &name_lo, &k)?,
         };
         found.map(|k| key::decode(&k).map_err(EngineError::from)).transpose()
     }
@@ -277,7 +290,7 @@ impl Instance {
     /// `$INCREMENT`: atomic add; returns the new value.
     pub fn increment(&self, s: &mut Session, r: &GlobalRef, by: Number) -> Result<(Number, WriteAck)> {
         let key = key::encode(r)?;
-        let db = self.route(s, &key)?;
+        let db = self.route_write(s, &key)?;
         let _w = self.write_lock.lock();
         let current = match db.get(&key)? {
             Some(v) => Number::parse_in_range(&v)
@@ -292,8 +305,10 @@ impl Instance {
     }
 
     /// First key in `[lo, hi)` of the namespace's view.
-    fn first_in(&self, ns: &NamespaceView, lo: &[u8], hi: &[u8]) -> Result<Option<Vec<u8>>> {
+    /// Every database it looks into must be readable by the session's user.
+    fn first_in(&self, s: &Session, ns: &NamespaceView, lo: &[u8], hi: &[u8]) -> Result<Option<Vec<u8>>> {
         for (plo, phi, db) in ns.routing.pieces(lo, hi) {
+            s.rights.check_database(db, false)?;
             let db = self.database(db)?;
             if let Some((k, _)) = db.scan(Bound::Included(&plo), Bound::Excluded(&phi), false, 1)?.pop() {
                 return Ok(Some(k));
@@ -303,8 +318,9 @@ impl Instance {
     }
 
     /// Last key in `[lo, hi)` of the namespace's view.
-    fn last_in(&self, ns: &NamespaceView, lo: &[u8], hi: &[u8]) -> Result<Option<Vec<u8>>> {
+    fn last_in(&self, s: &Session, ns: &NamespaceView, lo: &[u8], hi: &[u8]) -> Result<Option<Vec<u8>>> {
         for (plo, phi, db) in ns.routing.pieces(lo, hi).into_iter().rev() {
+            s.rights.check_database(db, false)?;
             let db = self.database(db)?;
             if let Some((k, _)) = db.scan(Bound::Included(&plo), Bound::Excluded(&phi), true, 1)?.pop() {
                 return Ok(Some(k));

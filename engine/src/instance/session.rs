@@ -115,6 +115,9 @@ pub struct Session {
     /// `None` follows the instance-wide setting.
     pub durability: Option<Durability>,
     pub(crate) txn: Option<OpenTxn>,
+    /// What the session's user may do with globals: every read and write checks the
+    /// database the global maps to (`ops.rs`, `keyspace.rs`).
+    pub rights: std::sync::Arc<crate::security::Rights>,
 }
 
 impl Session {

@@ -66,6 +66,10 @@ pub trait Backend: Send + Sync + 'static {
     fn mirror_status(&self) -> impl Future<Output = Option<MirrorStatus>> + Send {
         async { None }
     }
+    /// Users and roles (`auth.rs`); `None`: no authentication at all (test doubles).
+    fn security(&self) -> Option<std::sync::Arc<crate::security::Security>> {
+        None
+    }
     /// Carries out a mirror operator action (`MIRROR <verb>`); returns what happened.
     fn mirror_act(&self, action: MirrorAction) -> impl Future<Output = Result<String>> + Send {
         drop(action);
@@ -80,6 +84,9 @@ impl Backend for Instance {
 
     fn session(&self) -> Session {
         Instance::session(self)
+    }
+    fn security(&self) -> Option<std::sync::Arc<crate::security::Security>> {
+        Some(Instance::security(self).clone())
     }
     fn use_namespace(&self, s: &mut Session, name: &str) -> Result<()> {
         Instance::use_namespace(self, s, name)

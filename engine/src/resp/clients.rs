@@ -18,6 +18,8 @@ use std::time::Instant;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct View {
     pub name: String,
+    /// The authenticated user (`default` while none is, as Redis shows it).
+    pub user: String,
     pub namespace: String,
     pub tlevel: u32,
     pub resp: i64,
@@ -30,6 +32,7 @@ impl View {
     pub fn of(c: &Conn) -> View {
         View {
             name: c.session.client_name.clone().unwrap_or_default(),
+            user: c.user.clone().unwrap_or_else(|| "default".into()),
             namespace: c.session.namespace.clone(),
             tlevel: c.session.tlevel(),
             resp: c.proto.version(),
@@ -46,8 +49,8 @@ impl View {
 /// One connection's line, in Redis's `key=value` format.
 pub(crate) fn line(id: u64, addr: &str, laddr: &str, age: u64, v: &View) -> String {
     format!(
-        "id={id} addr={addr} laddr={laddr} name={} age={age} db=0 namespace={} tlevel={} resp={} durability={} multi={}\n",
-        v.name, v.namespace, v.tlevel, v.resp, v.durability, v.multi
+        "id={id} addr={addr} laddr={laddr} name={} age={age} db=0 user={} namespace={} tlevel={} resp={} durability={} multi={}\n",
+        v.name, v.user, v.namespace, v.tlevel, v.resp, v.durability, v.multi
     )
 }
 

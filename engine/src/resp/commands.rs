@@ -82,7 +82,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("ping", 1, 2, CONN, NO_KEYS, "PONG, or the message"),
     spec("echo", 2, 2, CONN, NO_KEYS, "Returns the message"),
     spec("hello", 1, ANY, CONN, NO_KEYS, "Handshake: protocol version, AUTH, SETNAME"),
-    spec("auth", 2, 3, CONN, NO_KEYS, "Authenticates (no users are configured yet)"),
+    spec("auth", 2, 3, CONN, NO_KEYS, "Authenticates: AUTH [user] password (user `default`, else `admin`)"),
+    spec("acl", 2, 2, CONN, NO_KEYS, "ACL WHOAMI: the authenticated user (users are managed over the API)"),
     spec("client", 2, ANY, CONN, NO_KEYS, "CLIENT SETNAME, GETNAME, ID, INFO, SETINFO, LIST, KILL, ERRORS"),
     spec("select", 2, 2, CONN, NO_KEYS, "Only database 0: use NAMESPACE to switch"),
     spec("info", 1, ANY, &["loading", "stale"], NO_KEYS, "Server information in Redis INFO format"),
@@ -364,6 +365,7 @@ pub enum Command<'a> {
     ConfigResetStat,
     Quit,
     Mirror(MirrorCommand),
+    AclWhoami,
 }
 
 /// `MIRROR`'s forms. Database names are upper-cased here (they are case-insensitive).
@@ -588,6 +590,13 @@ pub fn parse(frame: &Frame) -> Result<Command<'_>, CommandError> {
             } else {
                 Command::Auth { user: None, password: arg(1) }
             }
+        }
+        "acl" if arg(1).eq_ignore_ascii_case(b"whoami") => Command::AclWhoami,
+        "acl" => {
+            return Err(CommandError::err(format!(
+                "ACL {} is not supported: ACL WHOAMI only; users and roles are managed over the management API (/api/security)",
+                printable(arg(1))
+            )))
         }
         "client" => parse_client(frame)?,
         "select" => match integer(arg(1))? {

@@ -34,6 +34,10 @@ pub(crate) struct Conn {
     pub replication: Option<Replication>,
     /// CLIENT ERRORS ENGINE: PROTECT on a mirror follower rather than READONLY.
     pub engine_errors: bool,
+    /// The authenticated user (`auth.rs`); `None` while none is, or no users exist.
+    pub user: Option<String>,
+    /// The users-and-roles generation the session's rights were read at.
+    pub auth_generation: u64,
 }
 
 impl Conn {
@@ -68,7 +72,7 @@ fn durability_name(d: Durability) -> &'static [u8] {
 
 const NO_PASSWORD: &str = "ERR AUTH <password> called without any password configured for the default user. \
                            Are you sure your configuration is correct?";
-const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+pub(crate) const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
 /// Executes one command (`frame` is its request, queued as is inside MULTI), appending its
 /// reply to `out`.
@@ -411,7 +415,8 @@ pub(crate) fn execute<B: Backend>(
         Command::Ping { message: None } => w.simple("PONG"),
         Command::Ping { message: Some(m) } | Command::Echo { message: m } => w.bulk(m),
         Command::Hello { proto, auth, setname } => {
-            if let Some((user, _)) = auth {
+            // With users configured, `auth.rs` checked the credentials before this runs.
+            if let Some((user, _)) = auth.filter(|_| conn.user.is_none()) {
                 if user != b"default" {
                     w.error(WRONGPASS);
                     return Flow::Continue;
@@ -451,6 +456,7 @@ pub(crate) fn execute<B: Backend>(
                 w.error(WRONGPASS)
             }
         }
+        Command::AclWhoami => w.bulk(conn.user.as_deref().unwrap_or("default").as_bytes()),
         Command::ClientSetName { name } => {
             s.client_name = (!name.is_empty()).then(|| name.to_string());
             w.ok();

@@ -73,7 +73,13 @@ impl Backend for MemoryBackend {
     }
 
     fn session(&self) -> Session {
-        Session { namespace: "USER".into(), client_name: None, durability: None, txn: None }
+        Session {
+            namespace: "USER".into(),
+            client_name: None,
+            durability: None,
+            txn: None,
+            rights: std::sync::Arc::new(crate::security::Rights::open()),
+        }
     }
 
     fn use_namespace(&self, s: &mut Session, name: &str) -> Result<()> {

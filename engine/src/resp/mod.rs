@@ -7,11 +7,13 @@
 //! [`server`] (connections, pipelined batches, durability waits, shutdown). `MIRROR`'s
 //! replies are written by `mirror`, awaited by the server loop; so are the mirror topology
 //! and WAIT (`replication`). `transaction` queues MULTI and runs EXEC, `keyspace` names
-//! nodes for SCAN/KEYS/DBSIZE, `clients` registers connections for CLIENT LIST/KILL.
+//! nodes for SCAN/KEYS/DBSIZE, `clients` registers connections for CLIENT LIST/KILL, `auth`
+//! authenticates connections once users exist.
 //!
 //! Keys are global references (`^Company(1,"name")`) or Redis-style keys mapped onto them
 //! (`user:1000` is `^user(1000)`), see [`crate::globals::reference::parse_key`].
 
+mod auth;
 pub mod backend;
 mod clients;
 pub mod codec;

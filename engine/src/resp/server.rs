@@ -14,7 +14,7 @@ use super::codec::{self, CodecLimits, Frame};
 use super::commands;
 use super::execute::{Conn, Flow};
 use super::reply::{Protocol, ReplyWriter};
-use super::{mirror, replication, transaction};
+use super::{auth, mirror, replication, transaction};
 use crate::instance::DurableWait;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -161,6 +161,8 @@ async fn handle<B: Backend>(
         multi: None,
         replication: None,
         engine_errors: false,
+        user: None,
+        auth_generation: backend.security().map_or(0, |s| s.generation()),
     };
     tracing::debug!(%peer, id = conn.id, "connection opened");
     shared.clients.register(&conn, std::os::fd::AsRawFd::as_raw_fd(&stream));
@@ -222,7 +224,10 @@ async fn run<B: Backend>(
                         return End::Done;
                     }
                     shared.monitors.publish(&frame, &conn.peer);
+                    let gate = auth::gate(backend, shared, conn, &frame, &mut out).await;
                     flow = match commands::parse(&frame) {
+                        // Answered by the authentication gate (AUTH, or a refusal).
+                        _ if matches!(gate, auth::Gate::Answered) => Flow::Continue,
                         Ok(commands::Command::Monitor) if conn.multi.is_none() => {
                             // Subscribed before +OK: every command after it is in the feed.
                             let feed = shared.monitors.subscribe();

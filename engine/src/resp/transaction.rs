@@ -175,11 +175,14 @@ pub(crate) fn discard(conn: &mut Conn, w: &mut ReplyWriter) {
 }
 
 /// RESET: as a new connection (no MULTI, no open TSTART, default namespace, RESP2, no
-/// name, default durability).
+/// name, default durability). The authenticated user stays (unlike Redis, which falls back
+/// to its default user): this engine has no passwordless default user to fall back to.
 pub(crate) fn reset<B: Backend>(b: &B, conn: &mut Conn, w: &mut ReplyWriter) {
     conn.multi = None;
     b.end_session(&mut conn.session);
+    let rights = conn.session.rights.clone();
     conn.session = b.session();
+    conn.session.rights = rights;
     conn.proto = super::reply::Protocol::Resp2;
     conn.engine_errors = false;
     w.proto = conn.proto;

@@ -40,7 +40,7 @@ pub fn status_for(code: &str) -> StatusCode {
     match code {
         "NAMESPACE" | "DIRECTORY" => StatusCode::NOT_FOUND,
         "ILLEGAL" | "SYNTAX" | "SUBSCRIPT" | "MAXSTRING" | "MAXNUMBER" => StatusCode::BAD_REQUEST,
-        "PROTECT" => StatusCode::FORBIDDEN,
+        "PROTECT" | "NOPERM" => StatusCode::FORBIDDEN,
         "NOTMIRRORED" => StatusCode::CONFLICT,
         "FROZEN" | "SHUTDOWN" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,

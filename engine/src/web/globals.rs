@@ -8,9 +8,10 @@ use super::{blocking, AppState};
 use crate::globals::reference::{format, format_value, parse};
 use crate::globals::GlobalRef;
 use crate::instance::{Direction, Instance, Session, WriteAck};
+use crate::security::Rights;
 use axum::extract::{Path, State};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -94,12 +95,13 @@ struct ReadView {
 
 async fn read(
     State(instance): State<AppState>,
+    Extension(rights): Extension<Arc<Rights>>,
     Path(namespace): Path<String>,
     ApiQuery(q): ApiQuery<RefQuery>,
 ) -> ApiResult<Json<ReadView>> {
     let r = parse(&q.reference)?;
     blocking(move || {
-        let s = session(&instance, &namespace)?;
+        let s = session(&instance, rights, &namespace)?;
         let value = instance.get(&s, &r)?;
         let data = instance.data(&s, &r)?;
         Ok(Json(ReadView { node: NodeView::new(&r, value), data }))
@@ -134,6 +136,7 @@ struct ListView {
 /// The node and its descendants that have values, in collation order, at most `max`.
 async fn list(
     State(instance): State<AppState>,
+    Extension(rights): Extension<Arc<Rights>>,
     Path(namespace): Path<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<ListView>> {
@@ -153,7 +156,7 @@ async fn list(
         }
     }
     blocking(move || {
-        let s = session(&instance, &namespace)?;
+        let s = session(&instance, rights, &namespace)?;
         let mut nodes = Vec::new();
         let mut truncated = false;
         let mut last = None;
@@ -223,6 +226,7 @@ struct WriteView {
 
 async fn write(
     State(instance): State<AppState>,
+    Extension(rights): Extension<Arc<Rights>>,
     Path(namespace): Path<String>,
     ApiJson(req): ApiJson<WriteRequest>,
 ) -> ApiResult<Json<WriteView>> {
@@ -230,7 +234,7 @@ async fn write(
     let reference = format(&r);
     let i = instance.clone();
     let ack = blocking(move || {
-        let mut s = session(&i, &namespace)?;
+        let mut s = session(&i, rights, &namespace)?;
         i.set(&mut s, &r, req.value.as_bytes())
     })
     .await?;
@@ -239,6 +243,7 @@ async fn write(
 
 async fn kill(
     State(instance): State<AppState>,
+    Extension(rights): Extension<Arc<Rights>>,
     Path(namespace): Path<String>,
     ApiQuery(q): ApiQuery<RefQuery>,
 ) -> ApiResult<Json<WriteView>> {
@@ -246,7 +251,7 @@ async fn kill(
     let reference = format(&r);
     let i = instance.clone();
     let ack = blocking(move || {
-        let mut s = session(&i, &namespace)?;
+        let mut s = session(&i, rights, &namespace)?;
         i.kill(&mut s, &r)
     })
     .await?;
@@ -260,9 +265,11 @@ async fn acknowledge(instance: &Arc<Instance>, reference: String, ack: WriteAck)
     Ok(Json(WriteView { reference, position: ack.position, durable: ack.wait }))
 }
 
-/// A fresh session on `namespace` with the instance's default durability.
-fn session(instance: &Instance, namespace: &str) -> crate::error::Result<Session> {
+/// A fresh session on `namespace` with the instance's default durability,
+/// carrying the request's rights (`auth.rs`), which every read and write checks.
+fn session(instance: &Instance, rights: Arc<Rights>, namespace: &str) -> crate::error::Result<Session> {
     let mut s = instance.session();
+    s.rights = rights;
     instance.use_namespace(&mut s, namespace)?;
     Ok(s)
 }

@@ -9,6 +9,7 @@
 //!   [`MAX_IN_FLIGHT`]), and a body must arrive whole within the header read timeout of
 //!   its head, so a client trickling one holds no connection or place for long.
 
+mod auth;
 mod databases;
 mod error;
 mod globals;
@@ -21,6 +22,7 @@ mod metrics;
 mod mirror;
 mod namespaces;
 mod portal;
+mod security;
 mod settings;
 #[cfg(test)]
 mod tests;
@@ -63,9 +65,11 @@ fn router_with(instance: Arc<Instance>, body_timeout: std::time::Duration) -> Ro
         .merge(journal::routes())
         .merge(metrics::routes())
         .merge(mirror::routes())
+        .merge(security::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(body_timeout, body_in_time))
+        .layer(middleware::from_fn_with_state(instance.clone(), auth::authenticate))
         .layer(middleware::from_fn_with_state(in_flight, limit_in_flight))
         .layer(middleware::from_fn_with_state(allowed, guard_request))
         .with_state(instance)

@@ -227,9 +227,11 @@ enum Cmd {
         #[arg(long)]
         no_cache: bool,
     },
-    /// Make the lab CA (once, in --dir) and the TLS files of the members, the arbiter and
-    /// the operator, each under OUT/<name>/ (ca.pem, certificate.pem, key.pem): the Compose
-    /// lab's one-shot `secrets` service. The CA's key stays in --dir.
+    /// Draw the lab's admin password into OUT/admin.password and make the lab CA (once each,
+    /// the CA in --dir) and the TLS files of the members, the arbiter and the operator, each
+    /// under OUT/<name>/ (ca.pem, certificate.pem, key.pem): the Compose lab's one-shot
+    /// `secrets` service. The CA's key stays in --dir; the engines read the password through
+    /// MIRRORLAB_PASSWORD_FILE.
     #[command(
         after_help = "Examples:\n  mirrorlab secrets --dir /ca --out /tls --members mirrora,mirrorb,mirrorc --owner 10001\n  mirrorlab secrets --dir .mirrorlab/ca --out ./tls --members mirrora,mirrorb"
     )]
@@ -237,14 +239,14 @@ enum Cmd {
         /// Where the lab CA's certificate and key are kept (made on the first run).
         #[arg(long)]
         dir: std::path::PathBuf,
-        /// Where each party's files are written, one directory per member, `arbiter`
-        /// and `operator`.
+        /// Where admin.password (0600) and each party's files are written, one directory
+        /// per member, `arbiter` and `operator`.
         #[arg(long)]
         out: std::path::PathBuf,
         /// The members, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         members: Vec<String>,
-        /// The uid (and gid) that owns the files written under --out: the images' user.
+        /// The uid (and gid) that owns what is written under --out: the images' user.
         #[arg(long)]
         owner: Option<u32>,
     },
@@ -445,9 +447,13 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
             }
         }
         Cmd::Apply { manifest } => {
-            let (_, changes) = commands::apply(ctx, manifest)?;
+            let (m, changes, drawn) = commands::apply(ctx, manifest)?;
             if json {
                 print_json(serde_json::json!({ "ok": true, "changes": changes }));
+            } else if let Some(password) = &drawn {
+                println!("Applied {} changes.", changes.len());
+                let dir = installer::labdir::LabDir::new(&ctx.base, &m.lab);
+                println!("{}", installer::credentials::first_login_text(&dir, password));
             } else if changes.is_empty() {
                 println!("No changes: the lab already matches {}.", manifest.display());
             } else {
@@ -475,10 +481,15 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
             }
         }
         Cmd::Up { manifest } => {
-            let (m, changes) = commands::apply(ctx, manifest)?;
+            let (m, changes, drawn) = commands::apply(ctx, manifest)?;
             let st = commands::status(ctx, Some(&m.lab))?;
+            let dir = installer::labdir::LabDir::new(&ctx.base, &m.lab);
             if json {
-                print_json(serde_json::json!({ "ok": true, "changes": changes, "status": st }));
+                // The password itself stays out of JSON (logs keep JSON); its file is named.
+                let file = installer::credentials::load(&dir).map(|_| installer::credentials::password_file(&dir));
+                print_json(
+                    serde_json::json!({ "ok": true, "changes": changes, "status": st, "admin_password_file": file }),
+                );
             } else {
                 print!("{}", installer::status::table(&st));
                 let durability = match m.durability {
@@ -495,8 +506,18 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
                 let first = st.members.iter().find(|x| x.status == "primary").or(st.members.first());
                 if let Some(x) = first {
                     println!("Redis clients: redis-cli -p {}    ({})", x.superserver_port, x.name);
+                    if installer::credentials::load(&dir).is_some() {
+                        println!(
+                            "               add --user {} --pass \"$(cat {})\" (the lab's admin password)",
+                            installer::credentials::ADMIN_USER,
+                            installer::credentials::password_file(&dir).display()
+                        );
+                    }
                 }
                 println!("Terminal: mirrorlab session MEMBER -U NAMESPACE    Status: mirrorlab status    Stop: mirrorlab down");
+                if let Some(password) = &drawn {
+                    println!("{}", installer::credentials::first_login_text(&dir, password));
+                }
             }
         }
         Cmd::Down { wipe } => {
@@ -652,12 +673,29 @@ fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode, commands::CliError> {
         }
         Cmd::Secrets { dir, out, members, owner } => {
             use installer::certs::{export, LabCerts, Party};
+            let file = out.join(installer::credentials::PASSWORD_FILE);
+            let cannot = |e: std::io::Error| commands::CliError::Lab(format!("cannot write {}: {e}", file.display()));
+            let (password, drawn) = installer::credentials::ensure_in(out).map_err(cannot)?;
+            if let Some(uid) = owner {
+                std::os::unix::fs::chown(&file, Some(*uid), Some(*uid)).map_err(cannot)?;
+            }
             let mut parties: Vec<Party<'_>> = members.iter().map(|m| Party::Member(m)).collect();
             parties.extend([Party::Arbiter, Party::Operator]);
             let written = export(&LabCerts::new(dir), &parties, out, *owner)?;
             if json {
-                print_json(serde_json::json!({ "ok": true, "files": written }));
+                print_json(serde_json::json!({
+                    "ok": true,
+                    "drawn": drawn,
+                    "admin_password_file": file,
+                    "files": written,
+                }));
             } else {
+                if drawn {
+                    // Shown once, in this one-shot service's log: how a person learns it.
+                    println!("Admin password (shown once; stored in {}): {password}", file.display());
+                } else {
+                    println!("The admin password is kept in {}.", file.display());
+                }
                 println!(
                     "TLS files of {} parties under {} (lab CA in {})",
                     parties.len(),

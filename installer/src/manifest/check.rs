@@ -52,12 +52,7 @@ pub fn load_str(file: &str, text: &str, base: &Path, inputs: &Inputs) -> Result<
 
 fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
     let top = w.map(root, "", TOP)?;
-    for (key, what) in [
-        ("ecp", "ECP application servers"),
-        ("remote_databases", "remote databases"),
-        ("users", "users"),
-        ("roles", "roles"),
-    ] {
+    for (key, what) in [("ecp", "ECP application servers"), ("remote_databases", "remote databases")] {
         if top.get(key).is_some_and(|v| !v.is_null()) {
             let pos = w.at_key(key);
             w.error(
@@ -165,6 +160,8 @@ fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
     let known_ns: Vec<String> = declared("namespaces").into_iter().chain(["USER".to_string()]).collect();
     let data = data(w, top, &known_ns);
     let mirror_declared = top.get("mirror").is_some_and(|v| !v.is_null());
+    let roles = super::security::roles(w, top);
+    let users = super::security::users(w, top, &roles);
     cross_checks(w, &members, &databases, mirror_declared);
     distinct_ports(w, top);
     Some(Manifest {
@@ -180,6 +177,8 @@ fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
         namespaces,
         mirror,
         data,
+        roles,
+        users,
     })
 }
 

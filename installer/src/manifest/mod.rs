@@ -5,6 +5,7 @@
 //! re-checks what is established here (names are upper-cased, unique, references resolve).
 
 mod check;
+pub mod security;
 mod walk;
 
 pub use check::load_str;
@@ -150,6 +151,9 @@ pub struct Manifest {
     pub namespaces: Vec<Namespace>,
     pub mirror: Option<Mirror>,
     pub data: Vec<Data>,
+    /// Applied to every member (mirroring does not copy users).
+    pub roles: Vec<security::Role>,
+    pub users: Vec<security::User>,
 }
 
 impl Manifest {

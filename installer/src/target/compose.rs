@@ -155,7 +155,7 @@ impl Target for Compose {
     }
 
     fn api(&self, member: &str) -> Api {
-        Api::new(member, &hostname(member), WEB_PORT)
+        Api::new(member, &hostname(member), WEB_PORT).with_password(crate::credentials::from_env())
     }
 
     /// The in-network ports (the host ports are the Compose file's business).
@@ -180,11 +180,13 @@ impl Target for Compose {
     }
 
     fn run_script(&self, member: &str, namespace: &str, script: &str) -> Result<String, TargetError> {
-        engine_session_script_on(member, &hostname(member), SUPERSERVER_PORT, namespace, script)
+        let password = crate::credentials::from_env();
+        engine_session_script_on(member, &hostname(member), SUPERSERVER_PORT, namespace, script, password.as_deref())
     }
 
     fn session(&self, member: &str, namespace: &str) -> Result<i32, TargetError> {
-        engine_session_on(member, &hostname(member), SUPERSERVER_PORT, namespace)
+        let password = crate::credentials::from_env();
+        engine_session_on(member, &hostname(member), SUPERSERVER_PORT, namespace, password.as_deref())
     }
 
     fn logs(&self, member: &str) -> Result<String, TargetError> {

@@ -140,7 +140,15 @@ impl Docker {
     fn create(&self, part: Part) -> Result<(), TargetError> {
         let who = part.who();
         let f = |e: String| failed(who, e);
-        let p = plan(&self.lab, part, self.faults);
+        let mut p = plan(&self.lab, part, self.faults);
+        // The lab's password reaches the engine before it starts (see `create`'s end).
+        let password = match part {
+            Part::Engine(_) => crate::credentials::load(&self.dir),
+            _ => None,
+        };
+        if password.is_some() {
+            p.env.push(crate::credentials::PASSWORD_FILE_ENV.into());
+        }
         let image = self.ensure_image(p.image, who)?;
         if let Some(v) = &p.volume {
             self.api.ensure_volume(v, &self.lab).map_err(f)?;
@@ -163,6 +171,12 @@ impl Docker {
                 no_healthcheck: p.no_healthcheck,
             })
             .map_err(f)?;
+        // Into the data volume through the created container, before its first start: the
+        // engine never serves without it.
+        if let Some(password) = password {
+            let archive = crate::credentials::volume_archive(&password, docker_copy::ENGINE_UID).map_err(f)?;
+            self.api.upload(&self.name(part), "/data", archive).map_err(f)?;
+        }
         self.give_tls_files(part)
     }
 
@@ -351,6 +365,7 @@ impl Target for Docker {
 
     fn api(&self, member: &str) -> Api {
         Api::new(member, "127.0.0.1", self.host_port(Part::Engine(member), WEB_KEY))
+            .with_password(crate::credentials::load(&self.dir))
     }
 
     /// Host ports (0 while the container is down), and the in-network mirror port.
@@ -391,11 +406,14 @@ impl Target for Docker {
 
     fn run_script(&self, member: &str, namespace: &str, script: &str) -> Result<String, TargetError> {
         let port = self.host_port(Part::Engine(member), SUPERSERVER_KEY);
-        super::local::engine_session_script(member, port, namespace, script)
+        let password = crate::credentials::load(&self.dir);
+        super::local::engine_session_script(member, port, namespace, script, password.as_deref())
     }
 
     fn session(&self, member: &str, namespace: &str) -> Result<i32, TargetError> {
-        super::local::engine_session(member, self.host_port(Part::Engine(member), SUPERSERVER_KEY), namespace)
+        let password = crate::credentials::load(&self.dir);
+        let port = self.host_port(Part::Engine(member), SUPERSERVER_KEY);
+        super::local::engine_session(member, port, namespace, password.as_deref())
     }
 
     /// The engine's container log (the agent's is its own container's, `docker logs`).

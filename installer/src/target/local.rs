@@ -147,6 +147,11 @@ impl Local {
         if self.faults {
             cmd.arg("--allow-fault-injection");
         }
+        // The lab's password, when it has one: set before the engine opens a port.
+        let password_file = crate::credentials::password_file(&self.dir);
+        if password_file.exists() {
+            cmd.arg("--password-file").arg(&password_file);
+        }
         let log = self.dir.member_dir(member).join("engine.log");
         let mut child =
             process::spawn(cmd, &log).map_err(|e| failed(member, format!("cannot start the engine: {e}")))?;
@@ -271,7 +276,7 @@ impl Target for Local {
     }
 
     fn api(&self, member: &str) -> Api {
-        Api::new(member, "127.0.0.1", self.port(member).web)
+        Api::new(member, "127.0.0.1", self.port(member).web).with_password(crate::credentials::load(&self.dir))
     }
 
     fn ports(&self, member: &str) -> MemberPorts {
@@ -295,11 +300,13 @@ impl Target for Local {
     }
 
     fn run_script(&self, member: &str, namespace: &str, script: &str) -> Result<String, TargetError> {
-        engine_session_script(member, self.port(member).superserver, namespace, script)
+        let password = crate::credentials::load(&self.dir);
+        engine_session_script(member, self.port(member).superserver, namespace, script, password.as_deref())
     }
 
     fn session(&self, member: &str, namespace: &str) -> Result<i32, TargetError> {
-        engine_session(member, self.port(member).superserver, namespace)
+        let password = crate::credentials::load(&self.dir);
+        engine_session(member, self.port(member).superserver, namespace, password.as_deref())
     }
 
     fn logs(&self, member: &str) -> Result<String, TargetError> {
@@ -365,8 +372,9 @@ pub(crate) fn engine_session_script(
     port: u16,
     namespace: &str,
     script: &str,
+    password: Option<&str>,
 ) -> Result<String, TargetError> {
-    engine_session_script_on(member, "127.0.0.1", port, namespace, script)
+    engine_session_script_on(member, "127.0.0.1", port, namespace, script, password)
 }
 
 /// `engine_session_script` against `host`:`port`.
@@ -376,9 +384,12 @@ pub(crate) fn engine_session_script_on(
     port: u16,
     namespace: &str,
     script: &str,
+    password: Option<&str>,
 ) -> Result<String, TargetError> {
     let bin = find_binary("engine").map_err(|e| failed(member, e.to_string()))?;
-    let mut child = Command::new(bin)
+    let mut cmd = Command::new(bin);
+    with_login(&mut cmd, password);
+    let mut child = cmd
         .args(["session", "-U", namespace, "--host", host, "--port", &port.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -402,14 +413,36 @@ pub(crate) fn engine_session_script_on(
 }
 
 /// An interactive `engine session` on 127.0.0.1:`port`, inheriting this terminal.
-pub(crate) fn engine_session(member: &str, port: u16, namespace: &str) -> Result<i32, TargetError> {
-    engine_session_on(member, "127.0.0.1", port, namespace)
+pub(crate) fn engine_session(
+    member: &str,
+    port: u16,
+    namespace: &str,
+    password: Option<&str>,
+) -> Result<i32, TargetError> {
+    engine_session_on(member, "127.0.0.1", port, namespace, password)
+}
+
+/// `engine session` logs in as the lab's admin: the password through the environment,
+/// never on the command line (which `ps` shows to everyone).
+fn with_login(cmd: &mut Command, password: Option<&str>) {
+    cmd.env_remove("MIRRORLAB_USER").env_remove("MIRRORLAB_PASSWORD");
+    if let Some(p) = password {
+        cmd.env("MIRRORLAB_USER", crate::credentials::ADMIN_USER).env("MIRRORLAB_PASSWORD", p);
+    }
 }
 
 /// `engine_session` against `host`:`port`.
-pub(crate) fn engine_session_on(member: &str, host: &str, port: u16, namespace: &str) -> Result<i32, TargetError> {
+pub(crate) fn engine_session_on(
+    member: &str,
+    host: &str,
+    port: u16,
+    namespace: &str,
+    password: Option<&str>,
+) -> Result<i32, TargetError> {
     let bin = find_binary("engine").map_err(|e| failed(member, e.to_string()))?;
-    let status = Command::new(bin)
+    let mut cmd = Command::new(bin);
+    with_login(&mut cmd, password);
+    let status = cmd
         .args(["session", "-U", namespace, "--host", host, "--port", &port.to_string()])
         .status()
         .map_err(|e| failed(member, format!("cannot run engine session: {e}")))?;
