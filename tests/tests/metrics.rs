@@ -66,6 +66,8 @@ fn every_member_exports_its_mirror_status_promtool_accepts_it_and_prometheus_scr
             // before it confirmed it.
             let port = m["superserver_port"].as_u64().unwrap() as u16;
             let mut client = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
+            let admin = password.as_deref().expect("up drew an admin password");
+            client.command(&[b"AUTH", b"admin", admin.as_bytes()]).unwrap();
             client.namespace("PHONEBOOK").unwrap();
             client.command(&[b"DURABILITY", b"always"]).unwrap();
             client.set("^Company(9,\"name\")", "Stages Inc").unwrap();
@@ -90,7 +92,7 @@ fn every_member_exports_its_mirror_status_promtool_accepts_it_and_prometheus_scr
         }
         if name == "MIRRORB" {
             // The backup received the lab's initial data: appended, applied and synced.
-            let (_, text) = try_http(web, "GET", "/metrics", None).unwrap();
+            let (_, text) = try_http_as(web, "GET", "/metrics", None, password.as_deref()).unwrap();
             for series in [
                 "mirrorlab_mirror_commit_member_append_seconds_count",
                 "mirrorlab_mirror_commit_member_sync_seconds_count",
