@@ -81,15 +81,7 @@ pub fn volume_archive(password: &str, uid: u64) -> Result<Vec<u8>, String> {
     let io = |e: std::io::Error| format!("building the password archive: {e}");
     let bytes = format!("{password}\n").into_bytes();
     let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_path(PASSWORD_FILE).map_err(io)?;
-    h.set_mode(0o600);
-    h.set_uid(uid);
-    h.set_gid(uid);
-    h.set_size(bytes.len() as u64);
-    h.set_cksum();
-    b.append(&h, bytes.as_slice()).map_err(io)?;
+    crate::target::docker_copy::append_entry(&mut b, PASSWORD_FILE, Some(&bytes), 0o600, uid).map_err(io)?;
     b.into_inner().map_err(io)
 }
 

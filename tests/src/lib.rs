@@ -378,3 +378,36 @@ fn tool_missing(what: &str) {
     assert!(std::env::var("CI").as_deref() != Ok("true"), "{what} is not installed; .ci/run installs it");
     eprintln!("SKIPPED {what}: not installed (apt-get or pip install it, or let .ci/run do it)");
 }
+
+/// The lines a child writes to its piped stdout, as they come (a thread reads them until
+/// the pipe closes or the receiver is dropped).
+pub fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("the child's stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// What a child writes to its piped stdout, chunk by chunk as it comes: for programs on a
+/// terminal, whose prompts and screens end without a newline.
+pub fn stdout_chunks(child: &mut Child) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    use std::io::Read;
+    let mut stdout = child.stdout.take().expect("the child's stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}

@@ -320,7 +320,6 @@ struct Follower {
 }
 
 fn follow(lab: &Lab, member: &str) -> Follower {
-    use std::io::BufRead;
     let mut child = mirrorlab_tests::mirrorlab_cmd()
         .current_dir(lab.dir.path())
         .arg("--lab-dir")
@@ -329,15 +328,7 @@ fn follow(lab: &Lab, member: &str) -> Follower {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = mirrorlab_tests::stdout_lines(&mut child);
     Follower { child, lines }
 }
 

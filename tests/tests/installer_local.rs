@@ -236,7 +236,7 @@ fn json_shapes(lab: &Lab, pb: &str) {
 /// `status --watch` on a terminal (script(1) gives it one): the alternate screen, the
 /// header line, and on Ctrl-C the screen given back and exit 130.
 fn watch_leaves_the_alternate_screen_on_ctrl_c(lab: &Lab) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     if !mirrorlab_tests::tool_available("script", "watch_leaves_the_alternate_screen_on_ctrl_c") {
         return;
     }
@@ -249,16 +249,7 @@ fn watch_leaves_the_alternate_screen_on_ctrl_c(lab: &Lab) {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = mirrorlab_tests::stdout_chunks(&mut child);
     let mut seen = Vec::new();
     let mut text = String::new();
     while !text.contains("MIRRORC") {
@@ -285,7 +276,6 @@ fn watch_leaves_the_alternate_screen_on_ctrl_c(lab: &Lab) {
 fn logs_of_agents_and_the_arbiter_and_followed(lab: &Lab) {
     assert!(!lab.ok(&["logs", "mirrora", "--agent"]).trim().is_empty());
     assert!(!lab.ok(&["logs", "arbiter"]).trim().is_empty());
-    use std::io::BufRead;
     let mut child = mirrorlab_cmd()
         .current_dir(lab.dir.path())
         .arg("--lab-dir")
@@ -294,15 +284,7 @@ fn logs_of_agents_and_the_arbiter_and_followed(lab: &Lab) {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = mirrorlab_tests::stdout_lines(&mut child);
     // A restart of the backup writes to its messages.log after the follower started.
     lab.ok(&["restart", "mirrora"]);
     let line = rx.recv_timeout(Duration::from_secs(30)).expect("a line written after `logs --follow` started");

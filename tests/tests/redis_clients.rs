@@ -4,10 +4,8 @@
 //! it fails.
 
 use mirrorlab_tests::{tool_works, Engine};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 fn redis_cli() -> bool {
@@ -76,15 +74,7 @@ fn redis_cli_stat_shows_keys_memory_and_clients() {
         .stderr(Stdio::null())
         .spawn()
         .expect("run redis-cli --stat");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = mirrorlab_tests::stdout_lines(&mut child);
     // The header, then a line of figures: keys, memory, clients, ...
     let mut lines = Vec::new();
     while lines.len() < 4 {
@@ -113,15 +103,7 @@ fn redis_cli_monitor_shows_every_command_as_redis_does() {
         .stderr(Stdio::null())
         .spawn()
         .expect("run redis-cli monitor");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = mirrorlab_tests::stdout_lines(&mut child);
     assert_eq!(rx.recv_timeout(Duration::from_secs(10)).as_deref(), Ok("OK"), "redis-cli monitor starts with OK");
     let mut c = e.client();
     c.set("^mon(1)", "seen").unwrap();

@@ -51,7 +51,6 @@ fn piped_script_with_increment_zwrite_and_protect() {
 /// up arrow brings the last line back, and Enter runs it again.
 #[test]
 fn on_a_terminal_the_up_arrow_recalls_the_last_line() {
-    use std::io::Read;
     use std::time::Duration;
     if !mirrorlab_tests::tool_available("script", "on_a_terminal_the_up_arrow_recalls_the_last_line") {
         return;
@@ -66,16 +65,7 @@ fn on_a_terminal_the_up_arrow_recalls_the_last_line() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = mirrorlab_tests::stdout_chunks(&mut child);
     let mut stdin = child.stdin.take().unwrap();
     let mut seen = Vec::new();
     // Each keystroke batch goes once the session shows its `prompts`-th prompt.

@@ -44,35 +44,35 @@ pub fn paths_in_volume(root: &str, db: &str) -> (String, String) {
     (format!("{dir}/{STAGING_FILE}"), format!("{dir}/{DATABASE_FILE}"))
 }
 
+/// Appends one entry to an archive for a container: a directory (`bytes` None, its path
+/// ending in `/`) or a regular file, owned by `uid` with `mode`.
+pub fn append_entry(
+    b: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    bytes: Option<&[u8]>,
+    mode: u32,
+    uid: u64,
+) -> std::io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(if bytes.is_some() { tar::EntryType::Regular } else { tar::EntryType::Directory });
+    h.set_path(path)?;
+    h.set_mode(mode);
+    h.set_uid(uid);
+    h.set_gid(uid);
+    h.set_size(bytes.map_or(0, |b| b.len() as u64));
+    h.set_cksum();
+    b.append(&h, bytes.unwrap_or_default())
+}
+
 /// The archive to extract into the data directory (`/data`) that puts `bytes` beside
 /// database `db`'s file under the staging name: the directories, then the staging file.
 pub fn staging_archive(db: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
     let io = |e: std::io::Error| format!("building the archive for {db}: {e}");
     let mut b = tar::Builder::new(Vec::new());
-    let dir = |path: &str| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_path(path).map(|_| h)
-    };
     for d in ["databases/".to_string(), format!("databases/{db}/")] {
-        let mut h = dir(&d).map_err(io)?;
-        h.set_mode(0o755);
-        h.set_uid(ENGINE_UID);
-        h.set_gid(ENGINE_UID);
-        h.set_size(0);
-        h.set_cksum();
-        b.append(&h, std::io::empty()).map_err(io)?;
+        append_entry(&mut b, &d, None, 0o755, ENGINE_UID).map_err(io)?;
     }
-    let staging = format!("databases/{db}/{STAGING_FILE}");
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_path(&staging).map_err(io)?;
-    h.set_mode(0o644);
-    h.set_uid(ENGINE_UID);
-    h.set_gid(ENGINE_UID);
-    h.set_size(bytes.len() as u64);
-    h.set_cksum();
-    b.append(&h, bytes).map_err(io)?;
+    append_entry(&mut b, &format!("databases/{db}/{STAGING_FILE}"), Some(bytes), 0o644, ENGINE_UID).map_err(io)?;
     b.into_inner().map_err(io)
 }
 
@@ -83,25 +83,10 @@ pub fn staging_archive(db: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
 pub fn tls_archive(ca: &[u8], certificate: &[u8], key: &[u8]) -> Result<Vec<u8>, String> {
     let io = |e: std::io::Error| format!("building the TLS archive: {e}");
     let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Directory);
-    h.set_path("tls/").map_err(io)?;
-    h.set_mode(0o500);
-    h.set_uid(ENGINE_UID);
-    h.set_gid(ENGINE_UID);
-    h.set_size(0);
-    h.set_cksum();
-    b.append(&h, std::io::empty()).map_err(io)?;
+    append_entry(&mut b, "tls/", None, 0o500, ENGINE_UID).map_err(io)?;
     let names = super::docker_layout::TLS_FILES;
     for ((name, bytes), mode) in names.iter().zip([ca, certificate, key]).zip([0o444, 0o444, 0o600]) {
-        let mut h = tar::Header::new_gnu();
-        h.set_path(format!("tls/{name}")).map_err(io)?;
-        h.set_mode(mode);
-        h.set_uid(ENGINE_UID);
-        h.set_gid(ENGINE_UID);
-        h.set_size(bytes.len() as u64);
-        h.set_cksum();
-        b.append(&h, bytes).map_err(io)?;
+        append_entry(&mut b, &format!("tls/{name}"), Some(bytes), mode, ENGINE_UID).map_err(io)?;
     }
     b.into_inner().map_err(io)
 }

@@ -6,7 +6,7 @@ pub mod compose;
 pub mod copy;
 pub mod docker;
 pub(crate) mod docker_api;
-mod docker_copy;
+pub(crate) mod docker_copy;
 mod docker_layout;
 pub mod local;
 pub mod process;
