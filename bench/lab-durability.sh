@@ -26,13 +26,16 @@ trap cleanup EXIT
 # The phonebook lab with the given durability. redis-benchmark's connections use the USER
 # namespace: on every member it maps `key*` (the keys redis-benchmark writes) to the
 # mirrored COMPANY database, so every SET is mirrored. Prints the primary's superserver port.
+# The lab's engines have users: the API and redis-benchmark log in as admin with the
+# password `up` drew (the lab directory's admin.password).
+password() { cat "$work/labs-$1/phonebook/admin.password"; }
 start_lab() { # $1 = always|buffered
   sed -e "s/^durability: always.*/durability: $1/" manifests/phonebook.yaml >"$work/lab-$1.yaml"
   grep -q "^durability: $1" "$work/lab-$1.yaml" || { echo "the phonebook manifest has no durability line" >&2; exit 1; }
   "$BIN/mirrorlab" --lab-dir "$work/labs-$1" up "$work/lab-$1.yaml" >"$work/up-$1.log" 2>&1 || { cat "$work/up-$1.log" >&2; exit 1; }
   local status; status=$("$BIN/mirrorlab" --lab-dir "$work/labs-$1" --json status)
   for web in $(python3 -c 'import json,sys; print(" ".join(str(m["web_port"]) for m in json.load(sys.stdin)["members"]))' <<<"$status"); do
-    curl -sf -X PUT "http://127.0.0.1:$web/api/namespaces/USER/mappings" -H 'Content-Type: application/json' \
+    curl -sf -u "admin:$(password "$1")" -X PUT "http://127.0.0.1:$web/api/namespaces/USER/mappings" -H 'Content-Type: application/json' \
       -d '{"global": "key*", "database": "COMPANY"}' >/dev/null
   done
   python3 -c 'import json,sys; print(next(m["superserver_port"] for m in json.load(sys.stdin)["members"] if m["status"]=="primary"))' <<<"$status"
@@ -44,6 +47,7 @@ la=$(start_lab always); lb=$(start_lab buffered); ra=$(start_redis always); re=$
 row "SET requests/s (64 B, random keys)" "lab always" "lab buffered" "redis always" "redis everysec"
 row "--------------------------------------------" "------------" "------------" "------------" "--------------"
 plain=(-t set -c "$CLIENTS" -d 64 -r 100000 -n "$REQUESTS")
-row "$CLIENTS clients, no pipeline" "$(rps -p "$la" "${plain[@]}")" "$(rps -p "$lb" "${plain[@]}")" "$(rps -p "$ra" "${plain[@]}")" "$(rps -p "$re" "${plain[@]}")"
+as_a=(--user admin -a "$(password always)"); as_b=(--user admin -a "$(password buffered)")
+row "$CLIENTS clients, no pipeline" "$(rps -p "$la" "${as_a[@]}" "${plain[@]}")" "$(rps -p "$lb" "${as_b[@]}" "${plain[@]}")" "$(rps -p "$ra" "${plain[@]}")" "$(rps -p "$re" "${plain[@]}")"
 piped=("${plain[@]}" -P 32)
-row "$CLIENTS clients, pipeline 32" "$(rps -p "$la" "${piped[@]}")" "$(rps -p "$lb" "${piped[@]}")" "$(rps -p "$ra" "${piped[@]}")" "$(rps -p "$re" "${piped[@]}")"
+row "$CLIENTS clients, pipeline 32" "$(rps -p "$la" "${as_a[@]}" "${piped[@]}")" "$(rps -p "$lb" "${as_b[@]}" "${piped[@]}")" "$(rps -p "$ra" "${piped[@]}")" "$(rps -p "$re" "${piped[@]}")"
