@@ -86,6 +86,14 @@ fn every_member_exports_its_mirror_status_promtool_accepts_it_and_prometheus_scr
             assert!(count("mirrorlab_resp_connected_clients") >= 1.0, "{text}");
             assert!(count("mirrorlab_resp_connections_received_total") >= 1.0, "{text}");
             assert!(count("mirrorlab_resp_commands_processed_total") >= 3.0, "{text}");
+            // A refused command counts as an error reply; the caches hold the lab's data.
+            assert!(client.command(&[b"INCRBY", b"^Company(9,\"name\")", b"1e400"]).is_err());
+            let (_, text) = try_http_as(web, "GET", "/metrics", None, password.as_deref()).unwrap();
+            let count = |series: &str| {
+                text.lines().find_map(|l| l.strip_prefix(&format!("{series} "))?.parse::<f64>().ok()).unwrap_or(0.0)
+            };
+            assert!(count("mirrorlab_resp_error_replies_total") >= 1.0, "{text}");
+            assert!(count("mirrorlab_cache_bytes{database=\"COMPANY\"}") > 0.0, "{text}");
             for (member, code) in expected {
                 assert_eq!(series(&text, "mirrorlab_mirror_member_status", member), Some(code), "{member}:\n{text}");
             }

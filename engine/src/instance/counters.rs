@@ -14,4 +14,7 @@ pub struct ServerCounters {
     pub rejected: AtomicU64,
     /// Commands run (a pipeline counts each of its commands).
     pub commands: AtomicU64,
+    /// Commands answered with an error (Redis's `total_error_replies`; an error inside an
+    /// EXEC's array counts once, as the EXEC).
+    pub errors: AtomicU64,
 }

@@ -372,6 +372,11 @@ impl Instance {
         self.databases.read().values().map(|d| d.dirty_bytes()).sum()
     }
 
+    /// Each mounted database's cache: (name, bytes held, bytes not yet checkpointed).
+    pub fn cache_usage(&self) -> Vec<(String, usize, usize)> {
+        self.databases.read().iter().map(|(name, d)| (name.clone(), d.cache_bytes(), d.dirty_bytes())).collect()
+    }
+
     pub fn status(&self) -> InstanceStatus {
         let config = self.config.lock();
         let (superserver_port, web_port) = self.ports();

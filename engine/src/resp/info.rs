@@ -132,6 +132,7 @@ fn write_section(
             write!(out, "total_connections_received:{}\r\n", shared.counters.connections.load(Ordering::Relaxed))?;
             write!(out, "total_commands_processed:{}\r\n", shared.counters.commands.load(Ordering::Relaxed))?;
             write!(out, "rejected_connections:{}\r\n", shared.counters.rejected.load(Ordering::Relaxed))?;
+            write!(out, "total_error_replies:{}\r\n", shared.counters.errors.load(Ordering::Relaxed))?;
         }
         "replication" => super::replication::write_info(out, replication, st.journal_position),
         // Database 0 is the connection's namespace (SELECT takes only 0).

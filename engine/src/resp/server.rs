@@ -224,6 +224,7 @@ async fn run<B: Backend>(
                         return End::Done;
                     }
                     shared.monitors.publish(&frame, &conn.peer);
+                    let reply_at = out.len();
                     let gate = auth::gate(backend, shared, conn, &frame, &mut out).await;
                     flow = match commands::parse(&frame) {
                         // Answered by the authentication gate (AUTH, or a refusal).
@@ -268,6 +269,10 @@ async fn run<B: Backend>(
                             Flow::Continue
                         }
                     };
+                    // A simple or blob error (RESP3) starts the reply.
+                    if matches!(out.get(reply_at), Some(b'-' | b'!')) {
+                        shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+                    }
                     if flow == Flow::Close {
                         break;
                     }

@@ -1093,3 +1093,20 @@ fn monitor_streams_other_clients_commands_with_passwords_redacted_until_reset() 
     assert_eq!(read_line(&mut monitor), "+PONG");
     server.shutdown();
 }
+
+#[test]
+fn error_replies_are_counted_as_info_and_metrics_show_them() {
+    let backend = memory();
+    let mut server = start(backend.clone(), ServerLimits::default());
+    let mut c = server.client();
+    c.set("^a", "1").unwrap();
+    assert!(c.command(&[b"NOSUCHCOMMAND"]).is_err());
+    assert!(c.command(&[b"INCRBY", b"^a", b"not-a-number"]).is_err());
+    assert_eq!(backend.counters.errors.load(Ordering::Relaxed), 2, "two commands were refused");
+    let info = match c.command(&[b"INFO", b"stats"]).unwrap() {
+        Reply::Bulk(b) => String::from_utf8(b).unwrap(),
+        other => panic!("INFO answered {other:?}"),
+    };
+    assert!(info.contains("total_error_replies:2\r\n"), "{info}");
+    server.shutdown();
+}

@@ -52,6 +52,7 @@ async fn metrics(State(instance): State<AppState>, headers: HeaderMap) -> Respon
         mirror: mirror.as_ref(),
         stages: stages.as_deref(),
         clients: &instance.superserver_counters(),
+        caches: &instance.cache_usage(),
     });
     let openmetrics = headers
         .get(header::ACCEPT)
@@ -91,6 +92,8 @@ pub(crate) struct Figures<'a> {
     pub stages: Option<&'a crate::mirror::stages::CommitStages>,
     /// The superserver's client counters (as INFO clients and stats show them).
     pub clients: &'a crate::instance::counters::ServerCounters,
+    /// Each mounted database's cache: (name, bytes held, bytes not yet checkpointed).
+    pub caches: &'a [(String, usize, usize)],
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -179,10 +182,18 @@ pub(crate) fn render(f: &Figures) -> String {
         ("resp_connections_received", "Superserver connections accepted", &c.connections),
         ("resp_connections_rejected", "Superserver connections refused at max_connections", &c.rejected),
         ("resp_commands_processed", "Commands the superserver ran (each command of a pipeline)", &c.commands),
+        ("resp_error_replies", "Superserver commands answered with an error", &c.errors),
     ] {
         let counter: Counter<u64, AtomicU64> = Counter::default();
         counter.inc_by(value.load(Relaxed));
         r.register(name, help, counter);
+    }
+    let held = family(&mut r, "cache_bytes", "Bytes a database's cache holds (bounded by storage.cache_mb)");
+    let dirty = family(&mut r, "cache_dirty_bytes", "Bytes of a database's cache not yet written to its file");
+    for (name, bytes, not_written) in f.caches {
+        let l = vec![("database", name.clone())];
+        held.get_or_create(&l).set(as_i64(*bytes as u64));
+        dirty.get_or_create(&l).set(as_i64(*not_written as u64));
     }
     gauge(&mut r, "frozen", "1 while database-file writes are frozen for a backup", i64::from(f.status.frozen));
     gauge(&mut r, "databases", "Databases configured", as_i64(f.status.databases as u64));
