@@ -30,12 +30,8 @@ pub struct UserChange {
     pub password_hash: Option<String>,
     #[serde(default)]
     pub roles: Vec<String>,
-    #[serde(default = "yes")]
+    #[serde(default = "crate::security::config::yes")]
     pub enabled: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 impl Instance {

@@ -39,7 +39,8 @@ pub struct UserConfig {
     pub enabled: bool,
 }
 
-fn yes() -> bool {
+/// `true`, for `#[serde(default = ...)]` of a flag that is on unless said otherwise.
+pub(crate) fn yes() -> bool {
     true
 }
 

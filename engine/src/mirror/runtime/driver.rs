@@ -503,6 +503,8 @@ impl Driver {
             Command::StartAcking => tracing::debug!("mirror: confirming commits"),
             Command::BecomePrimary { epoch } => {
                 tracing::warn!("mirror: {} becomes primary of epoch {epoch}", self.name(self.me));
+                // Acknowledgements of an earlier term confirm nothing in this one.
+                self.confirming.clear();
                 if let Some(c) = self.connector.take() {
                     c.abort();
                 }
