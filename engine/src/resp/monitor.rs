@@ -10,6 +10,7 @@
 
 use super::codec::Frame;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -23,25 +24,42 @@ pub const MAX_ARG_BYTES: usize = 1024;
 /// The feed the connections publish to and monitors subscribe to.
 pub struct Monitors {
     feed: broadcast::Sender<Arc<str>>,
+    /// Monitors subscribed now: every command reads it, so it is an atomic, not the
+    /// channel's own count (which takes a lock).
+    active: Arc<AtomicUsize>,
 }
 
 impl Default for Monitors {
     fn default() -> Monitors {
-        Monitors { feed: broadcast::channel(BACKLOG).0 }
+        Monitors { feed: broadcast::channel(BACKLOG).0, active: Arc::default() }
+    }
+}
+
+/// One monitor's subscription: the feed, counted among the active monitors until dropped.
+pub struct Subscription {
+    feed: broadcast::Receiver<Arc<str>>,
+    active: Arc<AtomicUsize>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Monitors {
     /// Publishes `frame`, run by the client at `peer`, if anyone monitors.
     pub fn publish(&self, frame: &Frame, peer: &str) {
-        if self.feed.receiver_count() == 0 {
+        if self.active.load(Ordering::SeqCst) == 0 {
             return;
         }
         let _ = self.feed.send(line(frame, peer, std::time::SystemTime::now()).into());
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
-        self.feed.subscribe()
+    pub fn subscribe(&self) -> Subscription {
+        // Counted before it can receive, so no line published after this returns is skipped.
+        self.active.fetch_add(1, Ordering::SeqCst);
+        Subscription { feed: self.feed.subscribe(), active: self.active.clone() }
     }
 }
 
@@ -123,7 +141,7 @@ pub(super) enum Left {
 /// after `MONITOR`. Other commands get an error: nothing else runs while monitoring.
 pub(super) async fn stream_to(
     stream: &mut tokio::net::TcpStream,
-    mut feed: broadcast::Receiver<Arc<str>>,
+    mut subscription: Subscription,
     mut input: Vec<u8>,
     limits: &super::codec::CodecLimits,
     proto: super::Protocol,
@@ -168,7 +186,7 @@ pub(super) async fn stream_to(
             out.clear();
         }
         tokio::select! {
-            line = feed.recv() => match line {
+            line = subscription.feed.recv() => match line {
                 Ok(line) => {
                     out.extend_from_slice(line.as_bytes());
                     out.extend_from_slice(b"\r\n");
@@ -242,8 +260,10 @@ mod tests {
         let m = Monitors::default();
         m.publish(&frame(&[b"ping"]), "p");
         let mut rx = m.subscribe();
-        assert!(rx.try_recv().is_err(), "a line published before subscribing is not kept");
+        assert!(rx.feed.try_recv().is_err(), "a line published before subscribing is not kept");
         m.publish(&frame(&[b"get", b"^a"]), "p");
-        assert!(rx.try_recv().unwrap().ends_with(r#"[0 p] "get" "^a""#));
+        assert!(rx.feed.try_recv().unwrap().ends_with(r#"[0 p] "get" "^a""#));
+        drop(rx);
+        assert_eq!(m.active.load(Ordering::Relaxed), 0, "a dropped subscription no longer counts");
     }
 }
