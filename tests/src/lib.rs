@@ -411,3 +411,18 @@ pub fn stdout_chunks(child: &mut Child) -> std::sync::mpsc::Receiver<Vec<u8>> {
     });
     rx
 }
+
+/// `manifests/NAME` in this repository.
+pub fn repo_manifest(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("manifests").join(name)
+}
+
+/// Takes the lab under the lab directory `.1` (run from `.0`) down with `down --wipe` when
+/// dropped, however the test ends.
+pub struct DownOnDrop<'a>(pub &'a Path, pub PathBuf);
+
+impl Drop for DownOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = mirrorlab_in(self.0, &self.1, &["down", "--wipe"]);
+    }
+}

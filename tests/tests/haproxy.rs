@@ -3,16 +3,12 @@
 //! the same address on the new primary with nothing acknowledged lost.
 
 use mirrorlab_tests::engine::client::Client;
-use mirrorlab_tests::{free_port, mirrorlab_in, mirrorlab_ok, tool_available, wait_until};
+use mirrorlab_tests::{free_port, mirrorlab_ok, tool_available, wait_until};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn manifest() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/phonebook.yaml").display().to_string()
-}
 
 /// HAProxy in the foreground, stopped when the test ends however it ends.
 struct Haproxy(Child);
@@ -21,15 +17,6 @@ impl Drop for Haproxy {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// Stops the lab when the test ends however it ends.
-struct LabGuard<'a>(&'a Path, std::path::PathBuf);
-
-impl Drop for LabGuard<'_> {
-    fn drop(&mut self) {
-        let _ = mirrorlab_in(self.0, &self.1, &["down", "--wipe"]);
     }
 }
 
@@ -49,9 +36,10 @@ fn writes_through_haproxy_follow_the_primary_across_a_kill_and_nothing_acknowled
     }
     let dir = tempfile::tempdir().unwrap();
     let labs = dir.path().join("labs");
-    mirrorlab_ok(dir.path(), &labs, &["up", &manifest()]);
+    let phonebook = mirrorlab_tests::repo_manifest("phonebook.yaml").display().to_string();
+    mirrorlab_ok(dir.path(), &labs, &["up", &phonebook]);
     let password = mirrorlab_tests::lab_password(&labs);
-    let _lab = LabGuard(dir.path(), labs.clone());
+    let _lab = mirrorlab_tests::DownOnDrop(dir.path(), labs.clone());
 
     let port = free_port();
     let config = mirrorlab_ok(dir.path(), &labs, &["haproxy-config", "--port", &port.to_string()]);

@@ -10,9 +10,9 @@
 
 use mirrorlab_tests::docker::{self, docker_quiet, unavailable};
 use mirrorlab_tests::engine::client::Client;
-use mirrorlab_tests::{lab_member, lab_members, mirrorlab_in, mirrorlab_ok, wait_until};
+use mirrorlab_tests::{lab_member, lab_members, mirrorlab_in, mirrorlab_ok, repo_manifest, wait_until};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -137,10 +137,6 @@ impl Drop for Lab {
             }
         }
     }
-}
-
-fn repo_manifest(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("manifests").join(name)
 }
 
 fn read(c: &mut Client, r: &str) -> Option<String> {

@@ -3,26 +3,11 @@
 //! metrics-config` prints, and its query API answers each member's mirror status.
 
 use mirrorlab_tests::engine::client::Client;
-use mirrorlab_tests::{
-    free_port, lab_members, mirrorlab_in, mirrorlab_ok, tool_available, try_http, try_http_as, wait_until,
-};
+use mirrorlab_tests::{free_port, lab_members, mirrorlab_ok, tool_available, try_http, try_http_as, wait_until};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-fn manifest() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/phonebook.yaml").display().to_string()
-}
-
-/// Stops the lab when the test ends however it ends.
-struct LabGuard<'a>(&'a Path, std::path::PathBuf);
-
-impl Drop for LabGuard<'_> {
-    fn drop(&mut self) {
-        let _ = mirrorlab_in(self.0, &self.1, &["down", "--wipe"]);
-    }
-}
 
 struct Stop(Child);
 
@@ -44,10 +29,11 @@ fn series(text: &str, name: &str, member: &str) -> Option<f64> {
 fn every_member_exports_its_mirror_status_promtool_accepts_it_and_prometheus_scrapes_it() {
     let dir = tempfile::tempdir().unwrap();
     let labs = dir.path().join("labs");
-    mirrorlab_ok(dir.path(), &labs, &["up", &manifest()]);
+    let phonebook = mirrorlab_tests::repo_manifest("phonebook.yaml").display().to_string();
+    mirrorlab_ok(dir.path(), &labs, &["up", &phonebook]);
     // /metrics needs the monitor privilege: the lab's admin password.
     let password = mirrorlab_tests::lab_password(&labs);
-    let _lab = LabGuard(dir.path(), labs.clone());
+    let _lab = mirrorlab_tests::DownOnDrop(dir.path(), labs.clone());
     let members = lab_members(dir.path(), &labs);
     let expected = [("MIRRORA", 2.0), ("MIRRORB", 3.0), ("MIRRORC", 4.0)];
     for m in &members {

@@ -2,22 +2,9 @@
 //! a local lab, runs its script against the API, and the resulting DOM names the member in
 //! the title and shows every member's status; a screenshot is taken as well.
 
-use mirrorlab_tests::{lab_members, mirrorlab_in, mirrorlab_ok, tool_available};
+use mirrorlab_tests::{lab_members, mirrorlab_ok, tool_available};
 use std::path::Path;
 use std::process::Command;
-
-fn manifest() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/phonebook.yaml").display().to_string()
-}
-
-/// Stops the lab when the test ends however it ends.
-struct LabGuard<'a>(&'a Path, std::path::PathBuf);
-
-impl Drop for LabGuard<'_> {
-    fn drop(&mut self) {
-        let _ = mirrorlab_in(self.0, &self.1, &["down", "--wipe"]);
-    }
-}
 
 /// Headless Chromium on `url`, with time for the page's requests; `args` say what to write.
 fn chromium(url: &str, profile: &Path, args: &[&str]) -> std::process::Output {
@@ -37,8 +24,9 @@ fn each_members_portal_names_it_and_shows_every_members_status() {
     }
     let dir = tempfile::tempdir().unwrap();
     let labs = dir.path().join("labs");
-    mirrorlab_ok(dir.path(), &labs, &["up", &manifest()]);
-    let _lab = LabGuard(dir.path(), labs.clone());
+    let phonebook = mirrorlab_tests::repo_manifest("phonebook.yaml").display().to_string();
+    mirrorlab_ok(dir.path(), &labs, &["up", &phonebook]);
+    let _lab = mirrorlab_tests::DownOnDrop(dir.path(), labs.clone());
     // The engines have users: Chromium answers the page's Basic challenge with the
     // credentials in the URL, then sends them with every request of the page.
     let password = mirrorlab_tests::lab_password(&labs).expect("up drew an admin password");
