@@ -52,16 +52,6 @@ pub fn load_str(file: &str, text: &str, base: &Path, inputs: &Inputs) -> Result<
 
 fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
     let top = w.map(root, "", TOP)?;
-    for (key, what) in [("ecp", "ECP application servers"), ("remote_databases", "remote databases")] {
-        if top.get(key).is_some_and(|v| !v.is_null()) {
-            let pos = w.at_key(key);
-            w.error(
-                pos,
-                format!("`{key}` is not supported yet"),
-                format!("{what} come with a later issue; remove this section for now"),
-            );
-        }
-    }
     let lab = w.required(top, "", "lab").and_then(|v| w.string(v, "lab"));
     if let Some(l) = &lab {
         let ok = !l.is_empty()
@@ -146,8 +136,13 @@ fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
         .into_iter()
         .chain(["USER".to_string()])
         .collect();
-    let namespaces = namespaces(w, top, &known_dbs);
     let mirror = mirror(w, top, &members, arbiter.is_some());
+    let mirror_name =
+        top.get("mirror").and_then(|m| m.get("name")).and_then(Value::as_str).map(str::to_ascii_uppercase);
+    let ecp = super::ecp::ecp(w, top, &members, mirror_name.as_deref());
+    let remote_databases = super::ecp::remote_databases(w, top, &ecp, &databases);
+    let remote_names: Vec<String> = super::ecp::declared_remote(top);
+    let namespaces = namespaces(w, top, &Placement { local: &known_dbs, remote: &remote_names, members: &members });
     // Declared names count even when their entry has other problems: one mistake, one message.
     let declared = |section: &str| -> Vec<String> {
         top.get(section)
@@ -159,6 +154,7 @@ fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
     };
     let known_ns: Vec<String> = declared("namespaces").into_iter().chain(["USER".to_string()]).collect();
     let data = data(w, top, &known_ns);
+    super::ecp::data_on_data_members(w, &data, &namespaces, &members);
     let mirror_declared = top.get("mirror").is_some_and(|v| !v.is_null());
     let roles = super::security::roles(w, top);
     let users = super::security::users(w, top, &roles);
@@ -177,6 +173,8 @@ fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
         namespaces,
         mirror,
         data,
+        ecp,
+        remote_databases,
         roles,
         users,
     })
@@ -251,7 +249,7 @@ fn members(w: &mut Walker, top: &serde_yaml::Mapping, target: Option<TargetKind>
                 w.error(
                     pos,
                     format!("unknown member type `{t}`"),
-                    "use failover, dr, reporting-ro, reporting-rw or standalone",
+                    "use failover, dr, reporting-ro, reporting-rw, standalone or app (an ECP application server)",
                 );
             }
             found
@@ -288,6 +286,19 @@ fn members(w: &mut Walker, top: &serde_yaml::Mapping, target: Option<TargetKind>
         };
         if let Some(v) = m.get("primary") {
             w.boolean(v, &join(&path, "primary"));
+        }
+        if member_type == Some(MemberType::App) {
+            for k in ["mirror", "agent"] {
+                let kp = join(&join(&path, "ports"), k);
+                if m.get("ports").and_then(|p| p.get(k)).is_some_and(|v| v.as_u64() != Some(0)) {
+                    let pos = w.at_key(&kp);
+                    w.error(
+                        pos,
+                        format!("an app member has no {k} port"),
+                        "an app member is an engine outside the mirror, without an agent: give only `superserver` and `web`",
+                    );
+                }
+            }
         }
         if let Some(n) = &name {
             if !unique(w, &mut seen, n, &join(&path, "name"), "member") {
@@ -370,25 +381,39 @@ fn seed_path(w: &mut Walker, seed: &str, base: &Path, path: &str) -> Option<Path
     }
 }
 
-fn namespaces(w: &mut Walker, top: &serde_yaml::Mapping, dbs: &[String]) -> Vec<Namespace> {
+/// What a namespace's databases resolve against, and where.
+struct Placement<'a> {
+    /// The lab's own databases (and USER).
+    local: &'a [String],
+    /// The names `remote_databases:` declares.
+    remote: &'a [String],
+    members: &'a [Member],
+}
+
+fn namespaces(w: &mut Walker, top: &serde_yaml::Mapping, place: &Placement) -> Vec<Namespace> {
     let mut out = vec![];
     let mut seen = BTreeMap::new();
     let known = |w: &mut Walker, db: Option<String>, path: &str| -> Option<String> {
         let db = db?;
-        if !dbs.contains(&db) {
+        if !place.local.contains(&db) && !place.remote.contains(&db) {
             let pos = w.at_value(path);
-            w.error(
-                pos,
-                format!("unknown database {db}"),
-                format!("declare it under `databases:` (known: {})", dbs.join(", ")),
-            );
+            let hint = if place.remote.is_empty() {
+                format!("declare it under `databases:` (known: {})", place.local.join(", "))
+            } else {
+                format!(
+                    "declare it under `databases:` or `remote_databases:` (known: {}; remote: {})",
+                    place.local.join(", "),
+                    place.remote.join(", ")
+                )
+            };
+            w.error(pos, format!("unknown database {db}"), hint);
             return None;
         }
         Some(db)
     };
     for (i, v) in entries(w, top, "namespaces", MAX_NAMESPACES).iter().enumerate() {
         let path = format!("namespaces.{i}");
-        let Some(m) = w.map(v, &path, &["name", "globals", "mappings"]) else { continue };
+        let Some(m) = w.map(v, &path, &["name", "globals", "mappings", "members"]) else { continue };
         let name = w.required(m, &path, "name").and_then(|v| engine_name(w, v, &join(&path, "name"), "namespace"));
         let gp = join(&path, "globals");
         let globals = w.required(m, &path, "globals").and_then(|v| engine_name(w, v, &gp, "database"));
@@ -437,7 +462,14 @@ fn namespaces(w: &mut Walker, top: &serde_yaml::Mapping, dbs: &[String]) -> Vec<
             }
         }
         if let (Some(name), Some(globals)) = (name, globals) {
-            out.push(Namespace { name, globals, mappings });
+            let mut dbs: Vec<&str> = mappings.iter().map(|x| x.database.as_str()).collect();
+            dbs.push(&globals);
+            let Some(members) =
+                super::ecp::place_namespace(w, m, &path, &name, &dbs, place.local, place.remote, place.members)
+            else {
+                continue;
+            };
+            out.push(Namespace { name, globals, mappings, members });
         }
     }
     out
@@ -505,6 +537,15 @@ fn mirror(w: &mut Walker, top: &serde_yaml::Mapping, members: &[Member], have_ar
         }
         Some(p) => match members.iter().find(|m| &m.name == p) {
             Some(m) if m.member_type == MemberType::Failover => Some(p.clone()),
+            Some(m) if m.member_type == MemberType::App => {
+                let pos = w.at_value("mirror.primary");
+                w.error(
+                    pos,
+                    format!("the initial primary {p} is an app member"),
+                    "an app member (ECP application server) is outside the mirror: the first primary must be a failover member",
+                );
+                None
+            }
             Some(m) => {
                 let pos = w.at_value("mirror.primary");
                 w.error(

@@ -5,6 +5,7 @@
 //! re-checks what is established here (names are upper-cased, unique, references resolve).
 
 mod check;
+mod ecp;
 pub mod security;
 mod walk;
 
@@ -53,15 +54,19 @@ pub enum MemberType {
     ReportingRo,
     ReportingRw,
     Standalone,
+    /// An ECP application server: an engine outside the mirror, with no agent, whose
+    /// namespaces map globals to remote databases on data servers.
+    App,
 }
 
 impl MemberType {
-    pub const ALL: [(&'static str, MemberType); 5] = [
+    pub const ALL: [(&'static str, MemberType); 6] = [
         ("failover", MemberType::Failover),
         ("dr", MemberType::Dr),
         ("reporting-ro", MemberType::ReportingRo),
         ("reporting-rw", MemberType::ReportingRw),
         ("standalone", MemberType::Standalone),
+        ("app", MemberType::App),
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,7 +74,13 @@ impl MemberType {
     }
 
     pub fn in_mirror(self) -> bool {
-        self != MemberType::Standalone
+        !matches!(self, MemberType::Standalone | MemberType::App)
+    }
+
+    /// Whether the member holds the lab's own databases (every type but `app`, which
+    /// reaches them remotely).
+    pub fn holds_data(self) -> bool {
+        self != MemberType::App
     }
 }
 
@@ -111,6 +122,46 @@ pub struct Namespace {
     pub name: String,
     pub globals: String,
     pub mappings: Vec<Mapping>,
+    /// The members it is created on: `members:` when given, else every member where each
+    /// database it names exists (local ones on data-holding members, remote ones on app
+    /// members).
+    pub members: Vec<String>,
+}
+
+/// Where an app member's data server is: the lab's mirror (the app member follows its
+/// primary) or one member outside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataServerAt {
+    Mirror,
+    Member(String),
+}
+
+/// An ECP data server as app members name it (the reference's Data Servers list).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataServer {
+    /// Upper-cased.
+    pub name: String,
+    pub at: DataServerAt,
+}
+
+/// A database an app member reaches on a data server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteDatabase {
+    /// Its name on the app members (upper-cased).
+    pub name: String,
+    /// The data server's name.
+    pub server: String,
+    /// Its name on the data server.
+    pub database: String,
+}
+
+/// ECP: the data servers app members use and the limit data servers keep.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ecp {
+    /// The engine's `ecp.max_app_servers` on every data-holding member; None: the
+    /// engine's default.
+    pub max_app_servers: Option<u32>,
+    pub data_servers: Vec<DataServer>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,6 +202,9 @@ pub struct Manifest {
     pub namespaces: Vec<Namespace>,
     pub mirror: Option<Mirror>,
     pub data: Vec<Data>,
+    pub ecp: Ecp,
+    /// Databases of data servers, as app members see them.
+    pub remote_databases: Vec<RemoteDatabase>,
     /// Applied to every member (mirroring does not copy users).
     pub roles: Vec<security::Role>,
     pub users: Vec<security::User>,
@@ -167,6 +221,19 @@ impl Manifest {
 
     pub fn mirror_members(&self) -> impl Iterator<Item = &Member> {
         self.members.iter().filter(|m| self.mirror.is_some() && m.member_type.in_mirror())
+    }
+
+    /// The ECP application servers.
+    pub fn app_members(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(|m| m.member_type == MemberType::App)
+    }
+
+    pub fn is_app(&self, member: &str) -> bool {
+        self.member(member).is_some_and(|m| m.member_type == MemberType::App)
+    }
+
+    pub fn data_server(&self, name: &str) -> Option<&DataServer> {
+        self.ecp.data_servers.iter().find(|d| d.name == name)
     }
 }
 
