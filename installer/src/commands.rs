@@ -3,6 +3,7 @@
 
 use crate::converge::{Change, Converge, Mode, StepError};
 use crate::labdir::LabDir;
+use crate::live::Live;
 use crate::manifest::{self, LoadError, Manifest, MemberType, TargetKind};
 use crate::settle::{self, Settled, View};
 use crate::status::{self, LabStatus};
@@ -233,6 +234,7 @@ pub fn verify(ctx: &Ctx, path: &Path) -> Result<Vec<String>, CliError> {
             ));
         }
     }
+    diffs.extend(ecp_diffs(&m, &st));
     for s in &st.members {
         let member = m.member(&s.name).expect("status lists manifest members");
         let expected: &[&str] = match member.member_type {
@@ -245,6 +247,25 @@ pub fn verify(ctx: &Ctx, path: &Path) -> Result<Vec<String>, CliError> {
         }
     }
     Ok(diffs)
+}
+
+/// Each running app member's data servers that are not Normal.
+fn ecp_diffs(m: &Manifest, st: &LabStatus) -> Vec<String> {
+    let mut diffs = vec![];
+    for s in st.members.iter().filter(|s| m.is_app(&s.name) && s.status == "running") {
+        for d in &m.ecp.data_servers {
+            match s.ecp.iter().find(|l| l.server.eq_ignore_ascii_case(&d.name)) {
+                Some(l) if l.state == "Normal" => {}
+                Some(l) => {
+                    diffs.push(format!("{}: expected ECP data server {} Normal, live {}", s.name, d.name, l.state))
+                }
+                None => {
+                    diffs.push(format!("{}: expected ECP data server {} Normal, live not configured", s.name, d.name))
+                }
+            }
+        }
+    }
+    diffs
 }
 
 pub fn status(ctx: &Ctx, lab: Option<&str>) -> Result<LabStatus, CliError> {
@@ -478,6 +499,10 @@ pub fn partition(
     let (m, t) = ctx.open_lab(lab)?;
     let t = t.as_ref();
     let name = member_of(&m, member)?;
+    let other = from.filter(|o| !o.eq_ignore_ascii_case("arbiter")).map(|o| member_of(&m, o)).transpose()?;
+    if m.is_app(&name) || other.as_deref().is_some_and(|o| m.is_app(o)) {
+        return partition_app(&m, t, &name, other.as_deref(), waiting);
+    }
     let before = waiting.wait.then(|| View::read(&m, t));
     let everyone: Vec<String> = m
         .mirror_members()
@@ -540,6 +565,75 @@ pub fn partition(
         }
     };
     Ok(Cut { member: name, cut_from, settled: Some(settled) })
+}
+
+/// Cuts an app member's ECP links: from `other` (a data-holding member, or the app
+/// member's data servers when `other` is None; either side may be the app member). The
+/// app member opens every ECP connection, so its side is enough: on a target that can
+/// (docker) cut off from everyone at the network, else through its engine's fault switch.
+/// Then waits (bounded) until it reports a data server not Normal.
+fn partition_app(
+    m: &Manifest,
+    t: &dyn Target,
+    name: &str,
+    other: Option<&str>,
+    waiting: Waiting,
+) -> Result<Cut, CliError> {
+    let (app, peer) = match other {
+        Some(o) if m.is_app(o) && m.is_app(name) => {
+            return Err(CliError::Lab(format!("{name} and {o} are both app members: they exchange no traffic to cut")))
+        }
+        Some(o) if m.is_app(o) => (o.to_string(), Some(name.to_string())),
+        _ => (name.to_string(), other.map(str::to_string)),
+    };
+    let servers: Vec<String> =
+        m.members.iter().filter(|x| x.member_type.holds_data()).map(|x| x.name.clone()).collect();
+    let cut_from = match &peer {
+        Some(p) => vec![p.clone()],
+        None => servers,
+    };
+    let isolated = peer.is_none() && t.isolate(&app)?;
+    if !isolated {
+        if !m.faults {
+            return Err(CliError::Lab(format!(
+                "lab {} was built with `faults: false`; set `faults: true` and run `mirrorlab down` then `up` to partition",
+                m.lab
+            )));
+        }
+        set_switch(t, &Switch::Engine(app.clone()), &cut_from).map_err(|e| {
+            CliError::Lab(format!(
+                "cannot cut {app}'s ECP links to {}: its engine's fault switch (the `fault-drop` mirror action) refused: {e}. \
+                 Cutting an ECP link needs the engine's fault switch to cover an app member's ECP connections; \
+                 on the docker target `mirrorlab partition {}` (no --from) cuts the app member off at the network",
+                cut_from.join(", "),
+                app.to_ascii_lowercase()
+            ))
+        })?;
+    }
+    if !waiting.wait {
+        return Ok(Cut { member: app, cut_from, settled: None });
+    }
+    let started = Instant::now();
+    let api = t.api(&app);
+    let mut seen = String::new();
+    let troubled = target::process::await_condition(waiting.timeout, || {
+        let links = Live::fetch_ecp(&api).unwrap_or_default();
+        seen = links
+            .iter()
+            .map(|l| format!("{} {}", l["name"].as_str().unwrap_or("?"), l["state"].as_str().unwrap_or("?")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        links.iter().any(|l| l["state"] != "Normal")
+    });
+    if !troubled {
+        return Err(CliError::Lab(format!(
+            "{app}'s data servers still report Normal {:?} after the cut ({seen}): the cut does not reach its ECP connections",
+            waiting.timeout
+        )));
+    }
+    let view = View::read(m, t);
+    let what = format!("{app}'s ECP links: {seen}");
+    Ok(Cut { member: app, cut_from, settled: Some(settle::outcome(&view, None, started, what)) })
 }
 
 /// One fault switch `cut` set: a member's engine or agent, or the arbiter (None).
@@ -618,6 +712,15 @@ fn heal_switches(m: &Manifest, t: &dyn Target) -> Result<(), CliError> {
         if m.arbiter.is_some() && t.arbiter_running() {
             if let Err(e) = set_switch(t, &Switch::Agent(None), &[]) {
                 failed.push(e.to_string());
+            }
+        }
+        // An app member's engine switch (partition_app); an engine whose switch does not
+        // cover app members refuses, and then has nothing set.
+        for x in m.app_members().filter(|x| t.proc_state(&x.name) == Proc::Running) {
+            match set_switch(t, &Switch::Engine(x.name.clone()), &[]) {
+                Err(CliError::Api(e)) if e.code() == Some("NOTMIRRORED") => {}
+                Err(e) => failed.push(e.to_string()),
+                Ok(()) => {}
             }
         }
     }

@@ -6,7 +6,9 @@
 //! databases -> namespaces -> mirror configuration on every member -> create on the
 //! primary -> mirrored databases on the primary -> per joining member: join, freeze the
 //! primary, copy each missing file (staging, fsync, rename), thaw, create + activate,
-//! namespaces -> initial data -> wait until every member is caught up.
+//! namespaces -> initial data -> wait until every member is caught up -> app members (ECP
+//! application servers: merge file, start, settings, users, namespaces; wait until each
+//! reports its data servers Normal; ecp.rs).
 //! Apply only adds and corrects; it never deletes a database, namespace, mapping, role or
 //! user. Roles and users (`users.rs`) are put on every member, right after its settings.
 
@@ -19,6 +21,8 @@ use crate::ui::Ui;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+mod ecp;
 
 /// How long apply waits for a primary, for members to catch up, for a join to register.
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(90);
@@ -142,6 +146,7 @@ impl<'a> Converge<'a> {
     }
 
     pub fn run(&mut self) -> Result<(), StepError> {
+        self.data_merge_files()?;
         self.start_processes()?;
         // A stopped member with data cannot be read while planning: say so, plan no more.
         if self.mode == Mode::Plan
@@ -153,16 +158,19 @@ impl<'a> Converge<'a> {
         {
             return Ok(());
         }
-        for m in &self.manifest.members {
-            self.refresh(&m.name)?;
-            self.durability(&m.name)?;
-            self.users(&m.name)?;
+        // App members come last, once their data servers are complete (ecp.rs).
+        let holding: Vec<String> =
+            self.manifest.members.iter().filter(|m| m.member_type.holds_data()).map(|m| m.name.clone()).collect();
+        for m in &holding {
+            self.refresh(m)?;
+            self.durability(m)?;
+            self.users(m)?;
         }
         let standalone: Vec<String> = self
             .manifest
             .members
             .iter()
-            .filter(|m| !m.member_type.in_mirror() || self.manifest.mirror.is_none())
+            .filter(|m| m.member_type.holds_data() && (!m.member_type.in_mirror() || self.manifest.mirror.is_none()))
             .map(|m| m.name.clone())
             .collect();
         if self.manifest.mirror.is_none() {
@@ -171,7 +179,7 @@ impl<'a> Converge<'a> {
                 self.namespaces(m)?;
             }
             self.load_data(&standalone)?;
-            return Ok(());
+            return self.app_members();
         }
         for m in &standalone {
             self.databases(m, true)?;
@@ -188,7 +196,7 @@ impl<'a> Converge<'a> {
         if self.mode == Mode::Apply {
             self.wait_caught_up(&primary, &joiners)?;
         }
-        Ok(())
+        self.app_members()
     }
 
     fn start_processes(&mut self) -> Result<(), StepError> {
@@ -198,7 +206,7 @@ impl<'a> Converge<'a> {
         {
             self.target.start_arbiter().during("start the arbiter", "ARBITER")?;
         }
-        for m in &self.manifest.members {
+        for m in self.manifest.members.iter().filter(|m| m.member_type.holds_data()) {
             let state = self.target.proc_state(&m.name);
             if state != Proc::Running {
                 let what = match state {
@@ -286,7 +294,7 @@ impl<'a> Converge<'a> {
     }
 
     fn namespaces(&mut self, member: &str) -> Result<(), StepError> {
-        for ns in &self.manifest.namespaces {
+        for ns in self.manifest.namespaces.iter().filter(|ns| ns.members.iter().any(|m| m == member)) {
             let live = self.live(member).namespaces.get(&ns.name).cloned();
             match &live {
                 None => {

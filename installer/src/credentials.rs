@@ -57,16 +57,23 @@ pub fn ensure_in(dir: &Path) -> std::io::Result<(String, bool)> {
     std::fs::create_dir_all(dir)?;
     let mut rng = rand::rngs::OsRng;
     let password: String = (0..PASSWORD_CHARS).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
-    let path = dir.join(PASSWORD_FILE);
+    write_private(&dir.join(PASSWORD_FILE), &password)?;
+    Ok((password, true))
+}
+
+/// Writes a password file: created 0600 (never readable by others, not even for a
+/// moment), synced, renamed into place, the directory synced.
+pub fn write_private(path: &Path, password: &str) -> std::io::Result<()> {
     let staging = path.with_extension("tmp");
     let _ = std::fs::remove_file(&staging);
-    // Created 0600 (never readable by others, not even for a moment), synced, renamed.
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&staging)?;
     f.write_all(format!("{password}\n").as_bytes())?;
     f.sync_all()?;
-    std::fs::rename(&staging, &path)?;
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok((password, true))
+    std::fs::rename(&staging, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Where a docker member's engine reads the password: its data volume, which only the

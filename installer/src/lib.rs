@@ -6,6 +6,7 @@ pub mod certs;
 pub mod commands;
 pub mod converge;
 pub mod credentials;
+pub mod ecp_merge;
 pub mod help;
 pub mod images;
 pub mod labdir;

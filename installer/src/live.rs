@@ -17,6 +17,9 @@ pub struct Live {
     pub status: Option<Value>,
     /// The instance-wide durability (`always` or `buffered`) from GET /api/instance.
     pub durability: String,
+    /// An app member's data servers as GET /api/ecp lists them (`name`, `address`,
+    /// `mirror`, `state`, `member`, `pending`); empty on other members.
+    pub ecp_servers: Vec<Value>,
 }
 
 impl Live {
@@ -50,6 +53,11 @@ impl Live {
         live.mirror_config = api.get("/api/mirror/config")?["mirror"].clone();
         live.status = api.mirror_status()?;
         Ok(live)
+    }
+
+    /// An app member's data servers and their connection states (GET /api/ecp).
+    pub fn fetch_ecp(api: &Api) -> Result<Vec<Value>, ApiError> {
+        Ok(api.get("/api/ecp")?["servers"].as_array().cloned().unwrap_or_default())
     }
 
     /// The member's status word (`Primary`, `Backup`, ...), empty when no mirror member.

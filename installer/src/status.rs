@@ -39,6 +39,41 @@ pub struct MemberStatus {
     /// The member's own mirror journal position (to compute `lag`).
     #[serde(skip)]
     pub position: Option<u64>,
+    /// An app member's data servers and their ECP connection states (GET /api/ecp);
+    /// empty on other members and when the member does not answer.
+    pub ecp: Vec<EcpLink>,
+}
+
+/// One of an app member's data servers as it reports it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, serde::Deserialize)]
+pub struct EcpLink {
+    /// The data server's name.
+    #[serde(rename = "server", alias = "name")]
+    pub server: String,
+    /// `Normal`, `Trouble`, `Not Connected`, `Connection in Progress`, `Recovering`,
+    /// `Disabled` (the reference's words).
+    #[serde(default)]
+    pub state: String,
+    /// The member it is connected to now (for a mirror: its primary), when it says.
+    #[serde(default)]
+    pub member: Option<String>,
+    /// Requests sent and not yet answered.
+    #[serde(default)]
+    pub pending: u64,
+}
+
+impl EcpLink {
+    /// `PHONEBOOK_DS Normal @MIRRORA`, `PHONEBOOK_DS Trouble, 3 pending`.
+    pub fn describe(&self) -> String {
+        let mut out = format!("{} {}", self.server, self.state);
+        if let Some(m) = self.member.as_deref().filter(|m| !m.is_empty()) {
+            out.push_str(&format!(" @{m}"));
+        }
+        if self.pending > 0 {
+            out.push_str(&format!(", {} pending", self.pending));
+        }
+        out
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -71,6 +106,7 @@ pub fn collect(manifest: &Manifest, target: &dyn Target) -> LabStatus {
                 epoch: None,
                 lag: None,
                 position: None,
+                ecp: vec![],
             };
             s.status = match target.proc_state(&m.name) {
                 Proc::Down => "down".into(),
@@ -90,6 +126,9 @@ pub fn collect(manifest: &Manifest, target: &dyn Target) -> LabStatus {
                     }
                 },
             };
+            if m.member_type == crate::manifest::MemberType::App && s.status == "running" {
+                s.ecp = ecp_links(target, &m.name);
+            }
             s
         })
         .collect();
@@ -101,6 +140,17 @@ pub fn collect(manifest: &Manifest, target: &dyn Target) -> LabStatus {
         format!("{} ({})", target.arbiter_address(), if target.arbiter_running() { "running" } else { "down" })
     });
     LabStatus { lab: manifest.lab.clone(), arbiter, members }
+}
+
+/// An app member's data servers as it reports them (nothing when it does not answer).
+fn ecp_links(target: &dyn Target, member: &str) -> Vec<EcpLink> {
+    let Ok(v) = target.api(member).probe("/api/ecp", PROBE_TIMEOUT) else { return vec![] };
+    v["servers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| serde_json::from_value::<EcpLink>(s.clone()).ok())
+        .collect()
 }
 
 /// The member's own line of its Mirror Monitor.
@@ -138,8 +188,13 @@ pub fn table(status: &LabStatus) -> String {
         "DEJOURNALING".into(),
         "LATENCY".into(),
     ]];
+    // A lab with app members has one more column: each app member's data servers.
+    let with_ecp = status.members.iter().any(|m| m.member_type == "app");
+    if with_ecp {
+        rows[0].push("ECP".into());
+    }
     for m in &status.members {
-        rows.push(vec![
+        let mut row = vec![
             m.name.clone(),
             m.member_type.clone(),
             m.status.clone(),
@@ -150,7 +205,11 @@ pub fn table(status: &LabStatus) -> String {
             dash(&m.journal_transfer),
             dash(&m.dejournaling),
             format!("{} ms", m.latency_ms),
-        ]);
+        ];
+        if with_ecp {
+            row.push(dash(&m.ecp.iter().map(EcpLink::describe).collect::<Vec<_>>().join(", ")));
+        }
+        rows.push(row);
     }
     // Widths in characters, not bytes: the dash is three bytes.
     let width = |s: &str| s.chars().count();
@@ -222,6 +281,7 @@ mod tests {
             epoch,
             lag,
             position: None,
+            ecp: vec![],
         }
     }
 
@@ -274,5 +334,30 @@ mod tests {
         assert_eq!(v["members"][0]["lag"], 0);
         assert!(v["members"][1]["epoch"].is_null() && v["members"][1]["lag"].is_null());
         assert!(v["members"][0].get("position").is_none());
+        assert_eq!(v["members"][0]["ecp"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn app_members_add_an_ecp_column_with_each_data_servers_state() {
+        let mut with_app = lab();
+        let mut app = member("APP1", "running", None, None, "");
+        app.member_type = "app".into();
+        let link: EcpLink = serde_json::from_value(serde_json::json!(
+            { "name": "PHONEBOOK_DS", "address": "127.0.0.1:1", "mirror": true, "state": "Normal", "member": "MIRRORA", "pending": 0 }
+        ))
+        .unwrap();
+        app.ecp = vec![link, EcpLink { server: "OTHER".into(), state: "Trouble".into(), member: None, pending: 3 }];
+        with_app.members.push(app);
+        let t = table(&with_app);
+        let header = t.lines().find(|l| l.starts_with("MEMBER")).unwrap();
+        assert!(header.ends_with("LATENCY  ECP"), "{t}");
+        let row = t.lines().find(|l| l.starts_with("APP1")).unwrap();
+        assert!(row.ends_with("PHONEBOOK_DS Normal @MIRRORA, OTHER Trouble, 3 pending"), "{t}");
+        let primary = t.lines().find(|l| l.starts_with("MIRRORA")).unwrap();
+        assert!(primary.ends_with(" -"), "{t}");
+        assert!(!table(&lab()).contains("ECP"), "no app member, no column");
+        let v = serde_json::to_value(&with_app).unwrap();
+        assert_eq!(v["members"][2]["ecp"][0]["server"], "PHONEBOOK_DS");
+        assert_eq!(v["members"][2]["ecp"][0]["state"], "Normal");
     }
 }

@@ -61,3 +61,24 @@ fn golden_files() {
     }
     assert!(failures.is_empty(), "golden files differ (MIRRORLAB_BLESS=1 re-blesses):\n{}", failures.join("\n"));
 }
+
+/// The shipped ECP lab (manifests/phonebook-ecp.yaml, which the README's ECP section
+/// runs) plans as `golden/shipped/plan-phonebook-ecp.txt` says: data servers complete
+/// first, then each app member's merge file, start, settings and namespaces.
+#[test]
+fn the_shipped_ecp_manifest_plans_its_app_members_after_the_mirror() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest = root.join("../manifests/phonebook-ecp.yaml");
+    let expected_file = root.join("tests/golden/shipped/plan-phonebook-ecp.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = Ctx { base: dir.path().join("labs"), ui: Ui { json: true }, inputs: inputs(), target: None };
+    let changes = plan(&ctx, &manifest).unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
+    assert!(!ctx.base.exists(), "planning created the lab directory");
+    let actual: String = changes.iter().map(|c| format!("{c}\n")).collect();
+    if std::env::var_os("MIRRORLAB_BLESS").is_some() {
+        std::fs::create_dir_all(expected_file.parent().unwrap()).unwrap();
+        std::fs::write(&expected_file, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&expected_file).unwrap_or_default();
+    assert_eq!(actual, expected, "{} (MIRRORLAB_BLESS=1 re-blesses)", expected_file.display());
+}

@@ -52,6 +52,21 @@ pub fn install_file(from: &Path, dir: &Path, progress: &dyn Fn(u64, u64)) -> Res
     result
 }
 
+/// Writes a small file whole (a merge file the engine watches): a staging file, synced,
+/// renamed into place, so the engine never reads half of it.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let staging = path.with_extension("staging");
+    let mut f = std::fs::File::create(&staging)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&staging, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

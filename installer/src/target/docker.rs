@@ -35,6 +35,11 @@ pub struct Docker {
     certs: LabCerts,
     faults: bool,
     members: Vec<String>,
+    /// App members (ECP application servers): an engine container alone, no agent.
+    apps: Vec<String>,
+    /// Members whose engine reads the installer's merge file (crate::ecp_merge) from its
+    /// volume: the container is told so when it is created.
+    merged: Vec<String>,
     has_arbiter: bool,
     tag: String,
     /// Containers as last inspected (by container name), refreshed after every change.
@@ -57,6 +62,13 @@ impl Docker {
             certs: LabCerts::new(LabDir::new(base, &manifest.lab).root.join("tls")),
             faults: manifest.faults,
             members: manifest.members.iter().map(|m| m.name.clone()).collect(),
+            apps: manifest.app_members().map(|m| m.name.clone()).collect(),
+            merged: manifest
+                .members
+                .iter()
+                .filter(|m| crate::ecp_merge::render(manifest, &m.name, &|_| String::new()).is_some())
+                .map(|m| m.name.clone())
+                .collect(),
             has_arbiter: manifest.arbiter.is_some(),
             tag: image_tag(),
             seen: RefCell::new(BTreeMap::new()),
@@ -72,9 +84,22 @@ impl Docker {
     fn parts(&self) -> Vec<Part<'_>> {
         self.members
             .iter()
-            .flat_map(|m| [Part::Engine(m), Part::Agent(m)])
+            .flat_map(|m| self.member_parts(m))
             .chain(self.has_arbiter.then_some(Part::Arbiter))
             .collect()
+    }
+
+    /// A member's containers, engine first: an app member has no agent.
+    fn member_parts<'m>(&self, member: &'m str) -> Vec<Part<'m>> {
+        if self.is_app(member) {
+            vec![Part::Engine(member)]
+        } else {
+            vec![Part::Engine(member), Part::Agent(member)]
+        }
+    }
+
+    fn is_app(&self, member: &str) -> bool {
+        self.apps.iter().any(|a| a == member)
     }
 
     fn name(&self, part: Part) -> String {
@@ -148,6 +173,15 @@ impl Docker {
         };
         if password.is_some() {
             p.env.push(crate::credentials::PASSWORD_FILE_ENV.into());
+        }
+        if let Part::Engine(m) = part {
+            if self.merged.iter().any(|x| x == m) {
+                p.env.push(format!("MIRRORLAB_MERGE_FILE={}", merge_file_in_volume()));
+            }
+            if self.is_app(m) {
+                // Alone: no agent container whose PID namespace it would join.
+                p.pid_of = None;
+            }
         }
         let image = self.ensure_image(p.image, who)?;
         if let Some(v) = &p.volume {
@@ -258,6 +292,11 @@ impl Docker {
     }
 }
 
+/// Where a member's engine finds the installer's merge file: its data volume.
+fn merge_file_in_volume() -> String {
+    format!("/data/{}", crate::ecp_merge::MERGE_FILE)
+}
+
 fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
@@ -288,6 +327,9 @@ impl Target for Docker {
     /// The agent first (the engine joins its PID namespace), then the engine.
     fn start(&self, member: &str) -> Result<(), TargetError> {
         let (agent, engine) = (Part::Agent(member), Part::Engine(member));
+        if self.is_app(member) {
+            return self.run_container(engine, &|t: &Docker| t.api(member).healthy());
+        }
         let agent_state = self.refresh(agent)?;
         if agent_state.is_none() && self.refresh(engine)?.is_some() {
             // An engine container without its agent's was made for a PID namespace that
@@ -307,8 +349,10 @@ impl Target for Docker {
     /// The engine first (SIGTERM: a primary hands over while its agent still answers),
     /// then the agent.
     fn stop(&self, member: &str) -> Result<(), TargetError> {
-        self.stop_container(Part::Engine(member))?;
-        self.stop_container(Part::Agent(member))
+        for part in self.member_parts(member) {
+            self.stop_container(part)?;
+        }
+        Ok(())
     }
 
     /// SIGKILL of the engine's container only: the agent survives and reports it down.
@@ -488,6 +532,62 @@ impl Target for Docker {
             }
         }
         self.record_ports()
+    }
+
+    fn writes_merge_files(&self) -> bool {
+        true
+    }
+
+    fn merge_file(&self, member: &str) -> Result<Option<String>, TargetError> {
+        let Some(part) = self.member_parts(member).into_iter().find(|p| self.state(*p).is_some()) else {
+            return Ok(None);
+        };
+        let mut archive = Vec::new();
+        let found = self
+            .api
+            .download(&self.name(part), &merge_file_in_volume(), &mut archive)
+            .map_err(|e| failed(member, e))?;
+        if !found {
+            return Ok(None);
+        }
+        let bytes = docker_copy::file_from_archive(&archive).map_err(|e| failed(member, e))?;
+        Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    /// Into the member's volume through one of its containers, created (not started) when
+    /// it has none yet: the engine container of an app member, else the agent's, whose
+    /// namespace the engine joins later. Files belong to the engine's user, the password
+    /// 0600.
+    fn write_merge_file(&self, member: &str, text: &str, ecp_password: Option<&str>) -> Result<(), TargetError> {
+        let part = if self.is_app(member) { Part::Engine(member) } else { Part::Agent(member) };
+        if self.refresh(part)?.is_none() {
+            self.api.ensure_network(&network_name(&self.lab), &self.lab).map_err(|e| failed(member, e))?;
+            self.create(part)?;
+            self.refresh(part)?;
+        }
+        let io = |e: std::io::Error| failed(member, format!("building the merge file's archive: {e}"));
+        let mut b = tar::Builder::new(Vec::new());
+        if let Some(p) = ecp_password {
+            let bytes = format!("{p}\n").into_bytes();
+            docker_copy::append_entry(
+                &mut b,
+                crate::ecp_merge::ECP_PASSWORD_FILE,
+                Some(&bytes),
+                0o600,
+                docker_copy::ENGINE_UID,
+            )
+            .map_err(io)?;
+        }
+        docker_copy::append_entry(
+            &mut b,
+            crate::ecp_merge::MERGE_FILE,
+            Some(text.as_bytes()),
+            0o644,
+            docker_copy::ENGINE_UID,
+        )
+        .map_err(io)?;
+        let archive = b.into_inner().map_err(io)?;
+        self.api.upload(&self.name(part), "/data", archive).map_err(|e| failed(member, e))
     }
 
     fn down(&self, wipe: bool) -> Result<(), TargetError> {

@@ -25,6 +25,8 @@ pub struct Local {
     state: LabState,
     faults: bool,
     members: Vec<String>,
+    /// App members (ECP application servers): an engine alone, no agent.
+    apps: Vec<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -44,6 +46,7 @@ impl Local {
             state,
             faults: manifest.faults,
             members: manifest.members.iter().map(|m| m.name.clone()).collect(),
+            apps: manifest.app_members().map(|m| m.name.clone()).collect(),
         })
     }
 
@@ -152,6 +155,10 @@ impl Local {
         if password_file.exists() {
             cmd.arg("--password-file").arg(&password_file);
         }
+        let merge = self.merge_path(member);
+        if merge.exists() {
+            cmd.arg("--merge").arg(&merge);
+        }
         let log = self.dir.member_dir(member).join("engine.log");
         let mut child =
             process::spawn(cmd, &log).map_err(|e| failed(member, format!("cannot start the engine: {e}")))?;
@@ -180,6 +187,11 @@ impl Local {
         Ok(())
     }
 
+    /// The installer's merge file of `member` (crate::ecp_merge), beside its data directory.
+    fn merge_path(&self, member: &str) -> PathBuf {
+        self.dir.member_dir(member).join(crate::ecp_merge::MERGE_FILE)
+    }
+
     /// Installs `from` as database `db`'s file on `member` (target::copy's staging rule).
     fn install(&self, member: &str, from: &Path, db: &str, progress: &dyn Fn(u64, u64)) -> Result<u64, TargetError> {
         let dir = self.dir.data_dir(member).join("databases").join(db);
@@ -201,7 +213,7 @@ impl Target for Local {
     }
 
     fn start(&self, member: &str) -> Result<(), TargetError> {
-        if self.agent_pid(Some(member)).is_none() {
+        if self.agent_pid(Some(member)).is_none() && !self.apps.iter().any(|a| a == member) {
             self.start_agent(Some(member), self.port(member).agent)?;
         }
         match self.proc_state(member) {
@@ -336,6 +348,33 @@ impl Target for Local {
         };
         let tls = self.operator_tls(member.unwrap_or("ARBITER"))?;
         agent_fault_at(member, port, peers, Some(&tls))
+    }
+
+    fn writes_merge_files(&self) -> bool {
+        true
+    }
+
+    fn merge_file(&self, member: &str) -> Result<Option<String>, TargetError> {
+        let path = self.merge_path(member);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(failed(member, format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+
+    fn write_merge_file(&self, member: &str, text: &str, ecp_password: Option<&str>) -> Result<(), TargetError> {
+        let data = self.dir.data_dir(member);
+        std::fs::create_dir_all(&data).map_err(|e| failed(member, format!("cannot create {}: {e}", data.display())))?;
+        // The password first: the engine reads the merge file as soon as it changes.
+        if let Some(p) = ecp_password {
+            let file = data.join(crate::ecp_merge::ECP_PASSWORD_FILE);
+            crate::credentials::write_private(&file, p)
+                .map_err(|e| failed(member, format!("cannot write {}: {e}", file.display())))?;
+        }
+        let path = self.merge_path(member);
+        super::copy::write_atomically(&path, text.as_bytes())
+            .map_err(|e| failed(member, format!("cannot write {}: {e}", path.display())))
     }
 
     fn down(&self, wipe: bool) -> Result<(), TargetError> {

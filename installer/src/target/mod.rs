@@ -117,6 +117,22 @@ pub trait Target {
     fn reconnect(&self) -> Result<(), TargetError> {
         Ok(())
     }
+    /// Whether the installer keeps members' merge files (crate::ecp_merge) on this target.
+    /// The Compose lab's are compose/merge/'s files, which Compose mounts: the installer
+    /// only checks what the members report.
+    fn writes_merge_files(&self) -> bool {
+        false
+    }
+    /// The installer's merge file of `member` as it is now; None when there is none.
+    fn merge_file(&self, _member: &str) -> Result<Option<String>, TargetError> {
+        Ok(None)
+    }
+    /// Writes the member's merge file and, given, its ECP password file (0600, in its data
+    /// directory): read at its next start, or at once by a running engine, which watches
+    /// the file. A member first started after this starts with the file.
+    fn write_merge_file(&self, member: &str, _text: &str, _ecp_password: Option<&str>) -> Result<(), TargetError> {
+        Err(failed(member, "this target does not write merge files: its members' are compose/merge/'s"))
+    }
     /// Stops everything; with `wipe` removes the lab's directory.
     fn down(&self, wipe: bool) -> Result<(), TargetError>;
     /// The portal URL of a member.
