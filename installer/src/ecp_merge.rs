@@ -166,4 +166,40 @@ mod tests {
         let no_limit = manifest(&LAB.replace("  max_app_servers: 4\n", ""));
         assert_eq!(render(&no_limit, "A", &address), None, "no limit set: the engine's default, no file");
     }
+
+    /// The Compose lab's app servers take their configuration from compose/merge/ecp-app.yaml,
+    /// which the installer only checks: it must say what the shipped manifest gives them.
+    #[test]
+    fn the_compose_labs_merge_file_gives_what_the_ecp_manifest_does() {
+        use crate::target::Target;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let m = crate::manifest::load(&root.join("manifests/phonebook-ecp.yaml"), &crate::template::Inputs::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let compose = crate::target::compose::Compose::from_env();
+        let ours: serde_yaml::Value =
+            serde_yaml::from_str(&render(&m, "APP1", &|x| compose.addresses(x).superserver).unwrap()).unwrap();
+        let text = std::fs::read_to_string(root.join("compose/merge/ecp-app.yaml")).unwrap();
+        let theirs: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let (ours, theirs) = (&ours["actions"], &theirs["actions"]);
+        let without_password = |v: &serde_yaml::Value| {
+            let mut v = v.clone();
+            for s in v.as_sequence_mut().unwrap() {
+                s.as_mapping_mut().unwrap().remove("password_file");
+            }
+            v
+        };
+        assert_eq!(without_password(&ours["create_ecp_server"]), without_password(&theirs["create_ecp_server"]));
+        assert_eq!(ours["create_database"], theirs["create_database"]);
+        let ns = &m.namespaces[0];
+        assert_eq!(theirs["create_namespace"][0]["name"].as_str(), Some(ns.name.as_str()));
+        assert_eq!(theirs["create_namespace"][0]["globals"].as_str(), Some(ns.globals.as_str()));
+        let maps: Vec<(String, String)> = theirs["create_mapping"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|x| (x["global"].as_str().unwrap().to_string(), x["database"].as_str().unwrap().to_string()))
+            .collect();
+        let want: Vec<(String, String)> = ns.mappings.iter().map(|x| (x.global.clone(), x.database.clone())).collect();
+        assert_eq!(maps, want);
+    }
 }

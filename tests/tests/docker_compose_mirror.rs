@@ -100,7 +100,7 @@ impl Lab {
 /// needed: the files are read as text).
 #[test]
 fn compose_files_publish_on_loopback_unless_told_otherwise() {
-    for file in ["compose/mirror.yml", "compose/standalone.yml"] {
+    for file in ["compose/mirror.yml", "compose/standalone.yml", "compose/ecp.yml"] {
         let text = std::fs::read_to_string(docker::repo_root().join(file)).unwrap();
         let mut in_ports = false;
         let mut published = 0;
