@@ -201,6 +201,7 @@ fn json_shapes(lab: &Lab, pb: &str) {
         "agent_port",
         "arbiter",
         "dejournaling",
+        "ecp",
         "epoch",
         "failover_mode",
         "journal_transfer",
@@ -218,6 +219,7 @@ fn json_shapes(lab: &Lab, pb: &str) {
         assert_eq!(sorted_keys(m), member_keys, "{m}");
         assert!(m["epoch"].as_u64().is_some_and(|e| e >= 1), "a running member has an epoch: {m}");
         assert!(m["lag"].as_u64().is_some(), "{m}");
+        assert_eq!(m["ecp"], serde_json::json!([]), "only app members have ECP data servers: {m}");
     }
     let primary = st["members"].as_array().unwrap().iter().find(|m| m["status"] == "primary").unwrap();
     assert_eq!(primary["lag"], 0, "{primary}");
