@@ -614,6 +614,13 @@ fn partition_app(
         return Ok(Cut { member: app, cut_from, settled: None });
     }
     let started = Instant::now();
+    if isolated {
+        // Off the network, its API is out of reach from here too: nothing to read.
+        let why = format!(
+            "{app} is cut off at the network, from its data servers and from this machine alike; `mirrorlab heal` brings it back"
+        );
+        return Ok(Cut { member: app, cut_from, settled: Some(settle::noted(&View::read(m, t), None, started, why)) });
+    }
     let api = t.api(&app);
     let mut seen = String::new();
     let troubled = target::process::await_condition(waiting.timeout, || {

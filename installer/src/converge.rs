@@ -148,13 +148,14 @@ impl<'a> Converge<'a> {
     pub fn run(&mut self) -> Result<(), StepError> {
         self.data_merge_files()?;
         self.start_processes()?;
-        // A stopped member with data cannot be read while planning: say so, plan no more.
+        // A stopped member with data cannot be read while planning: say so, plan no more
+        // (a stopped app member is planned in its own phase: ecp.rs).
         if self.mode == Mode::Plan
-            && self
-                .manifest
-                .members
-                .iter()
-                .any(|m| self.target.proc_state(&m.name) != Proc::Running && !self.target.is_fresh(&m.name))
+            && self.manifest.members.iter().any(|m| {
+                m.member_type.holds_data()
+                    && self.target.proc_state(&m.name) != Proc::Running
+                    && !self.target.is_fresh(&m.name)
+            })
         {
             return Ok(());
         }

@@ -66,12 +66,19 @@ impl Converge<'_> {
                 };
                 if self.change(app, what.into()) {
                     self.target.start(app).during(what, app)?;
+                } else if !self.target.is_fresh(app) {
+                    // Planning: a stopped app member with data cannot be read; its start
+                    // is all there is to say.
+                    continue;
                 }
             } else if rewritten && self.mode == Mode::Apply {
                 // A running engine applies a changed merge file by itself, within moments.
                 let api = self.api(app);
                 crate::target::process::await_condition(SETTLE_TIMEOUT, || {
-                    Live::fetch_ecp(&api).is_ok_and(|live| self.missing_ecp(&live, &Live::default()).is_empty())
+                    match (Live::fetch(&api), Live::fetch_ecp(&api)) {
+                        (Ok(live), Ok(servers)) => self.missing_ecp(&servers, &live).is_empty(),
+                        _ => false,
+                    }
                 });
             }
             self.refresh(app)?;
