@@ -345,13 +345,24 @@ pub fn member_verb(
                 waiting.timeout
             )));
         }
+        // An app member is back once it reports its data servers Normal again.
+        if matches!(verb, "resume" | "restart") && m.is_app(&name) {
+            settle::apps_normal(&m, t, waiting.timeout)?;
+        }
         return Ok((name, None));
     };
-    let settled = match verb {
+    let mut settled = match verb {
         "kill" => gone(&m, t, &before, &name, Loss::Killed, waiting.timeout, started)?,
         "pause" => gone(&m, t, &before, &name, Loss::Paused, waiting.timeout, started)?,
         _ => back(&m, t, &before, &name, waiting.timeout, started)?,
     };
+    // App members follow the primary: once the mirror has one, they are back too.
+    if settled.primary.is_some() && settled.note.is_none() {
+        if let Some(apps) = settle::apps_normal(&m, t, waiting.timeout)? {
+            settled.what.push_str(&format!("; {apps}"));
+            settled.seconds = started.elapsed().as_secs_f64();
+        }
+    }
     Ok((name, Some(settled)))
 }
 
@@ -473,7 +484,10 @@ pub fn failover(ctx: &Ctx, lab: Option<&str>, waiting: Waiting) -> Result<Settle
     let v = settle::until(&m, t, waiting.timeout, &what, &old, |v| {
         v.primary().is_some_and(|p| p.name != old) && v.in_role_caught_up(&old)
     })?;
-    let took = format!("{}; {old} is its backup, caught up", settle::primary_phrase(&v));
+    let mut took = format!("{}; {old} is its backup, caught up", settle::primary_phrase(&v));
+    if let Some(apps) = settle::apps_normal(&m, t, waiting.timeout)? {
+        took.push_str(&format!("; {apps}"));
+    }
     Ok(settle::outcome(&v, Some(old), started, took))
 }
 
@@ -750,7 +764,10 @@ pub fn heal(ctx: &Ctx, lab: Option<&str>, waiting: Waiting) -> Result<Option<Set
     let started = Instant::now();
     let v = settle::until(&m, t, waiting.timeout, "the mirror mending", "MIRROR", |v| v.unsettled().is_empty())
         .map_err(|e| CliError::Lab(format!("{e}")))?;
-    let mended = format!("{}; every member is back in its role, caught up", settle::primary_phrase(&v));
+    let mut mended = format!("{}; every member is back in its role, caught up", settle::primary_phrase(&v));
+    if let Some(apps) = settle::apps_normal(&m, t, waiting.timeout)? {
+        mended.push_str(&format!("; {apps}"));
+    }
     Ok(Some(settle::outcome(&v, None, started, mended)))
 }
 

@@ -9,9 +9,6 @@ use super::*;
 use crate::ecp_merge;
 use crate::manifest::DataServerAt;
 
-/// GET /api/ecp's word for a working connection.
-pub const NORMAL: &str = "Normal";
-
 impl Converge<'_> {
     fn desired_merge(&self, member: &str) -> Option<String> {
         ecp_merge::render(self.manifest, member, &|m| self.target.addresses(m).superserver)
@@ -166,7 +163,8 @@ impl Converge<'_> {
         let bar = self.ui.spinner("waiting for the app members' ECP connections".into());
         let mut waiting: Vec<String> = vec![];
         let ok = crate::target::process::await_condition(WAIT_TIMEOUT, || {
-            waiting = apps.iter().filter_map(|a| self.not_normal(a)).collect();
+            waiting =
+                apps.iter().filter_map(|a| crate::settle::ecp_not_normal(self.manifest, self.target, a)).collect();
             waiting.is_empty()
         });
         bar.finish_and_clear();
@@ -182,24 +180,5 @@ impl Converge<'_> {
                 waiting.join("; ")
             ),
         })
-    }
-
-    /// `APP1: data server PHONEBOOK_DS is Trouble`, or None when all of its data servers
-    /// are Normal.
-    fn not_normal(&self, app: &str) -> Option<String> {
-        let servers = match Live::fetch_ecp(&self.api(app)) {
-            Ok(s) => s,
-            Err(e) => return Some(format!("{app}: GET /api/ecp failed ({e})")),
-        };
-        let mut bad = vec![];
-        for d in &self.manifest.ecp.data_servers {
-            let s = servers.iter().find(|s| s["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&d.name)));
-            match s.map(|s| s["state"].as_str().unwrap_or("unknown")) {
-                Some(NORMAL) => {}
-                Some(state) => bad.push(format!("data server {} is {state}", d.name)),
-                None => bad.push(format!("data server {} is not configured", d.name)),
-            }
-        }
-        (!bad.is_empty()).then(|| format!("{app}: {}", bad.join(", ")))
     }
 }
