@@ -62,6 +62,57 @@ pub enum EngineError {
     /// The authenticated user's roles do not allow the request (docs/design/security.md).
     #[error("{0}")]
     NoPermission(String),
+    /// ECP: the data server of a remote database could not be reached within the wait
+    /// (the reference's `<NETWORK>`), or a transaction was lost with its connection.
+    #[error("{0}")]
+    Network(String),
+    /// ECP: the data server refused the request; `code` is its error name.
+    #[error("{message}")]
+    Remote { code: &'static str, message: String },
+}
+
+/// The error names a data server's refusal keeps on an application server; any other
+/// becomes `ERR`.
+const REMOTE_CODES: &[&str] = &[
+    "PROTECT",
+    "NAMESPACE",
+    "DIRECTORY",
+    "ILLEGAL",
+    "NOTRANSACTION",
+    "DATABASE",
+    "JOURNAL",
+    "DISKHARD",
+    "FROZEN",
+    "SHUTDOWN",
+    "MIRROR",
+    "NOPERM",
+    "SUBSCRIPT",
+    "SYNTAX",
+    "MAXNUMBER",
+    "MAXSTRING",
+    "UNDEFINED",
+    "READONLY",
+    "WRONGPASS",
+    "NOAUTH",
+    "NETWORK",
+    "ECPLIMIT",
+    "ECPMIRROR",
+    "ECPMOVED",
+    "ECPREPLACED",
+];
+
+impl EngineError {
+    /// A data server's refusal, named by its error code.
+    pub fn remote(code: &str, message: String) -> EngineError {
+        let code = REMOTE_CODES.iter().find(|c| **c == code).copied().unwrap_or("ERR");
+        EngineError::Remote { code, message }
+    }
+
+    /// [`EngineError::remote`] from a whole error line, `CODE message`.
+    pub fn remote_line(line: &str) -> EngineError {
+        let (code, message) = line.split_once(' ').unwrap_or((line, ""));
+        EngineError::remote(code, message.to_string())
+    }
 }
 
 impl EngineError {
@@ -83,6 +134,8 @@ impl EngineError {
             EngineError::Mirror(_) => "MIRROR",
             EngineError::NotMirrored => "NOTMIRRORED",
             EngineError::NoPermission(_) => "NOPERM",
+            EngineError::Network(_) => "NETWORK",
+            EngineError::Remote { code, .. } => code,
         }
     }
 

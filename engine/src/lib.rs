@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 mod connections;
 pub mod container;
+pub mod ecp;
 pub mod error;
 pub mod fatal;
 #[cfg(test)]

@@ -6,7 +6,8 @@
 //!   journal: { durability: always, sync_interval_ms: 500 }
 //! actions:                   # always run in this order, whatever the order in the file
 //!   config_mirror:    { name: DEMO, this_member: MIRRORA, members: [...] }
-//!   create_database:  [ { name: COMPANY } ]
+//!   create_ecp_server: [ { name: DS, address: "host:1972", mirror: true, user: admin, password_file: ecp-password } ]
+//!   create_database:  [ { name: COMPANY }, { name: REMOTE, server: DS, path: COMPANY } ]
 //!   create_namespace: [ { name: PHONEBOOK, globals: COMPANY } ]
 //!   create_mapping:   [ { namespace: PHONEBOOK, global: "Company*", database: COMPANY } ]
 //! ```
@@ -35,6 +36,14 @@ pub struct SettingsPatch {
     pub journal: Option<JournalPatch>,
     pub storage: Option<StoragePatch>,
     pub network: Option<NetworkPatch>,
+    pub ecp: Option<EcpPatch>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EcpPatch {
+    pub max_app_servers: Option<u32>,
+    pub wait_s: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +80,9 @@ pub struct NetworkPatch {
 pub struct Actions {
     /// Mirror membership; applied first, as in the reference product's action order.
     pub config_mirror: Option<crate::mirror::config::MirrorConfig>,
+    /// The Data Servers list (ECP), before the remote databases that name them.
+    #[serde(default)]
+    pub create_ecp_server: Vec<CreateEcpServer>,
     #[serde(default)]
     pub create_database: Vec<CreateDatabase>,
     #[serde(default)]
@@ -86,6 +98,18 @@ pub struct CreateDatabase {
     pub directory: Option<String>,
     #[serde(default)]
     pub read_only: bool,
+    /// A remote database: the ECP data server it lives on...
+    pub server: Option<String>,
+    /// ... and its name there.
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEcpServer {
+    pub name: String,
+    #[serde(flatten)]
+    pub config: crate::ecp::config::DataServerConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,6 +173,10 @@ impl SettingsPatch {
             set(&mut c.storage.cache_mb, s.cache_mb);
             set(&mut c.storage.file_cache_mb, s.file_cache_mb);
         }
+        if let Some(e) = &self.ecp {
+            set(&mut c.ecp.max_app_servers, e.max_app_servers);
+            set(&mut c.ecp.wait_s, e.wait_s);
+        }
         if let Some(n) = &self.network {
             set(&mut c.network.superserver_port, n.superserver_port);
             set(&mut c.network.web_port, n.web_port);
@@ -184,8 +212,32 @@ pub fn apply(instance: &Instance, file: &MergeFile) -> Result<MergeReport> {
             report.changes.push(format!("configured mirror {}", m.name.to_ascii_uppercase()));
         }
     }
+    for e in &file.actions.create_ecp_server {
+        if instance.create_ecp_server(&e.name, e.config.clone())? {
+            report.changes.push(format!("ECP data server {} set to {}", e.name.to_ascii_uppercase(), e.config.address));
+        }
+    }
     for d in &file.actions.create_database {
         let name = d.name.to_ascii_uppercase();
+        match (&d.server, &d.path) {
+            (Some(server), Some(path)) => {
+                if d.directory.is_some() || d.read_only {
+                    return Err(EngineError::Invalid(format!(
+                        "create_database {name}: a remote database (server, path) has no directory and no read_only here; the data server decides"
+                    )));
+                }
+                if instance.create_remote_database(&name, server, path)? {
+                    report.changes.push(format!("created remote database {name} on ECP data server {server}"));
+                }
+                continue;
+            }
+            (None, None) => {}
+            _ => {
+                return Err(EngineError::Invalid(format!(
+                    "create_database {name}: a remote database needs both server and path"
+                )))
+            }
+        }
         if !instance.config().databases.contains_key(&name) {
             report.changes.push(format!("created database {name}"));
         }

@@ -58,6 +58,10 @@ pub fn describe(offset: u64, r: &Record) -> String {
         RecordBody::TRollback => "TROLLBACK".into(),
         RecordBody::Sync => "SYNC".into(),
         RecordBody::MirrorNewDatabase { db } => format!("MIRROR NEW DATABASE {db}"),
+        RecordBody::EcpOrigin(o) => format!(
+            "ECP ORIGIN {} incarnation={} channel={} seq={} records={}",
+            o.app, o.incarnation, o.channel, o.seq, o.records
+        ),
     };
     let txn = if r.txn == 0 { String::new() } else { format!(" txn={}", r.txn) };
     format!("offset={offset} position={} epoch={}{txn} {body}", r.position, r.epoch)

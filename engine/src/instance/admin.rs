@@ -162,6 +162,9 @@ impl Instance {
         if next.security != config.security {
             self.security.replace(next.security.clone());
         }
+        if next.ecp != config.ecp && self.daemon.lock().is_some() {
+            self.rebuild_ecp(&next);
+        }
         *config = next.clone();
         Ok(next)
     }
@@ -466,8 +469,15 @@ pub fn validate(c: &Config) -> Result<()> {
         }
     }
     c.security.validate().map_err(EngineError::Invalid)?;
+    c.ecp.validate().map_err(EngineError::Invalid)?;
+    if let Some(name) = c.ecp.remote_databases.keys().find(|n| c.databases.contains_key(*n)) {
+        return Err(EngineError::Invalid(format!(
+            "database {name} is both a local and a remote database; give one of them another name"
+        )));
+    }
+    let known = |db: &str| c.databases.contains_key(db) || c.ecp.remote_databases.contains_key(db);
     for (name, ns) in &c.namespaces {
-        if !c.databases.contains_key(&ns.globals) {
+        if !known(&ns.globals) {
             return Err(EngineError::Invalid(format!(
                 "namespace {name}: default database {} does not exist",
                 ns.globals
@@ -476,7 +486,7 @@ pub fn validate(c: &Config) -> Result<()> {
         for m in &ns.mappings {
             crate::namespace::mapping::parse(&m.global)
                 .map_err(|e| EngineError::Invalid(format!("namespace {name}: mapping {}: {e}", m.global)))?;
-            if !c.databases.contains_key(&m.database) {
+            if !known(&m.database) {
                 return Err(EngineError::Invalid(format!(
                     "namespace {name}: mapping {} names database {}, which does not exist",
                     m.global, m.database

@@ -28,6 +28,10 @@ pub struct Config {
     /// relative to the data directory. Absent: plain TCP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::tls::TlsFiles>,
+    /// ECP: data servers and remote databases (application-server role), limits
+    /// (data-server role); docs/design/ecp.md.
+    #[serde(default, skip_serializing_if = "crate::ecp::EcpConfig::is_default")]
+    pub ecp: crate::ecp::EcpConfig,
     /// Users and roles; none configured means no authentication (docs/design/security.md).
     #[serde(default, skip_serializing_if = "crate::security::SecurityConfig::is_empty")]
     pub security: crate::security::SecurityConfig,
@@ -174,6 +178,7 @@ impl Config {
             namespaces: BTreeMap::from([("USER".into(), NamespaceConfig { globals: "USER".into(), mappings: vec![] })]),
             mirror: None,
             tls: None,
+            ecp: Default::default(),
             security: Default::default(),
         }
     }

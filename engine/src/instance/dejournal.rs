@@ -83,7 +83,7 @@ pub(crate) fn apply(record: Record, followers: &Followers, open: &mut OpenTxns, 
         }
         // A new mirrored database is adopted by the receiving path, outside this loop
         // (it takes the checkpoint lock).
-        RecordBody::Sync | RecordBody::MirrorNewDatabase { .. } => return Ok(()),
+        RecordBody::Sync | RecordBody::MirrorNewDatabase { .. } | RecordBody::EcpOrigin(_) => return Ok(()),
         RecordBody::Set { db, key, value, old } => (db, Change::Set { key, value, old }),
         RecordBody::ZKill { db, key, old } => (db, Change::ZKill { key, old }),
         RecordBody::Kill { db, key, old } => (db, Change::Kill { key, old }),

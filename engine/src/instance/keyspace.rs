@@ -15,20 +15,42 @@ impl Instance {
     /// strictly after the encoded key `after` (from the first when `None`): each encoded
     /// key with its value's length.
     pub fn scan_keys(&self, s: &Session, after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, usize)>> {
-        let ns = self.namespace(&s.namespace)?;
         let lo = match after {
             // The smallest key greater than `after`.
             Some(a) => [a, &[0]].concat(),
             None => Vec::new(),
         };
+        self.scan_range(s, &lo, KEYSPACE_END, false, limit)
+    }
+
+    /// Nodes with a value in `[lo, hi)` of the session's view, at most `limit`, from the
+    /// top or (`reverse`) the bottom: keys and the lengths of their values. Remote
+    /// databases are asked for their part.
+    pub fn scan_range(
+        &self,
+        s: &Session,
+        lo: &[u8],
+        hi: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, usize)>> {
+        let ns = self.view(s)?;
+        let mut pieces = ns.routing.pieces(lo, hi);
+        if reverse {
+            pieces.reverse();
+        }
         let mut out = Vec::new();
-        for (plo, phi, db) in ns.routing.pieces(&lo, KEYSPACE_END) {
+        for (plo, phi, db) in pieces {
             if out.len() >= limit {
                 break;
             }
             s.rights.check_database(db, false)?;
+            if let Some(r) = self.remote_database(db) {
+                out.extend(self.remote_scan(s, &r, &plo, &phi, reverse, limit - out.len())?);
+                continue;
+            }
             let db = self.database(db)?;
-            let found = db.scan(Bound::Included(&plo), Bound::Excluded(&phi), false, limit - out.len())?;
+            let found = db.scan(Bound::Included(&plo), Bound::Excluded(&phi), reverse, limit - out.len())?;
             out.extend(found.into_iter().map(|(k, v)| (k, v.len())));
         }
         Ok(out)
@@ -36,7 +58,7 @@ impl Instance {
 
     /// The mirrored databases the session's namespace maps globals to.
     pub fn mirrored_databases_of(&self, s: &Session) -> Result<Vec<String>> {
-        let ns = self.namespace(&s.namespace)?;
+        let ns = self.view(s)?;
         let mut out = Vec::new();
         for name in ns.routing.databases() {
             if let Ok(db) = self.database(name) {

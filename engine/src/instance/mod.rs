@@ -16,6 +16,7 @@ pub mod config;
 pub mod counters;
 pub mod datadir;
 mod dejournal;
+pub mod ecp;
 mod keyspace;
 mod mirror;
 mod mirror_dbs;
@@ -23,6 +24,7 @@ mod mirror_new_db;
 mod ops;
 mod receive;
 mod recovery;
+mod remote;
 mod rewind;
 pub use mirror::MirrorMode;
 pub use ops::Update;
@@ -129,6 +131,9 @@ pub struct Instance {
     superserver: Arc<counters::ServerCounters>,
     /// Users and roles in force (a copy of the configuration's `security`, changed with it).
     security: Arc<Security>,
+    /// ECP: the data-server role's registry, the application-server role's data servers
+    /// and remote databases (`remote.rs`).
+    ecp: remote::EcpState,
 }
 
 struct Daemon {
@@ -178,6 +183,7 @@ impl Instance {
         let ports = (config.network.superserver_port, config.network.web_port);
         let durability = config.journal.durability;
         let security = Arc::new(Security::new(config.security.clone()));
+        let ecp = remote::EcpState::new(&config.ecp);
         let instance = Arc::new(Instance {
             dir,
             vfs: options.vfs,
@@ -204,6 +210,7 @@ impl Instance {
             mirror_control: RwLock::new(None),
             superserver: Arc::default(),
             security,
+            ecp,
         });
         if has_mirror {
             instance.open_mirror_journal()?;
@@ -217,6 +224,8 @@ impl Instance {
         instance.rebuild_namespaces()?;
         if options.background {
             instance.start_daemons();
+            // Data servers are reached by a serving engine only (their monitors connect).
+            instance.rebuild_ecp(&instance.config());
         }
         Ok(instance)
     }
@@ -273,7 +282,7 @@ impl Instance {
 
     pub fn session(&self) -> Session {
         let rights = if self.security.required() { Rights::nobody() } else { Rights::open() };
-        Session { namespace: "USER".into(), client_name: None, durability: None, txn: None, rights: Arc::new(rights) }
+        Session::new("USER", Arc::new(rights))
     }
 
     pub fn use_namespace(&self, s: &mut Session, name: &str) -> Result<()> {
@@ -287,6 +296,11 @@ impl Instance {
 
     pub(crate) fn namespace(&self, name: &str) -> Result<Arc<NamespaceView>> {
         self.namespaces.read().get(name).cloned().ok_or_else(|| EngineError::NoNamespace(name.to_string()))
+    }
+
+    /// The local journal's last position.
+    pub fn journal_last_position(&self) -> u64 {
+        self.journal.last_position()
     }
 
     pub(crate) fn database(&self, name: &str) -> Result<Arc<Database>> {

@@ -13,26 +13,47 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 impl Instance {
-    /// The database `key` maps to in the session's namespace, once the session's user may
-    /// read it.
-    fn route(&self, s: &Session, key: &[u8]) -> Result<Arc<Database>> {
-        let ns = self.namespace(&s.namespace)?;
-        let name = ns.routing.route(key);
-        s.rights.check_database(name, false)?;
-        self.database(name)
+    /// How the session sees globals: its namespace's routing, or on a data server serving
+    /// an ECP request, the one database the request names.
+    pub(crate) fn view(&self, s: &Session) -> Result<Arc<NamespaceView>> {
+        match &s.pinned {
+            Some(db) => Ok(Arc::new(NamespaceView { routing: crate::namespace::Routing::new(db, &[]) })),
+            None => self.namespace(&s.namespace),
+        }
     }
 
-    /// As [`Instance::route`], for a write: the user needs RW on the database.
-    fn route_write(&self, s: &Session, key: &[u8]) -> Result<Arc<Database>> {
-        let ns = self.namespace(&s.namespace)?;
+    /// Data-server side of ECP: journals the session's request origin just before the
+    /// `records` records of its change (with the write lock held, after the transaction's
+    /// TSTART), so the request counts as applied exactly when all of them are journaled.
+    pub(crate) fn append_origin(&self, s: &mut Session, journal: JournalId, txn: u64, records: u32) {
+        if let Some(mut origin) = s.origin.take() {
+            origin.records = records;
+            self.journal_of(journal).append(txn, &RecordBody::EcpOrigin(origin));
+        }
+    }
+
+    /// Where `key` lives in the session's namespace, once the session's user may read it
+    /// (`write`: and write it); a local write inside a transaction that writes through a
+    /// data server is refused.
+    fn place(&self, s: &Session, key: &[u8], write: bool) -> Result<Place> {
+        let ns = self.view(s)?;
         let name = ns.routing.route(key);
-        s.rights.check_database(name, true)?;
-        self.database(name)
+        s.rights.check_database(name, write)?;
+        if let Some(r) = self.remote_database(name) {
+            return Ok(Place::Remote(r));
+        }
+        if write {
+            self.check_local_txn(s, name)?;
+        }
+        Ok(Place::Local(self.database(name)?))
     }
 
     pub fn get(&self, s: &Session, r: &GlobalRef) -> Result<Option<Vec<u8>>> {
         let key = key::encode(r)?;
-        self.route(s, &key)?.get(&key)
+        match self.place(s, &key, false)? {
+            Place::Local(db) => db.get(&key),
+            Place::Remote(remote) => self.remote_get(s, &remote, &key),
+        }
     }
 
     pub fn set(&self, s: &mut Session, r: &GlobalRef, value: &[u8]) -> Result<WriteAck> {
@@ -40,7 +61,10 @@ impl Instance {
             return Err(GlobalsError::ValueTooLong { len: value.len(), max: MAX_VALUE_BYTES }.into());
         }
         let key = key::encode(r)?;
-        let db = self.route_write(s, &key)?;
+        let db = match self.place(s, &key, true)? {
+            Place::Local(db) => db,
+            Place::Remote(remote) => return self.remote_set(s, &remote, &key, value),
+        };
         let _w = self.write_lock.lock();
         let (journal, position, in_txn) = self.set_locked(s, &db, key, value.to_vec())?;
         Ok(self.ack(s, journal, position, in_txn))
@@ -57,6 +81,7 @@ impl Instance {
     ) -> Result<(JournalId, u64, bool)> {
         let journal = self.write_journal(db)?;
         let t = self.begin_write(s, journal, db)?;
+        self.append_origin(s, journal, t.txn, 1);
         let old = if t.record_old {
             let old = db.get(&key)?;
             self.push_undo(s, &t, db, &key, old.clone());
@@ -79,8 +104,25 @@ impl Instance {
     pub fn kill(&self, s: &mut Session, r: &GlobalRef) -> Result<WriteAck> {
         let key = key::encode(r)?;
         let hi = subtree_end(&key);
-        let ns = self.namespace(&s.namespace)?;
-        let pieces = ns.routing.pieces(&key, &hi);
+        self.kill_part(s, &key, key.clone(), hi)
+    }
+
+    /// KILL of the part `[lo, hi)` of the subtree of `key` (ECP sends the pieces of a
+    /// subtree its namespace maps to one remote database). `[key, subtree end)` is the
+    /// whole subtree.
+    pub(crate) fn kill_part(&self, s: &mut Session, key: &[u8], lo: Vec<u8>, hi: Vec<u8>) -> Result<WriteAck> {
+        let end = subtree_end(key);
+        let lo = lo.max(key.to_vec());
+        let hi = hi.min(end.clone());
+        let key = key.to_vec();
+        if lo >= hi {
+            return Ok(WriteAck { journal: JournalId::Local, position: self.journal.last_position(), wait: false });
+        }
+        let ns = self.view(s)?;
+        let pieces = ns.routing.pieces(&lo, &hi);
+        if pieces.iter().any(|(_, _, name)| self.remote_database(name).is_some()) {
+            return self.kill_remote(s, &key, &pieces);
+        }
         // Per database: its pieces of the subtree, in key order.
         let mut targets: Vec<(Arc<Database>, Vec<KeyRange>)> = Vec::new();
         for (lo, end, name) in pieces {
@@ -88,6 +130,7 @@ impl Instance {
                 Some((_, ranges)) => ranges.push((lo, end)),
                 None => {
                     s.rights.check_database(name, true)?;
+                    self.check_local_txn(s, name)?;
                     let db = self.database(name)?;
                     targets.push((db, vec![(lo, end)]));
                 }
@@ -100,7 +143,7 @@ impl Instance {
         let mut work: Vec<(&Arc<Database>, JournalId, bool, Nodes)> = Vec::new();
         for (db, ranges) in &targets {
             let journal = self.write_journal(db)?;
-            let whole = ranges.len() == 1 && ranges[0].0 == key && ranges[0].1 == hi;
+            let whole = ranges.len() == 1 && ranges[0].0 == key && ranges[0].1 == end;
             let mut nodes = Vec::new();
             for (lo, end) in ranges {
                 nodes.extend(db.scan(Bound::Included(lo), Bound::Excluded(end), false, usize::MAX)?);
@@ -133,6 +176,12 @@ impl Instance {
                 }
             }
             let name = db.name().to_string();
+            let records = match (whole, t.record_old) {
+                (true, true) => chunks_within(&nodes, KILL_RECORD_OLD_BYTES).len(),
+                (true, false) => 1,
+                (false, _) => nodes.len(),
+            };
+            self.append_origin(s, journal, t.txn, u32::try_from(records).unwrap_or(u32::MAX));
             let out = self.journal_of(journal);
             if whole {
                 // Old values travel in the KILL records; a large subtree takes several
@@ -161,7 +210,10 @@ impl Instance {
     /// ZKILL: removes the node's value, keeping its descendants.
     pub fn zkill(&self, s: &mut Session, r: &GlobalRef) -> Result<WriteAck> {
         let key = key::encode(r)?;
-        let db = self.route_write(s, &key)?;
+        let db = match self.place(s, &key, true)? {
+            Place::Local(db) => db,
+            Place::Remote(remote) => return self.remote_zkill(s, &remote, &key),
+        };
         let _w = self.write_lock.lock();
         let journal = self.write_journal(&db)?;
         let Some(current) = db.get(&key)? else {
@@ -181,6 +233,7 @@ impl Instance {
         current: Vec<u8>,
     ) -> Result<WriteAck> {
         let t = self.begin_write(s, journal, db)?;
+        self.append_origin(s, journal, t.txn, 1);
         let old = if t.record_old {
             self.push_undo(s, &t, db, &key, Some(current.clone()));
             OldValue::Present(current)
@@ -202,10 +255,13 @@ impl Instance {
         &self,
         s: &mut Session,
         r: &GlobalRef,
-        change: impl FnOnce(Option<&[u8]>) -> Result<Update>,
+        mut change: impl FnMut(Option<&[u8]>) -> Result<Update>,
     ) -> Result<(Option<Vec<u8>>, Option<WriteAck>)> {
         let key = key::encode(r)?;
-        let db = self.route_write(s, &key)?;
+        let db = match self.place(s, &key, true)? {
+            Place::Local(db) => db,
+            Place::Remote(remote) => return self.update_remote(s, &remote, &key, change),
+        };
         let _w = self.write_lock.lock();
         let current = db.get(&key)?;
         match change(current.as_deref())? {
@@ -229,11 +285,13 @@ impl Instance {
     /// `$DATA`: 0 none, 1 value only, 10 children only, 11 both.
     pub fn data(&self, s: &Session, r: &GlobalRef) -> Result<u8> {
         let key = key::encode(r)?;
-        let ns = self.namespace(&s.namespace)?;
-        let has_value = self.route(s, &key)?.get(&key)?.is_some();
+        let has_value = match self.place(s, &key, false)? {
+            Place::Local(db) => db.get(&key)?.is_some(),
+            Place::Remote(remote) => self.remote_get(s, &remote, &key)?.is_some(),
+        };
         let mut lo = key.clone();
         lo.push(0x01);
-        let has_children = self.first_in(s, &ns, &lo, &subtree_end(&key))?.is_some();
+        let has_children = self.first_in(s, &lo, &subtree_end(&key))?.is_some();
         Ok(u8::from(has_value) + 10 * u8::from(has_children))
     }
 
@@ -247,20 +305,19 @@ impl Instance {
         dir: Direction,
     ) -> Result<Option<Subscript>> {
         let pk = key::encode(parent)?;
-        let ns = self.namespace(&s.namespace)?;
         let mut first_child = pk.clone();
         first_child.push(0x01);
         let end = subtree_end(&pk);
         let found = match (dir, after) {
-            (Direction::Forward, None) => self.first_in(s, &ns, &first_child, &end)?,
+            (Direction::Forward, None) => self.first_in(s, &first_child, &end)?,
             (Direction::Forward, Some(sub)) => {
                 let ck = key::encode(&parent.child(sub.clone())?)?;
-                self.first_in(s, &ns, &subtree_end(&ck), &end)?
+                self.first_in(s, &subtree_end(&ck), &end)?
             }
-            (Direction::Backward, None) => self.last_in(s, &ns, &first_child, &end)?,
+            (Direction::Backward, None) => self.last_in(s, &first_child, &end)?,
             (Direction::Backward, Some(sub)) => {
                 let ck = key::encode(&parent.child(sub.clone())?)?;
-                self.last_in(s, &ns, &first_child, &ck)?
+                self.last_in(s, &first_child, &ck)?
             }
         };
         match found {
@@ -273,16 +330,15 @@ impl Instance {
     /// same global.
     pub fn query(&self, s: &Session, r: &GlobalRef, dir: Direction) -> Result<Option<GlobalRef>> {
         let k = key::encode(r)?;
-        let ns = self.namespace(&s.namespace)?;
         let name_lo = key::encode_name(&r.name);
         let name_hi = subtree_end(&name_lo);
         let found = match dir {
             Direction::Forward => {
                 let mut after = k.clone();
                 after.push(0); // the smallest key greater than k
-                self.first_in(s, &ns, &after, &name_hi)?
+                self.first_in(s, &after, &name_hi)?
             }
-            Direction::Backward => self.last_in(s, &ns, &name_lo, &k)?,
+            Direction::Backward => self.last_in(s, &name_lo, &k)?,
         };
         found.map(|k| key::decode(&k).map_err(EngineError::from)).transpose()
     }
@@ -290,7 +346,10 @@ impl Instance {
     /// `$INCREMENT`: atomic add; returns the new value.
     pub fn increment(&self, s: &mut Session, r: &GlobalRef, by: Number) -> Result<(Number, WriteAck)> {
         let key = key::encode(r)?;
-        let db = self.route_write(s, &key)?;
+        let db = match self.place(s, &key, true)? {
+            Place::Local(db) => db,
+            Place::Remote(remote) => return self.remote_increment(s, &remote, &key, by),
+        };
         let _w = self.write_lock.lock();
         let current = match db.get(&key)? {
             Some(v) => Number::parse_in_range(&v)
@@ -300,34 +359,84 @@ impl Instance {
         let new = current.checked_add(by).ok_or_else(|| GlobalsError::MaxNumber {
             literal: format!("{} + {}", current.to_canonical(), by.to_canonical()),
         })?;
+        if let Some(origin) = s.origin.as_mut() {
+            // A reissued INCR answers with the value it made, never a new one.
+            origin.result = new.to_canonical().into_bytes();
+        }
         let (journal, position, in_txn) = self.set_locked(s, &db, key, new.to_canonical().into_bytes())?;
         Ok((new, self.ack(s, journal, position, in_txn)))
     }
 
     /// First key in `[lo, hi)` of the namespace's view.
     /// Every database it looks into must be readable by the session's user.
-    fn first_in(&self, s: &Session, ns: &NamespaceView, lo: &[u8], hi: &[u8]) -> Result<Option<Vec<u8>>> {
-        for (plo, phi, db) in ns.routing.pieces(lo, hi) {
-            s.rights.check_database(db, false)?;
-            let db = self.database(db)?;
-            if let Some((k, _)) = db.scan(Bound::Included(&plo), Bound::Excluded(&phi), false, 1)?.pop() {
-                return Ok(Some(k));
-            }
-        }
-        Ok(None)
+    fn first_in(&self, s: &Session, lo: &[u8], hi: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.scan_range(s, lo, hi, false, 1)?.pop().map(|(k, _)| k))
     }
 
     /// Last key in `[lo, hi)` of the namespace's view.
-    fn last_in(&self, s: &Session, ns: &NamespaceView, lo: &[u8], hi: &[u8]) -> Result<Option<Vec<u8>>> {
-        for (plo, phi, db) in ns.routing.pieces(lo, hi).into_iter().rev() {
-            s.rights.check_database(db, false)?;
-            let db = self.database(db)?;
-            if let Some((k, _)) = db.scan(Bound::Included(&plo), Bound::Excluded(&phi), true, 1)?.pop() {
-                return Ok(Some(k));
+    fn last_in(&self, s: &Session, lo: &[u8], hi: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.scan_range(s, lo, hi, true, 1)?.pop().map(|(k, _)| k))
+    }
+
+    /// KILL of a subtree whose pieces (`pieces`, in key order) live on a data server:
+    /// all of them on one remote database, since a KILL is one change.
+    fn kill_remote(&self, s: &mut Session, key: &[u8], pieces: &[(Vec<u8>, Vec<u8>, &str)]) -> Result<WriteAck> {
+        let name = pieces[0].2;
+        if let Some((_, _, other)) = pieces.iter().find(|(_, _, n)| *n != name) {
+            return Err(EngineError::Invalid(format!(
+                "a KILL cannot remove nodes of both database {name} and database {other} when one of them is remote: kill the parts separately"
+            )));
+        }
+        s.rights.check_database(name, true)?;
+        let remote = self.remote_database(name).expect("checked by the caller");
+        let mut ack = self.remote_ack_now();
+        for (lo, hi, _) in pieces {
+            ack = self.remote_kill(s, &remote, key, lo, hi)?;
+        }
+        Ok(ack)
+    }
+
+    /// [`Instance::update`] of a remote node: read, decide, then compare-and-set on the
+    /// data server; if another write slipped in between, decide again on what it wrote.
+    fn update_remote(
+        &self,
+        s: &mut Session,
+        remote: &super::remote::RemoteDatabase,
+        key: &[u8],
+        mut change: impl FnMut(Option<&[u8]>) -> Result<Update>,
+    ) -> Result<(Option<Vec<u8>>, Option<WriteAck>)> {
+        let mut current = self.remote_get(s, remote, key)?;
+        for _ in 0..UPDATE_REMOTE_ATTEMPTS {
+            let new = match change(current.as_deref())? {
+                Update::Keep => return Ok((current, None)),
+                Update::Set(v) => {
+                    if v.len() > MAX_VALUE_BYTES {
+                        return Err(GlobalsError::ValueTooLong { len: v.len(), max: MAX_VALUE_BYTES }.into());
+                    }
+                    Some(v)
+                }
+                Update::Remove if current.is_none() => return Ok((None, None)),
+                Update::Remove => None,
+            };
+            match self.remote_compare_and_set(s, remote, key, current.as_deref(), new.as_deref())? {
+                Ok(()) => return Ok((current, Some(self.remote_ack_now()))),
+                Err(now) => current = now,
             }
         }
-        Ok(None)
+        Err(EngineError::Invalid(format!(
+            "the node kept changing on data server {} while this command tried {UPDATE_REMOTE_ATTEMPTS} times to update it; try again",
+            remote.server.name
+        )))
     }
+}
+
+/// How often a read-modify-write of a remote node tries before it gives up.
+const UPDATE_REMOTE_ATTEMPTS: usize = 16;
+
+/// Where a global lives.
+enum Place {
+    Local(Arc<Database>),
+    Remote(super::remote::RemoteDatabase),
 }
 
 /// What [`Instance::update`] does with a node, given its current value.

@@ -118,6 +118,31 @@ pub struct Session {
     /// What the session's user may do with globals: every read and write checks the
     /// database the global maps to (`ops.rs`, `keyspace.rs`).
     pub rights: std::sync::Arc<crate::security::Rights>,
+    /// Data-server side of ECP: the database every global of the current request lives
+    /// in, whatever the namespace maps (the request names it).
+    pub(crate) pinned: Option<String>,
+    /// Data-server side of ECP: the origin the next write journals just before its own
+    /// records (taken by that write).
+    pub(crate) origin: Option<crate::journal::record::EcpOrigin>,
+    /// Application-server side of ECP: this session's channels to data servers.
+    /// Locked only by this session's own requests (the reads take `&Session`).
+    pub(crate) remote: parking_lot::Mutex<crate::ecp::app::Channels>,
+}
+
+impl Session {
+    /// A session in `namespace` with `rights`, nothing else set.
+    pub fn new(namespace: &str, rights: std::sync::Arc<crate::security::Rights>) -> Session {
+        Session {
+            namespace: namespace.into(),
+            client_name: None,
+            durability: None,
+            txn: None,
+            rights,
+            pinned: None,
+            origin: None,
+            remote: Default::default(),
+        }
+    }
 }
 
 impl Session {

@@ -75,6 +75,22 @@ impl Instance {
             t.level -= 1;
             return Ok(WriteAck { journal: JournalId::Local, position: 0, wait: false });
         }
+        // A transaction that wrote through a data server commits there (remote.rs); it
+        // wrote nothing here.
+        match self.remote_tcommit(s) {
+            Ok(true) => {
+                s.txn = None;
+                return Ok(self.remote_ack_now());
+            }
+            Ok(false) => {}
+            Err(e) => {
+                if matches!(e, EngineError::Network(_)) {
+                    // Rolled back there: nothing is left open here either.
+                    s.txn = None;
+                }
+                return Err(e);
+            }
+        }
         let t = s.txn.take().expect("checked above");
         if t.id == 0 {
             return Ok(WriteAck { journal: JournalId::Local, position: 0, wait: false });
@@ -84,6 +100,7 @@ impl Instance {
         if journal == JournalId::Mirror {
             self.mirror_txn_still_ours(t.id)?;
         }
+        self.append_origin(s, journal, t.id, 1);
         let position = self.journal_of(journal).append(t.id, &RecordBody::TCommit);
         self.forget_txn(journal, t.id);
         Ok(WriteAck { journal, position, wait: true })
@@ -91,7 +108,12 @@ impl Instance {
 
     /// Rolls back every level of the open transaction.
     pub fn trollback(&self, s: &mut Session) -> Result<WriteAck> {
+        if s.txn.is_none() {
+            return Err(EngineError::NoTransaction);
+        }
+        let remote = self.remote_trollback(s);
         let t = s.txn.take().ok_or(EngineError::NoTransaction)?;
+        remote?;
         let journal = t.journal.unwrap_or(JournalId::Local);
         if t.id == 0 {
             return Ok(WriteAck { journal, position: 0, wait: false });

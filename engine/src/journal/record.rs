@@ -25,6 +25,7 @@ const KIND_TCOMMIT: u8 = 5;
 const KIND_TROLLBACK: u8 = 6;
 const KIND_SYNC: u8 = 7;
 const KIND_MIRROR_NEW_DATABASE: u8 = 8;
+const KIND_ECP_ORIGIN: u8 = 9;
 
 const OLD_NOT_RECORDED: u8 = 0;
 const OLD_ABSENT: u8 = 1;
@@ -69,6 +70,26 @@ pub enum RecordBody {
     MirrorNewDatabase {
         db: String,
     },
+    /// The change that follows was an ECP request: `records` records right after this one
+    /// carry it, and `result` is what its reply said. A request counts as applied exactly
+    /// when this record and all of its `records` are in the journal, which is how a data
+    /// server answers a reissued request once (docs/design/ecp.md, "Exactly once").
+    EcpOrigin(EcpOrigin),
+}
+
+/// Who sent an ECP request: the application server, its incarnation (a new one per
+/// start), the channel (one per application-server session) and the request's sequence
+/// number in that channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcpOrigin {
+    pub app: String,
+    pub incarnation: u64,
+    pub channel: u64,
+    pub seq: u64,
+    /// How many records after this one carry the change.
+    pub records: u32,
+    /// The reply's value, for requests whose reply is computed (INCR's new value).
+    pub result: Vec<u8>,
 }
 
 /// One journal record.
@@ -112,6 +133,7 @@ impl RecordBody {
                 RecordBody::ZKill { db, key, old } => 2 + db.len() + 4 + key.len() + old_len(old),
                 RecordBody::TStart | RecordBody::TCommit | RecordBody::TRollback | RecordBody::Sync => 0,
                 RecordBody::MirrorNewDatabase { db } => 2 + db.len(),
+                RecordBody::EcpOrigin(o) => 2 + o.app.len() + 8 * 3 + 4 + 4 + o.result.len(),
             }
     }
 }
@@ -212,6 +234,15 @@ pub fn encode_parts(
             out.push(KIND_MIRROR_NEW_DATABASE);
             put_db(out, db);
         }
+        RecordBody::EcpOrigin(o) => {
+            out.push(KIND_ECP_ORIGIN);
+            put_db(out, &o.app);
+            out.extend_from_slice(&o.incarnation.to_le_bytes());
+            out.extend_from_slice(&o.channel.to_le_bytes());
+            out.extend_from_slice(&o.seq.to_le_bytes());
+            out.extend_from_slice(&o.records.to_le_bytes());
+            put_bytes32(out, &o.result);
+        }
     }
     assert_eq!(out.len() - body_start, body_len, "journal record encoded_len disagrees with encoding");
     let crc = crc32c::crc32c(&out[body_start..]);
@@ -309,6 +340,14 @@ pub enum BodyView<'a> {
     Sync,
     MirrorNewDatabase {
         db: &'a str,
+    },
+    EcpOrigin {
+        app: &'a str,
+        incarnation: u64,
+        channel: u64,
+        seq: u64,
+        records: u32,
+        result: &'a [u8],
     },
 }
 
@@ -411,6 +450,14 @@ pub fn decode_view(body: &[u8]) -> Result<RecordView<'_>, String> {
         KIND_TROLLBACK => BodyView::TRollback,
         KIND_SYNC => BodyView::Sync,
         KIND_MIRROR_NEW_DATABASE => BodyView::MirrorNewDatabase { db: c.db()? },
+        KIND_ECP_ORIGIN => BodyView::EcpOrigin {
+            app: c.db()?,
+            incarnation: c.u64("ECP incarnation")?,
+            channel: c.u64("ECP channel")?,
+            seq: c.u64("ECP sequence number")?,
+            records: c.u32("ECP record count")?,
+            result: c.bytes32("ECP result")?,
+        },
         k => return Err(format!("unknown record kind {k}")),
     };
     if c.at != body.len() {
@@ -447,6 +494,16 @@ impl RecordView<'_> {
             BodyView::TRollback => RecordBody::TRollback,
             BodyView::Sync => RecordBody::Sync,
             BodyView::MirrorNewDatabase { db } => RecordBody::MirrorNewDatabase { db: db.to_string() },
+            BodyView::EcpOrigin { app, incarnation, channel, seq, records, result } => {
+                RecordBody::EcpOrigin(EcpOrigin {
+                    app: app.to_string(),
+                    incarnation,
+                    channel,
+                    seq,
+                    records,
+                    result: result.to_vec(),
+                })
+            }
         };
         Record { position: self.position, epoch: self.epoch, txn: self.txn, time_ms: self.time_ms, body }
     }
@@ -487,6 +544,16 @@ mod tests {
             Just(RecordBody::TRollback),
             Just(RecordBody::Sync),
             "[A-Z]{1,12}".prop_map(|db| RecordBody::MirrorNewDatabase { db }),
+            ("[a-z0-9]{1,12}", any::<u64>(), any::<u64>(), any::<u64>(), any::<u32>(), bytes(20)).prop_map(
+                |(app, incarnation, channel, seq, records, result)| RecordBody::EcpOrigin(EcpOrigin {
+                    app,
+                    incarnation,
+                    channel,
+                    seq,
+                    records,
+                    result
+                })
+            ),
         ]
     }
 

@@ -33,7 +33,7 @@ pub trait Backend: Send + Sync + 'static {
     fn increment(&self, s: &mut Session, r: &GlobalRef, by: Number) -> Result<(Number, WriteAck)>;
     /// Read-modify-write of one node, atomic with respect to other writes (see
     /// `Instance::update`).
-    fn update<F: FnOnce(Option<&[u8]>) -> Result<Update>>(
+    fn update<F: FnMut(Option<&[u8]>) -> Result<Update>>(
         &self,
         s: &mut Session,
         r: &GlobalRef,
@@ -69,6 +69,52 @@ pub trait Backend: Send + Sync + 'static {
     /// Users and roles (`auth.rs`); `None`: no authentication at all (test doubles).
     fn security(&self) -> Option<std::sync::Arc<crate::security::Security>> {
         None
+    }
+    /// The data-server role of ECP (`ecp.rs`); `None`: not served (test doubles).
+    fn ecp_service(&self) -> Option<Arc<crate::ecp::service::EcpService>> {
+        None
+    }
+    /// Both ECP roles' status (`ECP STATUS`).
+    fn ecp_status(&self) -> crate::ecp::status::EcpStatus {
+        crate::ecp::status::EcpStatus::default()
+    }
+    /// The database an ECP request names (by name or directory).
+    fn ecp_database(&self, path: &str) -> Result<String> {
+        Err(EngineError::NoDatabase(path.to_string()))
+    }
+    /// Nodes in `[lo, hi)` of the session's view (`Instance::scan_range`).
+    fn scan_range(
+        &self,
+        s: &Session,
+        lo: &[u8],
+        hi: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, usize)>> {
+        let _ = (s, lo, hi, reverse, limit);
+        Err(EngineError::Invalid("ECP is not served here".into()))
+    }
+    /// KILL of part of a subtree (`Instance::kill_part`).
+    fn kill_part(&self, s: &mut Session, key: &[u8], lo: Vec<u8>, hi: Vec<u8>) -> Result<WriteAck> {
+        let _ = (s, key, lo, hi);
+        Err(EngineError::Invalid("ECP is not served here".into()))
+    }
+    /// Whether an ECP request was applied (`Instance::ecp_outcome`).
+    fn ecp_outcome(
+        &self,
+        id: crate::instance::ecp::RequestId<'_>,
+        from: [(JournalId, u64); 2],
+    ) -> Result<Option<crate::instance::ecp::Applied>> {
+        let _ = (id, from);
+        Err(EngineError::Invalid("ECP is not served here".into()))
+    }
+    /// This instance's mirror role, as the write path sees it.
+    fn mirror_mode(&self) -> crate::instance::MirrorMode {
+        crate::instance::MirrorMode::None
+    }
+    /// The last positions of the local and the mirror journal (0 without one).
+    fn journal_ends(&self) -> [u64; 2] {
+        [0, 0]
     }
     /// Carries out a mirror operator action (`MIRROR <verb>`); returns what happened.
     fn mirror_act(&self, action: MirrorAction) -> impl Future<Output = Result<String>> + Send {
@@ -121,7 +167,7 @@ impl Backend for Instance {
     fn increment(&self, s: &mut Session, r: &GlobalRef, by: Number) -> Result<(Number, WriteAck)> {
         Instance::increment(self, s, r, by)
     }
-    fn update<F: FnOnce(Option<&[u8]>) -> Result<Update>>(
+    fn update<F: FnMut(Option<&[u8]>) -> Result<Update>>(
         &self,
         s: &mut Session,
         r: &GlobalRef,
@@ -174,6 +220,41 @@ impl Backend for Instance {
                 None
             })
         }
+    }
+    fn ecp_service(&self) -> Option<Arc<crate::ecp::service::EcpService>> {
+        Some(Instance::ecp_service(self).clone())
+    }
+    fn ecp_status(&self) -> crate::ecp::status::EcpStatus {
+        Instance::ecp_status(self)
+    }
+    fn ecp_database(&self, path: &str) -> Result<String> {
+        Instance::ecp_database(self, path)
+    }
+    fn scan_range(
+        &self,
+        s: &Session,
+        lo: &[u8],
+        hi: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, usize)>> {
+        Instance::scan_range(self, s, lo, hi, reverse, limit)
+    }
+    fn kill_part(&self, s: &mut Session, key: &[u8], lo: Vec<u8>, hi: Vec<u8>) -> Result<WriteAck> {
+        Instance::kill_part(self, s, key, lo, hi)
+    }
+    fn ecp_outcome(
+        &self,
+        id: crate::instance::ecp::RequestId<'_>,
+        from: [(JournalId, u64); 2],
+    ) -> Result<Option<crate::instance::ecp::Applied>> {
+        Instance::ecp_outcome(self, id, from)
+    }
+    fn mirror_mode(&self) -> crate::instance::MirrorMode {
+        Instance::mirror_mode(self)
+    }
+    fn journal_ends(&self) -> [u64; 2] {
+        [self.journal_last_position(), self.mirror_journal().map_or(0, |j| j.last_position())]
     }
     fn mirror_act(&self, action: MirrorAction) -> impl Future<Output = Result<String>> + Send {
         let control = self.mirror_control();

@@ -78,6 +78,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("tcommit", 1, 1, CONN, NO_KEYS, "Commits one transaction level"),
     spec("trollback", 1, 1, CONN, NO_KEYS, "Rolls back the whole transaction"),
     spec("sync", 1, 1, CONN, NO_KEYS, "Returns once everything written so far is durable"),
+    spec("ecp", 2, 12, &["write"], NO_KEYS, "ECP requests of application servers (docs/design/ecp.md)"),
     spec("durability", 1, 2, CONN, NO_KEYS, "Per-connection durability: always, buffered or default"),
     spec("ping", 1, 2, CONN, NO_KEYS, "PONG, or the message"),
     spec("echo", 2, 2, CONN, NO_KEYS, "Returns the message"),
@@ -365,6 +366,10 @@ pub enum Command<'a> {
     ConfigResetStat,
     Quit,
     Mirror(MirrorCommand),
+    /// An ECP request (`ECP ATTACH ...`, `ECP GET ...`): parsed by `ecp.rs`.
+    Ecp {
+        args: Vec<&'a [u8]>,
+    },
     AclWhoami,
 }
 
@@ -482,6 +487,7 @@ pub fn parse(frame: &Frame) -> Result<Command<'_>, CommandError> {
         "unwatch" => Command::Unwatch,
         "reset" => Command::Reset,
         "monitor" => Command::Monitor,
+        "ecp" => Command::Ecp { args: (1..n).map(arg).collect() },
         "exists" => Command::Exists { keys: keys(frame, 1)? },
         "type" => Command::Type { key: key(arg(1))? },
         "strlen" => Command::StrLen { key: key(arg(1))? },

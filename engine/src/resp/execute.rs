@@ -38,6 +38,8 @@ pub(crate) struct Conn {
     pub user: Option<String>,
     /// The users-and-roles generation the session's rights were read at.
     pub auth_generation: u64,
+    /// The ECP channel this connection serves, once attached (`ecp.rs`).
+    pub ecp: Option<crate::ecp::service::Attachment>,
 }
 
 impl Conn {
@@ -500,6 +502,7 @@ pub(crate) fn execute<B: Backend>(
             return Flow::Close;
         }
         Command::Mirror(_) => unreachable!("MIRROR is awaited by the server loop (server.rs), never executed here"),
+        Command::Ecp { .. } => unreachable!("ECP is awaited by the server loop (server.rs), never executed here"),
     }
     Flow::Continue
 }

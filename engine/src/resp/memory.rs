@@ -73,13 +73,7 @@ impl Backend for MemoryBackend {
     }
 
     fn session(&self) -> Session {
-        Session {
-            namespace: "USER".into(),
-            client_name: None,
-            durability: None,
-            txn: None,
-            rights: std::sync::Arc::new(crate::security::Rights::open()),
-        }
+        Session::new("USER", std::sync::Arc::new(crate::security::Rights::open()))
     }
 
     fn use_namespace(&self, s: &mut Session, name: &str) -> Result<()> {
@@ -175,11 +169,11 @@ impl Backend for MemoryBackend {
         Ok((new, self.write(s)))
     }
 
-    fn update<F: FnOnce(Option<&[u8]>) -> Result<Update>>(
+    fn update<F: FnMut(Option<&[u8]>) -> Result<Update>>(
         &self,
         s: &mut Session,
         r: &GlobalRef,
-        change: F,
+        mut change: F,
     ) -> Result<(Option<Vec<u8>>, Option<WriteAck>)> {
         let k = key::encode(r)?;
         let mut nodes = self.nodes.lock();

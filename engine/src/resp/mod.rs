@@ -8,7 +8,7 @@
 //! replies are written by `mirror`, awaited by the server loop; so are the mirror topology
 //! and WAIT (`replication`). `transaction` queues MULTI and runs EXEC, `keyspace` names
 //! nodes for SCAN/KEYS/DBSIZE, `clients` registers connections for CLIENT LIST/KILL, `auth`
-//! authenticates connections once users exist.
+//! authenticates connections once users exist, `ecp` serves application servers (ECP).
 //!
 //! Keys are global references (`^Company(1,"name")`) or Redis-style keys mapped onto them
 //! (`user:1000` is `^user(1000)`), see [`crate::globals::reference::parse_key`].
@@ -18,6 +18,7 @@ pub mod backend;
 mod clients;
 pub mod codec;
 pub mod commands;
+pub(crate) mod ecp;
 mod execute;
 #[cfg(test)]
 mod fuzz_tests;

@@ -163,6 +163,7 @@ async fn handle<B: Backend>(
         engine_errors: false,
         user: None,
         auth_generation: backend.security().map_or(0, |s| s.generation()),
+        ecp: None,
     };
     tracing::debug!(%peer, id = conn.id, "connection opened");
     shared.clients.register(&conn, std::os::fd::AsRawFd::as_raw_fd(&stream));
@@ -171,6 +172,9 @@ async fn handle<B: Backend>(
         End::Io(e) => tracing::debug!(%peer, id = conn.id, error = %e, "connection failed"),
     }
     backend.end_session(&mut conn.session);
+    if let (Some(a), Some(service)) = (conn.ecp.take(), backend.ecp_service()) {
+        service.detach(&a);
+    }
     // After the rollback (CLIENT LIST then shows the transaction gone), before the socket
     // closes (so CLIENT KILL never reaches a reused descriptor).
     shared.clients.unregister(conn.id);
@@ -260,6 +264,10 @@ async fn run<B: Backend>(
                         // The mirror runtime may block: awaited here, off the async workers.
                         Ok(commands::Command::Mirror(cmd)) if conn.multi.is_none() => {
                             mirror::execute(backend, conn.proto, cmd, &mut out).await;
+                            Flow::Continue
+                        }
+                        Ok(commands::Command::Ecp { args }) if conn.multi.is_none() => {
+                            super::ecp::execute(backend, conn, &args, &mut out).await;
                             Flow::Continue
                         }
                         Ok(cmd) => replication::run(backend, shared, conn, &frame, cmd, &mut out).await,

@@ -81,6 +81,7 @@ pub(crate) fn queue(conn: &mut Conn, frame: &Frame, cmd: &Command<'_>, out: &mut
             Some("ERR TSTART, TCOMMIT and TROLLBACK are not allowed inside MULTI: EXEC is the transaction")
         }
         Command::Mirror(_) => Some("ERR MIRROR is not allowed inside MULTI"),
+        Command::Ecp { .. } => Some("ERR ECP is not allowed inside MULTI"),
         Command::Wait { .. } => Some("ERR WAIT is not allowed inside MULTI"),
         // It would switch the protocol in the middle of EXEC's reply.
         Command::Hello { .. } => Some("ERR HELLO is not allowed inside MULTI"),

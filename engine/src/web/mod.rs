@@ -11,6 +11,7 @@
 
 mod auth;
 mod databases;
+mod ecp;
 mod error;
 mod globals;
 mod guard;
@@ -58,6 +59,7 @@ fn router_with(instance: Arc<Instance>, body_timeout: std::time::Duration) -> Ro
         .merge(health::routes())
         .merge(portal::routes())
         .merge(instance::routes())
+        .merge(ecp::routes())
         .merge(settings::routes())
         .merge(databases::routes())
         .merge(namespaces::routes())

@@ -1,0 +1,205 @@
+//! ECP end to end: application servers (real engines) whose namespaces map globals to
+//! databases on a data server (a standalone engine, or a mirror followed through a
+//! failover).
+
+use mirrorlab_tests::engine::client::{Client, ClientError, Reply};
+use mirrorlab_tests::engine::instance::Direction;
+use mirrorlab_tests::mirror::Lab;
+use mirrorlab_tests::{http, wait_until, Engine};
+use std::path::Path;
+use std::time::Duration;
+
+/// Creates database `db` and namespace `db` (its default database) on an engine.
+fn create_database(web: u16, db: &str) {
+    let (code, body) = http(web, "POST", "/api/databases", Some(&format!(r#"{{"name":"{db}"}}"#)));
+    assert!(code == 200 || code == 201, "{body}");
+    let (code, body) = http(web, "POST", "/api/namespaces", Some(&format!(r#"{{"name":"{db}","globals":"{db}"}}"#)));
+    assert!(code == 200 || code == 201, "{body}");
+}
+
+/// Starts an application server whose namespace PHONEBOOK maps `^Person*` to remote
+/// database PB on data server DS at `address`, everything else to its local USER.
+fn app_server(dir: &Path, address: &str, mirror: bool) -> Engine {
+    let merge = dir.join("merge.yaml");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        &merge,
+        format!(
+            "config:\n  ecp: {{ wait_s: 30 }}\nactions:\n  create_ecp_server:\n    - {{ name: DS, address: \"{address}\", mirror: {mirror} }}\n  create_database:\n    - {{ name: PB, server: DS, path: PB }}\n  create_namespace:\n    - {{ name: PHONEBOOK, globals: USER }}\n  create_mapping:\n    - {{ namespace: PHONEBOOK, global: \"Person*\", database: PB }}\n"
+        ),
+    )
+    .unwrap();
+    let app = Engine::start_in(dir, &["--merge", merge.to_str().unwrap()]);
+    wait_until("the application server to reach its data server", Duration::from_secs(30), || {
+        ecp_state(app.web_port) == "Normal"
+    });
+    app
+}
+
+fn ecp_state(web: u16) -> String {
+    let (_, body) = http(web, "GET", "/api/ecp", None);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    v["servers"][0]["state"].as_str().unwrap_or_default().to_string()
+}
+
+fn client_in(port: u16, ns: &str) -> Client {
+    let mut c = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).expect("connect");
+    c.namespace(ns).expect("namespace");
+    c
+}
+
+fn error_of(reply: Result<Reply, ClientError>) -> String {
+    match reply {
+        Err(ClientError::Server(e)) => format!("{} {}", e.code, e.message),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_application_server_reads_and_writes_remote_globals_as_its_own() {
+    let ds = Engine::start();
+    create_database(ds.web_port, "PB");
+    let temp = tempfile::tempdir().unwrap();
+    let app = app_server(&temp.path().join("app"), &format!("127.0.0.1:{}", ds.superserver_port), false);
+    let mut a = client_in(app.superserver_port, "PHONEBOOK");
+    let mut d = client_in(ds.superserver_port, "PB");
+
+    // Remote and local globals side by side: each lands where the namespace maps it.
+    a.set("^Person(1,\"name\")", "Ann").unwrap();
+    a.set("^Person(2,\"name\")", "Bob").unwrap();
+    a.set("^local(1)", "here").unwrap();
+    assert_eq!(d.get("^Person(1,\"name\")").unwrap(), Some(b"Ann".to_vec()));
+    assert_eq!(d.get("^local(1)").unwrap(), None, "local globals stay on the application server");
+    assert_eq!(a.get("^local(1)").unwrap(), Some(b"here".to_vec()));
+    d.set("^Person(3,\"name\")", "Cid").unwrap();
+    assert_eq!(a.get("^Person(3,\"name\")").unwrap(), Some(b"Cid".to_vec()), "a write on the data server is seen");
+
+    // $DATA, $ORDER and $QUERY walk remote subtrees.
+    assert_eq!(a.data("^Person(1)").unwrap(), 10);
+    assert_eq!(a.data("^Person(1,\"name\")").unwrap(), 1);
+    assert_eq!(a.order("^Person(1)", Direction::Forward).unwrap(), Some(b"2".to_vec()));
+    assert_eq!(a.order("^Person(\"\")", Direction::Backward).unwrap(), Some(b"3".to_vec()));
+    assert_eq!(a.query("^Person(1,\"name\")", Direction::Forward).unwrap().as_deref(), Some("^Person(2,\"name\")"));
+
+    // INCR answers unique values; ZKILL and KILL remove what they should.
+    assert_eq!(a.incr("^Person(\"seq\")", "1").unwrap(), "1");
+    assert_eq!(a.incr("^Person(\"seq\")", "2.5").unwrap(), "3.5");
+    assert_eq!(d.get("^Person(\"seq\")").unwrap(), Some(b"3.5".to_vec()));
+    a.set("^Person(2)", "top").unwrap();
+    assert!(a.zkill("^Person(2)").unwrap());
+    assert_eq!(d.data("^Person(2)").unwrap(), 10, "ZKILL keeps the subtree");
+    assert_eq!(a.kill(&["^Person(2)"]).unwrap(), 1);
+    assert_eq!(d.data("^Person(2)").unwrap(), 0);
+
+    // Read-modify-write commands run atomically on the data server.
+    assert_eq!(a.command(&[b"SET", b"^Person(9)", b"x", b"NX"]).unwrap(), Reply::Simple("OK".into()));
+    assert_eq!(a.command(&[b"SET", b"^Person(9)", b"y", b"NX"]).unwrap(), Reply::Nil);
+    assert_eq!(a.command(&[b"APPEND", b"^Person(9)", b"yz"]).unwrap(), Reply::Integer(3));
+    assert_eq!(d.get("^Person(9)").unwrap(), Some(b"xyz".to_vec()));
+    assert_eq!(a.command(&[b"GETDEL", b"^Person(9)"]).unwrap(), Reply::Bulk(b"xyz".to_vec()));
+    assert_eq!(d.get("^Person(9)").unwrap(), None);
+
+    // Transactions commit and roll back on the data server.
+    a.tstart().unwrap();
+    a.set("^Person(4)", "committed").unwrap();
+    assert_eq!(d.get("^Person(4)").unwrap(), Some(b"committed".to_vec()), "the data server holds it (uncommitted)");
+    a.tcommit().unwrap();
+    a.tstart().unwrap();
+    a.set("^Person(5)", "rolled back").unwrap();
+    a.trollback().unwrap();
+    assert_eq!(d.get("^Person(5)").unwrap(), None);
+    assert_eq!(d.get("^Person(4)").unwrap(), Some(b"committed".to_vec()));
+    // One transaction cannot write both here and there: they would not commit together.
+    a.tstart().unwrap();
+    a.set("^local(2)", "x").unwrap();
+    let refused = error_of(a.command(&[b"SET", b"^Person(6)", b"x"]));
+    assert!(refused.contains("ECPTXN"), "{refused}");
+    a.trollback().unwrap();
+
+    // The status says where the application server is attached, on both sides.
+    let (_, body) = http(app.web_port, "GET", "/api/ecp", None);
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["servers"][0]["name"], "DS");
+    assert_eq!(status["servers"][0]["state"], "Normal");
+    let (_, body) = http(ds.web_port, "GET", "/api/ecp", None);
+    let served: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let apps: Vec<&str> =
+        served["app_servers"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(apps.len(), 1, "{served}");
+    assert!(served["requests_served"].as_u64().unwrap() > 20, "{served}");
+}
+
+#[test]
+fn a_data_server_refuses_mismatched_mirror_flags_and_garbage() {
+    let ds = Engine::start();
+    create_database(ds.web_port, "PB");
+    let mut c = Client::connect(format!("127.0.0.1:{}", ds.superserver_port), Duration::from_secs(5)).unwrap();
+    let mirror = error_of(c.command(&[b"ECP", b"ATTACH", b"APP1", b"1", b"1", b"1"]));
+    assert!(mirror.starts_with("ECPMIRROR") && mirror.contains("mirror: false"), "{mirror}");
+    assert!(matches!(c.command(&[b"ECP", b"ATTACH", b"APP1", b"1", b"1", b"0"]).unwrap(), Reply::Array(_)));
+    // Requests need an attachment; garbage gets an error, not a crash.
+    let mut other = Client::connect(format!("127.0.0.1:{}", ds.superserver_port), Duration::from_secs(5)).unwrap();
+    let e = error_of(other.command(&[b"ECP", b"GET", b"PB", b"x"]));
+    assert!(e.contains("ATTACH first"), "{e}");
+    let e = error_of(c.command(&[b"ECP", b"GET", b"NOPE", b"\x01"]));
+    assert!(e.starts_with("DIRECTORY"), "{e}");
+    let e = error_of(c.command(&[b"ECP", b"SET", b"x", b"PB", b"k", b"v"]));
+    assert!(e.contains("not a number"), "{e}");
+    assert_eq!(c.command(&[b"PING"]).unwrap(), Reply::Simple("PONG".into()));
+}
+
+#[test]
+fn application_servers_follow_the_mirror_through_a_failover_and_lose_no_acknowledged_write() {
+    let mut lab = Lab::start(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], 1000);
+    lab.add_mirrored_database("PB");
+    // The members' real superserver addresses, so the application server can find the
+    // other member once the one it knows is gone.
+    for i in 0..2 {
+        let mut config: serde_json::Value = serde_json::from_str(&lab.config(i)).unwrap();
+        for (j, m) in config["members"].as_array_mut().unwrap().iter_mut().enumerate() {
+            m["superserver"] = format!("127.0.0.1:{}", lab.engine(j).superserver_port).into();
+        }
+        let (code, body) = http(lab.web(i), "PUT", "/api/mirror/config", Some(&config.to_string()));
+        assert_eq!(code, 200, "{body}");
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let app = app_server(&temp.path().join("app1"), &format!("127.0.0.1:{}", lab.engine(0).superserver_port), true);
+    let port = app.superserver_port;
+    let writer = std::thread::spawn(move || {
+        let mut c = client_in(port, "PHONEBOOK");
+        let mut acknowledged = Vec::new();
+        let mut errors = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while acknowledged.len() < 400 && std::time::Instant::now() < deadline {
+            match c.incr("^Person(\"counter\")", "1") {
+                Ok(v) => {
+                    let n: u64 = v.parse().unwrap();
+                    c.set(&format!("^Person(\"row\",{n})"), "x").unwrap();
+                    acknowledged.push(n);
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        (acknowledged, errors)
+    });
+    wait_until("writes through the application server", Duration::from_secs(30), || {
+        let counter = lab.client(0, "PB").get("^Person(\"counter\")").unwrap();
+        counter.and_then(|v| String::from_utf8(v).ok()?.parse::<u64>().ok()).is_some_and(|n| n >= 100)
+    });
+    lab.kill9(0);
+    let (acknowledged, errors) = writer.join().unwrap();
+    assert!(errors.is_empty(), "the application server's clients saw errors: {errors:?}");
+    assert_eq!(acknowledged.len(), 400);
+    // INCR replies are unique and consecutive: none was applied twice, none lost.
+    let expected: Vec<u64> = (1..=400).collect();
+    assert_eq!(acknowledged, expected);
+    lab.wait_status(1, "Primary");
+    let mut b = lab.client(1, "PB");
+    assert_eq!(b.get("^Person(\"counter\")").unwrap(), Some(b"400".to_vec()));
+    for n in [1, 100, 250, 400] {
+        assert_eq!(b.get(&format!("^Person(\"row\",{n})")).unwrap(), Some(b"x".to_vec()), "row {n}");
+    }
+    let (_, body) = http(app.web_port, "GET", "/api/ecp", None);
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["servers"][0]["member"], "MIRRORB", "{status}");
+}
