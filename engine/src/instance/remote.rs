@@ -62,10 +62,14 @@ impl Instance {
 
     /// Both roles' status.
     pub fn ecp_status(&self) -> crate::ecp::status::EcpStatus {
+        // The configuration lock first, released before the servers' lock is taken:
+        // `change_config` holds it while `rebuild_ecp` takes the servers' write lock, so
+        // holding both the other way round deadlocks a config change against a status read.
+        let max_app_servers = self.config.lock().ecp.max_app_servers;
         crate::ecp::status::EcpStatus {
             servers: self.ecp.servers.read().values().map(|s| s.status()).collect(),
             app_servers: self.ecp.service.attached().into_iter().map(Into::into).collect(),
-            max_app_servers: self.config.lock().ecp.max_app_servers,
+            max_app_servers,
             requests_served: self.ecp.service.requests.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
