@@ -347,7 +347,8 @@ pub fn member_verb(
         }
         // An app member is back once it reports its data servers Normal again.
         if matches!(verb, "resume" | "restart") && m.is_app(&name) {
-            settle::apps_normal(&m, t, waiting.timeout)?;
+            let primary = View::read(&m, t).primary().map(|p| p.name.clone());
+            settle::apps_normal(&m, t, primary.as_deref(), waiting.timeout)?;
         }
         return Ok((name, None));
     };
@@ -358,7 +359,7 @@ pub fn member_verb(
     };
     // App members follow the primary: once the mirror has one, they are back too.
     if settled.primary.is_some() && settled.note.is_none() {
-        if let Some(apps) = settle::apps_normal(&m, t, waiting.timeout)? {
+        if let Some(apps) = settle::apps_normal(&m, t, settled.primary.as_deref(), waiting.timeout)? {
             settled.what.push_str(&format!("; {apps}"));
             settled.seconds = started.elapsed().as_secs_f64();
         }
@@ -485,7 +486,7 @@ pub fn failover(ctx: &Ctx, lab: Option<&str>, waiting: Waiting) -> Result<Settle
         v.primary().is_some_and(|p| p.name != old) && v.in_role_caught_up(&old)
     })?;
     let mut took = format!("{}; {old} is its backup, caught up", settle::primary_phrase(&v));
-    if let Some(apps) = settle::apps_normal(&m, t, waiting.timeout)? {
+    if let Some(apps) = settle::apps_normal(&m, t, v.primary().map(|p| p.name.as_str()), waiting.timeout)? {
         took.push_str(&format!("; {apps}"));
     }
     Ok(settle::outcome(&v, Some(old), started, took))
@@ -765,7 +766,7 @@ pub fn heal(ctx: &Ctx, lab: Option<&str>, waiting: Waiting) -> Result<Option<Set
     let v = settle::until(&m, t, waiting.timeout, "the mirror mending", "MIRROR", |v| v.unsettled().is_empty())
         .map_err(|e| CliError::Lab(format!("{e}")))?;
     let mut mended = format!("{}; every member is back in its role, caught up", settle::primary_phrase(&v));
-    if let Some(apps) = settle::apps_normal(&m, t, waiting.timeout)? {
+    if let Some(apps) = settle::apps_normal(&m, t, v.primary().map(|p| p.name.as_str()), waiting.timeout)? {
         mended.push_str(&format!("; {apps}"));
     }
     Ok(Some(settle::outcome(&v, None, started, mended)))

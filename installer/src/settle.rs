@@ -195,8 +195,10 @@ pub fn until(
 }
 
 /// `APP1: data server PHONEBOOK_DS is Trouble`, or None when each of the app member's
-/// data servers is Normal (GET /api/ecp, as it reports them).
-pub fn ecp_not_normal(m: &Manifest, t: &dyn Target, app: &str) -> Option<String> {
+/// data servers is Normal (GET /api/ecp, as it reports them) and, given the mirror's
+/// `primary`, a mirror data server is attached to it (an app server still Normal on a
+/// killed primary has not noticed yet).
+pub fn ecp_not_normal(m: &Manifest, t: &dyn Target, app: &str, primary: Option<&str>) -> Option<String> {
     let servers = match t.api(app).probe("/api/ecp", PROBE_TIMEOUT) {
         Ok(v) => v["servers"].as_array().cloned().unwrap_or_default(),
         Err(e) => return Some(format!("{app}: GET /api/ecp failed ({e})")),
@@ -204,8 +206,14 @@ pub fn ecp_not_normal(m: &Manifest, t: &dyn Target, app: &str) -> Option<String>
     let mut bad = vec![];
     for d in &m.ecp.data_servers {
         let s = servers.iter().find(|s| s["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&d.name)));
+        let member = s.and_then(|s| s["member"].as_str()).unwrap_or_default();
         match s.map(|s| s["state"].as_str().unwrap_or("unknown")) {
-            Some("Normal") => {}
+            Some("Normal") => match (&d.at, primary) {
+                (crate::manifest::DataServerAt::Mirror, Some(p)) if !member.eq_ignore_ascii_case(p) => {
+                    bad.push(format!("data server {} is Normal on {member}, not yet on the primary {p}", d.name))
+                }
+                _ => {}
+            },
             Some(state) => bad.push(format!("data server {} is {state}", d.name)),
             None => bad.push(format!("data server {} is not configured", d.name)),
         }
@@ -213,22 +221,32 @@ pub fn ecp_not_normal(m: &Manifest, t: &dyn Target, app: &str) -> Option<String>
     (!bad.is_empty()).then(|| format!("{app}: {}", bad.join(", ")))
 }
 
-/// Waits until every running app member reports each of its data servers Normal (after
-/// a failover an app server re-attaches to the new primary: the verb that caused it
-/// returns once it has). Ok(None) in a lab without app members; else what it found.
-pub fn apps_normal(m: &Manifest, t: &dyn Target, timeout: Duration) -> Result<Option<String>, NotSettled> {
+/// Waits until every running app member reports each of its data servers Normal, on the
+/// mirror's `primary` when given (after a failover an app server re-attaches to the new
+/// primary: the verb that caused it returns once it has). Ok(None) in a lab without app
+/// members; else what it found.
+pub fn apps_normal(
+    m: &Manifest,
+    t: &dyn Target,
+    primary: Option<&str>,
+    timeout: Duration,
+) -> Result<Option<String>, NotSettled> {
     let apps: Vec<String> = m.app_members().map(|x| x.name.clone()).collect();
     if apps.is_empty() {
         return Ok(None);
     }
     let mut waiting: Vec<String> = vec![];
     let ok = engine::wait::until(timeout, POLL, || {
-        waiting =
-            apps.iter().filter(|a| t.proc_state(a) == Proc::Running).filter_map(|a| ecp_not_normal(m, t, a)).collect();
+        waiting = apps
+            .iter()
+            .filter(|a| t.proc_state(a) == Proc::Running)
+            .filter_map(|a| ecp_not_normal(m, t, a, primary))
+            .collect();
         waiting.is_empty()
     });
     if ok {
-        return Ok(Some(format!("app members' data servers Normal ({})", apps.join(", "))));
+        let on = primary.map(|p| format!(" on {p}")).unwrap_or_default();
+        return Ok(Some(format!("app members' data servers Normal{on} ({})", apps.join(", "))));
     }
     let first = waiting.first().cloned().unwrap_or_default();
     let (member, status) = first.split_once(": ").map(|(a, b)| (a.to_string(), b.to_string())).unwrap_or_default();

@@ -29,7 +29,6 @@ fn ecp_link(dir: &Path, labs: &Path, member: &str) -> Value {
 }
 
 #[test]
-#[ignore = "needs the engine's ECP service"]
 fn up_writes_through_one_app_server_reads_through_the_other_and_carries_on_after_a_failover() {
     let dir = tempfile::tempdir().unwrap();
     let labs = dir.path().join("labs");

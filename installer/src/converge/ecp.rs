@@ -15,7 +15,10 @@ impl Converge<'_> {
     }
 
     /// Writes the merge file `member` needs when the one it has differs; returns whether
-    /// it did (or, planning, would).
+    /// it did (or, planning, would). A running member gets it applied before the next
+    /// step: a data server's limit is awaited through GET /api/ecp; an app member is
+    /// restarted, since the engine shows its remote databases nowhere and so the moment
+    /// its watcher applied them cannot be awaited (it applies the file at start).
     fn merge_file(&mut self, member: &str) -> Result<bool, StepError> {
         if !self.target.writes_merge_files() {
             return Ok(false);
@@ -25,16 +28,39 @@ impl Converge<'_> {
         if have.as_deref() == Some(want.as_str()) {
             return Ok(false);
         }
-        let step = format!("write its merge file ({})", ecp_merge::summary(self.manifest, member));
-        if self.change(member, step.clone()) {
-            // The app member signs in to its data servers as the lab's admin (a dedicated
-            // ECP user with only the rights it needs would be better: see docs/manifest.md).
-            let password = if self.manifest.is_app(member) {
-                crate::credentials::load(self.lab).or_else(crate::credentials::from_env)
-            } else {
-                None
-            };
-            self.target.write_merge_file(member, &want, password.as_deref()).during(&step, member)?;
+        let running = self.target.proc_state(member) == Proc::Running;
+        let app = self.manifest.is_app(member);
+        let mut step = format!("write its merge file ({})", ecp_merge::summary(self.manifest, member));
+        if running && app {
+            step.push_str(" and restart to apply it");
+        }
+        if !self.change(member, step.clone()) {
+            return Ok(true);
+        }
+        // The app member signs in to its data servers as the lab's admin (a dedicated ECP
+        // user with only the rights it needs would be better: see docs/manifest.md).
+        let password =
+            if app { crate::credentials::load(self.lab).or_else(crate::credentials::from_env) } else { None };
+        self.target.write_merge_file(member, &want, password.as_deref()).during(&step, member)?;
+        if running && app {
+            self.target.stop(member).during(&step, member)?;
+            self.target.start(member).during(&step, member)?;
+        } else if running {
+            let limit = self.manifest.ecp.max_app_servers.map(u64::from);
+            let api = self.api(member);
+            let applied = crate::target::process::await_condition(SETTLE_TIMEOUT, || {
+                api.get("/api/ecp").is_ok_and(|v| v["max_app_servers"].as_u64() == limit)
+            });
+            if !applied {
+                return Err(StepError {
+                    step,
+                    member: member.into(),
+                    reason: format!(
+                        "the engine did not apply its changed merge file within {SETTLE_TIMEOUT:?} (GET /api/ecp shows another max_app_servers); `mirrorlab logs {}` says why",
+                        member.to_ascii_lowercase()
+                    ),
+                });
+            }
         }
         Ok(true)
     }
@@ -68,15 +94,6 @@ impl Converge<'_> {
                     // is all there is to say.
                     continue;
                 }
-            } else if rewritten && self.mode == Mode::Apply {
-                // A running engine applies a changed merge file by itself, within moments.
-                let api = self.api(app);
-                crate::target::process::await_condition(SETTLE_TIMEOUT, || {
-                    match (Live::fetch(&api), Live::fetch_ecp(&api)) {
-                        (Ok(live), Ok(servers)) => self.missing_ecp(&servers, &live).is_empty(),
-                        _ => false,
-                    }
-                });
             }
             self.refresh(app)?;
             if self.target.proc_state(app) == Proc::Running {
@@ -97,10 +114,11 @@ impl Converge<'_> {
         Ok(())
     }
 
-    /// What the manifest gives an app member that its live state lacks: data servers
-    /// (by name, mirror flag and address) from GET /api/ecp, remote databases from its
-    /// databases (`live` may be empty: then only the data servers are compared).
-    fn missing_ecp(&self, servers: &[Value], live: &Live) -> Vec<String> {
+    /// The data servers the manifest gives an app member that GET /api/ecp does not list
+    /// as given (by name, mirror flag and address). Remote databases are not compared:
+    /// the engine lists them nowhere (GET /api/databases has the local ones only), so the
+    /// merge file's text is all there is to compare for them.
+    fn missing_ecp(&self, servers: &[Value]) -> Vec<String> {
         let mirror_addresses: Vec<String> =
             self.manifest.mirror_members().map(|m| self.target.addresses(&m.name).superserver).collect();
         let mut missing = vec![];
@@ -119,21 +137,13 @@ impl Converge<'_> {
                 missing.push(format!("data server {}", d.name));
             }
         }
-        if !live.databases.is_empty() {
-            for r in &self.manifest.remote_databases {
-                if !live.databases.contains_key(&r.name) {
-                    missing.push(format!("remote database {}", r.name));
-                }
-            }
-        }
         missing
     }
 
     /// A running app member lacking what its merge file gives (a data server deleted by
     /// hand, say): the engine applies its merge file at start, so it is restarted.
     fn ecp_drift(&mut self, app: &str) -> Result<(), StepError> {
-        let live = self.live(app).clone();
-        let missing = self.missing_ecp(&live.ecp_servers, &live);
+        let missing = self.missing_ecp(&self.live(app).ecp_servers.clone());
         if missing.is_empty() {
             return Ok(());
         }
@@ -161,10 +171,15 @@ impl Converge<'_> {
     /// names each app member that is not and the state it was left in.
     fn wait_ecp_normal(&self, apps: &[String]) -> Result<(), StepError> {
         let bar = self.ui.spinner("waiting for the app members' ECP connections".into());
+        // On the mirror's primary: apply waited for one, and the app members follow it.
+        let view = crate::settle::View::read(self.manifest, self.target);
+        let primary = view.primary().map(|p| p.name.as_str());
         let mut waiting: Vec<String> = vec![];
         let ok = crate::target::process::await_condition(WAIT_TIMEOUT, || {
-            waiting =
-                apps.iter().filter_map(|a| crate::settle::ecp_not_normal(self.manifest, self.target, a)).collect();
+            waiting = apps
+                .iter()
+                .filter_map(|a| crate::settle::ecp_not_normal(self.manifest, self.target, a, primary))
+                .collect();
             waiting.is_empty()
         });
         bar.finish_and_clear();
