@@ -78,7 +78,6 @@ fn container_exists(name: &str) -> bool {
 }
 
 #[test]
-#[ignore = "needs the engine's ECP service"]
 fn docker_target_app_members_are_one_container_each_and_share_the_mirrors_data() {
     if let Some(why) = unavailable() {
         eprintln!("SKIPPED installer_docker_ecp: {why}");
