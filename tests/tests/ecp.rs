@@ -203,3 +203,94 @@ fn application_servers_follow_the_mirror_through_a_failover_and_lose_no_acknowle
     let status: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status["servers"][0]["member"], "MIRRORB", "{status}");
 }
+
+/// The raw protocol: a reattached channel's old connection cannot act, and the outcome of
+/// each write is told exactly (applied, with its reply; or not).
+#[test]
+fn a_reattached_channel_learns_the_outcome_of_each_write_and_its_old_connection_is_refused() {
+    let ds = Engine::start();
+    create_database(ds.web_port, "PB");
+    let connect = || Client::connect(format!("127.0.0.1:{}", ds.superserver_port), Duration::from_secs(5)).unwrap();
+    let attach = |c: &mut Client| match c.command(&[b"ECP", b"ATTACH", b"APP1", b"42", b"7", b"0"]).unwrap() {
+        Reply::Array(items) => match (&items[5], &items[6]) {
+            (Reply::Integer(local), Reply::Integer(_)) => *local as u64,
+            other => panic!("ATTACH ends {other:?}"),
+        },
+        other => panic!("ATTACH {other:?}"),
+    };
+    let key = |r: &str| {
+        mirrorlab_tests::engine::globals::key::encode(&mirrorlab_tests::engine::globals::reference::parse(r).unwrap())
+            .unwrap()
+    };
+    let mut old = connect();
+    let end = attach(&mut old);
+    let from = (end + 1).to_string();
+    let set = old.command(&[b"ECP", b"SET", b"1", b"PB", &key("^x(1)"), b"v"]).unwrap();
+    let Reply::Array(set) = set else { panic!("{set:?}") };
+    let incr = old.command(&[b"ECP", b"INCR", b"2", b"PB", &key("^n"), b"5"]).unwrap();
+    assert!(matches!(&incr, Reply::Array(items) if items[2] == Reply::Bulk(b"5".to_vec())), "{incr:?}");
+
+    let mut new = connect();
+    attach(&mut new);
+    let refused = error_of(old.command(&[b"ECP", b"SET", b"3", b"PB", &key("^x(2)"), b"w"]));
+    assert!(refused.starts_with("ECPREPLACED"), "{refused}");
+    let outcome =
+        |c: &mut Client, seq: &str| c.command(&[b"ECP", b"OUTCOME", seq.as_bytes(), from.as_bytes(), b"1"]).unwrap();
+    // SET 1 was applied where its reply said.
+    assert_eq!(outcome(&mut new, "1"), Reply::Array(vec![set[0].clone(), set[1].clone(), Reply::Bulk(Vec::new())]));
+    // INCR 2 answers the value it made, and is not applied again.
+    assert!(matches!(outcome(&mut new, "2"), Reply::Array(items) if items[2] == Reply::Bulk(b"5".to_vec())));
+    // The refused SET 3, and a request never sent, were not applied.
+    assert_eq!(outcome(&mut new, "3"), Reply::Nil);
+    assert_eq!(outcome(&mut new, "4"), Reply::Nil);
+    let mut d = client_in(ds.superserver_port, "PB");
+    assert_eq!(d.get("^x(2)").unwrap(), None);
+    assert_eq!(d.get("^n").unwrap(), Some(b"5".to_vec()));
+}
+
+/// A standalone data server killed and restarted on its address: requests wait (Trouble)
+/// and carry on, nothing acknowledged is lost and nothing is applied twice.
+#[test]
+fn requests_wait_out_a_data_server_restart() {
+    let temp = tempfile::tempdir().unwrap();
+    let (superserver, web) = (mirrorlab_tests::free_port(), mirrorlab_tests::free_port());
+    let ds_dir = temp.path().join("ds");
+    std::fs::create_dir_all(&ds_dir).unwrap();
+    let start_ds = || {
+        let child = mirrorlab_tests::engine_cmd()
+            .arg("start")
+            .arg("--data-dir")
+            .arg(&ds_dir)
+            .args(["--superserver-port", &superserver.to_string(), "--web-port", &web.to_string()])
+            .args(["--log-level", "warn"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Engine::attach(&ds_dir, child)
+    };
+    let mut ds = start_ds();
+    create_database(web, "PB");
+    let app = app_server(&temp.path().join("app"), &format!("127.0.0.1:{superserver}"), false);
+    let mut a = client_in(app.superserver_port, "PHONEBOOK");
+    for n in 1..=50u32 {
+        assert_eq!(a.incr("^Person(\"n\")", "1").unwrap(), n.to_string());
+    }
+    ds.kill9();
+    wait_until("the application server to see its data server in trouble", Duration::from_secs(10), || {
+        ecp_state(app.web_port) == "Trouble"
+    });
+    let port = app.superserver_port;
+    let writer = std::thread::spawn(move || {
+        let mut a = client_in(port, "PHONEBOOK");
+        (51..=100u32).map(|_| a.incr("^Person(\"n\")", "1").map_err(|e| e.to_string())).collect::<Vec<_>>()
+    });
+    let _ds = start_ds();
+    let replies = writer.join().unwrap();
+    let expected: Vec<Result<String, String>> = (51..=100u32).map(|n| Ok(n.to_string())).collect();
+    assert_eq!(replies, expected);
+    wait_until("the application server to be Normal again", Duration::from_secs(10), || {
+        ecp_state(app.web_port) == "Normal"
+    });
+    assert_eq!(client_in(superserver, "PB").get("^Person(\"n\")").unwrap(), Some(b"100".to_vec()));
+}
