@@ -121,6 +121,9 @@ fn an_application_server_reads_and_writes_remote_globals_as_its_own() {
     let status: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status["servers"][0]["name"], "DS");
     assert_eq!(status["servers"][0]["state"], "Normal");
+    let Reply::Bulk(info) = a.command(&[b"INFO", b"ecp"]).unwrap() else { panic!("INFO") };
+    let info = String::from_utf8(info).unwrap();
+    assert!(info.contains("ecp_server_ds:state=Normal,member="), "{info}");
     let (_, body) = http(ds.web_port, "GET", "/api/ecp", None);
     let served: serde_json::Value = serde_json::from_str(&body).unwrap();
     let apps: Vec<&str> =
