@@ -317,3 +317,35 @@ fn requests_wait_out_a_data_server_restart() {
     });
     assert_eq!(client_in(superserver, "PB").get("^Person(\"n\")").unwrap(), Some(b"100".to_vec()));
 }
+
+/// Past `ecp.max_app_servers` a data server refuses the next application server: it is
+/// Disabled, and its requests fail at once with the reason instead of waiting.
+#[test]
+fn an_application_server_past_the_limit_is_disabled_with_the_reason() {
+    let temp = tempfile::tempdir().unwrap();
+    let ds_dir = temp.path().join("ds");
+    std::fs::create_dir_all(&ds_dir).unwrap();
+    let merge = ds_dir.join("merge.yaml");
+    std::fs::write(&merge, "config:\n  ecp: { max_app_servers: 1 }\n").unwrap();
+    let ds = Engine::start_in(&ds_dir, &["--merge", merge.to_str().unwrap()]);
+    create_database(ds.web_port, "PB");
+    let address = format!("127.0.0.1:{}", ds.superserver_port);
+    let _app1 = app_server(&temp.path().join("app1"), &address, false);
+    let app2_dir = temp.path().join("app2");
+    std::fs::create_dir_all(&app2_dir).unwrap();
+    std::fs::write(
+        app2_dir.join("merge.yaml"),
+        format!(
+            "actions:\n  create_ecp_server:\n    - {{ name: DS, address: \"{address}\" }}\n  create_database:\n    - {{ name: PB, server: DS, path: PB }}\n  create_mapping:\n    - {{ namespace: USER, global: \"Person*\", database: PB }}\n"
+        ),
+    )
+    .unwrap();
+    let app2 = Engine::start_in(&app2_dir, &["--merge", app2_dir.join("merge.yaml").to_str().unwrap()]);
+    wait_until("the second application server to be refused", Duration::from_secs(30), || {
+        ecp_state(app2.web_port) == "Disabled"
+    });
+    let started = std::time::Instant::now();
+    let refused = error_of(client_in(app2.superserver_port, "USER").command(&[b"GET", b"^Person(1)"]));
+    assert!(refused.starts_with("NETWORK") && refused.contains("ECPLIMIT"), "{refused}");
+    assert!(started.elapsed() < Duration::from_secs(5), "a disabled data server fails requests at once");
+}

@@ -163,6 +163,11 @@ impl DataServer {
         server
     }
 
+    /// The name this application server attaches under.
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+
     pub fn wait(&self) -> Duration {
         self.wait
     }
