@@ -124,6 +124,13 @@ fn an_application_server_reads_and_writes_remote_globals_as_its_own() {
     let Reply::Bulk(info) = a.command(&[b"INFO", b"ecp"]).unwrap() else { panic!("INFO") };
     let info = String::from_utf8(info).unwrap();
     assert!(info.contains("ecp_server_ds:state=Normal,member="), "{info}");
+    // The portal shows the Data Servers list with each one's state.
+    if mirrorlab_tests::tool_available("chromium", "ECP in the portal: headless Chromium") {
+        let url = format!("http://127.0.0.1:{}/", app.web_port);
+        let out = mirrorlab_tests::chromium(&url, &temp.path().join("profile"), &["--dump-dom"]);
+        let dom = String::from_utf8_lossy(&out.stdout);
+        assert!(dom.contains("<tr data-server=\"DS\" data-state=\"Normal\">"), "the portal's ECP panel:\n{dom}");
+    }
     let (_, body) = http(ds.web_port, "GET", "/api/ecp", None);
     let served: serde_json::Value = serde_json::from_str(&body).unwrap();
     let apps: Vec<&str> =
