@@ -127,6 +127,9 @@ pub struct Member {
     arbiter_other: bool,
     arbiter_epoch: Epoch,
     next_heartbeat: Millis,
+    /// When this member last stepped: a longer gap than [`Timing::pause_bound`] before the
+    /// next step is a pause (see [`Member::notice_pause`]).
+    last_step_at: Millis,
     out: Vec<Command>,
 }
 
@@ -148,6 +151,7 @@ impl Member {
             arbiter_other: false,
             arbiter_epoch: 0,
             next_heartbeat: now,
+            last_step_at: now,
             out: Vec::new(),
             cfg,
         }
@@ -262,6 +266,7 @@ impl Member {
     /// Feeds one event at `now` (milliseconds on this member's monotonic clock) and returns
     /// the commands to execute, in order.
     pub fn step(&mut self, now: Millis, event: Event) -> Vec<Command> {
+        self.notice_pause(now);
         if let Err(bad) = self.check_epochs(&event) {
             // Refused whole: nothing of the event is believed, nothing is persisted.
             self.out.push(Command::Log(LogLine::ImplausibleEpoch { epoch: bad.epoch, known: bad.known }));
@@ -435,6 +440,7 @@ impl Member {
     fn on_peer_ack(&mut self, now: Millis, from: MemberId, end: Position, lease_start: Option<Millis>) {
         let end_now = self.journal.end();
         let failover_peer = self.cfg.kind_of(from) == Some(MemberKind::Failover);
+        let arbiter = self.cfg.arbiter;
         let Role::Primary(p) = &mut self.role else { return };
         let peer = p.peers.entry(from).or_default();
         peer.recv = peer.recv.max(end);
@@ -446,7 +452,11 @@ impl Member {
             p.backup = Some(from);
             p.trouble_since = None;
             p.mode_seq += 1;
-            p.eligible_sent = Some(p.mode_seq);
+            // Declared to the arbiter, when there is one: from then on only the arbiter can
+            // say whether this backup took over. Without one (agent-controlled mode) the
+            // backup takes over only once our agent says we are down, so losing it we may
+            // go on alone after the trouble timeout, as the reference does.
+            p.eligible_sent = arbiter.then_some(p.mode_seq);
             p.arbiter_confirmed_eligible = false;
             self.out.push(Command::Log(LogLine::BackupActive { backup: from }));
             self.ping_arbiter();
@@ -818,12 +828,46 @@ impl Member {
     fn revoke_backup(&mut self, now: Millis) {
         let Role::Primary(p) = &mut self.role else { return };
         let Some(b) = p.backup.take() else { return };
+        self.out.push(Command::Log(LogLine::BackupRevoked { backup: b }));
+        self.enter_trouble(now);
+    }
+
+    /// The primary stops acknowledging and tells the arbiter it has no eligible backup (a
+    /// new declaration, `mode_seq`): it goes on alone once the arbiter confirms that
+    /// declaration, or after the trouble timeout when it may (see `primary_tick`).
+    fn enter_trouble(&mut self, now: Millis) {
+        let Role::Primary(p) = &mut self.role else { return };
         p.trouble_since = Some(now);
         p.mode_seq += 1;
         p.arbiter_confirmed_eligible = false;
-        self.out.push(Command::Log(LogLine::BackupRevoked { backup: b }));
         self.set_status(MemberStatus::InTrouble);
         self.ping_arbiter();
+    }
+
+    /// Every decision a primary makes on its own clock (going on alone after the trouble
+    /// timeout, acknowledging alone for `ack_lease` from now) assumes it watched that time
+    /// pass. A gap between two steps longer than [`Timing::pause_bound`] means it did not
+    /// (SIGSTOP, a VM pause, a stalled disk): whatever it knew before the gap proves
+    /// nothing now, since the backup may have taken over meanwhile. So the trouble timer
+    /// restarts (only a confirmation received after the gap, or a whole trouble timeout of
+    /// steps from now, lets it go on alone), and a primary that was acknowledging alone
+    /// enters trouble until it has fresh word. A primary with an active backup needs
+    /// nothing more: its lease counts from the `sent_at` its backup echoed, which a pause
+    /// never renews. A follower's timers only make it *ask* (the arbiter, the agents),
+    /// and the answer is the fresh evidence, so followers keep theirs.
+    fn notice_pause(&mut self, now: Millis) {
+        let gap = now.saturating_sub(self.last_step_at);
+        self.last_step_at = self.last_step_at.max(now);
+        if gap <= self.cfg.timing.pause_bound() {
+            return;
+        }
+        let Role::Primary(p) = &mut self.role else { return };
+        self.out.push(Command::Log(LogLine::Paused { gap }));
+        if p.trouble_since.is_some() {
+            p.trouble_since = Some(now);
+        } else if p.open && p.backup.is_none() && p.handover.is_none() {
+            self.enter_trouble(now);
+        }
     }
 
     fn primary_tick(&mut self, now: Millis, heartbeat: bool) {

@@ -291,3 +291,35 @@ fn planned_failover_to_a_no_failover_backup_does_not_leave_the_mirror_without_pr
     assert!(sim.primary_index().is_some(), "a primary again");
     heal_and_converge(&mut sim);
 }
+
+/// Regression (issue 14): a primary measures its trouble timeout only over time it ran.
+/// Without an arbiter it goes on alone a trouble timeout after losing its backup (it used
+/// to stay In Trouble for good), but one stopped with its agent (SIGSTOP) for longer than
+/// that must not go on alone the moment it resumes, on a timer that ran while it saw
+/// nothing: it waits a whole trouble timeout of its own steps.
+#[test]
+fn a_primary_paused_in_trouble_goes_on_alone_only_after_a_trouble_timeout_of_its_own() {
+    let mut sim = healthy(false);
+    let timeout = sim.cfg.timing.trouble_timeout();
+    sim.cut(0, 1);
+    sim.run_for(1_000, COMMIT_EVERY);
+    assert_eq!(sim.status(A), Some(MemberStatus::InTrouble), "A lost its backup");
+    let acked = sim.acked.len();
+    let pause = timeout + 2_000;
+    sim.pause(0, sim.now + pause, true);
+    sim.run_for(pause, COMMIT_EVERY);
+    sim.run_for(timeout - 200, COMMIT_EVERY);
+    no_violation(&sim);
+    assert_eq!(
+        sim.status(A),
+        Some(MemberStatus::InTrouble),
+        "A went on alone on a timer that ran while it was stopped"
+    );
+    assert_eq!(sim.acked.len(), acked, "nothing acknowledged within a trouble timeout of resuming");
+    sim.run_for(1_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert_eq!(sim.status(A), Some(MemberStatus::Primary), "A goes on alone a trouble timeout after resuming");
+    assert!(sim.acked.len() > acked, "and acknowledges again");
+    assert!(!sim.is_open_primary(B), "the backup never took over: it could not reach A's agent");
+    heal_and_converge(&mut sim);
+}
