@@ -365,6 +365,18 @@ impl Member {
         self.cfg.members.iter().filter(|m| m.kind == MemberKind::Failover && m.id != self.id).map(|m| m.id).collect()
     }
 
+    /// The members whose agents must answer before a takeover through the agents: the
+    /// other failover members. A lone failover member (its partner was demoted to DR)
+    /// asks every other member instead: one promoted while it was down may be primary
+    /// now, and an async's agent says so (its type comes with the answer).
+    fn takeover_peers(&self) -> Vec<MemberId> {
+        let failover = self.other_failover_members();
+        if !failover.is_empty() {
+            return failover;
+        }
+        self.cfg.members.iter().map(|m| m.id).filter(|&m| m != self.id).collect()
+    }
+
     // ---- becoming and leaving primary ----
 
     fn become_primary(&mut self, now: Millis, epoch: Epoch, open_at: Millis) {
@@ -635,6 +647,7 @@ impl Member {
     fn on_agent(&mut self, now: Millis, answer: AgentAnswer) {
         let better_than_peer = (self.journal.rank(), std::cmp::Reverse(self.id))
             > (answer.journal.rank(), std::cmp::Reverse(answer.member));
+        let of_async = self.cfg.kind_of(answer.member) != Some(MemberKind::Failover);
         let Role::Follower(f) = &mut self.role else { return };
         if !f.lost(now, self.cfg.timing.qos()) && !f.forced {
             return;
@@ -642,6 +655,14 @@ impl Member {
         let forced = f.forced;
         match answer.state {
             InstanceState::Running { primary: true, .. } if !forced => {}
+            // An async member (asked only by a lone failover member) never becomes
+            // primary by itself: a promoted one is a failover member again, and its agent
+            // says so before this answer is stepped. Running as a follower, hung or down,
+            // it is out of the way; its journal still counts as the others' do.
+            InstanceState::Running { primary: false, .. } | InstanceState::Hung | InstanceState::Down if of_async => {
+                f.agent_answers.insert(answer.member, answer);
+                self.try_agent_takeover(now);
+            }
             InstanceState::Running { primary: false, .. } if !forced && !better_than_peer => {}
             // A running follower that is nobody's active backup and whose journal is not
             // ahead of ours cannot become primary by itself (the only primary it could
@@ -667,7 +688,7 @@ impl Member {
         if !self.promotable() {
             return;
         }
-        let peers = self.other_failover_members();
+        let peers = self.takeover_peers();
         let Role::Follower(f) = &self.role else { return };
         if !peers.iter().all(|p| f.agent_answers.contains_key(p)) {
             return;
@@ -989,7 +1010,7 @@ impl Member {
         let promotable = self.promotable();
         let arbiter = self.cfg.arbiter;
         let epoch = self.epoch;
-        let peers = self.other_failover_members();
+        let peers = self.takeover_peers();
         let f = self.follower_mut();
         if let Some(asked) = f.asking_arbiter {
             if now.saturating_sub(asked) >= t.qos() {

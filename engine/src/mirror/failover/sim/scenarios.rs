@@ -323,3 +323,25 @@ fn a_primary_paused_in_trouble_goes_on_alone_only_after_a_trouble_timeout_of_its
     assert!(!sim.is_open_primary(B), "the backup never took over: it could not reach A's agent");
     heal_and_converge(&mut sim);
 }
+
+/// Regression (issue 14): the only failover member left (its partner was demoted to DR)
+/// takes over again after a restart, once the agents of every other member say none of
+/// them is primary. It used to wait for ever for a failover partner it no longer had.
+#[test]
+fn a_lone_failover_member_takes_over_after_its_restart() {
+    let mut sim = healthy(true);
+    sim.deliver(1, Event::Operator(OperatorCommand::DemoteToDr));
+    sim.run_for(4_000, COMMIT_EVERY);
+    assert!(sim.is_open_primary(A));
+    let old = epoch_of(&sim, A);
+    sim.crash(0);
+    sim.nodes[0].restart_at = Some(sim.now + 1_000);
+    sim.run_for(8_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.is_open_primary(A), "the lone failover member is primary again");
+    assert!(epoch_of(&sim, A) > old, "in a new epoch");
+    assert!(!sim.is_open_primary(B) && !sim.is_open_primary(D), "no async took over");
+    assert!(first_ack_in_epoch_after(&sim, A, old).is_some(), "and acknowledges commits");
+    heal_and_converge(&mut sim);
+    assert_eq!(sim.status(B), Some(MemberStatus::Connected), "the DR member follows it");
+}
