@@ -197,6 +197,30 @@ impl Client {
         }
     }
 
+    /// Sends one command without reading its reply: [`Client::reply_started`] tells when
+    /// it comes, [`Client::read_reply`] reads it.
+    pub fn send(&mut self, args: &[&[u8]]) -> Result<(), ClientError> {
+        encode(&mut self.pending, args)?;
+        Ok(self.send_pending()?)
+    }
+
+    /// Whether a reply has begun to arrive (or the connection closed) within `timeout`,
+    /// consuming nothing: a caller can wait in slices and look elsewhere in between.
+    pub fn reply_started(&mut self, timeout: Duration) -> io::Result<bool> {
+        if !self.reader.buffer().is_empty() {
+            return Ok(true);
+        }
+        let previous = self.socket.read_timeout()?;
+        self.socket.set_read_timeout(Some(timeout))?;
+        let arrived = self.reader.fill_buf().map(|_| ());
+        self.socket.set_read_timeout(previous)?;
+        match arrived {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sends all commands at once, then reads their replies in order. Error replies stay in
     /// the list as [`Reply::Error`], so one failing command does not hide the others.
     pub fn pipeline(&mut self, commands: &[&[&[u8]]]) -> Result<Vec<Reply>, ClientError> {

@@ -42,6 +42,7 @@ pub struct SettingsPatch {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EcpPatch {
+    pub app_name: Option<String>,
     pub max_app_servers: Option<u32>,
     pub wait_s: Option<u64>,
 }
@@ -174,6 +175,9 @@ impl SettingsPatch {
             set(&mut c.storage.file_cache_mb, s.file_cache_mb);
         }
         if let Some(e) = &self.ecp {
+            if let Some(name) = &e.app_name {
+                c.ecp.app_name = Some(name.to_ascii_uppercase());
+            }
             set(&mut c.ecp.max_app_servers, e.max_app_servers);
             set(&mut c.ecp.wait_s, e.wait_s);
         }

@@ -226,13 +226,13 @@ fn start_mirror(
 /// A primary with an active backup hands over before it stops (a planned failover), so
 /// stopping it never costs a failover timeout.
 async fn hand_over_before_stopping(mirror: &Arc<MirrorService>) {
-    use crate::mirror::status::{MirrorAction, MirrorControl};
+    use crate::mirror::status::{MemberStatus, MirrorAction, MirrorControl};
     let m = mirror.clone();
     let Ok(Ok(_)) = tokio::task::spawn_blocking(move || m.act(MirrorAction::PlannedFailover)).await else { return };
     tracing::info!("handing over to the backup before stopping");
     let deadline = tokio::time::Instant::now() + HANDOVER_TIMEOUT;
     while tokio::time::Instant::now() < deadline {
-        if mirror.status().is_none_or(|s| s.status != "Primary") {
+        if mirror.status().is_none_or(|s| s.status != MemberStatus::Primary) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -1,6 +1,8 @@
 //! The engine's management API (docs/api.md), blocking, with bounded timeouts. Errors say
 //! which request on which member failed and carry the engine's error name.
 
+use engine::mirror::config::MirrorConfig;
+use engine::mirror::status::MirrorStatus;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -147,10 +149,33 @@ impl Api {
         Ok(v["message"].as_str().unwrap_or_default().to_string())
     }
 
-    /// This member's Mirror Monitor, `None` while it is no mirror member.
-    pub fn mirror_status(&self) -> Result<Option<Value>, ApiError> {
-        let v = self.get("/api/mirror/status")?;
-        Ok(Some(v["status"].clone()).filter(|s| !s.is_null()))
+    /// This member's Mirror Monitor, typed as the engine defines it; `None` while it is
+    /// no mirror member.
+    pub fn mirror_status(&self) -> Result<Option<MirrorStatus>, ApiError> {
+        self.typed("/api/mirror/status", "status")
+    }
+
+    /// This member's mirror configuration, typed as the engine defines it; `None` while
+    /// it has none.
+    pub fn mirror_config(&self) -> Result<Option<MirrorConfig>, ApiError> {
+        self.typed("/api/mirror/config", "mirror")
+    }
+
+    /// The `key` object of GET `path` as the engine's type (null: `None`). An answer that
+    /// does not parse is refused, naming what did not (an engine of another version).
+    fn typed<T: serde::de::DeserializeOwned>(&self, path: &str, key: &str) -> Result<Option<T>, ApiError> {
+        let v = self.get(path)?;
+        if v[key].is_null() {
+            return Ok(None);
+        }
+        serde_json::from_value(v[key].clone()).map(Some).map_err(|e| ApiError::Refused {
+            member: self.member.clone(),
+            method: "GET".into(),
+            path: path.into(),
+            status: 200,
+            code: "FORMAT".into(),
+            message: format!("the answer is not what this installer's engine sends: {e}"),
+        })
     }
 
     pub fn healthy(&self) -> bool {

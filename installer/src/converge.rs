@@ -18,6 +18,8 @@ use crate::live::Live;
 use crate::manifest::{Manifest, MemberType};
 use crate::target::{Proc, Target, TargetError};
 use crate::ui::Ui;
+use engine::mirror::config::{MemberConfig, MemberType as EngineType, MirrorConfig};
+use engine::mirror::status::{DatabaseStatus, MemberStatus, MirrorStatus};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -334,22 +336,30 @@ impl<'a> Converge<'a> {
         Ok(())
     }
 
-    fn desired_config(&self, this: &str) -> Value {
+    fn desired_config(&self, this: &str) -> MirrorConfig {
         let mirror = self.manifest.mirror.as_ref().expect("called with a mirror");
-        let members: Vec<Value> = self
+        let members = self
             .manifest
             .mirror_members()
             .map(|m| {
                 let a = self.target.addresses(&m.name);
-                json!({ "name": m.name, "type": m.member_type.as_str(), "superserver": a.superserver, "mirror_address": a.mirror, "agent": a.agent })
+                MemberConfig {
+                    name: m.name.clone(),
+                    member_type: EngineType::from_word(m.member_type.as_str())
+                        .expect("the manifest's member types are the engine's words"),
+                    superserver: a.superserver,
+                    mirror_address: a.mirror,
+                    agent: a.agent,
+                }
             })
             .collect();
-        let mut config =
-            json!({ "name": mirror.name, "this_member": this, "qos_ms": mirror.qos_ms, "members": members });
-        if mirror.arbiter {
-            config["arbiter"] = json!(self.target.arbiter_address());
+        MirrorConfig {
+            name: mirror.name.clone(),
+            this_member: this.to_string(),
+            qos_ms: mirror.qos_ms,
+            arbiter: mirror.arbiter.then(|| self.target.arbiter_address()),
+            members,
         }
-        config
     }
 
     /// Configures the mirror everywhere, creates it when no member has it yet, waits for
@@ -358,10 +368,11 @@ impl<'a> Converge<'a> {
         let names: Vec<String> = self.manifest.mirror_members().map(|m| m.name.clone()).collect();
         for m in &names {
             let desired = self.desired_config(m);
-            if !config_matches(&self.live(m).mirror_config, &desired) {
-                let step = format!("configure mirror {}", desired["name"].as_str().unwrap_or_default());
+            if !config_matches(self.live(m).mirror_config.as_ref(), &desired) {
+                let step = format!("configure mirror {}", desired.name);
                 if self.change(m, step.clone()) {
-                    self.api(m).put("/api/mirror/config", &desired).during(&step, m)?;
+                    let body = serde_json::to_value(&desired).expect("a configuration serialises");
+                    self.api(m).put("/api/mirror/config", &body).during(&step, m)?;
                 }
             }
         }
@@ -413,7 +424,7 @@ impl<'a> Converge<'a> {
                 .iter()
                 .find(|m| {
                     s.target.proc_state(m) == Proc::Running
-                        && s.api(m).mirror_status().ok().flatten().is_some_and(|st| st["status"] == "Primary")
+                        && s.api(m).mirror_status().ok().flatten().is_some_and(|st| st.status == MemberStatus::Primary)
                 })
                 .cloned()
         };
@@ -438,7 +449,7 @@ impl<'a> Converge<'a> {
             found = find(self);
             let all_waiting = failover.iter().all(|m| {
                 self.target.proc_state(m) == Proc::Running
-                    && self.api(m).mirror_status().ok().flatten().is_some_and(|st| st["status"] == "Waiting")
+                    && self.api(m).mirror_status().ok().flatten().is_some_and(|st| st.status == MemberStatus::Waiting)
             });
             waiting_since = if all_waiting { waiting_since.or(Some(std::time::Instant::now())) } else { None };
             stuck = waiting_since.is_some_and(|t| t.elapsed() >= stuck_after);
@@ -507,8 +518,10 @@ impl<'a> Converge<'a> {
             self.refresh(member)?;
         }
         for (db, status) in self.live(member).mirrored() {
-            if (status == "Needs Activation" || status == "Needs Catchup") && !missing.contains(&db) {
-                let step = format!("activate database {db} ({status})");
+            if matches!(status, DatabaseStatus::NeedsActivation | DatabaseStatus::NeedsCatchup)
+                && !missing.contains(&db)
+            {
+                let step = format!("activate database {db} ({})", status.word());
                 if self.change(member, step.clone()) {
                     self.api(member).act(json!({ "action": "activate-database", "name": db })).during(&step, member)?;
                 }
@@ -602,8 +615,7 @@ impl<'a> Converge<'a> {
     fn wait_caught_up(&self, primary: &str, joiners: &[String]) -> Result<(), StepError> {
         // The primary's last written position (not only its durable one): writes made just
         // before, like the initial data, are part of what must have arrived.
-        let target_pos =
-            self.api(primary).mirror_status()?.map(|s| s["journal_position"].as_u64().unwrap_or(0)).unwrap_or(0);
+        let target_pos = self.api(primary).mirror_status()?.map_or(0, |s| s.journal_position);
         let bar = self.ui.spinner("waiting for every member to catch up".into());
         let mut lagging = String::new();
         let ok = crate::target::process::await_condition(WAIT_TIMEOUT, || {
@@ -630,78 +642,67 @@ impl<'a> Converge<'a> {
 
 /// A member's own status says it follows the primary, has every mirrored database
 /// dejournaling, and its mirror journal is durable up to `position`.
-pub fn caught_up(st: &Value, member_type: Option<MemberType>, position: u64, mirrored: usize) -> bool {
-    let word = st["status"].as_str().unwrap_or("");
-    let role_ok = match member_type {
-        Some(MemberType::Failover) => word == "Backup",
-        _ => word == "Connected",
+pub fn caught_up(st: &MirrorStatus, member_type: Option<MemberType>, position: u64, mirrored: usize) -> bool {
+    let role = match member_type {
+        Some(MemberType::Failover) => MemberStatus::Backup,
+        _ => MemberStatus::Connected,
     };
-    let dbs = st["databases"].as_array().cloned().unwrap_or_default();
-    role_ok
-        && dbs.len() >= mirrored
-        && dbs.iter().all(|d| d["status"] == "Dejournaling")
-        && st["durable_position"].as_u64().unwrap_or(0) >= position
+    st.status == role
+        && st.databases.len() >= mirrored
+        && st.databases.iter().all(|d| d.status == DatabaseStatus::Dejournaling)
+        && st.durable_position >= position
 }
 
-/// Whether the live mirror configuration already says what `desired` says (the engine
-/// upper-cases names and may add defaults: only the fields we set are compared).
-pub fn config_matches(live: &Value, desired: &Value) -> bool {
-    if live.is_null() {
-        return false;
-    }
-    let up = |v: &Value| v.as_str().map(str::to_ascii_uppercase);
-    if up(&live["name"]) != up(&desired["name"]) || up(&live["this_member"]) != up(&desired["this_member"]) {
-        return false;
-    }
-    if live["qos_ms"] != desired["qos_ms"] {
-        return false;
-    }
-    let arb = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
-    if arb(&live["arbiter"]) != arb(&desired["arbiter"]) {
-        return false;
-    }
-    let (Some(lm), Some(dm)) = (live["members"].as_array(), desired["members"].as_array()) else { return false };
-    lm.len() == dm.len()
-        && dm.iter().all(|d| {
-            lm.iter().any(|l| {
-                up(&l["name"]) == up(&d["name"])
-                    && ["type", "superserver", "mirror_address", "agent"].iter().all(|k| l[*k] == d[*k])
-            })
-        })
+/// Whether the live mirror configuration already says what `desired` says: equal once
+/// both are normalised as the engine keeps them (names upper-cased, members in name order).
+pub fn config_matches(live: Option<&MirrorConfig>, desired: &MirrorConfig) -> bool {
+    live.is_some_and(|l| l.normalised() == desired.normalised())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn desired() -> Value {
-        json!({ "name": "PHONEBOOK", "this_member": "MIRRORA", "qos_ms": 2000, "arbiter": "127.0.0.1:5",
+    fn desired() -> MirrorConfig {
+        serde_json::from_value(json!({ "name": "PHONEBOOK", "this_member": "MIRRORA", "qos_ms": 2000, "arbiter": "127.0.0.1:5",
                 "members": [
                     { "name": "MIRRORA", "type": "failover", "superserver": "127.0.0.1:1", "mirror_address": "127.0.0.1:2", "agent": "127.0.0.1:3" },
-                    { "name": "MIRRORB", "type": "failover", "superserver": "127.0.0.1:6", "mirror_address": "127.0.0.1:7", "agent": "127.0.0.1:8" } ] })
+                    { "name": "MIRRORB", "type": "failover", "superserver": "127.0.0.1:6", "mirror_address": "127.0.0.1:7", "agent": "127.0.0.1:8" } ] }))
+        .unwrap()
     }
 
     #[test]
-    fn a_configuration_matches_when_the_fields_we_set_agree() {
+    fn a_configuration_matches_when_equal_once_normalised() {
         let mut live = desired();
-        live["name"] = json!("phonebook");
-        live["extra_engine_default"] = json!(true);
-        assert!(config_matches(&live, &desired()));
-        assert!(!config_matches(&Value::Null, &desired()));
+        live.name = "phonebook".into();
+        live.members.reverse();
+        assert!(config_matches(Some(&live), &desired()), "names upper-cased, member order ignored");
+        assert!(!config_matches(None, &desired()));
         let mut moved = desired();
-        moved["members"][1]["mirror_address"] = json!("127.0.0.1:9");
-        assert!(!config_matches(&moved, &desired()), "a member's address changed");
+        moved.members[1].mirror_address = "127.0.0.1:9".into();
+        assert!(!config_matches(Some(&moved), &desired()), "a member's address changed");
         let mut no_arbiter = desired();
-        no_arbiter["arbiter"] = json!("");
-        assert!(!config_matches(&no_arbiter, &desired()));
+        no_arbiter.arbiter = Some(String::new());
+        assert!(!config_matches(Some(&no_arbiter), &desired()));
         let mut qos = desired();
-        qos["qos_ms"] = json!(3000);
-        assert!(!config_matches(&qos, &desired()));
+        qos.qos_ms = 3000;
+        assert!(!config_matches(Some(&qos), &desired()));
+        let mut dr = desired();
+        dr.members[1].member_type = EngineType::Dr;
+        assert!(!config_matches(Some(&dr), &desired()), "a member's type changed");
     }
 
     #[test]
     fn caught_up_needs_the_role_every_database_dejournaling_and_the_position() {
-        let st = |word: &str, pos: u64, db: &str| json!({ "status": word, "durable_position": pos, "databases": [ { "name": "A", "status": "Dejournaling" }, { "name": "B", "status": db } ] });
+        // A member's status as the engine sends it, read as the engine's type.
+        let st = |word: &str, pos: u64, db: &str| -> MirrorStatus {
+            serde_json::from_value(json!({
+                "mirror": "M", "member": "B", "type": "failover", "status": word, "primary": "A", "epoch": 7,
+                "failover_mode": "", "arbiter": "", "no_failover": false,
+                "journal_position": pos, "durable_position": pos, "acked_position": 0, "members": [],
+                "databases": [ { "name": "A", "status": "Dejournaling", "position": pos }, { "name": "B", "status": db, "position": pos } ] }))
+            .unwrap()
+        };
         let failover = Some(MemberType::Failover);
         assert!(caught_up(&st("Backup", 10, "Dejournaling"), failover, 10, 2));
         assert!(!caught_up(&st("Backup", 9, "Dejournaling"), failover, 10, 2), "behind the primary");

@@ -2,6 +2,8 @@
 //! their mappings, mirror configuration and Mirror Monitor status.
 
 use crate::api::{Api, ApiError};
+use engine::mirror::config::MirrorConfig;
+use engine::mirror::status::{DatabaseStatus, MirrorStatus};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -11,10 +13,11 @@ pub struct Live {
     pub databases: BTreeMap<String, Value>,
     /// Namespace -> (default database, global -> database).
     pub namespaces: BTreeMap<String, (String, BTreeMap<String, String>)>,
-    /// The `mirror` object of GET /api/mirror/config (null when none).
-    pub mirror_config: Value,
+    /// The `mirror` object of GET /api/mirror/config, typed as the engine defines it (None
+    /// when the member has no mirror configuration).
+    pub mirror_config: Option<MirrorConfig>,
     /// GET /api/mirror/status's `status` (None: not a mirror member yet).
-    pub status: Option<Value>,
+    pub status: Option<MirrorStatus>,
     /// The instance-wide durability (`always` or `buffered`) from GET /api/instance.
     pub durability: String,
     /// An app member's data servers as GET /api/ecp lists them (`name`, `address`,
@@ -50,11 +53,12 @@ impl Live {
                     .insert(name.to_string(), (ns["globals"].as_str().unwrap_or_default().to_string(), mappings));
             }
         }
-        live.mirror_config = api.get("/api/mirror/config")?["mirror"].clone();
+        live.mirror_config = api.mirror_config()?;
         live.status = api.mirror_status()?;
         Ok(live)
     }
 
+<<<<<<< HEAD
     /// An app member's data servers and their connection states (GET /api/ecp).
     pub fn fetch_ecp(api: &Api) -> Result<Vec<Value>, ApiError> {
         Ok(api.get("/api/ecp")?["servers"].as_array().cloned().unwrap_or_default())
@@ -65,14 +69,10 @@ impl Live {
         self.status.as_ref().and_then(|s| s["status"].as_str()).unwrap_or("")
     }
 
+=======
+>>>>>>> main
     /// Mirrored databases and their status on this member.
-    pub fn mirrored(&self) -> BTreeMap<String, String> {
-        self.status
-            .as_ref()
-            .and_then(|s| s["databases"].as_array().cloned())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|d| Some((d["name"].as_str()?.to_string(), d["status"].as_str().unwrap_or("").to_string())))
-            .collect()
+    pub fn mirrored(&self) -> BTreeMap<String, DatabaseStatus> {
+        self.status.iter().flat_map(|s| &s.databases).map(|d| (d.name.clone(), d.status)).collect()
     }
 }

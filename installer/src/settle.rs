@@ -12,7 +12,7 @@
 
 use crate::manifest::{Manifest, MemberType};
 use crate::target::{Proc, Target};
-use engine::mirror::status::{MemberLine, MirrorStatus};
+use engine::mirror::status::{MemberLine, MemberStatus, MirrorStatus};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -41,12 +41,12 @@ impl Seen {
             (Proc::Down, _) => "down".into(),
             (Proc::Paused, _) => "paused".into(),
             (Proc::Running, None) => "not answering".into(),
-            (Proc::Running, Some(s)) => s.status.to_ascii_lowercase(),
+            (Proc::Running, Some(s)) => s.status.to_string().to_ascii_lowercase(),
         }
     }
 
-    fn is(&self, word: &str) -> bool {
-        self.proc == Proc::Running && self.status.as_ref().is_some_and(|s| s.status == word)
+    fn is(&self, status: MemberStatus) -> bool {
+        self.proc == Proc::Running && self.status.as_ref().is_some_and(|s| s.status == status)
     }
 }
 
@@ -78,7 +78,7 @@ impl View {
 
     /// The member that takes writes, if exactly one does.
     pub fn primary(&self) -> Option<&Seen> {
-        let mut primaries = self.members.iter().filter(|s| s.is("Primary"));
+        let mut primaries = self.members.iter().filter(|s| s.is(MemberStatus::Primary));
         match (primaries.next(), primaries.next()) {
             (Some(p), None) => Some(p),
             _ => None,
@@ -94,12 +94,12 @@ impl View {
     /// in the primary's eyes and in its own.
     pub fn in_role_caught_up(&self, name: &str) -> bool {
         let Some(me) = self.member(name) else { return false };
-        if me.is("Primary") && self.primary().is_some_and(|p| p.name == name) {
+        if me.is(MemberStatus::Primary) && self.primary().is_some_and(|p| p.name == name) {
             return true;
         }
         let Some(line) = self.primary_line(name) else { return false };
         let caught_up = |s: &str| s == "Caught up" || s == "Active";
-        let own = if me.member_type == MemberType::Failover { "Backup" } else { "Connected" };
+        let own = if me.member_type == MemberType::Failover { MemberStatus::Backup } else { MemberStatus::Connected };
         line.status == own && caught_up(&line.journal_transfer) && line.dejournaling == "Caught up" && me.is(own)
     }
 
@@ -108,7 +108,9 @@ impl View {
     pub fn lost(&self, name: &str) -> bool {
         match self.primary() {
             Some(p) if p.name == name => false,
-            Some(_) => self.primary_line(name).is_none_or(|l| l.status != "Backup" && l.status != "Connected"),
+            Some(_) => self
+                .primary_line(name)
+                .is_none_or(|l| !matches!(l.status, MemberStatus::Backup | MemberStatus::Connected)),
             None => false,
         }
     }
@@ -124,7 +126,7 @@ impl View {
         let mut out = Vec::new();
         if self.primary().is_none() {
             let primaries: Vec<&str> =
-                self.members.iter().filter(|s| s.is("Primary")).map(|s| s.name.as_str()).collect();
+                self.members.iter().filter(|s| s.is(MemberStatus::Primary)).map(|s| s.name.as_str()).collect();
             out.push(if primaries.is_empty() {
                 "no member takes writes".to_string()
             } else {
@@ -271,7 +273,7 @@ pub fn no_failover_because(m: &Manifest, before: &View, primary: &str, needs_arb
     let backup = before.members.iter().find(|s| s.name != primary && s.member_type == MemberType::Failover);
     match backup {
         None => return Some(format!("no failover: {primary} has no failover partner; the mirror has no primary until it is back")),
-        Some(b) if !b.is("Backup") => {
+        Some(b) if !b.is(MemberStatus::Backup) => {
             return Some(format!(
                 "no failover: {} was {}, not the active backup, so it cannot take over without losing commits; the mirror has no primary until {primary} is back",
                 b.name,
@@ -325,7 +327,7 @@ mod tests {
         MemberLine {
             name: name.into(),
             member_type: EngineType::Failover,
-            status: status.into(),
+            status: MemberStatus::from_word(status).expect("a status word"),
             journal_transfer: transfer.into(),
             dejournaling: dejournaling.into(),
             journal_latency: Latency::default(),
@@ -344,7 +346,7 @@ mod tests {
                 mirror: "M".into(),
                 member: name.into(),
                 member_type: EngineType::Failover,
-                status: status.into(),
+                status: status.parse().expect("a status word"),
                 primary: None,
                 epoch: 7,
                 failover_mode: String::new(),

@@ -426,3 +426,15 @@ impl Drop for DownOnDrop<'_> {
         let _ = mirrorlab_in(self.0, &self.1, &["down", "--wipe"]);
     }
 }
+
+/// Headless Chromium (Debian's) on `url`, with time for the page's requests; `args` say
+/// what to write (`--dump-dom`, `--screenshot=...`).
+pub fn chromium(url: &str, profile: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=5000"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("run chromium")
+}

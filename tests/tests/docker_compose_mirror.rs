@@ -96,10 +96,11 @@ impl Lab {
     }
 }
 
-/// Every port a Compose file publishes is on `${MIRRORLAB_BIND:-127.0.0.1}` (no Docker
+/// Every port a Compose file publishes is on `${MIRRORLAB_BIND:-127.0.0.1}`, and every
+/// engine reads the admin password before it opens a port (no Docker
 /// needed: the files are read as text).
 #[test]
-fn compose_files_publish_on_loopback_unless_told_otherwise() {
+fn compose_files_publish_on_loopback_and_every_engine_has_the_admin_password() {
     for file in ["compose/mirror.yml", "compose/standalone.yml", "compose/ecp.yml"] {
         let text = std::fs::read_to_string(docker::repo_root().join(file)).unwrap();
         let mut in_ports = false;
@@ -121,6 +122,10 @@ fn compose_files_publish_on_loopback_unless_told_otherwise() {
             }
         }
         assert!(published >= 2, "{file} publishes no ports: the check reads nothing");
+        // Every engine has the admin password before it opens a port.
+        let engines = text.matches("image: mirrorlab/engine:").count() - usize::from(text.contains("\n  secrets:"));
+        let passwords = text.matches("MIRRORLAB_PASSWORD_FILE: /secrets/admin.password").count();
+        assert!(engines >= 1 && passwords >= engines, "{file}: {engines} engines, {passwords} with the admin password");
     }
 }
 

@@ -121,6 +121,16 @@ fn an_application_server_reads_and_writes_remote_globals_as_its_own() {
     let status: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status["servers"][0]["name"], "DS");
     assert_eq!(status["servers"][0]["state"], "Normal");
+    let Reply::Bulk(info) = a.command(&[b"INFO", b"ecp"]).unwrap() else { panic!("INFO") };
+    let info = String::from_utf8(info).unwrap();
+    assert!(info.contains("ecp_server_ds:state=Normal,member="), "{info}");
+    // The portal shows the Data Servers list with each one's state.
+    if mirrorlab_tests::tool_available("chromium", "ECP in the portal: headless Chromium") {
+        let url = format!("http://127.0.0.1:{}/", app.web_port);
+        let out = mirrorlab_tests::chromium(&url, &temp.path().join("profile"), &["--dump-dom"]);
+        let dom = String::from_utf8_lossy(&out.stdout);
+        assert!(dom.contains("<tr data-server=\"DS\" data-state=\"Normal\">"), "the portal's ECP panel:\n{dom}");
+    }
     let (_, body) = http(ds.web_port, "GET", "/api/ecp", None);
     let served: serde_json::Value = serde_json::from_str(&body).unwrap();
     let apps: Vec<&str> =
@@ -149,7 +159,24 @@ fn a_data_server_refuses_mismatched_mirror_flags_and_garbage() {
 }
 
 #[test]
-fn application_servers_follow_the_mirror_through_a_failover_and_lose_no_acknowledged_write() {
+fn application_servers_follow_the_mirror_through_a_kill_of_the_primary_and_lose_no_acknowledged_write() {
+    writes_through_a_fault_of_the_primary(&mut |lab: &mut Lab| lab.kill9(0));
+}
+
+#[test]
+fn application_servers_follow_the_mirror_away_from_a_paused_primary() {
+    // The paused engine stays stopped until the lab ends (which kills it).
+    writes_through_a_fault_of_the_primary(&mut |lab: &mut Lab| {
+        let pid = lab.engine(0).child.id() as i32;
+        // SAFETY: signals a child process this test started and still owns.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    });
+}
+
+/// A two-member mirror with an application server in front; a writer makes 400 INCRs
+/// (and a row per value) through it while `fault` strikes the primary after the first 100:
+/// every INCR is acknowledged, once, in order, and all of it is on the new primary.
+fn writes_through_a_fault_of_the_primary(fault: &mut dyn FnMut(&mut Lab)) {
     let mut lab = Lab::start(&[("MIRRORA", "failover"), ("MIRRORB", "failover")], 1000);
     lab.add_mirrored_database("PB");
     // The members' real superserver addresses, so the application server can find the
@@ -169,12 +196,14 @@ fn application_servers_follow_the_mirror_through_a_failover_and_lose_no_acknowle
         let mut c = client_in(port, "PHONEBOOK");
         let mut acknowledged = Vec::new();
         let mut errors = Vec::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
         while acknowledged.len() < 400 && std::time::Instant::now() < deadline {
             match c.incr("^Person(\"counter\")", "1") {
                 Ok(v) => {
                     let n: u64 = v.parse().unwrap();
-                    c.set(&format!("^Person(\"row\",{n})"), "x").unwrap();
+                    if let Err(e) = c.set(&format!("^Person(\"row\",{n})"), "x") {
+                        errors.push(e.to_string());
+                    }
                     acknowledged.push(n);
                 }
                 Err(e) => errors.push(e.to_string()),
@@ -182,14 +211,15 @@ fn application_servers_follow_the_mirror_through_a_failover_and_lose_no_acknowle
         }
         (acknowledged, errors)
     });
+    let mut watcher = lab.client(0, "PB");
     wait_until("writes through the application server", Duration::from_secs(30), || {
-        let counter = lab.client(0, "PB").get("^Person(\"counter\")").unwrap();
+        let counter = watcher.get("^Person(\"counter\")").unwrap();
         counter.and_then(|v| String::from_utf8(v).ok()?.parse::<u64>().ok()).is_some_and(|n| n >= 100)
     });
-    lab.kill9(0);
+    drop(watcher);
+    fault(&mut lab);
     let (acknowledged, errors) = writer.join().unwrap();
     assert!(errors.is_empty(), "the application server's clients saw errors: {errors:?}");
-    assert_eq!(acknowledged.len(), 400);
     // INCR replies are unique and consecutive: none was applied twice, none lost.
     let expected: Vec<u64> = (1..=400).collect();
     assert_eq!(acknowledged, expected);
@@ -202,4 +232,127 @@ fn application_servers_follow_the_mirror_through_a_failover_and_lose_no_acknowle
     let (_, body) = http(app.web_port, "GET", "/api/ecp", None);
     let status: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status["servers"][0]["member"], "MIRRORB", "{status}");
+}
+
+/// The raw protocol: a reattached channel's old connection cannot act, and the outcome of
+/// each write is told exactly (applied, with its reply; or not).
+#[test]
+fn a_reattached_channel_learns_the_outcome_of_each_write_and_its_old_connection_is_refused() {
+    let ds = Engine::start();
+    create_database(ds.web_port, "PB");
+    let connect = || Client::connect(format!("127.0.0.1:{}", ds.superserver_port), Duration::from_secs(5)).unwrap();
+    let attach = |c: &mut Client| match c.command(&[b"ECP", b"ATTACH", b"APP1", b"42", b"7", b"0"]).unwrap() {
+        Reply::Array(items) => match (&items[5], &items[6]) {
+            (Reply::Integer(local), Reply::Integer(_)) => *local as u64,
+            other => panic!("ATTACH ends {other:?}"),
+        },
+        other => panic!("ATTACH {other:?}"),
+    };
+    let key = |r: &str| {
+        mirrorlab_tests::engine::globals::key::encode(&mirrorlab_tests::engine::globals::reference::parse(r).unwrap())
+            .unwrap()
+    };
+    let mut old = connect();
+    let end = attach(&mut old);
+    let from = (end + 1).to_string();
+    let set = old.command(&[b"ECP", b"SET", b"1", b"PB", &key("^x(1)"), b"v"]).unwrap();
+    let Reply::Array(set) = set else { panic!("{set:?}") };
+    let incr = old.command(&[b"ECP", b"INCR", b"2", b"PB", &key("^n"), b"5"]).unwrap();
+    assert!(matches!(&incr, Reply::Array(items) if items[2] == Reply::Bulk(b"5".to_vec())), "{incr:?}");
+
+    let mut new = connect();
+    attach(&mut new);
+    let refused = error_of(old.command(&[b"ECP", b"SET", b"3", b"PB", &key("^x(2)"), b"w"]));
+    assert!(refused.starts_with("ECPREPLACED"), "{refused}");
+    let outcome =
+        |c: &mut Client, seq: &str| c.command(&[b"ECP", b"OUTCOME", seq.as_bytes(), from.as_bytes(), b"1"]).unwrap();
+    // SET 1 was applied where its reply said.
+    assert_eq!(outcome(&mut new, "1"), Reply::Array(vec![set[0].clone(), set[1].clone(), Reply::Bulk(Vec::new())]));
+    // INCR 2 answers the value it made, and is not applied again.
+    assert!(matches!(outcome(&mut new, "2"), Reply::Array(items) if items[2] == Reply::Bulk(b"5".to_vec())));
+    // The refused SET 3, and a request never sent, were not applied.
+    assert_eq!(outcome(&mut new, "3"), Reply::Nil);
+    assert_eq!(outcome(&mut new, "4"), Reply::Nil);
+    let mut d = client_in(ds.superserver_port, "PB");
+    assert_eq!(d.get("^x(2)").unwrap(), None);
+    assert_eq!(d.get("^n").unwrap(), Some(b"5".to_vec()));
+}
+
+/// A standalone data server killed and restarted on its address: requests wait (Trouble)
+/// and carry on, nothing acknowledged is lost and nothing is applied twice.
+#[test]
+fn requests_wait_out_a_data_server_restart() {
+    let temp = tempfile::tempdir().unwrap();
+    let (superserver, web) = (mirrorlab_tests::free_port(), mirrorlab_tests::free_port());
+    let ds_dir = temp.path().join("ds");
+    std::fs::create_dir_all(&ds_dir).unwrap();
+    let start_ds = || {
+        let child = mirrorlab_tests::engine_cmd()
+            .arg("start")
+            .arg("--data-dir")
+            .arg(&ds_dir)
+            .args(["--superserver-port", &superserver.to_string(), "--web-port", &web.to_string()])
+            .args(["--log-level", "warn"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Engine::attach(&ds_dir, child)
+    };
+    let mut ds = start_ds();
+    create_database(web, "PB");
+    let app = app_server(&temp.path().join("app"), &format!("127.0.0.1:{superserver}"), false);
+    let mut a = client_in(app.superserver_port, "PHONEBOOK");
+    for n in 1..=50u32 {
+        assert_eq!(a.incr("^Person(\"n\")", "1").unwrap(), n.to_string());
+    }
+    ds.kill9();
+    wait_until("the application server to see its data server in trouble", Duration::from_secs(10), || {
+        ecp_state(app.web_port) == "Trouble"
+    });
+    let port = app.superserver_port;
+    let writer = std::thread::spawn(move || {
+        let mut a = client_in(port, "PHONEBOOK");
+        (51..=100u32).map(|_| a.incr("^Person(\"n\")", "1").map_err(|e| e.to_string())).collect::<Vec<_>>()
+    });
+    let _ds = start_ds();
+    let replies = writer.join().unwrap();
+    let expected: Vec<Result<String, String>> = (51..=100u32).map(|n| Ok(n.to_string())).collect();
+    assert_eq!(replies, expected);
+    wait_until("the application server to be Normal again", Duration::from_secs(10), || {
+        ecp_state(app.web_port) == "Normal"
+    });
+    assert_eq!(client_in(superserver, "PB").get("^Person(\"n\")").unwrap(), Some(b"100".to_vec()));
+}
+
+/// Past `ecp.max_app_servers` a data server refuses the next application server: it is
+/// Disabled, and its requests fail at once with the reason instead of waiting.
+#[test]
+fn an_application_server_past_the_limit_is_disabled_with_the_reason() {
+    let temp = tempfile::tempdir().unwrap();
+    let ds_dir = temp.path().join("ds");
+    std::fs::create_dir_all(&ds_dir).unwrap();
+    let merge = ds_dir.join("merge.yaml");
+    std::fs::write(&merge, "config:\n  ecp: { max_app_servers: 1 }\n").unwrap();
+    let ds = Engine::start_in(&ds_dir, &["--merge", merge.to_str().unwrap()]);
+    create_database(ds.web_port, "PB");
+    let address = format!("127.0.0.1:{}", ds.superserver_port);
+    let _app1 = app_server(&temp.path().join("app1"), &address, false);
+    let app2_dir = temp.path().join("app2");
+    std::fs::create_dir_all(&app2_dir).unwrap();
+    std::fs::write(
+        app2_dir.join("merge.yaml"),
+        format!(
+            "actions:\n  create_ecp_server:\n    - {{ name: DS, address: \"{address}\" }}\n  create_database:\n    - {{ name: PB, server: DS, path: PB }}\n  create_mapping:\n    - {{ namespace: USER, global: \"Person*\", database: PB }}\n"
+        ),
+    )
+    .unwrap();
+    let app2 = Engine::start_in(&app2_dir, &["--merge", app2_dir.join("merge.yaml").to_str().unwrap()]);
+    wait_until("the second application server to be refused", Duration::from_secs(30), || {
+        ecp_state(app2.web_port) == "Disabled"
+    });
+    let started = std::time::Instant::now();
+    let refused = error_of(client_in(app2.superserver_port, "USER").command(&[b"GET", b"^Person(1)"]));
+    assert!(refused.starts_with("NETWORK") && refused.contains("ECPLIMIT"), "{refused}");
+    assert!(started.elapsed() < Duration::from_secs(5), "a disabled data server fails requests at once");
 }

@@ -480,3 +480,29 @@ fn a_resumed_old_primary_never_answers_the_health_check_as_primary() {
     let (code, _) = mirrorlab_tests::http(lab.web(1), "GET", "/mirror_status", None);
     assert_eq!(code, 200, "the new primary is healthy");
 }
+
+/// Regression (issue 14): the only failover member left, its partner demoted to DR, takes
+/// over again after a restart once the other member's agent says it is no primary (it
+/// used to wait for ever for a failover partner it no longer had).
+#[test]
+fn a_lone_failover_member_takes_over_after_its_restart() {
+    let mut lab = pair();
+    let mut a = lab.client(0, "DATA");
+    a.command(&[b"DURABILITY", b"always"]).unwrap();
+    a.set("^l(1)", "before the restart").unwrap();
+    drop(a);
+    lab.act(1, r#"{"action":"demote-to-dr"}"#);
+    lab.wait_status(1, "Connected");
+    lab.kill9(0);
+    lab.start_engine(0);
+    lab.wait_status(0, "Primary");
+    let mut a = lab.client(0, "DATA");
+    a.command(&[b"DURABILITY", b"always"]).unwrap();
+    assert_eq!(a.get("^l(1)").unwrap().as_deref(), Some(&b"before the restart"[..]));
+    a.set("^l(2)", "after").unwrap();
+    assert_eq!(lab.status(1)["type"], "dr", "the DR member stays DR");
+    let mut b = lab.client(1, "DATA");
+    wait_until("the DR member to follow the new primary", Duration::from_secs(15), || {
+        b.get("^l(2)").unwrap().is_some()
+    });
+}

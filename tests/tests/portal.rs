@@ -2,20 +2,7 @@
 //! a local lab, runs its script against the API, and the resulting DOM names the member in
 //! the title and shows every member's status; a screenshot is taken as well.
 
-use mirrorlab_tests::{lab_members, mirrorlab_ok, tool_available};
-use std::path::Path;
-use std::process::Command;
-
-/// Headless Chromium on `url`, with time for the page's requests; `args` say what to write.
-fn chromium(url: &str, profile: &Path, args: &[&str]) -> std::process::Output {
-    Command::new("chromium")
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=5000"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .arg(url)
-        .output()
-        .expect("run chromium")
-}
+use mirrorlab_tests::{chromium, lab_members, mirrorlab_ok, tool_available};
 
 #[test]
 fn each_members_portal_names_it_and_shows_every_members_status() {

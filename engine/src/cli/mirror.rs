@@ -80,7 +80,7 @@ pub fn wait_for(find: impl Fn() -> Result<Target>, want: &str, timeout: Duration
     let mut reached = None;
     crate::wait::until(timeout, Duration::from_millis(100), || match find().and_then(|target| status(&target)) {
         Ok(body) => {
-            let now = body.status.as_ref().map(|s| s.status.clone());
+            let now = body.status.as_ref().map(|s| s.status.status.to_string());
             if now.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(want)) {
                 reached = Some(body);
                 return true;
@@ -148,7 +148,7 @@ pub fn monitor(status: Option<&MirrorStatus>) -> String {
             vec![
                 m.name.clone(),
                 m.member_type.label().to_string(),
-                or_dash(&m.status),
+                m.status.to_string(),
                 or_dash(&m.journal_transfer),
                 or_dash(&m.dejournaling),
                 latency(&m.journal_latency),
@@ -164,8 +164,11 @@ pub fn monitor(status: Option<&MirrorStatus>) -> String {
     if s.databases.is_empty() {
         out.push_str("No mirrored databases.\n");
     } else {
-        let databases: Vec<Vec<String>> =
-            s.databases.iter().map(|d| vec![d.name.clone(), or_dash(&d.status), d.position.to_string()]).collect();
+        let databases: Vec<Vec<String>> = s
+            .databases
+            .iter()
+            .map(|d| vec![d.name.clone(), d.status.word().to_string(), d.position.to_string()])
+            .collect();
         out.push_str(&table(&["DATABASE", "STATUS", "POSITION"], &databases));
     }
     out
@@ -308,7 +311,7 @@ mod tests {
         assert_eq!(added, "database COMPANY is mirrored");
         let e = act(&target, &MirrorAction::AddDatabase { name: "nope".into() }).unwrap_err().to_string();
         assert_eq!(e, "DIRECTORY database NOPE does not exist");
-        fake.set_member_status("Backup");
+        fake.set_member_status(crate::mirror::status::MemberStatus::Backup);
         let e = act(&target, &MirrorAction::PlannedFailover).unwrap_err().to_string();
         assert_eq!(e, "ILLEGAL a planned failover starts on the primary");
         assert_eq!(act(&target, &MirrorAction::SetNoFailover).unwrap(), "no failover is set");

@@ -26,8 +26,10 @@ use std::time::{Duration, Instant};
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// How long a reply may take on an open connection before it counts as lost. Generous:
 /// a durable write on a mirror waits for the backup, and a data server under load is slow
-/// rather than gone (the monitor's pings tell the difference sooner).
+/// rather than gone. A channel waits in slices and gives up sooner when its monitor has
+/// moved to another member (a failover away from a paused primary).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+const REPLY_SLICE: Duration = Duration::from_millis(100);
 /// Between rounds of connection attempts.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
 /// How often the monitor pings its data server.
@@ -161,6 +163,11 @@ impl DataServer {
         server
     }
 
+    /// The name this application server attaches under.
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+
     pub fn wait(&self) -> Duration {
         self.wait
     }
@@ -288,7 +295,8 @@ impl DataServer {
     fn attach_to(&self, address: &str, channel: u64) -> std::result::Result<(Client, Attached), Refusal> {
         let retry = |e: ClientError| Refusal::Retry(format!("{address}: {e}"));
         let mut client = Client::connect(address, CONNECT_TIMEOUT).map_err(retry)?;
-        client.set_timeout(Some(REPLY_TIMEOUT)).map_err(|e| retry(e.into()))?;
+        // A paused member accepts connections and never answers: short, until attached.
+        client.set_timeout(Some(CONNECT_TIMEOUT)).map_err(|e| retry(e.into()))?;
         if let (Some(user), Some(password)) = (&self.config.user, &self.password) {
             match reply_of(client.command(&[b"AUTH", user.as_bytes(), password.as_bytes()])) {
                 Ok(Reply::Error(e)) => {
@@ -313,10 +321,36 @@ impl DataServer {
             }
             Reply::Error(e) if e.code.starts_with("ECP") => Err(Refusal::Final(format!("{address}: {e}"))),
             Reply::Error(e) => Err(Refusal::Retry(format!("{address}: {e}"))),
-            other => parse_attached(&other)
-                .map(|a| (client, a))
-                .ok_or_else(|| Refusal::Retry(format!("{address}: unexpected ATTACH reply {other:?}"))),
+            other => {
+                let a = parse_attached(&other)
+                    .ok_or_else(|| Refusal::Retry(format!("{address}: unexpected ATTACH reply {other:?}")))?;
+                client.set_timeout(Some(REPLY_TIMEOUT)).map_err(|e| retry(e.into()))?;
+                Ok((client, a))
+            }
         }
+    }
+
+    /// Sends a request and waits for its reply in slices: a mirror connection whose
+    /// member the monitor has left (it found another primary) stops waiting at once.
+    fn exchange(
+        &self,
+        client: &mut Client,
+        request: &[&[u8]],
+        member: &str,
+    ) -> std::result::Result<Reply, ClientError> {
+        client.send(request)?;
+        let started = Instant::now();
+        while !client.reply_started(REPLY_SLICE)? {
+            let moved = self.config.mirror && {
+                let k = self.known.lock();
+                k.state == ServerState::Normal && k.member != member
+            };
+            if moved || started.elapsed() >= REPLY_TIMEOUT {
+                let why = if moved { "the mirror's primary moved" } else { "no reply in time" };
+                return Err(ClientError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, why)));
+            }
+        }
+        client.read_reply()
     }
 
     /// A new channel for one session.
@@ -325,6 +359,7 @@ impl DataServer {
             server: self.clone(),
             id: self.next_channel.fetch_add(1, Ordering::Relaxed),
             client: None,
+            member: String::new(),
             seq: 0,
             from: [u64::MAX; 2],
             txn: false,
@@ -416,6 +451,8 @@ pub struct Channel {
     server: Arc<DataServer>,
     id: u64,
     client: Option<Client>,
+    /// The member the connection is attached to.
+    member: String,
     /// The last write request's sequence number.
     seq: u64,
     /// Where in each journal (local, mirror) a lost write is looked for: after the last
@@ -483,6 +520,7 @@ impl Channel {
                 }
                 let (client, attached) = self.server.connect(self.id, deadline)?;
                 self.client = Some(client);
+                self.member = attached.member.clone();
                 if self.txn {
                     self.txn = false;
                     self.txn_lost = true;
@@ -500,7 +538,7 @@ impl Channel {
             }
             let client = self.client.as_mut().expect("connected above");
             sent = true;
-            match reply_of(client.command(&request)) {
+            match reply_of(self.server.exchange(client, &request, &self.member)) {
                 Ok(Reply::Error(e)) if e.code == wire::MOVED || e.code == wire::REPLACED => {
                     // Refused before it ran: find the primary and send it again.
                     self.client = None;

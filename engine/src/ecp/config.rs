@@ -8,6 +8,11 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EcpConfig {
+    /// Application-server role: the name data servers know this application server by
+    /// (status, the limit). Default: the instance name and the start of its guid, unique
+    /// per data directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_name: Option<String>,
     /// Data-server role: how many application servers may attach at once; the next one is
     /// refused with the reason (the reference's `MaxServerConn`).
     pub max_app_servers: u32,
@@ -31,6 +36,7 @@ pub const MAX_APP_SERVERS_LIMIT: u32 = 254;
 impl Default for EcpConfig {
     fn default() -> Self {
         EcpConfig {
+            app_name: None,
             max_app_servers: DEFAULT_MAX_APP_SERVERS,
             wait_s: DEFAULT_WAIT_S,
             servers: BTreeMap::new(),
@@ -54,6 +60,9 @@ impl EcpConfig {
         }
         if !(1..=3600).contains(&self.wait_s) {
             return Err(format!("ecp.wait_s is {}; it must be between 1 and 3600 (seconds)", self.wait_s));
+        }
+        if let Some(name) = &self.app_name {
+            check_name("ECP application server", name)?;
         }
         for (name, s) in &self.servers {
             check_name("ECP data server", name)?;

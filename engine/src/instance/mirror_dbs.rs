@@ -265,13 +265,13 @@ impl Instance {
             };
             let position = if follows { meta.journal_position.max(last) } else { meta.journal_position };
             seen.push(db.name().to_string());
-            out.push(MirroredDatabase { name: db.name().to_string(), status: status.word().into(), position });
+            out.push(MirroredDatabase { name: db.name().to_string(), status, position });
         }
         for (name, position) in self.mirror_state.lock().dismounted.iter() {
             if !seen.contains(name) {
                 out.push(MirroredDatabase {
                     name: name.clone(),
-                    status: DatabaseStatus::Dismounted.word().into(),
+                    status: DatabaseStatus::Dismounted,
                     position: *position,
                 });
             }

@@ -80,23 +80,17 @@ impl Instance {
         let ecp = &config.ecp;
         self.ecp.service.set_limit(ecp.max_app_servers);
         let wait = Duration::from_secs(ecp.wait_s);
+        let app = app_name(config);
         let mut servers = self.ecp.servers.write();
         let mut next = BTreeMap::new();
         for (name, c) in &ecp.servers {
             let password = self.ecp_password(name, c);
-            let keep = servers
-                .get(name)
-                .filter(|s| s.config == *c && s.wait() == wait && s.password_matches(password.as_deref()));
+            let keep = servers.get(name).filter(|s| {
+                s.config == *c && s.wait() == wait && s.app() == app && s.password_matches(password.as_deref())
+            });
             let server = match keep {
                 Some(s) => s.clone(),
-                None => DataServer::start(
-                    name.clone(),
-                    c.clone(),
-                    password,
-                    config.instance.name.to_ascii_uppercase(),
-                    self.ecp.incarnation,
-                    wait,
-                ),
+                None => DataServer::start(name.clone(), c.clone(), password, app.clone(), self.ecp.incarnation, wait),
             };
             next.insert(name.clone(), server);
         }
@@ -388,6 +382,14 @@ impl Instance {
     pub(crate) fn remote_ack_now(&self) -> WriteAck {
         WriteAck { journal: JournalId::Local, position: self.journal.last_position(), wait: false }
     }
+}
+
+/// The name data servers know this application server by (`ecp.app_name`).
+fn app_name(config: &super::config::Config) -> String {
+    config.ecp.app_name.clone().unwrap_or_else(|| {
+        let guid: String = config.instance.guid.chars().filter(char::is_ascii_alphanumeric).take(8).collect();
+        format!("{}-{guid}", config.instance.name).to_ascii_uppercase()
+    })
 }
 
 fn lost_txn(server: &str) -> EngineError {

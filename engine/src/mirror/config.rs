@@ -106,6 +106,21 @@ fn default_qos_ms() -> u32 {
 pub const QOS_RANGE_MS: (u32, u32) = (300, 60_000);
 
 impl MirrorConfig {
+    /// The same configuration as the engine keeps it, for comparing two with `==`: names
+    /// upper-cased and trimmed, an empty arbiter as none, members in name order (their
+    /// order says nothing). Checks nothing: see [`MirrorConfig::validate`].
+    pub fn normalised(&self) -> MirrorConfig {
+        let mut c = self.clone();
+        c.name = c.name.trim().to_ascii_uppercase();
+        c.this_member = c.this_member.trim().to_ascii_uppercase();
+        c.arbiter = c.arbiter.filter(|a| !a.trim().is_empty());
+        for m in &mut c.members {
+            m.name = m.name.trim().to_ascii_uppercase();
+        }
+        c.members.sort_by(|a, b| a.name.cmp(&b.name));
+        c
+    }
+
     /// Normalises names (upper case) and checks every rule; all problems at once, each
     /// naming the field.
     pub fn validate(mut self) -> Result<MirrorConfig, Vec<String>> {

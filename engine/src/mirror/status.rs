@@ -7,6 +7,7 @@
 
 use super::config::MemberType;
 use crate::error::EngineError;
+pub use crate::mirror::failover::{DatabaseStatus, MemberStatus};
 use serde::{Deserialize, Serialize};
 
 /// One member's view of the mirror.
@@ -17,9 +18,9 @@ pub struct MirrorStatus {
     pub member: String,
     #[serde(rename = "type")]
     pub member_type: MemberType,
-    /// Member status: Primary, Backup, Connected, In Trouble, Transition, Synchronizing,
-    /// Waiting, Stopped, Crashed, Down, Not Initialized.
-    pub status: String,
+    /// Member status (Primary, Backup, Connected, In Trouble, ...), and why a member that
+    /// cannot rejoin cannot.
+    pub status: StatusLine,
     /// The primary's name, as this member knows it.
     pub primary: Option<String>,
     /// This member's durable epoch.
@@ -46,7 +47,7 @@ pub struct MemberLine {
     pub name: String,
     #[serde(rename = "type")]
     pub member_type: MemberType,
-    pub status: String,
+    pub status: MemberStatus,
     /// Active, Caught up, `<time> behind`, or `Disconnected on <time>`.
     pub journal_transfer: String,
     /// Caught up, `<time> behind`, or Disconnected.
@@ -75,11 +76,74 @@ pub struct Latency {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MirroredDatabase {
     pub name: String,
-    /// Normal, Dejournaling, Needs Activation, Needs Catchup, Catchup Running, Dismounted,
-    /// Obsolete.
-    pub status: String,
+    pub status: DatabaseStatus,
     /// The mirror journal position the database reflects.
     pub position: u64,
+}
+
+/// A member's status as its own Mirror Monitor shows it: the status, and, when the member
+/// cannot rejoin without being rebuilt, why. On the wire it stays one string, the word
+/// alone or `Waiting (data is inconsistent with the mirror: <why>)`, as it always was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusLine {
+    pub status: MemberStatus,
+    /// Why this member cannot rejoin (it holds records the primary never had).
+    pub problem: Option<String>,
+}
+
+const PROBLEM_PREFIX: &str = " (data is inconsistent with the mirror: ";
+
+impl StatusLine {
+    pub fn new(status: MemberStatus) -> StatusLine {
+        StatusLine { status, problem: None }
+    }
+}
+
+impl From<MemberStatus> for StatusLine {
+    fn from(status: MemberStatus) -> StatusLine {
+        StatusLine::new(status)
+    }
+}
+
+impl PartialEq<MemberStatus> for StatusLine {
+    fn eq(&self, other: &MemberStatus) -> bool {
+        self.status == *other
+    }
+}
+
+impl std::fmt::Display for StatusLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.problem {
+            None => write!(f, "{}", self.status),
+            Some(why) => write!(f, "{}{PROBLEM_PREFIX}{why})", self.status),
+        }
+    }
+}
+
+impl std::str::FromStr for StatusLine {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<StatusLine, String> {
+        let (word, problem) = match text.split_once(PROBLEM_PREFIX) {
+            Some((word, rest)) => (word, Some(rest.strip_suffix(')').unwrap_or(rest).to_string())),
+            None => (text, None),
+        };
+        let status = MemberStatus::from_word(word).ok_or_else(|| format!("unknown member status {word:?}"))?;
+        Ok(StatusLine { status, problem })
+    }
+}
+
+impl Serialize for StatusLine {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusLine {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StatusLine, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// Operator actions (management API, `engine mirror <verb>`).
@@ -142,5 +206,31 @@ pub trait MirrorControl: Send + Sync {
     /// Where this member's mirrored commits spend their time (`None`: not measured).
     fn commit_stages(&self) -> Option<std::sync::Arc<crate::mirror::stages::CommitStages>> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed statuses travel as the words they always were: every member status and
+    /// database status is its Mirror Monitor word in JSON, and a status line with a
+    /// problem is one string that reads back as the same status and problem.
+    #[test]
+    fn statuses_travel_as_their_words() {
+        for s in MemberStatus::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.to_string()));
+            assert_eq!(MemberStatus::from_word(&s.to_string()), Some(s));
+        }
+        for d in DatabaseStatus::ALL {
+            assert_eq!(serde_json::to_value(d).unwrap(), serde_json::json!(d.word()));
+        }
+        let inconsistent = StatusLine { status: MemberStatus::Waiting, problem: Some("rebuild (x)".into()) };
+        let text = serde_json::to_string(&inconsistent).unwrap();
+        assert_eq!(text, r#""Waiting (data is inconsistent with the mirror: rebuild (x))""#);
+        assert_eq!(serde_json::from_str::<StatusLine>(&text).unwrap(), inconsistent);
+        assert_eq!(serde_json::from_str::<StatusLine>(r#""In Trouble""#).unwrap(), MemberStatus::InTrouble);
+        assert!(serde_json::from_str::<StatusLine>(r#""Sleeping""#).is_err());
+        assert!(serde_json::from_str::<MemberStatus>(r#""InTrouble""#).is_err(), "only the words");
     }
 }

@@ -13,7 +13,7 @@
 //! - a change of users or roles reaches open connections at their next command: their
 //!   rights are read again, and a deleted or disabled user is back to `NOAUTH`;
 //! - commands beyond globals need privileges: `MIRROR` (status: monitor; actions: mirror
-//!   operator), `CLIENT KILL` and `CONFIG RESETSTAT` (admin). Globals are checked by the
+//!   operator), `CLIENT KILL`, `CONFIG RESETSTAT` and `ECP` (admin). Globals are checked by the
 //!   instance against the database each global maps to.
 
 use super::backend::Backend;
@@ -118,6 +118,9 @@ fn needed(cmd: &Command<'_>) -> Option<(Privilege, &'static str)> {
         // Every client's commands and their values, whatever the databases' roles say.
         Command::Monitor => Some((Privilege::Admin, "monitor every command")),
         Command::ConfigResetStat => Some((Privilege::Admin, "reset statistics")),
+        // An application server acts for all of its users, and an ATTACH takes over a
+        // channel (its old connection is refused from then on): the service's account.
+        Command::Ecp { .. } => Some((Privilege::Admin, "serve as an ECP application server")),
         _ => None,
     }
 }

@@ -486,7 +486,9 @@ pub(crate) fn execute<B: Backend>(
         Command::Info { sections } => {
             let keys = if info::wants_keyspace(&sections) { keyspace::count(b, s).ok() } else { None };
             let ks = info::Keyspace { namespace: s.namespace.clone(), keys };
-            w.verbatim(&info::info_text(&b.status(), shared, &sections, &ks, conn.replication.as_ref()));
+            let ecp = if info::wants_section(&sections, "ecp") { Some(b.ecp_status()) } else { None };
+            let sources = info::Sources { keyspace: &ks, replication: conn.replication.as_ref(), ecp: ecp.as_ref() };
+            w.verbatim(&info::info_text(&b.status(), shared, &sections, &sources));
         }
         Command::Command(q) => command_reply(&mut w, q),
         Command::ConfigGet { patterns } => {

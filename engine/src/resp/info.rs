@@ -14,7 +14,15 @@ use std::sync::atomic::Ordering;
 pub const REDIS_COMPATIBLE_VERSION: &str = "7.2.0";
 
 const SECTIONS: &[&str] =
-    &["server", "clients", "memory", "persistence", "stats", "replication", "keyspace", "mirrorlab"];
+    &["server", "clients", "memory", "persistence", "stats", "replication", "keyspace", "mirrorlab", "ecp"];
+
+/// What INFO reports beyond the instance's status and the server's counters.
+pub(crate) struct Sources<'a> {
+    pub keyspace: &'a Keyspace,
+    pub replication: Option<&'a Replication>,
+    /// Both ECP roles, when the ECP section is asked for.
+    pub ecp: Option<&'a crate::ecp::status::EcpStatus>,
+}
 
 /// What INFO's keyspace section says: the connection's namespace and its node count
 /// (`None` when counting failed, e.g. the namespace was deleted).
@@ -63,8 +71,7 @@ pub(crate) fn info_text(
     status: &InstanceStatus,
     shared: &Shared,
     requested: &[String],
-    keyspace: &Keyspace,
-    replication: Option<&Replication>,
+    sources: &Sources<'_>,
 ) -> String {
     let all = requested.is_empty() || requested.iter().any(|s| matches!(s.as_str(), "default" | "all" | "everything"));
     let mut out = String::with_capacity(1024);
@@ -76,7 +83,7 @@ pub(crate) fn info_text(
             out.push_str("\r\n");
         }
         // Writing to a String cannot fail.
-        let _ = write_section(&mut out, section, status, shared, keyspace, replication);
+        let _ = write_section(&mut out, section, status, shared, sources);
     }
     out
 }
@@ -93,9 +100,9 @@ fn write_section(
     section: &str,
     st: &InstanceStatus,
     shared: &Shared,
-    keyspace: &Keyspace,
-    replication: Option<&Replication>,
+    sources: &Sources<'_>,
 ) -> std::fmt::Result {
+    let (keyspace, replication) = (sources.keyspace, sources.replication);
     let uptime = shared.started.elapsed().as_secs();
     match section {
         "server" => {
@@ -147,6 +154,35 @@ fn write_section(
             write!(out, "data_dir:{}\r\n", st.data_dir)?;
             write!(out, "databases:{}\r\nnamespaces:{}\r\n", st.databases, st.namespaces)?;
             write!(out, "durability:{}\r\nweb_port:{}\r\n", appendfsync(st.durability), st.web_port)?;
+        }
+        // ECP (docs/design/ecp.md): one line per data server, then this data server's side.
+        "ecp" => {
+            out.push_str("# ECP\r\n");
+            if let Some(e) = sources.ecp {
+                for s in &e.servers {
+                    write!(
+                        out,
+                        "ecp_server_{}:state={},member={},address={},mirror={},epoch={},pending={},requests={},reconnects={},reissued={}\r\n",
+                        s.name.to_ascii_lowercase(),
+                        s.state.name().replace(' ', "_"),
+                        s.member,
+                        s.member_address,
+                        u8::from(s.mirror),
+                        s.epoch,
+                        s.pending,
+                        s.requests,
+                        s.reconnects,
+                        s.reissued
+                    )?;
+                }
+                write!(
+                    out,
+                    "ecp_app_servers:{}\r\necp_max_app_servers:{}\r\n",
+                    e.app_servers.len(),
+                    e.max_app_servers
+                )?;
+                write!(out, "ecp_requests_served:{}\r\n", e.requests_served)?;
+            }
         }
         _ => {}
     }

@@ -14,7 +14,9 @@ use crate::instance::{
     Direction, Durability, DurableWait, InstanceStatus, JournalId, MirrorMode, Session, Update, WriteAck,
 };
 use crate::mirror::config::MemberType;
-use crate::mirror::status::{Latency, MemberLine, MirrorAction, MirrorControl, MirrorStatus, MirroredDatabase};
+use crate::mirror::status::{
+    DatabaseStatus, Latency, MemberLine, MemberStatus, MirrorAction, MirrorControl, MirrorStatus, MirroredDatabase,
+};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::ops::Bound::{Excluded, Included, Unbounded};
@@ -291,10 +293,10 @@ impl FakeMirror {
         Arc::new(FakeMirror { status: Mutex::new(status), actions: Mutex::new(Vec::new()) })
     }
 
-    /// Sets this member's status word ("Primary", "Backup", "In Trouble", ...).
-    pub fn set_member_status(&self, word: &str) {
+    /// Sets this member's status.
+    pub fn set_member_status(&self, status: MemberStatus) {
         if let Some(s) = self.status.lock().as_mut() {
-            s.status = word.to_string();
+            s.status = status.into();
         }
     }
 }
@@ -306,7 +308,7 @@ impl MirrorControl for FakeMirror {
 
     fn act(&self, action: MirrorAction) -> Result<String> {
         self.actions.lock().push(action.clone());
-        let is_primary = self.status.lock().as_ref().is_some_and(|s| s.status == "Primary");
+        let is_primary = self.status.lock().as_ref().is_some_and(|s| s.status == MemberStatus::Primary);
         match action {
             MirrorAction::PlannedFailover if !is_primary => {
                 Err(EngineError::Invalid("a planned failover starts on the primary".into()))
@@ -321,16 +323,16 @@ impl MirrorControl for FakeMirror {
 
     /// The fake has no lease: its primary acknowledges while its status says Primary.
     fn acknowledging_primary(&self) -> bool {
-        self.status.lock().as_ref().is_some_and(|s| s.status == "Primary")
+        self.status.lock().as_ref().is_some_and(|s| s.status == MemberStatus::Primary)
     }
 }
 
 /// A primary's view of a mirror of two failover members and a DR async.
 pub(crate) fn sample_status() -> MirrorStatus {
-    let member = |name: &str, member_type, status: &str, transfer: &str, dejournaling: &str, position| MemberLine {
+    let member = |name: &str, member_type, status, transfer: &str, dejournaling: &str, position| MemberLine {
         name: name.into(),
         member_type,
-        status: status.into(),
+        status,
         journal_transfer: transfer.into(),
         dejournaling: dejournaling.into(),
         journal_latency: Latency { time_ms: 0, bytes: 0, files: 0 },
@@ -342,7 +344,7 @@ pub(crate) fn sample_status() -> MirrorStatus {
         mirror: "DEMO".into(),
         member: "MIRRORA".into(),
         member_type: MemberType::Failover,
-        status: "Primary".into(),
+        status: MemberStatus::Primary.into(),
         primary: Some("MIRRORA".into()),
         epoch: 7,
         failover_mode: "Arbiter Controlled".into(),
@@ -352,13 +354,13 @@ pub(crate) fn sample_status() -> MirrorStatus {
         durable_position: 1042,
         acked_position: 1040,
         members: vec![
-            member("MIRRORA", MemberType::Failover, "Primary", "", "", 1042),
-            member("MIRRORB", MemberType::Failover, "Backup", "Active", "Caught up", 1042),
-            member("DR", MemberType::Dr, "Connected", "2 s behind", "Caught up", 1001),
+            member("MIRRORA", MemberType::Failover, MemberStatus::Primary, "", "", 1042),
+            member("MIRRORB", MemberType::Failover, MemberStatus::Backup, "Active", "Caught up", 1042),
+            member("DR", MemberType::Dr, MemberStatus::Connected, "2 s behind", "Caught up", 1001),
         ],
         databases: vec![
-            MirroredDatabase { name: "COMPANY".into(), status: "Normal".into(), position: 1042 },
-            MirroredDatabase { name: "PERSONAL".into(), status: "Normal".into(), position: 1042 },
+            MirroredDatabase { name: "COMPANY".into(), status: DatabaseStatus::Normal, position: 1042 },
+            MirroredDatabase { name: "PERSONAL".into(), status: DatabaseStatus::Normal, position: 1042 },
         ],
     }
 }

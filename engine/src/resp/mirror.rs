@@ -65,7 +65,7 @@ pub(crate) fn write_status(w: &mut ReplyWriter, s: &MirrorStatus) {
     text(w, "mirror", &s.mirror);
     text(w, "member", &s.member);
     text(w, "type", member_type_name(s.member_type));
-    text(w, "status", &s.status);
+    text(w, "status", &s.status.to_string());
     w.bulk(b"primary");
     match &s.primary {
         Some(p) => w.bulk(p.as_bytes()),
@@ -95,7 +95,7 @@ fn write_member(w: &mut ReplyWriter, m: &MemberLine) {
     w.map(9);
     text(w, "name", &m.name);
     text(w, "type", member_type_name(m.member_type));
-    text(w, "status", &m.status);
+    text(w, "status", &m.status.to_string());
     text(w, "journal_transfer", &m.journal_transfer);
     text(w, "dejournaling", &m.dejournaling);
     w.bulk(b"journal_latency");
@@ -120,7 +120,7 @@ fn write_latency(w: &mut ReplyWriter, l: &Latency) {
 fn write_database(w: &mut ReplyWriter, d: &MirroredDatabase) {
     w.map(3);
     text(w, "name", &d.name);
-    text(w, "status", &d.status);
+    text(w, "status", d.status.word());
     number(w, "position", d.position);
 }
 

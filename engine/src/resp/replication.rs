@@ -23,7 +23,7 @@ use super::execute::{execute, Conn, Flow};
 use super::reply::ReplyWriter;
 use super::server::Shared;
 use crate::instance::JournalId;
-use crate::mirror::status::MirrorStatus;
+use crate::mirror::status::{MemberStatus, MirrorStatus};
 use std::time::Duration;
 
 /// The longest WAIT; `WAIT n 0` (forever in Redis) waits this long at most.
@@ -58,21 +58,21 @@ fn split_address(a: &str) -> Option<(String, u16)> {
 }
 
 /// Statuses in which a member receives the primary's journal.
-fn streaming(status: &str) -> bool {
-    matches!(status, "Backup" | "Connected")
+fn streaming(status: MemberStatus) -> bool {
+    matches!(status, MemberStatus::Backup | MemberStatus::Connected)
 }
 
 /// The topology from a mirror member's status and the members' superserver addresses.
 pub(crate) fn from_status(s: &MirrorStatus, superservers: &[(String, String)]) -> Replication {
     let address = |name: &str| superservers.iter().find(|(n, _)| n == name).and_then(|(_, a)| split_address(a));
-    let master = s.status == "Primary";
+    let master = s.status == MemberStatus::Primary;
     let replicas = if master {
         s.members
             .iter()
             .filter(|m| m.name != s.member)
             .filter_map(|m| {
                 let (host, port) = address(&m.name)?;
-                Some(Replica { host, port, offset: m.position, online: streaming(&m.status) })
+                Some(Replica { host, port, offset: m.position, online: streaming(m.status) })
             })
             .collect()
     } else {
@@ -81,7 +81,7 @@ pub(crate) fn from_status(s: &MirrorStatus, superservers: &[(String, String)]) -
     Replication {
         master,
         primary: if master { None } else { s.primary.as_deref().and_then(address) },
-        link_up: !master && streaming(&s.status),
+        link_up: !master && streaming(s.status.status),
         offset: s.durable_position,
         replicas,
     }
@@ -296,7 +296,9 @@ mod tests {
 
     #[test]
     fn backup_and_dr_are_slaves_of_the_primary() {
-        for (member, status) in [("MIRRORB", "Backup"), ("DR", "Connected"), ("DR", "Waiting")] {
+        for (member, status) in
+            [("MIRRORB", MemberStatus::Backup), ("DR", MemberStatus::Connected), ("DR", MemberStatus::Waiting)]
+        {
             let mut s = sample_status();
             s.member = member.into();
             s.status = status.into();
@@ -304,7 +306,7 @@ mod tests {
             let r = from_status(&s, &addresses());
             assert!(!r.master);
             assert_eq!(r.primary, Some(("10.0.0.1".into(), 1972)));
-            assert_eq!(r.link_up, status != "Waiting");
+            assert_eq!(r.link_up, status != MemberStatus::Waiting);
             assert_eq!(r.offset, 1001);
             assert_eq!(
                 readonly_error(&r),
@@ -312,7 +314,7 @@ mod tests {
             );
         }
         let mut s = sample_status();
-        s.status = "Waiting".into();
+        s.status = MemberStatus::Waiting.into();
         s.primary = None;
         let r = from_status(&s, &addresses());
         assert_eq!(

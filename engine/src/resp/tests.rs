@@ -8,6 +8,7 @@ use super::memory::MemoryBackend;
 use super::server::{serve, ServerLimits};
 use crate::client::{Client, ClientError, Reply};
 use crate::instance::{Direction, Durability, Instance};
+use crate::mirror::status::MemberStatus;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
@@ -876,7 +877,7 @@ fn mirror_status_has_the_json_fields_and_actions_reach_the_member() {
     let Err(ClientError::Server(e)) = c.command(&[b"MIRROR", b"ADD", b"nope"]) else { panic!("ADD nope") };
     assert_eq!((e.code.as_str(), e.message.as_str()), ("DIRECTORY", "database NOPE does not exist"));
     assert_eq!(c.command(&[b"MIRROR", b"NOFAILOVER", b"set"]).unwrap(), Reply::Simple("no failover is set".into()));
-    fake.set_member_status("Backup");
+    fake.set_member_status(MemberStatus::Backup);
     assert_eq!(code(c.command(&[b"MIRROR", b"FAILOVER"])), "ILLEGAL");
     // In a pipeline, MIRROR's reply keeps its place.
     let replies = c
@@ -899,7 +900,7 @@ fn mirror_status_has_the_json_fields_and_actions_reach_the_member() {
     );
 
     // RESP3: a map with a boolean and a null where RESP2 has an integer and a nil.
-    fake.set_member_status("Primary");
+    fake.set_member_status(MemberStatus::Primary);
     if let Some(s) = fake.status.lock().as_mut() {
         s.primary = None;
         s.no_failover = true;
@@ -963,7 +964,7 @@ fn role_info_hello_and_wait_tell_the_mirror_topology() {
     ];
     let mut backup = sample_status();
     backup.member = "MIRRORB".into();
-    backup.status = "Backup".into();
+    backup.status = MemberStatus::Backup.into();
     backup.durable_position = 1041;
     let fake = FakeMirror::new(Some(backup));
     *backend.mirror.lock() = Some(fake.clone());

@@ -602,7 +602,14 @@ async fn mirror_status_actions_and_health_with_a_member() {
     // Health: SUCCESS only for a primary acknowledging writes.
     let r = s.get("/mirror_status").await;
     assert_eq!((r.status, r.body.as_str()), (200, "SUCCESS"));
-    for other in ["In Trouble", "Transition", "Backup", "Connected", "Down"] {
+    use crate::mirror::status::MemberStatus;
+    for other in [
+        MemberStatus::InTrouble,
+        MemberStatus::Transition,
+        MemberStatus::Backup,
+        MemberStatus::Connected,
+        MemberStatus::Down,
+    ] {
         fake.set_member_status(other);
         let r = s.get("/mirror_status").await;
         assert_eq!((r.status, r.body.as_str()), (503, "FAILED"), "{other}");
@@ -648,7 +655,7 @@ async fn mirror_status_actions_and_health_with_a_member() {
     // The runtime's refusals keep their engine error names.
     let r = s.post("/api/mirror/actions", json!({ "action": "add-database", "name": "nope" })).await;
     assert_eq!((r.status, r.error_code()), (404, "DIRECTORY".into()), "{}", r.body);
-    fake.set_member_status("Backup");
+    fake.set_member_status(crate::mirror::status::MemberStatus::Backup);
     let r = s.post("/api/mirror/actions", json!({ "action": "planned-failover" })).await;
     assert_eq!((r.status, r.error_code()), (400, "ILLEGAL".into()), "{}", r.body);
     assert!(r.body.contains("starts on the primary"), "{}", r.body);

@@ -90,6 +90,11 @@ pub enum LogLine {
     BackupRevoked {
         backup: MemberId,
     },
+    /// The primary did not step for `gap` ms, more than the pause bound (it was stopped,
+    /// paused or stalled): its trouble timer restarts, and alone it is in trouble again.
+    Paused {
+        gap: Millis,
+    },
     /// The backup did not take over after a planned failover: the hand-over is given up.
     HandoverNotTaken {
         backup: MemberId,

@@ -127,6 +127,9 @@ pub struct Member {
     arbiter_other: bool,
     arbiter_epoch: Epoch,
     next_heartbeat: Millis,
+    /// When this member last stepped: a longer gap than [`Timing::pause_bound`] before the
+    /// next step is a pause (see [`Member::notice_pause`]).
+    last_step_at: Millis,
     out: Vec<Command>,
 }
 
@@ -148,6 +151,7 @@ impl Member {
             arbiter_other: false,
             arbiter_epoch: 0,
             next_heartbeat: now,
+            last_step_at: now,
             out: Vec::new(),
             cfg,
         }
@@ -262,6 +266,7 @@ impl Member {
     /// Feeds one event at `now` (milliseconds on this member's monotonic clock) and returns
     /// the commands to execute, in order.
     pub fn step(&mut self, now: Millis, event: Event) -> Vec<Command> {
+        self.notice_pause(now);
         if let Err(bad) = self.check_epochs(&event) {
             // Refused whole: nothing of the event is believed, nothing is persisted.
             self.out.push(Command::Log(LogLine::ImplausibleEpoch { epoch: bad.epoch, known: bad.known }));
@@ -360,6 +365,18 @@ impl Member {
         self.cfg.members.iter().filter(|m| m.kind == MemberKind::Failover && m.id != self.id).map(|m| m.id).collect()
     }
 
+    /// The members whose agents must answer before a takeover through the agents: the
+    /// other failover members. A lone failover member (its partner was demoted to DR)
+    /// asks every other member instead: one promoted while it was down may be primary
+    /// now, and an async's agent says so (its type comes with the answer).
+    fn takeover_peers(&self) -> Vec<MemberId> {
+        let failover = self.other_failover_members();
+        if !failover.is_empty() {
+            return failover;
+        }
+        self.cfg.members.iter().map(|m| m.id).filter(|&m| m != self.id).collect()
+    }
+
     // ---- becoming and leaving primary ----
 
     fn become_primary(&mut self, now: Millis, epoch: Epoch, open_at: Millis) {
@@ -435,6 +452,7 @@ impl Member {
     fn on_peer_ack(&mut self, now: Millis, from: MemberId, end: Position, lease_start: Option<Millis>) {
         let end_now = self.journal.end();
         let failover_peer = self.cfg.kind_of(from) == Some(MemberKind::Failover);
+        let arbiter = self.cfg.arbiter;
         let Role::Primary(p) = &mut self.role else { return };
         let peer = p.peers.entry(from).or_default();
         peer.recv = peer.recv.max(end);
@@ -446,7 +464,11 @@ impl Member {
             p.backup = Some(from);
             p.trouble_since = None;
             p.mode_seq += 1;
-            p.eligible_sent = Some(p.mode_seq);
+            // Declared to the arbiter, when there is one: from then on only the arbiter can
+            // say whether this backup took over. Without one (agent-controlled mode) the
+            // backup takes over only once our agent says we are down, so losing it we may
+            // go on alone after the trouble timeout, as the reference does.
+            p.eligible_sent = arbiter.then_some(p.mode_seq);
             p.arbiter_confirmed_eligible = false;
             self.out.push(Command::Log(LogLine::BackupActive { backup: from }));
             self.ping_arbiter();
@@ -625,6 +647,7 @@ impl Member {
     fn on_agent(&mut self, now: Millis, answer: AgentAnswer) {
         let better_than_peer = (self.journal.rank(), std::cmp::Reverse(self.id))
             > (answer.journal.rank(), std::cmp::Reverse(answer.member));
+        let of_async = self.cfg.kind_of(answer.member) != Some(MemberKind::Failover);
         let Role::Follower(f) = &mut self.role else { return };
         if !f.lost(now, self.cfg.timing.qos()) && !f.forced {
             return;
@@ -632,6 +655,14 @@ impl Member {
         let forced = f.forced;
         match answer.state {
             InstanceState::Running { primary: true, .. } if !forced => {}
+            // An async member (asked only by a lone failover member) never becomes
+            // primary by itself: a promoted one is a failover member again, and its agent
+            // says so before this answer is stepped. Running as a follower, hung or down,
+            // it is out of the way; its journal still counts as the others' do.
+            InstanceState::Running { primary: false, .. } | InstanceState::Hung | InstanceState::Down if of_async => {
+                f.agent_answers.insert(answer.member, answer);
+                self.try_agent_takeover(now);
+            }
             InstanceState::Running { primary: false, .. } if !forced && !better_than_peer => {}
             // A running follower that is nobody's active backup and whose journal is not
             // ahead of ours cannot become primary by itself (the only primary it could
@@ -657,7 +688,7 @@ impl Member {
         if !self.promotable() {
             return;
         }
-        let peers = self.other_failover_members();
+        let peers = self.takeover_peers();
         let Role::Follower(f) = &self.role else { return };
         if !peers.iter().all(|p| f.agent_answers.contains_key(p)) {
             return;
@@ -818,12 +849,46 @@ impl Member {
     fn revoke_backup(&mut self, now: Millis) {
         let Role::Primary(p) = &mut self.role else { return };
         let Some(b) = p.backup.take() else { return };
+        self.out.push(Command::Log(LogLine::BackupRevoked { backup: b }));
+        self.enter_trouble(now);
+    }
+
+    /// The primary stops acknowledging and tells the arbiter it has no eligible backup (a
+    /// new declaration, `mode_seq`): it goes on alone once the arbiter confirms that
+    /// declaration, or after the trouble timeout when it may (see `primary_tick`).
+    fn enter_trouble(&mut self, now: Millis) {
+        let Role::Primary(p) = &mut self.role else { return };
         p.trouble_since = Some(now);
         p.mode_seq += 1;
         p.arbiter_confirmed_eligible = false;
-        self.out.push(Command::Log(LogLine::BackupRevoked { backup: b }));
         self.set_status(MemberStatus::InTrouble);
         self.ping_arbiter();
+    }
+
+    /// Every decision a primary makes on its own clock (going on alone after the trouble
+    /// timeout, acknowledging alone for `ack_lease` from now) assumes it watched that time
+    /// pass. A gap between two steps longer than [`Timing::pause_bound`] means it did not
+    /// (SIGSTOP, a VM pause, a stalled disk): whatever it knew before the gap proves
+    /// nothing now, since the backup may have taken over meanwhile. So the trouble timer
+    /// restarts (only a confirmation received after the gap, or a whole trouble timeout of
+    /// steps from now, lets it go on alone), and a primary that was acknowledging alone
+    /// enters trouble until it has fresh word. A primary with an active backup needs
+    /// nothing more: its lease counts from the `sent_at` its backup echoed, which a pause
+    /// never renews. A follower's timers only make it *ask* (the arbiter, the agents),
+    /// and the answer is the fresh evidence, so followers keep theirs.
+    fn notice_pause(&mut self, now: Millis) {
+        let gap = now.saturating_sub(self.last_step_at);
+        self.last_step_at = self.last_step_at.max(now);
+        if gap <= self.cfg.timing.pause_bound() {
+            return;
+        }
+        let Role::Primary(p) = &mut self.role else { return };
+        self.out.push(Command::Log(LogLine::Paused { gap }));
+        if p.trouble_since.is_some() {
+            p.trouble_since = Some(now);
+        } else if p.open && p.backup.is_none() && p.handover.is_none() {
+            self.enter_trouble(now);
+        }
     }
 
     fn primary_tick(&mut self, now: Millis, heartbeat: bool) {
@@ -945,7 +1010,7 @@ impl Member {
         let promotable = self.promotable();
         let arbiter = self.cfg.arbiter;
         let epoch = self.epoch;
-        let peers = self.other_failover_members();
+        let peers = self.takeover_peers();
         let f = self.follower_mut();
         if let Some(asked) = f.asking_arbiter {
             if now.saturating_sub(asked) >= t.qos() {

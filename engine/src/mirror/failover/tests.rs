@@ -78,6 +78,8 @@ fn timing_contract_holds_for_every_qos() {
         assert!(t.lease_guard() < t.qos(), "QoS {qos}");
         assert!(t.contract_holds(), "QoS {qos}");
         assert_eq!(t.trouble_timeout(), 2 * u64::from(qos));
+        // Ordinary stepping (the driver's 20 ms tick, the simulator's 50 ms) is never a pause.
+        assert!(t.pause_bound() >= 3 * 50 && t.pause_bound() < t.trouble_timeout(), "QoS {qos}");
     }
     let d = Timing::default();
     assert_eq!(d.qos_ms, DEFAULT_QOS_MS);
@@ -260,9 +262,9 @@ fn golden_primary_loses_backup_in_arbiter_controlled_mode() {
             (50, Event::Message { from: b, msg: Message::JournalAck { epoch: e, end: 1, sent_at: 40 } }),
             (60, Event::Connection { peer: b, up: false }),
             (70, Event::JournalAppended { upto: 2 }),
-            (3_000, Event::Tick),
-            (3_010, pong(None, 2)),
-            (3_020, Event::Tick),
+            (1_500, Event::Tick),
+            (1_510, pong(None, 2)),
+            (1_520, Event::Tick),
         ],
     );
 }
@@ -398,4 +400,44 @@ fn only_caught_up_databases_make_a_member_promotable() {
         assert_eq!(s.ready(), matches!(s, DatabaseStatus::Normal | DatabaseStatus::Dejournaling), "{s:?}");
     }
     assert_eq!(DatabaseStatus::from_word("Caught Up"), None);
+}
+
+/// A primary acknowledging alone that did not step for longer than the pause bound (it
+/// was stopped) is in trouble at its next step: it answers the health check as primary
+/// again only on word received after the pause (here the arbiter confirming a new
+/// declaration), never on a lease it gives itself from its own clock.
+#[test]
+fn an_alone_primary_after_a_pause_needs_fresh_word_before_acknowledging() {
+    let a = MemberId(0);
+    let (mut m, _) = Member::create_primary(config(), a, 0);
+    let e = m.epoch();
+    let bound = config().timing.pause_bound();
+    m.step(10, Event::Tick);
+    assert!(m.acking_until(10).is_some(), "alone, it acknowledges");
+    let out = m.step(10 + bound, Event::Tick);
+    assert!(!out.iter().any(|c| matches!(c, Command::Log(LogLine::Paused { .. }))), "a gap of the bound is no pause");
+    assert!(m.acking_until(10 + bound).is_some());
+    let resumed = 10 + 2 * bound + 1;
+    let out = m.step(resumed, Event::Tick);
+    assert!(out.contains(&Command::Log(LogLine::Paused { gap: bound + 1 })), "{out:?}");
+    assert_eq!(m.status(), MemberStatus::InTrouble);
+    assert_eq!(m.acking_until(resumed), None, "no health check answered as primary");
+    let declaration = ArbiterRequest::Ping { epoch: e, primary: true, eligible: None, mode_seq: 1 };
+    assert!(out.contains(&Command::AskArbiter(declaration)), "{out:?}");
+    let pong = |mode_seq| {
+        Event::Arbiter(ArbiterAnswer::Pong {
+            incarnation: 1,
+            epoch: e,
+            primary: Some(a),
+            eligible: None,
+            mode_seq,
+            other_connected: false,
+        })
+    };
+    // An answer to a ping sent before the pause is not word about the pause.
+    m.step(resumed + 5, pong(0));
+    assert_eq!(m.acking_until(resumed + 5), None);
+    let out = m.step(resumed + 10, pong(1));
+    assert!(out.contains(&Command::Log(LogLine::ContinuingAlone)), "{out:?}");
+    assert!(m.acking_until(resumed + 10).is_some());
 }

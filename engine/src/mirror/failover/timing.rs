@@ -73,6 +73,16 @@ impl Timing {
         self.ack_lease().saturating_sub(self.heartbeat())
     }
 
+    /// The longest gap between two steps of a member that still counts as time it watched
+    /// pass: the ack lease (QoS/2). The driver steps at least every 20 ms (its tick) and
+    /// the simulator every 50 ms, so a longer gap means the member did not run (SIGSTOP, a
+    /// VM pause, a stalled disk); any lease it held ran out inside it. A primary restarts
+    /// its trouble timer after such a gap and, alone, needs fresh word before it
+    /// acknowledges again (docs/design/failover.md, "Pauses").
+    pub fn pause_bound(&self) -> Millis {
+        self.ack_lease()
+    }
+
     /// How often a member that lost the primary retries the arbiter and the agents.
     pub fn retry(&self) -> Millis {
         (self.qos() / 2).max(1)

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// Milliseconds on the member's own monotonic clock. Every timer derives from the `now`
 /// passed to [`crate::mirror::failover::Member::step`].
 pub type Millis = u64;
@@ -247,17 +249,20 @@ fn seg_at(s: &JournalSummary, pos: Position) -> (Epoch, Position) {
     *s.segments.iter().find(|seg| seg.1 >= pos).expect("position inside the journal")
 }
 
-/// A mirrored database's status on this member, as the Mirror Monitor prints it. The
-/// failover core decides from these whether the member may be promoted
-/// ([`DatabaseStatus::ready`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A mirrored database's status on this member, as the Mirror Monitor prints it (the
+/// serde names are the words, so the status travels as it always did). The failover core
+/// decides from these whether the member may be promoted ([`DatabaseStatus::ready`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DatabaseStatus {
     /// On the primary: mirrored and written here.
     Normal,
     /// Following the primary: every received record is applied as it is journaled.
     Dejournaling,
+    #[serde(rename = "Needs Activation")]
     NeedsActivation,
+    #[serde(rename = "Needs Catchup")]
     NeedsCatchup,
+    #[serde(rename = "Catchup Running")]
     CatchupRunning,
     Dismounted,
     /// Mirrored in another mirror.
@@ -299,12 +304,13 @@ impl DatabaseStatus {
     }
 }
 
-/// Member status, as the Mirror Monitor prints it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Member status, as the Mirror Monitor prints it (the serde names are the words).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MemberStatus {
     Primary,
     Backup,
     Connected,
+    #[serde(rename = "In Trouble")]
     InTrouble,
     Transition,
     Synchronizing,
@@ -312,10 +318,31 @@ pub enum MemberStatus {
     Stopped,
     Crashed,
     Down,
+    #[serde(rename = "Not Initialized")]
+    #[default]
     NotInitialized,
 }
 
 impl MemberStatus {
+    pub const ALL: [MemberStatus; 11] = [
+        MemberStatus::Primary,
+        MemberStatus::Backup,
+        MemberStatus::Connected,
+        MemberStatus::InTrouble,
+        MemberStatus::Transition,
+        MemberStatus::Synchronizing,
+        MemberStatus::Waiting,
+        MemberStatus::Stopped,
+        MemberStatus::Crashed,
+        MemberStatus::Down,
+        MemberStatus::NotInitialized,
+    ];
+
+    /// The status a word of the Mirror Monitor names (`"In Trouble"`), if any.
+    pub fn from_word(word: &str) -> Option<MemberStatus> {
+        MemberStatus::ALL.into_iter().find(|s| s.to_string() == word)
+    }
+
     /// The mirror status number exported for Prometheus (1 not initialized ... 9 crashed).
     /// In Trouble is reported as primary (2) and Down, which only other members see, as
     /// crashed (9).

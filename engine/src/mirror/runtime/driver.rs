@@ -16,7 +16,7 @@ use crate::journal::Position;
 use crate::mirror::config::{MemberType, MirrorConfig as Config};
 use crate::mirror::failover::{
     AgentAnswer, ArbiterAnswer, ArbiterRequest, Command, DatabaseStatus, Durable, Event, JournalOp, Member, MemberId,
-    MemberKind, MemberSpec, Message as Control, MirrorConfig, OperatorCommand, Timing,
+    MemberKind, MemberSpec, MemberStatus, Message as Control, MirrorConfig, OperatorCommand, Timing,
 };
 use crate::mirror::shipping::follower::FromPrimary;
 use crate::mirror::shipping::sender::FromMember;
@@ -68,7 +68,7 @@ pub struct PeerView {
 /// The driver's published view, read by the status.
 #[derive(Debug, Clone, Default)]
 pub struct Published {
-    pub status: String,
+    pub status: MemberStatus,
     pub epoch: u64,
     pub primary: Option<MemberId>,
     pub failover_mode: String,
@@ -384,16 +384,7 @@ impl Driver {
             }
         }
         // The machine decides from the databases' statuses whether it may be promoted.
-        let statuses: Vec<DatabaseStatus> = self
-            .net
-            .store
-            .databases()
-            .iter()
-            .map(|d| {
-                DatabaseStatus::from_word(&d.status)
-                    .unwrap_or_else(|| panic!("mirror: database {} has the unknown status {:?}", d.name, d.status))
-            })
-            .collect();
+        let statuses: Vec<DatabaseStatus> = self.net.store.databases().iter().map(|d| d.status).collect();
         if self.databases.as_ref() != Some(&statuses) {
             self.databases = Some(statuses.clone());
             commands.extend(self.feed(now, Event::Databases(statuses)));
@@ -678,7 +669,7 @@ impl Driver {
 
     fn publish(&self, now: u64) {
         let mut p = self.published.lock();
-        p.status = self.machine.status().to_string();
+        p.status = self.machine.status();
         p.epoch = self.machine.epoch();
         p.primary = if self.machine.is_primary() { Some(self.me) } else { self.upstream.as_ref().map(|u| u.0) };
         p.failover_mode = self.machine.failover_mode().to_string();

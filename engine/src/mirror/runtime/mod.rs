@@ -26,7 +26,7 @@ use crate::instance::datadir::DataDir;
 use crate::mirror::config::{MemberType, MirrorConfig};
 use crate::mirror::failover::{MemberId, OperatorCommand};
 use crate::mirror::stages::CommitStages;
-use crate::mirror::status::{MirrorAction, MirrorControl, MirrorStatus};
+use crate::mirror::status::{MemberStatus, MirrorAction, MirrorControl, MirrorStatus};
 use driver::{Driver, Input, Published};
 use net::{NetShared, NetView};
 use parking_lot::Mutex;
@@ -197,7 +197,7 @@ impl MirrorService {
     /// close, the listener goes), its databases stay as they are, read-only.
     fn stop_mirror(&self) -> Result<String, EngineError> {
         let status = self.status().ok_or_else(not_a_member)?;
-        if status.status == "Stopped" {
+        if status.status == MemberStatus::Stopped {
             return Ok(format!("mirroring is already stopped on {}", status.member));
         }
         if status.primary.as_deref() == Some(status.member.as_str()) {
@@ -292,7 +292,7 @@ impl MirrorControl for MirrorService {
         let Some(r) = running.as_ref() else {
             let stopped = self.stopped.lock();
             let s = stopped.as_ref()?;
-            let published = Published { status: "Stopped".into(), ..Published::default() };
+            let published = Published { status: MemberStatus::Stopped, ..Published::default() };
             return Some(view::status(&s.cfg, s.me, &published, &s.state, &*s.store));
         };
         let published = r.published.lock().clone();
@@ -319,13 +319,13 @@ impl MirrorControl for MirrorService {
             MirrorAction::Join => self.launch(false),
             MirrorAction::PlannedFailover => {
                 let status = self.status().ok_or_else(not_a_member)?;
-                if status.status != "Primary" {
+                if status.status != MemberStatus::Primary {
                     return Err(EngineError::Invalid(format!(
                         "a planned failover starts on the primary; {} is {}",
                         status.member, status.status
                     )));
                 }
-                if !status.members.iter().any(|m| m.status == "Backup" && m.name != status.member) {
+                if !status.members.iter().any(|m| m.status == MemberStatus::Backup && m.name != status.member) {
                     return Err(EngineError::Invalid("there is no active backup to hand over to".into()));
                 }
                 self.send(OperatorCommand::PlannedFailover)?;

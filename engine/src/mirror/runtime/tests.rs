@@ -8,7 +8,7 @@ use crate::instance::datadir::DataDir;
 use crate::journal::{Journal, JournalOptions, OldValue, Position, RecordBody};
 use crate::mirror::config::{MemberConfig, MemberType, MirrorConfig};
 use crate::mirror::shipping::follower::append_frames;
-use crate::mirror::status::{MirrorAction, MirrorControl, MirroredDatabase};
+use crate::mirror::status::{MemberStatus, MirrorAction, MirrorControl, MirroredDatabase};
 use crate::vfs::real::RealVfs;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -128,8 +128,8 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn status_of(n: &Node) -> String {
-    n.service.status().map(|s| s.status).unwrap_or_default()
+fn status_of(n: &Node) -> Option<MemberStatus> {
+    n.service.status().map(|s| s.status.status)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,22 +145,22 @@ async fn a_backup_joins_confirms_commits_and_a_planned_failover_goes_both_ways()
     until("A confirms alone", || *a.store.acked.borrow() >= p).await;
 
     b.service.act(MirrorAction::Join).unwrap();
-    until("B is the active backup", || status_of(&b) == "Backup").await;
+    until("B is the active backup", || status_of(&b) == Some(MemberStatus::Backup)).await;
     assert_eq!(*b.store.mode.lock(), Some(WriteMode::Member { writable: false }));
     let p = write(&a, 20);
     until("A confirms with the backup", || *a.store.acked.borrow() >= p).await;
     assert!(b.store.journal.durable_position() >= p, "confirmed only once the backup has it");
     let st = a.service.status().unwrap();
-    assert_eq!(st.status, "Primary");
+    assert_eq!(st.status, MemberStatus::Primary);
     assert!(
-        st.members.iter().any(|m| m.name == "B" && m.status == "Backup" && m.journal_transfer == "Active"),
+        st.members.iter().any(|m| m.name == "B" && m.status == MemberStatus::Backup && m.journal_transfer == "Active"),
         "{st:?}"
     );
 
     // Planned failover: B takes over with everything A had; A follows B.
     a.service.act(MirrorAction::PlannedFailover).unwrap();
-    until("B is primary", || status_of(&b) == "Primary").await;
-    until("A is B's backup", || status_of(&a) == "Backup").await;
+    until("B is primary", || status_of(&b) == Some(MemberStatus::Primary)).await;
+    until("A is B's backup", || status_of(&a) == Some(MemberStatus::Backup)).await;
     assert!(b.service.status().unwrap().epoch > a.service.status().unwrap().epoch.min(16));
     let p = write(&b, 3);
     until("B confirms with A as backup", || *b.store.acked.borrow() >= p).await;
@@ -168,8 +168,8 @@ async fn a_backup_joins_confirms_commits_and_a_planned_failover_goes_both_ways()
 
     // And back.
     b.service.act(MirrorAction::PlannedFailover).unwrap();
-    until("A is primary again", || status_of(&a) == "Primary").await;
-    until("B is backup again", || status_of(&b) == "Backup").await;
+    until("A is primary again", || status_of(&a) == Some(MemberStatus::Primary)).await;
+    until("B is backup again", || status_of(&b) == Some(MemberStatus::Backup)).await;
     let p = write(&a, 2);
     until("A confirms", || *a.store.acked.borrow() >= p).await;
     assert_eq!(b.store.journal.durable_position(), p);

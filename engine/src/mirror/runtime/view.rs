@@ -6,7 +6,7 @@ use super::store::MirrorStore;
 use crate::agent::status::MirrorState;
 use crate::mirror::config::{MemberType, MirrorConfig};
 use crate::mirror::failover::MemberId;
-use crate::mirror::status::{Latency, MemberLine, MirrorStatus};
+use crate::mirror::status::{Latency, MemberLine, MemberStatus, MirrorStatus, StatusLine};
 
 pub fn status(
     cfg: &MirrorConfig,
@@ -18,11 +18,8 @@ pub fn status(
     let journal = store.mirror_journal();
     let (last, durable) = (journal.last_position(), journal.durable_position());
     let primary_here = p.primary == Some(me);
-    let mut status = p.status.clone();
-    if let Some(problem) = &p.problem {
-        // A member that cannot rejoin says so in its status line, as the reference does.
-        status = format!("{status} (data is inconsistent with the mirror: {problem})");
-    }
+    // A member that cannot rejoin says so in its status line, as the reference does.
+    let status = StatusLine { status: p.status, problem: p.problem.clone() };
     let mut members = Vec::new();
     // Types as changed by promotions and demotions since the configuration was written.
     let type_of = |id: MemberId| p.types.get(&id).copied().unwrap_or(cfg.members[id.0 as usize].member_type);
@@ -32,10 +29,10 @@ pub fn status(
             Some(MemberLine {
                 name: m.name.clone(),
                 member_type: type_of(id),
-                status: p.status.clone(),
+                status: p.status,
                 journal_transfer: if primary_here {
                     "N/A".into()
-                } else if p.status == "Backup" {
+                } else if p.status == MemberStatus::Backup {
                     // The active backup, as the primary's monitor also says.
                     "Active".into()
                 } else {
@@ -56,15 +53,15 @@ pub fn status(
         } else if primary_here || p.primary == Some(id) {
             let peer = p.peers.get(&id).cloned().unwrap_or_default();
             let peer_status = if p.primary == Some(id) {
-                "Primary".to_string()
+                MemberStatus::Primary
             } else if !peer.connected {
-                "Down".to_string()
+                MemberStatus::Down
             } else if p.active_backup == Some(id) {
-                "Backup".to_string()
+                MemberStatus::Backup
             } else if type_of(id) == MemberType::Failover || peer.position < durable {
-                "Synchronizing".to_string()
+                MemberStatus::Synchronizing
             } else {
-                "Connected".to_string()
+                MemberStatus::Connected
             };
             let journal_transfer = if p.primary == Some(id) {
                 "N/A".to_string()

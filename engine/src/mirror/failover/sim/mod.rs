@@ -49,7 +49,9 @@ fn run_seed(seed: u64, trace: bool) -> Result<(), String> {
                 sim.crash(a as usize);
                 sim.nodes[a as usize].restart_at = Some(at + len.min(4_000));
             }
-            1 => sim.hang(a as usize, at + len),
+            // A pause (SIGSTOP) of 0.5-10 s; one in four stops the member's agent too, so
+            // nobody can force it down or hear about it until it resumes.
+            1 => sim.pause(a as usize, at + len, b == 0),
             2 if a != b => {
                 sim.cut(a, b);
                 ends.push((at + len, 2, a, b));

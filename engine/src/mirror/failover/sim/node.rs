@@ -2,6 +2,7 @@
 //! disk (epoch and journal), its clock, and whether it is running, hung or crashed.
 
 use super::clock::NodeClock;
+use super::network::Packet;
 use crate::mirror::failover::{Durable, Epoch, Event, JournalSummary, Member, MemberId, Position};
 
 pub struct SimNode {
@@ -11,6 +12,10 @@ pub struct SimNode {
     /// Hung (SIGSTOP-like) until this real time: events wait in `backlog`.
     pub hung_until: Option<u64>,
     pub backlog: Vec<Event>,
+    /// The agent on this host is stopped too until this real time (as when an engine and
+    /// its agent are both SIGSTOPped): requests to it wait in `agent_backlog`.
+    pub agent_paused_until: Option<u64>,
+    pub agent_backlog: Vec<Packet>,
     pub clock: NodeClock,
     /// On disk: the persisted epoch and the journal, one epoch per record.
     pub durable_epoch: Epoch,

@@ -291,3 +291,57 @@ fn planned_failover_to_a_no_failover_backup_does_not_leave_the_mirror_without_pr
     assert!(sim.primary_index().is_some(), "a primary again");
     heal_and_converge(&mut sim);
 }
+
+/// Regression (issue 14): a primary measures its trouble timeout only over time it ran.
+/// Without an arbiter it goes on alone a trouble timeout after losing its backup (it used
+/// to stay In Trouble for good), but one stopped with its agent (SIGSTOP) for longer than
+/// that must not go on alone the moment it resumes, on a timer that ran while it saw
+/// nothing: it waits a whole trouble timeout of its own steps.
+#[test]
+fn a_primary_paused_in_trouble_goes_on_alone_only_after_a_trouble_timeout_of_its_own() {
+    let mut sim = healthy(false);
+    let timeout = sim.cfg.timing.trouble_timeout();
+    sim.cut(0, 1);
+    sim.run_for(1_000, COMMIT_EVERY);
+    assert_eq!(sim.status(A), Some(MemberStatus::InTrouble), "A lost its backup");
+    let acked = sim.acked.len();
+    let pause = timeout + 2_000;
+    sim.pause(0, sim.now + pause, true);
+    sim.run_for(pause, COMMIT_EVERY);
+    sim.run_for(timeout - 200, COMMIT_EVERY);
+    no_violation(&sim);
+    assert_eq!(
+        sim.status(A),
+        Some(MemberStatus::InTrouble),
+        "A went on alone on a timer that ran while it was stopped"
+    );
+    assert_eq!(sim.acked.len(), acked, "nothing acknowledged within a trouble timeout of resuming");
+    sim.run_for(1_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert_eq!(sim.status(A), Some(MemberStatus::Primary), "A goes on alone a trouble timeout after resuming");
+    assert!(sim.acked.len() > acked, "and acknowledges again");
+    assert!(!sim.is_open_primary(B), "the backup never took over: it could not reach A's agent");
+    heal_and_converge(&mut sim);
+}
+
+/// Regression (issue 14): the only failover member left (its partner was demoted to DR)
+/// takes over again after a restart, once the agents of every other member say none of
+/// them is primary. It used to wait for ever for a failover partner it no longer had.
+#[test]
+fn a_lone_failover_member_takes_over_after_its_restart() {
+    let mut sim = healthy(true);
+    sim.deliver(1, Event::Operator(OperatorCommand::DemoteToDr));
+    sim.run_for(4_000, COMMIT_EVERY);
+    assert!(sim.is_open_primary(A));
+    let old = epoch_of(&sim, A);
+    sim.crash(0);
+    sim.nodes[0].restart_at = Some(sim.now + 1_000);
+    sim.run_for(8_000, COMMIT_EVERY);
+    no_violation(&sim);
+    assert!(sim.is_open_primary(A), "the lone failover member is primary again");
+    assert!(epoch_of(&sim, A) > old, "in a new epoch");
+    assert!(!sim.is_open_primary(B) && !sim.is_open_primary(D), "no async took over");
+    assert!(first_ack_in_epoch_after(&sim, A, old).is_some(), "and acknowledges commits");
+    heal_and_converge(&mut sim);
+    assert_eq!(sim.status(B), Some(MemberStatus::Connected), "the DR member follows it");
+}

@@ -4,6 +4,7 @@
 
 use super::clock::NodeClock;
 use super::invariants::acked_commits_survive::AckedCommits;
+use super::invariants::health_check::HealthCheck;
 use super::invariants::single_primary::SinglePrimary;
 use super::network::{Dest, Network, Packet, Payload};
 use super::node::SimNode;
@@ -44,6 +45,7 @@ pub struct Sim {
     arbiter_incarnations: u64,
     pub net: Network,
     pub single_primary: SinglePrimary,
+    pub health: HealthCheck,
     pub acked: AckedCommits,
     /// Real time of every acknowledgement: (time, member, epoch).
     pub acks: Vec<(Millis, MemberId, u64)>,
@@ -75,6 +77,8 @@ impl Sim {
                 member: None,
                 hung_until: None,
                 backlog: Vec::new(),
+                agent_paused_until: None,
+                agent_backlog: Vec::new(),
                 clock,
                 durable_epoch: 0,
                 journal: Vec::new(),
@@ -95,6 +99,7 @@ impl Sim {
             arbiter_incarnations: 1,
             net: Network::new(opts.max_delay, opts.loss_per_mille),
             single_primary: SinglePrimary::default(),
+            health: HealthCheck::default(),
             acked: AckedCommits::default(),
             acks: Vec::new(),
             late_acks_dropped: 0,
@@ -164,6 +169,18 @@ impl Sim {
         }
         let cmds = node.member.as_mut().expect("running").step(local, event);
         self.execute(i, cmds);
+        self.check_health(i, local);
+    }
+
+    /// What member `i` would answer a health check with, right after its step at `local`.
+    fn check_health(&mut self, i: usize, local: Millis) {
+        let node = &self.nodes[i];
+        let Some(m) = &node.member else { return };
+        if m.acking_until(local).is_some() {
+            if let Err(e) = self.health.on_success(node.id, m.epoch()) {
+                self.fail(e);
+            }
+        }
     }
 
     fn execute(&mut self, i: usize, cmds: Vec<Command>) {
@@ -232,6 +249,7 @@ impl Sim {
                     self.fail(e);
                 }
                 self.nodes[i].writable = Some(epoch);
+                self.health.on_open(id, epoch);
             }
             Command::DemoteToBackup { .. } => {
                 self.nodes[i].pending.clear();
@@ -298,6 +316,12 @@ impl Sim {
                 }
             }
             (Dest::Agent(target), Payload::AgentRequest { fence }) => {
+                let agent = &mut self.nodes[target.0 as usize];
+                if agent.agent_paused_until.is_some() {
+                    // In the stopped agent's listen backlog: answered when it resumes.
+                    agent.agent_backlog.push(Packet { dest: p.dest, payload: Payload::AgentRequest { fence }, ..p });
+                    return;
+                }
                 let answer = self.agent_answer(target.0 as usize, fence);
                 self.send(p.to_host, p.from_host, p.member, Dest::Member(p.member), Payload::AgentAnswer(answer));
             }
@@ -344,6 +368,26 @@ impl Sim {
         if self.nodes[i].running() {
             self.log(|| format!("{} hangs until {until}", MemberId(i as u8)));
             self.nodes[i].hung_until = Some(until);
+        }
+    }
+
+    /// Member `i` stops (SIGSTOP) until `until`, and with `agent` its agent too: nobody
+    /// can force it down or ask about it until the agent resumes, just before it.
+    pub fn pause(&mut self, i: usize, until: Millis, agent: bool) {
+        self.hang(i, until);
+        if agent {
+            self.log(|| format!("{}'s agent stops until {until}", MemberId(i as u8)));
+            self.nodes[i].agent_paused_until = Some(until);
+        }
+    }
+
+    /// The stopped agent on host `i` resumes and answers what waited for it.
+    pub fn resume_agent(&mut self, i: usize) {
+        if self.nodes[i].agent_paused_until.take().is_some() {
+            self.log(|| format!("{}'s agent resumes", MemberId(i as u8)));
+            for p in std::mem::take(&mut self.nodes[i].agent_backlog) {
+                self.dispatch(p);
+            }
         }
     }
 
@@ -457,6 +501,9 @@ impl Sim {
                 self.dispatch(p);
             }
             for i in 0..self.nodes.len() {
+                if self.nodes[i].agent_paused_until.is_some_and(|t| t <= self.now) {
+                    self.resume_agent(i);
+                }
                 if self.nodes[i].hung_until.is_some_and(|t| t <= self.now) {
                     self.resume(i);
                 }
@@ -491,6 +538,7 @@ impl Sim {
         self.net.heal_all();
         self.arbiter_up();
         for i in 0..self.nodes.len() {
+            self.resume_agent(i);
             self.resume(i);
             self.restart(i);
         }
