@@ -58,19 +58,11 @@ impl Live {
         Ok(live)
     }
 
-<<<<<<< HEAD
     /// An app member's data servers and their connection states (GET /api/ecp).
     pub fn fetch_ecp(api: &Api) -> Result<Vec<Value>, ApiError> {
         Ok(api.get("/api/ecp")?["servers"].as_array().cloned().unwrap_or_default())
     }
 
-    /// The member's status word (`Primary`, `Backup`, ...), empty when no mirror member.
-    pub fn word(&self) -> &str {
-        self.status.as_ref().and_then(|s| s["status"].as_str()).unwrap_or("")
-    }
-
-=======
->>>>>>> main
     /// Mirrored databases and their status on this member.
     pub fn mirrored(&self) -> BTreeMap<String, DatabaseStatus> {
         self.status.iter().flat_map(|s| &s.databases).map(|d| (d.name.clone(), d.status)).collect()
