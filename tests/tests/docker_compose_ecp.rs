@@ -24,7 +24,6 @@ fn read(c: &mut Client, r: &str) -> Option<String> {
 }
 
 #[test]
-#[ignore = "needs the engine's ECP service"]
 fn compose_ecp_up_configures_two_app_servers_that_share_the_mirrors_data() {
     if let Some(reason) = docker::unavailable().or_else(docker::compose_unavailable) {
         println!("docker_compose_ecp: not run: {reason}");
