@@ -1,7 +1,7 @@
 //! The merge files the installer keeps for ECP (the engine's `--merge FILE`, applied at
 //! every start and again whenever the file changes): an app member's data servers and
-//! remote databases, which the engine takes only from a merge file, and a data server's
-//! `ecp.max_app_servers`. Rendered from the manifest alone, so the same manifest always
+//! remote databases, which the engine takes only from a merge file, and its name on them
+//! (`ecp.app_name`, the member's); a data server's `ecp.max_app_servers`. Rendered from the manifest alone, so the same manifest always
 //! gives the same text and comparing texts is how `plan` sees a change.
 
 use crate::manifest::{DataServerAt, Manifest, MemberType};
@@ -28,7 +28,11 @@ struct Config {
 
 #[derive(Serialize)]
 struct EcpConfig {
-    max_app_servers: u32,
+    /// An app member's name on its data servers (their status and limit): the member's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_app_servers: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -83,7 +87,7 @@ pub fn render(m: &Manifest, member: &str, superserver: &dyn Fn(&str) -> String) 
     let me = m.member(member)?;
     let file = if me.member_type == MemberType::App {
         MergeFile {
-            config: None,
+            config: Some(Config { ecp: EcpConfig { app_name: Some(me.name.clone()), max_app_servers: None } }),
             actions: Some(Actions {
                 create_ecp_server: ecp_servers(m, superserver),
                 create_database: m
@@ -95,7 +99,10 @@ pub fn render(m: &Manifest, member: &str, superserver: &dyn Fn(&str) -> String) 
         }
     } else {
         let max = m.ecp.max_app_servers?;
-        MergeFile { config: Some(Config { ecp: EcpConfig { max_app_servers: max } }), actions: None }
+        MergeFile {
+            config: Some(Config { ecp: EcpConfig { app_name: None, max_app_servers: Some(max) } }),
+            actions: None,
+        }
     };
     let body = serde_yaml::to_string(&file).expect("plain structs always serialize");
     Some(format!(
@@ -156,7 +163,8 @@ mod tests {
             (Some("PB"), Some("DS"), Some("PB"))
         );
         assert_eq!(dbs[1]["path"], "PB");
-        assert!(body.get("config").is_none());
+        assert_eq!(body["config"]["ecp"]["app_name"], "APP1", "data servers know it by the member's name");
+        assert!(body["config"]["ecp"].get("max_app_servers").is_none());
         let data = render(&m, "B", &address).unwrap();
         let body: serde_yaml::Value = serde_yaml::from_str(&data).unwrap();
         assert_eq!(body["config"]["ecp"]["max_app_servers"], 4);
