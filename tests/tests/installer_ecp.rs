@@ -43,6 +43,16 @@ fn up_writes_through_one_app_server_reads_through_the_other_and_carries_on_after
         assert_eq!((m["type"].as_str(), m["status"].as_str()), (Some("app"), Some("running")), "{m}");
         assert_eq!(ecp_link(d, &labs, app)["state"], "Normal", "{m}");
     }
+    // The data server knows each app server by its member name (the merge file's app_name).
+    let primary_web = lab_member(d, &labs, "MIRRORA")["web_port"].as_u64().unwrap() as u16;
+    let (code, body) =
+        mirrorlab_tests::try_http_as(primary_web, "GET", "/api/ecp", None, lab_password(&labs).as_deref()).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let attached: Value = serde_json::from_str(&body).unwrap();
+    let mut names: Vec<&str> =
+        attached["app_servers"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["APP1", "APP2"], "{body}");
     let table = mirrorlab_ok(d, &labs, &["status"]);
     let app_row = table.lines().find(|l| l.starts_with("APP1")).unwrap_or_default();
     assert!(app_row.contains("PHONEBOOK_DS Normal"), "{table}");
