@@ -356,3 +356,59 @@ fn an_application_server_past_the_limit_is_disabled_with_the_reason() {
     assert!(refused.starts_with("NETWORK") && refused.contains("ECPLIMIT"), "{refused}");
     assert!(started.elapsed() < Duration::from_secs(5), "a disabled data server fails requests at once");
 }
+
+/// The data server drops the application server's connections again and again (CLIENT
+/// KILL, at seeded intervals) while INCRs run through it: some replies are lost after the
+/// change was applied, and each of those is answered from the journal, never applied
+/// again; the others are sent again. Every INCR answers the next number.
+#[test]
+fn writes_whose_replies_are_lost_are_applied_exactly_once() {
+    let ds = Engine::start();
+    create_database(ds.web_port, "PB");
+    let temp = tempfile::tempdir().unwrap();
+    let app = app_server(&temp.path().join("app"), &format!("127.0.0.1:{}", ds.superserver_port), false);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killer = {
+        let done = done.clone();
+        let port = ds.superserver_port;
+        std::thread::spawn(move || {
+            let mut c = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
+            let laddr = format!("127.0.0.1:{port}");
+            // A fixed-seed linear congruential generator: the same intervals every run.
+            let mut state: u64 = 0x5eed;
+            let mut kills = 0u32;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                std::thread::sleep(Duration::from_micros(500 + (state >> 33) % 8000));
+                c.command(&[b"CLIENT", b"KILL", b"LADDR", laddr.as_bytes(), b"SKIPME", b"yes"]).unwrap();
+                kills += 1;
+            }
+            kills
+        })
+    };
+    let mut a = client_in(app.superserver_port, "PHONEBOOK");
+    let mut replies = Vec::new();
+    let mut recovered = 0;
+    for _ in 0..3000 {
+        replies.push(a.incr("^Person(\"n\")", "1").map_err(|e| e.to_string()));
+        let (_, body) = http(app.web_port, "GET", "/api/ecp", None);
+        recovered =
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["servers"][0]["recovered"].as_u64().unwrap();
+        if replies.len() >= 300 && recovered >= 3 {
+            break;
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let kills = killer.join().unwrap();
+    let expected: Vec<Result<String, String>> = (1..=replies.len()).map(|n| Ok(n.to_string())).collect();
+    assert_eq!(replies, expected, "after {kills} connection kills");
+    assert!(
+        recovered >= 3,
+        "only {recovered} lost replies were found applied in {} INCRs and {kills} kills",
+        replies.len()
+    );
+    assert_eq!(
+        client_in(ds.superserver_port, "PB").get("^Person(\"n\")").unwrap(),
+        Some(replies.len().to_string().into_bytes())
+    );
+}

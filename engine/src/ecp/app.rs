@@ -91,6 +91,8 @@ pub struct DataServer {
     pub requests: AtomicU64,
     pub reconnects: AtomicU64,
     pub reissued: AtomicU64,
+    /// Writes whose reply was lost and which the data server said were applied.
+    pub recovered: AtomicU64,
     /// Requests sent and not answered yet.
     pub pending: AtomicU64,
 }
@@ -120,6 +122,9 @@ pub struct DataServerStatus {
     pub requests: u64,
     pub reconnects: u64,
     pub reissued: u64,
+    /// Writes whose reply was lost, found applied by the data server (not sent again).
+    #[serde(default)]
+    pub recovered: u64,
     #[serde(skip_serializing_if = "String::is_empty", default)]
     pub last_error: String,
 }
@@ -153,6 +158,7 @@ impl DataServer {
             requests: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             reissued: AtomicU64::new(0),
+            recovered: AtomicU64::new(0),
             pending: AtomicU64::new(0),
         });
         let weak = Arc::downgrade(&server);
@@ -190,6 +196,7 @@ impl DataServer {
             requests: self.requests.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
             reissued: self.reissued.load(Ordering::Relaxed),
+            recovered: self.recovered.load(Ordering::Relaxed),
             last_error: k.last_error,
         }
     }
@@ -527,11 +534,29 @@ impl Channel {
                 }
                 if sent && seq.is_some() {
                     // The reply of a write was lost: applied or not?
-                    if let Some(reply) = self.outcome(self.seq)? {
-                        self.server.set_state(ServerState::Normal, None);
-                        return Ok(reply);
+                    match self.outcome(self.seq) {
+                        Ok(Some(reply)) => {
+                            self.server.recovered.fetch_add(1, Ordering::Relaxed);
+                            return Ok(reply);
+                        }
+                        Ok(None) => {
+                            self.server.reissued.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e @ (ClientError::Io(_) | ClientError::Protocol(_))) => {
+                            // This connection failed too: find the data server again.
+                            self.client = None;
+                            if Instant::now() >= deadline {
+                                return Err(self.lost(&e));
+                            }
+                            continue;
+                        }
+                        Err(e) => {
+                            return Err(EngineError::Network(format!(
+                                "ECP data server {}: the outcome of a write whose reply was lost is unknown: {e}",
+                                self.server.name
+                            )))
+                        }
                     }
-                    self.server.reissued.fetch_add(1, Ordering::Relaxed);
                 } else {
                     self.from = attached.ends.map(|e| e.saturating_add(1));
                 }
@@ -555,11 +580,7 @@ impl Channel {
                     self.server.reconnects.fetch_add(1, Ordering::Relaxed);
                     self.server.set_state(ServerState::Trouble, Some(e.to_string()));
                     if Instant::now() >= deadline {
-                        return Err(EngineError::Network(format!(
-                            "ECP data server {}: no reply within {} s ({e})",
-                            self.server.name,
-                            self.server.wait.as_secs()
-                        )));
+                        return Err(self.lost(&e));
                     }
                 }
                 Err(e) => return Err(EngineError::Network(format!("ECP data server {}: {e}", self.server.name))),
@@ -569,7 +590,7 @@ impl Channel {
 
     /// After a reconnection: whether write `seq` was applied, as the reply it would have
     /// had (`[journal, position, result]`).
-    fn outcome(&mut self, seq: u64) -> Result<Option<Reply>> {
+    fn outcome(&mut self, seq: u64) -> std::result::Result<Option<Reply>, ClientError> {
         let client = self.client.as_mut().expect("connected");
         let [local, mirror] = self.from;
         let reply = reply_of(client.command(&[
@@ -578,8 +599,7 @@ impl Channel {
             seq.to_string().as_bytes(),
             local.to_string().as_bytes(),
             mirror.to_string().as_bytes(),
-        ]))
-        .map_err(|e| EngineError::Network(format!("ECP data server {}: {e}", self.server.name)))?;
+        ]))?;
         match reply {
             Reply::Nil => Ok(None),
             Reply::Array(items) => {
@@ -587,15 +607,17 @@ impl Channel {
                 self.note_position(&reply);
                 Ok(Some(reply))
             }
-            Reply::Error(e) => Err(EngineError::Network(format!(
-                "ECP data server {}: the outcome of a request whose reply was lost is unknown: {e}",
-                self.server.name
-            ))),
-            other => Err(EngineError::Network(format!(
-                "ECP data server {}: unexpected OUTCOME reply {other:?}",
-                self.server.name
-            ))),
+            Reply::Error(e) => Err(ClientError::Server(e)),
+            other => Err(ClientError::Protocol(format!("unexpected OUTCOME reply {other:?}"))),
         }
+    }
+
+    fn lost(&self, e: &ClientError) -> EngineError {
+        EngineError::Network(format!(
+            "ECP data server {}: no reply within {} s ({e})",
+            self.server.name,
+            self.server.wait.as_secs()
+        ))
     }
 
     /// A write's reply starts with its journal and position: a lost write after this one
