@@ -62,19 +62,33 @@ impl reqwest::dns::Resolve for FilesAndDns {
     }
 }
 
+/// How the installer reaches engines whose web port speaks TLS only: a client
+/// configuration (ring) believing the lab CA, presenting the operator's certificate.
+pub type ApiTls = std::sync::Arc<rustls::ClientConfig>;
+
 impl Api {
+    /// Plain HTTP to `host:web_port`.
     pub fn new(member: &str, host: &str, web_port: u16) -> Api {
-        let client = reqwest::blocking::Client::builder()
+        Api::reaching(member, host, web_port, None)
+    }
+
+    /// HTTPS with `tls` (the engine's certificate must name `host`), else plain HTTP.
+    pub fn reaching(member: &str, host: &str, web_port: u16, tls: Option<&ApiTls>) -> Api {
+        let builder = reqwest::blocking::Client::builder()
             .timeout(ACTION_TIMEOUT)
             .connect_timeout(Duration::from_secs(2))
             // The engine closes a keep-alive connection idle for 10 s (its header read
             // timeout): drop ours first, so a request never races that close.
             .pool_idle_timeout(Duration::from_secs(5))
             .no_proxy()
-            .dns_resolver(std::sync::Arc::new(FilesAndDns))
-            .build()
-            .expect("an HTTP client with default TLS-free settings always builds");
-        Api { member: member.to_string(), base: format!("http://{host}:{web_port}"), client, password: None }
+            .dns_resolver(std::sync::Arc::new(FilesAndDns));
+        let (builder, scheme) = match tls {
+            Some(config) => (builder.use_preconfigured_tls(rustls::ClientConfig::clone(config)), "https"),
+            None => (builder, "http"),
+        };
+        let client = builder.build().expect("an HTTP client with a rustls configuration of ours always builds");
+        let authority = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+        Api { member: member.to_string(), base: format!("{scheme}://{authority}:{web_port}"), client, password: None }
     }
 
     /// The same API, calling as the lab's admin with `password`.
