@@ -136,8 +136,9 @@ fn the_api_over_https_verifies_with_the_lab_ca_and_plain_http_is_told_to_use_htt
 /// GET over HTTPS through the CLI's client, believing the lab CA.
 fn https_get(e: &TlsEngine, port: u16, path: &str) -> (u16, String) {
     let tls = mirrorlab_tests::engine::cli::transport::Tls::load(&e.ca()).unwrap();
-    let r = mirrorlab_tests::engine::cli::http::request("127.0.0.1", port, "GET", path, None, "", TIMEOUT, Some(&tls))
-        .expect("HTTPS request");
+    let r =
+        mirrorlab_tests::engine::cli::http::request_over("127.0.0.1", port, "GET", path, None, "", TIMEOUT, Some(&tls))
+            .expect("HTTPS request");
     (r.status, r.body)
 }
 

@@ -363,7 +363,7 @@ fn api(dir: &DataDir, method: &str, path: &str, body: Option<&str>) -> Result<Op
     let state = dir.read_state().filter(|_| dir.lock_holder().is_some());
     let Some(state) = state else { bail!("no engine is running on {}", dir.root().display()) };
     let tls = cli::transport::of_running(&state)?;
-    let r = cli::http::call(state.web_port, method, path, body, Duration::from_secs(30), tls.as_ref())
+    let r = cli::http::call_over(state.web_port, method, path, body, Duration::from_secs(30), tls.as_ref())
         .with_context(|| format!("calling the engine's management API on port {}", state.web_port))?;
     if r.status >= 300 {
         bail!("{}", cli::http::error_message(&r.body));

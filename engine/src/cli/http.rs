@@ -16,8 +16,13 @@ pub struct Response {
     pub body: String,
 }
 
-/// Calls the management API on 127.0.0.1 (the engine on this host); over TLS with `tls`.
-pub fn call(
+/// Calls the management API on 127.0.0.1 (the engine on this host), plain HTTP.
+pub fn call(port: u16, method: &str, path: &str, body: Option<&str>, timeout: Duration) -> std::io::Result<Response> {
+    call_over(port, method, path, body, timeout, None)
+}
+
+/// [`call`], over TLS with `tls`.
+pub fn call_over(
     port: u16,
     method: &str,
     path: &str,
@@ -39,13 +44,26 @@ pub fn call_host(
     tls: Option<&Tls>,
 ) -> std::io::Result<Response> {
     let auth = super::credentials::basic_header().unwrap_or_default();
-    request(host, port, method, path, body, &auth, timeout, tls)
+    request_over(host, port, method, path, body, &auth, timeout, tls)
 }
 
 /// One request with `headers` (complete `Name: value\r\n` lines) besides Host, the JSON
-/// content type, the length and `Connection: close`; over TLS with `tls`.
-#[allow(clippy::too_many_arguments)]
+/// content type, the length and `Connection: close`, plain HTTP.
 pub fn request(
+    host: &str,
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &str,
+    timeout: Duration,
+) -> std::io::Result<Response> {
+    request_over(host, port, method, path, body, headers, timeout, None)
+}
+
+/// [`request`], over TLS with `tls`.
+#[allow(clippy::too_many_arguments)]
+pub fn request_over(
     host: &str,
     port: u16,
     method: &str,

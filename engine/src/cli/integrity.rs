@@ -15,7 +15,7 @@ pub fn check(dir: &DataDir, database: &str) -> Result<serde_json::Value> {
     let name = database.to_ascii_uppercase();
     if let Some(state) = dir.read_state().filter(|_| dir.lock_holder().is_some()) {
         let tls = super::transport::of_running(&state)?;
-        let r = super::http::call(
+        let r = super::http::call_over(
             state.web_port,
             "GET",
             &format!("/api/databases/{name}/integrity"),
