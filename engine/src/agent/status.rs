@@ -148,6 +148,9 @@ impl Probe for PingProbe {
             let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
             let socket = crate::resolve::connect_std(&format!("{host}:{port}"), self.timeout)?;
             let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            // Bounded reads and writes, TLS or not: a hung engine accepts and never answers.
+            socket.set_read_timeout(Some(left))?;
+            socket.set_write_timeout(Some(left))?;
             let mut s: Box<dyn ReadWrite> = match tls_ca {
                 None => Box::new(socket),
                 Some(ca) => {
