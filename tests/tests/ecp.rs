@@ -412,3 +412,66 @@ fn writes_whose_replies_are_lost_are_applied_exactly_once() {
         Some(replies.len().to_string().into_bytes())
     );
 }
+
+/// A data server whose client ports speak TLS only: an application server given the lab
+/// CA reaches it over TLS (verifying the certificate names the host it dials); one
+/// without the CA never gets through in plain text.
+#[test]
+fn an_application_server_reaches_a_tls_data_server_with_the_lab_ca() {
+    use mirrorlab_tests::mirror::{LabCerts, Party};
+    let temp = tempfile::tempdir().unwrap();
+    let certs = LabCerts::new(temp.path().join("tls"));
+    certs.ensure(&[Party::Member("DS")]).unwrap();
+    let files = certs.files(Party::Member("DS"));
+    let ds_dir = temp.path().join("ds");
+    std::fs::create_dir_all(&ds_dir).unwrap();
+    let merge = ds_dir.join("merge.yaml");
+    std::fs::write(
+        &merge,
+        "actions:\n  create_database: [ { name: PB } ]\n  create_namespace: [ { name: PB, globals: PB } ]\n",
+    )
+    .unwrap();
+    let tls = ["--client-tls-ca", &files.ca, "--client-tls-cert", &files.certificate, "--client-tls-key", &files.key];
+    let ds = Engine::start_in(&ds_dir, &[&["--merge", merge.to_str().unwrap()][..], &tls[..]].concat());
+    let address = format!("127.0.0.1:{}", ds.superserver_port);
+    let app_dir = temp.path().join("app");
+    std::fs::create_dir_all(&app_dir).unwrap();
+    let app_merge = app_dir.join("merge.yaml");
+    std::fs::write(
+        &app_merge,
+        format!(
+            "actions:\n  create_ecp_server:\n    - {{ name: DS, address: \"{address}\", ca: \"{}\" }}\n  create_database:\n    - {{ name: PB, server: DS, path: PB }}\n  create_mapping:\n    - {{ namespace: USER, global: \"Person*\", database: PB }}\n",
+            certs.ca_file().display()
+        ),
+    )
+    .unwrap();
+    let app = Engine::start_in(&app_dir, &["--merge", app_merge.to_str().unwrap()]);
+    wait_until("the application server to reach its data server over TLS", Duration::from_secs(30), || {
+        ecp_state(app.web_port) == "Normal"
+    });
+    let mut a = client_in(app.superserver_port, "USER");
+    a.set("^Person(1)", "over TLS").unwrap();
+    let config = mirrorlab_tests::engine::tls::ca_client(&certs.ca_file()).unwrap();
+    let server = mirrorlab_tests::engine::tls::host_server_name("127.0.0.1").unwrap();
+    let mut d = Client::connect_verified(&address, Duration::from_secs(5), config, server).unwrap();
+    d.namespace("PB").unwrap();
+    assert_eq!(d.get("^Person(1)").unwrap(), Some(b"over TLS".to_vec()));
+
+    // Without the CA: plain text to a TLS port gets nowhere, and says why.
+    let plain_dir = temp.path().join("plain");
+    std::fs::create_dir_all(&plain_dir).unwrap();
+    let plain_merge = plain_dir.join("merge.yaml");
+    std::fs::write(
+        &plain_merge,
+        format!("actions:\n  create_ecp_server:\n    - {{ name: DS, address: \"{address}\" }}\n"),
+    )
+    .unwrap();
+    let plain = Engine::start_in(&plain_dir, &["--merge", plain_merge.to_str().unwrap()]);
+    let mut status = serde_json::Value::Null;
+    wait_until("the plain application server to say why it cannot attach", Duration::from_secs(30), || {
+        let (_, body) = http(plain.web_port, "GET", "/api/ecp", None);
+        status = serde_json::from_str(&body).unwrap_or_default();
+        status["servers"][0]["last_error"].as_str().is_some_and(|e| !e.is_empty())
+    });
+    assert_ne!(status["servers"][0]["state"], "Normal", "{status}");
+}

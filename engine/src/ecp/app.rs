@@ -82,6 +82,8 @@ pub struct DataServer {
     pub name: String,
     pub config: DataServerConfig,
     password: Option<String>,
+    /// TLS to the data server's client ports (`ca` in the configuration).
+    tls: Option<Arc<rustls::ClientConfig>>,
     /// This application server's name and incarnation (a new one per start).
     app: String,
     incarnation: u64,
@@ -135,6 +137,7 @@ impl DataServer {
         name: String,
         config: DataServerConfig,
         password: Option<String>,
+        tls: Option<Arc<rustls::ClientConfig>>,
         app: String,
         incarnation: u64,
         wait: Duration,
@@ -151,6 +154,7 @@ impl DataServer {
             name,
             config,
             password,
+            tls,
             app,
             incarnation,
             wait,
@@ -301,7 +305,18 @@ impl DataServer {
     /// One connection attempt: connect, log in, ATTACH.
     fn attach_to(&self, address: &str, channel: u64) -> std::result::Result<(Client, Attached), Refusal> {
         let retry = |e: ClientError| Refusal::Retry(format!("{address}: {e}"));
-        let mut client = Client::connect(address, CONNECT_TIMEOUT).map_err(retry)?;
+        let mut client = match &self.tls {
+            None => Client::connect(address, CONNECT_TIMEOUT).map_err(retry)?,
+            Some(config) => {
+                let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+                let server = crate::tls::host_server_name(host).map_err(|e| Refusal::Final(e.to_string()))?;
+                Client::connect_verified(address, CONNECT_TIMEOUT, config.clone(), server).map_err(|e| match e {
+                    // A certificate that does not verify will not verify later either.
+                    ClientError::Tls { .. } => Refusal::Final(e.to_string()),
+                    e => retry(e),
+                })?
+            }
+        };
         // A paused member accepts connections and never answers: short, until attached.
         client.set_timeout(Some(CONNECT_TIMEOUT)).map_err(|e| retry(e.into()))?;
         if let (Some(user), Some(password)) = (&self.config.user, &self.password) {
