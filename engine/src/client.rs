@@ -119,6 +119,23 @@ impl Write for Stream {
     }
 }
 
+/// A TLS handshake as a client on a connected socket, bounded by `timeout` (which stays
+/// the socket's read and write timeout); the error says why it failed.
+pub fn tls_handshake(
+    mut socket: TcpStream,
+    config: std::sync::Arc<rustls::ClientConfig>,
+    server: rustls::pki_types::ServerName<'static>,
+    timeout: Duration,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, String> {
+    socket.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    socket.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let mut conn = rustls::ClientConnection::new(config, server).map_err(|e| e.to_string())?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut socket).map_err(|e| e.to_string())?;
+    }
+    Ok(rustls::StreamOwned::new(conn, socket))
+}
+
 fn encode(out: &mut impl Write, args: &[&[u8]]) -> io::Result<()> {
     write!(out, "*{}\r\n", args.len())?;
     for a in args {
@@ -157,20 +174,29 @@ impl Client {
         peer: &str,
     ) -> Result<Client, ClientError> {
         let name = addr.to_string();
-        let failed = |detail: String| ClientError::Tls { addr: name.clone(), detail };
-        let server = crate::tls::server_name(peer).map_err(|e| failed(e.to_string()))?;
-        let mut socket = crate::resolve::connect_std(&name, timeout)
+        let server = crate::tls::server_name(peer)
+            .map_err(|e| ClientError::Tls { addr: name.clone(), detail: e.to_string() })?;
+        Client::connect_verified(name, timeout, tls.client_config(), server)
+    }
+
+    /// Connects as [`Client::connect`], then speaks TLS with `config` and believes the
+    /// server only if its certificate names `server` (for a superserver serving TLS: the
+    /// host dialled, [`crate::tls::host_server_name`]). The handshake is bounded by
+    /// `timeout` too.
+    pub fn connect_verified(
+        addr: impl std::fmt::Display,
+        timeout: Duration,
+        config: std::sync::Arc<rustls::ClientConfig>,
+        server: rustls::pki_types::ServerName<'static>,
+    ) -> Result<Client, ClientError> {
+        let name = addr.to_string();
+        let socket = crate::resolve::connect_std(&name, timeout)
             .map_err(|source| ClientError::Connect { addr: name.clone(), source })?;
         socket.set_nodelay(true)?;
-        socket.set_read_timeout(Some(timeout))?;
-        socket.set_write_timeout(Some(timeout))?;
-        let mut conn = rustls::ClientConnection::new(tls.client_config(), server).map_err(|e| failed(e.to_string()))?;
-        while conn.is_handshaking() {
-            conn.complete_io(&mut socket).map_err(|e| failed(e.to_string()))?;
-        }
         let clone = socket.try_clone()?;
-        let stream = Stream::Tls(Box::new(rustls::StreamOwned::new(conn, socket)));
-        Ok(Client { reader: BufReader::new(stream), pending: Vec::new(), socket: clone })
+        let stream = tls_handshake(socket, config, server, timeout)
+            .map_err(|detail| ClientError::Tls { addr: name.clone(), detail })?;
+        Ok(Client { reader: BufReader::new(Stream::Tls(Box::new(stream))), pending: Vec::new(), socket: clone })
     }
 
     /// How long a reply may take before the call fails (`None`: forever, the default).

@@ -37,6 +37,9 @@ pub struct StartOptions {
     pub protected_mode: Option<bool>,
     /// Overrides the `tls` section (absolute paths).
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Overrides `network.client_tls` (absolute paths): TLS on the superserver and the
+    /// web port.
+    pub client_tls: Option<crate::tls::TlsFiles>,
     /// `--password-file`: user `admin` (role `%All`) gets this file's content as its
     /// password before any port opens.
     pub password_file: Option<PathBuf>,
@@ -111,6 +114,11 @@ async fn serve(
     if config.security.auth_required() {
         tracing::info!("users are configured: every client authenticates, and protected mode does not apply");
     }
+    // Checked before any port opens: a missing or wrong file stops the start, named.
+    let client_tls = crate::tls::client_ports::load_optional(
+        options.client_tls.as_ref().or(config.network.client_tls.as_ref()),
+        dir.root(),
+    )?;
     let ss_port = options.superserver_port.unwrap_or(config.network.superserver_port);
     let web_port = options.web_port.unwrap_or(config.network.web_port);
     let resp_listener = TcpListener::bind((interface.as_str(), ss_port))
@@ -131,10 +139,13 @@ async fn serve(
         started_at: instance.started_at().to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         stopped_at: None,
+        client_tls_ca: client_tls.as_ref().map(|t| t.ca.display().to_string()),
     })?;
-    tracing::info!("superserver port {ss_port}, web port {web_port}: http://localhost:{web_port}/");
+    let scheme = if client_tls.is_some() { "https" } else { "http" };
+    tracing::info!("superserver port {ss_port}, web port {web_port}: {scheme}://localhost:{web_port}/");
     println!(
-        "engine running: superserver port {ss_port}, web port {web_port}, data directory {}",
+        "engine running: superserver port {ss_port}, web port {web_port}{}, data directory {}",
+        if client_tls.is_some() { " (TLS only)" } else { "" },
         dir.root().display()
     );
 
@@ -157,8 +168,21 @@ async fn serve(
         protected_mode,
         ..Default::default()
     };
-    let resp = tokio::spawn(crate::resp::serve(resp_listener, instance.clone(), limits, stopped(stop_rx.clone())));
-    let web = tokio::spawn(crate::web::serve(web_listener, instance.clone(), protected_mode, stopped(stop_rx.clone())));
+    let (resp_tls, web_tls) = client_tls.map(|t| (t.superserver, t.web)).unzip();
+    let resp = tokio::spawn(crate::resp::serve_with_tls(
+        resp_listener,
+        instance.clone(),
+        limits,
+        resp_tls,
+        stopped(stop_rx.clone()),
+    ));
+    let web = tokio::spawn(crate::web::serve(
+        web_listener,
+        instance.clone(),
+        protected_mode,
+        web_tls,
+        stopped(stop_rx.clone()),
+    ));
     if let Some(path) = options.merge_file.clone() {
         tokio::spawn(watch_merge_file(instance.clone(), path, merge_applied, stopped(stop_rx.clone())));
     }

@@ -64,19 +64,45 @@ impl reqwest::dns::Resolve for FilesAndDns {
     }
 }
 
+/// How the installer reaches engines whose web port speaks TLS only: a client
+/// configuration (ring) believing the lab CA, presenting the operator's certificate.
+pub type ApiTls = std::sync::Arc<rustls::ClientConfig>;
+
+/// For plain HTTP: a TLS configuration that believes no server (it is never used).
+fn believing_nobody() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(engine::tls::load::provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+}
+
 impl Api {
+    /// Plain HTTP to `host:web_port`.
     pub fn new(member: &str, host: &str, web_port: u16) -> Api {
-        let client = reqwest::blocking::Client::builder()
+        Api::reaching(member, host, web_port, None)
+    }
+
+    /// HTTPS with `tls` (the engine's certificate must name `host`), else plain HTTP.
+    pub fn reaching(member: &str, host: &str, web_port: u16, tls: Option<&ApiTls>) -> Api {
+        let builder = reqwest::blocking::Client::builder()
             .timeout(ACTION_TIMEOUT)
             .connect_timeout(Duration::from_secs(2))
             // The engine closes a keep-alive connection idle for 10 s (its header read
             // timeout): drop ours first, so a request never races that close.
             .pool_idle_timeout(Duration::from_secs(5))
             .no_proxy()
-            .dns_resolver(std::sync::Arc::new(FilesAndDns))
-            .build()
-            .expect("an HTTP client with default TLS-free settings always builds");
-        Api { member: member.to_string(), base: format!("http://{host}:{web_port}"), client, password: None }
+            .dns_resolver(std::sync::Arc::new(FilesAndDns));
+        // Always a configuration of ours: reqwest would otherwise look for a process-wide
+        // rustls provider, and we install none (ring is chosen per configuration).
+        let (config, scheme) = match tls {
+            Some(config) => (rustls::ClientConfig::clone(config), "https"),
+            None => (believing_nobody(), "http"),
+        };
+        let builder = builder.use_preconfigured_tls(config);
+        let client = builder.build().expect("an HTTP client with a rustls configuration of ours always builds");
+        let authority = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+        Api { member: member.to_string(), base: format!("{scheme}://{authority}:{web_port}"), client, password: None }
     }
 
     /// The same API, calling as the lab's admin with `password`.
@@ -194,4 +220,22 @@ pub fn encode(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: with reqwest's rustls (no process-wide provider), a plain-HTTP client
+    /// panicked when it was built.
+    #[test]
+    fn plain_and_tls_clients_build_and_report_an_unreachable_engine() {
+        let plain = Api::new("MIRRORA", "127.0.0.1", 1);
+        assert!(plain.base.starts_with("http://"));
+        assert!(matches!(plain.probe("/health", Duration::from_secs(2)), Err(ApiError::Unreachable { .. })));
+        let tls: ApiTls = std::sync::Arc::new(believing_nobody());
+        let secure = Api::reaching("MIRRORA", "::1", 1, Some(&tls));
+        assert_eq!(secure.base, "https://[::1]:1");
+        assert!(matches!(secure.probe("/health", Duration::from_secs(2)), Err(ApiError::Unreachable { .. })));
+    }
 }

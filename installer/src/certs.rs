@@ -10,7 +10,11 @@
 //!   installer itself.
 //!
 //! Private keys are written mode 0600. What each certificate names is the contract in
-//! `engine::tls::identity`.
+//! `engine::tls::identity`. A member's certificate also names what clients dial to reach
+//! its superserver and web port when they serve TLS ([`CLIENT_HOSTS`], and its container
+//! host name, which is its member name): so `redis-cli --tls --cacert ca.pem` and
+//! `curl --cacert ca.pem` verify it. A member certificate made before it carried those
+//! names is made again (same CA, new key).
 
 use engine::tls::{identity::dns_name, TlsFiles, ARBITER_NAME, OPERATOR_NAME};
 use rcgen::{
@@ -25,6 +29,10 @@ use std::path::{Path, PathBuf};
 /// docker target, `<out>/<party>/` of [`export`] for the Compose lab): the lab CA's
 /// certificate, the party's certificate, the party's key.
 pub const TLS_FILES: [&str; 3] = ["ca.pem", "certificate.pem", "key.pem"];
+
+/// The names a member's certificate carries besides its member name: how the local and
+/// docker targets' clients reach its ports (published on the host's loopback).
+pub const CLIENT_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 /// The lab CA's subject (the same every time: a CA reloaded from its key signs
 /// certificates that chain to the saved `ca.pem`).
@@ -70,6 +78,28 @@ impl Party<'_> {
             Party::Operator => OPERATOR_NAME.into(),
         }
     }
+
+    /// The subject alternative names of its certificate: its name, and for a member the
+    /// hosts clients dial.
+    fn alt_names(&self) -> Result<Vec<SanType>, String> {
+        let mut names = vec![SanType::DnsName(self.dns().try_into().map_err(|e| format!("{e}"))?)];
+        if matches!(self, Party::Member(_)) {
+            for host in CLIENT_HOSTS {
+                names.push(match host.parse::<std::net::IpAddr>() {
+                    Ok(ip) => SanType::IpAddress(ip),
+                    Err(_) => SanType::DnsName(host.try_into().map_err(|e| format!("{e}"))?),
+                });
+            }
+        }
+        Ok(names)
+    }
+}
+
+/// Whether the certificate file at `path` names every host of [`CLIENT_HOSTS`] (a member
+/// certificate made before it did is made again).
+fn names_client_hosts(path: &Path) -> bool {
+    let Ok(chain) = engine::tls::load::certificates("certificate", path) else { return false };
+    CLIENT_HOSTS.iter().all(|host| engine::tls::identity::names_host(&chain[0], host))
 }
 
 impl LabCerts {
@@ -88,14 +118,14 @@ impl LabCerts {
         let (ca_cert, ca_key) = self.ca()?;
         for party in parties {
             let (cert_path, key_path) = self.paths(*party);
-            if cert_path.exists() && key_path.exists() {
+            let current = cert_path.exists() && key_path.exists();
+            if current && (!matches!(party, Party::Member(_)) || names_client_hosts(&cert_path)) {
                 continue;
             }
             let key = KeyPair::generate().map_err(|e| self.invalid(&key_path, e))?;
             let mut params = CertificateParams::new(vec![party.dns()]).map_err(|e| self.invalid(&cert_path, e))?;
             params.distinguished_name.push(DnType::CommonName, party.dns());
-            params.subject_alt_names =
-                vec![SanType::DnsName(party.dns().try_into().map_err(|e| self.invalid(&cert_path, e))?)];
+            params.subject_alt_names = party.alt_names().map_err(|e| self.invalid(&cert_path, e))?;
             params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
             // Every party both serves and connects.
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
@@ -236,6 +266,23 @@ mod tests {
         }
         let mode = std::fs::metadata(certs.dir.join("ca.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn member_certificates_name_the_hosts_clients_dial_and_older_ones_are_made_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let certs = LabCerts::new(tmp.path().join("tls"));
+        let member = Party::Member("MIRRORA");
+        certs.ensure(&[member, Party::Arbiter]).unwrap();
+        assert!(names_client_hosts(&certs.paths(member).0));
+        assert!(!names_client_hosts(&certs.paths(Party::Arbiter).0), "only members serve clients");
+        // A member certificate from before (it names no client host) is made again.
+        let (arbiter_cert, arbiter_key) = certs.paths(Party::Arbiter);
+        std::fs::copy(&arbiter_cert, certs.paths(member).0).unwrap();
+        std::fs::copy(&arbiter_key, certs.paths(member).1).unwrap();
+        certs.ensure(&[member]).unwrap();
+        assert!(names_client_hosts(&certs.paths(member).0));
+        assert!(engine::tls::Tls::load(&certs.files(member), Path::new("/")).is_ok());
     }
 
     #[test]

@@ -904,7 +904,8 @@ pub fn metrics_config(ctx: &Ctx, lab: Option<&str>, interval: &str) -> Result<St
     let (m, t) = ctx.open_lab(lab)?;
     let dir = LabDir::new(&ctx.base, &m.lab);
     let file = crate::credentials::load(&dir).map(|_| crate::credentials::password_file(&dir));
-    Ok(crate::lb::prometheus_config(&m, t.as_ref(), interval, file.as_deref()))
+    let ca = lab_ca(&m, &dir);
+    Ok(crate::lb::prometheus_config(&m, t.as_ref(), interval, file.as_deref(), ca.as_deref()))
 }
 
 /// An HAProxy configuration that follows the lab's primary (crate::lb).
@@ -916,7 +917,14 @@ pub fn haproxy_config(ctx: &Ctx, lab: Option<&str>, port: u16) -> Result<String,
             m.lab
         )));
     }
-    Ok(crate::lb::haproxy_config(&m, t.as_ref(), port))
+    let ca = lab_ca(&m, &LabDir::new(&ctx.base, &m.lab));
+    Ok(crate::lb::haproxy_config(&m, t.as_ref(), port, ca.as_deref()))
+}
+
+/// The lab CA's certificate, when the engines serve their client ports with TLS only
+/// (`security.tls_clients`): what HAProxy and Prometheus verify them with.
+fn lab_ca(m: &crate::manifest::Manifest, dir: &LabDir) -> Option<std::path::PathBuf> {
+    m.tls_clients.then(|| crate::certs::LabCerts::new(dir.root.join("tls")).ca_file())
 }
 
 pub fn session(ctx: &Ctx, lab: Option<&str>, member: &str, namespace: &str) -> Result<i32, CliError> {

@@ -183,7 +183,7 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let m = crate::manifest::load(&root.join("manifests/phonebook-ecp.yaml"), &crate::template::Inputs::default())
             .unwrap_or_else(|e| panic!("{e}"));
-        let compose = crate::target::compose::Compose::from_env();
+        let compose = crate::target::compose::Compose::from_env(false).unwrap();
         let ours: serde_yaml::Value =
             serde_yaml::from_str(&render(&m, "APP1", &|x| compose.addresses(x).superserver).unwrap()).unwrap();
         let text = std::fs::read_to_string(root.join("compose/merge/ecp-app.yaml")).unwrap();

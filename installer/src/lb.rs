@@ -5,6 +5,13 @@
 //! primary only) keeps exactly the primary in service. Clients connect to one address and
 //! reach whichever member is primary now; after a failover, connections to the old primary
 //! are closed so clients reconnect to the new one.
+//!
+//! With `security.tls_clients` the members' ports speak TLS only: HAProxy passes the
+//! client connections through untouched (TLS from the client to the member, whose
+//! certificate names 127.0.0.1, where HAProxy listens: the client verifies the member,
+//! and HAProxy holds no key and never sees a password), and its health check speaks TLS
+//! itself, verifying the member's certificate with the lab CA. Prometheus scrapes over
+//! HTTPS with the same CA.
 
 use crate::manifest::Manifest;
 use crate::target::Target;
@@ -17,8 +24,9 @@ pub const CHECK_INTERVAL_MS: u32 = 500;
 pub const DOWN_CHECK_INTERVAL_MS: u32 = 100;
 
 /// The configuration for `haproxy -f`: the superserver (RESP) on `127.0.0.1:port` and the
-/// primary's portal and API on `127.0.0.1:port + 1`.
-pub fn haproxy_config(m: &Manifest, t: &dyn Target, port: u16) -> String {
+/// primary's portal and API on `127.0.0.1:port + 1`. `ca`: the lab CA, when the members'
+/// ports speak TLS only.
+pub fn haproxy_config(m: &Manifest, t: &dyn Target, port: u16, ca: Option<&Path>) -> String {
     let members: Vec<_> = m.mirror_members().map(|x| (x.name.clone(), t.ports(&x.name))).collect();
     let web_port = port.saturating_add(1);
     let docker_note = if m.target == crate::manifest::TargetKind::Docker {
@@ -57,6 +65,18 @@ pub fn haproxy_config(m: &Manifest, t: &dyn Target, port: u16) -> String {
         "    option redispatch".into(),
         "    retries 3".into(),
     ];
+    // The check speaks TLS to the web port and believes only a certificate of the lab CA
+    // naming `localhost` (as every member certificate does); client traffic passes through.
+    let check_tls = ca.map_or(String::new(), |ca| {
+        format!(" check-ssl verify required ca-file {} verifyhost localhost", ca.display())
+    });
+    if ca.is_some() {
+        out.extend([
+            String::new(),
+            "# The members speak TLS only: clients connect with TLS through these ports and".into(),
+            "# verify the member's certificate with the lab CA (it names 127.0.0.1).".into(),
+        ]);
+    }
     for (front, back, web) in [("superserver", "primary_superserver", false), ("portal", "primary_portal", true)] {
         let bind = if web { web_port } else { port };
         out.extend([
@@ -69,7 +89,7 @@ pub fn haproxy_config(m: &Manifest, t: &dyn Target, port: u16) -> String {
         ]);
         for (name, p) in &members {
             let to = if web { p.web } else { p.superserver };
-            out.push(format!("    server {name} 127.0.0.1:{to} check port {}", p.web));
+            out.push(format!("    server {name} 127.0.0.1:{to} check port {}{check_tls}", p.web));
         }
     }
     out.push(String::new());
@@ -81,7 +101,14 @@ pub fn haproxy_config(m: &Manifest, t: &dyn Target, port: u16) -> String {
 /// `password_file`: the lab's admin password file, which Prometheus reads for HTTP Basic
 /// (`/metrics` needs the monitor privilege once engines have users); `None` for a lab
 /// without one.
-pub fn prometheus_config(m: &Manifest, t: &dyn Target, interval: &str, password_file: Option<&Path>) -> String {
+/// `ca`: the lab CA, when the members' web ports speak TLS only (scheme https).
+pub fn prometheus_config(
+    m: &Manifest,
+    t: &dyn Target,
+    interval: &str,
+    password_file: Option<&Path>,
+    ca: Option<&Path>,
+) -> String {
     let mut out = vec![
         format!("# Prometheus scraping lab {} (`mirrorlab metrics-config`, for the ports it has now).", m.lab),
         "# Run: prometheus --config.file=this-file; dashboards: docs/grafana-mirror.json".into(),
@@ -90,6 +117,9 @@ pub fn prometheus_config(m: &Manifest, t: &dyn Target, interval: &str, password_
         format!("    scrape_interval: {interval}"),
         "    metrics_path: /metrics".into(),
     ];
+    if let Some(ca) = ca {
+        out.extend(["    scheme: https".into(), "    tls_config:".into(), format!("      ca_file: {}", ca.display())]);
+    }
     if let Some(file) = password_file {
         out.extend([
             "    basic_auth:".into(),

@@ -1,6 +1,7 @@
 """redis-py (from PyPI) against a running engine: what a Python application does.
 
-Usage: redis_py_check.py PORT. Exits 0 and prints "ok" when every check holds; any failed
+Usage: redis_py_check.py PORT [CA]. With CA (a PEM file), over TLS (ssl=True), believing
+the engine's certificate only if that CA signed it and it names 127.0.0.1. Exits 0 and prints "ok" when every check holds; any failed
 check raises (a traceback, exit status 1). Driven by tests/tests/redis_clients.rs.
 """
 
@@ -9,7 +10,9 @@ import sys
 import redis
 from redis.exceptions import ResponseError
 
-r = redis.Redis(host="127.0.0.1", port=int(sys.argv[1]), decode_responses=True, socket_timeout=10)
+ca = sys.argv[2] if len(sys.argv) > 2 else None
+tls = {"ssl": True, "ssl_ca_certs": ca, "ssl_cert_reqs": "required", "ssl_check_hostname": True} if ca else {}
+r = redis.Redis(host="127.0.0.1", port=int(sys.argv[1]), decode_responses=True, socket_timeout=10, **tls)
 assert r.ping()
 r.flushdb()
 

@@ -356,3 +356,122 @@ fn an_application_server_past_the_limit_is_disabled_with_the_reason() {
     assert!(refused.starts_with("NETWORK") && refused.contains("ECPLIMIT"), "{refused}");
     assert!(started.elapsed() < Duration::from_secs(5), "a disabled data server fails requests at once");
 }
+
+/// The data server drops the application server's connections again and again (CLIENT
+/// KILL, at seeded intervals) while INCRs run through it: some replies are lost after the
+/// change was applied, and each of those is answered from the journal, never applied
+/// again; the others are sent again. Every INCR answers the next number.
+#[test]
+fn writes_whose_replies_are_lost_are_applied_exactly_once() {
+    let ds = Engine::start();
+    create_database(ds.web_port, "PB");
+    let temp = tempfile::tempdir().unwrap();
+    let app = app_server(&temp.path().join("app"), &format!("127.0.0.1:{}", ds.superserver_port), false);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killer = {
+        let done = done.clone();
+        let port = ds.superserver_port;
+        std::thread::spawn(move || {
+            let mut c = Client::connect(format!("127.0.0.1:{port}"), Duration::from_secs(5)).unwrap();
+            let laddr = format!("127.0.0.1:{port}");
+            // A fixed-seed linear congruential generator: the same intervals every run.
+            let mut state: u64 = 0x5eed;
+            let mut kills = 0u32;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                std::thread::sleep(Duration::from_micros(500 + (state >> 33) % 8000));
+                c.command(&[b"CLIENT", b"KILL", b"LADDR", laddr.as_bytes(), b"SKIPME", b"yes"]).unwrap();
+                kills += 1;
+            }
+            kills
+        })
+    };
+    let mut a = client_in(app.superserver_port, "PHONEBOOK");
+    let mut replies = Vec::new();
+    let mut recovered = 0;
+    for _ in 0..3000 {
+        replies.push(a.incr("^Person(\"n\")", "1").map_err(|e| e.to_string()));
+        let (_, body) = http(app.web_port, "GET", "/api/ecp", None);
+        recovered =
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["servers"][0]["recovered"].as_u64().unwrap();
+        if replies.len() >= 300 && recovered >= 3 {
+            break;
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let kills = killer.join().unwrap();
+    let expected: Vec<Result<String, String>> = (1..=replies.len()).map(|n| Ok(n.to_string())).collect();
+    assert_eq!(replies, expected, "after {kills} connection kills");
+    assert!(
+        recovered >= 3,
+        "only {recovered} lost replies were found applied in {} INCRs and {kills} kills",
+        replies.len()
+    );
+    assert_eq!(
+        client_in(ds.superserver_port, "PB").get("^Person(\"n\")").unwrap(),
+        Some(replies.len().to_string().into_bytes())
+    );
+}
+
+/// A data server whose client ports speak TLS only: an application server given the lab
+/// CA reaches it over TLS (verifying the certificate names the host it dials); one
+/// without the CA never gets through in plain text.
+#[test]
+fn an_application_server_reaches_a_tls_data_server_with_the_lab_ca() {
+    use mirrorlab_tests::mirror::{LabCerts, Party};
+    let temp = tempfile::tempdir().unwrap();
+    let certs = LabCerts::new(temp.path().join("tls"));
+    certs.ensure(&[Party::Member("DS")]).unwrap();
+    let files = certs.files(Party::Member("DS"));
+    let ds_dir = temp.path().join("ds");
+    std::fs::create_dir_all(&ds_dir).unwrap();
+    let merge = ds_dir.join("merge.yaml");
+    std::fs::write(
+        &merge,
+        "actions:\n  create_database: [ { name: PB } ]\n  create_namespace: [ { name: PB, globals: PB } ]\n",
+    )
+    .unwrap();
+    let tls = ["--client-tls-ca", &files.ca, "--client-tls-cert", &files.certificate, "--client-tls-key", &files.key];
+    let ds = Engine::start_in(&ds_dir, &[&["--merge", merge.to_str().unwrap()][..], &tls[..]].concat());
+    let address = format!("127.0.0.1:{}", ds.superserver_port);
+    let app_dir = temp.path().join("app");
+    std::fs::create_dir_all(&app_dir).unwrap();
+    let app_merge = app_dir.join("merge.yaml");
+    std::fs::write(
+        &app_merge,
+        format!(
+            "actions:\n  create_ecp_server:\n    - {{ name: DS, address: \"{address}\", ca: \"{}\" }}\n  create_database:\n    - {{ name: PB, server: DS, path: PB }}\n  create_mapping:\n    - {{ namespace: USER, global: \"Person*\", database: PB }}\n",
+            certs.ca_file().display()
+        ),
+    )
+    .unwrap();
+    let app = Engine::start_in(&app_dir, &["--merge", app_merge.to_str().unwrap()]);
+    wait_until("the application server to reach its data server over TLS", Duration::from_secs(30), || {
+        ecp_state(app.web_port) == "Normal"
+    });
+    let mut a = client_in(app.superserver_port, "USER");
+    a.set("^Person(1)", "over TLS").unwrap();
+    let config = mirrorlab_tests::engine::tls::ca_client(&certs.ca_file()).unwrap();
+    let server = mirrorlab_tests::engine::tls::host_server_name("127.0.0.1").unwrap();
+    let mut d = Client::connect_verified(&address, Duration::from_secs(5), config, server).unwrap();
+    d.namespace("PB").unwrap();
+    assert_eq!(d.get("^Person(1)").unwrap(), Some(b"over TLS".to_vec()));
+
+    // Without the CA: plain text to a TLS port gets nowhere, and says why.
+    let plain_dir = temp.path().join("plain");
+    std::fs::create_dir_all(&plain_dir).unwrap();
+    let plain_merge = plain_dir.join("merge.yaml");
+    std::fs::write(
+        &plain_merge,
+        format!("actions:\n  create_ecp_server:\n    - {{ name: DS, address: \"{address}\" }}\n"),
+    )
+    .unwrap();
+    let plain = Engine::start_in(&plain_dir, &["--merge", plain_merge.to_str().unwrap()]);
+    let mut status = serde_json::Value::Null;
+    wait_until("the plain application server to say why it cannot attach", Duration::from_secs(30), || {
+        let (_, body) = http(plain.web_port, "GET", "/api/ecp", None);
+        status = serde_json::from_str(&body).unwrap_or_default();
+        status["servers"][0]["last_error"].as_str().is_some_and(|e| !e.is_empty())
+    });
+    assert_ne!(status["servers"][0]["state"], "Normal", "{status}");
+}

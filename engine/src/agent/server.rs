@@ -365,7 +365,11 @@ async fn execute(shared: &Shared, conn: &mut Conn, request: Request, out: &mut V
                 w.error(NO_DATA_DIR);
                 return Flow::Continue;
             };
-            let probe = PingProbe { host: shared.config.engine_host.clone(), timeout: shared.config.probe_timeout };
+            let probe = PingProbe {
+                host: shared.config.engine_host.clone(),
+                timeout: shared.config.probe_timeout,
+                tls: shared.config.tls.clone(),
+            };
             let s = blocking(shared, move || status(&dir, &probe)).await;
             let fields = s.fields();
             let mut w = ReplyWriter { out, proto: Protocol::Resp2 };

@@ -107,39 +107,80 @@ impl MirrorState {
     }
 }
 
-/// Answers whether the engine serves on a superserver port.
+/// Answers whether the engine serves on a superserver port; `tls_ca`: the CA the engine
+/// says (state file) it serves the port with, TLS only, when it does.
 pub trait Probe {
-    fn answers(&self, port: u16) -> bool;
+    fn answers(&self, port: u16, tls_ca: Option<&str>) -> bool;
 }
 
 /// PING over RESP to `host` (loopback, or the engine container's host name), connect and
 /// answer each within `timeout`. A host name is resolved at every probe: a restarted
 /// engine container may come back with another address, and one that is gone does not
 /// resolve (the lock says `down` before the probe is tried anyway).
+///
+/// Over TLS when the engine serves its superserver with TLS only: the server's certificate
+/// must be signed by the CA the engine names and carry `host`. Where that file cannot be
+/// read here (another container), the agent's own lab identity (`tls`) verifies it.
 #[derive(Debug, Clone)]
 pub struct PingProbe {
     pub host: String,
     pub timeout: Duration,
+    /// The agent's lab identity, if it has one.
+    pub tls: Option<std::sync::Arc<crate::tls::Tls>>,
+}
+
+impl PingProbe {
+    /// The client configuration for a superserver serving TLS with `ca`.
+    fn tls_config(&self, ca: &str) -> std::io::Result<std::sync::Arc<rustls::ClientConfig>> {
+        match (crate::tls::ca_client(std::path::Path::new(ca)), &self.tls) {
+            (Ok(config), _) => Ok(config),
+            (Err(_), Some(own)) => Ok(own.client_config()),
+            (Err(e), None) => Err(std::io::Error::other(e.to_string())),
+        }
+    }
 }
 
 impl Probe for PingProbe {
-    fn answers(&self, port: u16) -> bool {
+    fn answers(&self, port: u16, tls_ca: Option<&str>) -> bool {
         let deadline = Instant::now() + self.timeout;
         let ping = || -> std::io::Result<bool> {
             // Our own resolver: getaddrinfo cannot resolve names in a scratch image.
             let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
-            let mut s = crate::resolve::connect_std(&format!("{host}:{port}"), self.timeout)?;
+            let socket = crate::resolve::connect_std(&format!("{host}:{port}"), self.timeout)?;
             let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-            s.set_read_timeout(Some(left))?;
-            s.set_write_timeout(Some(left))?;
+            // Bounded reads and writes, TLS or not: a hung engine accepts and never answers.
+            socket.set_read_timeout(Some(left))?;
+            socket.set_write_timeout(Some(left))?;
+            let mut s: Box<dyn ReadWrite> = match tls_ca {
+                None => Box::new(socket),
+                Some(ca) => {
+                    let server = crate::tls::host_server_name(&self.host).map_err(std::io::Error::other)?;
+                    let config = self.tls_config(ca)?;
+                    Box::new(crate::client::tls_handshake(socket, config, server, left).map_err(std::io::Error::other)?)
+                }
+            };
             s.write_all(b"*1\r\n$4\r\nPING\r\n")?;
+            s.flush()?;
             let mut buf = [0u8; 7];
             s.read_exact(&mut buf)?;
             Ok(&buf == b"+PONG\r\n")
         };
-        ping().unwrap_or(false)
+        match ping() {
+            Ok(answered) => answered,
+            Err(e) => {
+                if tls_ca.is_some() {
+                    // A TLS failure is a configuration to fix, not a hung engine: say so.
+                    tracing::warn!(host = self.host, port, "health probe over TLS failed: {e}");
+                }
+                false
+            }
+        }
     }
 }
+
+/// A probe connection: plain TCP or TLS.
+trait ReadWrite: Read + Write {}
+impl<S: Read + Write> ReadWrite for S {}
 
 /// The engine's process facts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,7 +202,8 @@ pub fn engine_facts(lock_holder: Option<u32>, state: Option<&RunState>, probe: &
     };
     match state.filter(|s| s.pid == pid && s.stopped_at.is_none()) {
         Some(s) => {
-            let state = if probe.answers(s.superserver_port) { EngineState::Running } else { EngineState::Hung };
+            let answers = probe.answers(s.superserver_port, s.client_tls_ca.as_deref());
+            let state = if answers { EngineState::Running } else { EngineState::Hung };
             EngineFacts { state, pid, superserver_port: s.superserver_port, web_port: s.web_port }
         }
         None => EngineFacts { state: EngineState::Hung, pid, superserver_port: 0, web_port: 0 },
@@ -284,7 +326,7 @@ mod tests {
     }
 
     impl Probe for FakeProbe {
-        fn answers(&self, port: u16) -> bool {
+        fn answers(&self, port: u16, _tls_ca: Option<&str>) -> bool {
             self.asked.set(Some(port));
             self.answers
         }
@@ -296,6 +338,7 @@ mod tests {
 
     fn run_state(pid: u32) -> RunState {
         RunState {
+            client_tls_ca: None,
             pid,
             superserver_port: 1972,
             web_port: 52773,
@@ -402,7 +445,9 @@ mod tests {
             s.read_exact(&mut request).unwrap();
             s.write_all(b"+PONG\r\n").unwrap();
         });
-        let probe = |host: &str| PingProbe { host: host.into(), timeout: Duration::from_secs(2) }.answers(port);
+        let probe = |host: &str| {
+            PingProbe { host: host.into(), timeout: Duration::from_secs(2), tls: None }.answers(port, None)
+        };
         assert!(probe("localhost"), "a host name is resolved");
         server.join().unwrap();
         // Nothing listens any more; a name that does not resolve is not an engine either.

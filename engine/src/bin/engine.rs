@@ -19,6 +19,11 @@ struct Args {
     /// integrity, mirror); the password comes from MIRRORLAB_PASSWORD or a prompt.
     #[arg(long, global = true, env = "MIRRORLAB_USER")]
     user: Option<String>,
+    /// The CA (PEM) that signed the engine's certificate, for the commands that talk to an
+    /// engine whose superserver and web port speak TLS only. Default: the CA the engine
+    /// running on --data-dir serves with (its state file says), else plain TCP.
+    #[arg(long, global = true, env = "MIRRORLAB_CACERT", value_name = "FILE")]
+    cacert: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,6 +64,19 @@ enum Command {
         /// This member's private key (PEM).
         #[arg(long, env = "MIRRORLAB_TLS_KEY", requires_all = ["tls_ca", "tls_cert"])]
         tls_key: Option<PathBuf>,
+        /// The CA (PEM) for the superserver and the web port: with --client-tls-cert and
+        /// --client-tls-key, both serve TLS only (a client certificate is optional; one
+        /// given must be signed by this CA). Default: engine.yaml's `network.client_tls`,
+        /// else plain TCP.
+        #[arg(long, env = "MIRRORLAB_CLIENT_TLS_CA", requires_all = ["client_tls_cert", "client_tls_key"])]
+        client_tls_ca: Option<PathBuf>,
+        /// The certificate (PEM) the superserver and the web port present: it must name the
+        /// addresses clients dial (127.0.0.1, localhost, a host name).
+        #[arg(long, env = "MIRRORLAB_CLIENT_TLS_CERT", requires_all = ["client_tls_ca", "client_tls_key"])]
+        client_tls_cert: Option<PathBuf>,
+        /// Its private key (PEM).
+        #[arg(long, env = "MIRRORLAB_CLIENT_TLS_KEY", requires_all = ["client_tls_ca", "client_tls_cert"])]
+        client_tls_key: Option<PathBuf>,
         /// File holding the password of user `admin` (role %All), set before any port
         /// opens; from then on every client must authenticate. One line, at most 1 KiB.
         #[arg(long, env = "MIRRORLAB_PASSWORD_FILE", value_name = "FILE")]
@@ -219,6 +237,7 @@ fn run(mut args: Args) -> Result<ExitCode> {
         let password = std::env::var("MIRRORLAB_PASSWORD").ok().filter(|p| !p.is_empty());
         cli::credentials::init(args.user.clone(), password).map_err(anyhow::Error::msg)?;
     }
+    cli::transport::init(args.cacert.clone());
     match args.command {
         Command::Start {
             superserver_port,
@@ -231,9 +250,14 @@ fn run(mut args: Args) -> Result<ExitCode> {
             tls_ca,
             tls_cert,
             tls_key,
+            client_tls_ca,
+            client_tls_cert,
+            client_tls_key,
             password_file,
         } => {
             let tls = engine::tls::files_from_flags(tls_ca, tls_cert, tls_key).map_err(anyhow::Error::msg)?;
+            let client_tls = engine::tls::files_from_flags(client_tls_ca, client_tls_cert, client_tls_key)
+                .map_err(anyhow::Error::msg)?;
             engine::start::run(engine::start::StartOptions {
                 data_dir: args.data_dir,
                 superserver_port,
@@ -244,6 +268,7 @@ fn run(mut args: Args) -> Result<ExitCode> {
                 interface,
                 protected_mode,
                 tls,
+                client_tls,
                 password_file,
             })?;
         }
@@ -269,10 +294,13 @@ fn run(mut args: Args) -> Result<ExitCode> {
             }
         }
         Command::Session { namespace, host, port } => {
-            let port = port
-                .or_else(|| dir.read_state().filter(|_| dir.lock_holder().is_some()).map(|s| s.superserver_port))
-                .unwrap_or(1972);
-            return cli::session::run(&host, port, &namespace);
+            // Without --port: the engine running on --data-dir, with its TLS if it has it.
+            let running = port.is_none().then(|| dir.read_state().filter(|_| dir.lock_holder().is_some())).flatten();
+            let (port, tls) = match running {
+                Some(state) => (state.superserver_port, cli::transport::of_running(&state)?),
+                None => (port.unwrap_or(1972), cli::transport::named()?),
+            };
+            return cli::session::run(&host, port, &namespace, tls.as_ref());
         }
         Command::Freeze { timeout } => {
             let body = serde_json::json!({ "timeout_s": timeout }).to_string();
@@ -334,7 +362,8 @@ fn run(mut args: Args) -> Result<ExitCode> {
 fn api(dir: &DataDir, method: &str, path: &str, body: Option<&str>) -> Result<Option<String>> {
     let state = dir.read_state().filter(|_| dir.lock_holder().is_some());
     let Some(state) = state else { bail!("no engine is running on {}", dir.root().display()) };
-    let r = cli::http::call(state.web_port, method, path, body, Duration::from_secs(30))
+    let tls = cli::transport::of_running(&state)?;
+    let r = cli::http::call_over(state.web_port, method, path, body, Duration::from_secs(30), tls.as_ref())
         .with_context(|| format!("calling the engine's management API on port {}", state.web_port))?;
     if r.status >= 300 {
         bail!("{}", cli::http::error_message(&r.body));

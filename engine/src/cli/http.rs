@@ -2,6 +2,7 @@
 //! (`engine freeze`, `thaw`, `integrity`, `mirror`), so the engine binary needs no HTTP
 //! client stack.
 
+use super::transport::Tls;
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -15,9 +16,21 @@ pub struct Response {
     pub body: String,
 }
 
-/// Calls the management API on 127.0.0.1 (the engine on this host).
+/// Calls the management API on 127.0.0.1 (the engine on this host), plain HTTP.
 pub fn call(port: u16, method: &str, path: &str, body: Option<&str>, timeout: Duration) -> std::io::Result<Response> {
-    call_host("127.0.0.1", port, method, path, body, timeout)
+    call_over(port, method, path, body, timeout, None)
+}
+
+/// [`call`], over TLS with `tls`.
+pub fn call_over(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    timeout: Duration,
+    tls: Option<&Tls>,
+) -> std::io::Result<Response> {
+    call_host("127.0.0.1", port, method, path, body, timeout, tls)
 }
 
 /// Calls the management API on `host:port`, trying each address the name resolves to.
@@ -28,13 +41,14 @@ pub fn call_host(
     path: &str,
     body: Option<&str>,
     timeout: Duration,
+    tls: Option<&Tls>,
 ) -> std::io::Result<Response> {
     let auth = super::credentials::basic_header().unwrap_or_default();
-    request(host, port, method, path, body, &auth, timeout)
+    request_over(host, port, method, path, body, &auth, timeout, tls)
 }
 
 /// One request with `headers` (complete `Name: value\r\n` lines) besides Host, the JSON
-/// content type, the length and `Connection: close`.
+/// content type, the length and `Connection: close`, plain HTTP.
 pub fn request(
     host: &str,
     port: u16,
@@ -44,18 +58,41 @@ pub fn request(
     headers: &str,
     timeout: Duration,
 ) -> std::io::Result<Response> {
+    request_over(host, port, method, path, body, headers, timeout, None)
+}
+
+/// [`request`], over TLS with `tls`.
+#[allow(clippy::too_many_arguments)]
+pub fn request_over(
+    host: &str,
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &str,
+    timeout: Duration,
+    tls: Option<&Tls>,
+) -> std::io::Result<Response> {
     let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
-    let mut stream = crate::resolve::connect_std(&authority, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
+    let socket = crate::resolve::connect_std(&authority, timeout)?;
+    socket.set_read_timeout(Some(timeout))?;
+    socket.set_write_timeout(Some(timeout))?;
+    let mut stream = super::transport::over(tls, host, socket, timeout)?;
     let body = body.unwrap_or("");
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {authority}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
+    stream.flush()?;
     let mut raw = Vec::new();
-    stream.take(MAX_RESPONSE_BYTES).read_to_end(&mut raw)?;
+    match stream.take(MAX_RESPONSE_BYTES).read_to_end(&mut raw) {
+        Ok(_) => {}
+        // A TLS peer that closes without close_notify: the response is what arrived (its
+        // length and framing are checked below).
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+        Err(e) => return Err(e),
+    }
     let text = String::from_utf8_lossy(&raw);
     let (head, rest) = text.split_once("\r\n\r\n").ok_or_else(|| std::io::Error::other("malformed HTTP response"))?;
     let status = head

@@ -14,12 +14,14 @@ use std::time::Duration;
 pub fn check(dir: &DataDir, database: &str) -> Result<serde_json::Value> {
     let name = database.to_ascii_uppercase();
     if let Some(state) = dir.read_state().filter(|_| dir.lock_holder().is_some()) {
-        let r = super::http::call(
+        let tls = super::transport::of_running(&state)?;
+        let r = super::http::call_over(
             state.web_port,
             "GET",
             &format!("/api/databases/{name}/integrity"),
             None,
             Duration::from_secs(600),
+            tls.as_ref(),
         )?;
         if r.status >= 300 {
             bail!("{}", super::http::error_message(&r.body));

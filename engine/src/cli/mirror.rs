@@ -22,21 +22,23 @@ pub const ACTION_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct Target {
     pub host: String,
     pub port: u16,
+    /// TLS when the web port serves it (`--cacert`, or the running engine's state file).
+    pub tls: Option<super::transport::Tls>,
 }
 
 impl Target {
     /// `--host`/`--port` when given (`--host` alone: port 52773); otherwise the engine
     /// running on `dir`, on 127.0.0.1.
     pub fn find(dir: &DataDir, host: Option<&str>, port: Option<u16>) -> Result<Target> {
-        let target = |port| Target { host: host.unwrap_or("127.0.0.1").to_string(), port };
+        let target = |port, tls| Target { host: host.unwrap_or("127.0.0.1").to_string(), port, tls };
         if let Some(port) = port {
-            return Ok(target(port));
+            return Ok(target(port, super::transport::named()?));
         }
         if host.is_some() {
-            return Ok(target(DEFAULT_WEB_PORT));
+            return Ok(target(DEFAULT_WEB_PORT, super::transport::named()?));
         }
         match dir.read_state().filter(|_| dir.lock_holder().is_some()) {
-            Some(state) => Ok(target(state.web_port)),
+            Some(state) => Ok(target(state.web_port, super::transport::of_running(&state)?)),
             None => bail!(
                 "no engine is running on {} (start one with `engine start`, or pass --port with a running engine's web port)",
                 dir.root().display()
@@ -45,13 +47,14 @@ impl Target {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<&str>, timeout: Duration) -> Result<String> {
-        let r = http::call_host(&self.host, self.port, method, path, body, timeout).map_err(|e| {
-            anyhow!(
-                "cannot reach the engine's management API on {}:{}: {e} (is the engine running?)",
-                self.host,
-                self.port
-            )
-        })?;
+        let r =
+            http::call_host(&self.host, self.port, method, path, body, timeout, self.tls.as_ref()).map_err(|e| {
+                anyhow!(
+                    "cannot reach the engine's management API on {}:{}: {e} (is the engine running?)",
+                    self.host,
+                    self.port
+                )
+            })?;
         if r.status >= 300 {
             bail!("{}", http::error_message(&r.body));
         }
@@ -274,11 +277,11 @@ mod tests {
         assert!(e.starts_with("no engine is running on ") && e.contains("engine start"), "{e}");
         assert_eq!(
             Target::find(&DataDir::new(dir.path()), Some("mirrorb"), None).unwrap(),
-            Target { host: "mirrorb".into(), port: DEFAULT_WEB_PORT }
+            Target { host: "mirrorb".into(), port: DEFAULT_WEB_PORT, tls: None }
         );
         // A port nothing listens on.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let e = status(&Target { host: "127.0.0.1".into(), port }).unwrap_err().to_string();
+        let e = status(&Target { host: "127.0.0.1".into(), port, tls: None }).unwrap_err().to_string();
         assert!(e.contains("cannot reach the engine's management API on 127.0.0.1:"), "{e}");
     }
 
@@ -294,9 +297,9 @@ mod tests {
         .unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let target = Target { host: "localhost".into(), port: listener.local_addr().unwrap().port() };
+        let target = Target { host: "localhost".into(), port: listener.local_addr().unwrap().port(), tls: None };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = rt.spawn(crate::web::serve(listener, instance.clone(), true, async {
+        let server = rt.spawn(crate::web::serve(listener, instance.clone(), true, None, async {
             let _ = stopped.await;
         }));
 

@@ -8,3 +8,4 @@ pub mod mirror;
 pub mod qlist;
 pub mod session;
 pub mod stop;
+pub mod transport;

@@ -12,7 +12,7 @@
 
 use crate::agent::status::MIRROR_STATE_FILE;
 use crate::instance::config::Config;
-use crate::instance::datadir::DataDir;
+use crate::instance::datadir::{DataDir, RunState};
 use crate::mirror::config::MemberType;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -37,7 +37,7 @@ pub fn qlist(dir: &DataDir) -> QList {
     let (member_type, mirror_status) = mirror_fields(dir, config.as_ref(), holder.is_some());
     let (running, state_text, ports, health) = match (&holder, &state) {
         (Some(_), Some(s)) => {
-            let health = probe_health(s.superserver_port);
+            let health = probe_health(s);
             (true, format!("running, since {}", s.started_at), (s.superserver_port, s.web_port), health)
         }
         (Some(_), None) => (true, "running, starting".to_string(), (0, 0), "warn"),
@@ -131,13 +131,18 @@ fn mirror_fields(dir: &DataDir, config: Option<&Config>, running: bool) -> (Stri
     (clean(member_type), clean(status))
 }
 
-/// `ok` when the superserver answers PING within two seconds, `hung` otherwise.
-fn probe_health(port: u16) -> &'static str {
+/// `ok` when the superserver answers PING within two seconds (over TLS when the engine
+/// serves it), `hung` otherwise.
+fn probe_health(state: &RunState) -> &'static str {
     let ping = || -> std::io::Result<bool> {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], state.superserver_port));
+        let timeout = Duration::from_secs(2);
+        let socket = TcpStream::connect_timeout(&addr, timeout)?;
+        socket.set_read_timeout(Some(timeout))?;
+        let tls = super::transport::of_running(state).map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+        let mut s = super::transport::over(tls.as_ref(), "127.0.0.1", socket, timeout)?;
         s.write_all(b"*1\r\n$4\r\nPING\r\n")?;
+        s.flush()?;
         let mut buf = [0u8; 7];
         s.read_exact(&mut buf)?;
         Ok(&buf == b"+PONG\r\n")

@@ -110,9 +110,17 @@ impl Backend for ClientBackend {
 }
 
 /// Runs the terminal on stdin/stdout: interactive on a terminal, a script when piped.
-pub fn run(host: &str, port: u16, namespace: &str) -> Result<ExitCode> {
-    let mut client = Client::connect(format!("{host}:{port}"), Duration::from_secs(5)).with_context(|| {
-        format!("no engine answers on {host}:{port} (start one with `engine start`, or pass --port)")
+/// `tls`: the superserver speaks TLS only (`--cacert`, or the running engine's state file).
+pub fn run(host: &str, port: u16, namespace: &str, tls: Option<&super::transport::Tls>) -> Result<ExitCode> {
+    let address = format!("{host}:{port}");
+    let connected = match tls {
+        Some(tls) => crate::tls::host_server_name(host).map_err(anyhow::Error::new).and_then(|server| {
+            Ok(Client::connect_verified(&address, Duration::from_secs(5), tls.config.clone(), server)?)
+        }),
+        None => Client::connect(&address, Duration::from_secs(5)).map_err(anyhow::Error::new),
+    };
+    let mut client = connected.with_context(|| {
+        format!("no engine answers on {host}:{port} (start one with `engine start`, or pass --port; --cacert when it speaks TLS)")
     })?;
     if let Some(c) = super::credentials::get() {
         client

@@ -82,6 +82,8 @@ pub struct DataServer {
     pub name: String,
     pub config: DataServerConfig,
     password: Option<String>,
+    /// TLS to the data server's client ports (`ca` in the configuration).
+    tls: Option<Arc<rustls::ClientConfig>>,
     /// This application server's name and incarnation (a new one per start).
     app: String,
     incarnation: u64,
@@ -91,6 +93,8 @@ pub struct DataServer {
     pub requests: AtomicU64,
     pub reconnects: AtomicU64,
     pub reissued: AtomicU64,
+    /// Writes whose reply was lost and which the data server said were applied.
+    pub recovered: AtomicU64,
     /// Requests sent and not answered yet.
     pub pending: AtomicU64,
 }
@@ -120,6 +124,9 @@ pub struct DataServerStatus {
     pub requests: u64,
     pub reconnects: u64,
     pub reissued: u64,
+    /// Writes whose reply was lost, found applied by the data server (not sent again).
+    #[serde(default)]
+    pub recovered: u64,
     #[serde(skip_serializing_if = "String::is_empty", default)]
     pub last_error: String,
 }
@@ -130,6 +137,7 @@ impl DataServer {
         name: String,
         config: DataServerConfig,
         password: Option<String>,
+        tls: Option<Arc<rustls::ClientConfig>>,
         app: String,
         incarnation: u64,
         wait: Duration,
@@ -146,6 +154,7 @@ impl DataServer {
             name,
             config,
             password,
+            tls,
             app,
             incarnation,
             wait,
@@ -153,6 +162,7 @@ impl DataServer {
             requests: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             reissued: AtomicU64::new(0),
+            recovered: AtomicU64::new(0),
             pending: AtomicU64::new(0),
         });
         let weak = Arc::downgrade(&server);
@@ -190,6 +200,7 @@ impl DataServer {
             requests: self.requests.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
             reissued: self.reissued.load(Ordering::Relaxed),
+            recovered: self.recovered.load(Ordering::Relaxed),
             last_error: k.last_error,
         }
     }
@@ -294,7 +305,18 @@ impl DataServer {
     /// One connection attempt: connect, log in, ATTACH.
     fn attach_to(&self, address: &str, channel: u64) -> std::result::Result<(Client, Attached), Refusal> {
         let retry = |e: ClientError| Refusal::Retry(format!("{address}: {e}"));
-        let mut client = Client::connect(address, CONNECT_TIMEOUT).map_err(retry)?;
+        let mut client = match &self.tls {
+            None => Client::connect(address, CONNECT_TIMEOUT).map_err(retry)?,
+            Some(config) => {
+                let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+                let server = crate::tls::host_server_name(host).map_err(|e| Refusal::Final(e.to_string()))?;
+                Client::connect_verified(address, CONNECT_TIMEOUT, config.clone(), server).map_err(|e| match e {
+                    // A certificate that does not verify will not verify later either.
+                    ClientError::Tls { .. } => Refusal::Final(e.to_string()),
+                    e => retry(e),
+                })?
+            }
+        };
         // A paused member accepts connections and never answers: short, until attached.
         client.set_timeout(Some(CONNECT_TIMEOUT)).map_err(|e| retry(e.into()))?;
         if let (Some(user), Some(password)) = (&self.config.user, &self.password) {
@@ -527,11 +549,29 @@ impl Channel {
                 }
                 if sent && seq.is_some() {
                     // The reply of a write was lost: applied or not?
-                    if let Some(reply) = self.outcome(self.seq)? {
-                        self.server.set_state(ServerState::Normal, None);
-                        return Ok(reply);
+                    match self.outcome(self.seq) {
+                        Ok(Some(reply)) => {
+                            self.server.recovered.fetch_add(1, Ordering::Relaxed);
+                            return Ok(reply);
+                        }
+                        Ok(None) => {
+                            self.server.reissued.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e @ (ClientError::Io(_) | ClientError::Protocol(_))) => {
+                            // This connection failed too: find the data server again.
+                            self.client = None;
+                            if Instant::now() >= deadline {
+                                return Err(self.lost(&e));
+                            }
+                            continue;
+                        }
+                        Err(e) => {
+                            return Err(EngineError::Network(format!(
+                                "ECP data server {}: the outcome of a write whose reply was lost is unknown: {e}",
+                                self.server.name
+                            )))
+                        }
                     }
-                    self.server.reissued.fetch_add(1, Ordering::Relaxed);
                 } else {
                     self.from = attached.ends.map(|e| e.saturating_add(1));
                 }
@@ -555,11 +595,7 @@ impl Channel {
                     self.server.reconnects.fetch_add(1, Ordering::Relaxed);
                     self.server.set_state(ServerState::Trouble, Some(e.to_string()));
                     if Instant::now() >= deadline {
-                        return Err(EngineError::Network(format!(
-                            "ECP data server {}: no reply within {} s ({e})",
-                            self.server.name,
-                            self.server.wait.as_secs()
-                        )));
+                        return Err(self.lost(&e));
                     }
                 }
                 Err(e) => return Err(EngineError::Network(format!("ECP data server {}: {e}", self.server.name))),
@@ -569,7 +605,7 @@ impl Channel {
 
     /// After a reconnection: whether write `seq` was applied, as the reply it would have
     /// had (`[journal, position, result]`).
-    fn outcome(&mut self, seq: u64) -> Result<Option<Reply>> {
+    fn outcome(&mut self, seq: u64) -> std::result::Result<Option<Reply>, ClientError> {
         let client = self.client.as_mut().expect("connected");
         let [local, mirror] = self.from;
         let reply = reply_of(client.command(&[
@@ -578,8 +614,7 @@ impl Channel {
             seq.to_string().as_bytes(),
             local.to_string().as_bytes(),
             mirror.to_string().as_bytes(),
-        ]))
-        .map_err(|e| EngineError::Network(format!("ECP data server {}: {e}", self.server.name)))?;
+        ]))?;
         match reply {
             Reply::Nil => Ok(None),
             Reply::Array(items) => {
@@ -587,15 +622,17 @@ impl Channel {
                 self.note_position(&reply);
                 Ok(Some(reply))
             }
-            Reply::Error(e) => Err(EngineError::Network(format!(
-                "ECP data server {}: the outcome of a request whose reply was lost is unknown: {e}",
-                self.server.name
-            ))),
-            other => Err(EngineError::Network(format!(
-                "ECP data server {}: unexpected OUTCOME reply {other:?}",
-                self.server.name
-            ))),
+            Reply::Error(e) => Err(ClientError::Server(e)),
+            other => Err(ClientError::Protocol(format!("unexpected OUTCOME reply {other:?}"))),
         }
+    }
+
+    fn lost(&self, e: &ClientError) -> EngineError {
+        EngineError::Network(format!(
+            "ECP data server {}: no reply within {} s ({e})",
+            self.server.name,
+            self.server.wait.as_secs()
+        ))
     }
 
     /// A write's reply starts with its journal and position: a lost write after this one

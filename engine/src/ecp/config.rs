@@ -100,6 +100,11 @@ pub struct DataServerConfig {
     /// The file holding that user's password (relative to the data directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_file: Option<String>,
+    /// The CA that signed the data server's client-port certificate (relative to the data
+    /// directory): connect over TLS and believe only a certificate of it that names the
+    /// host dialled. Absent: plain TCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 impl DataServerConfig {
@@ -147,7 +152,13 @@ mod tests {
         let mut c = EcpConfig::default();
         c.servers.insert(
             "DS".into(),
-            DataServerConfig { address: "127.0.0.1:1972".into(), mirror: true, user: None, password_file: None },
+            DataServerConfig {
+                address: "127.0.0.1:1972".into(),
+                mirror: true,
+                user: None,
+                password_file: None,
+                ca: None,
+            },
         );
         c.remote_databases.insert("PB".into(), RemoteDatabaseConfig { server: "DS".into(), path: "PHONEBOOK".into() });
         c

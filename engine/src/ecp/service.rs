@@ -1,11 +1,14 @@
 //! The data-server role: which application servers are attached, under
 //! `ecp.max_app_servers`, and one generation per channel.
 //!
-//! Invariant: a channel's requests are executed one at a time under its generation lock,
-//! and `ATTACH` of the same channel bumps the generation under that lock; so once an
-//! application server reattached, no request of its old connection (still in flight, or
-//! late in the socket buffer) can run anymore, and the outcome lookup that follows the
-//! ATTACH sees every request that ever ran on the channel.
+//! Invariant: a channel's requests run one at a time under its lock, each after checking
+//! that its connection still holds the channel's current generation; `ATTACH` bumps the
+//! generation. So once an application server reattached, no request of an old connection
+//! (in flight, or late in its socket buffer) starts anymore, and the outcome lookup that
+//! follows the ATTACH (a request like any other) waits for the one that may be running:
+//! it sees every request that ever ran on the channel. A channel's entry is forgotten only
+//! when its latest connection closed and no request of it is running, so a newer ATTACH
+//! never gets a fresh lock while an older request still runs under the old one.
 
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
@@ -19,7 +22,7 @@ pub type ChannelKey = (String, u64, u64);
 pub struct EcpService {
     max_app_servers: AtomicU32,
     apps: Mutex<BTreeMap<String, AppEntry>>,
-    channels: Mutex<HashMap<ChannelKey, Arc<Mutex<u64>>>>,
+    channels: Mutex<HashMap<ChannelKey, Arc<ChannelState>>>,
     /// ECP requests served (for INFO and /metrics).
     pub requests: AtomicU64,
 }
@@ -30,13 +33,20 @@ struct AppEntry {
     attached_at: String,
 }
 
+/// One channel's generation and the lock its requests run under.
+#[derive(Debug, Default)]
+struct ChannelState {
+    generation: AtomicU64,
+    running: Mutex<()>,
+}
+
 /// A connection's attachment: which channel it serves, at which generation.
 #[derive(Clone, Debug)]
 pub struct Attachment {
     pub key: ChannelKey,
     pub mirror: bool,
     generation: u64,
-    lock: Arc<Mutex<u64>>,
+    channel: Arc<ChannelState>,
 }
 
 /// One attached application server, as `ECP STATUS` and `/api/ecp` list it.
@@ -89,13 +99,13 @@ impl EcpService {
                 }
             }
         }
-        let lock = self.channels.lock().entry(key.clone()).or_default().clone();
-        let generation = {
-            let mut g = lock.lock();
-            *g += 1;
-            *g
-        };
-        Ok(Attachment { key, mirror, generation, lock })
+        // Under the map's lock, so a closing connection cannot forget the entry between
+        // this lookup and the bump (`detach`).
+        let mut channels = self.channels.lock();
+        let channel = channels.entry(key.clone()).or_default().clone();
+        let generation = channel.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        drop(channels);
+        Ok(Attachment { key, mirror, generation, channel })
     }
 
     /// The connection of `a` closed.
@@ -109,7 +119,11 @@ impl EcpService {
             }
         }
         let mut channels = self.channels.lock();
-        if *a.lock.lock() == a.generation {
+        let latest = a.channel.generation.load(Ordering::SeqCst) == a.generation;
+        let ours = channels.get(&a.key).is_some_and(|c| Arc::ptr_eq(c, &a.channel));
+        // A request of an older connection may still run under this entry's lock: then
+        // the entry stays, so the next ATTACH's outcome lookup waits for that request.
+        if latest && ours && a.channel.running.try_lock().is_some() {
             channels.remove(&a.key);
         }
     }
@@ -117,8 +131,8 @@ impl EcpService {
     /// Runs `f` as a request of `a`'s channel: refused once another connection attached
     /// the channel since.
     pub fn run<T>(&self, a: &Attachment, f: impl FnOnce() -> T) -> Result<T, String> {
-        let current = a.lock.lock();
-        if *current != a.generation {
+        let running = a.channel.running.lock();
+        if a.channel.generation.load(Ordering::SeqCst) != a.generation {
             return Err(format!(
                 "{} this ECP channel was attached again by another connection; this one is closed",
                 super::wire::REPLACED
@@ -126,7 +140,7 @@ impl EcpService {
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         let out = f();
-        drop(current);
+        drop(running);
         Ok(out)
     }
 
@@ -177,5 +191,22 @@ mod tests {
         // The old connection closing does not drop the new one's channel.
         s.detach(&old);
         assert_eq!(s.run(&new, || 3).unwrap(), 3);
+    }
+
+    #[test]
+    fn a_channel_is_not_forgotten_while_an_older_request_still_runs() {
+        let s = Arc::new(EcpService::new(4));
+        let a = s.attach(key("APP1", 1), false).unwrap();
+        let b = s.attach(key("APP1", 1), false).unwrap();
+        // `a`'s request runs (it checked its generation before `b` attached; here it
+        // holds the lock), and `b` closes meanwhile: the entry must stay.
+        let running = a.channel.running.lock();
+        s.detach(&b);
+        drop(running);
+        let c = s.attach(key("APP1", 1), false).unwrap();
+        assert!(Arc::ptr_eq(&a.channel, &c.channel), "a new ATTACH shares the lock the old request ran under");
+        // Nothing runs any more: the latest connection closing forgets the channel.
+        s.detach(&c);
+        assert!(s.channels.lock().is_empty());
     }
 }

@@ -61,6 +61,12 @@ pub struct NetworkSettings {
     /// machine's host name (a guard against DNS rebinding).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_hosts: Vec<String>,
+    /// TLS on the superserver and the web port: `{ca, certificate, key}`, paths relative
+    /// to the data directory. The ports then serve TLS clients only; a client need not
+    /// present a certificate (its password authenticates it), one it presents must be
+    /// signed by `ca`. Absent: plain TCP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Default for NetworkSettings {
@@ -72,6 +78,7 @@ impl Default for NetworkSettings {
             max_connections: 1024,
             protected_mode: true,
             allowed_hosts: Vec::new(),
+            client_tls: None,
         }
     }
 }

@@ -177,6 +177,11 @@ pub struct RunState {
     pub version: String,
     /// Set by a clean shutdown: `down, last used ...` in qlist.
     pub stopped_at: Option<String>,
+    /// The CA of the superserver's and web port's certificate (absolute path) when they
+    /// speak TLS only (`network.client_tls`): the CLI and the agent beside the engine
+    /// connect with TLS and believe that CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_tls_ca: Option<String>,
 }
 
 /// Writes a file so that readers see the old or the new content, never a mix: temporary

@@ -85,12 +85,15 @@ impl Instance {
         let mut next = BTreeMap::new();
         for (name, c) in &ecp.servers {
             let password = self.ecp_password(name, c);
+            let tls = self.ecp_tls(name, c);
             let keep = servers.get(name).filter(|s| {
                 s.config == *c && s.wait() == wait && s.app() == app && s.password_matches(password.as_deref())
             });
             let server = match keep {
                 Some(s) => s.clone(),
-                None => DataServer::start(name.clone(), c.clone(), password, app.clone(), self.ecp.incarnation, wait),
+                None => {
+                    DataServer::start(name.clone(), c.clone(), password, tls, app.clone(), self.ecp.incarnation, wait)
+                }
             };
             next.insert(name.clone(), server);
         }
@@ -133,6 +136,27 @@ impl Instance {
         })?;
         self.rebuild_namespaces()?;
         Ok(true)
+    }
+
+    /// TLS to data server `name`, when its entry names a CA. A CA that cannot be read
+    /// leaves the data server unreachable (TLS with no trust), never plain TCP.
+    fn ecp_tls(&self, name: &str, c: &DataServerConfig) -> Option<Arc<rustls::ClientConfig>> {
+        let ca = c.ca.as_ref()?;
+        let path = self.data_dir().root().join(ca);
+        match crate::tls::ca_client(&path) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                tracing::error!("ECP data server {name}: {e}; it stays unreachable until the CA can be read");
+                let empty = rustls::RootCertStore::empty();
+                Some(Arc::new(
+                    rustls::ClientConfig::builder_with_provider(crate::tls::load::provider())
+                        .with_safe_default_protocol_versions()
+                        .expect("ring supports the default versions")
+                        .with_root_certificates(empty)
+                        .with_no_client_auth(),
+                ))
+            }
+        }
     }
 
     fn ecp_password(&self, name: &str, c: &DataServerConfig) -> Option<String> {

@@ -41,4 +41,4 @@ pub use codec::{CodecLimits, Frame, ProtocolError};
 pub use commands::{Command, CommandError};
 pub use info::REDIS_COMPATIBLE_VERSION;
 pub use reply::{Protocol, ReplyWriter};
-pub use server::{serve, ServerLimits};
+pub use server::{serve, serve_with_tls, ServerLimits};

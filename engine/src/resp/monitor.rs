@@ -136,18 +136,25 @@ pub(super) enum Left {
     Io(std::io::Error),
 }
 
+/// Writes `bytes` and flushes them (TLS keeps what the socket did not take until a flush).
+async fn send(stream: &mut impl super::server::Stream, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    stream.write_all(bytes).await?;
+    stream.flush().await
+}
+
 /// Streams `feed` to a connection that sent `MONITOR` (its `+OK` already sent) until it
 /// sends `QUIT` or `RESET`, closes, or the server stops. `input`: what the client sent
 /// after `MONITOR`. Other commands get an error: nothing else runs while monitoring.
 pub(super) async fn stream_to(
-    stream: &mut tokio::net::TcpStream,
+    stream: &mut impl super::server::Stream,
     mut subscription: Subscription,
     mut input: Vec<u8>,
     limits: &super::codec::CodecLimits,
     proto: super::Protocol,
     stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Left {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let mut frame = Frame::default();
     let mut out = Vec::new();
     loop {
@@ -163,12 +170,12 @@ pub(super) async fn stream_to(
                     let mut w = super::ReplyWriter { out: &mut out, proto };
                     if name.eq_ignore_ascii_case(b"quit") {
                         w.ok();
-                        let _ = stream.write_all(&out).await;
+                        let _ = send(stream, &out).await;
                         return Left::Closed;
                     }
                     if name.eq_ignore_ascii_case(b"reset") {
                         w.simple("RESET");
-                        return match stream.write_all(&out).await {
+                        return match send(stream, &out).await {
                             Ok(()) => Left::Reset(input),
                             Err(e) => Left::Io(e),
                         };
@@ -180,7 +187,7 @@ pub(super) async fn stream_to(
             }
         }
         if !out.is_empty() {
-            if let Err(e) = stream.write_all(&out).await {
+            if let Err(e) = send(stream, &out).await {
                 return Left::Io(e);
             }
             out.clear();

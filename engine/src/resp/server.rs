@@ -16,14 +16,21 @@ use super::execute::{Conn, Flow};
 use super::reply::{Protocol, ReplyWriter};
 use super::{auth, mirror, replication, transaction};
 use crate::instance::DurableWait;
+use crate::tls::client_ports::ClientPortTls;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+/// What a connection is read and written through: plain TCP, or TLS over it. Each is
+/// served by its own instance of the generic loop: plain TCP pays nothing for TLS.
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
 
 /// Most concurrent connections by default (the configuration usually sets it).
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -33,6 +40,8 @@ pub const MAX_BATCH_COMMANDS: usize = 1024;
 pub const MAX_BATCH_OUTPUT: usize = 1 << 20;
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 16 * 1024;
+/// How long closing a connection may take (a TLS close_notify to a peer that reads no more).
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Buffers larger than this after a big request are given back.
 const KEEP_CAPACITY: usize = 64 * 1024;
 
@@ -80,6 +89,18 @@ pub(crate) struct Shared {
 ///
 /// `backend` is the instance (`Arc<Instance>`), or a test double.
 pub async fn serve<B: Backend>(listener: TcpListener, backend: Arc<B>, limits: ServerLimits, shutdown: impl Future) {
+    serve_with_tls(listener, backend, limits, None, shutdown).await
+}
+
+/// [`serve`], speaking TLS only when `tls` is given (`network.client_tls`): each
+/// connection's handshake runs in its own task, so a slow or silent one delays no other.
+pub async fn serve_with_tls<B: Backend>(
+    listener: TcpListener,
+    backend: Arc<B>,
+    limits: ServerLimits,
+    tls: Option<ClientPortTls>,
+    shutdown: impl Future,
+) {
     let shared = Arc::new(Shared {
         limits,
         started: Instant::now(),
@@ -89,7 +110,7 @@ pub async fn serve<B: Backend>(listener: TcpListener, backend: Arc<B>, limits: S
         clients: Default::default(),
         monitors: Default::default(),
     });
-    let handler = Superserver { backend, shared };
+    let handler = Superserver { backend, shared, tls };
     let protected = limits.protected_mode.then_some(crate::access::ENGINE_DENIED);
     crate::connections::accept_connections(
         listener,
@@ -105,6 +126,7 @@ pub async fn serve<B: Backend>(listener: TcpListener, backend: Arc<B>, limits: S
 struct Superserver<B> {
     backend: Arc<B>,
     shared: Arc<Shared>,
+    tls: Option<ClientPortTls>,
 }
 
 impl<B: Backend> crate::connections::ConnectionHandler for Superserver<B> {
@@ -123,13 +145,51 @@ impl<B: Backend> crate::connections::ConnectionHandler for Superserver<B> {
         peer: SocketAddr,
         stop: watch::Receiver<bool>,
     ) -> impl Future<Output = ()> + Send + 'static {
-        let (backend, shared) = (self.backend.clone(), self.shared.clone());
+        let (backend, shared, tls) = (self.backend.clone(), self.shared.clone(), self.tls.clone());
         async move {
-            shared.counters.connected.fetch_add(1, Ordering::Relaxed);
-            handle(stream, peer, &*backend, &shared, stop).await;
-            shared.counters.connected.fetch_sub(1, Ordering::Relaxed);
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+            }
+            // CLIENT KILL shuts the TCP socket down, under TLS too.
+            let socket = Socket {
+                fd: stream.as_raw_fd(),
+                local: stream.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            };
+            match tls {
+                None => serve_counted(stream, socket, peer, &*backend, &shared, stop).await,
+                Some(tls) => {
+                    // A shutdown does not wait for a handshake to finish or time out.
+                    let mut stopping = stop.clone();
+                    let accepted = tokio::select! {
+                        accepted = tls.accept(stream, peer) => accepted,
+                        _ = stopping.changed() => None,
+                    };
+                    if let Some(stream) = accepted {
+                        serve_counted(stream, socket, peer, &*backend, &shared, stop).await;
+                    }
+                }
+            }
         }
     }
+}
+
+/// The TCP socket under a connection's stream.
+struct Socket {
+    fd: RawFd,
+    local: String,
+}
+
+async fn serve_counted<B: Backend>(
+    stream: impl Stream,
+    socket: Socket,
+    peer: SocketAddr,
+    backend: &B,
+    shared: &Shared,
+    stop: watch::Receiver<bool>,
+) {
+    shared.counters.connected.fetch_add(1, Ordering::Relaxed);
+    handle(stream, socket, peer, backend, shared, stop).await;
+    shared.counters.connected.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Why a connection ended.
@@ -141,21 +201,19 @@ enum End {
 }
 
 async fn handle<B: Backend>(
-    mut stream: TcpStream,
+    mut stream: impl Stream,
+    socket: Socket,
     peer: SocketAddr,
     backend: &B,
     shared: &Shared,
     stop: watch::Receiver<bool>,
 ) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
-    }
     let mut conn = Conn {
         session: backend.session(),
         proto: Protocol::Resp2,
         id: shared.next_id.fetch_add(1, Ordering::Relaxed),
         peer: peer.to_string(),
-        local: stream.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        local: socket.local,
         connected_at: Instant::now(),
         durable_wait: DurableWait::NONE,
         multi: None,
@@ -166,7 +224,7 @@ async fn handle<B: Backend>(
         ecp: None,
     };
     tracing::debug!(%peer, id = conn.id, "connection opened");
-    shared.clients.register(&conn, std::os::fd::AsRawFd::as_raw_fd(&stream));
+    shared.clients.register(&conn, socket.fd);
     match run(&mut stream, backend, shared, &mut conn, stop).await {
         End::Done => {}
         End::Io(e) => tracing::debug!(%peer, id = conn.id, error = %e, "connection failed"),
@@ -178,11 +236,14 @@ async fn handle<B: Backend>(
     // After the rollback (CLIENT LIST then shows the transaction gone), before the socket
     // closes (so CLIENT KILL never reaches a reused descriptor).
     shared.clients.unregister(conn.id);
+    // TLS: close_notify, so the client knows nothing was cut off (bounded: the peer may
+    // read nothing more).
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.shutdown()).await;
     tracing::debug!(%peer, id = conn.id, "connection closed");
 }
 
 async fn run<B: Backend>(
-    stream: &mut TcpStream,
+    stream: &mut impl Stream,
     backend: &B,
     shared: &Shared,
     conn: &mut Conn,
@@ -333,7 +394,12 @@ pub(crate) fn looks_like_http(frame: &Frame) -> bool {
 }
 
 /// Waits for the durability the buffered replies promise, then sends them.
-async fn flush<B: Backend>(stream: &mut TcpStream, backend: &B, conn: &mut Conn, out: &mut Vec<u8>) -> Result<(), End> {
+async fn flush<B: Backend>(
+    stream: &mut impl Stream,
+    backend: &B,
+    conn: &mut Conn,
+    out: &mut Vec<u8>,
+) -> Result<(), End> {
     let wait = std::mem::take(&mut conn.durable_wait);
     for (journal, position) in wait.points() {
         if let Err(e) = backend.wait_durable(journal, position).await {
@@ -342,11 +408,14 @@ async fn flush<B: Backend>(stream: &mut TcpStream, backend: &B, conn: &mut Conn,
             out.clear();
             ReplyWriter { out, proto: conn.proto }.error(&commands::engine_error_line(&e));
             let _ = stream.write_all(out).await;
+            let _ = stream.flush().await;
             return Err(End::Done);
         }
     }
     if !out.is_empty() {
         stream.write_all(out).await.map_err(End::Io)?;
+        // TLS keeps what the socket did not take: flush sends it (free on plain TCP).
+        stream.flush().await.map_err(End::Io)?;
         out.clear();
         if out.capacity() > 4 * MAX_BATCH_OUTPUT {
             out.shrink_to(KEEP_CAPACITY);

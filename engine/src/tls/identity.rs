@@ -86,6 +86,14 @@ pub fn identify(der: Option<&CertificateDer<'static>>) -> Identity {
     }
 }
 
+/// Whether the certificate `der` is valid for `host` as clients dial it (an IP address
+/// or a DNS name), as a client of a superserver or web port serving TLS checks it.
+pub fn names_host(der: &CertificateDer<'_>, host: &str) -> bool {
+    let Ok(name) = super::host_server_name(host) else { return false };
+    let Ok(cert) = webpki::EndEntityCert::try_from(der) else { return false };
+    cert.verify_is_valid_for_subject_name(&name).is_ok()
+}
+
 /// Whether the certificate `der` carries the DNS name `dns`.
 fn names(der: &CertificateDer<'_>, dns: &str) -> bool {
     let Ok(name) = ServerName::try_from(dns) else { return false };

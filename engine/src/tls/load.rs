@@ -49,9 +49,18 @@ pub fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
-/// Loads the three files, checks that the certificate is signed by the CA, valid now, and
-/// matches the key, and builds the server and client configurations of mutual TLS.
-pub fn build(ca_path: &Path, cert_path: &Path, key_path: &Path) -> Result<Tls, TlsError> {
+/// The three files, loaded and checked: the certificate is signed by the CA, valid now,
+/// and matches the key.
+pub(super) struct Checked {
+    provider: Arc<CryptoProvider>,
+    roots: Arc<rustls::RootCertStore>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    /// The certificate file's stem (for the logs).
+    name: String,
+}
+
+pub(super) fn checked(ca_path: &Path, cert_path: &Path, key_path: &Path) -> Result<Checked, TlsError> {
     let provider = provider();
     let ca = certificates("CA certificate", ca_path)?.swap_remove(0);
     let chain = certificates("certificate", cert_path)?;
@@ -72,27 +81,78 @@ pub fn build(ca_path: &Path, cert_path: &Path, key_path: &Path) -> Result<Tls, T
         certificate: cert_path.to_path_buf(),
         problem: e.to_string(),
     })?;
+    let name = cert_path.file_stem().map_or_else(|| cert_path.display().to_string(), |s| s.to_string_lossy().into());
+    Ok(Checked { provider, roots: Arc::new(roots_of(ca, ca_path)?), chain, key, name })
+}
+
+/// A root store holding the one CA.
+fn roots_of(ca: CertificateDer<'static>, ca_path: &Path) -> Result<rustls::RootCertStore, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca).map_err(|e| TlsError::Certificate { path: ca_path.to_path_buf(), problem: e.to_string() })?;
-    let roots = Arc::new(roots);
-    let config = |e: rustls::Error| TlsError::Config(e.to_string());
+    Ok(roots)
+}
+
+fn config_error(e: rustls::Error) -> TlsError {
+    TlsError::Config(e.to_string())
+}
+
+/// Loads the three files (see [`checked`]) and builds the server and client
+/// configurations of mutual TLS.
+pub fn build(ca_path: &Path, cert_path: &Path, key_path: &Path) -> Result<Tls, TlsError> {
+    let Checked { provider, roots, chain, key, name } = checked(ca_path, cert_path, key_path)?;
     let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
         .build()
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let server = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(config)?
+        .map_err(config_error)?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain.clone(), key.clone_key())
-        .map_err(config)?;
+        .map_err(config_error)?;
     let client = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(config)?
+        .map_err(config_error)?
         .with_root_certificates(roots)
-        .with_client_auth_cert(chain.clone(), key)
-        .map_err(config)?;
-    let name = cert_path.file_stem().map_or_else(|| cert_path.display().to_string(), |s| s.to_string_lossy().into());
+        .with_client_auth_cert(chain, key)
+        .map_err(config_error)?;
     Ok(Tls { server: Arc::new(server), client: Arc::new(client), name })
+}
+
+/// The server configuration of a client port (superserver, web port): a client need not
+/// present a certificate (passwords authenticate it), but one it presents must be signed
+/// by the CA. `alpn`: the protocols offered (the web port: HTTP/1.1).
+pub fn client_port_server(
+    ca_path: &Path,
+    cert_path: &Path,
+    key_path: &Path,
+    alpn: &[&[u8]],
+) -> Result<(Arc<rustls::ServerConfig>, String), TlsError> {
+    let Checked { provider, roots, chain, key, name } = checked(ca_path, cert_path, key_path)?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(config_error)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(config_error)?;
+    server.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok((Arc::new(server), name))
+}
+
+/// A client configuration that believes servers with a certificate `ca_path` signed and
+/// presents none (the CLI, scripts): for the client ports.
+pub fn ca_only_client(ca_path: &Path) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let ca = certificates("CA certificate", ca_path)?.swap_remove(0);
+    let roots = roots_of(ca, ca_path)?;
+    let client = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(config_error)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(client))
 }
 
 /// The certificate must chain to the lab CA and be valid now, for both ends of a

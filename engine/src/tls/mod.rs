@@ -8,11 +8,14 @@
 //! ([`identity`]).
 //!
 //! - [`load`]: the PEM files, checked (missing, unreadable, not PEM, expired, key mismatch);
-//! - [`identity`]: the names certificates carry and what a peer's certificate proves.
+//! - [`identity`]: the names certificates carry and what a peer's certificate proves;
+//! - [`client_ports`]: optional TLS on the superserver and the web port, where clients
+//!   need not present a certificate (their password authenticates them).
 //!
 //! Only the ring provider is used (no aws-lc): it builds for the static binaries the
 //! images ship.
 
+pub mod client_ports;
 pub mod identity;
 pub mod load;
 #[cfg(test)]
@@ -115,6 +118,21 @@ impl Tls {
 pub fn server_name(name: &str) -> Result<ServerName<'static>, TlsError> {
     ServerName::try_from(identity::dns_name(name))
         .map_err(|e| TlsError::Config(format!("{name:?} cannot be a certificate name: {e}")))
+}
+
+/// The name a client expects the certificate of a client port to carry: the host it
+/// dialled (an IP address such as `127.0.0.1`, or a DNS name such as `localhost` or a
+/// member's container name), as HTTPS clients and `redis-cli --tls` check it.
+pub fn host_server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(bare.to_string())
+        .map_err(|e| TlsError::Config(format!("{host:?} cannot be checked against a certificate: {e}")))
+}
+
+/// A client configuration for the client ports that believes servers with a certificate
+/// the CA in `ca` signed and presents no certificate (the CLI, scripts).
+pub fn ca_client(ca: &Path) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    load::ca_only_client(ca)
 }
 
 /// The TLS identity from `files`, or plain TCP when `None`, logged either way.

@@ -107,3 +107,35 @@ fn a_certificate_is_taken_for_what_it_names() {
     assert!(matches!(identify(None), Identity::Anonymous));
     assert!(Identity::Plain.names_member("ANYONE"), "without TLS a JOIN is believed, as before");
 }
+
+#[test]
+fn the_web_ports_plain_refusal_is_a_whole_http_response() {
+    let text = std::str::from_utf8(super::client_ports::HTTP_PLAIN_REFUSAL).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let length: usize = head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).unwrap().parse().unwrap();
+    assert_eq!(body.len(), length, "{text}");
+    assert!(
+        super::client_ports::RESP_PLAIN_REFUSAL.starts_with(b"-ERR ")
+            && super::client_ports::RESP_PLAIN_REFUSAL.ends_with(b"\r\n")
+    );
+}
+
+#[test]
+fn client_port_tls_loads_lab_files_and_names_a_missing_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = ca();
+    let files = write(tmp.path(), &ca, "mirrora", &leaf(&ca, "mirrora", false));
+    let loaded = super::client_ports::ClientTls::load(&files, tmp.path()).unwrap();
+    assert_eq!(loaded.ca, tmp.path().join("ca.pem"), "the state file gets the CA's absolute path");
+    let missing = TlsFiles { key: "nope.key".into(), ..files };
+    let e = super::client_ports::ClientTls::load(&missing, tmp.path()).unwrap_err().to_string();
+    assert!(e.contains("nope.key") && e.contains("does not exist"), "{e}");
+}
+
+#[test]
+fn host_names_for_client_ports_are_addresses_or_dns_names() {
+    assert!(super::host_server_name("127.0.0.1").is_ok());
+    assert!(super::host_server_name("[::1]").is_ok());
+    assert!(super::host_server_name("mirrora").is_ok());
+    assert!(super::host_server_name("not a host").is_err());
+}

@@ -120,9 +120,10 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     instance: Arc<Instance>,
     protected_mode: bool,
+    tls: Option<crate::tls::client_ports::ClientPortTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, instance, protected_mode, listener::HEADER_READ_TIMEOUT, shutdown).await
+    serve_with(listener, instance, protected_mode, listener::HEADER_READ_TIMEOUT, tls, shutdown).await
 }
 
 /// [`serve`] with another header read timeout (tests).
@@ -131,13 +132,15 @@ pub(crate) async fn serve_with(
     instance: Arc<Instance>,
     protected_mode: bool,
     header_timeout: std::time::Duration,
+    tls: Option<crate::tls::client_ports::ClientPortTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!("management API and portal on http://{addr}/");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!("management API and portal on {scheme}://{addr}/");
     }
     let listener =
-        listener::GuardedListener::new(listener, protected_mode, listener::MAX_WEB_CONNECTIONS, header_timeout);
+        listener::GuardedListener::new(listener, protected_mode, listener::MAX_WEB_CONNECTIONS, header_timeout, tls);
     axum::serve(listener, router_with(instance, header_timeout)).with_graceful_shutdown(shutdown).await
 }
 

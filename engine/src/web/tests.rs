@@ -52,7 +52,7 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve_with(listener, instance.clone(), true, header_timeout, async {
+        let task = tokio::spawn(serve_with(listener, instance.clone(), true, header_timeout, None, async {
             let _ = stopped.await;
         }));
         Server { addr, instance, stop, task, _dir: dir }

@@ -34,6 +34,7 @@ const TOP: &[&str] = &[
     "remote_databases",
     "users",
     "roles",
+    "security",
 ];
 
 /// Renders and checks `text`; `base` resolves relative seed paths.
@@ -158,6 +159,7 @@ fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
     let mirror_declared = top.get("mirror").is_some_and(|v| !v.is_null());
     let roles = super::security::roles(w, top);
     let users = super::security::users(w, top, &roles);
+    let tls_clients = super::security::tls_clients(w, top);
     cross_checks(w, &members, &databases, mirror_declared);
     distinct_ports(w, top);
     Some(Manifest {
@@ -177,6 +179,7 @@ fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
         remote_databases,
         roles,
         users,
+        tls_clients: tls_clients?,
     })
 }
 

@@ -208,6 +208,10 @@ pub struct Manifest {
     /// Applied to every member (mirroring does not copy users).
     pub roles: Vec<security::Role>,
     pub users: Vec<security::User>,
+    /// `security.tls_clients`: every member's superserver and web port speak TLS only,
+    /// with its lab certificate (and the installer, the agents, the generated HAProxy and
+    /// Prometheus configurations follow). Off by default.
+    pub tls_clients: bool,
 }
 
 impl Manifest {

@@ -10,6 +10,8 @@
 //!   - name: alice
 //!     password: "{{env.ALICE_PASSWORD}}"   # or password_hash: "$argon2id$..."
 //!     roles: [reader, "%DB_USER"]
+//! security:
+//!   tls_clients: true     # superserver and web port: TLS only, with the lab's certificates
 //! ```
 
 use super::walk::{join, Walker};
@@ -51,6 +53,16 @@ pub enum Secret {
     Password(String),
     /// An argon2id PHC string.
     Hash(String),
+}
+
+/// `security.tls_clients` (default false); `None` when it is not a boolean (reported).
+pub fn tls_clients(w: &mut Walker, top: &serde_yaml::Mapping) -> Option<bool> {
+    let Some(section) = top.get("security").filter(|v| !v.is_null()) else { return Some(false) };
+    let m = w.map(section, "security", &["tls_clients"])?;
+    match m.get("tls_clients") {
+        None | Some(serde_yaml::Value::Null) => Some(false),
+        Some(v) => w.boolean(v, "security.tls_clients"),
+    }
 }
 
 pub fn roles(w: &mut Walker, top: &serde_yaml::Mapping) -> Vec<Role> {
@@ -218,4 +230,36 @@ pub fn users(w: &mut Walker, top: &serde_yaml::Mapping, roles: &[Role]) -> Vec<U
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::manifest::load_str;
+    use crate::template::Inputs;
+    use std::path::Path;
+
+    const LAB: &str = "lab: t\nmembers:\n  - { name: a, type: standalone }\n";
+
+    fn load(extra: &str) -> Result<crate::manifest::Manifest, String> {
+        load_str("m.yaml", &format!("{LAB}{extra}"), Path::new("."), &Inputs::default()).map_err(|p| p.to_string())
+    }
+
+    #[test]
+    fn tls_clients_is_off_unless_the_manifest_says_so() {
+        assert!(!load("").unwrap().tls_clients);
+        assert!(!load("security: {}\n").unwrap().tls_clients);
+        assert!(!load("security:\n  tls_clients: false\n").unwrap().tls_clients);
+        assert!(load("security:\n  tls_clients: true\n").unwrap().tls_clients);
+    }
+
+    #[test]
+    fn a_wrong_tls_clients_is_refused_at_its_line_and_column() {
+        let e = load("security:\n  tls_clients: yes please\n").unwrap_err();
+        assert!(e.contains("m.yaml:5:16: error: `security.tls_clients` must be true or false"), "{e}");
+        let e = load("security:\n  tls_client: true\n").unwrap_err();
+        assert!(e.contains("m.yaml:5:3: error: unknown key `tls_client`"), "{e}");
+        assert!(e.contains("did you mean `tls_clients`?"), "{e}");
+        let e = load("security: [tls_clients]\n").unwrap_err();
+        assert!(e.contains("m.yaml:4:11: error: `security` must be a mapping"), "{e}");
+    }
 }

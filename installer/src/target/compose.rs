@@ -14,7 +14,7 @@
 use super::docker_layout::{Part, AGENT_PORT, ARBITER_HOST, MIRROR_PORT, SUPERSERVER_PORT, WEB_PORT};
 use super::local::{engine_session_on, engine_session_script_on};
 use super::{failed, Addresses, Proc, Target, TargetError};
-use crate::api::Api;
+use crate::api::{Api, ApiTls};
 use crate::labdir::MemberPorts;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,7 +30,14 @@ const ENGINE_DATA_DIR: &str = "/data";
 
 pub struct Compose {
     members_dir: PathBuf,
+    /// `security.tls_clients`: HTTPS to the engines, believing the CA of
+    /// `MIRRORLAB_CACERT` (the lab CA in the secrets volume).
+    api_tls: Option<ApiTls>,
 }
+
+/// Where the Compose lab's installer service finds the lab CA (compose/mirror.yml); the
+/// `engine session`s it runs read the same variable.
+pub const CACERT_ENV: &str = "MIRRORLAB_CACERT";
 
 /// A member's service name (its host name in the network): the docker target's.
 fn hostname(member: &str) -> String {
@@ -38,12 +45,23 @@ fn hostname(member: &str) -> String {
 }
 
 impl Compose {
-    /// The members' volumes are where `MIRRORLAB_MEMBERS_DIR` says (default /members).
-    pub fn from_env() -> Compose {
+    /// The members' volumes are where `MIRRORLAB_MEMBERS_DIR` says (default /members);
+    /// with `tls_clients`, the lab CA is where `MIRRORLAB_CACERT` says.
+    pub fn from_env(tls_clients: bool) -> Result<Compose, TargetError> {
         let members_dir = std::env::var_os("MIRRORLAB_MEMBERS_DIR")
             .filter(|d| !d.is_empty())
             .map_or_else(|| PathBuf::from(DEFAULT_MEMBERS_DIR), PathBuf::from);
-        Compose { members_dir }
+        let api_tls = match (tls_clients, std::env::var_os(CACERT_ENV).filter(|c| !c.is_empty())) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(failed(
+                    "LAB",
+                    format!("security.tls_clients is on: set {CACERT_ENV} to the lab CA's certificate (compose/mirror.yml sets /secrets/operator/ca.pem)"),
+                ))
+            }
+            (true, Some(ca)) => Some(engine::tls::ca_client(Path::new(&ca)).map_err(|e| failed("LAB", e.to_string()))?),
+        };
+        Ok(Compose { members_dir, api_tls })
     }
 
     /// The member's data directory as mounted here.
@@ -155,7 +173,8 @@ impl Target for Compose {
     }
 
     fn api(&self, member: &str) -> Api {
-        Api::new(member, &hostname(member), WEB_PORT).with_password(crate::credentials::from_env())
+        Api::reaching(member, &hostname(member), WEB_PORT, self.api_tls.as_ref())
+            .with_password(crate::credentials::from_env())
     }
 
     /// The in-network ports (the host ports are the Compose file's business).
@@ -181,12 +200,21 @@ impl Target for Compose {
 
     fn run_script(&self, member: &str, namespace: &str, script: &str) -> Result<String, TargetError> {
         let password = crate::credentials::from_env();
-        engine_session_script_on(member, &hostname(member), SUPERSERVER_PORT, namespace, script, password.as_deref())
+        // The session inherits MIRRORLAB_CACERT.
+        engine_session_script_on(
+            member,
+            &hostname(member),
+            SUPERSERVER_PORT,
+            namespace,
+            script,
+            password.as_deref(),
+            None,
+        )
     }
 
     fn session(&self, member: &str, namespace: &str) -> Result<i32, TargetError> {
         let password = crate::credentials::from_env();
-        engine_session_on(member, &hostname(member), SUPERSERVER_PORT, namespace, password.as_deref())
+        engine_session_on(member, &hostname(member), SUPERSERVER_PORT, namespace, password.as_deref(), None)
     }
 
     fn logs(&self, member: &str) -> Result<String, TargetError> {
@@ -211,7 +239,8 @@ impl Target for Compose {
     }
 
     fn url(&self, member: &str) -> String {
-        format!("http://{}:{WEB_PORT}/", hostname(member))
+        let scheme = if self.api_tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}:{WEB_PORT}/", hostname(member))
     }
 }
 
@@ -220,7 +249,7 @@ mod tests {
     use super::*;
 
     fn target(dir: &Path) -> Compose {
-        Compose { members_dir: dir.to_path_buf() }
+        Compose { members_dir: dir.to_path_buf(), api_tls: None }
     }
 
     #[test]

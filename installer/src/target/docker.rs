@@ -12,7 +12,7 @@
 use super::docker_api::{ContainerState, DockerApi, Spec};
 use super::docker_layout::{network_name, plan, volume_name, Part, AGENT_KEY, MIRROR_PORT, SUPERSERVER_KEY, WEB_KEY};
 use super::{docker_copy, failed, Addresses, Proc, Target, TargetError};
-use crate::api::Api;
+use crate::api::{Api, ApiTls};
 use crate::certs::{LabCerts, Party};
 use crate::labdir::{LabDir, LabState, MemberPorts};
 use crate::manifest::Manifest;
@@ -34,6 +34,10 @@ pub struct Docker {
     /// own before it first starts; the installer talks to agents with the operator's.
     certs: LabCerts,
     faults: bool,
+    /// `security.tls_clients`: the engines' superserver and web port speak TLS only.
+    tls_clients: bool,
+    /// The operator's HTTPS configuration, made on first use.
+    api_tls: std::sync::OnceLock<Option<ApiTls>>,
     members: Vec<String>,
     /// App members (ECP application servers): an engine container alone, no agent.
     apps: Vec<String>,
@@ -53,6 +57,24 @@ pub fn image_tag() -> String {
 }
 
 impl Docker {
+    /// HTTPS to the engines, as the operator, when they serve TLS only.
+    fn api_tls(&self) -> Option<ApiTls> {
+        if !self.tls_clients {
+            return None;
+        }
+        let load = || {
+            let loaded = self.certs.ensure(&[Party::Operator]).map_err(|e| e.to_string());
+            match loaded.and_then(|()| self.certs.operator().map_err(|e| e.to_string())) {
+                Ok(tls) => Some(tls.client_config()),
+                Err(e) => {
+                    eprintln!("mirrorlab: {e}: the engines' web ports cannot be reached over TLS");
+                    None
+                }
+            }
+        };
+        self.api_tls.get_or_init(load).clone()
+    }
+
     pub fn open(manifest: &Manifest, base: &Path) -> Result<Docker, TargetError> {
         let api = DockerApi::connect().map_err(|e| failed("DOCKER", e))?;
         let t = Docker {
@@ -61,6 +83,8 @@ impl Docker {
             dir: LabDir::new(base, &manifest.lab),
             certs: LabCerts::new(LabDir::new(base, &manifest.lab).root.join("tls")),
             faults: manifest.faults,
+            tls_clients: manifest.tls_clients,
+            api_tls: std::sync::OnceLock::new(),
             members: manifest.members.iter().map(|m| m.name.clone()).collect(),
             apps: manifest.app_members().map(|m| m.name.clone()).collect(),
             merged: manifest
@@ -165,7 +189,7 @@ impl Docker {
     fn create(&self, part: Part) -> Result<(), TargetError> {
         let who = part.who();
         let f = |e: String| failed(who, e);
-        let mut p = plan(&self.lab, part, self.faults);
+        let mut p = plan(&self.lab, part, self.faults, self.tls_clients);
         // The lab's password reaches the engine before it starts (see `create`'s end).
         let password = match part {
             Part::Engine(_) => crate::credentials::load(&self.dir),
@@ -408,7 +432,8 @@ impl Target for Docker {
     }
 
     fn api(&self, member: &str) -> Api {
-        Api::new(member, "127.0.0.1", self.host_port(Part::Engine(member), WEB_KEY))
+        let port = self.host_port(Part::Engine(member), WEB_KEY);
+        Api::reaching(member, "127.0.0.1", port, self.api_tls().as_ref())
             .with_password(crate::credentials::load(&self.dir))
     }
 
@@ -451,13 +476,15 @@ impl Target for Docker {
     fn run_script(&self, member: &str, namespace: &str, script: &str) -> Result<String, TargetError> {
         let port = self.host_port(Part::Engine(member), SUPERSERVER_KEY);
         let password = crate::credentials::load(&self.dir);
-        super::local::engine_session_script(member, port, namespace, script, password.as_deref())
+        let ca = self.tls_clients.then(|| self.certs.ca_file());
+        super::local::engine_session_script(member, port, namespace, script, password.as_deref(), ca.as_deref())
     }
 
     fn session(&self, member: &str, namespace: &str) -> Result<i32, TargetError> {
         let password = crate::credentials::load(&self.dir);
         let port = self.host_port(Part::Engine(member), SUPERSERVER_KEY);
-        super::local::engine_session(member, port, namespace, password.as_deref())
+        let ca = self.tls_clients.then(|| self.certs.ca_file());
+        super::local::engine_session(member, port, namespace, password.as_deref(), ca.as_deref())
     }
 
     /// The engine's container log (the agent's is its own container's, `docker logs`).
@@ -622,7 +649,8 @@ impl Target for Docker {
     }
 
     fn url(&self, member: &str) -> String {
-        format!("http://127.0.0.1:{}/", self.host_port(Part::Engine(member), WEB_KEY))
+        let scheme = if self.tls_clients { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/", self.host_port(Part::Engine(member), WEB_KEY))
     }
 }
 

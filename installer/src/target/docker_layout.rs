@@ -98,6 +98,13 @@ pub fn tls_flags() -> Vec<String> {
     vec!["--tls-ca".into(), ca, "--tls-cert".into(), cert, "--tls-key".into(), key]
 }
 
+/// The flags that make an engine serve its superserver and web port with TLS only, with
+/// its member certificate (`security.tls_clients`).
+pub fn client_tls_flags() -> Vec<String> {
+    let [ca, cert, key] = TLS_FILES.map(|f| format!("{TLS_DIR}/{f}"));
+    vec!["--client-tls-ca".into(), ca, "--client-tls-cert".into(), cert, "--client-tls-key".into(), key]
+}
+
 /// Which certificate a container holds: its member's (engine and agent alike) or the
 /// arbiter's.
 pub fn party<'a>(part: Part<'a>) -> crate::certs::Party<'a> {
@@ -126,7 +133,8 @@ pub struct Plan {
     pub no_healthcheck: bool,
 }
 
-pub fn plan(lab: &str, part: Part, faults: bool) -> Plan {
+/// `tls_clients`: the engine's superserver and web port speak TLS only.
+pub fn plan(lab: &str, part: Part, faults: bool, tls_clients: bool) -> Plan {
     let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     match part {
         Part::Arbiter => Plan {
@@ -162,6 +170,9 @@ pub fn plan(lab: &str, part: Part, faults: bool) -> Plan {
                 cmd.push("--allow-fault-injection".into());
             }
             cmd.extend(tls_flags());
+            if tls_clients {
+                cmd.extend(client_tls_flags());
+            }
             Plan {
                 image: "engine",
                 entrypoint: strings(&[INIT, "start", "--no-agent"]),
@@ -188,8 +199,8 @@ mod tests {
 
     #[test]
     fn a_member_is_an_agent_owning_the_pid_namespace_and_an_engine_joining_it() {
-        let agent = plan("pb", Part::Agent("MIRRORA"), false);
-        let engine = plan("pb", Part::Engine("MIRRORA"), false);
+        let agent = plan("pb", Part::Agent("MIRRORA"), false, false);
+        let engine = plan("pb", Part::Engine("MIRRORA"), false, false);
         assert_eq!(Part::Agent("MIRRORA").container("pb"), "mirrorlab-pb-mirrora-agent");
         assert_eq!(Part::Engine("MIRRORA").container("pb"), "mirrorlab-pb-mirrora");
         assert_eq!(Part::Agent("MIRRORA").alias(), "mirrora-agent");
@@ -206,14 +217,23 @@ mod tests {
     }
 
     #[test]
+    fn tls_clients_give_the_engine_its_member_certificate_for_the_client_ports() {
+        let engine = plan("pb", Part::Engine("MIRRORA"), false, true);
+        assert!(engine.cmd.ends_with(&client_tls_flags()), "{:?}", engine.cmd);
+        assert!(client_tls_flags().contains(&"/tls/certificate.pem".to_string()));
+        assert!(!plan("pb", Part::Engine("MIRRORA"), false, false).cmd.contains(&"--client-tls-ca".to_string()));
+        assert!(!plan("pb", Part::Agent("MIRRORA"), false, true).cmd.contains(&"--client-tls-ca".to_string()));
+    }
+
+    #[test]
     fn faults_switch_on_the_agents_from_the_environment_and_the_engines_and_arbiter_by_flag() {
-        assert_eq!(plan("pb", Part::Agent("MIRRORB"), true).env, [FAULT_ENV]);
-        assert!(plan("pb", Part::Engine("MIRRORB"), true).cmd.contains(&"--allow-fault-injection".to_string()));
+        assert_eq!(plan("pb", Part::Agent("MIRRORB"), true, false).env, [FAULT_ENV]);
+        assert!(plan("pb", Part::Engine("MIRRORB"), true, false).cmd.contains(&"--allow-fault-injection".to_string()));
         assert_eq!(
-            plan("pb", Part::Arbiter, true).cmd,
+            plan("pb", Part::Arbiter, true, false).cmd,
             [&["--allow-fault-injection".to_string()][..], &tls_flags()].concat()
         );
-        assert!(!plan("pb", Part::Arbiter, false).cmd.contains(&"--allow-fault-injection".to_string()));
+        assert!(!plan("pb", Part::Arbiter, false, false).cmd.contains(&"--allow-fault-injection".to_string()));
         assert_eq!(Part::Arbiter.container("pb"), "mirrorlab-pb-arbiter");
     }
 }

@@ -4,7 +4,7 @@
 
 use super::process::{self, alive, find_binary, read_pid};
 use super::{failed, Addresses, Proc, Target, TargetError};
-use crate::api::Api;
+use crate::api::{Api, ApiTls};
 use crate::certs::{LabCerts, Party};
 use crate::labdir::{LabDir, LabState, MemberPorts};
 use crate::manifest::Manifest;
@@ -27,6 +27,10 @@ pub struct Local {
     members: Vec<String>,
     /// App members (ECP application servers): an engine alone, no agent.
     apps: Vec<String>,
+    /// `security.tls_clients`: superservers and web ports speak TLS only.
+    tls_clients: bool,
+    /// The operator's HTTPS configuration, made on first use.
+    api_tls: std::sync::OnceLock<Option<ApiTls>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -47,7 +51,29 @@ impl Local {
             faults: manifest.faults,
             members: manifest.members.iter().map(|m| m.name.clone()).collect(),
             apps: manifest.app_members().map(|m| m.name.clone()).collect(),
+            tls_clients: manifest.tls_clients,
+            api_tls: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The lab CA, when clients must speak TLS to the engines.
+    fn cacert(&self) -> Option<PathBuf> {
+        self.tls_clients.then(|| self.certs.ca_file())
+    }
+
+    /// HTTPS to the engines, as the operator, when they serve TLS only.
+    fn api_tls(&self) -> Option<ApiTls> {
+        if !self.tls_clients {
+            return None;
+        }
+        let load = || match self.operator_tls("LAB") {
+            Ok(tls) => Some(tls.client_config()),
+            Err(e) => {
+                eprintln!("mirrorlab: {e}: the engines' web ports cannot be reached over TLS");
+                None
+            }
+        };
+        self.api_tls.get_or_init(load).clone()
     }
 
     fn engine_pid(&self, member: &str) -> Option<u32> {
@@ -139,6 +165,12 @@ impl Local {
         let mut cmd = Command::new(bin);
         cmd.arg("start").arg("--data-dir").arg(&data);
         self.tls_args(&mut cmd, Party::Member(member)).map_err(|e| failed(member, e))?;
+        if self.tls_clients {
+            // The member's own lab certificate: it names the member and 127.0.0.1.
+            let files = self.certs.files(Party::Member(member));
+            cmd.args(["--client-tls-ca", &files.ca, "--client-tls-cert", &files.certificate]);
+            cmd.args(["--client-tls-key", &files.key]);
+        }
         cmd.args([
             "--superserver-port",
             &p.superserver.to_string(),
@@ -288,7 +320,8 @@ impl Target for Local {
     }
 
     fn api(&self, member: &str) -> Api {
-        Api::new(member, "127.0.0.1", self.port(member).web).with_password(crate::credentials::load(&self.dir))
+        Api::reaching(member, "127.0.0.1", self.port(member).web, self.api_tls().as_ref())
+            .with_password(crate::credentials::load(&self.dir))
     }
 
     fn ports(&self, member: &str) -> MemberPorts {
@@ -313,12 +346,21 @@ impl Target for Local {
 
     fn run_script(&self, member: &str, namespace: &str, script: &str) -> Result<String, TargetError> {
         let password = crate::credentials::load(&self.dir);
-        engine_session_script(member, self.port(member).superserver, namespace, script, password.as_deref())
+        let ca = self.cacert();
+        engine_session_script(
+            member,
+            self.port(member).superserver,
+            namespace,
+            script,
+            password.as_deref(),
+            ca.as_deref(),
+        )
     }
 
     fn session(&self, member: &str, namespace: &str) -> Result<i32, TargetError> {
         let password = crate::credentials::load(&self.dir);
-        engine_session(member, self.port(member).superserver, namespace, password.as_deref())
+        let ca = self.cacert();
+        engine_session(member, self.port(member).superserver, namespace, password.as_deref(), ca.as_deref())
     }
 
     fn logs(&self, member: &str) -> Result<String, TargetError> {
@@ -399,7 +441,8 @@ impl Target for Local {
     }
 
     fn url(&self, member: &str) -> String {
-        format!("http://127.0.0.1:{}/", self.port(member).web)
+        let scheme = if self.tls_clients { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/", self.port(member).web)
     }
 }
 
@@ -412,8 +455,9 @@ pub(crate) fn engine_session_script(
     namespace: &str,
     script: &str,
     password: Option<&str>,
+    cacert: Option<&Path>,
 ) -> Result<String, TargetError> {
-    engine_session_script_on(member, "127.0.0.1", port, namespace, script, password)
+    engine_session_script_on(member, "127.0.0.1", port, namespace, script, password, cacert)
 }
 
 /// `engine_session_script` against `host`:`port`.
@@ -424,10 +468,11 @@ pub(crate) fn engine_session_script_on(
     namespace: &str,
     script: &str,
     password: Option<&str>,
+    cacert: Option<&Path>,
 ) -> Result<String, TargetError> {
     let bin = find_binary("engine").map_err(|e| failed(member, e.to_string()))?;
     let mut cmd = Command::new(bin);
-    with_login(&mut cmd, password);
+    with_login(&mut cmd, password, cacert);
     let mut child = cmd
         .args(["session", "-U", namespace, "--host", host, "--port", &port.to_string()])
         .stdin(Stdio::piped())
@@ -457,16 +502,22 @@ pub(crate) fn engine_session(
     port: u16,
     namespace: &str,
     password: Option<&str>,
+    cacert: Option<&Path>,
 ) -> Result<i32, TargetError> {
-    engine_session_on(member, "127.0.0.1", port, namespace, password)
+    engine_session_on(member, "127.0.0.1", port, namespace, password, cacert)
 }
 
 /// `engine session` logs in as the lab's admin: the password through the environment,
-/// never on the command line (which `ps` shows to everyone).
-fn with_login(cmd: &mut Command, password: Option<&str>) {
+/// never on the command line (which `ps` shows to everyone). `cacert`: the lab CA, when
+/// the superserver speaks TLS only (`security.tls_clients`); else an inherited
+/// `MIRRORLAB_CACERT` stays (the Compose lab's installer service sets it).
+fn with_login(cmd: &mut Command, password: Option<&str>, cacert: Option<&Path>) {
     cmd.env_remove("MIRRORLAB_USER").env_remove("MIRRORLAB_PASSWORD");
     if let Some(p) = password {
         cmd.env("MIRRORLAB_USER", crate::credentials::ADMIN_USER).env("MIRRORLAB_PASSWORD", p);
+    }
+    if let Some(ca) = cacert {
+        cmd.env("MIRRORLAB_CACERT", ca);
     }
 }
 
@@ -477,10 +528,11 @@ pub(crate) fn engine_session_on(
     port: u16,
     namespace: &str,
     password: Option<&str>,
+    cacert: Option<&Path>,
 ) -> Result<i32, TargetError> {
     let bin = find_binary("engine").map_err(|e| failed(member, e.to_string()))?;
     let mut cmd = Command::new(bin);
-    with_login(&mut cmd, password);
+    with_login(&mut cmd, password, cacert);
     let status = cmd
         .args(["session", "-U", namespace, "--host", host, "--port", &port.to_string()])
         .status()

@@ -144,6 +144,6 @@ pub fn open(manifest: &Manifest, base: &Path) -> Result<Box<dyn Target>, TargetE
     match manifest.target {
         TargetKind::Local => Ok(Box::new(local::Local::open(manifest, base)?)),
         TargetKind::Docker => Ok(Box::new(docker::Docker::open(manifest, base)?)),
-        TargetKind::Compose => Ok(Box::new(compose::Compose::from_env())),
+        TargetKind::Compose => Ok(Box::new(compose::Compose::from_env(manifest.tls_clients)?)),
     }
 }
