@@ -160,6 +160,16 @@ fn build(w: &mut Walker, root: &Value, base: &Path) -> Option<Manifest> {
     let roles = super::security::roles(w, top);
     let users = super::security::users(w, top, &roles);
     let tls_clients = super::security::tls_clients(w, top);
+    if tls_clients == Some(true) && members.iter().any(|m| m.member_type == MemberType::App) {
+        // An app server reaches a TLS-only superserver only with the lab CA in its Data
+        // Servers entry, which the installer does not give yet: refuse rather than time out.
+        let pos = w.at_value("security.tls_clients");
+        w.error(
+            pos,
+            "app members cannot reach data servers whose client ports speak TLS only yet",
+            "the installer does not give app members the lab CA for their data servers: set `tls_clients: false` in a lab with app members",
+        );
+    }
     cross_checks(w, &members, &databases, mirror_declared);
     distinct_ports(w, top);
     Some(Manifest {
