@@ -231,3 +231,22 @@ pub fn await_exit(container: &str, timeout: Duration) -> Result<i32, String> {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Removes whatever a lab of the installer's docker target left behind: its containers,
+/// networks and volumes (all labelled with the lab's name). Teardown after `down`, so a
+/// failed test leaves nothing running.
+pub fn remove_lab_resources(lab: &str) {
+    let filter = format!("label=org.mirrorlab.lab={lab}");
+    for (list, rm) in [
+        (vec!["ps", "-aq", "--filter", &filter], vec!["rm", "-f", "-v"]),
+        (vec!["network", "ls", "-q", "--filter", &filter], vec!["network", "rm"]),
+        (vec!["volume", "ls", "-q", "--filter", &filter], vec!["volume", "rm", "-f"]),
+    ] {
+        let ids = String::from_utf8_lossy(&docker_quiet(&list).stdout).to_string();
+        for id in ids.split_whitespace() {
+            let mut args = rm.clone();
+            args.push(id);
+            let _ = docker_quiet(&args);
+        }
+    }
+}

@@ -123,19 +123,7 @@ impl Drop for Lab {
     fn drop(&mut self) {
         // Guaranteed teardown: the verb first, then anything still labelled with the lab.
         let _ = self.run(&["down", "--wipe"]);
-        let filter = format!("label=org.mirrorlab.lab={}", self.name);
-        for (list, rm) in [
-            (vec!["ps", "-aq", "--filter", &filter], vec!["rm", "-f", "-v"]),
-            (vec!["network", "ls", "-q", "--filter", &filter], vec!["network", "rm"]),
-            (vec!["volume", "ls", "-q", "--filter", &filter], vec!["volume", "rm", "-f"]),
-        ] {
-            let ids = String::from_utf8_lossy(&docker_quiet(&list).stdout).to_string();
-            for id in ids.split_whitespace() {
-                let mut args = rm.clone();
-                args.push(id);
-                let _ = docker_quiet(&args);
-            }
-        }
+        docker::remove_lab_resources(&self.name);
     }
 }
 
