@@ -250,3 +250,11 @@ pub fn remove_lab_resources(lab: &str) {
         }
     }
 }
+
+/// Builds both images from this checkout under `tag` (images/build.sh), failing the test
+/// with the script's output if it fails.
+pub fn build_images(tag: &str) {
+    let build =
+        std::process::Command::new(repo_root().join("images/build.sh")).arg(tag).output().expect("run images/build.sh");
+    assert!(build.status.success(), "images/build.sh failed:\n{}", String::from_utf8_lossy(&build.stderr));
+}

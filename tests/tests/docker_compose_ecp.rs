@@ -32,11 +32,7 @@ fn compose_ecp_up_configures_two_app_servers_that_share_the_mirrors_data() {
     let tag = docker::unique("");
     let mut cleanup = Cleanup::default();
     cleanup.images = vec![format!("mirrorlab/engine:{tag}"), format!("mirrorlab/arbiter:{tag}")];
-    let build = std::process::Command::new(docker::repo_root().join("images/build.sh"))
-        .arg(&tag)
-        .output()
-        .expect("run images/build.sh");
-    assert!(build.status.success(), "images/build.sh failed:\n{}", String::from_utf8_lossy(&build.stderr));
+    docker::build_images(&tag);
     let mut env = vec![("MIRRORLAB_TAG".to_string(), tag.clone()), ("MIRRORLAB_BIND".to_string(), String::new())];
     // Empty: Docker picks free host ports, so parallel runs never collide.
     for member in ["MIRRORA", "MIRRORB", "MIRRORC", "APP1", "APP2"] {

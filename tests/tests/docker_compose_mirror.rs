@@ -142,11 +142,7 @@ fn compose_up_configures_a_mirror_that_fails_over_rejoins_and_survives_down_and_
     let tag = docker::unique("");
     let mut cleanup = Cleanup::default();
     cleanup.images = vec![format!("mirrorlab/engine:{tag}"), format!("mirrorlab/arbiter:{tag}")];
-    let build = std::process::Command::new(docker::repo_root().join("images/build.sh"))
-        .arg(&tag)
-        .output()
-        .expect("run images/build.sh");
-    assert!(build.status.success(), "images/build.sh failed:\n{}", String::from_utf8_lossy(&build.stderr));
+    docker::build_images(&tag);
 
     let env = [
         ("MIRRORLAB_TAG", tag.as_str()),

@@ -197,8 +197,9 @@ fn entries<'v>(w: &mut Walker, top: &'v serde_yaml::Mapping, key: &str, max: usi
     top.get(key).and_then(|v| w.list(v, key, max)).unwrap_or(&[])
 }
 
-/// Engine rule for database and namespace names.
-fn engine_name(w: &mut Walker, v: &Value, path: &str, kind: &str) -> Option<String> {
+/// Engine rule for database and namespace names (ECP data servers and remote databases
+/// follow it too).
+pub(super) fn engine_name(w: &mut Walker, v: &Value, path: &str, kind: &str) -> Option<String> {
     let name = w.string(v, path)?;
     let ok = !name.is_empty()
         && name.len() <= 64

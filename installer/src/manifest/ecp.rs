@@ -6,6 +6,7 @@
 //! member follows its primary, so only mirrored databases are reachable) or one member
 //! outside it; an app member is never a data server (no chaining), never in the mirror.
 
+use super::check::engine_name;
 use super::walk::{join, Walker};
 use super::*;
 use serde_yaml::Value;
@@ -15,25 +16,6 @@ pub const MAX_DATA_SERVERS: usize = 16;
 pub const MAX_REMOTE_DATABASES: usize = 64;
 /// The engine's range for `ecp.max_app_servers` (the reference's MaxServerConn).
 const MAX_APP_SERVERS: u64 = 254;
-
-/// Data server and remote database names follow the engine's database naming rule.
-fn ecp_name(w: &mut Walker, v: &Value, path: &str, kind: &str) -> Option<String> {
-    let name = w.string(v, path)?;
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        && name.as_bytes()[0].is_ascii_alphabetic();
-    if !ok {
-        let pos = w.at_value(path);
-        w.error(
-            pos,
-            format!("{kind} name {name:?} is not valid"),
-            "use 1-64 letters, digits, _ or -, starting with a letter",
-        );
-        return None;
-    }
-    Some(name.to_ascii_uppercase())
-}
 
 fn first_at(w: &mut Walker, seen: &mut BTreeMap<String, usize>, name: &str, path: &str, kind: &str) -> bool {
     let pos = w.at_value(path);
@@ -72,7 +54,7 @@ pub fn ecp(w: &mut Walker, top: &serde_yaml::Mapping, members: &[Member], mirror
     for (i, v) in list.iter().enumerate() {
         let path = format!("ecp.data_servers.{i}");
         let Some(d) = w.map(v, &path, &["name", "mirror", "member"]) else { continue };
-        let name = w.required(d, &path, "name").and_then(|v| ecp_name(w, v, &join(&path, "name"), "data server"));
+        let name = w.required(d, &path, "name").and_then(|v| engine_name(w, v, &join(&path, "name"), "data server"));
         let at = match (d.get("mirror").filter(|v| !v.is_null()), d.get("member").filter(|v| !v.is_null())) {
             (Some(_), Some(_)) => {
                 let pos = w.at_key(&join(&path, "member"));
@@ -196,9 +178,9 @@ pub fn remote_databases(
     for (i, v) in list.iter().enumerate() {
         let path = format!("remote_databases.{i}");
         let Some(m) = w.map(v, &path, &["name", "server", "database"]) else { continue };
-        let name = w.required(m, &path, "name").and_then(|v| ecp_name(w, v, &join(&path, "name"), "database"));
+        let name = w.required(m, &path, "name").and_then(|v| engine_name(w, v, &join(&path, "name"), "database"));
         let sp = join(&path, "server");
-        let server = w.required(m, &path, "server").and_then(|v| ecp_name(w, v, &sp, "data server")).and_then(|s| {
+        let server = w.required(m, &path, "server").and_then(|v| engine_name(w, v, &sp, "data server")).and_then(|s| {
             let found = ecp.data_servers.iter().find(|d| d.name == s);
             if found.is_none() && !declared.contains(&s) {
                 let pos = w.at_value(&sp);
@@ -214,7 +196,7 @@ pub fn remote_databases(
         });
         let dp = join(&path, "database");
         let database = match m.get("database").filter(|v| !v.is_null()) {
-            Some(v) => ecp_name(w, v, &dp, "database"),
+            Some(v) => engine_name(w, v, &dp, "database"),
             None => name.clone(),
         };
         let held = match (server, &database) {
