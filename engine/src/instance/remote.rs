@@ -173,9 +173,6 @@ impl Instance {
 
     /// The remote database `name`, if it is one.
     pub(crate) fn remote_database(&self, name: &str) -> Option<RemoteDatabase> {
-        if self.ecp.remote.read().is_empty() {
-            return None;
-        }
         self.ecp.remote.read().get(name).cloned()
     }
 

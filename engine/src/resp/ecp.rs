@@ -167,34 +167,23 @@ async fn attach<B: Backend>(b: &B, conn: &mut Conn, args: &[&[u8]]) -> Result<An
         None => (0, b.status().name, String::new()),
     };
     let [local, mirror_end] = b.journal_ends();
-    let mut items = vec![
-        Item::Bulk(role.as_bytes().to_vec()),
-        Item::Integer(i64::try_from(epoch).unwrap_or(i64::MAX)),
-        Item::Bulk(member.into_bytes()),
-        Item::Bulk(primary.into_bytes()),
-    ];
     let members = b.member_superservers();
-    // The member list is an array of pairs: written by hand after the first four.
+    // `[role, epoch, member, primary, [[name, superserver]...], local_end, mirror_end]`
     let mut out = Vec::new();
-    {
-        let mut w = ReplyWriter { out: &mut out, proto: conn.proto };
-        w.array(7);
-        for i in items.drain(..) {
-            match i {
-                Item::Integer(n) => w.integer(n),
-                Item::Bulk(v) => w.bulk(&v),
-                Item::Nil => w.null(),
-            }
-        }
-        w.array(members.len());
-        for (name, address) in &members {
-            w.array(2);
-            w.bulk(name.as_bytes());
-            w.bulk(address.as_bytes());
-        }
-        w.integer(i64::try_from(local).unwrap_or(i64::MAX));
-        w.integer(i64::try_from(mirror_end).unwrap_or(i64::MAX));
+    let mut w = ReplyWriter { out: &mut out, proto: conn.proto };
+    w.array(7);
+    w.bulk(role.as_bytes());
+    w.integer(i64::try_from(epoch).unwrap_or(i64::MAX));
+    w.bulk(member.as_bytes());
+    w.bulk(primary.as_bytes());
+    w.array(members.len());
+    for (name, address) in &members {
+        w.array(2);
+        w.bulk(name.as_bytes());
+        w.bulk(address.as_bytes());
     }
+    w.integer(i64::try_from(local).unwrap_or(i64::MAX));
+    w.integer(i64::try_from(mirror_end).unwrap_or(i64::MAX));
     Ok(Answer::Raw(out))
 }
 
